@@ -1,0 +1,24 @@
+//! # tcp-sniffer engine
+//!
+//! Turns captured packets into the HTTP/1.x messages of the tcp-sniffer schema (v1).
+//!
+//! The data path, one module per stage:
+//!
+//! ```text
+//! source (pcap file, libpcap live, AF_PACKET ring)
+//!   └─► wire        decode link layer, IPv4/IPv6, TCP — zero-copy views
+//!        └─► flow   flow table: connection per canonical 5-tuple, caps, idle timeout, sampling
+//!             └─► reassembly   per-direction TCP byte streams: order, de-duplicate, gaps
+//!                  └─► http    HTTP/1 framing, request/response pairing → HttpMessage
+//!                       └─► message   serialise once ─► outputs
+//! ```
+//!
+//! Every stage counts what it could not deliver; nothing is lost silently.
+//! All buffering is bounded.
+#![deny(missing_docs)]
+
+pub mod http;
+pub mod message;
+pub mod reassembly;
+pub mod time;
+pub mod wire;

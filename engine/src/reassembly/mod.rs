@@ -1,0 +1,1 @@
+//! TCP reassembly per direction. (Being written.)

@@ -1,0 +1,92 @@
+//! Capture timestamps: microseconds since the Unix epoch, formatted as RFC 3339 UTC.
+
+use std::fmt;
+
+/// A capture time in microseconds since 1970-01-01T00:00:00Z.
+///
+/// Packet timestamps come from the kernel or the capture file; they are not
+/// guaranteed to be monotonic, so code comparing them uses saturating arithmetic.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(pub u64);
+
+impl Timestamp {
+    /// Builds a timestamp from seconds and microseconds (as in a pcap record header).
+    pub fn from_secs_micros(secs: u64, micros: u64) -> Self {
+        Timestamp(secs.saturating_mul(1_000_000).saturating_add(micros))
+    }
+
+    /// Microseconds elapsed from `earlier` to `self`, or 0 if `earlier` is later.
+    pub fn micros_since(self, earlier: Timestamp) -> u64 {
+        self.0.saturating_sub(earlier.0)
+    }
+
+    /// Milliseconds (fractional) elapsed from `earlier` to `self`, never negative.
+    pub fn millis_since(self, earlier: Timestamp) -> f64 {
+        self.micros_since(earlier) as f64 / 1000.0
+    }
+
+    /// The current wall-clock time.
+    pub fn now() -> Self {
+        let d = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        Timestamp(d.as_micros() as u64)
+    }
+}
+
+impl fmt::Display for Timestamp {
+    /// `2024-01-02T03:04:05.123456Z`
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let secs = self.0 / 1_000_000;
+        let micros = self.0 % 1_000_000;
+        let days = (secs / 86_400) as i64;
+        let rem = secs % 86_400;
+        let (y, m, d) = civil_from_days(days);
+        write!(
+            f,
+            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{micros:06}Z",
+            rem / 3600,
+            (rem / 60) % 60,
+            rem % 60
+        )
+    }
+}
+
+/// Howard Hinnant's `civil_from_days`: days since 1970-01-01 to (year, month, day).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_rfc3339_with_micros() {
+        assert_eq!(Timestamp(0).to_string(), "1970-01-01T00:00:00.000000Z");
+        // 2024-02-29T23:59:59.000001Z, a leap day.
+        assert_eq!(
+            Timestamp::from_secs_micros(1_709_251_199, 1).to_string(),
+            "2024-02-29T23:59:59.000001Z"
+        );
+        assert_eq!(
+            Timestamp::from_secs_micros(951_782_400, 999_999).to_string(),
+            "2000-02-29T00:00:00.999999Z"
+        );
+    }
+
+    #[test]
+    fn differences_never_go_negative() {
+        assert_eq!(Timestamp(5).micros_since(Timestamp(9)), 0);
+        assert_eq!(Timestamp(2500).millis_since(Timestamp(1000)), 1.5);
+    }
+}
