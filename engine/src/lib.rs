@@ -17,6 +17,7 @@
 //! All buffering is bounded.
 #![deny(missing_docs)]
 
+pub mod config;
 pub mod http;
 pub mod message;
 pub mod reassembly;

@@ -154,3 +154,324 @@ pub struct HttpMessage {
     /// Part of the message was never seen (gap, mid-stream start, early end).
     pub incomplete: bool,
 }
+
+/// Where the sniffer runs, from the downward API (`POD_NAME`, `POD_NAMESPACE`, `NODE_NAME`).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Placement {
+    /// Pod name.
+    pub name: Option<String>,
+    /// Pod namespace.
+    pub namespace: Option<String>,
+    /// Node name.
+    pub node: Option<String>,
+}
+
+impl Placement {
+    /// Reads `POD_NAME`, `POD_NAMESPACE` and `NODE_NAME`; `None` when none is set.
+    pub fn from_env() -> Option<Placement> {
+        let get = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let p = Placement {
+            name: get("POD_NAME"),
+            namespace: get("POD_NAMESPACE"),
+            node: get("NODE_NAME"),
+        };
+        (p != Placement::default()).then_some(p)
+    }
+}
+
+impl HttpMessage {
+    /// Appends this message as one JSON object (no trailing newline) to `out`.
+    ///
+    /// Hand-written rather than derived: this runs once per message on the hot output
+    /// path, and the schema has rules serde would need custom code for anyway
+    /// (utf8-or-base64 bodies, `set-cookie` arrays, optional request/response fields).
+    pub fn write_json(&self, placement: Option<&Placement>, out: &mut Vec<u8>) {
+        out.push(b'{');
+        match &self.kind {
+            MessageKind::Request { .. } => out.extend_from_slice(br#""type":"request""#),
+            MessageKind::Response { .. } => out.extend_from_slice(br#""type":"response""#),
+        }
+        out.extend_from_slice(br#","connectionId":""#);
+        write_hex16(self.connection_id, out);
+        out.extend_from_slice(br#"","sequence":"#);
+        write_u64(self.sequence, out);
+        out.extend_from_slice(br#","timestamp":""#);
+        write_display(&self.timestamp, out);
+        out.extend_from_slice(br#"","endTimestamp":""#);
+        write_display(&self.end_timestamp, out);
+        out.extend_from_slice(br#"","source":"#);
+        write_endpoint(&self.source, out);
+        out.extend_from_slice(br#","destination":"#);
+        write_endpoint(&self.destination, out);
+        out.extend_from_slice(br#","direction":""#);
+        out.extend_from_slice(self.direction.as_str().as_bytes());
+        out.push(b'"');
+        match &self.kind {
+            MessageKind::Request { method, url } => {
+                out.extend_from_slice(br#","method":"#);
+                write_str(method, out);
+                out.extend_from_slice(br#","url":"#);
+                write_str(url, out);
+            }
+            MessageKind::Response {
+                status_code,
+                status_message,
+                ..
+            } => {
+                out.extend_from_slice(br#","statusCode":"#);
+                write_u64(u64::from(*status_code), out);
+                out.extend_from_slice(br#","statusMessage":"#);
+                write_str(status_message, out);
+            }
+        }
+        out.extend_from_slice(br#","httpVersion":""#);
+        out.extend_from_slice(self.http_version.as_bytes());
+        out.extend_from_slice(br#"","headers":{"#);
+        for (i, (name, value)) in self.headers.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            write_str(name, out);
+            out.push(b':');
+            match value {
+                HeaderValue::Single(v) => write_str(v, out),
+                HeaderValue::List(vs) => {
+                    out.push(b'[');
+                    for (j, v) in vs.iter().enumerate() {
+                        if j > 0 {
+                            out.push(b',');
+                        }
+                        write_str(v, out);
+                    }
+                    out.push(b']');
+                }
+            }
+        }
+        out.extend_from_slice(b"}");
+        let (text, encoding) = body_text(&self.body, self.truncated);
+        out.extend_from_slice(br#","body":"#);
+        match text {
+            Some(t) => write_str(t, out),
+            None => {
+                out.push(b'"');
+                let start = out.len();
+                let encoded_len = base64::encoded_len(self.body.len(), true).unwrap_or(0);
+                out.resize(start + encoded_len, 0);
+                let written = base64::Engine::encode_slice(
+                    &base64::engine::general_purpose::STANDARD,
+                    &self.body,
+                    &mut out[start..],
+                )
+                .unwrap_or(0);
+                out.truncate(start + written);
+                out.push(b'"');
+            }
+        }
+        out.extend_from_slice(br#","bodyEncoding":""#);
+        out.extend_from_slice(encoding.as_bytes());
+        out.extend_from_slice(br#"","bodySize":"#);
+        write_u64(self.body_size, out);
+        out.extend_from_slice(br#","truncated":"#);
+        out.extend_from_slice(if self.truncated { b"true" } else { b"false" });
+        out.extend_from_slice(br#","incomplete":"#);
+        out.extend_from_slice(if self.incomplete { b"true" } else { b"false" });
+        if let MessageKind::Response {
+            latency_ms: Some(ms),
+            ..
+        } = &self.kind
+        {
+            out.extend_from_slice(br#","latencyMs":"#);
+            write_display(ms, out);
+        }
+        if let Some(p) = placement {
+            out.extend_from_slice(br#","pod":{"#);
+            let mut first = true;
+            for (k, v) in [
+                ("name", &p.name),
+                ("namespace", &p.namespace),
+                ("node", &p.node),
+            ] {
+                if let Some(v) = v {
+                    if !first {
+                        out.push(b',');
+                    }
+                    first = false;
+                    write_str(k, out);
+                    out.push(b':');
+                    write_str(v, out);
+                }
+            }
+            out.push(b'}');
+        }
+        out.push(b'}');
+    }
+
+    /// This message as a JSON string (convenience for tests and the addon).
+    pub fn to_json(&self, placement: Option<&Placement>) -> String {
+        let mut out = Vec::with_capacity(512 + self.body.len());
+        self.write_json(placement, &mut out);
+        // write_json only ever writes valid UTF-8.
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+/// The body as text when it is UTF-8, else `None` (base64). A body cut by
+/// `maxBodySize` in the middle of a multi-byte character is still text: the
+/// partial character at the end is left out (the body is a prefix either way).
+fn body_text(body: &[u8], truncated: bool) -> (Option<&str>, &'static str) {
+    match std::str::from_utf8(body) {
+        Ok(t) => (Some(t), "utf8"),
+        Err(e) if truncated && e.error_len().is_none() => {
+            // Only an incomplete sequence at the very end: valid_up_to is a char boundary.
+            (std::str::from_utf8(&body[..e.valid_up_to()]).ok(), "utf8")
+        }
+        Err(_) => (None, "base64"),
+    }
+}
+
+fn write_display(v: &impl std::fmt::Display, out: &mut Vec<u8>) {
+    use std::io::Write;
+    let _ = write!(out, "{v}");
+}
+
+fn write_u64(mut n: u64, out: &mut Vec<u8>) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+fn write_hex16(n: u64, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    for shift in (0..16).rev() {
+        out.push(HEX[((n >> (shift * 4)) & 0xf) as usize]);
+    }
+}
+
+fn write_endpoint(e: &Endpoint, out: &mut Vec<u8>) {
+    out.extend_from_slice(br#"{"ip":""#);
+    write_display(&e.ip, out);
+    out.extend_from_slice(br#"","port":"#);
+    write_u64(u64::from(e.port), out);
+    out.push(b'}');
+}
+
+/// Writes `s` as a JSON string literal (RFC 8259 escaping).
+pub fn write_str(s: &str, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f | 0x7f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        if esc.is_empty() {
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[(b >> 4) as usize]);
+            out.push(HEX[(b & 0xf) as usize]);
+        } else {
+            out.extend_from_slice(esc);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> HttpMessage {
+        HttpMessage {
+            kind: MessageKind::Response {
+                status_code: 200,
+                status_message: "OK".into(),
+                latency_ms: Some(1.5),
+            },
+            connection_id: 0xab,
+            sequence: 3,
+            timestamp: Timestamp(1_000_000),
+            end_timestamp: Timestamp(1_000_001),
+            source: Endpoint {
+                ip: "::1".parse().unwrap(),
+                port: 80,
+            },
+            destination: Endpoint {
+                ip: "10.0.0.1".parse().unwrap(),
+                port: 5555,
+            },
+            direction: Direction::Unknown,
+            http_version: "1.1",
+            headers: vec![
+                (
+                    "content-type".into(),
+                    HeaderValue::Single("text/plain; q=\"x\"".into()),
+                ),
+                (
+                    "set-cookie".into(),
+                    HeaderValue::List(vec!["a=1".into(), "b=2".into()]),
+                ),
+            ],
+            body: b"hi\n\x01".to_vec(),
+            body_size: 4,
+            truncated: false,
+            incomplete: false,
+        }
+    }
+
+    #[test]
+    fn serialises_schema_v1() {
+        let json = sample().to_json(Some(&Placement {
+            name: Some("web-0".into()),
+            namespace: Some("prod".into()),
+            node: None,
+        }));
+        let v: serde_json::Value = serde_json::from_str(&json).expect("valid JSON");
+        assert_eq!(v["type"], "response");
+        assert_eq!(v["connectionId"], "00000000000000ab");
+        assert_eq!(v["sequence"], 3);
+        assert_eq!(v["timestamp"], "1970-01-01T00:00:01.000000Z");
+        assert_eq!(v["source"]["ip"], "::1");
+        assert_eq!(v["destination"]["port"], 5555);
+        assert_eq!(v["statusCode"], 200);
+        assert_eq!(v["headers"]["content-type"], "text/plain; q=\"x\"");
+        assert_eq!(v["headers"]["set-cookie"][1], "b=2");
+        assert_eq!(v["body"], "hi\n\u{1}");
+        assert_eq!(v["bodyEncoding"], "utf8");
+        assert_eq!(v["latencyMs"], 1.5);
+        assert_eq!(v["pod"]["namespace"], "prod");
+        assert!(v.get("method").is_none());
+    }
+
+    #[test]
+    fn binary_bodies_are_base64_and_cut_utf8_stays_text() {
+        let mut m = sample();
+        m.body = vec![0xff, 0x00, 0x10];
+        let v: serde_json::Value = serde_json::from_str(&m.to_json(None)).unwrap();
+        assert_eq!(v["body"], "/wAQ");
+        assert_eq!(v["bodyEncoding"], "base64");
+        assert!(v.get("pod").is_none());
+        // "é" is 0xc3 0xa9; cut after the first byte by maxBodySize.
+        m.body = vec![b'a', 0xc3];
+        m.truncated = true;
+        let v: serde_json::Value = serde_json::from_str(&m.to_json(None)).unwrap();
+        assert_eq!(v["body"], "a");
+        assert_eq!(v["bodyEncoding"], "utf8");
+    }
+}
