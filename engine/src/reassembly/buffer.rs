@@ -10,8 +10,12 @@
 //! * `bytes` is the sum of the entries' lengths.
 //!
 //! Inserting only fills holes: bytes already stored are never replaced
-//! ("first copy wins"). A sorted `Vec` is used: the common case is an empty
-//! store, and the entry count is bounded by `Limits::max_segments_per_direction`.
+//! ("first copy wins"). A sorted `VecDeque` is used: the common case is an
+//! empty store, the entry count is bounded by
+//! `Limits::max_segments_per_direction`, lookups are binary searches, and
+//! delivery pops from the front in O(1).
+
+use std::collections::VecDeque;
 
 use crate::time::Timestamp;
 
@@ -36,7 +40,7 @@ impl Entry {
 /// Sorted, non-overlapping runs of bytes waiting for the hole before them to fill.
 #[derive(Debug, Default)]
 pub(crate) struct OutOfOrderBuffer {
-    entries: Vec<Entry>,
+    entries: VecDeque<Entry>,
     bytes: usize,
 }
 
@@ -58,20 +62,17 @@ impl OutOfOrderBuffer {
 
     /// Offset of the first stored byte.
     pub(crate) fn first_off(&self) -> Option<u64> {
-        self.entries.first().map(|e| e.off)
+        self.entries.front().map(|e| e.off)
     }
 
     /// Offset one past the last stored byte.
     pub(crate) fn last_end(&self) -> Option<u64> {
-        self.entries.last().map(Entry::end)
+        self.entries.back().map(Entry::end)
     }
 
     /// Removes and returns the first entry.
     pub(crate) fn pop_first(&mut self) -> Option<Entry> {
-        if self.entries.is_empty() {
-            return None;
-        }
-        let e = self.entries.remove(0);
+        let e = self.entries.pop_front()?;
         self.bytes -= e.data.len();
         Some(e)
     }
@@ -175,8 +176,8 @@ impl OutOfOrderBuffer {
     #[cfg(test)]
     pub(crate) fn check(&self) {
         let mut sum = 0;
-        for w in self.entries.windows(2) {
-            assert!(w[0].end() <= w[1].off, "entries overlap or are unsorted");
+        for (a, b) in self.entries.iter().zip(self.entries.iter().skip(1)) {
+            assert!(a.end() <= b.off, "entries overlap or are unsorted");
         }
         for e in &self.entries {
             assert!(!e.data.is_empty());

@@ -70,6 +70,21 @@
 //! reported (the HTTP layer resynchronises). A SYN seen later re-bases the
 //! stream only while nothing has been delivered or stored yet.
 //! Acknowledgements are ignored until a segment of this direction was seen.
+//! A SYN arriving after the direction closed is ignored like any other
+//! segment: recognising a new connection that reuses the 4-tuple (a fresh
+//! SYN) is the flow table's job — it should start new reassemblers.
+//!
+//! # Known approximations
+//!
+//! * If the capture lost the FIN itself and the peer acknowledges it, the
+//!   FIN's sequence number is reported as a 1-byte gap (an acknowledgement
+//!   cannot tell a lost FIN from a lost byte); no `fin` follows, the flow
+//!   table's flush ends the direction.
+//! * The bytes a snap length cut off from an *out-of-order* segment stay a
+//!   hole until an acknowledgement, a limit or the flush declares them lost.
+//! * The [`Budget`] counts stored payload bytes, not the bookkeeping around
+//!   them (about 40 bytes per stored run, at most
+//!   `Limits::max_segments_per_direction` runs per direction).
 //!
 //! # Example
 //!
