@@ -1,0 +1,357 @@
+//! Where messages start: protocol detection on a connection's first bytes,
+//! resynchronisation after an error, a gap or a mid-stream start, and the end
+//! of a message head.
+//!
+//! Every function here looks at a bounded prefix of its input and answers
+//! "yes", "no" or "need more bytes"; none of them keeps state, so the caller
+//! decides what to buffer (at most the bound given here).
+
+use crate::message::Side;
+
+/// What the first bytes of a connection look like.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Detected {
+    /// Not enough bytes to tell (never returned for more than 33 bytes after
+    /// leading empty lines).
+    NeedMore,
+    /// Plausibly HTTP/1.x.
+    Http,
+    /// A TLS record (`0x16 0x03 ..`).
+    Tls,
+    /// The HTTP/2 connection preface (`PRI * HTTP/2.0`).
+    Http2,
+    /// Anything else.
+    Other,
+}
+
+/// Longest method token accepted on a connection's first line.
+const MAX_METHOD: usize = 32;
+/// The start of the HTTP/2 connection preface (RFC 9113 §3.4).
+const H2_PREFACE: &[u8] = b"PRI * HTTP/2.0";
+
+/// `tchar` of RFC 9110 §5.6.2.
+pub(crate) fn is_tchar(b: u8) -> bool {
+    matches!(b,
+        b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' |
+        b'^' | b'_' | b'`' | b'|' | b'~' | b'0'..=b'9' | b'A'..=b'Z' | b'a'..=b'z')
+}
+
+/// Number of leading CR and LF bytes (empty lines allowed before a message, RFC 9112 §2.2).
+pub(crate) fn leading_newlines(s: &[u8]) -> usize {
+    s.iter().take_while(|&&b| b == b'\r' || b == b'\n').count()
+}
+
+/// Classifies the first bytes a side sent on a connection that was seen from its start.
+pub(crate) fn classify(side: Side, s: &[u8]) -> Detected {
+    let s = &s[leading_newlines(s)..];
+    let Some(&first) = s.first() else {
+        return Detected::NeedMore;
+    };
+    if first == 0x16 {
+        return match s.get(1) {
+            None => Detected::NeedMore,
+            Some(0x03) => Detected::Tls,
+            Some(_) => Detected::Other,
+        };
+    }
+    match side {
+        Side::Client => {
+            let n = s.len().min(H2_PREFACE.len());
+            if s[..n] == H2_PREFACE[..n] {
+                return if n == H2_PREFACE.len() {
+                    Detected::Http2
+                } else {
+                    Detected::NeedMore
+                };
+            }
+            for (i, &b) in s.iter().enumerate().take(MAX_METHOD + 1) {
+                if b == b' ' {
+                    return if i > 0 {
+                        Detected::Http
+                    } else {
+                        Detected::Other
+                    };
+                }
+                if !is_tchar(b) {
+                    return Detected::Other;
+                }
+            }
+            if s.len() > MAX_METHOD {
+                Detected::Other
+            } else {
+                Detected::NeedMore
+            }
+        }
+        Side::Server => {
+            const P: &[u8] = b"HTTP/";
+            let n = s.len().min(P.len());
+            if s[..n] != P[..n] {
+                Detected::Other
+            } else if n == P.len() {
+                Detected::Http
+            } else {
+                Detected::NeedMore
+            }
+        }
+    }
+}
+
+/// Finds the end of a message head: the index just after the empty line
+/// (`\n\r\n` or `\n\n`), searching from `from`. `s` must not start with an
+/// empty line. On `Err`, the position to resume searching from once more
+/// bytes arrived (so a growing head is scanned once, never quadratically).
+pub(crate) fn find_head_end(s: &[u8], from: usize) -> Result<usize, usize> {
+    let mut i = from;
+    while i < s.len() {
+        let Some(off) = s[i..].iter().position(|&b| b == b'\n') else {
+            return Err(s.len());
+        };
+        let p = i + off;
+        match s.get(p + 1) {
+            None => return Err(p),
+            Some(b'\n') => return Ok(p + 2),
+            Some(b'\r') => match s.get(p + 2) {
+                None => return Err(p),
+                Some(b'\n') => return Ok(p + 3),
+                Some(_) => {}
+            },
+            Some(_) => {}
+        }
+        i = p + 1;
+    }
+    Err(i.min(s.len()))
+}
+
+/// Whether a line start looks like the start of a message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Candidate {
+    Yes,
+    No,
+    Maybe,
+}
+
+/// Result of a resynchronisation scan.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Resync {
+    /// A message starts at this offset.
+    Found(usize),
+    /// A message may start at this offset; more bytes are needed (fewer than
+    /// `max_line` bytes follow it).
+    Maybe(usize),
+    /// No message start in these bytes.
+    NotFound,
+}
+
+/// Scans for the next plausible message start at a line start: a request line
+/// `METHOD SP target SP HTTP/1.x` on the client side (METHOD in upper case),
+/// a status line `HTTP/1.x NNN` on the server side. Offset 0 is a line start
+/// only if `at_line_start`.
+pub(crate) fn resync(side: Side, s: &[u8], at_line_start: bool, max_line: usize) -> Resync {
+    let mut pos = if at_line_start {
+        Some(0)
+    } else {
+        next_line_start(s, 0)
+    };
+    while let Some(p) = pos {
+        if p >= s.len() {
+            break;
+        }
+        let c = match side {
+            Side::Client => request_line(&s[p..], max_line),
+            Side::Server => status_line(&s[p..]),
+        };
+        match c {
+            Candidate::Yes => return Resync::Found(p),
+            Candidate::Maybe => return Resync::Maybe(p),
+            Candidate::No => {}
+        }
+        pos = next_line_start(s, p);
+    }
+    Resync::NotFound
+}
+
+fn next_line_start(s: &[u8], from: usize) -> Option<usize> {
+    s.get(from..)?
+        .iter()
+        .position(|&b| b == b'\n')
+        .map(|i| from + i + 1)
+}
+
+/// Longest method accepted when resynchronising.
+const RESYNC_MAX_METHOD: usize = 24;
+
+fn request_line(s: &[u8], max_line: usize) -> Candidate {
+    let mut i = 0;
+    if !s.first().is_some_and(|b| b.is_ascii_uppercase()) {
+        return if s.is_empty() {
+            Candidate::Maybe
+        } else {
+            Candidate::No
+        };
+    }
+    while i < s.len()
+        && i < RESYNC_MAX_METHOD
+        && (s[i].is_ascii_uppercase() || s[i] == b'-' || s[i] == b'_')
+    {
+        i += 1;
+    }
+    if i == s.len() {
+        return if i < RESYNC_MAX_METHOD {
+            Candidate::Maybe
+        } else {
+            Candidate::No
+        };
+    }
+    if s[i] != b' ' {
+        return Candidate::No;
+    }
+    i += 1;
+    let target = i;
+    while i < s.len() && s[i] > b' ' && s[i] != 0x7f {
+        i += 1;
+        if i >= max_line {
+            return Candidate::No;
+        }
+    }
+    if i == s.len() {
+        return Candidate::Maybe;
+    }
+    if i == target || s[i] != b' ' {
+        return Candidate::No;
+    }
+    version_then_eol(&s[i + 1..])
+}
+
+/// `HTTP/1.0` or `HTTP/1.1`, then `\r\n` or `\n`.
+fn version_then_eol(rest: &[u8]) -> Candidate {
+    const V: &[u8] = b"HTTP/1.";
+    for (k, &want) in V.iter().enumerate() {
+        match rest.get(k) {
+            None => return Candidate::Maybe,
+            Some(&b) if b == want => {}
+            Some(_) => return Candidate::No,
+        }
+    }
+    match rest.get(7) {
+        None => return Candidate::Maybe,
+        Some(b'0' | b'1') => {}
+        Some(_) => return Candidate::No,
+    }
+    match rest.get(8) {
+        None => Candidate::Maybe,
+        Some(b'\n') => Candidate::Yes,
+        Some(b'\r') => match rest.get(9) {
+            None => Candidate::Maybe,
+            Some(b'\n') => Candidate::Yes,
+            Some(_) => Candidate::No,
+        },
+        Some(_) => Candidate::No,
+    }
+}
+
+/// `HTTP/1.x NNN` followed by SP, CR or LF.
+fn status_line(s: &[u8]) -> Candidate {
+    const V: &[u8] = b"HTTP/1.";
+    for (k, &want) in V.iter().enumerate() {
+        match s.get(k) {
+            None => return Candidate::Maybe,
+            Some(&b) if b == want => {}
+            Some(_) => return Candidate::No,
+        }
+    }
+    let pattern: [fn(u8) -> bool; 6] = [
+        |b| b == b'0' || b == b'1',
+        |b| b == b' ',
+        |b| b.is_ascii_digit(),
+        |b| b.is_ascii_digit(),
+        |b| b.is_ascii_digit(),
+        |b| b == b' ' || b == b'\r' || b == b'\n',
+    ];
+    for (k, ok) in pattern.iter().enumerate() {
+        match s.get(7 + k) {
+            None => return Candidate::Maybe,
+            Some(&b) if ok(b) => {}
+            Some(_) => return Candidate::No,
+        }
+    }
+    Candidate::Yes
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_first_bytes() {
+        assert_eq!(
+            classify(Side::Client, b"GET / HTTP/1.1\r\n"),
+            Detected::Http
+        );
+        assert_eq!(classify(Side::Client, b"\r\nGE"), Detected::NeedMore);
+        assert_eq!(
+            classify(Side::Client, b"\x16\x03\x01\x02\x00"),
+            Detected::Tls
+        );
+        assert_eq!(classify(Side::Client, b"PRI * HT"), Detected::NeedMore);
+        assert_eq!(
+            classify(Side::Client, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"),
+            Detected::Http2
+        );
+        assert_eq!(classify(Side::Client, b"PRI / HTTP/1.1"), Detected::Http);
+        assert_eq!(classify(Side::Client, b"\x00\x01binary"), Detected::Other);
+        assert_eq!(classify(Side::Client, &[b'A'; 40]), Detected::Other);
+        assert_eq!(classify(Side::Server, b"HTT"), Detected::NeedMore);
+        assert_eq!(classify(Side::Server, b"HTTP/1.1 200"), Detected::Http);
+        assert_eq!(classify(Side::Server, b"220 smtp"), Detected::Other);
+        assert_eq!(classify(Side::Server, b"\x16\x03\x03"), Detected::Tls);
+    }
+
+    #[test]
+    fn finds_head_end_incrementally() {
+        let h = b"GET / HTTP/1.1\r\nHost: a\r\n\r\nBODY";
+        assert_eq!(find_head_end(h, 0), Ok(27));
+        assert_eq!(find_head_end(b"GET / HTTP/1.1\nHost: a\n\nX", 0), Ok(24));
+        let part = &h[..16];
+        let resume = find_head_end(part, 0).unwrap_err();
+        assert_eq!(find_head_end(h, resume), Ok(27));
+        for cut in 0..h.len() {
+            if let Err(r) = find_head_end(&h[..cut], 0) {
+                assert_eq!(find_head_end(h, r), Ok(27), "cut {cut}");
+            }
+        }
+    }
+
+    #[test]
+    fn resyncs_on_line_starts() {
+        let s = b"garbage\r\nmore GET / HTTP/1.1\r\nPOST /x HTTP/1.0\r\n";
+        assert_eq!(resync(Side::Client, s, true, 1024), Resync::Found(30));
+        assert_eq!(
+            resync(Side::Client, b"GET / HTTP/1.1\n", true, 99),
+            Resync::Found(0)
+        );
+        assert_eq!(
+            resync(Side::Client, b"GET / HTTP/1.1\n", false, 99),
+            Resync::NotFound
+        );
+        assert_eq!(
+            resync(Side::Client, b"xx\nGET /a HT", false, 99),
+            Resync::Maybe(3)
+        );
+        assert_eq!(
+            resync(Side::Client, b"xx\nget / HTTP/1.1\n", false, 99),
+            Resync::NotFound
+        );
+        assert_eq!(
+            resync(Side::Server, b"abc\nHTTP/1.1 200 OK\r\n", false, 99),
+            Resync::Found(4)
+        );
+        assert_eq!(
+            resync(Side::Server, b"abc\nHTTP/1.1 20", false, 99),
+            Resync::Maybe(4)
+        );
+        assert_eq!(
+            resync(Side::Server, b"HTTP/2 200\n", true, 99),
+            Resync::NotFound
+        );
+    }
+}

@@ -1,0 +1,111 @@
+//! Counters of the HTTP stage: what was parsed, and everything that was not.
+
+macro_rules! http_stats {
+    ($( $(#[$doc:meta])* $name:ident ),* $(,)?) => {
+        /// Counters of the HTTP/1 stage, summed over connections with [`HttpStats::merge`].
+        ///
+        /// Every byte the stage does not turn into a message is counted in
+        /// `skipped_bytes` (except bytes lost in capture gaps, which the
+        /// reassembly stage counts), and every message that is not whole is
+        /// counted by reason.
+        #[derive(Debug, Default, Clone, PartialEq, Eq, serde::Serialize)]
+        pub struct HttpStats {
+            $( $(#[$doc])* pub $name: u64, )*
+        }
+
+        impl HttpStats {
+            /// Adds every counter of `other` to `self`.
+            pub fn merge(&mut self, other: &HttpStats) {
+                $( self.$name = self.$name.wrapping_add(other.$name); )*
+            }
+        }
+    };
+}
+
+http_stats! {
+    /// Requests emitted (complete or incomplete).
+    requests,
+    /// Responses emitted (final and interim, complete or incomplete).
+    responses,
+    /// Interim `1xx` responses emitted (other than `101`); also counted in `responses`.
+    interim_responses,
+    /// A message head longer than `max_head_size` without its end.
+    parse_error_head_too_large,
+    /// A message head with more than `max_headers` header lines.
+    parse_error_too_many_headers,
+    /// A malformed request line, status line or header line.
+    parse_error_invalid_head,
+    /// A version other than `HTTP/1.0` or `HTTP/1.1` (including HTTP/0.9 and HTTP/2 text).
+    parse_error_invalid_version,
+    /// An unparsable, overflowing or conflicting `Content-Length` (without `Transfer-Encoding`).
+    parse_error_invalid_content_length,
+    /// A request whose `Transfer-Encoding` does not end in `chunked` (RFC 9112 §6.3: 400).
+    parse_error_invalid_transfer_encoding,
+    /// A malformed chunk-size line or a missing CRLF after chunk data.
+    parse_error_invalid_chunk,
+    /// A chunk size that does not fit in 64 bits.
+    parse_error_chunk_size_overflow,
+    /// A chunk extension longer than the limit (16 KiB per chunk-size line).
+    parse_error_chunk_extension_too_large,
+    /// A trailer section longer than `max_head_size`.
+    parse_error_trailers_too_large,
+    /// Messages with both `Transfer-Encoding` and `Content-Length` (Transfer-Encoding wins).
+    transfer_encoding_with_content_length,
+    /// Connections whose first bytes were a TLS record.
+    non_http_tls,
+    /// Connections whose first bytes were the HTTP/2 connection preface.
+    non_http_http2,
+    /// Connections whose first bytes were neither HTTP/1 nor TLS nor HTTP/2.
+    non_http_other,
+    /// Connections switched to another protocol by a `101` response.
+    upgraded_connections,
+    /// Connections turned into a tunnel by a `2xx` answer to `CONNECT`.
+    connect_tunnels,
+    /// Bytes seen but not parsed: resynchronisation, tunnels, non-HTTP
+    /// connections, partial heads at the end of a stream.
+    skipped_bytes,
+    /// Times a direction had to search for the next message start (after an
+    /// error, a gap, or a mid-stream start).
+    resyncs,
+    /// Gaps reported by the reassembly stage while parsing HTTP.
+    gaps,
+    /// Gap bytes that fell inside a body of known length and were skipped
+    /// while keeping the framing.
+    gap_body_bytes,
+    /// Messages whose body was cut to `max_body_size` (or lost bytes in a gap).
+    truncated_bodies,
+    /// Messages emitted with `incomplete: true`.
+    incomplete_messages,
+    /// Messages whose chunked trailer section was dropped (trailers are not
+    /// merged into the headers).
+    trailers_discarded,
+    /// Responses for which no request was seen (emitted incomplete).
+    responses_without_request,
+    /// Requests that never got a final response (connection ended, or the
+    /// response was lost in a gap, or the pending queue overflowed).
+    requests_without_response,
+    /// Requests assumed lost (a client-side gap between or inside heads, or an
+    /// unparsable request head): a placeholder keeps the pairing in step.
+    lost_requests,
+    /// Responses assumed lost (a server-side gap between or inside heads, or an
+    /// unparsable response head): the oldest pending request is dequeued.
+    lost_responses,
+    /// Unanswered requests dropped because the pending queue was full.
+    pending_overflow,
+}
+
+impl HttpStats {
+    /// Sum of every `parse_error_*` counter.
+    pub fn parse_errors(&self) -> u64 {
+        self.parse_error_head_too_large
+            + self.parse_error_too_many_headers
+            + self.parse_error_invalid_head
+            + self.parse_error_invalid_version
+            + self.parse_error_invalid_content_length
+            + self.parse_error_invalid_transfer_encoding
+            + self.parse_error_invalid_chunk
+            + self.parse_error_chunk_size_overflow
+            + self.parse_error_chunk_extension_too_large
+            + self.parse_error_trailers_too_large
+    }
+}

@@ -1,0 +1,778 @@
+//! Connection-level tests: pairing, framing, gaps, detection, limits, and
+//! hyper-style split points (every exchange fed split at every byte offset
+//! and byte by byte must give the same messages).
+
+use super::*;
+use crate::message::HeaderValue;
+use std::net::{IpAddr, Ipv4Addr};
+
+fn meta(mid_stream: bool) -> ConnMeta {
+    ConnMeta {
+        id: 7,
+        client: Endpoint {
+            ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+            port: 40000,
+        },
+        server: Endpoint {
+            ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
+            port: 8080,
+        },
+        direction: Direction::Inbound,
+        mid_stream,
+    }
+}
+
+/// What happens on the wire, in capture order.
+#[derive(Clone, Copy, Debug)]
+enum Ev<'a> {
+    C(&'a [u8]),
+    S(&'a [u8]),
+    GapC(u64),
+    GapS(u64),
+    FinC,
+    FinS,
+}
+
+struct Run {
+    conn: HttpConnection,
+    cfg: HttpConfig,
+    stats: HttpStats,
+    out: Vec<HttpMessage>,
+}
+
+impl Run {
+    fn new(mid_stream: bool) -> Self {
+        Self::with(mid_stream, HttpConfig::default())
+    }
+    fn with(mid_stream: bool, cfg: HttpConfig) -> Self {
+        Run {
+            conn: HttpConnection::new(&meta(mid_stream)),
+            cfg,
+            stats: HttpStats::default(),
+            out: Vec::new(),
+        }
+    }
+    fn data(&mut self, side: Side, b: &[u8], t: u64) {
+        self.conn.data(
+            side,
+            b,
+            Timestamp(t),
+            &self.cfg,
+            &mut self.stats,
+            &mut self.out,
+        );
+    }
+    /// Event `k` is captured at time `k * 1000` µs.
+    fn ev(&mut self, k: usize, e: Ev<'_>) {
+        let ts = Timestamp(k as u64 * 1000);
+        let (cfg, st, out) = (&self.cfg, &mut self.stats, &mut self.out);
+        match e {
+            Ev::C(b) => self.conn.data(Side::Client, b, ts, cfg, st, out),
+            Ev::S(b) => self.conn.data(Side::Server, b, ts, cfg, st, out),
+            Ev::GapC(n) => self.conn.gap(Side::Client, n, ts, cfg, st, out),
+            Ev::GapS(n) => self.conn.gap(Side::Server, n, ts, cfg, st, out),
+            Ev::FinC => self.conn.fin(Side::Client, ts, cfg, st, out),
+            Ev::FinS => self.conn.fin(Side::Server, ts, cfg, st, out),
+        }
+    }
+    fn close(&mut self, t: u64) {
+        self.conn
+            .close(Timestamp(t), &self.cfg, &mut self.stats, &mut self.out);
+    }
+}
+
+fn run(evs: &[Ev<'_>]) -> Run {
+    let mut r = Run::new(false);
+    for (k, e) in evs.iter().enumerate() {
+        r.ev(k, *e);
+    }
+    r.close(1_000_000);
+    r
+}
+
+fn req(m: &HttpMessage) -> (&str, &str) {
+    match &m.kind {
+        MessageKind::Request { method, url } => (method, url),
+        _ => panic!("not a request: {m:?}"),
+    }
+}
+
+fn status(m: &HttpMessage) -> u16 {
+    match &m.kind {
+        MessageKind::Response { status_code, .. } => *status_code,
+        _ => panic!("not a response: {m:?}"),
+    }
+}
+
+fn latency(m: &HttpMessage) -> Option<f64> {
+    match &m.kind {
+        MessageKind::Response { latency_ms, .. } => *latency_ms,
+        _ => None,
+    }
+}
+
+fn header<'a>(m: &'a HttpMessage, name: &str) -> Option<&'a HeaderValue> {
+    m.headers.iter().find(|(n, _)| n == name).map(|(_, v)| v)
+}
+
+/// (type, sequence, status or url, body, incomplete) per message.
+fn summary(out: &[HttpMessage]) -> Vec<(String, u64, String, String, bool)> {
+    out.iter()
+        .map(|m| {
+            let (t, what) = match &m.kind {
+                MessageKind::Request { method, url } => ("req", format!("{method} {url}")),
+                MessageKind::Response { status_code, .. } => ("res", status_code.to_string()),
+            };
+            (
+                t.to_owned(),
+                m.sequence,
+                what,
+                String::from_utf8_lossy(&m.body).into_owned(),
+                m.incomplete,
+            )
+        })
+        .collect()
+}
+
+fn s(t: &str, seq: u64, what: &str, body: &str, inc: bool) -> (String, u64, String, String, bool) {
+    (t.into(), seq, what.into(), body.into(), inc)
+}
+
+#[test]
+fn simple_exchange_fields() {
+    let r = run(&[
+        Ev::C(b"GET /hello?x=1 HTTP/1.1\r\nHost: example\r\nAuthorization: secret\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nSet-Cookie: a=1\r\n\r\nhello"),
+    ]);
+    assert_eq!(r.out.len(), 2);
+    let (q, a) = (&r.out[0], &r.out[1]);
+    assert_eq!(req(q), ("GET", "/hello?x=1"));
+    assert_eq!(q.sequence, 0);
+    assert_eq!(q.source, meta(false).client);
+    assert_eq!(q.destination, meta(false).server);
+    assert_eq!(q.http_version, "1.1");
+    assert_eq!(q.connection_id, 7);
+    assert_eq!(q.direction, Direction::Inbound);
+    assert_eq!(
+        header(q, "authorization"),
+        Some(&HeaderValue::Single("[REDACTED]".into()))
+    );
+    assert_eq!(
+        header(q, "host"),
+        Some(&HeaderValue::Single("example".into()))
+    );
+    assert_eq!((q.timestamp, q.end_timestamp), (Timestamp(0), Timestamp(0)));
+    assert_eq!(status(a), 200);
+    assert_eq!(a.sequence, 0);
+    assert_eq!(a.source, meta(false).server);
+    assert_eq!(a.body, b"hello");
+    assert_eq!((a.body_size, a.truncated, a.incomplete), (5, false, false));
+    assert_eq!(latency(a), Some(1.0));
+    assert_eq!(
+        header(a, "set-cookie"),
+        Some(&HeaderValue::List(vec!["[REDACTED]".into()]))
+    );
+    assert_eq!(r.stats.requests, 1);
+    assert_eq!(r.stats.responses, 1);
+    assert_eq!(r.stats.requests_without_response, 0);
+    assert_eq!(r.stats.parse_errors(), 0);
+}
+
+#[test]
+fn timestamps_span_segments() {
+    let mut r = Run::new(false);
+    r.data(Side::Client, b"POST / HTTP/1.1\r\nContent-", 10);
+    r.data(Side::Client, b"Length: 4\r\n\r\nab", 20);
+    r.data(Side::Client, b"cd", 30);
+    r.data(Side::Server, b"HTTP/1.1 204 No Content\r\n\r\n", 2030);
+    assert_eq!(r.out.len(), 2);
+    assert_eq!(
+        (r.out[0].timestamp, r.out[0].end_timestamp),
+        (Timestamp(10), Timestamp(30))
+    );
+    assert_eq!(r.out[0].body, b"abcd");
+    assert_eq!(latency(&r.out[1]), Some(2.0));
+    assert_eq!(r.out[1].body_size, 0);
+}
+
+#[test]
+fn pipelined_keep_alive() {
+    let r = run(&[
+        Ev::C(b"GET /a HTTP/1.1\r\n\r\nPOST /b HTTP/1.1\r\nContent-Length: 3\r\n\r\nxyzGET /c HTTP/1.0\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nAHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nBB"),
+        Ev::S(b"HTTP/1.0 200 OK\r\n\r\nclose-delimited"),
+        Ev::FinS,
+    ]);
+    assert_eq!(
+        summary(&r.out),
+        vec![
+            s("req", 0, "GET /a", "", false),
+            s("req", 1, "POST /b", "xyz", false),
+            s("req", 2, "GET /c", "", false),
+            s("res", 0, "200", "A", false),
+            s("res", 1, "201", "BB", false),
+            s("res", 2, "200", "close-delimited", false),
+        ]
+    );
+    assert_eq!(r.out[2].http_version, "1.0");
+    assert_eq!(r.out[5].end_timestamp, Timestamp(3000));
+    assert_eq!(r.stats.requests_without_response, 0);
+}
+
+#[test]
+fn chunked_with_extensions_and_trailers() {
+    let r = run(&[
+        Ev::C(b"POST /up HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n4;name=val\r\nWiki\r\n5\r\npedia\r\n0\r\nX-Trailer: 1\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip, chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"),
+    ]);
+    assert_eq!(
+        summary(&r.out),
+        vec![
+            s("req", 0, "POST /up", "Wikipedia", false),
+            s("res", 0, "200", "abc", false)
+        ]
+    );
+    assert_eq!(r.out[0].body_size, 9);
+    assert_eq!(header(&r.out[0], "x-trailer"), None);
+    assert_eq!(r.stats.trailers_discarded, 1);
+}
+
+#[test]
+fn expect_100_continue() {
+    let r = run(&[
+        Ev::C(b"PUT /f HTTP/1.1\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 100 Continue\r\n\r\n"),
+        Ev::C(b"abc"),
+        Ev::S(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    assert_eq!(
+        summary(&r.out),
+        vec![
+            s("res", 0, "100", "", false),
+            s("req", 0, "PUT /f", "abc", false),
+            s("res", 0, "201", "", false),
+        ]
+    );
+    assert_eq!(latency(&r.out[0]), Some(1.0));
+    assert_eq!(latency(&r.out[2]), Some(1.0));
+    assert_eq!(r.stats.interim_responses, 1);
+}
+
+#[test]
+fn no_body_responses() {
+    let r = run(&[
+        Ev::C(b"HEAD /x HTTP/1.1\r\n\r\nGET /y HTTP/1.1\r\n\r\nGET /z HTTP/1.1\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 304 Not Modified\r\nContent-Length: 7\r\n\r\nHTTP/1.1 204 No Content\r\nTransfer-Encoding: chunked\r\n\r\n"),
+    ]);
+    assert_eq!(
+        summary(&r.out),
+        vec![
+            s("req", 0, "HEAD /x", "", false),
+            s("req", 1, "GET /y", "", false),
+            s("req", 2, "GET /z", "", false),
+            s("res", 0, "200", "", false),
+            s("res", 1, "304", "", false),
+            s("res", 2, "204", "", false),
+        ]
+    );
+}
+
+#[test]
+fn close_delimited_without_fin_is_incomplete() {
+    let r = run(&[
+        Ev::C(b"GET / HTTP/1.1\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 200 OK\r\n\r\npartial"),
+    ]);
+    assert_eq!(
+        summary(&r.out),
+        vec![
+            s("req", 0, "GET /", "", false),
+            s("res", 0, "200", "partial", true)
+        ]
+    );
+    assert_eq!(r.out[1].end_timestamp, Timestamp(1_000_000));
+}
+
+#[test]
+fn body_cap_and_zero() {
+    let mut r = Run::with(
+        false,
+        HttpConfig {
+            max_body_size: 4,
+            ..HttpConfig::default()
+        },
+    );
+    r.data(
+        Side::Client,
+        b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789",
+        0,
+    );
+    assert_eq!(r.out[0].body, b"0123");
+    assert_eq!((r.out[0].body_size, r.out[0].truncated), (10, true));
+    assert_eq!(r.stats.truncated_bodies, 1);
+    let mut r = Run::with(
+        false,
+        HttpConfig {
+            max_body_size: 0,
+            ..HttpConfig::default()
+        },
+    );
+    r.data(
+        Side::Client,
+        b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n0123456789",
+        0,
+    );
+    assert!(r.out[0].body.is_empty());
+    assert_eq!((r.out[0].body_size, r.out[0].truncated), (10, true));
+    assert!(r.conn.buffered_bytes() < 64);
+}
+
+#[test]
+fn transfer_encoding_wins_over_content_length() {
+    let r = run(&[Ev::C(
+        b"POST / HTTP/1.1\r\nContent-Length: 100\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\nGET /next HTTP/1.1\r\n\r\n",
+    )]);
+    assert_eq!(
+        summary(&r.out),
+        vec![
+            s("req", 0, "POST /", "ok", false),
+            s("req", 1, "GET /next", "", false)
+        ]
+    );
+    assert_eq!(r.stats.transfer_encoding_with_content_length, 1);
+}
+
+#[test]
+fn framing_errors_emit_incomplete_and_resync() {
+    let r = run(&[
+        Ev::C(b"POST /a HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\nsomething\r\nGET /b HTTP/1.1\r\n\r\n"),
+        Ev::C(b"POST /c HTTP/1.1\r\nContent-Length: 1, 2\r\n\r\nxx\r\nGET /d HTTP/1.1\r\n\r\n"),
+        Ev::C(b"POST /e HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n"),
+        Ev::C(b"POST /f HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nfffffffffffffffffffff\r\n"),
+        Ev::C(b"GET /g HTTP/1.1\r\n\r\n"),
+    ]);
+    assert_eq!(
+        summary(&r.out),
+        vec![
+            s("req", 0, "POST /a", "", true),
+            s("req", 1, "GET /b", "", false),
+            s("req", 2, "POST /c", "", true),
+            s("req", 3, "GET /d", "", false),
+            s("req", 4, "POST /e", "", true),
+            s("req", 5, "POST /f", "", true),
+            s("req", 6, "GET /g", "", false),
+        ]
+    );
+    assert_eq!(r.stats.parse_error_invalid_transfer_encoding, 1);
+    assert_eq!(r.stats.parse_error_invalid_content_length, 2);
+    assert_eq!(r.stats.parse_error_chunk_size_overflow, 1);
+    assert_eq!(r.stats.requests_without_response, 7);
+}
+
+#[test]
+fn bad_heads_are_counted_and_skipped() {
+    let r = run(&[
+        Ev::C(b"GET / HTTP/1.1\r\nBad Header\r\n\r\nGET /ok HTTP/1.1\r\n\r\n"),
+        Ev::C(b"GET / HTTP/2.0\r\n\r\nGET /ok2 HTTP/1.1\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    assert_eq!(
+        summary(&r.out),
+        vec![
+            s("req", 1, "GET /ok", "", false),
+            s("req", 3, "GET /ok2", "", false),
+            s("res", 0, "400", "", true),
+            s("res", 1, "200", "", false),
+        ]
+    );
+    assert_eq!(r.stats.parse_error_invalid_head, 1);
+    assert_eq!(r.stats.parse_error_invalid_version, 1);
+    assert_eq!(r.stats.lost_requests, 2);
+    assert_eq!(r.stats.responses_without_request, 1);
+}
+
+#[test]
+fn responses_without_requests_continue_the_count() {
+    let r = run(&[
+        Ev::S(b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+        Ev::C(b"GET / HTTP/1.1\r\n\r\n"),
+    ]);
+    assert_eq!(
+        summary(&r.out),
+        vec![
+            s("res", 0, "100", "", true),
+            s("res", 0, "200", "", true),
+            s("req", 1, "GET /", "", false)
+        ]
+    );
+    assert_eq!(latency(&r.out[1]), None);
+    assert_eq!(r.stats.responses_without_request, 2);
+    assert_eq!(r.stats.requests_without_response, 1);
+}
+
+#[test]
+fn gap_inside_content_length_keeps_framing() {
+    let r = run(&[
+        Ev::C(b"POST / HTTP/1.1\r\nContent-Length: 10\r\n\r\n01"),
+        Ev::GapC(4),
+        Ev::C(b"6789GET /next HTTP/1.1\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    assert_eq!(
+        summary(&r.out),
+        vec![
+            s("req", 0, "POST /", "01", true),
+            s("req", 1, "GET /next", "", false),
+            s("res", 0, "200", "", false),
+            s("res", 1, "200", "", false),
+        ]
+    );
+    assert_eq!(r.out[0].body_size, 10);
+    assert!(r.out[0].truncated);
+    assert_eq!(r.stats.gap_body_bytes, 4);
+}
+
+#[test]
+fn gap_in_chunked_body_resyncs() {
+    let r = run(&[
+        Ev::C(b"POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n"),
+        Ev::GapC(5),
+        Ev::C(b"\r\n0\r\n\r\nGET /next HTTP/1.1\r\n\r\n"),
+    ]);
+    assert_eq!(
+        summary(&r.out),
+        vec![
+            s("req", 0, "POST /", "abc", true),
+            s("req", 1, "GET /next", "", false)
+        ]
+    );
+}
+
+#[test]
+fn lost_request_keeps_pairing() {
+    let r = run(&[
+        Ev::C(b"GET /1 HTTP/1.1\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n1"),
+        Ev::GapC(18),
+        Ev::C(b"GET /3 HTTP/1.1\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n2"),
+        Ev::S(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n3"),
+    ]);
+    assert_eq!(
+        summary(&r.out),
+        vec![
+            s("req", 0, "GET /1", "", false),
+            s("res", 0, "200", "1", false),
+            s("req", 2, "GET /3", "", false),
+            s("res", 1, "200", "2", true),
+            s("res", 2, "200", "3", false),
+        ]
+    );
+    assert_eq!(r.stats.lost_requests, 1);
+}
+
+#[test]
+fn lost_response_keeps_pairing() {
+    let r = run(&[
+        Ev::C(b"GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 200 OK\r\nContent-Le"),
+        Ev::GapS(50),
+        Ev::S(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n2"),
+    ]);
+    assert_eq!(
+        summary(&r.out),
+        vec![
+            s("req", 0, "GET /1", "", false),
+            s("req", 1, "GET /2", "", false),
+            s("res", 1, "200", "2", false),
+        ]
+    );
+    assert_eq!(r.stats.lost_responses, 1);
+    assert_eq!(r.stats.requests_without_response, 1);
+}
+
+#[test]
+fn mid_stream_start_resyncs() {
+    let mut r = Run::new(true);
+    r.data(
+        Side::Client,
+        b"dy of a previous request\r\nGET /a HTTP/1.1\r\n\r\n",
+        0,
+    );
+    r.data(
+        Side::Server,
+        b"tail of a body HTTP/1.1 200 nope\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+        1,
+    );
+    assert_eq!(
+        summary(&r.out),
+        vec![
+            s("req", 0, "GET /a", "", false),
+            s("res", 0, "200", "", false)
+        ]
+    );
+    assert_eq!(r.stats.skipped_bytes, 26 + 34);
+}
+
+#[test]
+fn non_http_is_detected_once() {
+    for (bytes, field) in [
+        (&b"\x16\x03\x01\x00\xa5\x01\x00\x00"[..], "tls"),
+        (&b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"[..], "h2"),
+        (&b"\x00\x00\x00\x01binary"[..], "other"),
+    ] {
+        let mut r = Run::new(false);
+        r.data(Side::Client, &bytes[..3], 0);
+        r.data(Side::Client, &bytes[3..], 0);
+        assert!(!r.conn.wants_data(), "{field}");
+        r.data(Side::Server, b"more", 0);
+        let st = &r.stats;
+        let counts = (st.non_http_tls, st.non_http_http2, st.non_http_other);
+        let want = match field {
+            "tls" => (1, 0, 0),
+            "h2" => (0, 1, 0),
+            _ => (0, 0, 1),
+        };
+        assert_eq!(counts, want, "{field}");
+        assert_eq!(st.skipped_bytes, bytes.len() as u64 + 4);
+        assert!(r.out.is_empty());
+    }
+    let mut r = Run::new(false);
+    r.data(Side::Server, b"SSH-2.0-OpenSSH\r\n", 0);
+    assert!(!r.conn.wants_data());
+    assert_eq!(r.stats.non_http_other, 1);
+}
+
+#[test]
+fn upgrade_and_connect_become_tunnels() {
+    let r = run(&[
+        Ev::C(
+            b"GET /ws HTTP/1.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n\x81\x05hello",
+        ),
+        Ev::S(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x02ok"),
+        Ev::C(b"more frames"),
+    ]);
+    assert_eq!(
+        summary(&r.out),
+        vec![
+            s("req", 0, "GET /ws", "", false),
+            s("res", 0, "101", "", false)
+        ]
+    );
+    assert_eq!(r.stats.upgraded_connections, 1);
+    assert_eq!(r.stats.skipped_bytes, 7 + 4 + 11);
+    assert_eq!(r.stats.parse_errors(), 0);
+
+    let r = run(&[
+        Ev::C(b"CONNECT host:443 HTTP/1.1\r\nHost: host:443\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 200 Connection established\r\n\r\n"),
+        Ev::C(b"\x16\x03\x01tls"),
+    ]);
+    assert_eq!(r.out.len(), 2);
+    assert_eq!(r.stats.connect_tunnels, 1);
+    assert_eq!(r.stats.non_http_tls, 0);
+
+    // Refused upgrade: the held bytes are a normal request after all.
+    let r = run(&[
+        Ev::C(b"GET /ws HTTP/1.1\r\nConnection: upgrade\r\nUpgrade: websocket\r\n\r\nGET /n HTTP/1.1\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    assert_eq!(
+        summary(&r.out),
+        vec![
+            s("req", 0, "GET /ws", "", false),
+            s("req", 1, "GET /n", "", false),
+            s("res", 0, "200", "", false),
+            s("res", 1, "200", "", false),
+        ]
+    );
+    assert_eq!(r.stats.upgraded_connections, 0);
+}
+
+#[test]
+fn limits() {
+    // Head too large.
+    let mut r = Run::with(
+        false,
+        HttpConfig {
+            max_head_size: 1024,
+            ..HttpConfig::default()
+        },
+    );
+    r.data(Side::Client, b"GET / HTTP/1.1\r\n", 0);
+    for _ in 0..100 {
+        r.data(
+            Side::Client,
+            b"X-Filler: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n",
+            0,
+        );
+        assert!(r.conn.buffered_bytes() <= 8192);
+    }
+    assert_eq!(r.stats.parse_error_head_too_large, 1);
+    // Too many headers.
+    let mut r = Run::with(
+        false,
+        HttpConfig {
+            max_headers: 2,
+            ..HttpConfig::default()
+        },
+    );
+    r.data(
+        Side::Client,
+        b"GET / HTTP/1.1\r\na: 1\r\nb: 2\r\nc: 3\r\n\r\n",
+        0,
+    );
+    assert_eq!(r.stats.parse_error_too_many_headers, 1);
+    // Pending queue bounded.
+    let mut r = Run::new(false);
+    for _ in 0..MAX_PENDING + 10 {
+        r.data(Side::Client, b"GET / HTTP/1.1\r\n\r\n", 0);
+    }
+    assert_eq!(r.stats.pending_overflow, 10);
+    assert_eq!(r.conn.pending.len(), MAX_PENDING);
+}
+
+#[test]
+fn hostile_bytes_never_panic() {
+    let mut seed = 0x1234_5678_9abc_def0u64;
+    let mut next = || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let pieces: [&[u8]; 10] = [
+        b"GET / HTTP/1.1\r\n",
+        b"HTTP/1.1 200 OK\r\n",
+        b"Transfer-Encoding: chunked\r\n",
+        b"Content-Length: 5\r\n",
+        b"\r\n",
+        b"ffffffffffffffffffff\r\n",
+        b"0\r\n\r\n",
+        b"\x00\xff",
+        b"Connection: upgrade\r\nUpgrade: x\r\n",
+        b"HEAD / HTTP/1.0\r\n",
+    ];
+    for round in 0..300 {
+        let mut r = Run::new(round % 3 == 0);
+        for k in 0..40 {
+            let side = if next() % 2 == 0 {
+                Side::Client
+            } else {
+                Side::Server
+            };
+            let mut chunk = Vec::new();
+            for _ in 0..(next() % 4) {
+                chunk.extend_from_slice(pieces[(next() % 10) as usize]);
+            }
+            match next() % 10 {
+                0 => r.conn.gap(
+                    side,
+                    next() % 50,
+                    Timestamp(k),
+                    &r.cfg,
+                    &mut r.stats,
+                    &mut r.out,
+                ),
+                1 => r
+                    .conn
+                    .fin(side, Timestamp(k), &r.cfg, &mut r.stats, &mut r.out),
+                _ => r.data(side, &chunk, k),
+            }
+            assert!(r.conn.buffered_bytes() < 200_000);
+        }
+        r.close(99);
+    }
+}
+
+/// Feeds `evs` with event `which` split at `cut`, or every event byte by byte.
+fn run_split(evs: &[Ev<'_>], split: Option<(usize, usize)>) -> Vec<HttpMessage> {
+    let mut r = Run::new(false);
+    for (k, e) in evs.iter().enumerate() {
+        let ts = k as u64 * 1000;
+        match (*e, split) {
+            (Ev::C(b) | Ev::S(b), Some((which, cut))) if which == k => {
+                let side = if matches!(e, Ev::C(_)) {
+                    Side::Client
+                } else {
+                    Side::Server
+                };
+                r.data(side, &b[..cut], ts);
+                r.data(side, &b[cut..], ts);
+            }
+            (Ev::C(b) | Ev::S(b), None) => {
+                let side = if matches!(e, Ev::C(_)) {
+                    Side::Client
+                } else {
+                    Side::Server
+                };
+                for byte in b.chunks(1) {
+                    r.data(side, byte, ts);
+                }
+            }
+            _ => r.ev(k, *e),
+        }
+    }
+    r.close(1_000_000);
+    r.out
+}
+
+#[test]
+fn every_split_point_gives_the_same_messages() {
+    let exchanges: Vec<Vec<Ev<'static>>> = vec![
+        // keep-alive
+        vec![
+            Ev::C(b"GET /a HTTP/1.1\r\nHost: x\r\nAccept: a\r\nAccept: b\r\n\r\n"),
+            Ev::S(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\nX: y\r\n\r\nabc"),
+            Ev::C(b"POST /b HTTP/1.1\r\nContent-Length: 4\r\n\r\nwxyz"),
+            Ev::S(b"HTTP/1.1 201 Created\r\nContent-Length: 0\r\n\r\n"),
+        ],
+        // pipelined, with leading empty lines between messages
+        vec![
+            Ev::C(b"GET /1 HTTP/1.1\r\n\r\n\r\nGET /2 HTTP/1.1\r\n\r\nPOST /3 HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi"),
+            Ev::S(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n1HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n2HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n3"),
+        ],
+        // chunked with extensions and trailers
+        vec![
+            Ev::C(b"POST /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n5;a=b\r\nhello\r\n1a ; q=\"x y\"\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nT: v\r\n\r\n"),
+            Ev::S(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"),
+        ],
+        // 100-continue
+        vec![
+            Ev::C(b"PUT /f HTTP/1.1\r\nContent-Length: 3\r\nExpect: 100-continue\r\n\r\n"),
+            Ev::S(b"HTTP/1.1 100 Continue\r\n\r\n"),
+            Ev::C(b"abc"),
+            Ev::S(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+        ],
+        // HEAD, 204, 304
+        vec![
+            Ev::C(b"HEAD / HTTP/1.1\r\n\r\nGET /n HTTP/1.1\r\n\r\nGET /m HTTP/1.1\r\n\r\n"),
+            Ev::S(b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nHTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 304 Not Modified\r\nETag: x\r\n\r\n"),
+        ],
+        // close-delimited, bare LF line ends, obs-fold in a response
+        vec![
+            Ev::C(b"GET /old HTTP/1.0\nUser-Agent: t\n\n"),
+            Ev::S(b"HTTP/1.0 200 OK\nX-Fold: a\n b\n\nbody until close"),
+            Ev::FinS,
+            Ev::FinC,
+        ],
+    ];
+    for (n, evs) in exchanges.iter().enumerate() {
+        let whole = run_split(evs, Some((usize::MAX, 0)));
+        assert!(!whole.is_empty(), "exchange {n}");
+        assert!(
+            whole.iter().all(|m| !m.incomplete),
+            "exchange {n}: {whole:?}"
+        );
+        for (k, e) in evs.iter().enumerate() {
+            let (Ev::C(b) | Ev::S(b)) = e else { continue };
+            for cut in 0..=b.len() {
+                let got = run_split(evs, Some((k, cut)));
+                assert_eq!(got, whole, "exchange {n}, event {k}, cut {cut}");
+            }
+        }
+        assert_eq!(run_split(evs, None), whole, "exchange {n}, byte by byte");
+    }
+}

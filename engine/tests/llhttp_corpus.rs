@@ -1,0 +1,4 @@
+//! llhttp conformance corpus (being written).
+
+#[test]
+fn placeholder() {}
