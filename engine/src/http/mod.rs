@@ -10,9 +10,9 @@
 //!
 //! Each direction is a small state machine: `Detect` (first bytes of a
 //! connection seen from its SYN: TLS, HTTP/2 or other binary stop parsing),
-//! `Resync` (searching for a plausible message start, see [`detect`]),
+//! `Resync` (searching for a plausible message start, see `detect.rs`),
 //! `Idle` (between messages; empty lines are skipped), `Head` (collecting a
-//! head), `Body` (framing per [`body`]) and, on the client side only,
+//! head), `Body` (framing per `body.rs`) and, on the client side only,
 //! `AwaitAnswer` (after an `Upgrade` or `CONNECT` request: bytes are held
 //! until the server says whether the connection switches protocols).
 //!
@@ -60,10 +60,10 @@
 //! * `data` consumes all of its input; bytes not parsed are counted in
 //!   `skipped_bytes`.
 
-pub mod body;
-pub mod detect;
-pub mod head;
-pub mod stats;
+mod body;
+mod detect;
+mod head;
+mod stats;
 
 #[cfg(test)]
 mod tests;
@@ -75,12 +75,16 @@ use crate::time::Timestamp;
 
 use body::{BodyBuf, BodyError, Decoder, Framing, FramingError, GapOutcome};
 use detect::{Detected, Resync};
+pub use head::REDACTED;
 use head::{Head, HeadError, StartLine};
 pub use stats::HttpStats;
 
 /// Most requests waiting for their response on one connection; beyond it the
 /// oldest is dropped and counted in `pending_overflow`.
 pub const MAX_PENDING: usize = 1024;
+
+/// An emptied direction buffer larger than this is freed rather than kept.
+const KEEP_BUF_CAPACITY: usize = 4096;
 
 /// Settings of the HTTP stage.
 #[derive(Clone, Debug)]
@@ -435,7 +439,10 @@ impl HttpConnection {
                 if h.buf.is_empty() {
                     let mut buf = buf;
                     buf.drain(..step.consumed.min(buf.len()));
-                    h.buf = buf;
+                    // Don't keep a large allocation around once it is empty.
+                    if !buf.is_empty() || buf.capacity() <= KEEP_BUF_CAPACITY {
+                        h.buf = buf;
+                    }
                 }
                 h.need_more = step.need_more && !h.buf.is_empty();
                 if h.need_more && input.is_empty() {
