@@ -1,1 +1,141 @@
-fn main() {}
+//! `tcp-sniffer`: the command-line face of the engine.
+//!
+//! Glue only: parse flags into the engine's one settings validation, pick the
+//! outputs, run, print `--stats`. Exit codes: 0 done, 1 capture/file failure,
+//! 2 invalid settings.
+
+use std::process::ExitCode;
+
+use tcp_sniffer::config::{RawValue, Settings, SettingsBuilder, Surface};
+use tcp_sniffer::message::Placement;
+use tcp_sniffer::output::build_outputs;
+use tcp_sniffer::pipeline::run_file;
+
+const USAGE: &str = "\
+tcp-sniffer: show the HTTP/1.x requests and responses on the given ports, as JSON lines.
+
+USAGE:
+    tcp-sniffer --read FILE --ports PORTS [OPTIONS]      replay a pcap/pcapng file
+    tcp-sniffer -i IFACE --ports PORTS [OPTIONS]         capture live
+
+OPTIONS:
+    -p, --ports LIST              server ports, comma-separated (required), e.g. 80,8080
+    -r, --read FILE               replay a pcap or pcapng file instead of capturing
+    -i, --interface NAME          interface to capture on, or 'any' (default: any)
+        --backend auto|af_packet|pcap
+                                  live capture backend (default: auto)
+        --workers N               worker threads (default: 1 for files, CPUs for live)
+        --stdout                  write JSON lines to stdout (default when no --output-url)
+        --output-url URL          POST each message to URL (token from OUTPUT_URL_AUTH_TOKEN)
+        --sample-rate R           observe this fraction of connections, 0 < R <= 1 (default: 1)
+        --max-body-size BYTES     body bytes kept per message (default: 65536; 0 = none)
+        --max-connections N       connections tracked at once (default: 10000)
+        --idle-timeout-ms MS      evict connections idle this long (default: 60000, min 1000)
+        --redact-headers LIST     header names whose values are replaced by [REDACTED]
+                                  (default: authorization,proxy-authorization,cookie,set-cookie)
+        --log-level LEVEL         error, warn, info or debug (default: info)
+        --output-batch-size N, --output-batch-wait-ms MS, --output-concurrency N,
+        --output-queue-size N, --output-drain-timeout-ms MS, --output-retry-base-ms MS
+                                  output URL tuning (see README)
+        --stats                   print the final counters as JSON on stderr
+    -h, --help                    this text
+    -V, --version                 the version
+
+Messages go to stdout, one JSON object per line; logs and --stats go to stderr.
+Exit codes: 0 done, 1 capture or file failure, 2 invalid settings.
+";
+
+/// What the command line asks for besides the engine's settings.
+struct Cli {
+    settings: Settings,
+    print_stats: bool,
+}
+
+fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Cli>, String> {
+    let production = std::env::var("NODE_ENV").map(|v| v == "production").unwrap_or(false);
+    let mut b = SettingsBuilder::new(Surface::Cli, production);
+    let mut print_stats = false;
+    let mut args = args.peekable();
+    while let Some(arg) = args.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
+            _ => (arg.clone(), None),
+        };
+        let flag = match flag.as_str() {
+            "-h" | "--help" => {
+                print!("{USAGE}");
+                return Ok(None);
+            }
+            "-V" | "--version" => {
+                println!("tcp-sniffer {}", env!("CARGO_PKG_VERSION"));
+                return Ok(None);
+            }
+            "--stats" => {
+                print_stats = true;
+                continue;
+            }
+            "--stdout" if inline.is_none() => {
+                b.set("--stdout", RawValue::Text("true".into())).map_err(|e| e.to_string())?;
+                continue;
+            }
+            "-p" => "--ports".to_string(),
+            "-r" => "--read".to_string(),
+            "-i" => "--interface".to_string(),
+            f if f.starts_with('-') => f.to_string(),
+            other => return Err(format!("unexpected argument {other:?}; see tcp-sniffer --help")),
+        };
+        let value = match inline {
+            Some(v) => v,
+            None => args
+                .next()
+                .ok_or_else(|| format!("{flag} needs a value; see tcp-sniffer --help"))?,
+        };
+        b.set(&flag, RawValue::Text(value)).map_err(|e| e.to_string())?;
+    }
+    let settings = b.build().map_err(|e| e.to_string())?;
+    Ok(Some(Cli {
+        settings,
+        print_stats,
+    }))
+}
+
+fn main() -> ExitCode {
+    let cli = match parse_args(std::env::args().skip(1)) {
+        Ok(Some(cli)) => cli,
+        Ok(None) => return ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("tcp-sniffer: {msg}");
+            return ExitCode::from(2);
+        }
+    };
+    let s = &cli.settings;
+    let mut outputs = match build_outputs(s, true) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("tcp-sniffer: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let placement = Placement::from_env();
+    let Some(path) = s.read_file.clone() else {
+        eprintln!("tcp-sniffer: live capture is not available in this build yet; use --read FILE");
+        return ExitCode::from(1);
+    };
+    match run_file(s, &path, &mut outputs, placement.as_ref()) {
+        Ok(summary) => {
+            if let Some(why) = &summary.damaged {
+                eprintln!(
+                    "tcp-sniffer: {path} is damaged ({why}); every packet before the damage was processed"
+                );
+            }
+            if cli.print_stats {
+                eprintln!("{}", summary.stats.to_json());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tcp-sniffer: {e}");
+            ExitCode::from(1)
+        }
+    }
+}

@@ -1,0 +1,329 @@
+//! Workers and the run loop: packets in, batches of serialised messages out.
+//!
+//! A [`Worker`] owns one shard of connections (a [`FlowTable`]) and its counters;
+//! it is driven by one thread and takes no lock. [`run_file`] replays a capture
+//! file: with one worker it runs everything on the calling thread; with more, one
+//! reader thread dispatches packets by the connection's direction-independent hash
+//! over bounded queues, so both directions of a connection meet on one worker.
+//!
+//! Replaying a file is lossless: queues apply back-pressure to the reader instead
+//! of dropping (a file can wait; live capture cannot, and sheds instead).
+
+use std::sync::Arc;
+
+use crossbeam_channel::{bounded, Receiver, Sender};
+
+use crate::config::Settings;
+use crate::flow::{FlowConfig, FlowCounters, FlowKey, FlowTable};
+use crate::http::HttpConfig;
+use crate::message::{Endpoint, HttpMessage, Placement};
+use crate::output::{Batch, Output};
+use crate::reassembly::Limits;
+use crate::source::file::{CaptureFile, Record};
+use crate::source::SourceError;
+use crate::stats::{CaptureStats, Stats};
+use crate::time::Timestamp;
+use crate::wire::{decode_tcp, DecodeStats, LinkType};
+
+/// How often (in capture time) a worker looks for idle connections.
+const SWEEP_INTERVAL_US: u64 = 1_000_000;
+
+/// Builds the flow-table configuration from validated settings.
+pub fn flow_config(s: &Settings, workers: usize, local_addrs: Vec<std::net::IpAddr>) -> FlowConfig {
+    FlowConfig {
+        ports: s.ports.clone(),
+        // The cap is for the whole sniffer; each worker holds an equal share.
+        max_connections: s.max_concurrent_connections.div_ceil(workers.max(1)),
+        idle_timeout_us: s.connection_idle_timeout_ms.saturating_mul(1000),
+        sample_rate: s.sample_rate,
+        local_addrs,
+        reassembly: Limits::default(),
+        http: HttpConfig {
+            max_body_size: s.max_body_size,
+            redact_headers: s.redact_headers.clone(),
+            ..HttpConfig::default()
+        },
+    }
+}
+
+/// One shard: decodes packets and turns them into messages.
+pub struct Worker {
+    table: FlowTable,
+    counters: FlowCounters,
+    decode: DecodeStats,
+    capture: CaptureStats,
+    out: Vec<HttpMessage>,
+    last_sweep: Timestamp,
+    /// Latest capture time seen (capture clocks can step back; this never does).
+    clock: Timestamp,
+}
+
+impl Worker {
+    /// Worker number `id` (ids make connection ids unique across workers).
+    pub fn new(cfg: FlowConfig, id: u16) -> Self {
+        Worker {
+            table: FlowTable::new(cfg, id),
+            counters: FlowCounters::default(),
+            decode: DecodeStats::default(),
+            capture: CaptureStats::default(),
+            out: Vec::new(),
+            last_sweep: Timestamp(0),
+            clock: Timestamp(0),
+        }
+    }
+
+    /// Processes one captured frame.
+    #[inline]
+    pub fn packet(&mut self, link: LinkType, frame: &[u8], ts: Timestamp) {
+        self.capture.packets += 1;
+        self.capture.bytes += frame.len() as u64;
+        if ts > self.clock {
+            self.clock = ts;
+        }
+        match decode_tcp(link, frame) {
+            Ok(seg) => self.table.segment(&seg, ts, &mut self.counters, &mut self.out),
+            Err(e) => self.decode.record(&e),
+        }
+        if self.clock.micros_since(self.last_sweep) >= SWEEP_INTERVAL_US {
+            self.tick(self.clock);
+        }
+    }
+
+    /// Evicts idle connections as of `now` (called by the packet path in capture
+    /// time, and by live capture's timer when no packets come).
+    pub fn tick(&mut self, now: Timestamp) {
+        self.last_sweep = now;
+        self.table.sweep_idle(now, &mut self.counters, &mut self.out);
+    }
+
+    /// Ends the capture: flushes every connection.
+    pub fn finish(&mut self) {
+        let now = self.clock;
+        self.table.close_all(now, &mut self.counters, &mut self.out);
+    }
+
+    /// Messages finished since the last call.
+    pub fn messages(&mut self) -> &mut Vec<HttpMessage> {
+        &mut self.out
+    }
+
+    /// A snapshot of this worker's counters.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            capture: self.capture.clone(),
+            decode: self.decode.clone(),
+            flow: self.counters.flow.clone(),
+            reassembly: self.counters.reassembly.clone(),
+            http: self.counters.http.clone(),
+            ..Stats::default()
+        }
+    }
+}
+
+/// A capture could not be run.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RunError {
+    /// The source could not be opened.
+    #[error(transparent)]
+    Source(#[from] SourceError),
+}
+
+/// What a finished run reports.
+#[derive(Debug)]
+pub struct RunSummary {
+    /// Every counter, outputs included.
+    pub stats: Stats,
+    /// The file was damaged at some record; what came before was processed.
+    pub damaged: Option<String>,
+}
+
+/// Messages a worker collects before serialising them as one batch.
+const BATCH_MESSAGES: usize = 256;
+/// Packets the reader hands a worker at once.
+const BATCH_PACKETS: usize = 512;
+
+/// Replays a pcap/pcapng file through `workers` workers into `outputs`.
+pub fn run_file(
+    settings: &Settings,
+    path: &str,
+    outputs: &mut [Box<dyn Output>],
+    placement: Option<&Placement>,
+) -> Result<RunSummary, RunError> {
+    let mut file = CaptureFile::open(path)?;
+    // A file has no "own addresses": direction is unknown.
+    let workers = settings.workers.unwrap_or(1);
+    let cfg = flow_config(settings, workers, Vec::new());
+    let mut emitted = 0u64;
+    let mut deliver = |msgs: &mut Vec<HttpMessage>, outputs: &mut [Box<dyn Output>]| {
+        if msgs.is_empty() {
+            return;
+        }
+        emitted += msgs.len() as u64;
+        let batch = Arc::new(Batch::from_messages(msgs, placement));
+        msgs.clear();
+        for o in outputs.iter_mut() {
+            o.send(&batch);
+        }
+    };
+    let all_closed = |outputs: &[Box<dyn Output>]| !outputs.is_empty() && outputs.iter().all(|o| o.is_closed());
+
+    let (mut stats, damaged) = if workers <= 1 {
+        let mut w = Worker::new(cfg, 0);
+        let link = file.link();
+        let mut damaged = None;
+        loop {
+            match file.next_record() {
+                Record::Packet(ts, frame) => w.packet(link, frame, ts),
+                Record::End => break,
+                Record::Damaged(why) => {
+                    damaged = Some(why);
+                    break;
+                }
+            }
+            if w.messages().len() >= BATCH_MESSAGES {
+                deliver(w.messages(), outputs);
+                if all_closed(outputs) {
+                    break;
+                }
+            }
+        }
+        w.finish();
+        deliver(w.messages(), outputs);
+        (w.stats(), damaged)
+    } else {
+        run_sharded(&mut file, cfg, workers, outputs, &mut deliver, &all_closed)
+    };
+    if damaged.is_some() {
+        stats.capture.file_errors += 1;
+    }
+    for o in outputs.iter_mut() {
+        o.close();
+        stats.output.merge(&o.stats());
+    }
+    stats.output.messages = emitted;
+    Ok(RunSummary { stats, damaged })
+}
+
+/// Packets copied out of the reader's buffer for one worker.
+#[derive(Default)]
+struct PacketBatch {
+    data: Vec<u8>,
+    /// (end offset in `data`, timestamp) per packet.
+    packets: Vec<(usize, Timestamp)>,
+}
+
+fn run_sharded(
+    file: &mut CaptureFile,
+    cfg: FlowConfig,
+    workers: usize,
+    outputs: &mut [Box<dyn Output>],
+    deliver: &mut dyn FnMut(&mut Vec<HttpMessage>, &mut [Box<dyn Output>]),
+    all_closed: &dyn Fn(&[Box<dyn Output>]) -> bool,
+) -> (Stats, Option<String>) {
+    let link = file.link();
+    let (msg_tx, msg_rx) = bounded::<Vec<HttpMessage>>(workers * 4);
+    let mut txs: Vec<Sender<PacketBatch>> = Vec::new();
+    let mut handles = Vec::new();
+    for id in 0..workers {
+        let (tx, rx): (Sender<PacketBatch>, Receiver<PacketBatch>) = bounded(16);
+        txs.push(tx);
+        let cfg = cfg.clone();
+        let msg_tx = msg_tx.clone();
+        handles.push(std::thread::spawn(move || {
+            let mut w = Worker::new(cfg, id as u16);
+            for batch in rx {
+                let mut start = 0;
+                for &(end, ts) in &batch.packets {
+                    w.packet(link, &batch.data[start..end], ts);
+                    start = end;
+                }
+                if w.messages().len() >= BATCH_MESSAGES {
+                    let msgs = std::mem::take(w.messages());
+                    if msg_tx.send(msgs).is_err() {
+                        break;
+                    }
+                }
+            }
+            w.finish();
+            let _ = msg_tx.send(std::mem::take(w.messages()));
+            w.stats()
+        }));
+    }
+    drop(msg_tx);
+
+    // The reader runs on its own thread; this thread is the output stage.
+    let reader = std::thread::scope(|scope| {
+        let reader = scope.spawn(move || {
+            let mut batches: Vec<PacketBatch> = (0..workers).map(|_| PacketBatch::default()).collect();
+            let mut damaged = None;
+            let mut stopped = false;
+            loop {
+                match file.next_record() {
+                    Record::Packet(ts, frame) => {
+                        let k = shard_of(link, frame, workers);
+                        let b = &mut batches[k];
+                        b.data.extend_from_slice(frame);
+                        b.packets.push((b.data.len(), ts));
+                        if b.packets.len() >= BATCH_PACKETS {
+                            let full = std::mem::take(b);
+                            if txs[k].send(full).is_err() {
+                                stopped = true;
+                                break;
+                            }
+                        }
+                    }
+                    Record::End => break,
+                    Record::Damaged(why) => {
+                        damaged = Some(why);
+                        break;
+                    }
+                }
+            }
+            if !stopped {
+                for (k, b) in batches.into_iter().enumerate() {
+                    let _ = txs[k].send(b);
+                }
+            }
+            drop(txs);
+            damaged
+        });
+        let mut closed = false;
+        for mut msgs in msg_rx.iter() {
+            if closed {
+                continue; // keep draining so workers can finish
+            }
+            deliver(&mut msgs, outputs);
+            closed = all_closed(outputs);
+        }
+        reader.join().unwrap_or_else(|_| Some("reader thread panicked".into()))
+    });
+    let mut stats = Stats::default();
+    for h in handles {
+        if let Ok(s) = h.join() {
+            stats.merge(&s);
+        }
+    }
+    (stats, reader)
+}
+
+/// The worker for a frame: by the direction-independent hash of its connection.
+/// Frames that do not decode go to worker 0, which counts why.
+fn shard_of(link: LinkType, frame: &[u8], workers: usize) -> usize {
+    match decode_tcp(link, frame) {
+        Ok(seg) => {
+            let key = FlowKey::new(
+                Endpoint {
+                    ip: seg.src,
+                    port: seg.src_port,
+                },
+                Endpoint {
+                    ip: seg.dst,
+                    port: seg.dst_port,
+                },
+            );
+            (key.stable_hash() % workers as u64) as usize
+        }
+        Err(_) => 0,
+    }
+}
