@@ -1,0 +1,21 @@
+//! `sniffer-perf`: the benchmark harness of tcp-sniffer.
+//!
+//! * [`gen`] writes deterministic synthetic pcap files (workloads S, L, F, A, M) with the
+//!   HTTP messages a correct sniffer must emit written beside them ([`truth`]).
+//! * [`compare`] runs tcp-sniffer and other tools (tcpdump, tshark, tcpflow, httpry) over the
+//!   same files and reports wall time, CPU time, peak RSS and throughput as Markdown, JSON and SVG.
+//! * [`pcap`] and [`frame`] are the small pieces of file format and packet layout they share.
+//!
+//! ```no_run
+//! use sniffer_perf::gen::{generate, Workload};
+//! let (stats, _, _) = generate(Workload::S, 1_000_000, 1, Vec::new(), Vec::new()).unwrap();
+//! assert!(stats.bytes >= 1_000_000);
+//! ```
+#![deny(missing_docs)]
+
+pub mod compare;
+pub mod frame;
+pub mod gen;
+pub mod pcap;
+pub mod rng;
+pub mod truth;
