@@ -112,7 +112,8 @@ struct ToHttp<'a> {
 impl StreamSink for ToHttp<'_> {
     fn data(&mut self, bytes: &[u8], ts: Timestamp) {
         if self.http.wants_data() {
-            self.http.data(self.side, bytes, ts, self.cfg, self.stats, self.out);
+            self.http
+                .data(self.side, bytes, ts, self.cfg, self.stats, self.out);
         } else {
             *self.not_parsed += bytes.len() as u64;
         }
@@ -120,7 +121,8 @@ impl StreamSink for ToHttp<'_> {
 
     fn gap(&mut self, len: u64, ts: Timestamp) {
         if self.http.wants_data() {
-            self.http.gap(self.side, len, ts, self.cfg, self.stats, self.out);
+            self.http
+                .gap(self.side, len, ts, self.cfg, self.stats, self.out);
         }
     }
 
@@ -170,7 +172,13 @@ impl FlowTable {
     }
 
     /// Processes one decoded TCP segment captured at `ts`; finished messages go to `out`.
-    pub fn segment(&mut self, seg: &TcpSegment<'_>, ts: Timestamp, c: &mut FlowCounters, out: &mut Vec<HttpMessage>) {
+    pub fn segment(
+        &mut self,
+        seg: &TcpSegment<'_>,
+        ts: Timestamp,
+        c: &mut FlowCounters,
+        out: &mut Vec<HttpMessage>,
+    ) {
         let src_monitored = self.cfg.ports.contains(&seg.src_port);
         let dst_monitored = self.cfg.ports.contains(&seg.dst_port);
         if !src_monitored && !dst_monitored {
@@ -225,7 +233,11 @@ impl FlowTable {
                 // Mid-stream with both ports monitored: guess the lower port serves.
                 seg.dst_port <= seg.src_port
             };
-            let (client, server) = if client_is_src { (src, dst) } else { (dst, src) };
+            let (client, server) = if client_is_src {
+                (src, dst)
+            } else {
+                (dst, src)
+            };
             let meta = ConnMeta {
                 id: self.id_prefix | (self.next_id & ((1 << 48) - 1)),
                 client,
@@ -253,7 +265,11 @@ impl FlowTable {
             return;
         };
         conn.last_seen = ts;
-        let side = if conn.meta.client == src { Side::Client } else { Side::Server };
+        let side = if conn.meta.client == src {
+            Side::Client
+        } else {
+            Side::Server
+        };
         if side == Side::Client && (!seg.payload.is_empty() || flags.fin()) {
             conn.client_started = true;
         }
@@ -285,7 +301,13 @@ impl FlowTable {
             not_parsed: &mut c.flow.bytes_not_parsed,
             out,
         };
-        this.segment(&segment, &cfg.reassembly, &mut self.budget, &mut c.reassembly, &mut sink);
+        this.segment(
+            &segment,
+            &cfg.reassembly,
+            &mut self.budget,
+            &mut c.reassembly,
+            &mut sink,
+        );
         if flags.ack() {
             // This segment acknowledges the other direction's bytes: anything before
             // `ack` the capture did not see is lost, not late.
@@ -293,7 +315,14 @@ impl FlowTable {
                 side: side.peer(),
                 ..sink
             };
-            other.peer_ack(seg.ack, ts, &cfg.reassembly, &mut self.budget, &mut c.reassembly, &mut sink);
+            other.peer_ack(
+                seg.ack,
+                ts,
+                &cfg.reassembly,
+                &mut self.budget,
+                &mut c.reassembly,
+                &mut sink,
+            );
         }
         if flags.rst() {
             c.flow.connections_reset += 1;
@@ -315,7 +344,13 @@ impl FlowTable {
     }
 
     /// Flushes and forgets one connection.
-    fn remove(&mut self, key: &FlowKey, ts: Timestamp, c: &mut FlowCounters, out: &mut Vec<HttpMessage>) {
+    fn remove(
+        &mut self,
+        key: &FlowKey,
+        ts: Timestamp,
+        c: &mut FlowCounters,
+        out: &mut Vec<HttpMessage>,
+    ) {
         let Some(mut conn) = self.conns.remove(key) else {
             return;
         };
@@ -372,4 +407,348 @@ impl FlowTable {
 fn sampled_in(key: &FlowKey, rate: f64) -> bool {
     let h = key.stable_hash() >> 11; // 53 bits, exactly representable
     (h as f64) < rate * (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::MessageKind;
+    use crate::wire::TcpFlags;
+
+    fn cfg() -> FlowConfig {
+        FlowConfig {
+            ports: vec![80],
+            max_connections: 100,
+            idle_timeout_us: 60_000_000,
+            sample_rate: 1.0,
+            local_addrs: vec![],
+            reassembly: Limits::default(),
+            http: HttpConfig::default(),
+        }
+    }
+
+    const CLIENT: ([u8; 4], u16) = ([10, 0, 0, 1], 40000);
+    const SERVER: ([u8; 4], u16) = ([10, 0, 0, 2], 80);
+
+    /// A segment from `from` to `to` with the given flags, sequence and payload.
+    fn seg<'a>(
+        from: ([u8; 4], u16),
+        to: ([u8; 4], u16),
+        flags: u8,
+        seq: u32,
+        ack: u32,
+        payload: &'a [u8],
+    ) -> TcpSegment<'a> {
+        TcpSegment {
+            src: IpAddr::from(from.0),
+            dst: IpAddr::from(to.0),
+            src_port: from.1,
+            dst_port: to.1,
+            seq,
+            ack,
+            flags: TcpFlags::from_bits(flags),
+            payload,
+            missing: 0,
+        }
+    }
+
+    const REQ: &[u8] =
+        b"POST /orders HTTP/1.1\r\nHost: shop\r\nContent-Length: 11\r\n\r\nhello world";
+    const RESP: &[u8] = b"HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\nok";
+
+    /// Handshake, request in `cuts` pieces delivered in `order`, response, FIN both ways.
+    fn exchange_segments(cuts: &[usize], order: &[usize], dup: bool) -> Vec<TcpSegment<'static>> {
+        let (c_isn, s_isn) = (u32::MAX - 20, 7_000u32); // client sequence wraps mid-request
+        let mut v = vec![
+            seg(CLIENT, SERVER, TcpFlags::SYN, c_isn, 0, b""),
+            seg(
+                SERVER,
+                CLIENT,
+                TcpFlags::SYN | TcpFlags::ACK,
+                s_isn,
+                c_isn.wrapping_add(1),
+                b"",
+            ),
+        ];
+        let mut pieces = Vec::new();
+        let mut start = 0;
+        for &end in cuts.iter().chain(std::iter::once(&REQ.len())) {
+            pieces.push(seg(
+                CLIENT,
+                SERVER,
+                TcpFlags::ACK | TcpFlags::PSH,
+                c_isn.wrapping_add(1).wrapping_add(start as u32),
+                s_isn + 1,
+                &REQ[start..end],
+            ));
+            start = end;
+        }
+        for &i in order {
+            v.push(pieces[i]);
+            if dup {
+                v.push(pieces[i]);
+            }
+        }
+        let c_end = c_isn.wrapping_add(1).wrapping_add(REQ.len() as u32);
+        v.push(seg(
+            SERVER,
+            CLIENT,
+            TcpFlags::ACK | TcpFlags::PSH,
+            s_isn + 1,
+            c_end,
+            RESP,
+        ));
+        v.push(seg(
+            CLIENT,
+            SERVER,
+            TcpFlags::ACK | TcpFlags::FIN,
+            c_end,
+            s_isn + 1 + RESP.len() as u32,
+            b"",
+        ));
+        v.push(seg(
+            SERVER,
+            CLIENT,
+            TcpFlags::ACK | TcpFlags::FIN,
+            s_isn + 1 + RESP.len() as u32,
+            c_end + 1,
+            b"",
+        ));
+        v
+    }
+
+    fn run(
+        table: &mut FlowTable,
+        segs: &[TcpSegment<'_>],
+        c: &mut FlowCounters,
+    ) -> Vec<HttpMessage> {
+        let mut out = Vec::new();
+        for s in segs {
+            table.segment(s, Timestamp(1_000_000), c, &mut out);
+        }
+        out
+    }
+
+    #[test]
+    fn same_messages_whatever_the_segment_order_or_duplication() {
+        let mut c = FlowCounters::default();
+        let reference = run(
+            &mut FlowTable::new(cfg(), 0),
+            &exchange_segments(&[], &[0], false),
+            &mut c,
+        );
+        assert_eq!(reference.len(), 2);
+        assert!(
+            matches!(&reference[0].kind, MessageKind::Request { method, url } if method == "POST" && url == "/orders")
+        );
+        assert_eq!(reference[0].body, b"hello world");
+        assert!(matches!(
+            reference[1].kind,
+            MessageKind::Response {
+                status_code: 201,
+                ..
+            }
+        ));
+        assert!(reference.iter().all(|m| !m.incomplete));
+        assert_eq!(c.flow.connections_closed, 1);
+        // Every single cut point, in order and reversed, with and without duplicates.
+        for cut in 1..REQ.len() {
+            for order in [[0, 1], [1, 0]] {
+                for dup in [false, true] {
+                    let mut c = FlowCounters::default();
+                    let got = run(
+                        &mut FlowTable::new(cfg(), 0),
+                        &exchange_segments(&[cut], &order, dup),
+                        &mut c,
+                    );
+                    assert_eq!(got, reference, "cut {cut} order {order:?} dup {dup}");
+                }
+            }
+        }
+        // Three pieces, all six orders.
+        for order in [
+            [0, 1, 2],
+            [0, 2, 1],
+            [1, 0, 2],
+            [1, 2, 0],
+            [2, 0, 1],
+            [2, 1, 0],
+        ] {
+            let mut c = FlowCounters::default();
+            let got = run(
+                &mut FlowTable::new(cfg(), 0),
+                &exchange_segments(&[5, 40], &order, true),
+                &mut c,
+            );
+            assert_eq!(got, reference, "order {order:?}");
+        }
+    }
+
+    #[test]
+    fn client_side_is_the_one_talking_to_the_monitored_port() {
+        let mut t = FlowTable::new(cfg(), 3);
+        let mut c = FlowCounters::default();
+        let mut out = Vec::new();
+        // Mid-stream: the first segment seen is the server's response.
+        t.segment(
+            &seg(SERVER, CLIENT, TcpFlags::ACK, 500, 900, RESP),
+            Timestamp(1),
+            &mut c,
+            &mut out,
+        );
+        assert_eq!(out.len(), 1);
+        let m = &out[0];
+        assert_eq!(m.source.port, 80);
+        assert_eq!(m.destination.port, 40000);
+        assert!(m.incomplete, "a response without its request is incomplete");
+        assert_eq!(
+            m.connection_id >> 48,
+            3,
+            "worker number is in the connection id"
+        );
+    }
+
+    #[test]
+    fn connection_cap_refuses_and_counts() {
+        let mut t = FlowTable::new(
+            FlowConfig {
+                max_connections: 1,
+                ..cfg()
+            },
+            0,
+        );
+        let mut c = FlowCounters::default();
+        let mut out = Vec::new();
+        t.segment(
+            &seg(CLIENT, SERVER, TcpFlags::SYN, 1, 0, b""),
+            Timestamp(1),
+            &mut c,
+            &mut out,
+        );
+        let other = ([10, 0, 0, 9], 41000);
+        t.segment(
+            &seg(other, SERVER, TcpFlags::SYN, 1, 0, b""),
+            Timestamp(2),
+            &mut c,
+            &mut out,
+        );
+        t.segment(
+            &seg(other, SERVER, TcpFlags::ACK, 2, 1, REQ),
+            Timestamp(3),
+            &mut c,
+            &mut out,
+        );
+        assert_eq!(t.len(), 1);
+        assert_eq!(c.flow.connections_over_cap, 1);
+        assert_eq!(c.flow.segments_over_cap, 2);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn idle_connections_are_evicted_in_capture_time_and_flushed() {
+        let mut t = FlowTable::new(
+            FlowConfig {
+                idle_timeout_us: 5_000_000,
+                ..cfg()
+            },
+            0,
+        );
+        let mut c = FlowCounters::default();
+        let mut out = Vec::new();
+        t.segment(
+            &seg(CLIENT, SERVER, TcpFlags::SYN, 1, 0, b""),
+            Timestamp(1_000_000),
+            &mut c,
+            &mut out,
+        );
+        // Half a request, then silence.
+        t.segment(
+            &seg(CLIENT, SERVER, TcpFlags::ACK, 2, 1, &REQ[..60]),
+            Timestamp(1_000_000),
+            &mut c,
+            &mut out,
+        );
+        t.sweep_idle(Timestamp(5_999_999), &mut c, &mut out);
+        assert_eq!(t.len(), 1, "not idle yet");
+        t.sweep_idle(Timestamp(6_000_000), &mut c, &mut out);
+        assert_eq!(t.len(), 0);
+        assert_eq!(c.flow.connections_idle_evicted, 1);
+        assert_eq!(out.len(), 1, "the unfinished request is emitted");
+        assert!(out[0].incomplete);
+    }
+
+    #[test]
+    fn a_new_syn_on_a_used_four_tuple_starts_a_new_connection() {
+        let mut t = FlowTable::new(cfg(), 0);
+        let mut c = FlowCounters::default();
+        let mut out = Vec::new();
+        let first = exchange_segments(&[], &[0], false);
+        // Everything but the closing FINs: the connection stays open.
+        for s in &first[..first.len() - 2] {
+            t.segment(s, Timestamp(1), &mut c, &mut out);
+        }
+        for s in &first {
+            t.segment(s, Timestamp(2), &mut c, &mut out);
+        }
+        assert_eq!(c.flow.connections_reused, 1);
+        assert_eq!(c.flow.connections_opened, 2);
+        let ids: std::collections::BTreeSet<u64> = out.iter().map(|m| m.connection_id).collect();
+        assert_eq!(ids.len(), 2);
+        assert_eq!(out.iter().filter(|m| m.sequence == 0).count(), 4);
+    }
+
+    #[test]
+    fn sampling_is_per_connection_and_deterministic() {
+        let keys: Vec<FlowKey> = (0..4000u16)
+            .map(|p| {
+                FlowKey::new(
+                    Endpoint {
+                        ip: IpAddr::from([10, 0, 0, 1]),
+                        port: 1024 + p,
+                    },
+                    Endpoint {
+                        ip: IpAddr::from([10, 0, 0, 2]),
+                        port: 80,
+                    },
+                )
+            })
+            .collect();
+        let kept = keys.iter().filter(|k| sampled_in(k, 0.25)).count();
+        assert!(
+            (800..1200).contains(&kept),
+            "kept {kept} of 4000 at rate 0.25"
+        );
+        for k in &keys {
+            assert_eq!(sampled_in(k, 0.25), sampled_in(k, 0.25));
+            // Both directions share a key.
+            assert_eq!(FlowKey::new(k.b, k.a), *k);
+            // A connection kept at a low rate is kept at every higher rate.
+            if sampled_in(k, 0.25) {
+                assert!(sampled_in(k, 0.5));
+            }
+        }
+    }
+
+    #[test]
+    fn direction_comes_from_local_addresses() {
+        let mut t = FlowTable::new(
+            FlowConfig {
+                local_addrs: vec![IpAddr::from(SERVER.0)],
+                ..cfg()
+            },
+            0,
+        );
+        let mut c = FlowCounters::default();
+        let out = run(&mut t, &exchange_segments(&[], &[0], false), &mut c);
+        assert!(out.iter().all(|m| m.direction == Direction::Inbound));
+        let mut t = FlowTable::new(
+            FlowConfig {
+                local_addrs: vec![IpAddr::from(CLIENT.0)],
+                ..cfg()
+            },
+            0,
+        );
+        let out = run(&mut t, &exchange_segments(&[], &[0], false), &mut c);
+        assert!(out.iter().all(|m| m.direction == Direction::Outbound));
+    }
 }
