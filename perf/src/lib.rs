@@ -17,5 +17,6 @@ pub mod compare;
 pub mod frame;
 pub mod gen;
 pub mod pcap;
+pub mod report;
 pub mod rng;
 pub mod truth;

@@ -1,0 +1,185 @@
+//! Writing a [`Report`] as Markdown and as a hand-made SVG bar chart.
+
+use crate::compare::{FileResult, Report};
+use std::fmt::Write;
+
+fn f(v: Option<f64>, digits: usize) -> String {
+    v.map(|x| format!("{x:.digits$}")).unwrap_or_else(|| "–".into())
+}
+
+/// The report as Markdown: one table per file, the issue's targets, skipped tools, truth checks.
+pub fn markdown(r: &Report) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "# tcp-sniffer side-by-side comparison\n");
+    let _ = writeln!(
+        s,
+        "Machine: {} ({} CPUs available), kernel {}. Median of {} runs per tool; tools run interleaved, page cache warm.\n",
+        r.machine["cpuModel"].as_str().unwrap_or("?"),
+        r.machine["cpusAvailable"],
+        r.machine["kernel"].as_str().unwrap_or("?"),
+        r.runs
+    );
+    let _ = writeln!(s, "Columns: **wall** median elapsed seconds; **CPU** median user+system seconds of the child; **RSS** median peak resident set (MiB); **MB/s** file size ÷ median wall; **CPU s/GB** CPU seconds per 10⁹ bytes of pcap; **× tcp-sniffer** this tool's wall ÷ tcp-sniffer's (above 1: tcp-sniffer is that many times faster); **output** lines written (tshark: HTTP packets, httpry: records, tcp-sniffer: messages) or flow files (tcpflow).\n");
+    for fr in &r.files {
+        file_table(&mut s, fr);
+    }
+    let _ = writeln!(s, "## Tool versions\n");
+    for (t, v) in &r.tool_versions {
+        let _ = writeln!(s, "- {t}: {}", if v.is_empty() { "(not run)" } else { v });
+    }
+    s
+}
+
+fn file_table(s: &mut String, fr: &FileResult) {
+    let _ = writeln!(
+        s,
+        "## {} — `{}` ({:.1} MB, {} packets{})\n",
+        fr.workload,
+        fr.file,
+        fr.bytes as f64 / 1e6,
+        fr.packets,
+        fr.expected_messages.map(|n| format!(", {n} expected messages")).unwrap_or_default()
+    );
+    let _ = writeln!(s, "| tool | wall s | CPU s | RSS MiB | MB/s | kpackets/s | CPU s/GB | × tcp-sniffer | output |");
+    let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for t in &fr.results {
+        if t.status != "ok" {
+            let _ = writeln!(s, "| {} | {} | | | | | | | |", t.tool, t.status);
+            continue;
+        }
+        let m = t.median.unwrap_or_default();
+        let _ = writeln!(
+            s,
+            "| {} | {:.3} | {:.3} | {:.1} | {} | {} | {} | {} | {} |",
+            t.tool,
+            m.wall_s,
+            m.cpu_s(),
+            m.max_rss_kib as f64 / 1024.0,
+            f(t.mb_per_s, 1),
+            f(t.packets_per_s.map(|p| p / 1e3), 0),
+            f(t.cpu_s_per_gb, 2),
+            f(t.wall_vs_sniffer, 2),
+            t.output_count.map(|n| n.to_string()).unwrap_or_else(|| "–".into())
+        );
+    }
+    let notes: Vec<_> = fr.results.iter().filter(|t| !t.note.is_empty()).collect();
+    if !notes.is_empty() {
+        let _ = writeln!(s);
+        for t in notes {
+            let _ = writeln!(s, "- **{}**: {}", t.tool, t.note);
+        }
+    }
+    let get = |name: &str| fr.results.iter().find(|t| t.tool == name).and_then(|t| t.median).map(|m| m.wall_s);
+    if let Some(sn) = get("tcp-sniffer") {
+        let _ = writeln!(s, "\nTargets (issue 8; they apply to workload S with one worker):\n");
+        let target = |s: &mut String, what: &str, v: Option<f64>, ok: &dyn Fn(f64) -> bool, goal: &str| {
+            let _ = match v {
+                Some(v) => writeln!(s, "- {what}: {v:.2}× (target {goal}) — {}", if ok(v) { "met" } else { "NOT met" }),
+                None => writeln!(s, "- {what}: not measured"),
+            };
+        };
+        target(s, "tshark wall ÷ tcp-sniffer wall", get("tshark").map(|t| t / sn), &|v| v >= 50.0, "≥ 50×");
+        target(s, "tcpflow wall ÷ tcp-sniffer wall", get("tcpflow").map(|t| t / sn), &|v| v >= 3.0, "≥ 3×");
+        target(s, "tcp-sniffer wall ÷ tcpdump read floor", get("tcpdump").map(|t| sn / t), &|v| v <= 4.0, "≤ 4×");
+        if let Some(rss) = fr.results.iter().find(|t| t.tool == "tcp-sniffer").and_then(|t| t.median) {
+            let mib = rss.max_rss_kib as f64 / 1024.0;
+            let _ = writeln!(s, "- tcp-sniffer peak RSS: {mib:.1} MiB (target ≤ 64 MiB) — {}", if mib <= 64.0 { "met" } else { "NOT met" });
+        }
+    }
+    if let Some(c) = fr.results.iter().find_map(|t| t.check.as_ref()) {
+        let _ = writeln!(
+            s,
+            "\nTruth check of tcp-sniffer: completeness **{:.3} %** ({} of {} expected, {} exact; {} emitted; {} expected incomplete).",
+            c.completeness * 100.0,
+            c.matched,
+            c.expected,
+            c.exact,
+            c.emitted,
+            c.expected_incomplete
+        );
+        if !c.mismatches.is_empty() {
+            let _ = writeln!(s, "\n| mismatch | count |\n|---|---:|");
+            for (k, v) in &c.mismatches {
+                let _ = writeln!(s, "| {k} | {v} |");
+            }
+            let _ = writeln!(s, "\nFirst examples:\n");
+            for e in c.examples.iter().take(8) {
+                let _ = writeln!(s, "- `{e}`");
+            }
+        }
+    }
+    let _ = writeln!(s);
+}
+
+fn color(tool: &str) -> &'static str {
+    match tool {
+        "tcp-sniffer" => "#d62728",
+        "tcpdump" => "#7f7f7f",
+        "tshark" => "#1f77b4",
+        "tcpflow" => "#2ca02c",
+        "httpry" => "#9467bd",
+        _ => "#8c564b",
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+}
+
+/// A horizontal bar chart of MB/s: one group per file (workload), one bar per tool that ran.
+pub fn svg(r: &Report) -> String {
+    let (label_w, chart_w, bar_h, gap, top) = (170.0, 560.0, 18.0, 4.0, 50.0);
+    let max = r
+        .files
+        .iter()
+        .flat_map(|f| f.results.iter().filter_map(|t| t.mb_per_s))
+        .fold(0.0f64, f64::max)
+        .max(1.0);
+    let mut rows = 0.0;
+    for f in &r.files {
+        rows += 1.5 + f.results.iter().filter(|t| t.mb_per_s.is_some()).count() as f64;
+    }
+    let height = top + rows * (bar_h + gap) + 40.0;
+    let width = label_w + chart_w + 120.0;
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" viewBox="0 0 {width} {height}" font-family="sans-serif" font-size="12">"#
+    );
+    let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
+    let _ = writeln!(
+        s,
+        r#"<text x="10" y="22" font-size="15" font-weight="bold">Throughput reading the same pcap (MB/s, median of {} runs; longer is faster)</text>"#,
+        r.runs
+    );
+    let mut y = top;
+    for f in &r.files {
+        let name = f.file.rsplit('/').next().unwrap_or(&f.file);
+        let _ = writeln!(
+            s,
+            r#"<text x="10" y="{:.1}" font-weight="bold">{} — {} ({:.0} MB)</text>"#,
+            y + bar_h * 0.8,
+            esc(&f.workload),
+            esc(name),
+            f.bytes as f64 / 1e6
+        );
+        y += (bar_h + gap) * 1.2;
+        for t in f.results.iter().filter(|t| t.mb_per_s.is_some()) {
+            let v = t.mb_per_s.unwrap_or(0.0);
+            let w = (v / max * chart_w).max(1.0);
+            let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#, label_w - 8.0, y + bar_h * 0.75, esc(&t.tool));
+            let _ = writeln!(
+                s,
+                r#"<rect x="{label_w}" y="{y:.1}" width="{w:.1}" height="{bar_h}" fill="{}"><title>{}: {v:.1} MB/s</title></rect>"#,
+                color(&t.tool),
+                esc(&t.tool)
+            );
+            let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}">{v:.1}</text>"#, label_w + w + 5.0, y + bar_h * 0.75);
+            y += bar_h + gap;
+        }
+        y += (bar_h + gap) * 0.3;
+    }
+    let _ = writeln!(s, r#"<line x1="{label_w}" y1="{top}" x2="{label_w}" y2="{y:.1}" stroke="black"/>"#);
+    let _ = writeln!(s, "</svg>");
+    s
+}
