@@ -1,0 +1,803 @@
+//! The output URL: messages `POST`ed to an HTTP(S) endpoint.
+//!
+//! # Delivery
+//!
+//! - One message per request (`Content-Type: application/json`), or with
+//!   `outputBatchSize` > 1 up to that many per request as `application/x-ndjson`
+//!   (one message per line). A partial batch goes out once its oldest message has
+//!   waited `outputBatchWaitMs`, or at once on stop.
+//! - `Authorization: Bearer <token>` when `outputUrlAuthToken` is set. The token is
+//!   kept in a sensitive header value; it is never logged, never part of an error or
+//!   `Debug` output, and never sent anywhere but the configured URL: redirects are
+//!   not followed (a `3xx` counts as rejected and is logged with the target host).
+//! - Timeouts per attempt: connect (5 s) and overall (10 s, covering connect, TLS,
+//!   sending and the response) — [`HttpOutputConfig::connect_timeout`],
+//!   [`HttpOutputConfig::request_timeout`].
+//! - A connection error, a timeout, `429` or `5xx` is retried after `base`, `2×base`
+//!   and `4×base` (`outputRetryBaseMs`, default 1 s: 1 s, 2 s, 4 s); after the third
+//!   retry fails the message is dropped and counted (`dropped_retries_exhausted`).
+//!   Other statuses (`4xx`, `3xx`, anything not `2xx`) are not retried
+//!   (`dropped_rejected`). Failures are logged with their reason, at most one line
+//!   per kind every 10 s, with the number of similar events held back.
+//! - HTTPS uses rustls (ring) with Mozilla's roots (webpki-roots). When
+//!   `SSL_CERT_FILE` names a PEM file, its certificates are the trusted roots
+//!   instead (OpenSSL's convention: the file replaces the default set), which is how
+//!   a private CA is trusted. Proxies from `HTTPS_PROXY`/`HTTP_PROXY`/`ALL_PROXY`
+//!   (with `NO_PROXY`) are honoured, as ureq does by default.
+//!
+//! # Bounds and concurrency
+//!
+//! `send` never blocks on the network: it copies each message into a queue bounded
+//! at `outputQueueSize` messages (counting those being sent or waiting for a retry)
+//! and drops what does not fit (`dropped_queue_full`). `outputConcurrency` sender
+//! threads take work from the queue. A failed request does not hold its sender
+//! while it waits: it goes into a retry schedule (part of the same bound) and the
+//! sender moves on, so one failing message never holds the rest back. Memory is
+//! therefore at most `outputQueueSize + outputConcurrency × outputBatchSize`
+//! messages.
+//!
+//! # Lifecycle
+//!
+//! `close()` marks the queue closing: senders send what is queued (partial batches
+//! at once, retries when due) and exit when nothing is left. If that has not
+//! happened by `outputDrainTimeoutMs`, everything still queued, scheduled or in
+//! flight is counted as `dropped_at_shutdown` (logged once), senders stop counting,
+//! and `close()` returns; a sender still inside a request finishes it (bounded by
+//! the request timeout) and exits. Dropping the output without `close()` does the
+//! same without waiting.
+
+use std::cmp::{Ordering as CmpOrdering, Reverse};
+use std::collections::{BinaryHeap, VecDeque};
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde_json::json;
+use ureq::http::HeaderValue;
+use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
+use ureq::Agent;
+
+use super::log::{self, RateLimit};
+use super::{Batch, Output, OutputError};
+use crate::config::{LogLevel, Settings};
+use crate::stats::OutputStats;
+
+/// Retries after the first attempt (spec: 1 s, 2 s, 4 s).
+pub const MAX_RETRIES: u32 = 3;
+/// Default connect timeout per attempt.
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default overall timeout per attempt.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// Failure log lines of one kind are written at most this often.
+const LOG_INTERVAL: Duration = Duration::from_secs(10);
+/// Response bodies are read (and discarded) up to this size so connections can be reused.
+const RESPONSE_BODY_LIMIT: u64 = 64 * 1024;
+
+/// Everything the output URL sink needs. [`HttpOutputConfig::from_settings`]
+/// fills it from validated settings; tests adjust fields (timeouts, CA).
+#[derive(Clone)]
+#[non_exhaustive]
+pub struct HttpOutputConfig {
+    /// `http://` or `https://` URL.
+    pub url: String,
+    /// Bearer token. Never logged.
+    pub auth_token: Option<String>,
+    /// Messages per request; 1 = `application/json`, more = `application/x-ndjson`.
+    pub batch_size: usize,
+    /// A partial batch is sent once its oldest message has waited this long.
+    pub batch_wait: Duration,
+    /// Sender threads.
+    pub concurrency: usize,
+    /// Messages queued, in flight or awaiting a retry before new ones are dropped.
+    pub queue_size: usize,
+    /// How long `close()` may take to deliver what is pending.
+    pub drain_timeout: Duration,
+    /// First retry delay; the next ones double it.
+    pub retry_base: Duration,
+    /// Retries after the first attempt.
+    pub max_retries: u32,
+    /// Connect timeout per attempt (includes DNS).
+    pub connect_timeout: Duration,
+    /// Overall timeout per attempt (connect, TLS, request, response).
+    pub request_timeout: Duration,
+    /// Trusted root certificates (PEM) replacing the built-in Mozilla roots.
+    pub ca_pem: Option<Vec<u8>>,
+}
+
+impl fmt::Debug for HttpOutputConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpOutputConfig")
+            .field("url", &endpoint_label(&self.url))
+            .field(
+                "auth_token",
+                &self.auth_token.as_ref().map(|_| "[REDACTED]"),
+            )
+            .field("batch_size", &self.batch_size)
+            .field("batch_wait", &self.batch_wait)
+            .field("concurrency", &self.concurrency)
+            .field("queue_size", &self.queue_size)
+            .field("drain_timeout", &self.drain_timeout)
+            .field("retry_base", &self.retry_base)
+            .field("max_retries", &self.max_retries)
+            .field("connect_timeout", &self.connect_timeout)
+            .field("request_timeout", &self.request_timeout)
+            .field("ca_pem", &self.ca_pem.as_ref().map(|p| p.len()))
+            .finish()
+    }
+}
+
+impl HttpOutputConfig {
+    /// Defaults (as in [`Settings::default`]) for `url`.
+    pub fn new(url: impl Into<String>) -> Self {
+        let d = Settings::default();
+        HttpOutputConfig {
+            url: url.into(),
+            auth_token: None,
+            batch_size: d.output_batch_size,
+            batch_wait: Duration::from_millis(d.output_batch_wait_ms),
+            concurrency: d.output_concurrency,
+            queue_size: d.output_queue_size,
+            drain_timeout: Duration::from_millis(d.output_drain_timeout_ms),
+            retry_base: Duration::from_millis(d.output_retry_base_ms),
+            max_retries: MAX_RETRIES,
+            connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            request_timeout: DEFAULT_REQUEST_TIMEOUT,
+            ca_pem: None,
+        }
+    }
+
+    /// From validated settings, or `None` when no output URL is set. Reads the
+    /// roots from `SSL_CERT_FILE` when that is set.
+    pub fn from_settings(s: &Settings) -> Result<Option<Self>, OutputError> {
+        let Some(url) = &s.output_url else {
+            return Ok(None);
+        };
+        let mut c = HttpOutputConfig::new(url.clone());
+        c.auth_token = s.output_url_auth_token.clone();
+        c.batch_size = s.output_batch_size;
+        c.batch_wait = Duration::from_millis(s.output_batch_wait_ms);
+        c.concurrency = s.output_concurrency;
+        c.queue_size = s.output_queue_size;
+        c.drain_timeout = Duration::from_millis(s.output_drain_timeout_ms);
+        c.retry_base = Duration::from_millis(s.output_retry_base_ms);
+        if let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|p| !p.is_empty()) {
+            let pem = std::fs::read(&path).map_err(|e| OutputError::CaFile {
+                path: path.to_string_lossy().into_owned(),
+                reason: e.to_string(),
+            })?;
+            c.ca_pem = Some(pem);
+        }
+        Ok(Some(c))
+    }
+}
+
+/// `scheme://host[:port]` of a URL, without credentials, path or query: what logs show.
+fn endpoint_label(url: &str) -> String {
+    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    format!("{scheme}://{host}")
+}
+
+/// Counters shared with the sender threads.
+#[derive(Default)]
+struct Counters {
+    delivered: AtomicU64,
+    dropped_queue_full: AtomicU64,
+    dropped_retries_exhausted: AtomicU64,
+    dropped_rejected: AtomicU64,
+    dropped_at_shutdown: AtomicU64,
+    retries: AtomicU64,
+}
+
+/// A message waiting to be batched.
+struct Fresh {
+    json: Vec<u8>,
+    at: Instant,
+}
+
+/// A request body waiting for its next attempt.
+struct Job {
+    body: Vec<u8>,
+    /// Messages in `body`.
+    count: usize,
+    /// Retries done so far.
+    retries: u32,
+}
+
+/// A job in the retry schedule, ordered by due time (then by insertion).
+struct Scheduled {
+    due: Instant,
+    seq: u64,
+    job: Job,
+}
+
+impl PartialEq for Scheduled {
+    fn eq(&self, o: &Self) -> bool {
+        (self.due, self.seq) == (o.due, o.seq)
+    }
+}
+impl Eq for Scheduled {}
+impl PartialOrd for Scheduled {
+    fn partial_cmp(&self, o: &Self) -> Option<CmpOrdering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Scheduled {
+    fn cmp(&self, o: &Self) -> CmpOrdering {
+        (self.due, self.seq).cmp(&(o.due, o.seq))
+    }
+}
+
+#[derive(Default)]
+struct State {
+    fresh: VecDeque<Fresh>,
+    retry: BinaryHeap<Reverse<Scheduled>>,
+    /// Messages in `retry`.
+    retry_msgs: usize,
+    /// Messages being sent right now.
+    in_flight: usize,
+    next_seq: u64,
+    /// No more sends; senders exit once nothing is left.
+    closing: bool,
+    /// Given up: everything pending was counted as dropped; senders stop.
+    aborted: bool,
+    /// Sender threads still running.
+    senders: usize,
+}
+
+impl State {
+    fn pending(&self) -> usize {
+        self.fresh.len() + self.retry_msgs + self.in_flight
+    }
+}
+
+/// Settings the senders need, fixed at construction.
+struct Inner {
+    url: String,
+    label: String,
+    auth: Option<HeaderValue>,
+    batch_size: usize,
+    batch_wait: Duration,
+    retry_base: Duration,
+    max_retries: u32,
+    queue_size: usize,
+}
+
+struct Shared {
+    inner: Inner,
+    state: Mutex<State>,
+    /// Work arrived / a retry is due / closing.
+    work_cv: Condvar,
+    /// A sender exited.
+    exit_cv: Condvar,
+    counters: Counters,
+    log_exhausted: RateLimit,
+    log_rejected: RateLimit,
+    log_queue_full: RateLimit,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// Posts messages to the output URL from a pool of sender threads. See the module docs.
+pub struct HttpOutput {
+    shared: Arc<Shared>,
+    drain_timeout: Duration,
+    closed: bool,
+}
+
+impl fmt::Debug for HttpOutput {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpOutput")
+            .field("endpoint", &self.shared.inner.label)
+            .field("closed", &self.closed)
+            .finish()
+    }
+}
+
+impl HttpOutput {
+    /// Validates `cfg`, builds the HTTP agent and starts the sender threads.
+    pub fn new(cfg: HttpOutputConfig) -> Result<Self, OutputError> {
+        let uri: ureq::http::Uri = cfg
+            .url
+            .parse()
+            .map_err(|_| OutputError::InvalidUrl(endpoint_label(&cfg.url)))?;
+        match uri.scheme_str() {
+            Some("http") | Some("https") if uri.host().is_some() => {}
+            _ => return Err(OutputError::InvalidUrl(endpoint_label(&cfg.url))),
+        }
+        let auth = match &cfg.auth_token {
+            None => None,
+            Some(t) => {
+                if !t.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+                    return Err(OutputError::InvalidToken);
+                }
+                let mut v = HeaderValue::from_str(&format!("Bearer {t}"))
+                    .map_err(|_| OutputError::InvalidToken)?;
+                v.set_sensitive(true);
+                Some(v)
+            }
+        };
+        let mut tls = TlsConfig::builder();
+        if let Some(pem) = &cfg.ca_pem {
+            let certs: Vec<Certificate<'static>> = ureq::tls::parse_pem(pem)
+                .filter_map(|item| match item {
+                    Ok(PemItem::Certificate(c)) => Some(c),
+                    _ => None,
+                })
+                .collect();
+            if certs.is_empty() {
+                return Err(OutputError::CaFile {
+                    path: "SSL_CERT_FILE".into(),
+                    reason: "no PEM certificate found".into(),
+                });
+            }
+            tls = tls.root_certs(RootCerts::new_with_certs(&certs));
+        }
+        let concurrency = cfg.concurrency.max(1);
+        let agent: Agent = Agent::config_builder()
+            .http_status_as_error(false)
+            .max_redirects(0)
+            .timeout_connect(Some(cfg.connect_timeout.min(cfg.request_timeout)))
+            .timeout_global(Some(cfg.request_timeout))
+            .max_idle_connections(concurrency * 2)
+            .max_idle_connections_per_host(concurrency * 2)
+            .user_agent(concat!("tcp-sniffer/", env!("CARGO_PKG_VERSION")))
+            .tls_config(tls.build())
+            .build()
+            .into();
+        let shared = Arc::new(Shared {
+            inner: Inner {
+                label: endpoint_label(&cfg.url),
+                url: cfg.url,
+                auth,
+                batch_size: cfg.batch_size.max(1),
+                batch_wait: cfg.batch_wait,
+                retry_base: cfg.retry_base,
+                max_retries: cfg.max_retries,
+                queue_size: cfg.queue_size.max(1),
+            },
+            state: Mutex::new(State::default()),
+            work_cv: Condvar::new(),
+            exit_cv: Condvar::new(),
+            counters: Counters::default(),
+            log_exhausted: RateLimit::new(LOG_INTERVAL),
+            log_rejected: RateLimit::new(LOG_INTERVAL),
+            log_queue_full: RateLimit::new(LOG_INTERVAL),
+        });
+        let out = HttpOutput {
+            shared: shared.clone(),
+            drain_timeout: cfg.drain_timeout,
+            closed: false,
+        };
+        for i in 0..concurrency {
+            let s = shared.clone();
+            let agent = agent.clone();
+            s.lock().senders += 1;
+            let spawned = std::thread::Builder::new()
+                .name(format!("tcp-sniffer-post-{i}"))
+                .spawn(move || sender_loop(&s, &agent));
+            if let Err(e) = spawned {
+                shared.lock().senders -= 1;
+                // `out` is dropped here, which stops the senders already started.
+                return Err(OutputError::Spawn(e));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Gives up on everything pending: counts it as dropped at shutdown.
+    fn abort(&self, st: &mut State) -> u64 {
+        if st.aborted {
+            return 0;
+        }
+        st.aborted = true;
+        let left = st.pending() as u64;
+        st.fresh.clear();
+        st.retry.clear();
+        st.retry_msgs = 0;
+        self.shared
+            .counters
+            .dropped_at_shutdown
+            .fetch_add(left, Ordering::Relaxed);
+        self.shared.work_cv.notify_all();
+        left
+    }
+}
+
+impl Output for HttpOutput {
+    fn send(&mut self, batch: &Arc<Batch>) {
+        let n = batch.len();
+        if n == 0 {
+            return;
+        }
+        let s = &self.shared;
+        let now = Instant::now();
+        let mut dropped = 0u64;
+        {
+            let mut st = s.lock();
+            if st.closing || st.aborted {
+                drop(st);
+                s.counters
+                    .dropped_at_shutdown
+                    .fetch_add(n as u64, Ordering::Relaxed);
+                return;
+            }
+            let room = s.inner.queue_size.saturating_sub(st.pending());
+            for m in batch.messages().take(room) {
+                st.fresh.push_back(Fresh {
+                    json: m.to_vec(),
+                    at: now,
+                });
+            }
+            if n > room {
+                dropped = (n - room) as u64;
+            }
+        }
+        s.work_cv.notify_all();
+        if dropped > 0 {
+            s.counters
+                .dropped_queue_full
+                .fetch_add(dropped, Ordering::Relaxed);
+            if let Some(held) = s.log_queue_full.check() {
+                log::log(
+                    LogLevel::Warn,
+                    "output URL queue full; messages dropped",
+                    &[
+                        ("endpoint", json!(s.inner.label)),
+                        ("messages", json!(dropped)),
+                        ("queueSize", json!(s.inner.queue_size)),
+                        ("similarEventsNotLogged", json!(held)),
+                    ],
+                );
+            }
+        }
+    }
+
+    /// Senders batch and time by themselves; nothing to do here.
+    fn flush(&mut self) {}
+
+    fn close(&mut self) {
+        if self.closed {
+            return;
+        }
+        self.closed = true;
+        let s = &self.shared;
+        let deadline = Instant::now() + self.drain_timeout;
+        let mut st = s.lock();
+        st.closing = true;
+        s.work_cv.notify_all();
+        while st.senders > 0 && !st.aborted {
+            let now = Instant::now();
+            if now >= deadline {
+                break;
+            }
+            st = s
+                .exit_cv
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
+        if st.senders > 0 || st.pending() > 0 {
+            let left = self.abort(&mut st);
+            drop(st);
+            if left > 0 {
+                log::log(
+                    LogLevel::Warn,
+                    "output URL not drained before the deadline; pending messages dropped",
+                    &[
+                        ("endpoint", json!(s.inner.label)),
+                        ("messages", json!(left)),
+                        (
+                            "drainTimeoutMs",
+                            json!(self.drain_timeout.as_millis() as u64),
+                        ),
+                    ],
+                );
+            }
+        }
+    }
+
+    fn is_closed(&self) -> bool {
+        self.closed
+    }
+
+    fn stats(&self) -> OutputStats {
+        let c = &self.shared.counters;
+        OutputStats {
+            delivered: c.delivered.load(Ordering::Relaxed),
+            dropped_queue_full: c.dropped_queue_full.load(Ordering::Relaxed),
+            dropped_retries_exhausted: c.dropped_retries_exhausted.load(Ordering::Relaxed),
+            dropped_rejected: c.dropped_rejected.load(Ordering::Relaxed),
+            dropped_at_shutdown: c.dropped_at_shutdown.load(Ordering::Relaxed),
+            retries: c.retries.load(Ordering::Relaxed),
+            ..OutputStats::default()
+        }
+    }
+}
+
+impl Drop for HttpOutput {
+    fn drop(&mut self) {
+        let mut st = self.shared.lock();
+        st.closing = true;
+        self.abort(&mut st);
+    }
+}
+
+/// What one attempt came to.
+enum Outcome {
+    Delivered,
+    /// Connection error, timeout, 429, 5xx.
+    Retry(String),
+    /// Anything else that is not 2xx.
+    Reject(String),
+}
+
+fn sender_loop(s: &Shared, agent: &Agent) {
+    while let Some(job) = next_job(s) {
+        let outcome = post(s, agent, &job);
+        finish(s, job, outcome);
+    }
+    let mut st = s.lock();
+    st.senders -= 1;
+    drop(st);
+    s.exit_cv.notify_all();
+}
+
+/// Waits for the next request to make: a due retry first, else a (full, timed out
+/// or final) batch of fresh messages. `None` when the sender should exit.
+fn next_job(s: &Shared) -> Option<Job> {
+    let inner = &s.inner;
+    let mut st = s.lock();
+    loop {
+        if st.aborted {
+            return None;
+        }
+        let now = Instant::now();
+        if st.retry.peek().is_some_and(|r| r.0.due <= now) {
+            let Reverse(r) = st.retry.pop()?;
+            st.retry_msgs -= r.job.count;
+            st.in_flight += r.job.count;
+            return Some(r.job);
+        }
+        let batch_due = st.fresh.front().map(|f| f.at + inner.batch_wait);
+        if let Some(due) = batch_due {
+            let ready = inner.batch_size == 1
+                || st.fresh.len() >= inner.batch_size
+                || st.closing
+                || now >= due;
+            if ready {
+                let n = st.fresh.len().min(inner.batch_size);
+                st.in_flight += n;
+                let taken: Vec<Fresh> = st.fresh.drain(..n).collect();
+                drop(st);
+                let body = if inner.batch_size == 1 {
+                    taken.into_iter().next()?.json
+                } else {
+                    let mut body = Vec::with_capacity(taken.iter().map(|f| f.json.len() + 1).sum());
+                    for f in &taken {
+                        body.extend_from_slice(&f.json);
+                        body.push(b'\n');
+                    }
+                    body
+                };
+                return Some(Job {
+                    body,
+                    count: n,
+                    retries: 0,
+                });
+            }
+        }
+        if st.closing && st.fresh.is_empty() && st.retry.is_empty() {
+            return None;
+        }
+        let mut wake: Option<Instant> = st.retry.peek().map(|r| r.0.due);
+        if let Some(due) = batch_due {
+            wake = Some(wake.map_or(due, |w| w.min(due)));
+        }
+        st = match wake {
+            Some(t) => {
+                s.work_cv
+                    .wait_timeout(st, t.saturating_duration_since(now))
+                    .unwrap_or_else(|e| e.into_inner())
+                    .0
+            }
+            None => s.work_cv.wait(st).unwrap_or_else(|e| e.into_inner()),
+        };
+    }
+}
+
+fn post(s: &Shared, agent: &Agent, job: &Job) -> Outcome {
+    let inner = &s.inner;
+    let content_type = if inner.batch_size > 1 {
+        "application/x-ndjson"
+    } else {
+        "application/json"
+    };
+    let mut req = agent.post(&inner.url).header("content-type", content_type);
+    if let Some(auth) = &inner.auth {
+        req = req.header("authorization", auth.clone());
+    }
+    match req.send(&job.body[..]) {
+        Ok(mut resp) => {
+            let status = resp.status().as_u16();
+            let location = resp
+                .headers()
+                .get("location")
+                .and_then(|v| v.to_str().ok())
+                .map(|l| {
+                    if l.contains("://") {
+                        endpoint_label(l)
+                    } else {
+                        inner.label.clone()
+                    }
+                });
+            // Read the (small) answer so the connection can be reused.
+            let _ = resp
+                .body_mut()
+                .with_config()
+                .limit(RESPONSE_BODY_LIMIT)
+                .read_to_vec();
+            match status {
+                200..=299 => Outcome::Delivered,
+                429 | 500..=599 => Outcome::Retry(format!("HTTP {status}")),
+                300..=399 => Outcome::Reject(format!(
+                    "HTTP {status}: redirect to {} not followed",
+                    location.as_deref().unwrap_or("(no location)")
+                )),
+                _ => Outcome::Reject(format!("HTTP {status}")),
+            }
+        }
+        Err(e) => Outcome::Retry(describe_error(&e)),
+    }
+}
+
+/// A transport error as a log reason (never includes headers, so never the token).
+fn describe_error(e: &ureq::Error) -> String {
+    match e {
+        ureq::Error::Timeout(t) => format!("timeout ({t})"),
+        ureq::Error::Io(io) if io.kind() == std::io::ErrorKind::TimedOut => {
+            format!("timeout ({io})")
+        }
+        ureq::Error::Io(io) => format!("connection error: {io}"),
+        other => format!("connection error: {other}"),
+    }
+}
+
+fn finish(s: &Shared, mut job: Job, outcome: Outcome) {
+    let inner = &s.inner;
+    let c = &s.counters;
+    let n = job.count as u64;
+    let mut st = s.lock();
+    st.in_flight -= job.count;
+    if st.aborted {
+        // Already counted as dropped at shutdown.
+        return;
+    }
+    match outcome {
+        Outcome::Delivered => {
+            c.delivered.fetch_add(n, Ordering::Relaxed);
+        }
+        Outcome::Retry(reason) if job.retries < inner.max_retries => {
+            let delay = inner.retry_base.saturating_mul(1u32 << job.retries.min(16));
+            job.retries += 1;
+            c.retries.fetch_add(1, Ordering::Relaxed);
+            log::log(
+                LogLevel::Debug,
+                "output URL request failed; will retry",
+                &[
+                    ("endpoint", json!(inner.label)),
+                    ("reason", json!(reason)),
+                    ("retry", json!(job.retries)),
+                    ("delayMs", json!(delay.as_millis() as u64)),
+                ],
+            );
+            let seq = st.next_seq;
+            st.next_seq += 1;
+            st.retry_msgs += job.count;
+            st.retry.push(Reverse(Scheduled {
+                due: Instant::now() + delay,
+                seq,
+                job,
+            }));
+            drop(st);
+            s.work_cv.notify_one();
+        }
+        Outcome::Retry(reason) => {
+            drop(st);
+            c.dropped_retries_exhausted.fetch_add(n, Ordering::Relaxed);
+            if let Some(held) = s.log_exhausted.check() {
+                log::log(
+                    LogLevel::Warn,
+                    "output URL delivery failed after retries; messages dropped",
+                    &[
+                        ("endpoint", json!(inner.label)),
+                        ("reason", json!(reason)),
+                        ("retries", json!(job.retries)),
+                        ("messages", json!(n)),
+                        ("similarEventsNotLogged", json!(held)),
+                    ],
+                );
+            }
+        }
+        Outcome::Reject(reason) => {
+            drop(st);
+            c.dropped_rejected.fetch_add(n, Ordering::Relaxed);
+            if let Some(held) = s.log_rejected.check() {
+                log::log(
+                    LogLevel::Warn,
+                    "output URL rejected messages; not retried",
+                    &[
+                        ("endpoint", json!(inner.label)),
+                        ("reason", json!(reason)),
+                        ("messages", json!(n)),
+                        ("similarEventsNotLogged", json!(held)),
+                    ],
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoint_label_hides_credentials_path_and_query() {
+        assert_eq!(
+            endpoint_label("https://user:pw@example.com:8443/ingest?key=s3cret"),
+            "https://example.com:8443"
+        );
+        assert_eq!(endpoint_label("http://[::1]:9/x"), "http://[::1]:9");
+    }
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let mut c = HttpOutputConfig::new("http://127.0.0.1:9/x");
+        c.auth_token = Some("s3cret-token".into());
+        let d = format!("{c:?}");
+        assert!(!d.contains("s3cret"), "{d}");
+        let o = HttpOutput::new(c).unwrap();
+        assert!(!format!("{o:?}").contains("s3cret"));
+    }
+
+    #[test]
+    fn rejects_bad_urls_and_tokens() {
+        assert!(matches!(
+            HttpOutput::new(HttpOutputConfig::new("ftp://example.com/")),
+            Err(OutputError::InvalidUrl(_))
+        ));
+        let mut c = HttpOutputConfig::new("http://127.0.0.1:9/");
+        c.auth_token = Some("bad\ntoken".into());
+        let e = HttpOutput::new(c).unwrap_err();
+        assert!(!e.to_string().contains("bad"), "{e}");
+    }
+
+    #[test]
+    fn scheduled_orders_by_due_time() {
+        let t = Instant::now();
+        let job = |c| Job {
+            body: Vec::new(),
+            count: c,
+            retries: 0,
+        };
+        let mut h = BinaryHeap::new();
+        h.push(Reverse(Scheduled {
+            due: t + Duration::from_secs(2),
+            seq: 0,
+            job: job(2),
+        }));
+        h.push(Reverse(Scheduled {
+            due: t + Duration::from_secs(1),
+            seq: 1,
+            job: job(1),
+        }));
+        assert_eq!(h.pop().unwrap().0.job.count, 1);
+    }
+}

@@ -1,0 +1,143 @@
+//! Outputs: where serialised messages go.
+//!
+//! Messages are serialised exactly once, into a [`Batch`] of JSON lines; every
+//! output receives the same `Arc<Batch>`. stdout writes the lines as they are, the
+//! output URL slices single messages out of it, the Node addon hands the text to
+//! JavaScript in one crossing.
+//!
+//! - [`stdout::StdoutOutput`]: JSON lines on stdout from a writer thread (bounded
+//!   queue, drops counted, closed pipe ends the run cleanly).
+//! - [`http_post::HttpOutput`]: `POST` to the output URL from a pool of senders
+//!   (bounded queue, retries 1 s/2 s/4 s, drain deadline on close).
+//! - [`log`]: the JSON-lines logger on stderr these use.
+//!
+//! [`build_outputs`] makes the outputs the settings ask for. Every output's
+//! `send` returns without waiting for its destination; `close` waits at most
+//! `outputDrainTimeoutMs` and counts what it could not deliver.
+
+pub mod http_post;
+pub mod log;
+pub mod stdout;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::config::Settings;
+use crate::message::{HttpMessage, Placement};
+use crate::stats::OutputStats;
+
+pub use http_post::{HttpOutput, HttpOutputConfig};
+pub use stdout::StdoutOutput;
+
+/// An output could not be set up. Messages never contain the auth token.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OutputError {
+    /// The output URL is not an absolute `http://` or `https://` URL.
+    #[error("invalid setting outputUrl: expected an http:// or https:// URL with a host, got {0}")]
+    InvalidUrl(String),
+    /// The token cannot be sent in an HTTP header (the value is not shown).
+    #[error("invalid setting outputUrlAuthToken: only printable ASCII characters are accepted")]
+    InvalidToken,
+    /// The trusted-roots file could not be used.
+    #[error("cannot use the CA certificates in {path}: {reason}")]
+    CaFile {
+        /// The file (or the setting naming it).
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// A sender or writer thread could not be started.
+    #[error("cannot start an output thread: {0}")]
+    Spawn(#[source] std::io::Error),
+}
+
+/// The outputs `settings` ask for: the output URL when set, and stdout when
+/// `outputStdout` is true — or, when it is not set, when `default_stdout` is true
+/// and no output URL is set (pass `true` for the CLI and the sidecar, `false` for
+/// the library, whose messages go to its callback).
+///
+/// Uses `outputQueueSize` and `outputDrainTimeoutMs` for both outputs, and for the
+/// URL also `outputUrl`, `outputUrlAuthToken`, `outputBatchSize`,
+/// `outputBatchWaitMs`, `outputConcurrency`, `outputRetryBaseMs` and the
+/// `SSL_CERT_FILE` environment variable (see [`http_post`]).
+pub fn build_outputs(
+    settings: &Settings,
+    default_stdout: bool,
+) -> Result<Vec<Box<dyn Output>>, OutputError> {
+    let mut outputs: Vec<Box<dyn Output>> = Vec::new();
+    let stdout = settings
+        .output_stdout
+        .unwrap_or(default_stdout && settings.output_url.is_none());
+    if stdout {
+        outputs.push(Box::new(StdoutOutput::stdout(
+            settings.output_queue_size,
+            Duration::from_millis(settings.output_drain_timeout_ms),
+        )?));
+    }
+    if let Some(cfg) = HttpOutputConfig::from_settings(settings)? {
+        outputs.push(Box::new(HttpOutput::new(cfg)?));
+    }
+    Ok(outputs)
+}
+
+/// Serialised messages: JSON objects, each followed by `\n`.
+#[derive(Debug, Default)]
+pub struct Batch {
+    lines: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl Batch {
+    /// Serialises `msgs` (with the placement, when known).
+    pub fn from_messages(msgs: &[HttpMessage], placement: Option<&Placement>) -> Batch {
+        let mut lines = Vec::with_capacity(msgs.len() * 512);
+        let mut ends = Vec::with_capacity(msgs.len());
+        for m in msgs {
+            m.write_json(placement, &mut lines);
+            lines.push(b'\n');
+            ends.push(lines.len());
+        }
+        Batch { lines, ends }
+    }
+
+    /// All messages as JSON lines.
+    pub fn as_lines(&self) -> &[u8] {
+        &self.lines
+    }
+
+    /// Number of messages.
+    pub fn len(&self) -> usize {
+        self.ends.len()
+    }
+
+    /// True when the batch holds no message.
+    pub fn is_empty(&self) -> bool {
+        self.ends.is_empty()
+    }
+
+    /// Each message's JSON, without the line end.
+    pub fn messages(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        let mut start = 0;
+        self.ends.iter().map(move |&end| {
+            let m = &self.lines[start..end - 1];
+            start = end;
+            m
+        })
+    }
+}
+
+/// A destination for messages. Implementations must never block the caller for
+/// long: a slow destination queues (bounded) and counts what it drops.
+pub trait Output: Send {
+    /// Hands over one batch.
+    fn send(&mut self, batch: &Arc<Batch>);
+    /// Makes everything sent so far visible (called at least every 100 ms while running).
+    fn flush(&mut self);
+    /// Delivers what is pending (within the output's drain deadline) and stops.
+    fn close(&mut self);
+    /// The output can take no more messages (e.g. stdout's reader went away).
+    fn is_closed(&self) -> bool;
+    /// Counters so far.
+    fn stats(&self) -> OutputStats;
+}
