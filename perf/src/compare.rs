@@ -28,7 +28,11 @@ pub struct CompareOptions {
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
     /// Tools to run, comma-separated: tcpdump, tshark, tcpflow, httpry, tcp-sniffer.
-    #[arg(long, value_delimiter = ',', default_value = "tcpdump,tshark,tcpflow,httpry,tcp-sniffer")]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        default_value = "tcpdump,tshark,tcpflow,httpry,tcp-sniffer"
+    )]
     pub tools: Vec<String>,
     /// The tcp-sniffer binary.
     #[arg(long, default_value = "target/release/tcp-sniffer")]
@@ -73,9 +77,14 @@ impl Sample {
 
 /// Runs `cmd` to completion, measuring it with `wait4`. Returns the sample and the exit status
 /// (`Err` text when killed by a signal or by the timeout).
-pub fn measure(cmd: &mut Command, timeout: Duration) -> Result<(Sample, std::result::Result<i32, String>)> {
+pub fn measure(
+    cmd: &mut Command,
+    timeout: Duration,
+) -> Result<(Sample, std::result::Result<i32, String>)> {
     let t0 = Instant::now();
-    let child = cmd.spawn().with_context(|| format!("spawning {:?}", cmd.get_program()))?;
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("spawning {:?}", cmd.get_program()))?;
     let pid = child.id() as libc::pid_t;
     let (tx, rx) = mpsc::channel::<()>();
     let watchdog = std::thread::spawn(move || {
@@ -128,7 +137,9 @@ pub fn find_program(name: &str) -> Option<PathBuf> {
         return p.is_file().then(|| p.to_path_buf());
     }
     std::env::var_os("PATH").and_then(|paths| {
-        std::env::split_paths(&paths).map(|d| d.join(name)).find(|c| c.is_file())
+        std::env::split_paths(&paths)
+            .map(|d| d.join(name))
+            .find(|c| c.is_file())
     })
 }
 
@@ -140,7 +151,13 @@ struct Tool {
 }
 
 impl Tool {
-    fn args(&self, file: &Path, tmp: &Path, opts: &CompareOptions, out_file: Option<&Path>) -> Vec<OsString> {
+    fn args(
+        &self,
+        file: &Path,
+        tmp: &Path,
+        opts: &CompareOptions,
+        out_file: Option<&Path>,
+    ) -> Vec<OsString> {
         let f = file.as_os_str().to_owned();
         let s = |x: &str| OsString::from(x);
         match self.name.as_str() {
@@ -160,7 +177,9 @@ impl Tool {
             ],
             "tcpflow" => vec![s("-r"), f, s("-o"), tmp.as_os_str().to_owned()],
             "httpry" => {
-                let o = out_file.map(|p| p.as_os_str().to_owned()).unwrap_or_else(|| s("/dev/null"));
+                let o = out_file
+                    .map(|p| p.as_os_str().to_owned())
+                    .unwrap_or_else(|| s("/dev/null"));
                 vec![s("-q"), s("-r"), f, s("-o"), o]
             }
             _ => {
@@ -172,7 +191,9 @@ impl Tool {
     }
 
     fn version(&self) -> String {
-        let Some(p) = &self.program else { return String::new() };
+        let Some(p) = &self.program else {
+            return String::new();
+        };
         let flag = match self.name.as_str() {
             "tcpflow" => "-V",
             "httpry" => "-h",
@@ -180,8 +201,16 @@ impl Tool {
         };
         let out = Command::new(p).arg(flag).stdin(Stdio::null()).output();
         out.map(|o| {
-            let text = format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
-            text.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim().to_string()
+            let text = format!(
+                "{}{}",
+                String::from_utf8_lossy(&o.stdout),
+                String::from_utf8_lossy(&o.stderr)
+            );
+            text.lines()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("")
+                .trim()
+                .to_string()
         })
         .unwrap_or_default()
     }
@@ -307,7 +336,9 @@ fn workload_of(file: &Path) -> String {
             }
         }
     }
-    file.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+    file.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
 }
 
 fn warm_cache(file: &Path) -> Result<()> {
@@ -361,13 +392,25 @@ pub fn run(opts: &CompareOptions) -> Result<()> {
     let timeout = Duration::from_secs(opts.timeout_s);
     let mut files = Vec::new();
     for file in &opts.files {
-        let bytes = std::fs::metadata(file).with_context(|| format!("reading {}", file.display()))?.len();
-        let packets = pcap::count_packets(file).with_context(|| format!("reading {} as pcap", file.display()))?;
-        let truth_path = PathBuf::from(format!("{}.truth.jsonl", file.with_extension("").display()));
-        let truth = if truth_path.is_file() { Some(truth::read_truth(&truth_path)?) } else { None };
+        let bytes = std::fs::metadata(file)
+            .with_context(|| format!("reading {}", file.display()))?
+            .len();
+        let packets = pcap::count_packets(file)
+            .with_context(|| format!("reading {} as pcap", file.display()))?;
+        let truth_path =
+            PathBuf::from(format!("{}.truth.jsonl", file.with_extension("").display()));
+        let truth = if truth_path.is_file() {
+            Some(truth::read_truth(&truth_path)?)
+        } else {
+            None
+        };
         warm_cache(file)?;
         let workload = workload_of(file);
-        eprintln!("compare: {} ({workload}, {:.1} MB, {packets} packets)", file.display(), bytes as f64 / 1e6);
+        eprintln!(
+            "compare: {} ({workload}, {:.1} MB, {packets} packets)",
+            file.display(),
+            bytes as f64 / 1e6
+        );
         let mut results: Vec<ToolResult> = tools
             .iter()
             .map(|t| ToolResult {
@@ -401,7 +444,14 @@ pub fn run(opts: &CompareOptions) -> Result<()> {
                 let (s, exit) = measure(&mut cmd, timeout)?;
                 match exit {
                     Ok(0) => {
-                        eprintln!("  round {} {:<12} {:8.3} s wall {:8.3} s cpu {:7.1} MiB", round + 1, t.name, s.wall_s, s.cpu_s(), s.max_rss_kib as f64 / 1024.0);
+                        eprintln!(
+                            "  round {} {:<12} {:8.3} s wall {:8.3} s cpu {:7.1} MiB",
+                            round + 1,
+                            t.name,
+                            s.wall_s,
+                            s.cpu_s(),
+                            s.max_rss_kib as f64 / 1024.0
+                        );
                         res.runs.push(s);
                     }
                     other => {
@@ -411,45 +461,65 @@ pub fn run(opts: &CompareOptions) -> Result<()> {
                     }
                 }
                 if t.name == "tcpflow" && round + 1 == opts.runs && res.status == "ok" {
-                    res.output_count = Some(std::fs::read_dir(&tmp).map(|d| d.count() as u64).unwrap_or(0));
+                    res.output_count = Some(
+                        std::fs::read_dir(&tmp)
+                            .map(|d| d.count() as u64)
+                            .unwrap_or(0),
+                    );
                 }
             }
         }
         // One untimed run per tool with text output, to count what it found.
         for (t, res) in tools.iter().zip(results.iter_mut()) {
             let Some(prog) = &t.program else { continue };
-            if res.status != "ok" || !matches!(t.name.as_str(), "tshark" | "httpry" | "tcp-sniffer") {
+            if res.status != "ok" || !matches!(t.name.as_str(), "tshark" | "httpry" | "tcp-sniffer")
+            {
                 continue;
             }
             let out_path = work.join(format!("{}.out", t.name));
             let mut cmd = Command::new(prog);
             if t.name == "httpry" {
                 let _ = std::fs::remove_file(&out_path);
-                cmd.args(t.args(file, &tmp, opts, Some(&out_path))).stdout(Stdio::null());
+                cmd.args(t.args(file, &tmp, opts, Some(&out_path)))
+                    .stdout(Stdio::null());
             } else {
-                cmd.args(t.args(file, &tmp, opts, None)).stdout(File::create(&out_path)?);
+                cmd.args(t.args(file, &tmp, opts, None))
+                    .stdout(File::create(&out_path)?);
             }
             cmd.stdin(Stdio::null()).stderr(File::create(&errf)?);
             if let (_, Ok(0)) = measure(&mut cmd, timeout)? {
                 res.output_count = Some(count_lines(&out_path, t.name == "httpry").unwrap_or(0));
                 if t.name == "tcp-sniffer" && opts.check_truth {
                     match &truth {
-                        Some(tr) => res.check = Some(truth::check(tr, BufReader::new(File::open(&out_path)?))?),
-                        None => eprintln!("compare: no truth file {} — skipping --check-truth", truth_path.display()),
+                        Some(tr) => {
+                            res.check =
+                                Some(truth::check(tr, BufReader::new(File::open(&out_path)?))?)
+                        }
+                        None => eprintln!(
+                            "compare: no truth file {} — skipping --check-truth",
+                            truth_path.display()
+                        ),
                     }
                 }
             }
             let _ = std::fs::remove_file(&out_path);
         }
         let _ = std::fs::remove_dir_all(&tmp);
-        for r in results.iter_mut().filter(|r| r.status == "ok" && !r.runs.is_empty()) {
+        for r in results
+            .iter_mut()
+            .filter(|r| r.status == "ok" && !r.runs.is_empty())
+        {
             let m = median_sample(&r.runs);
             r.mb_per_s = Some(bytes as f64 / 1e6 / m.wall_s);
             r.packets_per_s = Some(packets as f64 / m.wall_s);
             r.cpu_s_per_gb = Some(m.cpu_s() / (bytes as f64 / 1e9));
             r.median = Some(m);
         }
-        let sniffer_wall = results.iter().find(|r| r.tool == "tcp-sniffer").and_then(|r| r.median).map(|m| m.wall_s);
+        let sniffer_wall = results
+            .iter()
+            .find(|r| r.tool == "tcp-sniffer")
+            .and_then(|r| r.median)
+            .map(|m| m.wall_s);
         if let Some(sw) = sniffer_wall {
             for r in results.iter_mut() {
                 r.wall_vs_sniffer = r.median.map(|m| m.wall_s / sw);
@@ -466,10 +536,16 @@ pub fn run(opts: &CompareOptions) -> Result<()> {
     }
     let _ = std::fs::remove_dir_all(&work);
     let report = Report {
-        generated_at_unix: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        generated_at_unix: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
         machine: machine_info(),
         runs: opts.runs,
-        tool_versions: tools.iter().map(|t| (t.name.clone(), t.version())).collect(),
+        tool_versions: tools
+            .iter()
+            .map(|t| (t.name.clone(), t.version()))
+            .collect(),
         files,
     };
     let json = opts.out.join("compare.json");
@@ -478,7 +554,12 @@ pub fn run(opts: &CompareOptions) -> Result<()> {
     std::fs::write(&md, crate::report::markdown(&report))?;
     let svg = opts.out.join("compare.svg");
     std::fs::write(&svg, crate::report::svg(&report))?;
-    eprintln!("compare: wrote {}, {}, {}", md.display(), json.display(), svg.display());
+    eprintln!(
+        "compare: wrote {}, {}, {}",
+        md.display(),
+        json.display(),
+        svg.display()
+    );
     print!("{}", crate::report::markdown(&report));
     Ok(())
 }
@@ -492,8 +573,13 @@ fn machine_info() -> serde_json::Value {
         .unwrap_or("")
         .trim()
         .to_string();
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default().trim().to_string();
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease")
+        .unwrap_or_default()
+        .trim()
+        .to_string();
     serde_json::json!({ "cpuModel": model, "cpusAvailable": cpus, "kernel": kernel })
 }
 
@@ -504,7 +590,11 @@ mod tests {
     #[test]
     fn measure_reports_child_cpu_and_exit() {
         let mut cmd = Command::new("sh");
-        cmd.args(["-c", "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; exit 3"]).stdout(Stdio::null());
+        cmd.args([
+            "-c",
+            "i=0; while [ $i -lt 20000 ]; do i=$((i+1)); done; exit 3",
+        ])
+        .stdout(Stdio::null());
         let (s, exit) = measure(&mut cmd, Duration::from_secs(60)).unwrap();
         assert_eq!(exit, Ok(3));
         assert!(s.wall_s > 0.0 && s.max_rss_kib > 0);

@@ -4,7 +4,8 @@ use crate::compare::{FileResult, Report};
 use std::fmt::Write;
 
 fn f(v: Option<f64>, digits: usize) -> String {
-    v.map(|x| format!("{x:.digits$}")).unwrap_or_else(|| "–".into())
+    v.map(|x| format!("{x:.digits$}"))
+        .unwrap_or_else(|| "–".into())
 }
 
 /// The report as Markdown: one table per file, the issue's targets, skipped tools, truth checks.
@@ -38,7 +39,9 @@ fn file_table(s: &mut String, fr: &FileResult) {
         fr.file,
         fr.bytes as f64 / 1e6,
         fr.packets,
-        fr.expected_messages.map(|n| format!(", {n} expected messages")).unwrap_or_default()
+        fr.expected_messages
+            .map(|n| format!(", {n} expected messages"))
+            .unwrap_or_default()
     );
     let _ = writeln!(s, "| tool | wall s | CPU s | RSS MiB | MB/s | kpackets/s | CPU s/GB | × tcp-sniffer | output |");
     let _ = writeln!(s, "|---|---:|---:|---:|---:|---:|---:|---:|---:|");
@@ -59,7 +62,9 @@ fn file_table(s: &mut String, fr: &FileResult) {
             f(t.packets_per_s.map(|p| p / 1e3), 0),
             f(t.cpu_s_per_gb, 2),
             f(t.wall_vs_sniffer, 2),
-            t.output_count.map(|n| n.to_string()).unwrap_or_else(|| "–".into())
+            t.output_count
+                .map(|n| n.to_string())
+                .unwrap_or_else(|| "–".into())
         );
     }
     let notes: Vec<_> = fr.results.iter().filter(|t| !t.note.is_empty()).collect();
@@ -69,21 +74,62 @@ fn file_table(s: &mut String, fr: &FileResult) {
             let _ = writeln!(s, "- **{}**: {}", t.tool, t.note);
         }
     }
-    let get = |name: &str| fr.results.iter().find(|t| t.tool == name).and_then(|t| t.median).map(|m| m.wall_s);
+    let get = |name: &str| {
+        fr.results
+            .iter()
+            .find(|t| t.tool == name)
+            .and_then(|t| t.median)
+            .map(|m| m.wall_s)
+    };
     if let Some(sn) = get("tcp-sniffer") {
-        let _ = writeln!(s, "\nTargets (issue 8; they apply to workload S with one worker):\n");
-        let target = |s: &mut String, what: &str, v: Option<f64>, ok: &dyn Fn(f64) -> bool, goal: &str| {
-            let _ = match v {
-                Some(v) => writeln!(s, "- {what}: {v:.2}× (target {goal}) — {}", if ok(v) { "met" } else { "NOT met" }),
-                None => writeln!(s, "- {what}: not measured"),
+        let _ = writeln!(
+            s,
+            "\nTargets (issue 8; they apply to workload S with one worker):\n"
+        );
+        let target =
+            |s: &mut String, what: &str, v: Option<f64>, ok: &dyn Fn(f64) -> bool, goal: &str| {
+                let _ = match v {
+                    Some(v) => writeln!(
+                        s,
+                        "- {what}: {v:.2}× (target {goal}) — {}",
+                        if ok(v) { "met" } else { "NOT met" }
+                    ),
+                    None => writeln!(s, "- {what}: not measured"),
+                };
             };
-        };
-        target(s, "tshark wall ÷ tcp-sniffer wall", get("tshark").map(|t| t / sn), &|v| v >= 50.0, "≥ 50×");
-        target(s, "tcpflow wall ÷ tcp-sniffer wall", get("tcpflow").map(|t| t / sn), &|v| v >= 3.0, "≥ 3×");
-        target(s, "tcp-sniffer wall ÷ tcpdump read floor", get("tcpdump").map(|t| sn / t), &|v| v <= 4.0, "≤ 4×");
-        if let Some(rss) = fr.results.iter().find(|t| t.tool == "tcp-sniffer").and_then(|t| t.median) {
+        target(
+            s,
+            "tshark wall ÷ tcp-sniffer wall",
+            get("tshark").map(|t| t / sn),
+            &|v| v >= 50.0,
+            "≥ 50×",
+        );
+        target(
+            s,
+            "tcpflow wall ÷ tcp-sniffer wall",
+            get("tcpflow").map(|t| t / sn),
+            &|v| v >= 3.0,
+            "≥ 3×",
+        );
+        target(
+            s,
+            "tcp-sniffer wall ÷ tcpdump read floor",
+            get("tcpdump").map(|t| sn / t),
+            &|v| v <= 4.0,
+            "≤ 4×",
+        );
+        if let Some(rss) = fr
+            .results
+            .iter()
+            .find(|t| t.tool == "tcp-sniffer")
+            .and_then(|t| t.median)
+        {
             let mib = rss.max_rss_kib as f64 / 1024.0;
-            let _ = writeln!(s, "- tcp-sniffer peak RSS: {mib:.1} MiB (target ≤ 64 MiB) — {}", if mib <= 64.0 { "met" } else { "NOT met" });
+            let _ = writeln!(
+                s,
+                "- tcp-sniffer peak RSS: {mib:.1} MiB (target ≤ 64 MiB) — {}",
+                if mib <= 64.0 { "met" } else { "NOT met" }
+            );
         }
     }
     if let Some(c) = fr.results.iter().find_map(|t| t.check.as_ref()) {
@@ -123,7 +169,9 @@ fn color(tool: &str) -> &'static str {
 }
 
 fn esc(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 /// A horizontal bar chart of MB/s: one group per file (workload), one bar per tool that ran.
@@ -167,19 +215,33 @@ pub fn svg(r: &Report) -> String {
         for t in f.results.iter().filter(|t| t.mb_per_s.is_some()) {
             let v = t.mb_per_s.unwrap_or(0.0);
             let w = (v / max * chart_w).max(1.0);
-            let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#, label_w - 8.0, y + bar_h * 0.75, esc(&t.tool));
+            let _ = writeln!(
+                s,
+                r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
+                label_w - 8.0,
+                y + bar_h * 0.75,
+                esc(&t.tool)
+            );
             let _ = writeln!(
                 s,
                 r#"<rect x="{label_w}" y="{y:.1}" width="{w:.1}" height="{bar_h}" fill="{}"><title>{}: {v:.1} MB/s</title></rect>"#,
                 color(&t.tool),
                 esc(&t.tool)
             );
-            let _ = writeln!(s, r#"<text x="{:.1}" y="{:.1}">{v:.1}</text>"#, label_w + w + 5.0, y + bar_h * 0.75);
+            let _ = writeln!(
+                s,
+                r#"<text x="{:.1}" y="{:.1}">{v:.1}</text>"#,
+                label_w + w + 5.0,
+                y + bar_h * 0.75
+            );
             y += bar_h + gap;
         }
         y += (bar_h + gap) * 0.3;
     }
-    let _ = writeln!(s, r#"<line x1="{label_w}" y1="{top}" x2="{label_w}" y2="{y:.1}" stroke="black"/>"#);
+    let _ = writeln!(
+        s,
+        r#"<line x1="{label_w}" y1="{top}" x2="{label_w}" y2="{y:.1}" stroke="black"/>"#
+    );
     let _ = writeln!(s, "</svg>");
     s
 }

@@ -370,20 +370,26 @@ mod tests {
     use super::*;
 
     fn t(kind: &str, seq: u64, status: Option<u16>, incomplete: bool) -> TruthMsg {
+        let is_req = kind == "request";
+        let kind = if is_req {
+            Kind::Request
+        } else {
+            Kind::Response
+        };
         TruthMsg {
-            kind: kind.into(),
+            kind,
             conn: 0,
             client: Addr {
-                ip: "10.1.0.1".into(),
+                ip: "10.1.0.1".parse().unwrap(),
                 port: 40000,
             },
             server: Addr {
-                ip: "10.0.0.1".into(),
+                ip: "10.0.0.1".parse().unwrap(),
                 port: 80,
             },
             sequence: seq,
-            method: (kind == "request").then(|| "GET".into()),
-            url: (kind == "request").then(|| "/".into()),
+            method: is_req.then(|| "GET".into()),
+            url: is_req.then(|| "/".into()),
             status_code: status,
             status_message: None,
             http_version: "1.1".into(),
