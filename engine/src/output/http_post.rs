@@ -483,20 +483,42 @@ impl Output for HttpOutput {
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
-        if st.senders > 0 || st.pending() > 0 {
-            let left = self.abort(&mut st);
-            drop(st);
-            if left > 0 {
+        let left = if st.senders > 0 || st.pending() > 0 {
+            self.abort(&mut st)
+        } else {
+            0
+        };
+        drop(st);
+        if left > 0 {
+            log::log(
+                LogLevel::Warn,
+                "output URL not drained before the deadline; pending messages dropped",
+                &[
+                    ("endpoint", json!(s.inner.label)),
+                    ("messages", json!(left)),
+                    (
+                        "drainTimeoutMs",
+                        json!(self.drain_timeout.as_millis() as u64),
+                    ),
+                ],
+            );
+        }
+        // Failures held back by the log rate limit get one summary line.
+        let held = [
+            ("retries exhausted", &s.log_exhausted),
+            ("rejected", &s.log_rejected),
+            ("queue full", &s.log_queue_full),
+        ];
+        for (kind, limit) in held {
+            let n = limit.take_held();
+            if n > 0 {
                 log::log(
                     LogLevel::Warn,
-                    "output URL not drained before the deadline; pending messages dropped",
+                    "output URL failures not logged individually",
                     &[
                         ("endpoint", json!(s.inner.label)),
-                        ("messages", json!(left)),
-                        (
-                            "drainTimeoutMs",
-                            json!(self.drain_timeout.as_millis() as u64),
-                        ),
+                        ("kind", json!(kind)),
+                        ("events", json!(n)),
                     ],
                 );
             }

@@ -119,6 +119,15 @@ impl RateLimit {
     }
 }
 
+impl RateLimit {
+    /// Events held back since the last line written, reset to zero (for a
+    /// summary line at shutdown).
+    pub fn take_held(&self) -> u64 {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        std::mem::take(&mut st.1)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -129,6 +138,8 @@ mod tests {
         assert_eq!(r.check(), Some(0));
         assert_eq!(r.check(), None);
         assert_eq!(r.check(), None);
+        assert_eq!(r.take_held(), 2);
+        assert_eq!(r.take_held(), 0);
         let r = RateLimit::new(Duration::ZERO);
         assert_eq!(r.check(), Some(0));
         assert_eq!(r.check(), Some(0));
