@@ -360,9 +360,11 @@ impl SettingsBuilder {
                     "warn" => LogLevel::Warn,
                     "info" => LogLevel::Info,
                     "debug" => LogLevel::Debug,
-                    other => return Err(err(format!(
+                    other => {
+                        return Err(err(format!(
                         "expected one of \"error\", \"warn\", \"info\", \"debug\", got {other:?}"
-                    ))),
+                    )))
+                    }
                 }
             }
             "outputBatchSize" => {

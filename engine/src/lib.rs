@@ -18,8 +18,13 @@
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod flow;
 pub mod http;
 pub mod message;
+pub mod output;
+pub mod pipeline;
 pub mod reassembly;
+pub mod source;
+pub mod stats;
 pub mod time;
 pub mod wire;

@@ -81,7 +81,9 @@ impl Worker {
             self.clock = ts;
         }
         match decode_tcp(link, frame) {
-            Ok(seg) => self.table.segment(&seg, ts, &mut self.counters, &mut self.out),
+            Ok(seg) => self
+                .table
+                .segment(&seg, ts, &mut self.counters, &mut self.out),
             Err(e) => self.decode.record(&e),
         }
         if self.clock.micros_since(self.last_sweep) >= SWEEP_INTERVAL_US {
@@ -93,7 +95,8 @@ impl Worker {
     /// time, and by live capture's timer when no packets come).
     pub fn tick(&mut self, now: Timestamp) {
         self.last_sweep = now;
-        self.table.sweep_idle(now, &mut self.counters, &mut self.out);
+        self.table
+            .sweep_idle(now, &mut self.counters, &mut self.out);
     }
 
     /// Ends the capture: flushes every connection.
@@ -166,7 +169,8 @@ pub fn run_file(
             o.send(&batch);
         }
     };
-    let all_closed = |outputs: &[Box<dyn Output>]| !outputs.is_empty() && outputs.iter().all(|o| o.is_closed());
+    let all_closed =
+        |outputs: &[Box<dyn Output>]| !outputs.is_empty() && outputs.iter().all(|o| o.is_closed());
 
     let (mut stats, damaged) = if workers <= 1 {
         let mut w = Worker::new(cfg, 0);
@@ -255,7 +259,8 @@ fn run_sharded(
     // The reader runs on its own thread; this thread is the output stage.
     let reader = std::thread::scope(|scope| {
         let reader = scope.spawn(move || {
-            let mut batches: Vec<PacketBatch> = (0..workers).map(|_| PacketBatch::default()).collect();
+            let mut batches: Vec<PacketBatch> =
+                (0..workers).map(|_| PacketBatch::default()).collect();
             let mut damaged = None;
             let mut stopped = false;
             loop {
@@ -296,7 +301,9 @@ fn run_sharded(
             deliver(&mut msgs, outputs);
             closed = all_closed(outputs);
         }
-        reader.join().unwrap_or_else(|_| Some("reader thread panicked".into()))
+        reader
+            .join()
+            .unwrap_or_else(|_| Some("reader thread panicked".into()))
     });
     let mut stats = Stats::default();
     for h in handles {

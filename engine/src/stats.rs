@@ -103,7 +103,15 @@ macro_rules! merge_fields {
 impl CaptureStats {
     /// Adds `other`'s counters to these.
     pub fn merge(&mut self, o: &CaptureStats) {
-        merge_fields!(self, o, packets, bytes, kernel_drops, queue_drops, file_errors);
+        merge_fields!(
+            self,
+            o,
+            packets,
+            bytes,
+            kernel_drops,
+            queue_drops,
+            file_errors
+        );
     }
 }
 

@@ -52,7 +52,9 @@ struct Cli {
 }
 
 fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Cli>, String> {
-    let production = std::env::var("NODE_ENV").map(|v| v == "production").unwrap_or(false);
+    let production = std::env::var("NODE_ENV")
+        .map(|v| v == "production")
+        .unwrap_or(false);
     let mut b = SettingsBuilder::new(Surface::Cli, production);
     let mut print_stats = false;
     let mut args = args.peekable();
@@ -75,14 +77,19 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Cli>, String>
                 continue;
             }
             "--stdout" if inline.is_none() => {
-                b.set("--stdout", RawValue::Text("true".into())).map_err(|e| e.to_string())?;
+                b.set("--stdout", RawValue::Text("true".into()))
+                    .map_err(|e| e.to_string())?;
                 continue;
             }
             "-p" => "--ports".to_string(),
             "-r" => "--read".to_string(),
             "-i" => "--interface".to_string(),
             f if f.starts_with('-') => f.to_string(),
-            other => return Err(format!("unexpected argument {other:?}; see tcp-sniffer --help")),
+            other => {
+                return Err(format!(
+                    "unexpected argument {other:?}; see tcp-sniffer --help"
+                ))
+            }
         };
         let value = match inline {
             Some(v) => v,
@@ -90,7 +97,8 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Cli>, String>
                 .next()
                 .ok_or_else(|| format!("{flag} needs a value; see tcp-sniffer --help"))?,
         };
-        b.set(&flag, RawValue::Text(value)).map_err(|e| e.to_string())?;
+        b.set(&flag, RawValue::Text(value))
+            .map_err(|e| e.to_string())?;
     }
     let settings = b.build().map_err(|e| e.to_string())?;
     Ok(Some(Cli {

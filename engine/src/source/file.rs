@@ -59,7 +59,10 @@ impl CaptureFile {
         match self.cap.next_packet() {
             Ok(p) => {
                 let tv = p.header.ts;
-                let ts = Timestamp::from_secs_micros(tv.tv_sec.max(0) as u64, tv.tv_usec.clamp(0, 999_999) as u64);
+                let ts = Timestamp::from_secs_micros(
+                    tv.tv_sec.max(0) as u64,
+                    tv.tv_usec.clamp(0, 999_999) as u64,
+                );
                 Record::Packet(ts, p.data)
             }
             Err(pcap::Error::NoMorePackets) => Record::End,
