@@ -447,6 +447,26 @@ fn slow_server_under_flood_never_blocks_send_and_counts_drops() {
 }
 
 #[test]
+fn queue_is_bounded_in_bytes_too() {
+    let srv = serve(|_, _| Reply::Hang);
+    let mut c = cfg(&srv.url());
+    c.queue_size = 1_000_000;
+    let one = batch(0, 1).as_lines().len();
+    c.max_queued_bytes = one * 10;
+    c.drain_timeout = Duration::from_millis(100);
+    let mut out = HttpOutput::new(c).unwrap();
+    out.send(&batch(0, 100));
+    out.close();
+    let st = out.stats();
+    assert!(st.dropped_queue_full >= 89, "{st:?}");
+    assert_eq!(
+        st.dropped_queue_full + st.dropped_at_shutdown,
+        100,
+        "{st:?}"
+    );
+}
+
+#[test]
 fn batch_mode_posts_ndjson() {
     let srv = serve(|_, _| Reply::Status(200));
     let mut c = cfg(&srv.url());

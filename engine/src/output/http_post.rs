@@ -33,8 +33,9 @@
 //! threads take work from the queue. A failed request does not hold its sender
 //! while it waits: it goes into a retry schedule (part of the same bound) and the
 //! sender moves on, so one failing message never holds the rest back. Memory is
-//! therefore at most `outputQueueSize + outputConcurrency × outputBatchSize`
-//! messages.
+//! therefore at most `outputQueueSize` messages and
+//! [`MAX_QUEUED_BYTES`](super::MAX_QUEUED_BYTES) of JSON
+//! ([`HttpOutputConfig::max_queued_bytes`]), whichever is reached first.
 //!
 //! # Lifecycle
 //!
@@ -91,6 +92,9 @@ pub struct HttpOutputConfig {
     pub concurrency: usize,
     /// Messages queued, in flight or awaiting a retry before new ones are dropped.
     pub queue_size: usize,
+    /// The same bound in bytes of JSON (messages can be large: bodies up to
+    /// `maxBodySize`, base64 when binary). Default [`super::MAX_QUEUED_BYTES`].
+    pub max_queued_bytes: usize,
     /// How long `close()` may take to deliver what is pending.
     pub drain_timeout: Duration,
     /// First retry delay; the next ones double it.
@@ -117,6 +121,7 @@ impl fmt::Debug for HttpOutputConfig {
             .field("batch_wait", &self.batch_wait)
             .field("concurrency", &self.concurrency)
             .field("queue_size", &self.queue_size)
+            .field("max_queued_bytes", &self.max_queued_bytes)
             .field("drain_timeout", &self.drain_timeout)
             .field("retry_base", &self.retry_base)
             .field("max_retries", &self.max_retries)
@@ -138,6 +143,7 @@ impl HttpOutputConfig {
             batch_wait: Duration::from_millis(d.output_batch_wait_ms),
             concurrency: d.output_concurrency,
             queue_size: d.output_queue_size,
+            max_queued_bytes: super::MAX_QUEUED_BYTES,
             drain_timeout: Duration::from_millis(d.output_drain_timeout_ms),
             retry_base: Duration::from_millis(d.output_retry_base_ms),
             max_retries: MAX_RETRIES,
@@ -202,6 +208,8 @@ struct Job {
     body: Vec<u8>,
     /// Messages in `body`.
     count: usize,
+    /// Bytes this job holds against the byte budget.
+    bytes: usize,
     /// Retries done so far.
     retries: u32,
 }
@@ -238,6 +246,8 @@ struct State {
     retry_msgs: usize,
     /// Messages being sent right now.
     in_flight: usize,
+    /// JSON bytes of everything counted in `pending()`.
+    bytes: usize,
     next_seq: u64,
     /// No more sends; senders exit once nothing is left.
     closing: bool,
@@ -263,6 +273,7 @@ struct Inner {
     retry_base: Duration,
     max_retries: u32,
     queue_size: usize,
+    max_bytes: usize,
 }
 
 struct Shared {
@@ -361,6 +372,7 @@ impl HttpOutput {
                 retry_base: cfg.retry_base,
                 max_retries: cfg.max_retries,
                 queue_size: cfg.queue_size.max(1),
+                max_bytes: cfg.max_queued_bytes.max(1),
             },
             state: Mutex::new(State::default()),
             work_cv: Condvar::new(),
@@ -418,8 +430,7 @@ impl Output for HttpOutput {
         }
         let s = &self.shared;
         let now = Instant::now();
-        let mut dropped = 0u64;
-        {
+        let dropped = {
             let mut st = s.lock();
             if st.closing || st.aborted {
                 drop(st);
@@ -429,16 +440,20 @@ impl Output for HttpOutput {
                 return;
             }
             let room = s.inner.queue_size.saturating_sub(st.pending());
+            let mut accepted = 0;
             for m in batch.messages().take(room) {
+                if st.bytes + m.len() > s.inner.max_bytes {
+                    break;
+                }
+                st.bytes += m.len();
                 st.fresh.push_back(Fresh {
                     json: m.to_vec(),
                     at: now,
                 });
+                accepted += 1;
             }
-            if n > room {
-                dropped = (n - room) as u64;
-            }
-        }
+            (n - accepted) as u64
+        };
         s.work_cv.notify_all();
         if dropped > 0 {
             s.counters
@@ -598,6 +613,7 @@ fn next_job(s: &Shared) -> Option<Job> {
                 st.in_flight += n;
                 let taken: Vec<Fresh> = st.fresh.drain(..n).collect();
                 drop(st);
+                let bytes = taken.iter().map(|f| f.json.len()).sum();
                 let body = if inner.batch_size == 1 {
                     taken.into_iter().next()?.json
                 } else {
@@ -611,6 +627,7 @@ fn next_job(s: &Shared) -> Option<Job> {
                 return Some(Job {
                     body,
                     count: n,
+                    bytes,
                     retries: 0,
                 });
             }
@@ -697,6 +714,9 @@ fn finish(s: &Shared, mut job: Job, outcome: Outcome) {
     let n = job.count as u64;
     let mut st = s.lock();
     st.in_flight -= job.count;
+    if !matches!(outcome, Outcome::Retry(_)) || job.retries >= inner.max_retries {
+        st.bytes -= job.bytes;
+    }
     if st.aborted {
         // Already counted as dropped at shutdown.
         return;
@@ -807,6 +827,7 @@ mod tests {
         let job = |c| Job {
             body: Vec::new(),
             count: c,
+            bytes: 0,
             retries: 0,
         };
         let mut h = BinaryHeap::new();

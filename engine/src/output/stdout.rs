@@ -1,7 +1,8 @@
 //! JSON lines on stdout: one message per line, nothing else.
 //!
 //! The capture path never writes to the pipe itself: [`StdoutOutput::send`] puts
-//! the shared batch on a queue bounded in messages (`outputQueueSize`) and returns;
+//! the shared batch on a queue bounded in messages (`outputQueueSize`) and in bytes
+//! ([`MAX_QUEUED_BYTES`](super::MAX_QUEUED_BYTES)) and returns;
 //! one writer thread copies batches into a 64 KiB buffer and flushes it whenever
 //! the queue runs empty (so a message is visible at once when traffic is light) and
 //! at least every 100 ms under load. A reader that stops reading fills the queue,
@@ -25,7 +26,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::{Receiver, Sender};
 use serde_json::json;
 
-use super::{log, Batch, Output, OutputError};
+use super::{log, Batch, Output, OutputError, MAX_QUEUED_BYTES};
 use crate::config::LogLevel;
 use crate::stats::OutputStats;
 
@@ -37,6 +38,8 @@ pub const FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 struct Shared {
     /// Messages queued and not yet written (the queue bound applies to this).
     pending: AtomicUsize,
+    /// Bytes of those messages (bounded by [`MAX_QUEUED_BYTES`]).
+    pending_bytes: AtomicUsize,
     closed: AtomicBool,
     /// Set when close() gave up waiting: the writer no longer counts anything.
     abandoned: AtomicBool,
@@ -105,6 +108,8 @@ fn writer_loop<W: Write>(w: W, rx: Receiver<Arc<Batch>>, s: &Shared) {
     let mut last_flush = Instant::now();
     for batch in rx.iter() {
         let n = batch.len();
+        s.pending_bytes
+            .fetch_sub(batch.as_lines().len(), Ordering::Relaxed);
         if s.closed.load(Ordering::Relaxed) {
             s.pending.fetch_sub(n, Ordering::Relaxed);
             count(s, &s.dropped_closed, n as u64);
@@ -172,11 +177,15 @@ impl Output for StdoutOutput {
             return;
         }
         // Only this thread adds to `pending`, so check-then-add cannot overshoot.
-        if s.pending.load(Ordering::Relaxed) + n > self.queue_size {
+        let bytes = batch.as_lines().len();
+        if s.pending.load(Ordering::Relaxed) + n > self.queue_size
+            || s.pending_bytes.load(Ordering::Relaxed) + bytes > MAX_QUEUED_BYTES
+        {
             s.dropped_queue_full.fetch_add(n as u64, Ordering::Relaxed);
             return;
         }
         s.pending.fetch_add(n, Ordering::Relaxed);
+        s.pending_bytes.fetch_add(bytes, Ordering::Relaxed);
         s.accepted.fetch_add(n as u64, Ordering::Relaxed);
         // Cannot fail: the writer only exits after this sender is dropped.
         let _ = tx.send(batch.clone());
