@@ -46,6 +46,10 @@ head -c 3000 tests/data/demo.pcap >"$tmp/cut.pcap"
 "$bin" --read "$tmp/cut.pcap" --ports 8080 >"$tmp/out" 2>"$tmp/err" || fail "cut pcap exited $?"
 [ -s "$tmp/out" ] || fail "cut pcap produced no messages"
 
+# File replay is lossless: a slow reader with a tiny output queue still gets every message.
+n=$("$bin" --read tests/data/demo.pcap --ports 8080 --output-queue-size 1 | (sleep 1; wc -l))
+[ "$n" = 10 ] || fail "slow reader got $n of 10 messages"
+
 # A closed pipe ends the sniffer cleanly.
 set +e
 "$bin" --read tests/data/demo.pcap --ports 8080 | head -n 1 >/dev/null

@@ -166,6 +166,10 @@ pub fn run_file(
         let batch = Arc::new(Batch::from_messages(msgs, placement));
         msgs.clear();
         for o in outputs.iter_mut() {
+            // A file can wait for a slow output: back-pressure, not loss.
+            while !o.has_room(&batch) && !o.is_closed() {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
             o.send(&batch);
         }
     };

@@ -439,10 +439,16 @@ impl Output for HttpOutput {
                     .fetch_add(n as u64, Ordering::Relaxed);
                 return;
             }
-            let room = s.inner.queue_size.saturating_sub(st.pending());
+            // An empty queue takes one whole batch whatever its size (see `has_room`).
+            let empty = st.pending() == 0;
+            let room = if empty {
+                n
+            } else {
+                s.inner.queue_size.saturating_sub(st.pending())
+            };
             let mut accepted = 0;
             for m in batch.messages().take(room) {
-                if st.bytes + m.len() > s.inner.max_bytes {
+                if !empty && st.bytes + m.len() > s.inner.max_bytes {
                     break;
                 }
                 st.bytes += m.len();
@@ -542,6 +548,14 @@ impl Output for HttpOutput {
 
     fn is_closed(&self) -> bool {
         self.closed
+    }
+
+    fn has_room(&self, batch: &Batch) -> bool {
+        let st = self.shared.lock();
+        let pending = st.pending();
+        pending == 0
+            || (pending + batch.len() <= self.shared.inner.queue_size
+                && st.bytes + batch.as_lines().len() <= self.shared.inner.max_bytes)
     }
 
     fn stats(&self) -> OutputStats {

@@ -142,6 +142,13 @@ pub trait Output: Send {
     fn close(&mut self);
     /// The output can take no more messages (e.g. stdout's reader went away).
     fn is_closed(&self) -> bool;
+    /// Whether `batch` would be queued whole right now. Live capture never asks
+    /// (it sheds); file replay waits for room, so replaying a file loses nothing
+    /// to a slow reader. An empty queue always has room, whatever the batch size.
+    fn has_room(&self, batch: &Batch) -> bool {
+        let _ = batch;
+        true
+    }
     /// Counters so far.
     fn stats(&self) -> OutputStats;
 }

@@ -178,8 +178,11 @@ impl Output for StdoutOutput {
         }
         // Only this thread adds to `pending`, so check-then-add cannot overshoot.
         let bytes = batch.as_lines().len();
-        if s.pending.load(Ordering::Relaxed) + n > self.queue_size
-            || s.pending_bytes.load(Ordering::Relaxed) + bytes > MAX_QUEUED_BYTES
+        // An empty queue takes one whole batch whatever its size (see `has_room`).
+        let pending = s.pending.load(Ordering::Relaxed);
+        if pending > 0
+            && (pending + n > self.queue_size
+                || s.pending_bytes.load(Ordering::Relaxed) + bytes > MAX_QUEUED_BYTES)
         {
             s.dropped_queue_full.fetch_add(n as u64, Ordering::Relaxed);
             return;
@@ -250,6 +253,15 @@ impl Output for StdoutOutput {
 
     fn is_closed(&self) -> bool {
         self.shared.closed.load(Ordering::Relaxed)
+    }
+
+    fn has_room(&self, batch: &Batch) -> bool {
+        let s = &self.shared;
+        let pending = s.pending.load(Ordering::Relaxed);
+        pending == 0
+            || (pending + batch.len() <= self.queue_size
+                && s.pending_bytes.load(Ordering::Relaxed) + batch.as_lines().len()
+                    <= MAX_QUEUED_BYTES)
     }
 
     fn stats(&self) -> OutputStats {
