@@ -319,9 +319,17 @@ impl Conn {
                 let flags = if last { ACK | PSH } else { ACK };
                 self.push(t.from_client, flags, base.wrapping_add(a as u32), a, b);
                 max_end = max_end.max(b);
-                // The receiver acknowledges every second segment (delayed ACK).
+                // The receiver acknowledges every second segment (delayed ACK), cumulatively:
+                // only up to the first byte it is still missing, as TCP does — an ACK never
+                // covers a reordered segment the capture has not seen yet. In a gap turn the
+                // left-out segment did reach the receiver (only the capture lost it), so there
+                // the ACK covers everything sent so far.
                 if i % 2 == 1 && !last {
-                    acked_to = max_end;
+                    acked_to = if t.gap.is_some() {
+                        max_end
+                    } else {
+                        contiguous_end(t.start, &segs[..=i])
+                    };
                     let seq = if t.from_client {
                         self.s_next
                     } else {
@@ -482,6 +490,20 @@ impl Conn {
         frame::build(buf, &self.flow, &seg);
         true
     }
+}
+
+/// The end of the contiguous run of bytes from `start` that `segs` cover (in any order).
+fn contiguous_end(start: usize, segs: &[(usize, usize)]) -> usize {
+    let mut sorted: Vec<(usize, usize)> = segs.to_vec();
+    sorted.sort_unstable();
+    let mut end = start;
+    for (a, b) in sorted {
+        if a > end {
+            break;
+        }
+        end = end.max(b);
+    }
+    end
 }
 
 /// Addresses of connection `idx`: unique 4-tuples for the first 28 million connections.
