@@ -293,27 +293,19 @@ impl FlowTable {
             Side::Client => (from_client, from_server),
             Side::Server => (from_server, from_client),
         };
-        let mut sink = ToHttp {
-            http,
-            side,
-            cfg: &cfg.http,
-            stats: &mut c.http,
-            not_parsed: &mut c.flow.bytes_not_parsed,
-            out,
-        };
-        this.segment(
-            &segment,
-            &cfg.reassembly,
-            &mut self.budget,
-            &mut c.reassembly,
-            &mut sink,
-        );
         if flags.ack() {
-            // This segment acknowledges the other direction's bytes: anything before
-            // `ack` the capture did not see is lost, not late.
+            // The acknowledgement is older than the payload it rides with: the sender had
+            // received the other direction's bytes up to `ack` before it sent this. So a
+            // hole before `ack` is declared lost first — a request the capture missed
+            // becomes a placeholder before the response that answers it is parsed, and
+            // the response pairs with it instead of being orphaned.
             let mut sink = ToHttp {
+                http: &mut *http,
                 side: side.peer(),
-                ..sink
+                cfg: &cfg.http,
+                stats: &mut c.http,
+                not_parsed: &mut c.flow.bytes_not_parsed,
+                out: &mut *out,
             };
             other.peer_ack(
                 seg.ack,
@@ -324,6 +316,21 @@ impl FlowTable {
                 &mut sink,
             );
         }
+        let mut sink = ToHttp {
+            http,
+            side,
+            cfg: &cfg.http,
+            stats: &mut c.http,
+            not_parsed: &mut c.flow.bytes_not_parsed,
+            out: &mut *out,
+        };
+        this.segment(
+            &segment,
+            &cfg.reassembly,
+            &mut self.budget,
+            &mut c.reassembly,
+            &mut sink,
+        );
         if flags.rst() {
             c.flow.connections_reset += 1;
             self.remove(&key, ts, c, out);
@@ -582,6 +589,27 @@ mod tests {
             );
             assert_eq!(got, reference, "order {order:?}");
         }
+    }
+
+    #[test]
+    fn a_request_the_capture_missed_leaves_its_response_paired_and_incomplete() {
+        let mut segs = exchange_segments(&[], &[0], false);
+        // Drop the request: the server's response still acknowledges it.
+        segs.remove(2);
+        let mut c = FlowCounters::default();
+        let out = run(&mut FlowTable::new(cfg(), 0), &segs, &mut c);
+        assert_eq!(out.len(), 1, "{out:?}");
+        assert!(matches!(
+            out[0].kind,
+            MessageKind::Response {
+                status_code: 201,
+                ..
+            }
+        ));
+        assert_eq!(out[0].sequence, 0);
+        assert!(out[0].incomplete);
+        assert_eq!(c.reassembly.ack_gap_events, 1);
+        assert_eq!(c.http.gaps, 1);
     }
 
     #[test]
