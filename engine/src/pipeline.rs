@@ -9,6 +9,7 @@
 //! Replaying a file is lossless: queues apply back-pressure to the reader instead
 //! of dropping (a file can wait; live capture cannot, and sheds instead).
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use crossbeam_channel::{bounded, Receiver, Sender};
@@ -21,7 +22,7 @@ use crate::output::{Batch, Output};
 use crate::reassembly::Limits;
 use crate::source::file::{CaptureFile, Record};
 use crate::source::SourceError;
-use crate::stats::{CaptureStats, Stats};
+use crate::stats::{CaptureStats, OutputStats, Stats};
 use crate::time::Timestamp;
 use crate::wire::{decode_tcp, DecodeStats, LinkType};
 
@@ -54,6 +55,8 @@ pub struct Worker {
     capture: CaptureStats,
     out: Vec<HttpMessage>,
     last_sweep: Timestamp,
+    /// Messages dropped because the output stage's queue was full.
+    output_drops: u64,
     /// Latest capture time seen (capture clocks can step back; this never does).
     clock: Timestamp,
 }
@@ -68,6 +71,7 @@ impl Worker {
             capture: CaptureStats::default(),
             out: Vec::new(),
             last_sweep: Timestamp(0),
+            output_drops: 0,
             clock: Timestamp(0),
         }
     }
@@ -105,6 +109,16 @@ impl Worker {
         self.table.close_all(now, &mut self.counters, &mut self.out);
     }
 
+    /// Counts messages that could not be handed to the output stage (its queue was full).
+    pub fn count_output_drops(&mut self, n: u64) {
+        self.output_drops += n;
+    }
+
+    /// Records the kernel's drop counter for this worker's capture socket (a running total).
+    pub fn set_kernel_drops(&mut self, total: u64) {
+        self.capture.kernel_drops = total;
+    }
+
     /// Messages finished since the last call.
     pub fn messages(&mut self) -> &mut Vec<HttpMessage> {
         &mut self.out
@@ -118,7 +132,10 @@ impl Worker {
             flow: self.counters.flow.clone(),
             reassembly: self.counters.reassembly.clone(),
             http: self.counters.http.clone(),
-            ..Stats::default()
+            output: OutputStats {
+                dropped_queue_full: self.output_drops,
+                ..OutputStats::default()
+            },
         }
     }
 }
@@ -153,6 +170,17 @@ pub fn run_file(
     outputs: &mut [Box<dyn Output>],
     placement: Option<&Placement>,
 ) -> Result<RunSummary, RunError> {
+    run_file_until(settings, path, outputs, placement, &AtomicBool::new(false))
+}
+
+/// [`run_file`], ending early (connections flushed, outputs closed) once `stop` is set.
+pub fn run_file_until(
+    settings: &Settings,
+    path: &str,
+    outputs: &mut [Box<dyn Output>],
+    placement: Option<&Placement>,
+    stop: &AtomicBool,
+) -> Result<RunSummary, RunError> {
     let mut file = CaptureFile::open(path)?;
     // A file has no "own addresses": direction is unknown.
     let workers = settings.workers.unwrap_or(1);
@@ -180,7 +208,12 @@ pub fn run_file(
         let mut w = Worker::new(cfg, 0);
         let link = file.link();
         let mut damaged = None;
+        let mut n = 0u32;
         loop {
+            n = n.wrapping_add(1);
+            if n % 4096 == 0 && stop.load(Ordering::Relaxed) {
+                break;
+            }
             match file.next_record() {
                 Record::Packet(ts, frame) => w.packet(link, frame, ts),
                 Record::End => break,
@@ -200,7 +233,15 @@ pub fn run_file(
         deliver(w.messages(), outputs);
         (w.stats(), damaged)
     } else {
-        run_sharded(&mut file, cfg, workers, outputs, &mut deliver, &all_closed)
+        run_sharded(
+            &mut file,
+            cfg,
+            workers,
+            outputs,
+            &mut deliver,
+            &all_closed,
+            stop,
+        )
     };
     if damaged.is_some() {
         stats.capture.file_errors += 1;
@@ -228,6 +269,7 @@ fn run_sharded(
     outputs: &mut [Box<dyn Output>],
     deliver: &mut dyn FnMut(&mut Vec<HttpMessage>, &mut [Box<dyn Output>]),
     all_closed: &dyn Fn(&[Box<dyn Output>]) -> bool,
+    stop: &AtomicBool,
 ) -> (Stats, Option<String>) {
     let link = file.link();
     let (msg_tx, msg_rx) = bounded::<Vec<HttpMessage>>(workers * 4);
@@ -267,7 +309,12 @@ fn run_sharded(
                 (0..workers).map(|_| PacketBatch::default()).collect();
             let mut damaged = None;
             let mut stopped = false;
+            let mut n = 0u32;
             loop {
+                n = n.wrapping_add(1);
+                if n % 4096 == 0 && stop.load(Ordering::Relaxed) {
+                    break;
+                }
                 match file.next_record() {
                     Record::Packet(ts, frame) => {
                         let k = shard_of(link, frame, workers);
@@ -320,7 +367,10 @@ fn run_sharded(
 
 /// The worker for a frame: by the direction-independent hash of its connection.
 /// Frames that do not decode go to worker 0, which counts why.
-fn shard_of(link: LinkType, frame: &[u8], workers: usize) -> usize {
+pub(crate) fn shard_of(link: LinkType, frame: &[u8], workers: usize) -> usize {
+    if workers <= 1 {
+        return 0;
+    }
     match decode_tcp(link, frame) {
         Ok(seg) => {
             let key = FlowKey::new(
