@@ -17,6 +17,7 @@
 //! All buffering is bounded.
 #![deny(missing_docs)]
 
+pub mod capture;
 pub mod config;
 pub mod flow;
 pub mod http;

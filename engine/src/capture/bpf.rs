@@ -1,0 +1,356 @@
+//! Classic BPF programs for the kernel socket filter, compiled by libpcap.
+//!
+//! libpcap compiles the expression against a dead handle of the link type the socket delivers
+//! ([`DLT_RAW`] for the `SOCK_DGRAM` AF_PACKET rings). The instructions are read
+//! through `BpfInstruction`'s `Display` (`"code jt jf k"`), the only public view the `pcap`
+//! crate gives of them, and become `libc::sock_filter`s.
+//!
+//! A classic BPF program's accept value is the snap length. A dead handle compiles `ret
+//! #65535`, which would cut GRO/TSO super-packets, so every non-zero constant return is
+//! rewritten to [`WHOLE_PACKET`]; the kernel then copies the whole packet, bounded by the ring
+//! block.
+
+use super::CaptureError;
+
+/// The accept value that means "the whole packet" (the kernel caps it at the packet length).
+pub const WHOLE_PACKET: u32 = u32::MAX;
+
+/// `BPF_RET | BPF_K`.
+const RET_K: u16 = 0x06;
+
+/// `DLT_RAW` (raw IPv4/IPv6) as `pcap_open_dead` wants it: libpcap's dead handles take a `DLT_*`
+/// value, and `LINKTYPE_RAW` (101) is not one. 12 on Linux and every BSD but OpenBSD.
+pub const DLT_RAW: pcap::Linktype = pcap::Linktype(12);
+
+/// A compiled classic BPF program, ready for `SO_ATTACH_FILTER`.
+#[derive(Debug, Clone)]
+pub struct Program {
+    expression: String,
+    instructions: Vec<libc::sock_filter>,
+}
+
+impl Program {
+    /// Compiles `expression` for frames of `linktype`, optimised, accepting whole packets.
+    pub fn compile(expression: &str, linktype: pcap::Linktype) -> Result<Program, CaptureError> {
+        let filter_err = |reason: String| CaptureError::Filter {
+            expression: expression.to_string(),
+            reason,
+        };
+        let dead = pcap::Capture::dead(linktype).map_err(|e| filter_err(e.to_string()))?;
+        let program = dead
+            .compile(expression, true)
+            .map_err(|e| filter_err(e.to_string()))?;
+        let mut instructions = Vec::with_capacity(program.get_instructions().len());
+        for insn in program.get_instructions() {
+            let text = insn.to_string();
+            let mut insn = parse_instruction(&text)
+                .ok_or_else(|| filter_err(format!("unexpected BPF instruction text {text:?}")))?;
+            if insn.code == RET_K && insn.k != 0 {
+                insn.k = WHOLE_PACKET;
+            }
+            instructions.push(insn);
+        }
+        if instructions.is_empty() || instructions.len() > usize::from(u16::MAX) {
+            return Err(filter_err(format!(
+                "program has {} instructions",
+                instructions.len()
+            )));
+        }
+        Ok(Program {
+            expression: expression.to_string(),
+            instructions,
+        })
+    }
+
+    /// A program that rejects every packet (`ret #0`).
+    pub fn drop_all() -> Program {
+        Program {
+            expression: "<drop all>".to_string(),
+            instructions: vec![libc::sock_filter {
+                code: RET_K,
+                jt: 0,
+                jf: 0,
+                k: 0,
+            }],
+        }
+    }
+
+    /// The expression this program was compiled from.
+    pub fn expression(&self) -> &str {
+        &self.expression
+    }
+
+    /// The instructions.
+    pub fn instructions(&self) -> &[libc::sock_filter] {
+        &self.instructions
+    }
+
+    /// Attaches the program to socket `fd` (`SO_ATTACH_FILTER`), replacing any filter it had.
+    /// The swap is atomic: every packet sees either the old or the new program.
+    pub(crate) fn attach(&self, fd: libc::c_int) -> std::io::Result<()> {
+        let prog = libc::sock_fprog {
+            len: self.instructions.len() as u16,
+            filter: self.instructions.as_ptr() as *mut libc::sock_filter,
+        };
+        // SAFETY: prog points at our instructions for the duration of the call; the kernel
+        // copies them.
+        let rc = unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_ATTACH_FILTER,
+                &prog as *const libc::sock_fprog as *const libc::c_void,
+                std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
+            )
+        };
+        if rc == 0 {
+            Ok(())
+        } else {
+            Err(std::io::Error::last_os_error())
+        }
+    }
+
+    /// Runs the program over `frame` in user space (libpcap's interpreter semantics, restricted
+    /// to what compiled port filters use). Returns the accept value (0 = rejected). For tests.
+    pub fn run(&self, frame: &[u8]) -> u32 {
+        run(&self.instructions, frame)
+    }
+}
+
+fn parse_instruction(text: &str) -> Option<libc::sock_filter> {
+    let mut parts = text.split_whitespace();
+    let code = parts.next()?.parse().ok()?;
+    let jt = parts.next()?.parse().ok()?;
+    let jf = parts.next()?.parse().ok()?;
+    let k = parts.next()?.parse().ok()?;
+    if parts.next().is_some() {
+        return None;
+    }
+    Some(libc::sock_filter { code, jt, jf, k })
+}
+
+/// A small classic BPF interpreter (no ancillary loads), enough to test compiled filters.
+fn run(prog: &[libc::sock_filter], pkt: &[u8]) -> u32 {
+    let (mut a, mut x) = (0u32, 0u32);
+    let mut mem = [0u32; 16];
+    let mut pc = 0usize;
+    let load = |off: u32, size: usize| -> Option<u32> {
+        let off = off as usize;
+        let bytes = pkt.get(off..off.checked_add(size)?)?;
+        Some(bytes.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)))
+    };
+    while let Some(insn) = prog.get(pc) {
+        pc += 1;
+        let k = insn.k;
+        let class = insn.code & 0x07;
+        let size = match insn.code & 0x18 {
+            0x00 => 4,
+            0x08 => 2,
+            _ => 1,
+        };
+        let mode = insn.code & 0xe0;
+        let src = if insn.code & 0x08 != 0 { x } else { k };
+        match class {
+            0x00 | 0x01 => {
+                // LD / LDX
+                let v = match mode {
+                    0x00 => k, // IMM
+                    0x20 => match load(k, size) {
+                        // ABS
+                        Some(v) => v,
+                        None => return 0,
+                    },
+                    0x40 => match load(x.wrapping_add(k), size) {
+                        // IND
+                        Some(v) => v,
+                        None => return 0,
+                    },
+                    0x60 => mem[(k & 15) as usize], // MEM
+                    0x80 => pkt.len() as u32,       // LEN
+                    0xa0 => match load(k, 1) {
+                        // MSH (LDX only)
+                        Some(v) => (v & 0x0f) * 4,
+                        None => return 0,
+                    },
+                    _ => return 0,
+                };
+                if class == 0x00 {
+                    a = v;
+                } else {
+                    x = v;
+                }
+            }
+            0x02 => mem[(k & 15) as usize] = a,
+            0x03 => mem[(k & 15) as usize] = x,
+            0x04 => {
+                a = match insn.code & 0xf0 {
+                    0x00 => a.wrapping_add(src),
+                    0x10 => a.wrapping_sub(src),
+                    0x20 => a.wrapping_mul(src),
+                    0x30 => match a.checked_div(src) {
+                        Some(v) => v,
+                        None => return 0,
+                    },
+                    0x40 => a | src,
+                    0x50 => a & src,
+                    0x60 => a.checked_shl(src).unwrap_or(0),
+                    0x70 => a.checked_shr(src).unwrap_or(0),
+                    0x80 => a.wrapping_neg(),
+                    0x90 => match a.checked_rem(src) {
+                        Some(v) => v,
+                        None => return 0,
+                    },
+                    0xa0 => a ^ src,
+                    _ => return 0,
+                }
+            }
+            0x05 => {
+                let op = insn.code & 0xf0;
+                if op == 0x00 {
+                    pc += k as usize;
+                } else {
+                    let taken = match op {
+                        0x10 => a == src,
+                        0x20 => a > src,
+                        0x30 => a >= src,
+                        0x40 => a & src != 0,
+                        _ => return 0,
+                    };
+                    pc += usize::from(if taken { insn.jt } else { insn.jf });
+                }
+            }
+            0x06 => {
+                return match insn.code & 0x18 {
+                    0x10 => a,
+                    _ => k,
+                }
+            }
+            0x07 => {
+                if insn.code & 0xf8 == 0 {
+                    x = a;
+                } else {
+                    a = x;
+                }
+            }
+            _ => return 0,
+        }
+    }
+    0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// IPv4 + TCP header, ports as given, no payload.
+    fn ipv4_tcp(sport: u16, dport: u16) -> Vec<u8> {
+        let mut p = vec![
+            0x45, 0, 0, 40, 0, 0, 0x40, 0, 64, 6, 0, 0, 127, 0, 0, 1, 127, 0, 0, 1,
+        ];
+        p.extend_from_slice(&sport.to_be_bytes());
+        p.extend_from_slice(&dport.to_be_bytes());
+        p.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0]);
+        p
+    }
+
+    fn ipv6_tcp(sport: u16, dport: u16) -> Vec<u8> {
+        let mut p = vec![0x60, 0, 0, 0, 0, 20, 6, 64];
+        p.extend_from_slice(&[0; 15]);
+        p.push(1);
+        p.extend_from_slice(&[0; 15]);
+        p.push(1);
+        p.extend_from_slice(&sport.to_be_bytes());
+        p.extend_from_slice(&dport.to_be_bytes());
+        p.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x02, 0xff, 0xff, 0, 0, 0, 0]);
+        p
+    }
+
+    fn ethernet(vlan: Option<u16>, ethertype: u16, ip: &[u8]) -> Vec<u8> {
+        let mut f = vec![0u8; 12];
+        if let Some(id) = vlan {
+            f.extend_from_slice(&0x8100u16.to_be_bytes());
+            f.extend_from_slice(&id.to_be_bytes());
+        }
+        f.extend_from_slice(&ethertype.to_be_bytes());
+        f.extend_from_slice(ip);
+        f
+    }
+
+    #[test]
+    fn raw_ip_port_filter_accepts_whole_packets() {
+        let prog = Program::compile(&super::super::ip_filter_expression(&[8080]), DLT_RAW).unwrap();
+        assert!(prog
+            .instructions()
+            .iter()
+            .all(|i| i.code != RET_K || i.k == 0 || i.k == WHOLE_PACKET));
+        assert_eq!(prog.run(&ipv4_tcp(40000, 8080)), WHOLE_PACKET);
+        assert_eq!(prog.run(&ipv4_tcp(8080, 40000)), WHOLE_PACKET);
+        assert_eq!(prog.run(&ipv6_tcp(8080, 40000)), WHOLE_PACKET);
+        assert_eq!(prog.run(&ipv4_tcp(40000, 8081)), 0);
+        assert_eq!(prog.run(&ipv6_tcp(40000, 22)), 0);
+        let mut udp = ipv4_tcp(40000, 8080);
+        udp[9] = 17;
+        assert_eq!(prog.run(&udp), 0);
+    }
+
+    /// IPv6 BIG TCP: payload length 0 and an 8-byte hop-by-hop header with a Jumbo Payload
+    /// option before TCP.
+    fn ipv6_big_tcp(sport: u16, dport: u16) -> Vec<u8> {
+        let mut p = ipv6_tcp(sport, dport);
+        p[4..6].copy_from_slice(&[0, 0]);
+        p[6] = 0; // next header: hop-by-hop
+        let jumbo = (p.len() as u32 - 40 + 8).to_be_bytes();
+        let hbh = [6, 0, 0xc2, 4, jumbo[0], jumbo[1], jumbo[2], jumbo[3]];
+        p.splice(40..40, hbh);
+        p
+    }
+
+    #[test]
+    fn raw_ip_filter_matches_big_tcp_jumbograms() {
+        let prog = Program::compile(&super::super::ip_filter_expression(&[8080]), DLT_RAW).unwrap();
+        assert_eq!(prog.run(&ipv6_big_tcp(40000, 8080)), WHOLE_PACKET);
+        assert_eq!(prog.run(&ipv6_big_tcp(8080, 40000)), WHOLE_PACKET);
+        assert_eq!(prog.run(&ipv6_big_tcp(40000, 8081)), 0);
+        let all = Program::compile(&super::super::ip_filter_expression(&[]), DLT_RAW).unwrap();
+        assert_eq!(all.run(&ipv6_big_tcp(1, 2)), WHOLE_PACKET);
+        // The wire decoder agrees about the layout.
+        let frame = ipv6_big_tcp(1, 8080);
+        let seg = crate::wire::decode_tcp(crate::wire::LinkType::Raw, &frame).unwrap();
+        assert_eq!(seg.dst_port, 8080);
+    }
+
+    #[test]
+    fn ethernet_filter_matches_inline_vlan_tags() {
+        let prog = Program::compile(
+            &super::super::filter_expression(&[80]),
+            pcap::Linktype::ETHERNET,
+        )
+        .unwrap();
+        let ip = ipv4_tcp(1234, 80);
+        assert_ne!(prog.run(&ethernet(None, 0x0800, &ip)), 0);
+        assert_ne!(prog.run(&ethernet(Some(100), 0x0800, &ip)), 0);
+        assert_ne!(
+            prog.run(&ethernet(Some(100), 0x86dd, &ipv6_tcp(80, 1234))),
+            0
+        );
+        assert_eq!(
+            prog.run(&ethernet(Some(100), 0x0800, &ipv4_tcp(1234, 81))),
+            0
+        );
+        assert_eq!(prog.run(&ethernet(None, 0x0806, &ip)), 0);
+    }
+
+    #[test]
+    fn bad_expressions_are_named() {
+        let err = Program::compile("tcp port eighty", DLT_RAW).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("tcp port eighty"), "{text}");
+        // `vlan` has no meaning without an Ethernet header.
+        assert!(Program::compile("vlan and tcp", DLT_RAW).is_err());
+    }
+
+    #[test]
+    fn drop_all_rejects() {
+        assert_eq!(Program::drop_all().run(&ipv4_tcp(1, 2)), 0);
+    }
+}

@@ -1,0 +1,737 @@
+//! Live capture: AF_PACKET `TPACKET_V3` rings with fanout, and a libpcap fallback.
+//!
+//! Two self-contained backends hand out the same zero-copy [`Packet`]:
+//!
+//! - [`afpacket`] — the default. One memory-mapped `TPACKET_V3` ring per worker, all rings in one
+//!   `PACKET_FANOUT_HASH` group, so the kernel's *symmetric* flow hash puts both directions of a
+//!   connection on the same ring (and hence the same worker). The port filter runs in the kernel
+//!   as classic BPF compiled by libpcap ([`bpf`]); packets are read in place in the ring block and
+//!   the block is handed back to the kernel when the callback has seen them all.
+//! - [`pcap_live`] — the fallback (`captureBackend: "pcap"`, or `auto` when AF_PACKET cannot be set
+//!   up): one libpcap handle in immediate mode; the caller dispatches by flow hash itself.
+//!
+//! ```no_run
+//! use std::time::Duration;
+//! use tcp_sniffer::capture::afpacket::{open_fanout, AfPacketConfig};
+//!
+//! let config = AfPacketConfig::new("any", &[80, 8080]);
+//! let mut rings = open_fanout(&config, 2)?; // one per worker thread
+//! let ring = &mut rings[0];
+//! ring.poll(Duration::from_millis(100), |packet| {
+//!     if let Ok(segment) = tcp_sniffer::wire::decode_tcp(packet.link, packet.data) {
+//!         println!("{} -> {} ({} bytes)", segment.src_port, segment.dst_port, segment.payload.len());
+//!     }
+//! })?;
+//! println!("kernel drops so far: {}", ring.stats()?.drops);
+//! # Ok::<(), tcp_sniffer::capture::CaptureError>(())
+//! ```
+//!
+//! # Decisions
+//!
+//! - **`SOCK_DGRAM`, not `SOCK_RAW`.** With `SOCK_RAW` the kernel delivers each device's own link
+//!   header, so on `any` an Ethernet device (and `lo`, which is Ethernet-framed) and a tun or
+//!   WireGuard device (no link header at all) share one socket. A classic BPF program is
+//!   compiled for *one* link type: an Ethernet-compiled port filter reads the wrong offsets on a
+//!   raw-IP device and silently drops (or wrongly passes) its traffic. With `SOCK_DGRAM` the kernel
+//!   strips the link header and both the BPF filter and the ring frame start at the network
+//!   header, on every device type. The filter is therefore compiled for `LINKTYPE_RAW` and every
+//!   AF_PACKET [`Packet`] has [`LinkType::Raw`] (IPv4 or IPv6 told apart by the version nibble).
+//!   This is what libpcap's own `any` device ("cooked" capture) does.
+//! - **VLAN.** On receive the kernel always takes the outer 802.1Q tag out of the frame into
+//!   `tp_vlan_tci` before packet taps run; on transmit, devices without VLAN offload get the tag
+//!   inline, but the kernel's network-header offset already points past it. Either way a
+//!   `SOCK_DGRAM` frame starts at the IP header, so no `vlan` clause is needed (or possible) in the
+//!   raw-IP filter. Only the *inner* tag of a stacked (QinQ) frame received on the parent device
+//!   would be left in front of the IP header; such frames are filtered out there and are seen on
+//!   the VLAN sub-interface (or on `any`). The libpcap fallback, which captures Ethernet framing on
+//!   named Ethernet devices, uses [`filter_expression`] with its `vlan` alternative.
+//! - **Snap length.** The BPF program's accept value is the snap length; libpcap compiles
+//!   `ret #65535` for a dead handle, which would cut GRO/TSO super-packets (64 KiB and, with BIG
+//!   TCP, up to 512 KiB). [`bpf`] rewrites the accept value to "whole packet"; the ring block
+//!   size then bounds a frame.
+//! - **Starting a fanout group without splitting flows.** Every ring is created with a
+//!   drop-everything filter, bound and joined to the group; only when *all* rings are members is
+//!   the port filter swapped in (atomically, per socket). Otherwise the first ring would receive
+//!   every flow until the others joined, and flows would move between rings while the group grew.
+//! - **Fanout group ids** are kernel-assigned (`PACKET_FANOUT_FLAG_UNIQUEID`) unless the caller
+//!   names one: a fixed id would silently merge two sniffers in one network namespace into one
+//!   group, each seeing only part of the traffic.
+//! - **Only `CAP_NET_RAW`.** No promiscuous mode unless asked for (a pod's own traffic does not
+//!   need it), no `SO_RCVBUF` forcing (`SO_RCVBUFFORCE` needs `CAP_NET_ADMIN`; the ring is the
+//!   buffer anyway).
+//! - **Kernel counters.** `PACKET_STATISTICS` resets on read, so each backend accumulates them
+//!   into [`KernelStats`] totals.
+//!
+//! The interface helpers here feed configuration defaults: [`local_addresses`] (to tell inbound
+//! from outbound exchanges) and [`available_cpus`] (the default number of workers).
+
+use std::ffi::CStr;
+use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+
+pub use crate::wire::LinkType;
+
+pub mod afpacket;
+pub mod bpf;
+pub mod pcap_live;
+
+/// The interface name that means "every interface".
+pub const ANY_INTERFACE: &str = "any";
+
+/// One captured frame, borrowed from the capture buffer (the ring block, or libpcap's buffer).
+///
+/// Valid only inside the callback (AF_PACKET) or until the next read (libpcap): the bytes
+/// belong to the kernel again afterwards. Copy out only what must outlive it.
+#[derive(Debug, Clone, Copy)]
+pub struct Packet<'a> {
+    /// When the kernel saw the packet.
+    pub ts: crate::time::Timestamp,
+    /// The captured bytes, starting at the header `link` names; at most the snap length.
+    pub data: &'a [u8],
+    /// How to decode `data`.
+    pub link: LinkType,
+    /// The packet's length on the wire (as the kernel saw it, after GRO); `data` may be shorter.
+    pub orig_len: u32,
+}
+
+/// Kernel-side counters of one capture handle, accumulated since it was opened.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct KernelStats {
+    /// Packets that passed the kernel filter, *including* the ones dropped for lack of room.
+    pub packets: u64,
+    /// Packets that passed the filter but were dropped because the ring (or buffer) was full.
+    pub drops: u64,
+    /// AF_PACKET: how often the ring froze (every block was held by user space).
+    pub freeze_q_cnt: u64,
+    /// libpcap: packets the interface or its driver dropped (0 where not reported).
+    pub interface_drops: u64,
+}
+
+impl KernelStats {
+    /// Adds `other`'s counters to these (to sum the rings of a fanout group).
+    pub fn merge(&mut self, other: &KernelStats) {
+        let KernelStats {
+            packets,
+            drops,
+            freeze_q_cnt,
+            interface_drops,
+        } = other;
+        self.packets += packets;
+        self.drops += drops;
+        self.freeze_q_cnt += freeze_q_cnt;
+        self.interface_drops += interface_drops;
+    }
+}
+
+/// Why live capture could not start or could not go on.
+///
+/// The messages are written for the person reading the log at 3 a.m.: what is wrong, on which
+/// interface, and what to do about it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum CaptureError {
+    /// The interface does not exist in this network namespace.
+    #[error(
+        "no network interface named {name:?} in this network namespace; available: {}; \
+         or use \"any\" to capture on all of them",
+        list_or_none(.available)
+    )]
+    NoSuchInterface {
+        /// The name as given.
+        name: String,
+        /// The interfaces that do exist (from `if_nameindex`).
+        available: Vec<String>,
+    },
+    /// The interface exists but is administratively down (or went down during capture).
+    #[error(
+        "network interface {name:?} is down; bring it up (`ip link set {name} up`) or capture on \
+         another interface"
+    )]
+    InterfaceDown {
+        /// The interface name.
+        name: String,
+    },
+    /// The interface was removed while capturing.
+    #[error("network interface {name:?} went away during capture (device removed)")]
+    InterfaceGone {
+        /// The interface name.
+        name: String,
+    },
+    /// The process lacks a capability the operation needs.
+    #[error(
+        "{operation} needs the {capability} capability, which this process does not have: run \
+         as root or grant it (Kubernetes: securityContext.capabilities.add: [\"{k8s}\"])",
+        k8s = .capability.trim_start_matches("CAP_")
+    )]
+    MissingCapability {
+        /// What was being done.
+        operation: &'static str,
+        /// The Linux capability that is missing, e.g. `CAP_NET_RAW`.
+        capability: &'static str,
+    },
+    /// The kernel could not allocate the ring.
+    #[error(
+        "cannot allocate the AF_PACKET ring for interface {interface:?}: {blocks} blocks of {} KiB \
+         = {} MiB; the kernel is out of memory for it (ENOMEM). Lower the ring size or the \
+         number of workers",
+        .block_size / 1024,
+        .total_bytes >> 20
+    )]
+    RingTooLarge {
+        /// The interface name.
+        interface: String,
+        /// Blocks requested.
+        blocks: u32,
+        /// Bytes per block.
+        block_size: u32,
+        /// Bytes in all.
+        total_bytes: u64,
+    },
+    /// AF_PACKET sockets do not exist here (kernel without `CONFIG_PACKET`, a sandbox such as
+    /// gVisor); the libpcap backend will not work either.
+    #[error("AF_PACKET sockets are not supported by this kernel or sandbox ({0})")]
+    Unsupported(std::io::Error),
+    /// The BPF filter expression did not compile.
+    #[error("cannot compile the capture filter {expression:?}: {reason}")]
+    Filter {
+        /// The expression.
+        expression: String,
+        /// libpcap's explanation.
+        reason: String,
+    },
+    /// A capture setting is out of range.
+    #[error("invalid capture setting: {0}")]
+    InvalidConfig(String),
+    /// The named fanout group exists with different settings (another program uses the id).
+    #[error(
+        "PACKET_FANOUT group {group} is already used by another socket in this network namespace \
+         with different settings (or is full); choose another group id or let the kernel \
+         assign one"
+    )]
+    FanoutGroupInUse {
+        /// The group id.
+        group: u16,
+    },
+    /// libpcap delivers a link-layer type the decoder does not know.
+    #[error(
+        "interface {interface:?} delivers link-layer type {linktype} ({name}), which tcp-sniffer \
+         does not decode; capture on \"any\" instead"
+    )]
+    UnsupportedLinkType {
+        /// The interface name.
+        interface: String,
+        /// The pcap `LINKTYPE_*`/`DLT_*` value.
+        linktype: i32,
+        /// Its libpcap name.
+        name: String,
+    },
+    /// A system call failed for another reason.
+    #[error("{operation} failed for interface {interface:?}: {source}")]
+    Os {
+        /// The call, e.g. `setsockopt(PACKET_RX_RING)`.
+        operation: &'static str,
+        /// The interface name.
+        interface: String,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// libpcap reported an error.
+    #[error("libpcap: {operation} on interface {interface:?} failed: {reason}")]
+    Pcap {
+        /// What was being done.
+        operation: &'static str,
+        /// The interface name.
+        interface: String,
+        /// libpcap's explanation.
+        reason: String,
+    },
+}
+
+fn list_or_none(names: &[String]) -> String {
+    if names.is_empty() {
+        "(none)".to_string()
+    } else {
+        names.join(", ")
+    }
+}
+
+/// The BPF filter expression for Ethernet-framed captures: TCP on any of `ports`, untagged or
+/// behind one 802.1Q/802.1ad tag that is inline in the frame.
+///
+/// `[80]` gives `(P) or (vlan and (P))` where `P` is [`ip_filter_expression`]`(&[80])`.
+/// No ports means all TCP. For link types without an Ethernet header (raw IP, Linux
+/// cooked) use [`ip_filter_expression`]: libpcap cannot compile `vlan` for those.
+pub fn filter_expression(ports: &[u16]) -> String {
+    let ip = ip_filter_expression(ports);
+    format!("({ip}) or (vlan and ({ip}))")
+}
+
+/// The BPF filter expression without a link-layer clause: TCP on any of `ports`, IPv4 and
+/// IPv6, including IPv6 BIG TCP super-packets.
+///
+/// `[80]` gives `tcp port 80 or (ip6[6] == 0 and ip6[40] == 6 and (ip6[48:2] == 80 or
+/// ip6[50:2] == 80))`. The second alternative is for IPv6 GSO/GRO packets over 64 KiB (BIG
+/// TCP): the kernel hands them to packet taps with an 8-byte hop-by-hop header (a Jumbo Payload
+/// option) between the IPv6 and TCP headers, which libpcap's `tcp port` does not look through,
+/// so without it every such packet — most of a fast IPv6 transfer — would be filtered out.
+/// No ports means all TCP.
+pub fn ip_filter_expression(ports: &[u16]) -> String {
+    let mut ports = ports.to_vec();
+    ports.sort_unstable();
+    ports.dedup();
+    // An IPv6 hop-by-hop header of 8 bytes followed by TCP: the BIG TCP layout.
+    const BIG_TCP: &str = "ip6[6] == 0 and ip6[40] == 6";
+    if ports.is_empty() {
+        return format!("tcp or ({BIG_TCP})");
+    }
+    let mut plain = String::new();
+    let mut big = String::new();
+    for (i, port) in ports.iter().enumerate() {
+        if i > 0 {
+            plain.push_str(" or ");
+            big.push_str(" or ");
+        }
+        let _ = write!(plain, "tcp port {port}");
+        let _ = write!(big, "ip6[48:2] == {port} or ip6[50:2] == {port}");
+    }
+    format!("{plain} or ({BIG_TCP} and ({big}))")
+}
+
+/// The filter expression that fits a libpcap link type: [`filter_expression`] for Ethernet,
+/// [`ip_filter_expression`] otherwise.
+pub fn filter_expression_for(link: LinkType, ports: &[u16]) -> String {
+    match link {
+        LinkType::Ethernet => filter_expression(ports),
+        _ => ip_filter_expression(ports),
+    }
+}
+
+/// The IP addresses of interface `iface` (all interfaces for `"any"`), from `getifaddrs(3)` in
+/// the calling thread's network namespace. Empty if the interface does not exist or the call
+/// fails. IPv6 link-local addresses are included (without scope).
+pub fn local_addresses(iface: &str) -> Vec<IpAddr> {
+    let mut out = Vec::new();
+    for entry in interface_entries() {
+        if iface != ANY_INTERFACE && entry.name != iface {
+            continue;
+        }
+        if let Some(addr) = entry.addr {
+            if !out.contains(&addr) {
+                out.push(addr);
+            }
+        }
+    }
+    out
+}
+
+/// One `getifaddrs` entry, reduced to what we use.
+#[derive(Debug, Clone)]
+pub(crate) struct IfEntry {
+    pub(crate) name: String,
+    pub(crate) flags: u32,
+    pub(crate) addr: Option<IpAddr>,
+}
+
+/// Every `getifaddrs` entry (one per address, plus one `AF_PACKET` entry per link).
+pub(crate) fn interface_entries() -> Vec<IfEntry> {
+    let mut head: *mut libc::ifaddrs = std::ptr::null_mut();
+    // SAFETY: getifaddrs writes a list head we free with freeifaddrs below.
+    if unsafe { libc::getifaddrs(&mut head) } != 0 {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    let mut cur = head;
+    while !cur.is_null() {
+        // SAFETY: `cur` is a node of the list getifaddrs returned, not yet freed.
+        let ifa = unsafe { &*cur };
+        if !ifa.ifa_name.is_null() {
+            // SAFETY: ifa_name is a NUL-terminated string owned by the list.
+            let name = unsafe { CStr::from_ptr(ifa.ifa_name) }
+                .to_string_lossy()
+                .into_owned();
+            // SAFETY: ifa_addr, when non-null, points at a sockaddr whose family says its size.
+            let addr = unsafe { sockaddr_ip(ifa.ifa_addr) };
+            out.push(IfEntry {
+                name,
+                flags: ifa.ifa_flags,
+                addr,
+            });
+        }
+        cur = ifa.ifa_next;
+    }
+    // SAFETY: head came from getifaddrs and is freed once.
+    unsafe { libc::freeifaddrs(head) };
+    out
+}
+
+/// The IP address in a `sockaddr`, if it is `AF_INET` or `AF_INET6`.
+///
+/// # Safety
+/// `sa` is null or points at a valid socket address of the size its family implies.
+unsafe fn sockaddr_ip(sa: *const libc::sockaddr) -> Option<IpAddr> {
+    if sa.is_null() {
+        return None;
+    }
+    match i32::from((*sa).sa_family) {
+        libc::AF_INET => {
+            let sin = &*(sa as *const libc::sockaddr_in);
+            Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(
+                sin.sin_addr.s_addr,
+            ))))
+        }
+        libc::AF_INET6 => {
+            let sin6 = &*(sa as *const libc::sockaddr_in6);
+            Some(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)))
+        }
+        _ => None,
+    }
+}
+
+/// The names of all interfaces in the calling thread's network namespace (`if_nameindex(3)`).
+pub fn interface_names() -> Vec<String> {
+    // SAFETY: if_nameindex returns an array terminated by a zero entry, freed below.
+    let list = unsafe { libc::if_nameindex() };
+    if list.is_null() {
+        return Vec::new();
+    }
+    let mut names = Vec::new();
+    let mut i = 0;
+    loop {
+        // SAFETY: we stop at the terminating entry (index 0, null name).
+        let entry = unsafe { &*list.add(i) };
+        if entry.if_index == 0 || entry.if_name.is_null() {
+            break;
+        }
+        // SAFETY: if_name is a NUL-terminated string owned by the list.
+        names.push(
+            unsafe { CStr::from_ptr(entry.if_name) }
+                .to_string_lossy()
+                .into_owned(),
+        );
+        i += 1;
+    }
+    // SAFETY: list came from if_nameindex and is freed once.
+    unsafe { libc::if_freenameindex(list) };
+    names
+}
+
+/// An interface resolved for capture: its name and kernel index (0 for `"any"`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Interface {
+    pub(crate) name: String,
+    pub(crate) index: u32,
+}
+
+/// Looks `name` up: `"any"` is index 0; otherwise the interface must exist and be up.
+pub(crate) fn resolve_interface(name: &str) -> Result<Interface, CaptureError> {
+    if name == ANY_INTERFACE {
+        return Ok(Interface {
+            name: name.to_string(),
+            index: 0,
+        });
+    }
+    let no_such = || CaptureError::NoSuchInterface {
+        name: name.to_string(),
+        available: interface_names(),
+    };
+    if name.is_empty() || name.len() >= libc::IFNAMSIZ {
+        return Err(no_such());
+    }
+    let cname = std::ffi::CString::new(name).map_err(|_| no_such())?;
+    // SAFETY: cname is a valid NUL-terminated string.
+    let index = unsafe { libc::if_nametoindex(cname.as_ptr()) };
+    if index == 0 {
+        return Err(no_such());
+    }
+    if !interface_is_up(name) {
+        return Err(CaptureError::InterfaceDown {
+            name: name.to_string(),
+        });
+    }
+    Ok(Interface {
+        name: name.to_string(),
+        index,
+    })
+}
+
+/// Whether the interface has `IFF_UP` set (false if it cannot be found).
+pub(crate) fn interface_is_up(name: &str) -> bool {
+    interface_entries()
+        .iter()
+        .any(|e| e.name == name && e.flags & libc::IFF_UP as u32 != 0)
+}
+
+/// The number of CPUs this process may use: the `sched_getaffinity(2)` mask, capped by the CPU
+/// quota of its cgroup (v2 `cpu.max`, v1 `cpu.cfs_quota_us / cpu.cfs_period_us`, the smallest
+/// along the cgroup's ancestry). A fractional quota is rounded *down* (1.5 CPUs → 1): more busy
+/// threads than the quota gets the whole cgroup throttled for the rest of each period, which
+/// stalls capture and overflows rings. Never less than 1.
+pub fn available_cpus() -> usize {
+    let affinity = affinity_cpus().unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let quota = cgroup_quota_cpus(std::path::Path::new("/"));
+    let n = match quota {
+        Some(q) => affinity.min(q),
+        None => affinity,
+    };
+    n.max(1)
+}
+
+fn affinity_cpus() -> Option<usize> {
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it for this thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return None;
+        }
+        let n = libc::CPU_COUNT(&set);
+        (n > 0).then_some(n as usize)
+    }
+}
+
+/// The cgroup CPU quota in whole CPUs (rounded down, at least 1), or `None` if unlimited.
+/// `root` is the filesystem root (a test points it at a fake tree).
+pub(crate) fn cgroup_quota_cpus(root: &std::path::Path) -> Option<usize> {
+    let proc_cgroup = std::fs::read_to_string(root.join("proc/self/cgroup")).unwrap_or_default();
+    let mut best: Option<f64> = None;
+    let mut consider = |q: Option<f64>| {
+        if let Some(q) = q {
+            best = Some(best.map_or(q, |b: f64| b.min(q)));
+        }
+    };
+    let cgroup_root = root.join("sys/fs/cgroup");
+    for (controllers, path) in parse_proc_cgroup(&proc_cgroup) {
+        if controllers.is_empty() {
+            // cgroup v2 (unified); in a hybrid layout it is mounted at .../unified.
+            for base in [cgroup_root.clone(), cgroup_root.join("unified")] {
+                for dir in ancestry(&base, &path) {
+                    let text = std::fs::read_to_string(dir.join("cpu.max")).ok();
+                    consider(text.as_deref().and_then(parse_cpu_max));
+                }
+            }
+        } else if controllers.contains(&"cpu") {
+            let mounts = [
+                controllers.join(","),
+                "cpu,cpuacct".to_string(),
+                "cpuacct,cpu".to_string(),
+                "cpu".to_string(),
+            ];
+            for mount in mounts {
+                let base = cgroup_root.join(&mount);
+                for dir in ancestry(&base, &path) {
+                    let quota = std::fs::read_to_string(dir.join("cpu.cfs_quota_us")).ok();
+                    let period = std::fs::read_to_string(dir.join("cpu.cfs_period_us")).ok();
+                    if let (Some(q), Some(p)) = (quota, period) {
+                        consider(parse_cfs(&q, &p));
+                    }
+                }
+            }
+        }
+    }
+    best.map(|q| (q.floor() as usize).max(1))
+}
+
+/// `/proc/self/cgroup` lines `ID:CONTROLLERS:PATH` → (controllers, path). v2 has none.
+fn parse_proc_cgroup(text: &str) -> Vec<(Vec<&str>, String)> {
+    text.lines()
+        .filter_map(|line| {
+            let mut parts = line.splitn(3, ':');
+            let _id = parts.next()?;
+            let controllers = parts.next()?;
+            let path = parts.next()?;
+            let controllers = controllers
+                .split(',')
+                .filter(|c| !c.is_empty())
+                .collect::<Vec<_>>();
+            Some((controllers, path.to_string()))
+        })
+        .collect()
+}
+
+/// `base/path`, then each parent up to and including `base` (the process may see its own
+/// cgroup as `/` inside a cgroup namespace, or the full path outside one).
+fn ancestry(base: &std::path::Path, path: &str) -> Vec<std::path::PathBuf> {
+    let mut dirs = Vec::new();
+    let mut rel = std::path::PathBuf::from(path.trim_start_matches('/'));
+    loop {
+        dirs.push(base.join(&rel));
+        if !rel.pop() {
+            break;
+        }
+    }
+    dirs.dedup();
+    dirs
+}
+
+/// cgroup v2 `cpu.max`: `"max 100000"` (unlimited) or `"150000 100000"` (1.5 CPUs).
+pub(crate) fn parse_cpu_max(text: &str) -> Option<f64> {
+    let mut parts = text.split_whitespace();
+    let quota = parts.next()?;
+    let period: f64 = parts.next().map_or(Some(100_000.0), |p| p.parse().ok())?;
+    if quota == "max" || period <= 0.0 {
+        return None;
+    }
+    let quota: f64 = quota.parse().ok()?;
+    (quota > 0.0).then(|| quota / period)
+}
+
+/// cgroup v1 `cpu.cfs_quota_us` (`-1` = unlimited) and `cpu.cfs_period_us`.
+pub(crate) fn parse_cfs(quota: &str, period: &str) -> Option<f64> {
+    let quota: i64 = quota.trim().parse().ok()?;
+    let period: i64 = period.trim().parse().ok()?;
+    (quota > 0 && period > 0).then(|| quota as f64 / period as f64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_expressions() {
+        let big = "ip6[6] == 0 and ip6[40] == 6";
+        assert_eq!(
+            ip_filter_expression(&[8080, 80, 80]),
+            format!(
+                "tcp port 80 or tcp port 8080 or ({big} and (ip6[48:2] == 80 or ip6[50:2] == 80 \
+                 or ip6[48:2] == 8080 or ip6[50:2] == 8080))"
+            )
+        );
+        assert_eq!(ip_filter_expression(&[]), format!("tcp or ({big})"));
+        let p = ip_filter_expression(&[80]);
+        assert_eq!(
+            filter_expression(&[80]),
+            format!("({p}) or (vlan and ({p}))")
+        );
+        assert_eq!(filter_expression_for(LinkType::LinuxSll, &[80]), p);
+    }
+
+    #[test]
+    fn cpu_max_parsing() {
+        assert_eq!(parse_cpu_max("max 100000\n"), None);
+        assert_eq!(parse_cpu_max("150000 100000\n"), Some(1.5));
+        assert_eq!(parse_cpu_max("50000"), Some(0.5));
+        assert_eq!(parse_cpu_max("garbage"), None);
+        assert_eq!(parse_cfs("-1\n", "100000\n"), None);
+        assert_eq!(parse_cfs("200000\n", "100000\n"), Some(2.0));
+    }
+
+    fn fake_root(files: &[(&str, &str)]) -> std::path::PathBuf {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static N: AtomicUsize = AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "tcp-sniffer-cgroup-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        for (path, text) in files {
+            let p = dir.join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn cgroup_v2_quota_smallest_along_the_path() {
+        let root = fake_root(&[
+            ("proc/self/cgroup", "0::/kubepods/pod1/ctr\n"),
+            ("sys/fs/cgroup/kubepods/pod1/ctr/cpu.max", "max 100000\n"),
+            ("sys/fs/cgroup/kubepods/pod1/cpu.max", "250000 100000\n"),
+            ("sys/fs/cgroup/kubepods/cpu.max", "800000 100000\n"),
+        ]);
+        assert_eq!(cgroup_quota_cpus(&root), Some(2));
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    #[test]
+    fn cgroup_v2_in_a_cgroup_namespace() {
+        let root = fake_root(&[
+            ("proc/self/cgroup", "0::/\n"),
+            ("sys/fs/cgroup/cpu.max", "50000 100000\n"),
+        ]);
+        assert_eq!(
+            cgroup_quota_cpus(&root),
+            Some(1),
+            "half a CPU still gets one worker"
+        );
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    #[test]
+    fn cgroup_v1_quota() {
+        let root = fake_root(&[
+            (
+                "proc/self/cgroup",
+                "4:memory:/x\n3:cpu,cpuacct:/docker/abc\n",
+            ),
+            (
+                "sys/fs/cgroup/cpu,cpuacct/docker/abc/cpu.cfs_quota_us",
+                "300000\n",
+            ),
+            (
+                "sys/fs/cgroup/cpu,cpuacct/docker/abc/cpu.cfs_period_us",
+                "100000\n",
+            ),
+        ]);
+        assert_eq!(cgroup_quota_cpus(&root), Some(3));
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    #[test]
+    fn cgroup_unlimited() {
+        let root = fake_root(&[
+            ("proc/self/cgroup", "0::/\n1:cpu:/\n"),
+            ("sys/fs/cgroup/cpu.max", "max 100000\n"),
+            ("sys/fs/cgroup/cpu/cpu.cfs_quota_us", "-1\n"),
+            ("sys/fs/cgroup/cpu/cpu.cfs_period_us", "100000\n"),
+        ]);
+        assert_eq!(cgroup_quota_cpus(&root), None);
+        let _ = std::fs::remove_dir_all(root);
+    }
+
+    #[test]
+    fn cpus_at_least_one_and_at_most_affinity() {
+        let n = available_cpus();
+        assert!(n >= 1);
+        assert!(n <= affinity_cpus().unwrap_or(usize::MAX));
+    }
+
+    #[test]
+    fn loopback_has_its_addresses() {
+        let lo = local_addresses("lo");
+        // Absent only where the test runs without a loopback address at all.
+        if !lo.is_empty() {
+            assert!(lo.iter().all(|a| a.is_loopback()), "{lo:?}");
+        }
+        let any = local_addresses(ANY_INTERFACE);
+        assert!(lo.iter().all(|a| any.contains(a)));
+        assert!(local_addresses("no-such-if0").is_empty());
+    }
+
+    #[test]
+    fn missing_interface_lists_the_others() {
+        let err = resolve_interface("no-such-if0").unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("\"no-such-if0\""), "{text}");
+        if interface_names().contains(&"lo".to_string()) {
+            assert!(text.contains("lo"), "{text}");
+        }
+        assert_eq!(resolve_interface("any").unwrap().index, 0);
+    }
+
+    #[test]
+    fn capability_message_names_the_capability() {
+        let err = CaptureError::MissingCapability {
+            operation: "opening an AF_PACKET socket",
+            capability: "CAP_NET_RAW",
+        };
+        let text = err.to_string();
+        assert!(text.contains("CAP_NET_RAW"), "{text}");
+        assert!(text.contains("[\"NET_RAW\"]"), "{text}");
+    }
+}
