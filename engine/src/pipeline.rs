@@ -185,25 +185,11 @@ pub fn run_file_until(
     // A file has no "own addresses": direction is unknown.
     let workers = settings.workers.unwrap_or(1);
     let cfg = flow_config(settings, workers, Vec::new());
-    let mut emitted = 0u64;
-    let mut deliver = |msgs: &mut Vec<HttpMessage>, outputs: &mut [Box<dyn Output>]| {
-        if msgs.is_empty() {
-            return;
-        }
-        emitted += msgs.len() as u64;
-        let batch = Arc::new(Batch::from_messages(msgs, placement));
-        msgs.clear();
-        for o in outputs.iter_mut() {
-            // A file can wait for a slow output: back-pressure, not loss.
-            while !o.has_room(&batch) && !o.is_closed() {
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
-            o.send(&batch);
-        }
+    let mut to = Delivery {
+        outputs,
+        placement,
+        emitted: 0,
     };
-    let all_closed =
-        |outputs: &[Box<dyn Output>]| !outputs.is_empty() && outputs.iter().all(|o| o.is_closed());
-
     let (mut stats, damaged) = if workers <= 1 {
         let mut w = Worker::new(cfg, 0);
         let link = file.link();
@@ -211,7 +197,7 @@ pub fn run_file_until(
         let mut n = 0u32;
         loop {
             n = n.wrapping_add(1);
-            if n % 4096 == 0 && stop.load(Ordering::Relaxed) {
+            if n.is_multiple_of(4096) && stop.load(Ordering::Relaxed) {
                 break;
             }
             match file.next_record() {
@@ -223,35 +209,57 @@ pub fn run_file_until(
                 }
             }
             if w.messages().len() >= BATCH_MESSAGES {
-                deliver(w.messages(), outputs);
-                if all_closed(outputs) {
+                to.deliver(w.messages());
+                if to.all_closed() {
                     break;
                 }
             }
         }
         w.finish();
-        deliver(w.messages(), outputs);
+        to.deliver(w.messages());
         (w.stats(), damaged)
     } else {
-        run_sharded(
-            &mut file,
-            cfg,
-            workers,
-            outputs,
-            &mut deliver,
-            &all_closed,
-            stop,
-        )
+        run_sharded(&mut file, cfg, workers, &mut to, stop)
     };
     if damaged.is_some() {
         stats.capture.file_errors += 1;
     }
+    let emitted = to.emitted;
     for o in outputs.iter_mut() {
         o.close();
         stats.output.merge(&o.stats());
     }
     stats.output.messages = emitted;
     Ok(RunSummary { stats, damaged })
+}
+
+/// Hands finished messages of a file replay to the outputs: serialised once, and
+/// waiting for room rather than dropping (a file can wait; see the module docs).
+struct Delivery<'o, 'p> {
+    outputs: &'o mut [Box<dyn Output>],
+    placement: Option<&'p Placement>,
+    /// Messages handed over so far.
+    emitted: u64,
+}
+
+impl Delivery<'_, '_> {
+    fn deliver(&mut self, msgs: &mut Vec<HttpMessage>) {
+        if msgs.is_empty() {
+            return;
+        }
+        self.emitted += msgs.len() as u64;
+        let batch = Arc::new(Batch::from_messages(msgs, self.placement));
+        msgs.clear();
+        for o in self.outputs.iter_mut() {
+            o.wait_for_room(&batch);
+            o.send(&batch);
+        }
+    }
+
+    /// Every output is gone (e.g. stdout's reader went away): reading on is pointless.
+    fn all_closed(&self) -> bool {
+        !self.outputs.is_empty() && self.outputs.iter().all(|o| o.is_closed())
+    }
 }
 
 /// Packets copied out of the reader's buffer for one worker.
@@ -266,9 +274,7 @@ fn run_sharded(
     file: &mut CaptureFile,
     cfg: FlowConfig,
     workers: usize,
-    outputs: &mut [Box<dyn Output>],
-    deliver: &mut dyn FnMut(&mut Vec<HttpMessage>, &mut [Box<dyn Output>]),
-    all_closed: &dyn Fn(&[Box<dyn Output>]) -> bool,
+    to: &mut Delivery<'_, '_>,
     stop: &AtomicBool,
 ) -> (Stats, Option<String>) {
     let link = file.link();
@@ -312,7 +318,7 @@ fn run_sharded(
             let mut n = 0u32;
             loop {
                 n = n.wrapping_add(1);
-                if n % 4096 == 0 && stop.load(Ordering::Relaxed) {
+                if n.is_multiple_of(4096) && stop.load(Ordering::Relaxed) {
                     break;
                 }
                 match file.next_record() {
@@ -349,8 +355,8 @@ fn run_sharded(
             if closed {
                 continue; // keep draining so workers can finish
             }
-            deliver(&mut msgs, outputs);
-            closed = all_closed(outputs);
+            to.deliver(&mut msgs);
+            closed = to.all_closed();
         }
         reader
             .join()

@@ -6,10 +6,13 @@
 
 use std::process::ExitCode;
 
+use serde_json::json;
+use tcp_sniffer::config::LogLevel;
 use tcp_sniffer::config::{RawValue, Settings, SettingsBuilder, Surface};
 use tcp_sniffer::message::Placement;
-use tcp_sniffer::output::build_outputs;
+use tcp_sniffer::output::{build_outputs, log, Output};
 use tcp_sniffer::pipeline::run_file;
+use tcp_sniffer::runtime::{Hooks, Sniffer};
 
 const USAGE: &str = "\
 tcp-sniffer: show the HTTP/1.x requests and responses on the given ports, as JSON lines.
@@ -125,9 +128,9 @@ fn main() -> ExitCode {
         }
     };
     let placement = Placement::from_env();
+    log::set_level(s.log_level);
     let Some(path) = s.read_file.clone() else {
-        eprintln!("tcp-sniffer: live capture is not available in this build yet; use --read FILE");
-        return ExitCode::from(1);
+        return live(&cli, outputs, placement);
     };
     match run_file(s, &path, &mut outputs, placement.as_ref()) {
         Ok(summary) => {
@@ -145,5 +148,87 @@ fn main() -> ExitCode {
             eprintln!("tcp-sniffer: {e}");
             ExitCode::from(1)
         }
+    }
+}
+
+/// Live capture until SIGINT or SIGTERM (or a fatal capture error), then drain.
+fn live(cli: &Cli, outputs: Vec<Box<dyn Output>>, placement: Option<Placement>) -> ExitCode {
+    let s = &cli.settings;
+    // Block the signals before any thread starts, so every thread inherits the mask and
+    // only the sigtimedwait below receives them: the stop is always an orderly drain.
+    let signals = block_stop_signals();
+    let sniffer = match Sniffer::start(s, outputs, placement.clone(), Hooks::default()) {
+        Ok(sn) => sn,
+        Err(e) => {
+            log::log(LogLevel::Error, &format!("cannot start capture: {e}"), &[]);
+            return ExitCode::from(1);
+        }
+    };
+    let info = sniffer.info().clone();
+    log::log(
+        LogLevel::Info,
+        "capturing",
+        &[
+            ("interface", json!(info.source)),
+            ("ports", json!(s.ports)),
+            ("backend", json!(info.backend)),
+            ("workers", json!(info.workers)),
+            ("fallbackReason", json!(info.fallback_reason)),
+            (
+                "pod",
+                json!(placement
+                    .as_ref()
+                    .map(|p| json!({"name": p.name, "namespace": p.namespace, "node": p.node}))),
+            ),
+        ],
+    );
+    let mut signal = None;
+    while signal.is_none() && !sniffer.is_finished() {
+        signal = wait_signal(&signals, std::time::Duration::from_millis(200));
+    }
+    let fatal = sniffer.fatal_error();
+    log::log(
+        LogLevel::Info,
+        "stopping: flushing connections and draining outputs",
+        &[("signal", json!(signal.map(signal_name)))],
+    );
+    let stats = sniffer.stop();
+    if cli.print_stats {
+        eprintln!("{}", stats.to_json());
+    }
+    if fatal.is_some() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn block_stop_signals() -> libc::sigset_t {
+    // SAFETY: plain libc signal-set manipulation on a local set.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        set
+    }
+}
+
+fn wait_signal(set: &libc::sigset_t, timeout: std::time::Duration) -> Option<libc::c_int> {
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: timeout.subsec_nanos() as libc::c_long,
+    };
+    // SAFETY: `set` is a valid signal set; a null siginfo pointer is allowed.
+    let sig = unsafe { libc::sigtimedwait(set, std::ptr::null_mut(), &ts) };
+    (sig > 0).then_some(sig)
+}
+
+fn signal_name(sig: libc::c_int) -> &'static str {
+    match sig {
+        libc::SIGINT => "SIGINT",
+        libc::SIGTERM => "SIGTERM",
+        _ => "signal",
     }
 }

@@ -149,6 +149,13 @@ pub trait Output: Send {
         let _ = batch;
         true
     }
+    /// Blocks until [`Output::has_room`] or [`Output::is_closed`]. The default polls;
+    /// outputs with a writer thread wake the caller as soon as room appears.
+    fn wait_for_room(&self, batch: &Batch) {
+        while !self.has_room(batch) && !self.is_closed() {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
     /// Counters so far.
     fn stats(&self) -> OutputStats;
 }

@@ -56,6 +56,9 @@ struct Shared {
     dropped_at_shutdown: AtomicU64,
     done: Mutex<bool>,
     done_cv: Condvar,
+    /// Signalled whenever the writer takes messages off the queue (file replay waits on it).
+    room: Condvar,
+    room_lock: Mutex<()>,
 }
 
 /// Writes batches to stdout (or any writer) from a background thread.
@@ -112,11 +115,13 @@ fn writer_loop<W: Write>(w: W, rx: Receiver<Arc<Batch>>, s: &Shared) {
             .fetch_sub(batch.as_lines().len(), Ordering::Relaxed);
         if s.closed.load(Ordering::Relaxed) {
             s.pending.fetch_sub(n, Ordering::Relaxed);
+            s.room.notify_all();
             count(s, &s.dropped_closed, n as u64);
             continue;
         }
         let written = w.write_all(batch.as_lines());
         s.pending.fetch_sub(n, Ordering::Relaxed);
+        s.room.notify_all();
         if let Err(e) = written {
             fail(s, e, unflushed + n as u64);
             unflushed = 0;
@@ -253,6 +258,19 @@ impl Output for StdoutOutput {
 
     fn is_closed(&self) -> bool {
         self.shared.closed.load(Ordering::Relaxed)
+    }
+
+    fn wait_for_room(&self, batch: &Batch) {
+        let s = &self.shared;
+        let mut guard = s.room_lock.lock().unwrap_or_else(|e| e.into_inner());
+        while !self.has_room(batch) && !self.is_closed() {
+            // The timeout only guards against a missed wake-up; the writer signals `room`.
+            guard = s
+                .room
+                .wait_timeout(guard, Duration::from_millis(5))
+                .unwrap_or_else(|e| e.into_inner())
+                .0;
+        }
     }
 
     fn has_room(&self, batch: &Batch) -> bool {

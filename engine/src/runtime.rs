@@ -1,0 +1,615 @@
+//! A running sniffer: the lifecycle of capture threads, workers and the output stage.
+//!
+//! [`Sniffer::start`] returns once capture is running (or fails with the reason); [`Sniffer::stop`]
+//! stops capture, flushes what the connections hold (unfinished messages come out
+//! `incomplete`), drains the outputs within their deadline and returns the final counters.
+//! The CLI's live mode and the Node addon both drive this type.
+//!
+//! Threads and who owns what:
+//!
+//! ```text
+//!  AF_PACKET: ring k ─► worker k   (one thread each; the kernel's fanout hash shards)
+//!  libpcap:   reader ─► batches by flow hash ─► worker k   (bounded queues, try_send)
+//!  file:      reader (+ workers, see pipeline::run_file)
+//!                    worker k ─► messages ─► output stage ─► outputs
+//! ```
+//!
+//! Shutdown, in order (every field that takes part is in [`Shared`]):
+//! 1. `stop` is set; capture threads notice within one poll timeout (≤ 50 ms);
+//! 2. each worker flushes its connections and sends its last messages, then drops its
+//!    sender to the output stage;
+//! 3. when every sender is gone, the output stage closes the outputs (each drains within
+//!    `outputDrainTimeoutMs`) and publishes their final counters;
+//! 4. `stop()` joins the threads and returns the merged counters.
+//!
+//! Overload never blocks capture: a full worker queue (libpcap) or a full output-stage
+//! queue drops the batch and counts it (`capture.queue_drops`, `output.dropped_queue_full`).
+//! A fatal capture error (interface removed) is reported through [`Hooks::on_error`] and
+//! stops the sniffer as `stop()` would.
+
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use serde_json::json;
+
+use crate::capture::afpacket::{open_fanout, AfPacketConfig, AfPacketRing};
+use crate::capture::pcap_live::{PcapLive, PcapLiveConfig};
+use crate::capture::{available_cpus, local_addresses, CaptureError, Packet};
+use crate::config::{CaptureBackend, LogLevel, Settings};
+use crate::flow::FlowConfig;
+use crate::message::{HttpMessage, Placement};
+use crate::output::log::log;
+use crate::output::{Batch, Output};
+use crate::pipeline::{flow_config, run_file_until, shard_of, RunError, Worker};
+use crate::stats::{OutputStats, Stats};
+use crate::time::Timestamp;
+use crate::wire::LinkType;
+
+/// How long a capture thread waits for packets before checking timers and `stop`.
+const POLL_TIMEOUT: Duration = Duration::from_millis(50);
+/// How often workers publish their counters and sweep idle connections (wall clock).
+const HOUSEKEEPING: Duration = Duration::from_millis(250);
+/// How often the output stage makes written messages visible.
+const OUTPUT_FLUSH: Duration = Duration::from_millis(100);
+/// Message batches waiting for the output stage, per worker.
+const OUTPUT_QUEUE_BATCHES: usize = 64;
+/// Packet batches waiting for one worker (libpcap backend).
+const WORKER_QUEUE_BATCHES: usize = 64;
+
+/// Callbacks into the embedding program (the Node addon's events; the CLI's exit).
+#[derive(Default)]
+pub struct Hooks {
+    /// A fatal error stopped capture (called once, from a sniffer thread).
+    pub on_error: Option<Box<dyn Fn(String) + Send + Sync>>,
+    /// Replaying a file finished and every message was handed to the outputs
+    /// (called once, from a sniffer thread, after the outputs were closed).
+    pub on_end: Option<Box<dyn Fn() + Send + Sync>>,
+}
+
+/// The sniffer could not start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// Live capture could not be set up.
+    #[error(transparent)]
+    Capture(#[from] CaptureError),
+    /// The capture file could not be opened.
+    #[error(transparent)]
+    File(#[from] RunError),
+    /// A thread could not be started.
+    #[error("cannot start a sniffer thread: {0}")]
+    Spawn(#[source] std::io::Error),
+}
+
+/// What `start` set up (for the startup log line and the tests).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StartInfo {
+    /// `"af_packet"`, `"pcap"` or `"file"`.
+    pub backend: &'static str,
+    /// Worker threads.
+    pub workers: usize,
+    /// The interface, or the file.
+    pub source: String,
+    /// Why `auto` fell back from AF_PACKET to libpcap, if it did.
+    pub fallback_reason: Option<String>,
+}
+
+/// State shared by the handle and the threads.
+struct Shared {
+    /// Set by `stop()` or a fatal error; every capture loop checks it.
+    stop: AtomicBool,
+    /// Latest counters of each worker (index = worker number).
+    workers: Mutex<Vec<Stats>>,
+    /// Latest counters of the output stage.
+    output: Mutex<OutputStats>,
+    /// Set when every thread has finished (file replay done, or stopped).
+    finished: AtomicBool,
+    /// The first fatal error, if any.
+    fatal: Mutex<Option<String>>,
+    hooks: Hooks,
+}
+
+impl Shared {
+    fn publish(&self, worker: usize, stats: Stats) {
+        let mut all = self.workers.lock().unwrap_or_else(|e| e.into_inner());
+        if all.len() <= worker {
+            all.resize_with(worker + 1, Stats::default);
+        }
+        all[worker] = stats;
+    }
+
+    fn fail(&self, err: &CaptureError) {
+        let text = err.to_string();
+        log(
+            LogLevel::Error,
+            "capture failed; stopping",
+            &[("error", json!(text))],
+        );
+        let first = {
+            let mut f = self.fatal.lock().unwrap_or_else(|e| e.into_inner());
+            let first = f.is_none();
+            if first {
+                *f = Some(text.clone());
+            }
+            first
+        };
+        self.stop.store(true, Ordering::SeqCst);
+        if first {
+            if let Some(cb) = &self.hooks.on_error {
+                cb(text);
+            }
+        }
+    }
+}
+
+/// A running sniffer. Dropping it stops it (as [`Sniffer::stop`] does, without the result).
+pub struct Sniffer {
+    shared: Arc<Shared>,
+    capture_threads: Vec<JoinHandle<()>>,
+    output_thread: Option<JoinHandle<()>>,
+    info: StartInfo,
+}
+
+impl Sniffer {
+    /// Starts capturing (live, or replaying `settings.read_file`) into `outputs`.
+    ///
+    /// Returns once packets are being captured. Live capture opens every socket before
+    /// returning, so a missing interface or capability is reported here.
+    pub fn start(
+        settings: &Settings,
+        outputs: Vec<Box<dyn Output>>,
+        placement: Option<Placement>,
+        hooks: Hooks,
+    ) -> Result<Sniffer, StartError> {
+        let shared = Arc::new(Shared {
+            stop: AtomicBool::new(false),
+            workers: Mutex::new(Vec::new()),
+            output: Mutex::new(OutputStats::default()),
+            finished: AtomicBool::new(false),
+            fatal: Mutex::new(None),
+            hooks,
+        });
+        if let Some(path) = settings.read_file.clone() {
+            return Self::start_file(settings, path, outputs, placement, shared);
+        }
+        let workers = settings.workers.unwrap_or_else(available_cpus).max(1);
+        let local = local_addresses(&settings.interface);
+        let cfg = flow_config(settings, workers, local);
+
+        let mut fallback_reason = None;
+        let rings = match settings.capture_backend {
+            CaptureBackend::Pcap => None,
+            CaptureBackend::AfPacket => Some(open_fanout(&af_config(settings), workers)?),
+            CaptureBackend::Auto => match open_fanout(&af_config(settings), workers) {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    log(
+                        LogLevel::Warn,
+                        "AF_PACKET capture could not be set up; falling back to libpcap",
+                        &[("reason", json!(e.to_string()))],
+                    );
+                    fallback_reason = Some(e.to_string());
+                    None
+                }
+            },
+        };
+
+        let (msg_tx, msg_rx) = bounded::<Vec<HttpMessage>>(OUTPUT_QUEUE_BATCHES * workers);
+        let output_thread = spawn("tcp-sniffer-output", {
+            let shared = shared.clone();
+            move || output_stage(msg_rx, outputs, placement, &shared)
+        })?;
+        let mut capture_threads = Vec::new();
+        let backend = if let Some(rings) = rings {
+            for (k, ring) in rings.into_iter().enumerate() {
+                let worker = Worker::new(cfg.clone(), k as u16);
+                let (shared, tx) = (shared.clone(), msg_tx.clone());
+                capture_threads.push(spawn(&format!("tcp-sniffer-ring-{k}"), move || {
+                    ring_loop(ring, worker, k, tx, &shared)
+                })?);
+            }
+            "af_packet"
+        } else {
+            let mut pcfg = PcapLiveConfig::new(&settings.interface, &settings.ports);
+            pcfg.timeout = POLL_TIMEOUT;
+            let live = PcapLive::open(&pcfg)?;
+            capture_threads.extend(start_pcap(live, cfg, workers, &msg_tx, &shared)?);
+            "pcap"
+        };
+        drop(msg_tx);
+        Ok(Sniffer {
+            shared,
+            capture_threads,
+            output_thread: Some(output_thread),
+            info: StartInfo {
+                backend,
+                workers,
+                source: settings.interface.clone(),
+                fallback_reason,
+            },
+        })
+    }
+
+    fn start_file(
+        settings: &Settings,
+        path: String,
+        mut outputs: Vec<Box<dyn Output>>,
+        placement: Option<Placement>,
+        shared: Arc<Shared>,
+    ) -> Result<Sniffer, StartError> {
+        // Open it here so a missing or unreadable file fails `start`, not a thread.
+        crate::source::file::CaptureFile::open(&path).map_err(RunError::from)?;
+        let workers = settings.workers.unwrap_or(1);
+        let settings = settings.clone();
+        let thread = spawn("tcp-sniffer-replay", {
+            let shared = shared.clone();
+            let path = path.clone();
+            move || {
+                let result = run_file_until(
+                    &settings,
+                    &path,
+                    &mut outputs,
+                    placement.as_ref(),
+                    &shared.stop,
+                );
+                match result {
+                    Ok(summary) => {
+                        if let Some(why) = &summary.damaged {
+                            log(
+                                LogLevel::Warn,
+                                "capture file is damaged; every packet before the damage was processed",
+                                &[("file", json!(path)), ("reason", json!(why))],
+                            );
+                        }
+                        *shared.output.lock().unwrap_or_else(|e| e.into_inner()) =
+                            summary.stats.output.clone();
+                        let mut s = summary.stats;
+                        s.output = OutputStats::default();
+                        shared.publish(0, s);
+                    }
+                    Err(e) => shared.fail(&CaptureError::InvalidConfig(e.to_string())),
+                }
+                shared.finished.store(true, Ordering::SeqCst);
+                if !shared.stop.load(Ordering::SeqCst) {
+                    if let Some(cb) = &shared.hooks.on_end {
+                        cb();
+                    }
+                }
+            }
+        })?;
+        Ok(Sniffer {
+            shared,
+            capture_threads: vec![thread],
+            output_thread: None,
+            info: StartInfo {
+                backend: "file",
+                workers,
+                source: path,
+                fallback_reason: None,
+            },
+        })
+    }
+
+    /// What `start` set up.
+    pub fn info(&self) -> &StartInfo {
+        &self.info
+    }
+
+    /// The counters so far (workers publish every 250 ms; exact after `stop`).
+    pub fn stats(&self) -> Stats {
+        let mut total = Stats::default();
+        for s in self
+            .shared
+            .workers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            total.merge(s);
+        }
+        // Workers count what they could not hand to the output stage; the stage counts the rest.
+        total
+            .output
+            .merge(&self.shared.output.lock().unwrap_or_else(|e| e.into_inner()));
+        total
+    }
+
+    /// True once every thread has finished: a replayed file is done, or capture stopped.
+    pub fn is_finished(&self) -> bool {
+        self.shared.finished.load(Ordering::SeqCst)
+            || (self.capture_threads.iter().all(|t| t.is_finished())
+                && self.output_thread.as_ref().is_none_or(|t| t.is_finished()))
+    }
+
+    /// The fatal error that stopped capture, if one did.
+    pub fn fatal_error(&self) -> Option<String> {
+        self.shared
+            .fatal
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Stops capture, flushes the connections, drains the outputs, returns the final counters.
+    pub fn stop(mut self) -> Stats {
+        self.shutdown();
+        self.stats()
+    }
+
+    fn shutdown(&mut self) {
+        self.shared.stop.store(true, Ordering::SeqCst);
+        for t in self.capture_threads.drain(..) {
+            let _ = t.join();
+        }
+        if let Some(t) = self.output_thread.take() {
+            let _ = t.join();
+        }
+        self.shared.finished.store(true, Ordering::SeqCst);
+    }
+}
+
+impl Drop for Sniffer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>, StartError> {
+    std::thread::Builder::new()
+        .name(name.to_string())
+        .spawn(f)
+        .map_err(StartError::Spawn)
+}
+
+fn af_config(s: &Settings) -> AfPacketConfig {
+    AfPacketConfig::new(&s.interface, &s.ports)
+}
+
+/// Hands a worker's finished messages to the output stage without blocking capture.
+fn hand_over(worker: &mut Worker, tx: &Sender<Vec<HttpMessage>>, blocking: bool) {
+    if worker.messages().is_empty() {
+        return;
+    }
+    let msgs = std::mem::take(worker.messages());
+    let n = msgs.len() as u64;
+    if blocking {
+        // Shutdown: the output stage is still draining; waiting here is correct.
+        let _ = tx.send(msgs);
+    } else if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = tx.try_send(msgs) {
+        worker.count_output_drops(n);
+    }
+}
+
+/// One AF_PACKET ring and its worker, until `stop`.
+fn ring_loop(
+    mut ring: AfPacketRing,
+    mut worker: Worker,
+    k: usize,
+    tx: Sender<Vec<HttpMessage>>,
+    shared: &Shared,
+) {
+    let mut last_housekeeping = Instant::now();
+    let mut reported_down = false;
+    while !shared.stop.load(Ordering::Relaxed) {
+        match ring.poll(POLL_TIMEOUT, |p: Packet<'_>| {
+            worker.packet(p.link, p.data, p.ts)
+        }) {
+            Ok(_) => reported_down = false,
+            Err(CaptureError::InterfaceDown { name }) => {
+                if !reported_down {
+                    log(
+                        LogLevel::Warn,
+                        "interface is down; capture resumes when it comes back up",
+                        &[("interface", json!(name))],
+                    );
+                    reported_down = true;
+                }
+            }
+            Err(e) => {
+                shared.fail(&e);
+                break;
+            }
+        }
+        hand_over(&mut worker, &tx, false);
+        if last_housekeeping.elapsed() >= HOUSEKEEPING {
+            last_housekeeping = Instant::now();
+            worker.tick(Timestamp::now());
+            if let Ok(k_stats) = ring.stats() {
+                worker.set_kernel_drops(k_stats.drops);
+            }
+            shared.publish(k, worker.stats());
+        }
+    }
+    // Packets already in the ring are captured traffic: take them before flushing. The
+    // block being filled retires within its timeout (20 ms), so two empty polls of 50 ms
+    // mean the ring is empty.
+    let mut empty_polls = 0;
+    while empty_polls < 2 {
+        match ring.poll(POLL_TIMEOUT, |p: Packet<'_>| {
+            worker.packet(p.link, p.data, p.ts)
+        }) {
+            Ok(0) | Err(_) => empty_polls += 1,
+            Ok(_) => empty_polls = 0,
+        }
+    }
+    if let Ok(k_stats) = ring.stats() {
+        worker.set_kernel_drops(k_stats.drops);
+    }
+    drop(ring);
+    worker.finish();
+    hand_over(&mut worker, &tx, true);
+    shared.publish(k, worker.stats());
+}
+
+/// Packets copied out of libpcap's buffer for one worker.
+#[derive(Default)]
+struct PacketBatch {
+    link: Option<LinkType>,
+    data: Vec<u8>,
+    /// (end offset in `data`, timestamp) per packet.
+    packets: Vec<(usize, Timestamp)>,
+}
+
+/// The libpcap backend: one reader dispatching to `workers` worker threads.
+fn start_pcap(
+    mut live: PcapLive,
+    cfg: FlowConfig,
+    workers: usize,
+    msg_tx: &Sender<Vec<HttpMessage>>,
+    shared: &Arc<Shared>,
+) -> Result<Vec<JoinHandle<()>>, StartError> {
+    let mut threads = Vec::new();
+    let mut txs = Vec::new();
+    for k in 0..workers {
+        let (tx, rx) = bounded::<PacketBatch>(WORKER_QUEUE_BATCHES);
+        txs.push(tx);
+        let mut worker = Worker::new(cfg.clone(), k as u16);
+        let (shared, out) = (shared.clone(), msg_tx.clone());
+        threads.push(spawn(&format!("tcp-sniffer-worker-{k}"), move || {
+            pcap_worker(rx, &mut worker, k, out, &shared)
+        })?);
+    }
+    let shared = shared.clone();
+    threads.push(spawn("tcp-sniffer-pcap", move || {
+        let mut batches: Vec<PacketBatch> = (0..workers).map(|_| PacketBatch::default()).collect();
+        let mut queue_drops = 0u64;
+        let mut last_stats = Instant::now();
+        let send = |k: usize, batches: &mut Vec<PacketBatch>, drops: &mut u64| {
+            let b = std::mem::take(&mut batches[k]);
+            let n = b.packets.len() as u64;
+            if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = txs[k].try_send(b) {
+                *drops += n;
+            }
+        };
+        while !shared.stop.load(Ordering::Relaxed) {
+            let polled = live.poll(|p: Packet<'_>| {
+                let k = shard_of(p.link, p.data, workers);
+                let b = &mut batches[k];
+                b.link = Some(p.link);
+                b.data.extend_from_slice(p.data);
+                b.packets.push((b.data.len(), p.ts));
+            });
+            if let Err(e) = polled {
+                if matches!(e, CaptureError::InterfaceDown { .. }) {
+                    std::thread::sleep(POLL_TIMEOUT);
+                    continue;
+                }
+                shared.fail(&e);
+                break;
+            }
+            // Hand over after every poll: a lone request must not wait for a full batch.
+            for k in 0..workers {
+                if !batches[k].packets.is_empty() {
+                    send(k, &mut batches, &mut queue_drops);
+                }
+            }
+            if last_stats.elapsed() >= HOUSEKEEPING {
+                last_stats = Instant::now();
+                publish_reader_stats(
+                    &shared,
+                    workers,
+                    queue_drops,
+                    live.stats().map(|s| s.drops).unwrap_or(0),
+                );
+            }
+        }
+        let kernel = live.stats().map(|s| s.drops).unwrap_or(0);
+        publish_reader_stats(&shared, workers, queue_drops, kernel);
+        // Dropping `txs` ends the workers once they have drained their queues.
+    })?);
+    Ok(threads)
+}
+
+/// The reader's own counters go in the slot after the workers'.
+fn publish_reader_stats(shared: &Shared, workers: usize, queue_drops: u64, kernel_drops: u64) {
+    let mut s = Stats::default();
+    s.capture.queue_drops = queue_drops;
+    s.capture.kernel_drops = kernel_drops;
+    shared.publish(workers, s);
+}
+
+fn pcap_worker(
+    rx: Receiver<PacketBatch>,
+    worker: &mut Worker,
+    k: usize,
+    tx: Sender<Vec<HttpMessage>>,
+    shared: &Shared,
+) {
+    let mut last_housekeeping = Instant::now();
+    loop {
+        match rx.recv_timeout(POLL_TIMEOUT) {
+            Ok(batch) => {
+                if let Some(link) = batch.link {
+                    let mut start = 0;
+                    for &(end, ts) in &batch.packets {
+                        worker.packet(link, &batch.data[start..end], ts);
+                        start = end;
+                    }
+                }
+                hand_over(worker, &tx, false);
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+        }
+        if last_housekeeping.elapsed() >= HOUSEKEEPING {
+            last_housekeeping = Instant::now();
+            worker.tick(Timestamp::now());
+            shared.publish(k, worker.stats());
+        }
+    }
+    worker.finish();
+    hand_over(worker, &tx, true);
+    shared.publish(k, worker.stats());
+}
+
+/// Serialises message batches once and hands them to every output, flushing every 100 ms.
+fn output_stage(
+    rx: Receiver<Vec<HttpMessage>>,
+    mut outputs: Vec<Box<dyn Output>>,
+    placement: Option<Placement>,
+    shared: &Shared,
+) {
+    let mut messages = 0u64;
+    let mut last_flush = Instant::now();
+    let publish = |outputs: &[Box<dyn Output>], messages: u64| {
+        let mut total = OutputStats::default();
+        for o in outputs {
+            total.merge(&o.stats());
+        }
+        total.messages = messages;
+        *shared.output.lock().unwrap_or_else(|e| e.into_inner()) = total;
+    };
+    loop {
+        match rx.recv_timeout(OUTPUT_FLUSH) {
+            Ok(msgs) => {
+                messages += msgs.len() as u64;
+                let batch = Arc::new(Batch::from_messages(&msgs, placement.as_ref()));
+                for o in outputs.iter_mut() {
+                    o.send(&batch);
+                }
+            }
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+        }
+        if last_flush.elapsed() >= OUTPUT_FLUSH {
+            last_flush = Instant::now();
+            for o in outputs.iter_mut() {
+                o.flush();
+            }
+            publish(&outputs, messages);
+        }
+    }
+    for o in outputs.iter_mut() {
+        o.close();
+    }
+    publish(&outputs, messages);
+}
+
+/// The addresses of `interface` (for `direction`), re-exported for the CLI's startup line.
+pub fn interface_addresses(interface: &str) -> Vec<IpAddr> {
+    local_addresses(interface)
+}
