@@ -42,6 +42,10 @@ const R_PRI: &str = "`PRI * HTTP/1.1` is parsed as a request; only the HTTP/2 pr
 const R_CHUNK: &str =
     "deliberate: lenient chunk-size lines (whitespace, empty or unbalanced extensions ignored, as hyper)";
 const R_UTF8: &str = "deliberate: UTF-8 in the request-target accepted (httparse)";
+const R_OBS_FOLD: &str =
+    "deliberate: obsolete line folding in requests replaced by SP (RFC 9112 §5.2 allows it; llhttp: error)";
+const R_SPACE_TARGET: &str =
+    "deliberate: a request-target with spaces (`TOKEN SP target SP HTTP/1.x`) accepted, as real servers do";
 const R_FINISH_CB: &str =
     "llhttp harness: finish=1 comes from its callback; we emit the empty close-delimited response at FIN";
 
@@ -137,6 +141,13 @@ const KNOWN: &[(&str, &str, &str)] = &[
         "It should be safe to finish with cb after empty response",
         R_FINISH_CB,
     ),
+    ("request/invalid.md", "Spaces before headers", R_OBS_FOLD),
+    (
+        "request/sample.md",
+        "Line folding in header value with LF",
+        R_OBS_FOLD,
+    ),
+    ("request/uri.md", "Space in URI", R_SPACE_TARGET),
 ];
 
 #[derive(Debug)]

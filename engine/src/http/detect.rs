@@ -2,6 +2,19 @@
 //! resynchronisation after an error, a gap or a mid-stream start, and the end
 //! of a message head.
 //!
+//! Detection: a connection whose first bytes start with a TLS record header
+//! (`0x16 0x03`) or the HTTP/2 preface is not HTTP/1.x, decided at once. Any
+//! other first bytes that are not a message start are searched for a plausible
+//! one ([`find_start`]) beginning within the first [`DETECT_WINDOW`] bytes (a
+//! complete request line `METHOD SP target SP HTTP/1.x`, or a status line
+//! `HTTP/1.x NNN`), at most [`DETECT_LIMIT`] bytes in: real clients sometimes
+//! send a few bytes of garbage before their first request. Only when there is
+//! none is the connection declared other binary. Detection decides on the
+//! bytes at hand (it waits only for an incomplete candidate, or for the first
+//! bytes of a method, a status line or the HTTP/2 preface), so a short binary
+//! first segment is other binary at once, and the garbage and the first byte
+//! of the message after it must arrive in the same (first) segment.
+//!
 //! Every function here looks at a bounded prefix of its input and answers
 //! "yes", "no" or "need more bytes"; none of them keeps state, so the caller
 //! decides what to buffer (at most the bound given here).
@@ -23,6 +36,11 @@ pub(crate) enum Detected {
     /// Anything else.
     Other,
 }
+
+/// A message start found by [`find_start`] must begin within this many first bytes.
+pub(crate) const DETECT_WINDOW: usize = 64;
+/// Most bytes held while detecting (and longest request line [`find_start`] accepts).
+pub(crate) const DETECT_LIMIT: usize = 4096;
 
 /// Longest method token accepted on a connection's first line.
 const MAX_METHOD: usize = 32;
@@ -170,6 +188,40 @@ pub(crate) fn resync(side: Side, s: &[u8], at_line_start: bool, max_line: usize)
     Resync::NotFound
 }
 
+/// Searches the first bytes of a connection, which [`classify`] found to be
+/// neither a message start nor TLS nor HTTP/2, for a plausible message start
+/// beginning at any offset below [`DETECT_WINDOW`] (not only at line starts):
+/// a complete request line (method in upper case, starting a word) on the
+/// client side, a status line on the server side. `Maybe` while an earlier
+/// candidate is still incomplete (its line is shorter than [`DETECT_LIMIT`]).
+/// Linear in `s`: each byte is inside at most one candidate's method and
+/// request-target.
+pub(crate) fn find_start(side: Side, s: &[u8]) -> Resync {
+    let word = |b: u8| b.is_ascii_uppercase() || b == b'-' || b == b'_';
+    for p in 0..s.len().min(DETECT_WINDOW) {
+        let c = match side {
+            Side::Client => {
+                if !s[p].is_ascii_uppercase() || (p > 0 && word(s[p - 1])) {
+                    continue;
+                }
+                request_line(&s[p..], DETECT_LIMIT)
+            }
+            Side::Server => {
+                if s[p] != b'H' {
+                    continue;
+                }
+                status_line(&s[p..])
+            }
+        };
+        match c {
+            Candidate::Yes => return Resync::Found(p),
+            Candidate::Maybe => return Resync::Maybe(p),
+            Candidate::No => {}
+        }
+    }
+    Resync::NotFound
+}
+
 fn next_line_start(s: &[u8], from: usize) -> Option<usize> {
     s.get(from..)?
         .iter()
@@ -304,6 +356,53 @@ mod tests {
         assert_eq!(classify(Side::Server, b"HTTP/1.1 200"), Detected::Http);
         assert_eq!(classify(Side::Server, b"220 smtp"), Detected::Other);
         assert_eq!(classify(Side::Server, b"\x16\x03\x03"), Detected::Tls);
+    }
+
+    #[test]
+    fn finds_a_start_after_leading_garbage() {
+        let s = b"\xdd\x00\x00\x00 GET /txt HTTP/1.1\r\nHost: a\r\n\r\n";
+        assert_eq!(classify(Side::Client, s), Detected::Other);
+        assert_eq!(find_start(Side::Client, s), Resync::Found(5));
+        // Not at a word's middle: "XGET" is the candidate, not "GET".
+        assert_eq!(
+            find_start(Side::Client, b"\x01XGET / HTTP/1.0\n"),
+            Resync::Found(1)
+        );
+        for cut in 0..=s.len() {
+            let want = match cut {
+                0..=5 => Resync::NotFound,
+                6..=23 => Resync::Maybe(5),
+                _ => Resync::Found(5),
+            };
+            assert_eq!(find_start(Side::Client, &s[..cut]), want, "cut {cut}");
+        }
+        assert_eq!(
+            find_start(Side::Client, b"\x00\x01binary\r\nmore"),
+            Resync::NotFound
+        );
+        assert_eq!(
+            find_start(Side::Client, b"\x00GET / HTTP/2.0\r\n"),
+            Resync::NotFound
+        );
+        // Only within the first DETECT_WINDOW bytes.
+        let mut late = vec![0u8; DETECT_WINDOW];
+        late.extend_from_slice(b"GET / HTTP/1.1\r\n\r\n");
+        assert_eq!(find_start(Side::Client, &late), Resync::NotFound);
+        let mut edge = vec![0u8; DETECT_WINDOW - 1];
+        edge.extend_from_slice(b"GET / HTTP/1.1\r\n\r\n");
+        assert_eq!(
+            find_start(Side::Client, &edge),
+            Resync::Found(DETECT_WINDOW - 1)
+        );
+        assert_eq!(
+            find_start(Side::Server, b"\x00\x00HTTP/1.1 200 OK\r\n"),
+            Resync::Found(2)
+        );
+        assert_eq!(
+            find_start(Side::Server, b"SSH-2.0-OpenSSH\r\n"),
+            Resync::NotFound
+        );
+        assert_eq!(find_start(Side::Server, b"\x00HTTP/1."), Resync::Maybe(1));
     }
 
     #[test]

@@ -7,9 +7,29 @@
 //! [`DISCARD_DUPLICATES`] keeps its first value; `set-cookie` is a list;
 //! repeated `cookie` values are joined with `"; "`, every other header with
 //! `", "`. Values are decoded as latin-1 (one byte, one char), as Node does.
-//! Obsolete line folding (accepted in responses only, as httparse allows)
-//! becomes a single space. Redacted headers get the value `"[REDACTED]"`
-//! (each element, for `set-cookie`).
+//! Redacted headers get the value `"[REDACTED]"` (each element, for
+//! `set-cookie`).
+//!
+//! # Tolerated deviations
+//!
+//! A head that needs one of these is parsed from a scratch copy (never longer
+//! than the head itself, so bounded by `max_head_size`); the [`Head`] says
+//! which was used so the caller can count it.
+//!
+//! * Obsolete line folding (RFC 9112 §5.2, `obs-fold`), in requests and
+//!   responses: when a header line is followed by a line starting with SP or
+//!   HTAB, each `CR? LF 1*(SP / HTAB)` is replaced by one SP before parsing,
+//!   as the RFC allows a recipient to do. (httparse rejects folds in
+//!   requests.) A line starting with whitespace right after the start line
+//!   is not a fold and stays an error.
+//! * A request line that httparse rejects but that reads
+//!   `TOKEN SP target SP HTTP/1.x`, where the target may contain spaces but no
+//!   CR, LF or NUL and neither starts nor ends with whitespace (e.g.
+//!   `CONNECT host:25 / HTTP/1.0`): method is the first token, version the
+//!   last, the url everything in between exactly as on the wire. Real servers
+//!   accept such lines. Only for such a request line, header lines that are
+//!   not `name: value` (no colon, space in the name) are dropped and counted
+//!   rather than failing the head: a client that sends one sends the other.
 //!
 //! The framing facts (`Content-Length`, `Transfer-Encoding`,
 //! `Connection: upgrade` with `Upgrade`) are read from every raw header line, not from the
@@ -90,6 +110,12 @@ pub(crate) struct Head {
     pub(crate) transfer_coding: TransferCoding,
     /// `Upgrade` header with `Connection: upgrade`.
     pub(crate) upgrade: bool,
+    /// Obsolete line folds were replaced by spaces before parsing.
+    pub(crate) obs_fold: bool,
+    /// The request line needed the lenient fallback (see the module docs).
+    pub(crate) lenient_request_line: bool,
+    /// Malformed header lines dropped (only with a lenient request line).
+    pub(crate) ignored_header_lines: u64,
 }
 
 /// Why a head could not be parsed.
@@ -124,26 +150,67 @@ fn header_slots(cfg: &HttpConfig) -> usize {
 }
 
 /// Checks a head that is not complete yet: `Err` as soon as what is there
-/// cannot be the start of a valid head.
+/// cannot be the start of a valid head (including the tolerated deviations).
 pub(crate) fn validate_partial(
     side_is_client: bool,
     s: &[u8],
     cfg: &HttpConfig,
 ) -> Result<(), HeadError> {
+    let unfolded = unfold(s);
+    let s = unfolded.as_deref().unwrap_or(s);
     let mut storage = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS_LIMIT];
     let slots = &mut storage[..header_slots(cfg)];
-    let r = if side_is_client {
-        let mut req = httparse::Request::new(&mut []);
-        parser_config().parse_request_with_uninit_headers(&mut req, s, slots)
-    } else {
+    if !side_is_client {
         let mut res = httparse::Response::new(&mut []);
-        parser_config().parse_response_with_uninit_headers(&mut res, s, slots)
+        return parser_config()
+            .parse_response_with_uninit_headers(&mut res, s, slots)
+            .map(|_| ())
+            .map_err(map_err);
+    }
+    let mut req = httparse::Request::new(&mut []);
+    let Err(e) = parser_config().parse_request_with_uninit_headers(&mut req, s, slots) else {
+        return Ok(());
     };
-    r.map(|_| ()).map_err(map_err)
+    let e = map_err(e);
+    let Some(lf) = s.iter().position(|&b| b == b'\n') else {
+        // The request line is still incomplete: fine if it can still become a lenient one.
+        return if lenient_line_prefix(s) {
+            Ok(())
+        } else {
+            Err(e)
+        };
+    };
+    if strict_request_line_ok(&s[..=lf]) {
+        return Err(e);
+    }
+    let Some(line) = lenient_request_line(&s[..lf]) else {
+        return Err(e);
+    };
+    let scratch = canonical_request(&line, &s[lf + 1..]);
+    let mut req = httparse::Request::new(&mut []);
+    let mut storage = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS_LIMIT];
+    lenient_config()
+        .parse_request_with_uninit_headers(&mut req, &scratch, &mut storage[..header_slots(cfg)])
+        .map(|_| ())
+        .map_err(map_err)
 }
 
 /// Parses a request head; `s` holds exactly the head (up to its empty line).
 pub(crate) fn parse_request(s: &[u8], cfg: &HttpConfig) -> Result<Head, HeadError> {
+    let unfolded = unfold(s);
+    let src = unfolded.as_deref().unwrap_or(s);
+    let mut head = match parse_request_strict(src, cfg) {
+        Ok(h) => h,
+        Err(e) => match parse_request_lenient(src, cfg) {
+            Some(r) => r?,
+            None => return Err(e),
+        },
+    };
+    head.obs_fold = unfolded.is_some();
+    Ok(head)
+}
+
+fn parse_request_strict(s: &[u8], cfg: &HttpConfig) -> Result<Head, HeadError> {
     let mut storage = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS_LIMIT];
     let mut req = httparse::Request::new(&mut []);
     match parser_config().parse_request_with_uninit_headers(
@@ -165,13 +232,182 @@ pub(crate) fn parse_request(s: &[u8], cfg: &HttpConfig) -> Result<Head, HeadErro
     Ok(build(start, minor, req.headers, cfg))
 }
 
+/// The lenient request-line fallback: `None` when it does not apply (the
+/// request line is fine for httparse, or is not `TOKEN SP target SP HTTP/1.x`).
+fn parse_request_lenient(s: &[u8], cfg: &HttpConfig) -> Option<Result<Head, HeadError>> {
+    let lf = s.iter().position(|&b| b == b'\n')?;
+    if strict_request_line_ok(&s[..=lf]) {
+        return None;
+    }
+    let line = lenient_request_line(&s[..lf])?;
+    let rest = &s[lf + 1..];
+    let scratch = canonical_request(&line, rest);
+    let url = match std::str::from_utf8(line.url) {
+        Ok(u) => u.to_owned(),
+        Err(_) => latin1(line.url),
+    };
+    let start = StartLine::Request {
+        method: latin1(line.method),
+        url,
+    };
+    let r = match parse_canonical(&scratch, rest, false, start.clone(), line.minor, cfg) {
+        // Retry dropping the malformed header lines.
+        Err(HeadError::Syntax) => parse_canonical(&scratch, rest, true, start, line.minor, cfg),
+        r => r,
+    };
+    Some(r)
+}
+
+/// Parses the header lines of a canonical request head (`rest`: the bytes
+/// after the original request line) into a head with `start`;
+/// `ignore_invalid`: drop malformed header lines (and count them).
+fn parse_canonical(
+    scratch: &[u8],
+    rest: &[u8],
+    ignore_invalid: bool,
+    start: StartLine,
+    minor: u8,
+    cfg: &HttpConfig,
+) -> Result<Head, HeadError> {
+    let mut storage = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS_LIMIT];
+    let mut req = httparse::Request::new(&mut []);
+    let config = if ignore_invalid {
+        lenient_config()
+    } else {
+        parser_config()
+    };
+    match config.parse_request_with_uninit_headers(
+        &mut req,
+        scratch,
+        &mut storage[..header_slots(cfg)],
+    ) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Ok(httparse::Status::Partial) => return Err(HeadError::Syntax),
+        Err(e) => return Err(map_err(e)),
+    }
+    // One header per line (folds are gone); the last line is the empty one.
+    let lines = rest
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count()
+        .saturating_sub(1);
+    let dropped = lines.saturating_sub(req.headers.len()) as u64;
+    let mut h = build(start, minor, req.headers, cfg);
+    h.lenient_request_line = true;
+    h.ignored_header_lines = dropped;
+    Ok(h)
+}
+
+/// httparse settings for the header lines after a lenient request line.
+fn lenient_config() -> httparse::ParserConfig {
+    let mut c = parser_config();
+    c.ignore_invalid_headers_in_requests(true);
+    c
+}
+
+/// Whether httparse accepts `line` (a request line with its LF) as a request line.
+fn strict_request_line_ok(line: &[u8]) -> bool {
+    let mut req = httparse::Request::new(&mut []);
+    // Partial: the line was fine and the parser wants the header lines.
+    matches!(
+        parser_config().parse_request(&mut req, line),
+        Ok(httparse::Status::Partial)
+    )
+}
+
+/// A request line read by the lenient grammar.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct LenientLine<'a> {
+    method: &'a [u8],
+    url: &'a [u8],
+    minor: u8,
+}
+
+/// `TOKEN SP target SP HTTP/1.x` (`line` without its LF; a final CR is
+/// dropped). The target is everything between the first and the last SP:
+/// not empty, no CR, LF or NUL, no whitespace at either end, and no word of it
+/// starts with `HTTP/` (so `GET / HTTP/5.6 x HTTP/1.1` stays an error).
+fn lenient_request_line(line: &[u8]) -> Option<LenientLine<'_>> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let first = line.iter().position(|&b| b == b' ')?;
+    let last = line.iter().rposition(|&b| b == b' ')?;
+    let method = &line[..first];
+    if method.is_empty() || !method.iter().all(|&b| super::detect::is_tchar(b)) || last <= first {
+        return None;
+    }
+    let minor = match &line[last + 1..] {
+        b"HTTP/1.0" => 0,
+        b"HTTP/1.1" => 1,
+        _ => return None,
+    };
+    let url = &line[first + 1..last];
+    let ws = |b: &u8| *b == b' ' || *b == b'\t';
+    if url.is_empty()
+        || url.first().is_some_and(ws)
+        || url.last().is_some_and(ws)
+        || url.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0))
+        || url.split(|&b| b == b' ').any(|w| w.starts_with(b"HTTP/"))
+    {
+        return None;
+    }
+    Some(LenientLine { method, url, minor })
+}
+
+/// Whether an incomplete first line (no LF yet) may still become a lenient
+/// request line: `TOKEN SP`, then no CR (except last), LF or NUL, and every
+/// word starting with `HTTP/` is the last one and a prefix of `HTTP/1.0` or
+/// `HTTP/1.1`.
+fn lenient_line_prefix(s: &[u8]) -> bool {
+    let Some(sp) = s.iter().position(|&b| b == b' ') else {
+        return s.iter().all(|&b| super::detect::is_tchar(b));
+    };
+    let rest = &s[sp + 1..];
+    let rest = rest.strip_suffix(b"\r").unwrap_or(rest);
+    if sp == 0
+        || !s[..sp].iter().all(|&b| super::detect::is_tchar(b))
+        || rest.iter().any(|&b| matches!(b, b'\r' | b'\n' | 0))
+    {
+        return false;
+    }
+    let line_ended = s.ends_with(b"\r");
+    let mut words = rest.split(|&b| b == b' ').peekable();
+    while let Some(w) = words.next() {
+        if !w.starts_with(b"HTTP/") {
+            continue;
+        }
+        let version_ok = if line_ended {
+            w == b"HTTP/1.0" || w == b"HTTP/1.1"
+        } else {
+            b"HTTP/1.0".starts_with(w) || b"HTTP/1.1".starts_with(w)
+        };
+        if words.peek().is_some() || !version_ok {
+            return false;
+        }
+    }
+    true
+}
+
+/// The head with its request line replaced by `METHOD / HTTP/1.x`, for
+/// httparse to read the header lines (`rest` starts after the request line).
+fn canonical_request(line: &LenientLine<'_>, rest: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(line.method.len() + 12 + rest.len());
+    v.extend_from_slice(line.method);
+    v.extend_from_slice(b" / HTTP/1.");
+    v.push(b'0' + line.minor);
+    v.extend_from_slice(b"\r\n");
+    v.extend_from_slice(rest);
+    v
+}
+
 /// Parses a response head; `s` holds exactly the head (up to its empty line).
 pub(crate) fn parse_response(s: &[u8], cfg: &HttpConfig) -> Result<Head, HeadError> {
+    let unfolded = unfold(s);
+    let src = unfolded.as_deref().unwrap_or(s);
     let mut storage = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS_LIMIT];
     let mut res = httparse::Response::new(&mut []);
     match parser_config().parse_response_with_uninit_headers(
         &mut res,
-        s,
+        src,
         &mut storage[..header_slots(cfg)],
     ) {
         Ok(httparse::Status::Complete(_)) => {}
@@ -185,7 +421,38 @@ pub(crate) fn parse_response(s: &[u8], cfg: &HttpConfig) -> Result<Head, HeadErr
         status,
         reason: raw_reason(s),
     };
-    Ok(build(start, minor, res.headers, cfg))
+    let mut head = build(start, minor, res.headers, cfg);
+    head.obs_fold = unfolded.is_some();
+    Ok(head)
+}
+
+/// A copy of `s` with every obsolete line fold (`CR? LF 1*(SP / HTAB)` after
+/// a header line) replaced by one SP; `None` when there is none. Never longer
+/// than `s`.
+fn unfold(s: &[u8]) -> Option<Vec<u8>> {
+    // Folds continue a header line, so they come after the start line's LF.
+    let start = s.iter().position(|&b| b == b'\n')? + 1;
+    let is_fold = |p: usize| s[p] == b'\n' && matches!(s.get(p + 1), Some(b' ' | b'\t'));
+    let first = (start..s.len()).find(|&p| is_fold(p))?;
+    let mut out = Vec::with_capacity(s.len());
+    out.extend_from_slice(&s[..first]);
+    let mut i = first;
+    while i < s.len() {
+        if is_fold(i) {
+            if out.last() == Some(&b'\r') {
+                out.pop();
+            }
+            out.push(b' ');
+            i += 1;
+            while matches!(s.get(i), Some(b' ' | b'\t')) {
+                i += 1;
+            }
+            continue;
+        }
+        out.push(s[i]);
+        i += 1;
+    }
+    Some(out)
 }
 
 /// The reason phrase straight from the status line, latin-1 decoded
@@ -303,6 +570,9 @@ fn build(start: StartLine, minor: u8, raw: &[httparse::Header<'_>], cfg: &HttpCo
         content_length,
         transfer_coding,
         upgrade: has_upgrade && conn_upgrade,
+        obs_fold: false,
+        lenient_request_line: false,
+        ignored_header_lines: 0,
     }
 }
 
@@ -445,7 +715,119 @@ mod tests {
     fn obs_fold_in_responses() {
         let h = parse_response(b"HTTP/1.1 200 OK\r\nX: a\r\n  b\r\n\r\n", &cfg()).unwrap();
         assert_eq!(h.headers, vec![("x".into(), single("a b"))]);
-        assert!(parse_request(b"GET / HTTP/1.1\r\nX: a\r\n  b\r\n\r\n", &cfg()).is_err());
+        assert!(h.obs_fold);
+        let h = parse_response(b"HTTP/1.1 200 OK\r\nX: a b\r\n\r\n", &cfg()).unwrap();
+        assert!(!h.obs_fold);
+    }
+
+    #[test]
+    fn obs_fold_in_requests_is_unfolded() {
+        // Zeek's obsolete-line-fold capture: the fold is the whole value.
+        let head = b"POST / HTTP/1.1\r\nHost: target\r\nTransfer-Encoding:\r\n chunked\r\n\r\n";
+        let h = parse_request(head, &cfg()).unwrap();
+        assert!(h.obs_fold);
+        assert_eq!(h.transfer_coding, TransferCoding::Chunked);
+        assert_eq!(
+            h.headers,
+            vec![
+                ("host".into(), single("target")),
+                ("transfer-encoding".into(), single("chunked")),
+            ]
+        );
+        // Several folds, tabs, bare LF; each fold becomes one space.
+        let h = parse_request(b"GET / HTTP/1.1\nX: a\n\t b\n  c\nY: d\r\n\r\n", &cfg()).unwrap();
+        assert_eq!(
+            h.headers,
+            vec![("x".into(), single("a b c")), ("y".into(), single("d"))]
+        );
+        // Whitespace before the first header line is not a fold.
+        assert!(parse_request(b"GET / HTTP/1.1\r\n X: a\r\n\r\n", &cfg()).is_err());
+        // A fold does not repair a header name.
+        assert!(parse_request(b"GET / HTTP/1.1\r\nname\r\n : value\r\n\r\n", &cfg()).is_err());
+        // Every prefix of a folded head is a valid partial head.
+        for cut in 0..head.len() {
+            assert!(
+                validate_partial(true, &head[..cut], &cfg()).is_ok(),
+                "cut {cut}"
+            );
+        }
+        assert_eq!(unfold(b"GET / HTTP/1.1\r\nX: a\r\n\r\n"), None);
+        assert_eq!(
+            unfold(b"GET / HTTP/1.1\r\nX: a\r\n \t b\r\n\r\n").as_deref(),
+            Some(&b"GET / HTTP/1.1\r\nX: a b\r\n\r\n"[..])
+        );
+    }
+
+    #[test]
+    fn lenient_request_line_keeps_the_target() {
+        // Zeek's http-connect capture: a space in the target, a header line without a colon.
+        let head = b"CONNECT mailin03.sul.t-online.de:25 / HTTP/1.0\r\n\
+                     Mozilla 4.0 (compatible; MSIE 5.01; Windows NT 5.0)\r\n\r\n";
+        let h = parse_request(head, &cfg()).unwrap();
+        assert_eq!(
+            h.start,
+            StartLine::Request {
+                method: "CONNECT".into(),
+                url: "mailin03.sul.t-online.de:25 /".into()
+            }
+        );
+        assert_eq!(h.version, "1.0");
+        assert!(h.lenient_request_line);
+        assert_eq!(h.ignored_header_lines, 1);
+        assert!(h.headers.is_empty());
+        for cut in 0..head.len() {
+            assert!(
+                validate_partial(true, &head[..cut], &cfg()).is_ok(),
+                "cut {cut}"
+            );
+        }
+        // Headers are still read; a valid head needs no dropped lines.
+        let h = parse_request(
+            b"GET /a b?c d HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n\r\n",
+            &cfg(),
+        )
+        .unwrap();
+        assert_eq!(
+            h.start,
+            StartLine::Request {
+                method: "GET".into(),
+                url: "/a b?c d".into()
+            }
+        );
+        assert_eq!(h.content_length, ContentLength::Valid(2));
+        assert_eq!(h.ignored_header_lines, 0);
+        // A strict request line never takes the fallback.
+        let h = parse_request(b"GET /x HTTP/1.1\r\nHost: x\r\n\r\n", &cfg()).unwrap();
+        assert!(!h.lenient_request_line);
+        // ... and a bad header line after it is still an error.
+        assert!(parse_request(b"GET /x HTTP/1.1\r\nBad Header\r\n\r\n", &cfg()).is_err());
+        // Not the lenient grammar: no target, other versions, whitespace at the
+        // target's ends, NUL, a non-token method.
+        for bad in [
+            &b"GET HTTP/1.1\r\n\r\n"[..],
+            b"GET / x HTTP/2.0\r\n\r\n",
+            b"GET  / x HTTP/1.1\r\n\r\n",
+            b"GET / x  HTTP/1.1\r\n\r\n",
+            b"GET /\0 x HTTP/1.1\r\n\r\n",
+            b"G(T / x HTTP/1.1\r\n\r\n",
+            b"GET / x HTTP/1.1 \r\n\r\n",
+            b"GET / x\rHTTP/1.1\r\n\r\n",
+        ] {
+            assert!(
+                parse_request(bad, &cfg()).is_err(),
+                "{:?}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+        assert!(validate_partial(true, b"GET / x\0", &cfg()).is_err());
+        assert!(validate_partial(true, b"GET / HTTP/5.6", &cfg()).is_err());
+        assert!(validate_partial(true, b"GET / HTTP/1.1 x", &cfg()).is_err());
+        assert!(validate_partial(true, b"GET / HTTP/1.", &cfg()).is_ok());
+        assert!(validate_partial(true, b"GET /a b HTTP/1.", &cfg()).is_ok());
+        assert!(validate_partial(true, b"GET /a b HTTP/1.1\r", &cfg()).is_ok());
+        assert!(validate_partial(true, b"GET /a b HTTP/1.\r", &cfg()).is_err());
+        assert!(parse_request(b"GET / HTTP/1.1 x HTTP/1.1\r\n\r\n", &cfg()).is_err());
+        assert!(validate_partial(true, b"GET / HTTP/2.0\r\n", &cfg()).is_err());
     }
 
     #[test]

@@ -9,7 +9,9 @@
 //! # How it works
 //!
 //! Each direction is a small state machine: `Detect` (first bytes of a
-//! connection seen from its SYN: TLS, HTTP/2 or other binary stop parsing),
+//! connection seen from its SYN: TLS, HTTP/2 or other binary stop parsing;
+//! a message start within the first 64 bytes after some garbage is parsed,
+//! the garbage skipped, see `detect.rs`),
 //! `Resync` (searching for a plausible message start, see `detect.rs`),
 //! `Idle` (between messages; empty lines are skipped), `Head` (collecting a
 //! head), `Body` (framing per `body.rs`) and, on the client side only,
@@ -18,7 +20,9 @@
 //!
 //! Heads are parsed zero-copy from the delivered slice when the whole head is
 //! in it; only a partial head (or a partial resync candidate) is copied into
-//! the direction's buffer. Bodies are never buffered beyond `max_body_size`.
+//! the direction's buffer. A head with obsolete line folding or a request line
+//! with spaces in its target is parsed from a scratch copy no longer than the
+//! head (see `head.rs`). Bodies are never buffered beyond `max_body_size`.
 //!
 //! # Pairing
 //!
@@ -526,26 +530,45 @@ impl HttpConnection {
 
     fn step_detect(&mut self, side: Side, s: &[u8], cx: &mut Ctx<'_>) -> Step {
         match detect::classify(side, s) {
-            Detected::NeedMore if s.len() < 4096 => Step::need_more(0),
+            Detected::NeedMore if s.len() < detect::DETECT_LIMIT => Step::need_more(0),
             Detected::Http | Detected::NeedMore => {
-                for h in &mut self.halves {
-                    if h.state == State::Detect {
-                        h.state = State::Idle;
-                    }
-                }
+                self.detected_http();
                 Step::consumed(0)
             }
-            kind => {
-                match kind {
-                    Detected::Tls => cx.stats.non_http_tls += 1,
-                    Detected::Http2 => cx.stats.non_http_http2 += 1,
-                    _ => cx.stats.non_http_other += 1,
+            // Not a message start: maybe one follows a few bytes of garbage.
+            Detected::Other => match detect::find_start(side, s) {
+                Resync::Found(p) => {
+                    cx.stats.detect_resyncs += 1;
+                    cx.stats.skipped_bytes += p as u64;
+                    self.detected_http();
+                    Step::consumed(p)
                 }
-                self.enter_passthrough(Mode::NonHttp, cx);
-                cx.stats.skipped_bytes += s.len() as u64;
-                Step::consumed(s.len())
+                Resync::Maybe(_) if s.len() < detect::DETECT_LIMIT => Step::need_more(0),
+                _ => self.not_http(Detected::Other, s, cx),
+            },
+            kind => self.not_http(kind, s, cx),
+        }
+    }
+
+    /// Detection found HTTP/1.x: every direction still detecting starts parsing.
+    fn detected_http(&mut self) {
+        for h in &mut self.halves {
+            if h.state == State::Detect {
+                h.state = State::Idle;
             }
         }
+    }
+
+    /// Detection found another protocol: stop parsing the connection.
+    fn not_http(&mut self, kind: Detected, s: &[u8], cx: &mut Ctx<'_>) -> Step {
+        match kind {
+            Detected::Tls => cx.stats.non_http_tls += 1,
+            Detected::Http2 => cx.stats.non_http_http2 += 1,
+            _ => cx.stats.non_http_other += 1,
+        }
+        self.enter_passthrough(Mode::NonHttp, cx);
+        cx.stats.skipped_bytes += s.len() as u64;
+        Step::consumed(s.len())
     }
 
     fn step_head(&mut self, side: Side, s: &[u8], cx: &mut Ctx<'_>) -> Step {
@@ -566,6 +589,13 @@ impl HttpConnection {
                 };
                 match parsed {
                     Ok(h) => {
+                        if h.obs_fold {
+                            cx.stats.obs_fold_heads += 1;
+                        }
+                        if h.lenient_request_line {
+                            cx.stats.lenient_request_lines += 1;
+                        }
+                        cx.stats.ignored_header_lines += h.ignored_header_lines;
                         self.on_head(side, h, start_ts, cx);
                         if self.mode != Mode::Http {
                             cx.stats.skipped_bytes += (s.len() - end) as u64;

@@ -57,6 +57,20 @@ http_stats! {
     non_http_http2,
     /// Connections whose first bytes were neither HTTP/1 nor TLS nor HTTP/2.
     non_http_other,
+    /// Directions whose first bytes were not a message start, but a plausible
+    /// one began within the first 64 bytes: the bytes before it were skipped
+    /// (counted in `skipped_bytes`) and parsing started there.
+    detect_resyncs,
+    /// Heads (requests or responses) with obsolete line folding, parsed after
+    /// replacing each fold with a space (RFC 9112 §5.2).
+    obs_fold_heads,
+    /// Requests whose request line httparse rejects but that read
+    /// `TOKEN SP target SP HTTP/1.x` with spaces inside the target (e.g.
+    /// `CONNECT host:25 / HTTP/1.0`): accepted, the url as on the wire.
+    lenient_request_lines,
+    /// Malformed header lines (not `name: value`) dropped from heads that had a
+    /// lenient request line (`lenient_request_lines`).
+    ignored_header_lines,
     /// Connections switched to another protocol by a `101` response.
     upgraded_connections,
     /// Connections turned into a tunnel by a `2xx` answer to `CONNECT`.

@@ -687,6 +687,151 @@ fn hostile_bytes_never_panic() {
     }
 }
 
+/// Zeek's obsolete-line-fold capture: a folded `Transfer-Encoding` frames an
+/// empty chunked body, so the GET after it is a second request.
+const OBS_FOLD_REQUESTS: &[u8] = b"POST / HTTP/1.1\r\nHost: target\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\nGET /smuggled-obsfold HTTP/1.1\r\nHost: target\r\n\r\n";
+/// Zeek's http-bad-request-with-version capture: 5 bytes before the request line.
+const GARBAGE_THEN_GET: &[u8] = b"\xdd\x00\x00\x00 GET /txt HTTP/1.1\r\nConnection: Close\r\nUser-Agent: Microsoft NCSI\r\nHost: www.msftncsi.com\r\n\r\n";
+/// Zeek's http-connect capture: a space in the target, a header line without a colon.
+const CONNECT_WITH_SPACE: &[u8] = b"CONNECT mailin03.sul.t-online.de:25 / HTTP/1.0\r\nMozilla 4.0 (compatible; MSIE 5.01; Windows NT 5.0)\r\n\r\n";
+
+#[test]
+fn obs_fold_request_is_unfolded() {
+    let r = run(&[
+        Ev::C(OBS_FOLD_REQUESTS),
+        Ev::S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    assert_eq!(
+        summary(&r.out),
+        vec![
+            s("req", 0, "POST /", "", false),
+            s("req", 1, "GET /smuggled-obsfold", "", false),
+            s("res", 0, "200", "", false),
+            s("res", 1, "200", "", false),
+        ]
+    );
+    assert_eq!(
+        header(&r.out[0], "transfer-encoding"),
+        Some(&HeaderValue::Single("chunked".into()))
+    );
+    assert_eq!(r.stats.obs_fold_heads, 1);
+    assert_eq!(r.stats.parse_errors(), 0);
+    assert_eq!(r.stats.skipped_bytes, 0);
+}
+
+#[test]
+fn garbage_before_the_first_message_is_skipped() {
+    let r = run(&[
+        Ev::C(GARBAGE_THEN_GET),
+        Ev::S(b"HTTP/1.1 200 OK\r\nContent-Length: 14\r\n\r\nMicrosoft NCSI"),
+    ]);
+    assert_eq!(
+        summary(&r.out),
+        vec![
+            s("req", 0, "GET /txt", "", false),
+            s("res", 0, "200", "Microsoft NCSI", false),
+        ]
+    );
+    assert_eq!(r.stats.detect_resyncs, 1);
+    assert_eq!(r.stats.skipped_bytes, 5);
+    assert_eq!(r.stats.non_http_other, 0);
+
+    // The same on the server side, when it speaks first.
+    let mut r = Run::new(false);
+    r.data(Side::Server, b"\r\n\x07HTTP/1.1 204 No Content\r\n\r\n", 0);
+    assert_eq!(summary(&r.out), vec![s("res", 0, "204", "", true)]);
+    assert_eq!((r.stats.detect_resyncs, r.stats.skipped_bytes), (1, 3));
+
+    // An incomplete candidate is held (bounded), then decided.
+    let mut r = Run::new(false);
+    r.data(Side::Client, b"\x01\x02GET /a HT", 0);
+    assert!(r.conn.wants_data() && r.out.is_empty());
+    r.data(Side::Client, b"TP/1.1\r\n\r\n", 0);
+    assert_eq!(summary(&r.out), vec![s("req", 0, "GET /a", "", false)]);
+    let mut r = Run::new(false);
+    r.data(Side::Client, b"\x01\x02GET /a HT", 0);
+    r.data(Side::Client, b"TP/2.0\r\n\r\n", 0);
+    assert!(!r.conn.wants_data());
+    assert_eq!(r.stats.non_http_other, 1);
+    let mut r = Run::new(false);
+    r.data(Side::Client, b"\x01GET /", 0);
+    for _ in 0..100 {
+        r.data(Side::Client, &[b'a'; 100], 0);
+        assert!(r.conn.buffered_bytes() <= 2 * detect::DETECT_LIMIT);
+    }
+    assert!(!r.conn.wants_data());
+    assert_eq!(r.stats.non_http_other, 1);
+
+    // Split points: the same once the first segment holds the candidate's
+    // first byte (detection decides on the bytes at hand: a first segment of
+    // garbage alone is other binary).
+    let evs = [
+        Ev::C(GARBAGE_THEN_GET),
+        Ev::S(b"HTTP/1.1 200 OK\r\nContent-Length: 14\r\n\r\nMicrosoft NCSI"),
+    ];
+    let whole = run_split(&evs, Some((usize::MAX, 0)));
+    assert_eq!(whole.len(), 2);
+    for cut in 6..=GARBAGE_THEN_GET.len() {
+        assert_eq!(run_split(&evs, Some((0, cut))), whole, "cut {cut}");
+    }
+    let Ev::S(res) = evs[1] else { unreachable!() };
+    for cut in 0..=res.len() {
+        assert_eq!(run_split(&evs, Some((1, cut))), whole, "server cut {cut}");
+    }
+    let mut r = Run::new(false);
+    r.data(Side::Client, &GARBAGE_THEN_GET[..6], 0);
+    for b in GARBAGE_THEN_GET[6..].chunks(1) {
+        r.data(Side::Client, b, 0);
+    }
+    assert_eq!(summary(&r.out), vec![s("req", 0, "GET /txt", "", false)]);
+    let mut r = Run::new(false);
+    r.data(Side::Client, &GARBAGE_THEN_GET[..5], 0);
+    r.data(Side::Client, &GARBAGE_THEN_GET[5..], 0);
+    assert!(r.out.is_empty());
+    assert_eq!(r.stats.non_http_other, 1);
+
+    // No message start within the first 64 bytes: other binary.
+    let mut late = vec![0u8; 64];
+    late.extend_from_slice(b"GET / HTTP/1.1\r\n\r\n");
+    let mut r = Run::new(false);
+    r.data(Side::Client, &late, 0);
+    assert!(!r.conn.wants_data());
+    assert_eq!((r.stats.non_http_other, r.stats.detect_resyncs), (1, 0));
+    // TLS stays exact: a request line inside a TLS record is not looked for.
+    let mut r = Run::new(false);
+    r.data(
+        Side::Client,
+        b"\x16\x03\x01\x00\x10GET / HTTP/1.1\r\n\r\n",
+        0,
+    );
+    assert_eq!((r.stats.non_http_tls, r.stats.detect_resyncs), (1, 0));
+    assert!(r.out.is_empty());
+}
+
+#[test]
+fn connect_with_space_in_target_becomes_a_tunnel() {
+    let r = run(&[
+        Ev::C(CONNECT_WITH_SPACE),
+        Ev::S(b"HTTP/1.0 200 Connection established\r\n\r\n220 smtp ready\r\n"),
+        Ev::C(b"HELO x\r\n"),
+        Ev::S(b"250 Ok.\r\n"),
+    ]);
+    assert_eq!(
+        summary(&r.out),
+        vec![
+            s("req", 0, "CONNECT mailin03.sul.t-online.de:25 /", "", false),
+            s("res", 0, "200", "", false),
+        ]
+    );
+    assert_eq!(r.out[0].http_version, "1.0");
+    assert_eq!(r.stats.lenient_request_lines, 1);
+    assert_eq!(r.stats.ignored_header_lines, 1);
+    assert_eq!(r.stats.connect_tunnels, 1);
+    assert_eq!(r.stats.parse_errors(), 0);
+    assert_eq!(r.stats.skipped_bytes, 16 + 8 + 9);
+}
+
 /// Feeds `evs` with event `which` split at `cut`, or every event byte by byte.
 fn run_split(evs: &[Ev<'_>], split: Option<(usize, usize)>) -> Vec<HttpMessage> {
     let mut r = Run::new(false);
@@ -750,6 +895,17 @@ fn every_split_point_gives_the_same_messages() {
         vec![
             Ev::C(b"HEAD / HTTP/1.1\r\n\r\nGET /n HTTP/1.1\r\n\r\nGET /m HTTP/1.1\r\n\r\n"),
             Ev::S(b"HTTP/1.1 200 OK\r\nContent-Length: 50\r\n\r\nHTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 304 Not Modified\r\nETag: x\r\n\r\n"),
+        ],
+        // obs-fold in a request (Transfer-Encoding folded) and a pipelined request
+        vec![
+            Ev::C(OBS_FOLD_REQUESTS),
+            Ev::S(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\naHTTP/1.1 404 Not Found\r\nX: a\r\n\tb\r\nContent-Length: 0\r\n\r\n"),
+        ],
+        // CONNECT with a space in its target, then a tunnel
+        vec![
+            Ev::C(CONNECT_WITH_SPACE),
+            Ev::S(b"HTTP/1.0 200 Connection established\r\n\r\n220 smtp ready\r\n"),
+            Ev::C(b"HELO x\r\n"),
         ],
         // close-delimited, bare LF line ends, obs-fold in a response
         vec![
