@@ -196,9 +196,9 @@ impl HttpMessage {
         out.extend_from_slice(br#"","sequence":"#);
         write_u64(self.sequence, out);
         out.extend_from_slice(br#","timestamp":""#);
-        write_display(&self.timestamp, out);
+        self.timestamp.write_rfc3339(out);
         out.extend_from_slice(br#"","endTimestamp":""#);
-        write_display(&self.end_timestamp, out);
+        self.end_timestamp.write_rfc3339(out);
         out.extend_from_slice(br#"","source":"#);
         write_endpoint(&self.source, out);
         out.extend_from_slice(br#","destination":"#);
@@ -281,7 +281,7 @@ impl HttpMessage {
         } = &self.kind
         {
             out.extend_from_slice(br#","latencyMs":"#);
-            write_display(ms, out);
+            write_millis(*ms, out);
         }
         if let Some(p) = placement {
             out.extend_from_slice(br#","pod":{"#);
@@ -357,35 +357,90 @@ fn write_hex16(n: u64, out: &mut Vec<u8>) {
 
 fn write_endpoint(e: &Endpoint, out: &mut Vec<u8>) {
     out.extend_from_slice(br#"{"ip":""#);
-    write_display(&e.ip, out);
+    match e.ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().iter().enumerate() {
+                if i > 0 {
+                    out.push(b'.');
+                }
+                write_u64(u64::from(*octet), out);
+            }
+        }
+        IpAddr::V6(_) => write_display(&e.ip, out),
+    }
     out.extend_from_slice(br#"","port":"#);
     write_u64(u64::from(e.port), out);
     out.push(b'}');
 }
 
+/// Latency in milliseconds with microsecond precision, shortest form (`45.449`, `2`, `0.001`).
+fn write_millis(ms: f64, out: &mut Vec<u8>) {
+    if !ms.is_finite() || ms < 0.0 {
+        out.push(b'0');
+        return;
+    }
+    let micros = (ms * 1000.0).round() as u64;
+    write_u64(micros / 1000, out);
+    let frac = micros % 1000;
+    if frac != 0 {
+        out.push(b'.');
+        let digits = [
+            (frac / 100) as u8,
+            (frac / 10 % 10) as u8,
+            (frac % 10) as u8,
+        ];
+        let keep = if digits[2] != 0 {
+            3
+        } else if digits[1] != 0 {
+            2
+        } else {
+            1
+        };
+        out.extend(digits[..keep].iter().map(|d| b'0' + d));
+    }
+}
+
+/// For each byte: 0 = copy as is, b'u' = `\u00XX`, anything else = `\` + that byte.
+static ESCAPE: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = b'u';
+        i += 1;
+    }
+    t[0x7f] = b'u';
+    t[b'"' as usize] = b'"';
+    t[b'\\' as usize] = b'\\';
+    t[b'\n' as usize] = b'n';
+    t[b'\r' as usize] = b'r';
+    t[b'\t' as usize] = b't';
+    t
+};
+
 /// Writes `s` as a JSON string literal (RFC 8259 escaping).
 pub fn write_str(s: &str, out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    out.push(b'"');
     let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            b'\n' => b"\\n",
-            b'\r' => b"\\r",
-            b'\t' => b"\\t",
-            0..=0x1f | 0x7f => b"",
-            _ => continue,
-        };
+        let esc = ESCAPE[b as usize];
+        if esc == 0 {
+            continue;
+        }
         out.extend_from_slice(&bytes[start..i]);
-        if esc.is_empty() {
-            out.extend_from_slice(b"\\u00");
-            out.push(HEX[(b >> 4) as usize]);
-            out.push(HEX[(b & 0xf) as usize]);
+        if esc == b'u' {
+            out.extend_from_slice(&[
+                b'\\',
+                b'u',
+                b'0',
+                b'0',
+                HEX[(b >> 4) as usize],
+                HEX[(b & 0xf) as usize],
+            ]);
         } else {
-            out.extend_from_slice(esc);
+            out.extend_from_slice(&[b'\\', esc]);
         }
         start = i + 1;
     }
@@ -455,6 +510,23 @@ mod tests {
         assert_eq!(v["body"], "hi\n\u{1}");
         assert_eq!(v["bodyEncoding"], "utf8");
         assert_eq!(v["latencyMs"], 1.5);
+        for (ms, text) in [
+            (45.449, "45.449"),
+            (2.0, "2"),
+            (0.001, "0.001"),
+            (0.1, "0.1"),
+            (12.34, "12.34"),
+        ] {
+            let mut out = Vec::new();
+            write_millis(ms, &mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), text);
+        }
+        let mut out = Vec::new();
+        write_str("a\"b\\c\n\u{1}\u{7f}é", &mut out);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            r#""a\"b\\c\n\u0001\u007fé""#
+        );
         assert_eq!(v["pod"]["namespace"], "prod");
         assert!(v.get("method").is_none());
     }

@@ -34,6 +34,31 @@ impl Timestamp {
     }
 }
 
+impl Timestamp {
+    /// Appends `2024-01-02T03:04:05.123456Z` to `out` (what `Display` writes, without `fmt`).
+    pub fn write_rfc3339(self, out: &mut Vec<u8>) {
+        let secs = self.0 / 1_000_000;
+        let micros = self.0 % 1_000_000;
+        let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+        let rem = secs % 86_400;
+        let mut buf = *b"0000-00-00T00:00:00.000000Z";
+        let mut put = |at: usize, width: usize, mut v: u64| {
+            for i in (at..at + width).rev() {
+                buf[i] = b'0' + (v % 10) as u8;
+                v /= 10;
+            }
+        };
+        put(0, 4, y.clamp(0, 9999) as u64);
+        put(5, 2, u64::from(m));
+        put(8, 2, u64::from(d));
+        put(11, 2, rem / 3600);
+        put(14, 2, (rem / 60) % 60);
+        put(17, 2, rem % 60);
+        put(20, 6, micros);
+        out.extend_from_slice(&buf);
+    }
+}
+
 impl fmt::Display for Timestamp {
     /// `2024-01-02T03:04:05.123456Z`
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -82,6 +107,20 @@ mod tests {
             Timestamp::from_secs_micros(951_782_400, 999_999).to_string(),
             "2000-02-29T00:00:00.999999Z"
         );
+    }
+
+    #[test]
+    fn fast_writer_matches_display() {
+        for t in [
+            0,
+            1_709_251_199_000_001,
+            951_782_400_999_999,
+            4_102_444_800_123_456,
+        ] {
+            let mut out = Vec::new();
+            Timestamp(t).write_rfc3339(&mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), Timestamp(t).to_string());
+        }
     }
 
     #[test]
