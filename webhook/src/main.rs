@@ -1,1 +1,106 @@
-fn main() { eprintln!("tcp-sniffer-webhook: not built yet"); std::process::exit(1); }
+//! `tcp-sniffer-webhook`: parse settings, set up JSON logs on stderr, serve until SIGTERM.
+//!
+//! Exit codes: 0 after a clean shutdown, 2 for invalid settings, 1 when the server cannot
+//! start (certificate unreadable, address in use).
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Parser;
+use tcp_sniffer_webhook::metrics::Metrics;
+use tcp_sniffer_webhook::server;
+use tcp_sniffer_webhook::settings::Args;
+
+fn init_logs(level: &str) {
+    // This crate at the chosen level; libraries (rustls, h2, hyper) at most at warn, so
+    // `debug` shows our decisions without every HTTP/2 frame.
+    let deps = if level == "error" { "error" } else { "warn" };
+    let filter = tracing_subscriber::EnvFilter::new(format!("{deps},tcp_sniffer_webhook={level}"));
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_span_list(false)
+        .with_target(false)
+        .with_writer(std::io::stderr)
+        .with_env_filter(filter)
+        .init();
+}
+
+async fn stop_signal() {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot listen for SIGTERM; only SIGINT will stop the server");
+            let _ = tokio::signal::ctrl_c().await;
+            return;
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!(signal = "SIGTERM", "signal received"),
+        _ = tokio::signal::ctrl_c() => tracing::info!(signal = "SIGINT", "signal received"),
+    }
+}
+
+async fn run(settings: tcp_sniffer_webhook::settings::Settings) -> anyhow::Result<()> {
+    let s = &settings.server;
+    let listener = tokio::net::TcpListener::bind(s.listen)
+        .await
+        .with_context(|| format!("cannot listen on {} (--listen / LISTEN_ADDR)", s.listen))?;
+    let addr = listener.local_addr().context("local address")?;
+    let i = &settings.inject;
+    tracing::info!(
+        %addr,
+        image = %i.image,
+        native_sidecar = i.native_sidecar,
+        interface = %i.interface,
+        output_url = i.output_url.as_deref().unwrap_or(""),
+        token_secret = i.token_secret.as_ref().map(|(n, _)| n.as_str()).unwrap_or(""),
+        sample_rate = %i.sample_rate,
+        max_body_size = i.max_body_size,
+        run_as_user = i.run_as_user,
+        cert = %s.tls_cert.display(),
+        key = %s.tls_key.display(),
+        version = env!("CARGO_PKG_VERSION"),
+        "tcp-sniffer-webhook listening"
+    );
+    server::run(
+        listener,
+        s,
+        settings.inject.clone(),
+        Arc::new(Metrics::default()),
+        stop_signal(),
+    )
+    .await
+    .context(
+        "cannot load the TLS certificate (--tls-cert / TLS_CERT_FILE, --tls-key / TLS_KEY_FILE)",
+    )?;
+    Ok(())
+}
+
+fn main() {
+    let args = Args::parse();
+    let settings = match args.validate() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("tcp-sniffer-webhook: {e}");
+            std::process::exit(2);
+        }
+    };
+    init_logs(&settings.log_level);
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!(error = %e, "cannot start the async runtime");
+            std::process::exit(1);
+        }
+    };
+    if let Err(e) = rt.block_on(run(settings)) {
+        tracing::error!(error = format!("{e:#}"), "tcp-sniffer-webhook cannot start");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,651 @@
+//! Settings of the webhook server and of the sidecar it injects.
+//!
+//! Every setting can be given as a flag or as an environment variable (flag wins). [`Args`] is
+//! what clap parses; [`Args::validate`] turns it into checked [`Settings`] or a [`SettingsError`]
+//! that names the setting and the values it accepts. The binary prints that error and exits 2.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+use crate::values;
+
+/// Raw command line / environment, as parsed by clap. Validate with [`Args::validate`].
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "tcp-sniffer-webhook",
+    version,
+    about = "Mutating admission webhook that injects the tcp-sniffer sidecar into pods."
+)]
+pub struct Args {
+    /// Address to listen on (HTTPS only).
+    #[arg(long = "listen", env = "LISTEN_ADDR", default_value = "0.0.0.0:8443")]
+    pub listen: String,
+
+    /// PEM file with the server certificate chain (leaf first).
+    #[arg(long = "tls-cert", env = "TLS_CERT_FILE")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM file with the server's private key (PKCS#8, PKCS#1 or SEC1).
+    #[arg(long = "tls-key", env = "TLS_KEY_FILE")]
+    pub tls_key: Option<PathBuf>,
+
+    /// How often the certificate and key files are checked for changes, in milliseconds.
+    #[arg(
+        long = "tls-reload-interval-ms",
+        env = "TLS_RELOAD_INTERVAL_MS",
+        default_value = "5000"
+    )]
+    pub tls_reload_interval_ms: String,
+
+    /// Image of the tcp-sniffer sidecar (required).
+    #[arg(long = "sniffer-image", env = "SNIFFER_IMAGE")]
+    pub sniffer_image: Option<String>,
+
+    /// imagePullPolicy of the sidecar: Always, IfNotPresent or Never.
+    #[arg(
+        long = "sniffer-image-pull-policy",
+        env = "SNIFFER_IMAGE_PULL_POLICY",
+        default_value = "IfNotPresent"
+    )]
+    pub sniffer_image_pull_policy: String,
+
+    /// Default OUTPUT_URL written into the sidecar (http:// or https://); empty = none (stdout).
+    #[arg(long = "output-url", env = "DEFAULT_OUTPUT_URL", default_value = "")]
+    pub output_url: String,
+
+    /// Name of the Secret that holds the output URL's bearer token; empty = no token env.
+    #[arg(
+        long = "token-secret-name",
+        env = "TOKEN_SECRET_NAME",
+        default_value = ""
+    )]
+    pub token_secret_name: String,
+
+    /// Key inside that Secret.
+    #[arg(
+        long = "token-secret-key",
+        env = "TOKEN_SECRET_KEY",
+        default_value = "token"
+    )]
+    pub token_secret_key: String,
+
+    /// Default capture interface of the sidecar.
+    #[arg(long = "interface", env = "DEFAULT_INTERFACE", default_value = "any")]
+    pub interface: String,
+
+    /// Default sample rate of the sidecar (0 < rate <= 1).
+    #[arg(long = "sample-rate", env = "DEFAULT_SAMPLE_RATE", default_value = "1")]
+    pub sample_rate: String,
+
+    /// Default max body size of the sidecar, in bytes (>= 0).
+    #[arg(
+        long = "max-body-size",
+        env = "DEFAULT_MAX_BODY_SIZE",
+        default_value = "65536"
+    )]
+    pub max_body_size: String,
+
+    /// CPU request of the sidecar (Kubernetes quantity; empty = none).
+    #[arg(
+        long = "sidecar-cpu-request",
+        env = "SIDECAR_CPU_REQUEST",
+        default_value = "50m"
+    )]
+    pub cpu_request: String,
+
+    /// Memory request of the sidecar (Kubernetes quantity; empty = none).
+    #[arg(
+        long = "sidecar-memory-request",
+        env = "SIDECAR_MEMORY_REQUEST",
+        default_value = "64Mi"
+    )]
+    pub memory_request: String,
+
+    /// CPU limit of the sidecar (Kubernetes quantity; empty = none).
+    #[arg(
+        long = "sidecar-cpu-limit",
+        env = "SIDECAR_CPU_LIMIT",
+        default_value = "500m"
+    )]
+    pub cpu_limit: String,
+
+    /// Memory limit of the sidecar (Kubernetes quantity; empty = none).
+    #[arg(
+        long = "sidecar-memory-limit",
+        env = "SIDECAR_MEMORY_LIMIT",
+        default_value = "256Mi"
+    )]
+    pub memory_limit: String,
+
+    /// UID the sidecar runs as. 0 runs it as root (still only NET_RAW); any other value also
+    /// sets runAsNonRoot: true.
+    #[arg(
+        long = "sidecar-run-as-user",
+        env = "SIDECAR_RUN_AS_USER",
+        default_value = "65532"
+    )]
+    pub run_as_user: String,
+
+    /// Inject as a native sidecar (init container with restartPolicy: Always; Kubernetes >= 1.29).
+    #[arg(
+        long = "native-sidecar",
+        env = "NATIVE_SIDECAR",
+        default_value = "false"
+    )]
+    pub native_sidecar: String,
+
+    /// Largest request body accepted on /mutate, in bytes; larger bodies get 413.
+    #[arg(
+        long = "max-request-bytes",
+        env = "MAX_REQUEST_BYTES",
+        default_value = "8388608"
+    )]
+    pub max_request_bytes: String,
+
+    /// Most TLS connections served at once; more wait in the listen backlog.
+    #[arg(
+        long = "max-connections",
+        env = "MAX_CONNECTIONS",
+        default_value = "1024"
+    )]
+    pub max_connections: String,
+
+    /// After SIGTERM, keep serving this long (ms) before closing the listener, so the
+    /// API server stops sending to this replica first; /readyz answers 503 meanwhile.
+    #[arg(
+        long = "shutdown-delay-ms",
+        env = "SHUTDOWN_DELAY_MS",
+        default_value = "3000"
+    )]
+    pub shutdown_delay_ms: String,
+
+    /// After the listener is closed, wait at most this long (ms) for in-flight requests.
+    #[arg(
+        long = "shutdown-timeout-ms",
+        env = "SHUTDOWN_TIMEOUT_MS",
+        default_value = "20000"
+    )]
+    pub shutdown_timeout_ms: String,
+
+    /// Log level: error, warn, info or debug.
+    #[arg(long = "log-level", env = "LOG_LEVEL", default_value = "info")]
+    pub log_level: String,
+}
+
+/// A setting was missing or out of range. The message names the setting (flag and env var)
+/// and what it accepts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SettingsError {
+    /// `--flag / ENV_VAR` of the offending setting.
+    pub setting: &'static str,
+    /// What is wrong and what is accepted.
+    pub message: String,
+}
+
+impl fmt::Display for SettingsError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "invalid setting {}: {}", self.setting, self.message)
+    }
+}
+
+impl std::error::Error for SettingsError {}
+
+/// Validated settings of the whole process.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Server side: listener, TLS, limits, shutdown.
+    pub server: ServerSettings,
+    /// What the injected sidecar looks like.
+    pub inject: InjectSettings,
+    /// Log level for the tracing subscriber (`error`, `warn`, `info` or `debug`).
+    pub log_level: String,
+}
+
+/// Settings of the HTTPS server.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// Listen address.
+    pub listen: SocketAddr,
+    /// Certificate chain file (PEM).
+    pub tls_cert: PathBuf,
+    /// Private key file (PEM).
+    pub tls_key: PathBuf,
+    /// Poll interval for certificate changes.
+    pub tls_reload_interval: Duration,
+    /// Largest accepted `/mutate` body.
+    pub max_request_bytes: u64,
+    /// Concurrent connection cap.
+    pub max_connections: usize,
+    /// Serve-on delay after SIGTERM.
+    pub shutdown_delay: Duration,
+    /// Drain timeout after the listener closes.
+    pub shutdown_timeout: Duration,
+}
+
+/// Resource requests and limits of the sidecar; `None` leaves the entry out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SidecarResources {
+    /// CPU request.
+    pub cpu_request: Option<String>,
+    /// Memory request.
+    pub memory_request: Option<String>,
+    /// CPU limit.
+    pub cpu_limit: Option<String>,
+    /// Memory limit.
+    pub memory_limit: Option<String>,
+}
+
+/// Everything [`crate::mutate`] needs: the sidecar's fixed shape and the per-pod defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InjectSettings {
+    /// Sidecar image.
+    pub image: String,
+    /// Sidecar imagePullPolicy.
+    pub image_pull_policy: String,
+    /// Default OUTPUT_URL (None: not set, the sidecar writes to stdout).
+    pub output_url: Option<String>,
+    /// Secret name and key for OUTPUT_URL_AUTH_TOKEN (None: no token env).
+    pub token_secret: Option<(String, String)>,
+    /// Default INTERFACE.
+    pub interface: String,
+    /// Default SAMPLE_RATE, already normalised as text.
+    pub sample_rate: String,
+    /// Default MAX_BODY_SIZE.
+    pub max_body_size: u64,
+    /// Resources.
+    pub resources: SidecarResources,
+    /// runAsUser (0 = root).
+    pub run_as_user: i64,
+    /// Inject as an init container with restartPolicy: Always.
+    pub native_sidecar: bool,
+}
+
+impl InjectSettings {
+    /// Settings with the defaults of the command line and the given image; handy for tests.
+    pub fn with_image(image: &str) -> Self {
+        InjectSettings {
+            image: image.to_string(),
+            image_pull_policy: "IfNotPresent".into(),
+            output_url: None,
+            token_secret: None,
+            interface: "any".into(),
+            sample_rate: "1".into(),
+            max_body_size: 65536,
+            resources: SidecarResources {
+                cpu_request: Some("50m".into()),
+                memory_request: Some("64Mi".into()),
+                cpu_limit: Some("500m".into()),
+                memory_limit: Some("256Mi".into()),
+            },
+            run_as_user: 65532,
+            native_sidecar: false,
+        }
+    }
+}
+
+fn err(setting: &'static str, message: impl Into<String>) -> SettingsError {
+    SettingsError {
+        setting,
+        message: message.into(),
+    }
+}
+
+fn parse_u64(setting: &'static str, v: &str, min: u64, max: u64) -> Result<u64, SettingsError> {
+    match v.trim().parse::<u64>() {
+        Ok(n) if (min..=max).contains(&n) => Ok(n),
+        _ => Err(err(
+            setting,
+            format!("{v:?} is not accepted; expected an integer from {min} to {max}"),
+        )),
+    }
+}
+
+fn quantity(setting: &'static str, v: &str) -> Result<Option<String>, SettingsError> {
+    let v = v.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    if values::is_quantity(v) {
+        Ok(Some(v.to_string()))
+    } else {
+        Err(err(
+            setting,
+            format!(
+                "{v:?} is not a Kubernetes quantity; expected e.g. 100m, 0.5, 64Mi, 1G, or empty for none"
+            ),
+        ))
+    }
+}
+
+impl Args {
+    /// Check every setting; the first problem found is returned.
+    pub fn validate(&self) -> Result<Settings, SettingsError> {
+        let listen = self.listen.trim().parse::<SocketAddr>().map_err(|_| {
+            err(
+                "--listen / LISTEN_ADDR",
+                format!(
+                    "{:?} is not accepted; expected IP:PORT, e.g. 0.0.0.0:8443 or [::]:8443",
+                    self.listen
+                ),
+            )
+        })?;
+        let tls_cert = match &self.tls_cert {
+            Some(p) if !p.as_os_str().is_empty() => p.clone(),
+            _ => {
+                return Err(err(
+                    "--tls-cert / TLS_CERT_FILE",
+                    "is required: a PEM certificate chain file",
+                ))
+            }
+        };
+        let tls_key = match &self.tls_key {
+            Some(p) if !p.as_os_str().is_empty() => p.clone(),
+            _ => {
+                return Err(err(
+                    "--tls-key / TLS_KEY_FILE",
+                    "is required: a PEM private key file",
+                ))
+            }
+        };
+        let tls_reload_interval = Duration::from_millis(parse_u64(
+            "--tls-reload-interval-ms / TLS_RELOAD_INTERVAL_MS",
+            &self.tls_reload_interval_ms,
+            50,
+            3_600_000,
+        )?);
+
+        let image = match self.sniffer_image.as_deref().map(str::trim) {
+            Some(i) if !i.is_empty() => i.to_string(),
+            _ => {
+                return Err(err(
+                    "--sniffer-image / SNIFFER_IMAGE",
+                    "is required: the sidecar image, e.g. registry.example/tcp-sniffer:1.0",
+                ))
+            }
+        };
+        if image.chars().any(|c| c.is_whitespace() || c.is_control()) {
+            return Err(err(
+                "--sniffer-image / SNIFFER_IMAGE",
+                format!("{image:?} contains whitespace"),
+            ));
+        }
+        let image_pull_policy = match self.sniffer_image_pull_policy.trim() {
+            p @ ("Always" | "IfNotPresent" | "Never") => p.to_string(),
+            other => {
+                return Err(err(
+                    "--sniffer-image-pull-policy / SNIFFER_IMAGE_PULL_POLICY",
+                    format!("{other:?} is not accepted; expected Always, IfNotPresent or Never"),
+                ))
+            }
+        };
+        let output_url = match self.output_url.trim() {
+            "" => None,
+            u => Some(
+                values::output_url(u).map_err(|m| err("--output-url / DEFAULT_OUTPUT_URL", m))?,
+            ),
+        };
+        let token_secret = match self.token_secret_name.trim() {
+            "" => None,
+            name => {
+                if !values::is_dns1123_subdomain(name) {
+                    return Err(err(
+                        "--token-secret-name / TOKEN_SECRET_NAME",
+                        format!("{name:?} is not a Secret name (lower-case DNS-1123 subdomain, at most 253 characters)"),
+                    ));
+                }
+                let key = self.token_secret_key.trim();
+                if !values::is_secret_key(key) {
+                    return Err(err(
+                        "--token-secret-key / TOKEN_SECRET_KEY",
+                        format!("{key:?} is not a Secret key (letters, digits, '-', '_', '.'; at most 253 characters)"),
+                    ));
+                }
+                Some((name.to_string(), key.to_string()))
+            }
+        };
+        let interface = values::interface(&self.interface)
+            .map_err(|m| err("--interface / DEFAULT_INTERFACE", m))?;
+        let sample_rate = values::sample_rate(&self.sample_rate)
+            .map_err(|m| err("--sample-rate / DEFAULT_SAMPLE_RATE", m))?;
+        let max_body_size = values::max_body_size(&self.max_body_size)
+            .map_err(|m| err("--max-body-size / DEFAULT_MAX_BODY_SIZE", m))?;
+        let resources = SidecarResources {
+            cpu_request: quantity(
+                "--sidecar-cpu-request / SIDECAR_CPU_REQUEST",
+                &self.cpu_request,
+            )?,
+            memory_request: quantity(
+                "--sidecar-memory-request / SIDECAR_MEMORY_REQUEST",
+                &self.memory_request,
+            )?,
+            cpu_limit: quantity("--sidecar-cpu-limit / SIDECAR_CPU_LIMIT", &self.cpu_limit)?,
+            memory_limit: quantity(
+                "--sidecar-memory-limit / SIDECAR_MEMORY_LIMIT",
+                &self.memory_limit,
+            )?,
+        };
+        let run_as_user = parse_u64(
+            "--sidecar-run-as-user / SIDECAR_RUN_AS_USER",
+            &self.run_as_user,
+            0,
+            2_147_483_647,
+        )? as i64;
+        let native_sidecar = match self.native_sidecar.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" | "yes" => true,
+            "false" | "0" | "no" | "" => false,
+            other => {
+                return Err(err(
+                    "--native-sidecar / NATIVE_SIDECAR",
+                    format!("{other:?} is not accepted; expected true or false"),
+                ))
+            }
+        };
+        let max_request_bytes = parse_u64(
+            "--max-request-bytes / MAX_REQUEST_BYTES",
+            &self.max_request_bytes,
+            1024,
+            1 << 30,
+        )?;
+        let max_connections = parse_u64(
+            "--max-connections / MAX_CONNECTIONS",
+            &self.max_connections,
+            1,
+            1_000_000,
+        )? as usize;
+        let shutdown_delay = Duration::from_millis(parse_u64(
+            "--shutdown-delay-ms / SHUTDOWN_DELAY_MS",
+            &self.shutdown_delay_ms,
+            0,
+            600_000,
+        )?);
+        let shutdown_timeout = Duration::from_millis(parse_u64(
+            "--shutdown-timeout-ms / SHUTDOWN_TIMEOUT_MS",
+            &self.shutdown_timeout_ms,
+            0,
+            600_000,
+        )?);
+        let log_level = match self.log_level.trim().to_ascii_lowercase().as_str() {
+            l @ ("error" | "warn" | "info" | "debug") => l.to_string(),
+            other => {
+                return Err(err(
+                    "--log-level / LOG_LEVEL",
+                    format!("{other:?} is not accepted; expected error, warn, info or debug"),
+                ))
+            }
+        };
+        Ok(Settings {
+            server: ServerSettings {
+                listen,
+                tls_cert,
+                tls_key,
+                tls_reload_interval,
+                max_request_bytes,
+                max_connections,
+                shutdown_delay,
+                shutdown_timeout,
+            },
+            inject: InjectSettings {
+                image,
+                image_pull_policy,
+                output_url,
+                token_secret,
+                interface,
+                sample_rate,
+                max_body_size,
+                resources,
+                run_as_user,
+                native_sidecar,
+            },
+            log_level,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> Result<Settings, SettingsError> {
+        let mut argv = vec![
+            "tcp-sniffer-webhook",
+            "--tls-cert",
+            "/c.pem",
+            "--tls-key",
+            "/k.pem",
+        ];
+        if !extra.contains(&"--sniffer-image") {
+            argv.extend_from_slice(&["--sniffer-image", "img:1"]);
+        }
+        argv.extend_from_slice(extra);
+        Args::try_parse_from(argv).expect("clap parse").validate()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        let s = args(&[]).unwrap();
+        assert_eq!(s.server.listen, "0.0.0.0:8443".parse().unwrap());
+        assert_eq!(s.inject, InjectSettings::with_image("img:1"));
+        assert_eq!(s.log_level, "info");
+    }
+
+    #[test]
+    fn rejects_bad_values_naming_the_setting() {
+        for (flags, setting) in [
+            (&["--listen", "nope"][..], "--listen / LISTEN_ADDR"),
+            (&["--sniffer-image", " "], "--sniffer-image / SNIFFER_IMAGE"),
+            (
+                &["--sniffer-image-pull-policy", "Sometimes"],
+                "--sniffer-image-pull-policy / SNIFFER_IMAGE_PULL_POLICY",
+            ),
+            (
+                &["--output-url", "ftp://x"],
+                "--output-url / DEFAULT_OUTPUT_URL",
+            ),
+            (
+                &["--token-secret-name", "Bad_Name"],
+                "--token-secret-name / TOKEN_SECRET_NAME",
+            ),
+            (
+                &["--token-secret-name", "ok", "--token-secret-key", "a/b"],
+                "--token-secret-key / TOKEN_SECRET_KEY",
+            ),
+            (&["--interface", "a/b"], "--interface / DEFAULT_INTERFACE"),
+            (
+                &["--sample-rate", "0"],
+                "--sample-rate / DEFAULT_SAMPLE_RATE",
+            ),
+            (
+                &["--sample-rate", "1.5"],
+                "--sample-rate / DEFAULT_SAMPLE_RATE",
+            ),
+            (
+                &["--max-body-size=-1"],
+                "--max-body-size / DEFAULT_MAX_BODY_SIZE",
+            ),
+            (
+                &["--sidecar-cpu-limit", "lots"],
+                "--sidecar-cpu-limit / SIDECAR_CPU_LIMIT",
+            ),
+            (
+                &["--sidecar-run-as-user=-5"],
+                "--sidecar-run-as-user / SIDECAR_RUN_AS_USER",
+            ),
+            (
+                &["--native-sidecar", "maybe"],
+                "--native-sidecar / NATIVE_SIDECAR",
+            ),
+            (
+                &["--max-request-bytes", "10"],
+                "--max-request-bytes / MAX_REQUEST_BYTES",
+            ),
+            (
+                &["--max-connections", "0"],
+                "--max-connections / MAX_CONNECTIONS",
+            ),
+            (&["--log-level", "trace"], "--log-level / LOG_LEVEL"),
+            (
+                &["--tls-reload-interval-ms", "1"],
+                "--tls-reload-interval-ms / TLS_RELOAD_INTERVAL_MS",
+            ),
+        ] {
+            let e = args(flags).unwrap_err();
+            assert_eq!(e.setting, setting, "{flags:?}: {e}");
+            assert!(e.to_string().contains(setting));
+        }
+    }
+
+    #[test]
+    fn required_settings() {
+        let e = Args::try_parse_from(["x", "--tls-key", "/k", "--sniffer-image", "i"])
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert_eq!(e.setting, "--tls-cert / TLS_CERT_FILE");
+        let e = Args::try_parse_from(["x", "--tls-cert", "/c", "--sniffer-image", "i"])
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert_eq!(e.setting, "--tls-key / TLS_KEY_FILE");
+        let e = Args::try_parse_from(["x", "--tls-cert", "/c", "--tls-key", "/k"])
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert_eq!(e.setting, "--sniffer-image / SNIFFER_IMAGE");
+    }
+
+    #[test]
+    fn optional_pieces() {
+        let s = args(&[
+            "--output-url",
+            "https://collector.example/ingest",
+            "--token-secret-name",
+            "sniffer-token",
+            "--sidecar-cpu-limit",
+            "",
+            "--native-sidecar",
+            "true",
+            "--sample-rate",
+            "0.25",
+            "--sidecar-run-as-user",
+            "0",
+        ])
+        .unwrap();
+        assert_eq!(
+            s.inject.output_url.as_deref(),
+            Some("https://collector.example/ingest")
+        );
+        assert_eq!(
+            s.inject.token_secret,
+            Some(("sniffer-token".into(), "token".into()))
+        );
+        assert_eq!(s.inject.resources.cpu_limit, None);
+        assert!(s.inject.native_sidecar);
+        assert_eq!(s.inject.sample_rate, "0.25");
+        assert_eq!(s.inject.run_as_user, 0);
+    }
+}

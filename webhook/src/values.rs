@@ -1,0 +1,265 @@
+//! Parsers for the values that appear both as webhook settings and as per-pod annotations.
+//!
+//! Each returns the value normalised the way it is written into the sidecar's env, or a
+//! message that says what was wrong and what is accepted (the caller adds the setting's name).
+//! The rules are SPEC.md's "Configuration" table, so the sidecar never sees a value it would
+//! refuse at start.
+
+/// `PORTS`: 1–65535, comma-separated, no duplicates, at least one. Order is kept.
+pub fn ports(v: &str) -> Result<Vec<u16>, String> {
+    let mut out: Vec<u16> = Vec::new();
+    for part in v.split(',') {
+        let part = part.trim();
+        if part.is_empty() {
+            continue;
+        }
+        let p = match part.parse::<u32>() {
+            Ok(p) if (1..=65535).contains(&p) => p as u16,
+            _ => {
+                return Err(format!(
+                    "{part:?} is not a port; expected 1-65535, comma-separated"
+                ))
+            }
+        };
+        if out.contains(&p) {
+            return Err(format!("port {p} is listed twice"));
+        }
+        out.push(p);
+    }
+    if out.is_empty() {
+        return Err("no port given; expected 1-65535, comma-separated, at least one".into());
+    }
+    Ok(out)
+}
+
+/// Ports as the sidecar's `PORTS` env value.
+pub fn ports_env(ports: &[u16]) -> String {
+    ports
+        .iter()
+        .map(u16::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `INTERFACE`: `any` or a Linux interface name (1–15 bytes, no `/`, `:` or whitespace, not
+/// `.` or `..`).
+pub fn interface(v: &str) -> Result<String, String> {
+    let v = v.trim();
+    let ok = !v.is_empty()
+        && v.len() <= 15
+        && v != "."
+        && v != ".."
+        && v.bytes()
+            .all(|b| b.is_ascii_graphic() && b != b'/' && b != b':');
+    if ok {
+        Ok(v.to_string())
+    } else {
+        Err(format!(
+            "{v:?} is not an interface name; expected `any` or a Linux interface name (1-15 characters, no '/', ':' or spaces)"
+        ))
+    }
+}
+
+/// `OUTPUT_URL`: an absolute `http://` or `https://` URL with a host.
+pub fn output_url(v: &str) -> Result<String, String> {
+    let v = v.trim();
+    let bad = || format!("{v:?} is not accepted; expected an http:// or https:// URL with a host");
+    if v.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad());
+    }
+    let uri: http::Uri = v.parse().map_err(|_| bad())?;
+    match uri.scheme_str() {
+        Some("http") | Some("https") => {}
+        _ => return Err(bad()),
+    }
+    match uri.host() {
+        Some(h) if !h.is_empty() => Ok(v.to_string()),
+        _ => Err(bad()),
+    }
+}
+
+/// `SAMPLE_RATE`: a number with 0 < rate ≤ 1, written back in its shortest form.
+pub fn sample_rate(v: &str) -> Result<String, String> {
+    let t = v.trim();
+    match t.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 && r <= 1.0 => Ok(format!("{r}")),
+        _ => Err(format!(
+            "{t:?} is not accepted; expected a number with 0 < rate <= 1"
+        )),
+    }
+}
+
+/// `MAX_BODY_SIZE`: bytes, an integer ≥ 0.
+pub fn max_body_size(v: &str) -> Result<u64, String> {
+    let t = v.trim();
+    t.parse::<u64>()
+        .map_err(|_| format!("{t:?} is not accepted; expected a whole number of bytes >= 0"))
+}
+
+/// A Kubernetes resource quantity in its canonical-ish forms: a decimal number followed by
+/// nothing, a decimal SI suffix (`m`, `k`, `M`, `G`, `T`, `P`, `E`), a binary suffix
+/// (`Ki` … `Ei`) or a decimal exponent (`e3`, `E-2`).
+pub fn is_quantity(v: &str) -> bool {
+    let b = v.as_bytes();
+    let mut i = 0;
+    if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
+        i += 1;
+    }
+    let start = i;
+    let mut dots = 0;
+    while i < b.len() && (b[i].is_ascii_digit() || b[i] == b'.') {
+        dots += usize::from(b[i] == b'.');
+        i += 1;
+    }
+    let number = &v[start..i];
+    if number.is_empty() || dots > 1 || number == "." {
+        return false;
+    }
+    let suffix = &v[i..];
+    match suffix {
+        "" | "m" | "k" | "M" | "G" | "T" | "P" | "E" | "Ki" | "Mi" | "Gi" | "Ti" | "Pi" | "Ei" => {
+            true
+        }
+        s if s.starts_with(['e', 'E']) => {
+            let e = &s[1..];
+            let e = e.strip_prefix(['+', '-']).unwrap_or(e);
+            !e.is_empty() && e.bytes().all(|c| c.is_ascii_digit())
+        }
+        _ => false,
+    }
+}
+
+/// A lower-case RFC 1123 subdomain (Secret names).
+pub fn is_dns1123_subdomain(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= 253
+        && v.split('.').all(|label| {
+            let b = label.as_bytes();
+            !b.is_empty()
+                && b.len() <= 63
+                && b.iter()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+                && b[0] != b'-'
+                && b[b.len() - 1] != b'-'
+        })
+}
+
+/// A key inside a Secret's data.
+pub fn is_secret_key(v: &str) -> bool {
+    !v.is_empty()
+        && v.len() <= 253
+        && v != "."
+        && v != ".."
+        && v.bytes()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ports_rules() {
+        assert_eq!(ports("8080").unwrap(), vec![8080]);
+        assert_eq!(ports(" 80, 8080 ,443").unwrap(), vec![80, 8080, 443]);
+        assert_eq!(ports("1,65535").unwrap(), vec![1, 65535]);
+        for bad in [
+            "",
+            ",",
+            "0",
+            "65536",
+            "http",
+            "80,80",
+            "-1",
+            "8080;9090",
+            "1e3",
+        ] {
+            assert!(ports(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(ports_env(&[80, 8080]), "80,8080");
+    }
+
+    #[test]
+    fn interface_rules() {
+        for ok in ["any", "eth0", "lo", "veth1234567890a", "br-1.2"] {
+            assert_eq!(interface(ok).unwrap(), ok);
+        }
+        for bad in [
+            "",
+            "a/b",
+            "eth0:1",
+            "has space",
+            "0123456789abcdef",
+            ".",
+            "..",
+        ] {
+            assert!(interface(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn url_rules() {
+        for ok in [
+            "http://collector:8080/in",
+            "https://x.example",
+            "http://127.0.0.1:9/",
+        ] {
+            assert_eq!(output_url(ok).unwrap(), ok);
+        }
+        for bad in [
+            "",
+            "collector:8080",
+            "ftp://x/",
+            "http://",
+            "https:///path",
+            "http://a b/",
+            "/rel",
+        ] {
+            assert!(output_url(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn sample_rate_rules() {
+        assert_eq!(sample_rate("1").unwrap(), "1");
+        assert_eq!(sample_rate("0.50").unwrap(), "0.5");
+        assert_eq!(sample_rate(" 1.0 ").unwrap(), "1");
+        for bad in ["0", "-0.1", "1.01", "NaN", "inf", "", "half"] {
+            assert!(sample_rate(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn body_size_rules() {
+        assert_eq!(max_body_size("0").unwrap(), 0);
+        assert_eq!(max_body_size("1048576").unwrap(), 1048576);
+        for bad in ["-1", "1.5", "", "64k"] {
+            assert!(max_body_size(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn quantities() {
+        for ok in [
+            "100m", "0.5", "1", "64Mi", "1Gi", "2G", "1e3", "1.5E-2", "500k",
+        ] {
+            assert!(is_quantity(ok), "{ok}");
+        }
+        for bad in ["", "m", "1.2.3", "64MB", "lots", "1e", "Mi", "."] {
+            assert!(!is_quantity(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn names() {
+        assert!(is_dns1123_subdomain("sniffer-token"));
+        assert!(is_dns1123_subdomain("a.b-c.d"));
+        assert!(!is_dns1123_subdomain("Bad"));
+        assert!(!is_dns1123_subdomain("-x"));
+        assert!(!is_dns1123_subdomain("a..b"));
+        assert!(is_secret_key("token"));
+        assert!(is_secret_key("auth_token.txt"));
+        assert!(!is_secret_key("a/b"));
+        assert!(!is_secret_key(".."));
+    }
+}

@@ -1,0 +1,227 @@
+//! The real `tcp-sniffer-webhook` binary: exit codes, JSON logs on stderr, SIGTERM.
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_tcp-sniffer-webhook");
+
+/// Run with a clean environment so a developer's LISTEN_ADDR etc. cannot leak in.
+fn cmd() -> Command {
+    let mut c = Command::new(BIN);
+    c.env_clear();
+    c
+}
+
+#[test]
+fn invalid_settings_exit_2_naming_the_setting() {
+    for (args, envs, needle) in [
+        (vec![], vec![], "--tls-cert / TLS_CERT_FILE"),
+        (
+            vec!["--tls-cert", "/c", "--tls-key", "/k"],
+            vec![],
+            "--sniffer-image / SNIFFER_IMAGE",
+        ),
+        (
+            vec!["--tls-cert", "/c", "--tls-key", "/k"],
+            vec![("SNIFFER_IMAGE", "img"), ("DEFAULT_SAMPLE_RATE", "3")],
+            "--sample-rate / DEFAULT_SAMPLE_RATE",
+        ),
+        (
+            vec![
+                "--tls-cert",
+                "/c",
+                "--tls-key",
+                "/k",
+                "--sniffer-image",
+                "img",
+            ],
+            vec![("LISTEN_ADDR", "8443")],
+            "--listen / LISTEN_ADDR",
+        ),
+    ] {
+        let out = cmd().args(&args).envs(envs).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{needle} not in {err}");
+    }
+    // Unknown flags are clap errors: exit 2 as well.
+    let out = cmd().arg("--no-such-flag").output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn unreadable_certificate_exits_1_with_a_json_log() {
+    let out = cmd()
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--tls-cert",
+            "/nonexistent/tls.crt",
+            "--tls-key",
+            "/nonexistent/tls.key",
+        ])
+        .env("SNIFFER_IMAGE", "img")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last: Value = serde_json::from_str(err.lines().last().unwrap()).unwrap();
+    assert_eq!(last["level"], "ERROR");
+    assert!(
+        last["error"]
+            .as_str()
+            .unwrap()
+            .contains("/nonexistent/tls.crt"),
+        "{last}"
+    );
+}
+
+#[test]
+fn serves_and_stops_cleanly_on_sigterm() {
+    let pki = TestPki::new("binary");
+    pki.install("bin");
+    let child = cmd()
+        .args(["--listen", "127.0.0.1:0", "--shutdown-delay-ms", "300"])
+        .env("TLS_CERT_FILE", pki.cert_path())
+        .env("TLS_KEY_FILE", pki.key_path())
+        .env("SNIFFER_IMAGE", "registry.example/tcp-sniffer:1")
+        .env("NATIVE_SIDECAR", "true")
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kill the server if an assertion fails, so no process outlives the test.
+    let mut child = KillOnDrop(child);
+    let (tx, rx) = mpsc::channel::<String>();
+    let stderr = child.0.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut lines = Vec::new();
+    let next = |lines: &mut Vec<Value>| -> Value {
+        let l = rx
+            .recv_timeout(Duration::from_secs(10))
+            .expect("a log line");
+        let v: Value = serde_json::from_str(&l).unwrap_or_else(|e| panic!("not JSON: {l:?}: {e}"));
+        for k in ["timestamp", "level", "message"] {
+            assert!(v.get(k).is_some(), "{k} missing in {l}");
+        }
+        lines.push(v.clone());
+        v
+    };
+    let first = next(&mut lines);
+    assert_eq!(first["message"], "tcp-sniffer-webhook listening");
+    assert_eq!(first["native_sidecar"], true);
+    let addr: std::net::SocketAddr = first["addr"].as_str().unwrap().parse().unwrap();
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let client = reqwest::Client::builder()
+        .use_rustls_tls()
+        .tls_built_in_root_certs(false)
+        .add_root_certificate(reqwest::Certificate::from_pem(pki.ca_pem.as_bytes()).unwrap())
+        .resolve(SERVER_NAME, addr)
+        .build()
+        .unwrap();
+    let url = |p: &str| format!("https://{SERVER_NAME}:{}{p}", addr.port());
+    rt.block_on(async {
+        // Ready once the first connection is served.
+        let t0 = Instant::now();
+        loop {
+            if let Ok(r) = client.get(url("/readyz")).send().await {
+                if r.status() == 200 {
+                    break;
+                }
+            }
+            assert!(t0.elapsed() < Duration::from_secs(10));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let body = serde_json::to_vec(&review_for(&fixture("pods/init-containers.json"))).unwrap();
+        let r = client
+            .post(url("/mutate"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+        let answer: Value = r.json().await.unwrap();
+        assert!(answer["response"].get("patch").is_some(), "{answer:#}");
+        let ops = patch_ops(&answer["response"]);
+        assert_eq!(ops[0]["path"], "/spec/initContainers/0");
+    });
+    // The review was logged with its outcome.
+    let review_log = next(&mut lines);
+    assert_eq!(review_log["message"], "admission review");
+    assert_eq!(review_log["verdict"], "injected");
+    assert_eq!(review_log["pod"], "with-init");
+
+    let status = Command::new("kill")
+        .args(["-TERM", &child.0.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    // During the shutdown delay /readyz says 503 but requests are still served.
+    rt.block_on(async {
+        let t0 = Instant::now();
+        loop {
+            let r = client
+                .get(url("/readyz"))
+                .send()
+                .await
+                .expect("still serving during the delay");
+            if r.status() == 503 {
+                break;
+            }
+            assert!(
+                t0.elapsed() < Duration::from_secs(5),
+                "readyz never turned 503"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    });
+    // Close the client's pooled connections (an idle h2 connection is drained with a
+    // GOAWAY + PING that needs the client's runtime to answer).
+    drop(client);
+    drop(rt);
+    let t0 = Instant::now();
+    let code = loop {
+        if let Some(s) = child.0.try_wait().unwrap() {
+            break s.code();
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "did not exit after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(code, Some(0));
+    while let Ok(l) = rx.recv_timeout(Duration::from_millis(500)) {
+        let v: Value = serde_json::from_str(&l).unwrap();
+        lines.push(v);
+    }
+    let messages: Vec<&str> = lines.iter().filter_map(|l| l["message"].as_str()).collect();
+    assert!(messages.contains(&"signal received"), "{messages:?}");
+    assert_eq!(messages.last(), Some(&"stopped"), "{messages:?}");
+}
+
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
