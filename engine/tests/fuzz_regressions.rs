@@ -6,9 +6,7 @@
 //! * `seeds_replay`: every seed in `engine/fuzz/seeds/<target>/`.
 //! * `regressions_dir_replays`: every file in `tests/fuzz_regressions/`, named
 //!   `<target>-<what>.bin`, so a file added without its own test still runs.
-//!   Inputs of bugs not fixed yet live in `tests/fuzz_regressions/open/` (not
-//!   walked) and their named test is `#[ignore]`d: when fixing, move the file up
-//!   one level and drop the `#[ignore]`.
+//!   A crash is fixed before its input lands here: the suite never ignores a test.
 //! * one named test per crash found (`include_bytes!`), so a failure names the bug.
 //!
 //! To add a regression: minimise the crash (`cargo fuzz tmin`, see
@@ -111,10 +109,9 @@ fn empty_and_tiny_inputs() {
 /// Script: server sends `HTTP/1.0 200\r\n\r\n` (body until close), then two
 /// server gaps of 2^63 bytes.
 #[test]
-#[ignore = "open bug: HttpStats::gap_body_bytes overflows on gaps > 2^63 in total"]
 fn http_gap_body_bytes_overflow() {
     let _ = drivers::http_stream_script(
-        include_bytes!("fuzz_regressions/open/http_stream_u64gap-gap-body-bytes-overflow.bin"),
+        include_bytes!("fuzz_regressions/http_stream_u64gap-gap-body-bytes-overflow.bin"),
         63,
     );
 }

@@ -1032,13 +1032,14 @@ impl HttpConnection {
                 };
                 match ip.decoder.gap(len, &mut ip.body) {
                     GapOutcome::Skipped { done } => {
-                        cx.stats.gap_body_bytes += len;
+                        cx.stats.gap_body_bytes = cx.stats.gap_body_bytes.saturating_add(len);
                         if done {
                             self.finish(side, cx.ts, true, cx);
                         }
                     }
                     GapOutcome::Beyond { excess } => {
-                        cx.stats.gap_body_bytes += len - excess;
+                        cx.stats.gap_body_bytes =
+                            cx.stats.gap_body_bytes.saturating_add(len - excess);
                         self.finish(side, cx.ts, true, cx);
                         // The rest of the gap began the next message.
                         if self.halves[i].state == State::Idle {
