@@ -5,7 +5,7 @@
 # runs at most once, only when something is missing. Safe to run on every
 # `make demo` / `make test`.
 #
-# Usage: scripts/install-deps.sh [build|test|all]   (default: all)
+# Usage: scripts/install-deps.sh [build|test|images|all]   (default: all)
 set -euo pipefail
 
 what=${1:-all}
@@ -15,10 +15,17 @@ build_pkgs=(libpcap-dev pkg-config)
 # nginx, curl and wrk are real peers for live tests; iproute2 makes namespaces.
 test_pkgs=(tshark tcpdump nginx curl wrk iproute2 ethtool openssl)
 
+# Manifests and images (tests/deploy, tests/images, scripts/images.sh): python3-yaml turns
+# `kubectl kustomize` output into JSON; podman (with runc, and catatonit for a pod's
+# infra container) builds and runs the images; debootstrap makes their Debian base.
+deploy_pkgs=(python3-yaml)
+images_pkgs=(podman runc catatonit netavark debootstrap)
+
 case "$what" in
   build) want=("${build_pkgs[@]}") ;;
-  test|all) want=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
-  *) echo "usage: $0 [build|test|all]" >&2; exit 2 ;;
+  images) want=("${images_pkgs[@]}" "${deploy_pkgs[@]}" openssl) ;;
+  test|all) want=("${build_pkgs[@]}" "${test_pkgs[@]}" "${deploy_pkgs[@]}" "${images_pkgs[@]}") ;;
+  *) echo "usage: $0 [build|test|images|all]" >&2; exit 2 ;;
 esac
 
 missing=()
