@@ -1,1 +1,460 @@
-//! Placeholder: the Neon addon over the engine has not been built yet. It exports nothing.
+//! # tcp-sniffer-node
+//!
+//! The native half of the npm package `tcp-sniffer`: a thin Neon layer over the engine.
+//! It converts between JavaScript and the engine's types and owns the Neon `Channel`;
+//! capture, reassembly, HTTP and the stdout/URL outputs all live in the engine.
+//!
+//! Exported functions (raw, untyped; `ts/index.ts` wraps them):
+//!
+//! | function | what it does |
+//! |---|---|
+//! | `validate(json, surface, production)` | the engine's validation only; returns the normalized settings as JSON (never the token) or throws the engine's error |
+//! | `create(json, surface, production, sidecar)` | validates and returns a handle; throws the engine's error text naming the key/variable |
+//! | `start(handle, deliver?, onEvent)` | `Promise<string>` (start info as JSON), resolved once capture runs; `Sniffer::start` runs on its own thread |
+//! | `stop(handle)` | `Promise<string>` (final stats as JSON), resolved after the drain; runs on its own thread |
+//! | `stats(handle)` | the counters so far, as JSON |
+//! | `log(level, message, fieldsJson)` | one line through the engine's JSON logger on stderr |
+//! | `setLogLevel(level)` | the engine logger's process-wide level |
+//! | `envNames()` | the environment variables that are settings |
+//!
+//! `surface` is `"library"` (camelCase keys, JSON values) or `"env"` (env var names,
+//! text values; empty values count as unset). `sidecar` picks the outputs' default:
+//! stdout when no output URL is set. `deliver(text)` receives each batch's JSON lines
+//! in one crossing (see [`js_output`]); `onEvent("error", text)` and `onEvent("end")`
+//! carry the engine's hooks.
+
+mod js_output;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use neon::prelude::*;
+use serde_json::{json, Map, Value};
+use tcp_sniffer::config::{CaptureBackend, LogLevel, RawValue, Settings, SettingsBuilder, Surface};
+use tcp_sniffer::message::Placement;
+use tcp_sniffer::output::http_post::HttpOutputConfig;
+use tcp_sniffer::output::{build_outputs, log, Output};
+use tcp_sniffer::runtime::{Hooks, Sniffer};
+use tcp_sniffer::stats::Stats;
+
+use js_output::{JsOutput, JsShared};
+
+/// Where a sniffer is in its lifecycle.
+enum Phase {
+    /// Created, not started.
+    Idle,
+    /// `start` is running on its thread.
+    Starting,
+    /// Capturing (or replaying).
+    Running(Sniffer),
+    /// `stop` is draining on its thread.
+    Stopping,
+    /// Stopped (or failed to start); the final counters.
+    Stopped(Box<Stats>),
+}
+
+/// What a JavaScript handle owns. Shared with the start/stop threads.
+struct State {
+    settings: Settings,
+    sidecar: bool,
+    phase: Phase,
+    /// The JavaScript output's counters (kept after the output is gone).
+    js: Option<Arc<JsShared>>,
+}
+
+/// The JavaScript handle: a box around the shared state.
+struct Handle(Arc<Mutex<State>>);
+
+impl Finalize for Handle {
+    fn finalize<'a, C: Context<'a>>(self, _cx: &mut C) {
+        // Garbage-collected while running: stop off the JavaScript thread (the drain
+        // may need this thread), without waiting for it.
+        let running = {
+            let mut st = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            match std::mem::replace(&mut st.phase, Phase::Stopping) {
+                Phase::Running(s) => Some(s),
+                other => {
+                    st.phase = other;
+                    None
+                }
+            }
+        };
+        if let Some(s) = running {
+            let _ = std::thread::Builder::new()
+                .name("tcp-sniffer-finalize".into())
+                .spawn(move || drop(s));
+        }
+    }
+}
+
+fn parse_surface(cx: &mut FunctionContext, s: &str) -> NeonResult<Surface> {
+    match s {
+        "library" => Ok(Surface::Library),
+        "env" => Ok(Surface::Env),
+        other => cx.throw_type_error(format!("unknown surface {other:?}")),
+    }
+}
+
+/// Validates `config` (a JSON object) on `surface` through the engine, and checks
+/// what the outputs need (the CA file). The error text is the engine's.
+fn build_settings(config: &str, surface: Surface, production: bool) -> Result<Settings, String> {
+    let value: Value =
+        serde_json::from_str(config).map_err(|e| format!("invalid configuration: {e}"))?;
+    let Value::Object(map) = value else {
+        return Err("invalid configuration: expected an object".into());
+    };
+    let mut b = SettingsBuilder::new(surface, production);
+    for (key, v) in map {
+        let raw = match (surface, v) {
+            (_, Value::Null) => continue,
+            (Surface::Library, v) => RawValue::Json(v),
+            (_, Value::String(t)) if t.trim().is_empty() => continue,
+            (_, Value::String(t)) => RawValue::Text(t),
+            (_, other) => RawValue::Text(other.to_string()),
+        };
+        b.set(&key, raw).map_err(|e| e.to_string())?;
+    }
+    let settings = b.build().map_err(|e| e.to_string())?;
+    HttpOutputConfig::from_settings(&settings).map_err(|e| e.to_string())?;
+    Ok(settings)
+}
+
+/// The normalized settings as library keys. The token is never included, only whether it is set.
+fn settings_json(s: &Settings) -> Value {
+    json!({
+        "interface": s.interface,
+        "ports": s.ports,
+        "outputUrl": s.output_url,
+        "outputUrlAuthTokenSet": s.output_url_auth_token.is_some(),
+        "outputStdout": s.output_stdout,
+        "sampleRate": s.sample_rate,
+        "maxBodySize": s.max_body_size,
+        "maxConcurrentConnections": s.max_concurrent_connections,
+        "connectionIdleTimeoutMs": s.connection_idle_timeout_ms,
+        "redactHeaders": s.redact_headers,
+        "captureBackend": match s.capture_backend {
+            CaptureBackend::Auto => "auto",
+            CaptureBackend::AfPacket => "af_packet",
+            CaptureBackend::Pcap => "pcap",
+        },
+        "workers": s.workers,
+        "readFile": s.read_file,
+        "logLevel": level_name(s.log_level),
+        "outputBatchSize": s.output_batch_size,
+        "outputBatchWaitMs": s.output_batch_wait_ms,
+        "outputConcurrency": s.output_concurrency,
+        "outputQueueSize": s.output_queue_size,
+        "outputDrainTimeoutMs": s.output_drain_timeout_ms,
+        "outputRetryBaseMs": s.output_retry_base_ms,
+    })
+}
+
+fn level_name(l: LogLevel) -> &'static str {
+    match l {
+        LogLevel::Error => "error",
+        LogLevel::Warn => "warn",
+        LogLevel::Info => "info",
+        LogLevel::Debug => "debug",
+    }
+}
+
+/// `validate(json, surface, production) -> string`
+fn validate(mut cx: FunctionContext) -> JsResult<JsString> {
+    let config = cx.argument::<JsString>(0)?.value(&mut cx);
+    let surface = cx.argument::<JsString>(1)?.value(&mut cx);
+    let surface = parse_surface(&mut cx, &surface)?;
+    let production = cx.argument::<JsBoolean>(2)?.value(&mut cx);
+    match build_settings(&config, surface, production) {
+        Ok(s) => Ok(cx.string(settings_json(&s).to_string())),
+        Err(e) => cx.throw_error(e),
+    }
+}
+
+/// `create(json, surface, production, sidecar, readFile?) -> handle`
+///
+/// `readFile` overrides the file to replay (the sidecar's `--read` flag; the env
+/// surface has no such variable).
+fn create(mut cx: FunctionContext) -> JsResult<JsBox<Handle>> {
+    let config = cx.argument::<JsString>(0)?.value(&mut cx);
+    let surface = cx.argument::<JsString>(1)?.value(&mut cx);
+    let surface = parse_surface(&mut cx, &surface)?;
+    let production = cx.argument::<JsBoolean>(2)?.value(&mut cx);
+    let sidecar = cx.argument::<JsBoolean>(3)?.value(&mut cx);
+    let read_file = match cx.argument_opt(4) {
+        Some(v) if v.is_a::<JsString, _>(&mut cx) => {
+            Some(v.downcast_or_throw::<JsString, _>(&mut cx)?.value(&mut cx))
+        }
+        _ => None,
+    };
+    let mut settings = match build_settings(&config, surface, production) {
+        Ok(s) => s,
+        Err(e) => return cx.throw_error(e),
+    };
+    if let Some(path) = read_file.filter(|p| !p.is_empty()) {
+        settings.read_file = Some(path);
+    }
+    Ok(cx.boxed(Handle(Arc::new(Mutex::new(State {
+        settings,
+        sidecar,
+        phase: Phase::Idle,
+        js: None,
+    })))))
+}
+
+fn lock(h: &Handle) -> std::sync::MutexGuard<'_, State> {
+    h.0.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// `start(handle, deliver?, onEvent) -> Promise<string>`
+fn start(mut cx: FunctionContext) -> JsResult<JsPromise> {
+    let handle = cx.argument::<JsBox<Handle>>(0)?;
+    let deliver = match cx.argument_opt(1) {
+        Some(v) if v.is_a::<JsFunction, _>(&mut cx) => {
+            Some(v.downcast_or_throw::<JsFunction, _>(&mut cx)?.root(&mut cx))
+        }
+        _ => None,
+    };
+    let on_event = Arc::new(cx.argument::<JsFunction>(2)?.root(&mut cx));
+    let (deferred, promise) = cx.promise();
+    let channel = cx.channel();
+
+    let state = handle.0.clone();
+    let (settings, sidecar) = {
+        let mut st = lock(&handle);
+        if !matches!(st.phase, Phase::Idle) {
+            drop(st);
+            let err = cx.error("the sniffer was already started")?;
+            deferred.reject(&mut cx, err);
+            return Ok(promise);
+        }
+        st.phase = Phase::Starting;
+        (st.settings.clone(), st.sidecar)
+    };
+    log::set_level(settings.log_level);
+
+    // Outputs: the engine's (stdout, URL), then JavaScript's.
+    let mut outputs: Vec<Box<dyn Output>> = match build_outputs(&settings, sidecar) {
+        Ok(o) => o,
+        Err(e) => {
+            lock(&handle).phase = Phase::Stopped(Box::default());
+            let err = cx.error(e.to_string())?;
+            deferred.reject(&mut cx, err);
+            return Ok(promise);
+        }
+    };
+    if let Some(deliver) = deliver {
+        let shared = Arc::new(JsShared::default());
+        lock(&handle).js = Some(shared.clone());
+        outputs.push(Box::new(JsOutput::new(
+            cx.channel(),
+            deliver,
+            shared,
+            settings.output_queue_size,
+            Duration::from_millis(settings.output_drain_timeout_ms),
+        )));
+    }
+
+    let hooks = {
+        let (ch_err, ch_end) = (cx.channel(), cx.channel());
+        let (ev_err, ev_end) = (on_event.clone(), on_event);
+        Hooks {
+            on_error: Some(Box::new(move |text: String| {
+                let ev = ev_err.clone();
+                let _ = ch_err.try_send(move |mut cx| {
+                    let f = ev.to_inner(&mut cx);
+                    let (kind, text) = (cx.string("error"), cx.string(text));
+                    f.call_with(&cx).arg(kind).arg(text).exec(&mut cx)
+                });
+            })),
+            on_end: Some(Box::new(move || {
+                let ev = ev_end.clone();
+                let _ = ch_end.try_send(move |mut cx| {
+                    let f = ev.to_inner(&mut cx);
+                    let kind = cx.string("end");
+                    f.call_with(&cx).arg(kind).exec(&mut cx)
+                });
+            })),
+        }
+    };
+
+    let spawned = std::thread::Builder::new()
+        .name("tcp-sniffer-start".into())
+        .spawn(move || {
+            let placement = Placement::from_env();
+            let result = Sniffer::start(&settings, outputs, placement.clone(), hooks);
+            let outcome = {
+                let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
+                match result {
+                    Ok(sniffer) => {
+                        let info = sniffer.info().clone();
+                        st.phase = Phase::Running(sniffer);
+                        Ok(json!({
+                            "backend": info.backend,
+                            "workers": info.workers,
+                            "source": info.source,
+                            "fallbackReason": info.fallback_reason,
+                            "pod": placement.map(|p| json!({
+                                "name": p.name, "namespace": p.namespace, "node": p.node
+                            })),
+                        })
+                        .to_string())
+                    }
+                    Err(e) => {
+                        st.phase = Phase::Stopped(Box::default());
+                        Err(e.to_string())
+                    }
+                }
+            };
+            deferred.settle_with(&channel, move |mut cx| match outcome {
+                Ok(info) => Ok(cx.string(info).upcast::<JsValue>()),
+                Err(e) => {
+                    let err = cx.error(e)?;
+                    cx.throw(err)
+                }
+            });
+        });
+    if let Err(e) = spawned {
+        lock(&handle).phase = Phase::Stopped(Box::default());
+        return cx.throw_error(format!("cannot start a sniffer thread: {e}"));
+    }
+    Ok(promise)
+}
+
+/// `stop(handle) -> Promise<string>` (final stats as JSON)
+fn stop(mut cx: FunctionContext) -> JsResult<JsPromise> {
+    let handle = cx.argument::<JsBox<Handle>>(0)?;
+    let (deferred, promise) = cx.promise();
+    let state = handle.0.clone();
+    let sniffer = {
+        let mut st = lock(&handle);
+        match std::mem::replace(&mut st.phase, Phase::Stopping) {
+            Phase::Running(s) => s,
+            Phase::Idle => {
+                st.phase = Phase::Stopped(Box::default());
+                let s = cx.string(stats_json(&Stats::default(), st.js.as_deref()));
+                deferred.resolve(&mut cx, s);
+                return Ok(promise);
+            }
+            Phase::Stopped(stats) => {
+                let s = cx.string(stats_json(&stats, None));
+                st.phase = Phase::Stopped(stats);
+                deferred.resolve(&mut cx, s);
+                return Ok(promise);
+            }
+            other @ (Phase::Starting | Phase::Stopping) => {
+                let what = if matches!(other, Phase::Starting) {
+                    "the sniffer is still starting; await start() first"
+                } else {
+                    "the sniffer is already stopping"
+                };
+                st.phase = other;
+                drop(st);
+                let err = cx.error(what)?;
+                deferred.reject(&mut cx, err);
+                return Ok(promise);
+            }
+        }
+    };
+    let channel = cx.channel();
+    let spawned = std::thread::Builder::new()
+        .name("tcp-sniffer-stop".into())
+        .spawn(move || {
+            let stats = sniffer.stop();
+            let text = stats_json(&stats, None);
+            state.lock().unwrap_or_else(|e| e.into_inner()).phase = Phase::Stopped(Box::new(stats));
+            deferred.settle_with(&channel, move |mut cx| Ok(cx.string(text)));
+        });
+    if let Err(e) = spawned {
+        return cx.throw_error(format!("cannot start a sniffer thread: {e}"));
+    }
+    Ok(promise)
+}
+
+/// Stats as JSON. Before the engine has published anything, the JavaScript output's
+/// own counters stand in for the output stage's.
+fn stats_json(stats: &Stats, js: Option<&JsShared>) -> String {
+    match js {
+        Some(js) => {
+            let mut s = stats.clone();
+            s.output.merge(&js.stats());
+            s.to_json()
+        }
+        None => stats.to_json(),
+    }
+}
+
+/// `stats(handle) -> string`
+fn stats(mut cx: FunctionContext) -> JsResult<JsString> {
+    let handle = cx.argument::<JsBox<Handle>>(0)?;
+    let st = lock(&handle);
+    let text = match &st.phase {
+        Phase::Running(s) => s.stats().to_json(),
+        Phase::Stopped(s) => s.to_json(),
+        Phase::Idle | Phase::Starting | Phase::Stopping => Stats::default().to_json(),
+    };
+    Ok(cx.string(text))
+}
+
+/// `log(level, message, fieldsJson?)`: one JSON line on stderr through the engine's logger.
+fn js_log(mut cx: FunctionContext) -> JsResult<JsUndefined> {
+    let level = match cx.argument::<JsString>(0)?.value(&mut cx).as_str() {
+        "error" => LogLevel::Error,
+        "warn" => LogLevel::Warn,
+        "debug" => LogLevel::Debug,
+        _ => LogLevel::Info,
+    };
+    let message = cx.argument::<JsString>(1)?.value(&mut cx);
+    let fields: Map<String, Value> = match cx.argument_opt(2) {
+        Some(v) if v.is_a::<JsString, _>(&mut cx) => {
+            let text = v.downcast_or_throw::<JsString, _>(&mut cx)?.value(&mut cx);
+            match serde_json::from_str(&text) {
+                Ok(Value::Object(m)) => m,
+                _ => Map::new(),
+            }
+        }
+        _ => Map::new(),
+    };
+    let fields: Vec<(&str, Value)> = fields
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "timestamp" | "level" | "message"))
+        .map(|(k, v)| (k.as_str(), v.clone()))
+        .collect();
+    log::log(level, &message, &fields);
+    Ok(cx.undefined())
+}
+
+/// `setLogLevel(level)`: the process-wide log level (the sidecar sets it before its first line).
+fn set_log_level(mut cx: FunctionContext) -> JsResult<JsUndefined> {
+    let level = match cx.argument::<JsString>(0)?.value(&mut cx).as_str() {
+        "error" => LogLevel::Error,
+        "warn" => LogLevel::Warn,
+        "debug" => LogLevel::Debug,
+        _ => LogLevel::Info,
+    };
+    log::set_level(level);
+    Ok(cx.undefined())
+}
+
+/// `envNames() -> string[]`: the environment variables that are settings (the sidecar reads exactly these).
+fn env_names(mut cx: FunctionContext) -> JsResult<JsArray> {
+    let names: Vec<&str> = tcp_sniffer::config::env_names().collect();
+    let arr = cx.empty_array();
+    for (i, n) in names.into_iter().enumerate() {
+        let s = cx.string(n);
+        arr.set(&mut cx, i as u32, s)?;
+    }
+    Ok(arr)
+}
+
+#[neon::main]
+fn main(mut cx: ModuleContext) -> NeonResult<()> {
+    cx.export_function("validate", validate)?;
+    cx.export_function("create", create)?;
+    cx.export_function("start", start)?;
+    cx.export_function("stop", stop)?;
+    cx.export_function("stats", stats)?;
+    cx.export_function("log", js_log)?;
+    cx.export_function("setLogLevel", set_log_level)?;
+    cx.export_function("envNames", env_names)?;
+    Ok(())
+}

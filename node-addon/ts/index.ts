@@ -1,0 +1,380 @@
+// The typed API of `tcp-sniffer`: createSniffer(config) → Sniffer.
+//
+// Everything that decides what a packet means runs in Rust (the engine); this file turns
+// the addon's raw functions into an EventEmitter with promises, a callback and an async
+// iterator. Configuration is validated once, by the engine; the only check made here is
+// JavaScript's own: `onHttpMessage` must be a function.
+//
+// Messages cross from Rust in batches: one call of `deliver(text)` per batch, where
+// `text` is the batch's JSON lines; it is parsed with a single JSON.parse.
+import { EventEmitter } from 'node:events';
+import { native, type NativeHandle } from './load';
+import type { HttpMessage, SnifferConfig, SnifferStats, StartInfo } from './types';
+
+export type {
+  Endpoint,
+  HttpHeaders,
+  HttpMessage,
+  HttpRequestMessage,
+  HttpResponseMessage,
+  Pod,
+  SnifferConfig,
+  SnifferStats,
+  StartInfo,
+} from './types';
+
+/** An invalid configuration. `message` names the setting and what it accepts. */
+export class SnifferConfigError extends Error {
+  readonly code = 'ERR_TCP_SNIFFER_CONFIG';
+  constructor(message: string) {
+    super(message);
+    this.name = 'SnifferConfigError';
+  }
+}
+
+/** Messages an async iterator buffers before it drops (and counts) new ones. */
+export const DEFAULT_ITERATOR_BUFFER = 10_000;
+/** A throwing callback is logged at most once per this interval (the rest are counted). */
+const CALLBACK_ERROR_LOG_INTERVAL_MS = 10_000;
+
+type State = 'idle' | 'starting' | 'running' | 'stopping' | 'stopped';
+
+/** Options of {@link Sniffer.messages}. */
+export interface IterateOptions {
+  /** Messages buffered for a slow consumer before new ones are dropped and counted (default 10000). */
+  bufferSize?: number;
+}
+
+/** Events of a {@link Sniffer}. */
+export interface SnifferEvents {
+  message: [message: HttpMessage];
+  error: [error: Error];
+  stats: [stats: SnifferStats];
+  end: [];
+}
+
+/** A bounded queue feeding one async iterator. */
+class IteratorQueue {
+  readonly items: HttpMessage[] = [];
+  waiting: { resolve: (r: IteratorResult<HttpMessage>) => void; reject: (e: Error) => void } | null =
+    null;
+  done = false;
+  error: Error | null = null;
+  constructor(readonly bound: number) {}
+}
+
+/**
+ * A passive HTTP/1.x observer. Create it with {@link createSniffer}.
+ *
+ * Events: `'message'` (each message), `'error'` (a fatal capture error; the sniffer then
+ * stops), `'stats'` (the final counters, once stopped), `'end'` (with `readFile`: the
+ * file is fully processed, every message delivered, and the sniffer stopped).
+ */
+export class Sniffer extends EventEmitter {
+  #handle: NativeHandle;
+  #callback: ((m: HttpMessage) => void) | undefined;
+  #state: State = 'idle';
+  #starting: Promise<StartInfo> | null = null;
+  #stopping: Promise<SnifferStats> | null = null;
+  #final: SnifferStats | null = null;
+  #info: StartInfo | null = null;
+  #iterators = new Set<IteratorQueue>();
+  #iteratorDrops = 0;
+  #lastCallbackLog = 0;
+  #callbackLogHeld = 0;
+
+  /** @internal Use {@link createSniffer}. */
+  constructor(handle: NativeHandle, callback: ((m: HttpMessage) => void) | undefined) {
+    super();
+    this.#handle = handle;
+    this.#callback = callback;
+  }
+
+  /** What `start()` set up (backend, workers, source), once started. */
+  get info(): StartInfo | null {
+    return this.#info;
+  }
+
+  /** Starts capturing. Resolves once capture is running; rejects with a clear error. */
+  start(): Promise<StartInfo> {
+    if (this.#starting) return this.#starting;
+    if (this.#state !== 'idle') {
+      return Promise.reject(new Error('the sniffer was stopped; create a new one'));
+    }
+    this.#state = 'starting';
+    this.#starting = native
+      .start(
+        this.#handle,
+        (text) => this.#deliver(text),
+        (kind, message) => this.#onEvent(kind, message),
+      )
+      .then(
+        (json) => {
+          this.#info = JSON.parse(json) as StartInfo;
+          if (this.#state === 'starting') this.#state = 'running';
+          return this.#info;
+        },
+        (err: unknown) => {
+          this.#state = 'stopped';
+          this.#final = this.stats();
+          this.#endIterators(null);
+          throw err instanceof Error ? err : new Error(String(err));
+        },
+      );
+    return this.#starting;
+  }
+
+  /** Stops capture, drains in-flight messages, then resolves with the final counters. */
+  stop(): Promise<SnifferStats> {
+    if (this.#stopping) return this.#stopping;
+    this.#stopping = this.#stop();
+    return this.#stopping;
+  }
+
+  async #stop(): Promise<SnifferStats> {
+    if (this.#state === 'starting' && this.#starting) {
+      await this.#starting.catch(() => undefined);
+    }
+    if (this.#state === 'stopped' && this.#final) return this.#final;
+    this.#state = 'stopping';
+    const json = await native.stop(this.#handle);
+    this.#state = 'stopped';
+    this.#final = this.#withJsCounters(JSON.parse(json));
+    this.#endIterators(null);
+    this.emit('stats', this.#final);
+    return this.#final;
+  }
+
+  /** The counters so far: packets, drops, connections, messages, losses by reason. */
+  stats(): SnifferStats {
+    if (this.#final) return this.#final;
+    return this.#withJsCounters(JSON.parse(native.stats(this.#handle)));
+  }
+
+  /**
+   * The messages as an async iterator with a bounded buffer (a consumer that falls behind
+   * loses messages, counted as `output.dropped_iterator_full`). The iterator sees messages
+   * delivered after it is made; it starts the sniffer if it is not started yet, and ends
+   * when the sniffer stops (it throws the capture error if one stopped it).
+   */
+  messages(options: IterateOptions = {}): AsyncIterableIterator<HttpMessage> {
+    const bound = options.bufferSize ?? DEFAULT_ITERATOR_BUFFER;
+    if (!Number.isInteger(bound) || bound < 1) {
+      throw new RangeError(`bufferSize: expected an integer >= 1, got ${String(bound)}`);
+    }
+    const q = new IteratorQueue(bound);
+    if (this.#state === 'stopped') q.done = true;
+    else this.#iterators.add(q);
+    if (this.#state === 'idle') {
+      this.start().catch((e: Error) => this.#endIterators(e));
+    }
+    const remove = () => {
+      this.#iterators.delete(q);
+      q.done = true;
+      q.items.length = 0;
+    };
+    const it: AsyncIterableIterator<HttpMessage> = {
+      next: () => {
+        const item = q.items.shift();
+        if (item !== undefined) return Promise.resolve({ value: item, done: false });
+        if (q.error) {
+          const e = q.error;
+          q.error = null;
+          return Promise.reject(e);
+        }
+        if (q.done) return Promise.resolve({ value: undefined, done: true });
+        return new Promise((resolve, reject) => {
+          q.waiting = { resolve, reject };
+        });
+      },
+      return: () => {
+        remove();
+        return Promise.resolve({ value: undefined, done: true });
+      },
+      [Symbol.asyncIterator]() {
+        return it;
+      },
+    };
+    return it;
+  }
+
+  /** `for await (const m of sniffer)`: see {@link Sniffer.messages}. */
+  [Symbol.asyncIterator](): AsyncIterableIterator<HttpMessage> {
+    return this.messages();
+  }
+
+  /** One batch from Rust: returns how many callbacks threw. */
+  #deliver(text: string): number {
+    const body = text.endsWith('\n') ? text.slice(0, -1) : text;
+    if (body.length === 0) return 0;
+    // JSON strings never hold a raw newline, so the line breaks separate the objects.
+    const messages = JSON.parse('[' + body.replaceAll('\n', ',') + ']') as HttpMessage[];
+    const cb = this.#callback;
+    const listeners = this.listenerCount('message') > 0;
+    let errors = 0;
+    for (const m of messages) {
+      if (cb) {
+        try {
+          cb(m);
+        } catch (e) {
+          errors++;
+          this.#callbackFailed(e, 'onHttpMessage', m);
+        }
+      }
+      if (listeners) {
+        try {
+          this.emit('message', m);
+        } catch (e) {
+          errors++;
+          this.#callbackFailed(e, "'message' listener", m);
+        }
+      }
+      for (const q of this.#iterators) {
+        if (q.waiting) {
+          const w = q.waiting;
+          q.waiting = null;
+          w.resolve({ value: m, done: false });
+        } else if (q.items.length < q.bound) {
+          q.items.push(m);
+        } else {
+          this.#iteratorDrops++;
+        }
+      }
+    }
+    return errors;
+  }
+
+  #callbackFailed(e: unknown, where: string, m: HttpMessage): void {
+    const now = Date.now();
+    if (now - this.#lastCallbackLog < CALLBACK_ERROR_LOG_INTERVAL_MS) {
+      this.#callbackLogHeld++;
+      return;
+    }
+    const suppressed = this.#callbackLogHeld;
+    this.#lastCallbackLog = now;
+    this.#callbackLogHeld = 0;
+    const err = e instanceof Error ? e : new Error(String(e));
+    logLine('error', `${where} threw; the message is counted as a callback error and capture goes on`, {
+      error: err.stack ?? err.message,
+      connectionId: m.connectionId,
+      sequence: m.sequence,
+      messageType: m.type,
+      suppressed,
+    });
+  }
+
+  #onEvent(kind: 'error' | 'end', message?: string): void {
+    if (kind === 'error') {
+      const err = new Error(`capture failed: ${message ?? 'unknown error'}`);
+      this.#endIterators(err);
+      // Without an 'error' listener the engine's log line is the report: an observer
+      // must not crash the application it observes.
+      if (this.listenerCount('error') > 0) this.emit('error', err);
+      this.stop().catch(() => undefined);
+    } else {
+      this.stop().then(
+        () => this.emit('end'),
+        () => this.emit('end'),
+      );
+    }
+  }
+
+  #endIterators(err: Error | null): void {
+    for (const q of this.#iterators) {
+      q.done = true;
+      if (q.waiting) {
+        const w = q.waiting;
+        q.waiting = null;
+        if (err) w.reject(err);
+        else w.resolve({ value: undefined, done: true });
+      } else if (err) {
+        q.error = err;
+      }
+    }
+    this.#iterators.clear();
+  }
+
+  #withJsCounters(s: SnifferStats): SnifferStats {
+    s.output.dropped_iterator_full = this.#iteratorDrops;
+    return s;
+  }
+
+  // Typed overloads of the EventEmitter methods.
+  override on<K extends keyof SnifferEvents>(event: K, listener: (...args: SnifferEvents[K]) => void): this;
+  override on(event: string | symbol, listener: (...args: any[]) => void): this;
+  override on(event: string | symbol, listener: (...args: any[]) => void): this {
+    return super.on(event, listener);
+  }
+  override once<K extends keyof SnifferEvents>(event: K, listener: (...args: SnifferEvents[K]) => void): this;
+  override once(event: string | symbol, listener: (...args: any[]) => void): this;
+  override once(event: string | symbol, listener: (...args: any[]) => void): this {
+    return super.once(event, listener);
+  }
+  override off<K extends keyof SnifferEvents>(event: K, listener: (...args: SnifferEvents[K]) => void): this;
+  override off(event: string | symbol, listener: (...args: any[]) => void): this;
+  override off(event: string | symbol, listener: (...args: any[]) => void): this {
+    return super.off(event, listener);
+  }
+}
+
+/** The config as the engine takes it: everything but the callback, as JSON. */
+function engineConfig(config: Record<string, unknown>): string {
+  const out: Record<string, unknown> = {};
+  for (const [k, v] of Object.entries(config)) {
+    if (k === 'onHttpMessage' || v === undefined) continue;
+    // JSON cannot carry these; show the engine something it will name in its error.
+    out[k] =
+      typeof v === 'function' || typeof v === 'symbol'
+        ? `[${typeof v}]`
+        : typeof v === 'bigint'
+          ? Number(v)
+          : v;
+  }
+  return JSON.stringify(out);
+}
+
+function describe(v: unknown): string {
+  if (v === null) return 'null';
+  if (typeof v === 'string') return JSON.stringify(v);
+  return typeof v;
+}
+
+/**
+ * Creates a sniffer. Throws a {@link SnifferConfigError} naming the key when the
+ * configuration is invalid (the engine's validation: the same text as the sidecar's and
+ * the command line's).
+ */
+export function createSniffer(config: SnifferConfig): Sniffer {
+  if (config === null || typeof config !== 'object' || Array.isArray(config)) {
+    throw new SnifferConfigError(
+      `invalid configuration: expected an object with at least "ports", got ${describe(config)}`,
+    );
+  }
+  const cb = (config as { onHttpMessage?: unknown }).onHttpMessage;
+  if (cb !== undefined && typeof cb !== 'function') {
+    throw new SnifferConfigError(
+      `invalid setting onHttpMessage: expected a function (message) => void, got ${describe(cb)}`,
+    );
+  }
+  let handle: NativeHandle;
+  try {
+    handle = native.create(
+      engineConfig(config as unknown as Record<string, unknown>),
+      'library',
+      process.env.NODE_ENV === 'production',
+      false,
+    );
+  } catch (e) {
+    throw new SnifferConfigError(e instanceof Error ? e.message : String(e));
+  }
+  return new Sniffer(handle, cb as ((m: HttpMessage) => void) | undefined);
+}
+
+/** Writes one JSON log line on stderr (`timestamp`, `level`, `message`, fields) via the engine's logger. */
+export function logLine(
+  level: 'error' | 'warn' | 'info' | 'debug',
+  message: string,
+  fields: Record<string, unknown> = {},
+): void {
+  native.log(level, message, JSON.stringify(fields));
+}
