@@ -12,7 +12,10 @@ const child = path.join(__dirname, 'fixtures', 'live-child.js');
 const N = 6;
 
 function checkMessages(msgs, port) {
-  const reqs = msgs.filter((m) => m.type === 'request');
+  // Order is per connection; fetch may use several connections, and workers shard by
+  // connection, so put requests in the order they were made (the index is in the URL).
+  const index = (m) => Number(/\/item\/(\d+)/.exec(m.url)[1]);
+  const reqs = msgs.filter((m) => m.type === 'request').sort((a, b) => index(a) - index(b));
   const ress = msgs.filter((m) => m.type === 'response');
   assert.equal(reqs.length, N, `requests: ${reqs.length}`);
   assert.equal(ress.length, N, `responses: ${ress.length}`);

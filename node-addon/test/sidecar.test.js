@@ -87,7 +87,7 @@ test('sidecar: live on lo in a network namespace; SIGTERM drains and exits 0', a
     assert.deepEqual(m.pod, { name: 'demo-pod', namespace: 'demo-ns', node: 'node-1' });
   }
   assert.deepEqual(
-    msgs.filter((m) => m.type === 'request').map((m) => m.url),
+    msgs.filter((m) => m.type === 'request').map((m) => m.url).sort(),
     Array.from({ length: N }, (_, i) => `/s/${i}`),
   );
   // stderr: JSON logs with timestamp, level, message; startup line, stats, stop.
