@@ -238,7 +238,16 @@ async fn malformed_requests_get_clear_statuses() {
         ),
     ];
     for (ct, body, status, text) in cases {
-        let resp = post(ct, body).await.unwrap();
+        let resp = match post(ct, body).await {
+            Ok(r) => r,
+            // The server answers 413 from Content-Length without reading the body and then
+            // closes; the client may see the reset while still sending. Counted below.
+            Err(e) if status == StatusCode::PAYLOAD_TOO_LARGE => {
+                eprintln!("413 case: client saw {e}");
+                continue;
+            }
+            Err(e) => panic!("{ct:?}: {e}"),
+        };
         assert_eq!(resp.status(), status, "{ct:?}");
         let t = resp.text().await.unwrap();
         assert!(t.contains(text), "{status}: {t:?}");
@@ -289,7 +298,13 @@ async fn malformed_requests_get_clear_statuses() {
             "missing {line:?}:\n{metrics}"
         );
     }
-    assert!(metrics.contains("tcp_sniffer_webhook_http_errors_total{code=\"413\"} "));
+    let n413: u64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("tcp_sniffer_webhook_http_errors_total{code=\"413\"} "))
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!(n413 >= 1, "{metrics}");
     r.stop().await;
 }
 
@@ -340,6 +355,34 @@ async fn health_ready_and_metrics() {
         assert!(m.lines().any(|l| l == line), "missing {line:?}:\n{m}");
     }
     r.stop().await;
+}
+
+/// Wait until the server has counted `n` failed reloads (no fixed sleeps: CI may be slow).
+async fn wait_for_reload_errors(r: &Running, c: &reqwest::Client, n: u64) {
+    let t0 = Instant::now();
+    loop {
+        let m = c
+            .get(r.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let got: u64 = m
+            .lines()
+            .find_map(|l| l.strip_prefix("tcp_sniffer_webhook_tls_reload_errors_total "))
+            .and_then(|v| v.parse().ok())
+            .unwrap();
+        if got >= n {
+            return;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "reload error {n} never counted"
+        );
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
 }
 
 async fn wait_for_cert(r: &Running, c: &reqwest::Client, want: &[u8]) -> Duration {
@@ -396,7 +439,7 @@ async fn certificate_rotation_without_dropped_requests() {
         &r.pki.cert_path(),
         "-----BEGIN CERTIFICATE-----\nnot base64!\n-----END CERTIFICATE-----\n",
     );
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    wait_for_reload_errors(&r, &c, 1).await;
     assert_eq!(
         peer_der(&c.get(r.url("/healthz")).send().await.unwrap()),
         second
@@ -405,7 +448,7 @@ async fn certificate_rotation_without_dropped_requests() {
     // 3. A key that does not match the certificate is refused too.
     let (cert3, _key3, _) = r.pki.issue("third");
     r.pki.write_atomically(&r.pki.cert_path(), &cert3);
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    wait_for_reload_errors(&r, &c, 2).await;
     assert_eq!(
         peer_der(&c.get(r.url("/healthz")).send().await.unwrap()),
         second
@@ -486,7 +529,32 @@ async fn shutdown_finishes_in_flight_requests() {
             .await
     });
     tx.send(Ok(body[..10].to_vec())).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Wait until the slow request's connection is being served (this poll's own connection
+    // counts too, hence 2).
+    let t0 = Instant::now();
+    loop {
+        let m = c
+            .get(r.url("/metrics"))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let open: u64 = m
+            .lines()
+            .find_map(|l| l.strip_prefix("tcp_sniffer_webhook_connections_open "))
+            .and_then(|v| v.parse().ok())
+            .unwrap();
+        if open >= 2 {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "slow request never connected"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
     let addr = r.addr;
     let stopper = tokio::spawn(r.stop());
     tokio::time::sleep(Duration::from_millis(200)).await;
