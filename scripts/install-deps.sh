@@ -12,8 +12,9 @@ what=${1:-all}
 
 build_pkgs=(libpcap-dev pkg-config)
 # tshark and tcpdump are reference analysers for the corpus tests and perf;
-# nginx, curl and wrk are real peers for live tests; iproute2 makes namespaces.
-test_pkgs=(tshark tcpdump nginx curl wrk iproute2 ethtool openssl)
+# nginx, curl, wrk and ab (apache2-utils) are real peers for live tests (node too,
+# from its own install); iproute2 makes namespaces; ethtool turns offloads on.
+test_pkgs=(tshark tcpdump nginx curl wrk apache2-utils iproute2 ethtool openssl)
 
 # Manifests and images (tests/deploy, tests/images, scripts/images.sh): python3-yaml turns
 # `kubectl kustomize` output into JSON; podman (with runc, and catatonit for a pod's

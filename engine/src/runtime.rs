@@ -23,7 +23,9 @@
 //! 4. `stop()` joins the threads and returns the merged counters.
 //!
 //! Overload never blocks capture: a full worker queue (libpcap) or a full output-stage
-//! queue drops the batch and counts it (`capture.queue_drops`, `output.dropped_queue_full`).
+//! queue first holds the batch back and adds to it (bounded: `MAX_HELD_PACKET_BYTES`,
+//! `MAX_HELD_MESSAGES`), so a moment of jitter costs nothing; past the bound the batch is
+//! dropped and counted (`capture.queue_drops`, `output.dropped_queue_full`).
 //! A fatal capture error (interface removed) is reported through [`Hooks::on_error`] and
 //! stops the sniffer as `stop()` would.
 
@@ -59,6 +61,14 @@ const OUTPUT_FLUSH: Duration = Duration::from_millis(100);
 const OUTPUT_QUEUE_BATCHES: usize = 64;
 /// Packet batches waiting for one worker (libpcap backend).
 const WORKER_QUEUE_BATCHES: usize = 64;
+/// When a worker's packet queue is full, the libpcap reader keeps adding to that worker's
+/// pending batch (handed over once there is room) up to this many bytes; past it the batch
+/// is dropped and counted. Under live capture batches are small (a poll in immediate mode
+/// returns a few packets), so the queue alone absorbs only milliseconds of jitter.
+const MAX_HELD_PACKET_BYTES: usize = 16 << 20;
+/// Likewise, a worker keeps up to this many finished messages while the output stage's
+/// queue is full, and drops (and counts) them only past it.
+const MAX_HELD_MESSAGES: usize = 1024;
 
 /// Callbacks into the embedding program (the Node addon's events; the CLI's exit).
 #[derive(Default)]
@@ -369,7 +379,9 @@ fn af_config(s: &Settings) -> AfPacketConfig {
     AfPacketConfig::new(&s.interface, &s.ports)
 }
 
-/// Hands a worker's finished messages to the output stage without blocking capture.
+/// Hands a worker's finished messages to the output stage without blocking capture. When
+/// its queue is full they stay with the worker (the next call sends them with the newer
+/// ones), up to [`MAX_HELD_MESSAGES`]; past that they are dropped and counted.
 fn hand_over(worker: &mut Worker, tx: &Sender<Vec<HttpMessage>>, blocking: bool) {
     if worker.messages().is_empty() {
         return;
@@ -379,8 +391,16 @@ fn hand_over(worker: &mut Worker, tx: &Sender<Vec<HttpMessage>>, blocking: bool)
     if blocking {
         // Shutdown: the output stage is still draining; waiting here is correct.
         let _ = tx.send(msgs);
-    } else if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = tx.try_send(msgs) {
-        worker.count_output_drops(n);
+        return;
+    }
+    match tx.try_send(msgs) {
+        Ok(()) => {}
+        Err(TrySendError::Full(msgs)) if msgs.len() < MAX_HELD_MESSAGES => {
+            *worker.messages() = msgs;
+        }
+        Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+            worker.count_output_drops(n);
+        }
     }
 }
 
@@ -478,11 +498,16 @@ fn start_pcap(
         let mut batches: Vec<PacketBatch> = (0..workers).map(|_| PacketBatch::default()).collect();
         let mut queue_drops = 0u64;
         let mut last_stats = Instant::now();
+        // A full queue: keep the batch and add to it (see MAX_HELD_PACKET_BYTES).
         let send = |k: usize, batches: &mut Vec<PacketBatch>, drops: &mut u64| {
             let b = std::mem::take(&mut batches[k]);
             let n = b.packets.len() as u64;
-            if let Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) = txs[k].try_send(b) {
-                *drops += n;
+            match txs[k].try_send(b) {
+                Ok(()) => {}
+                Err(TrySendError::Full(b)) if b.data.len() < MAX_HELD_PACKET_BYTES => {
+                    batches[k] = b;
+                }
+                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => *drops += n,
             }
         };
         while !shared.stop.load(Ordering::Relaxed) {
@@ -515,6 +540,12 @@ fn start_pcap(
                     queue_drops,
                     live.stats().map(|s| s.drops).unwrap_or(0),
                 );
+            }
+        }
+        // Batches held back by a full queue: the workers are still draining, so wait.
+        for (k, b) in batches.into_iter().enumerate() {
+            if !b.packets.is_empty() {
+                let _ = txs[k].send(b);
             }
         }
         let kernel = live.stats().map(|s| s.drops).unwrap_or(0);

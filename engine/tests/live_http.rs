@@ -1,0 +1,1471 @@
+//! Real HTTP traffic, captured live, checked message by message against the servers' own logs.
+//!
+//! Every test runs in network namespaces it creates (a thread that calls `unshare(CLONE_NEWNET)`;
+//! processes spawned from that thread inherit the namespace — the approach of
+//! `tests/capture_live.rs`), starts real servers there — nginx (static files of 0 B, 1 KiB,
+//! 64 KiB and 1 MiB; `engine/tests/live/nginx.conf.template`) and a Node `http` server
+//! (chunked bodies, trailers, `Expect: 100-continue`; `engine/tests/live/server.js`) — drives
+//! them with real clients (curl over HTTP/1.0 and 1.1, keep-alive, POST, IPv6; ab; wrk; Node
+//! `fetch`; raw pipelined requests), captures with the sniffer, and then compares:
+//!
+//! * every exchange in the server's log (nginx's access log, the Node server's JSON log) must
+//!   come out as a request message and its response message (paired by `connectionId` and
+//!   `sequence`) with the same method, url, HTTP version, request body size, status and
+//!   response body size — per client address and port, in order; nothing `incomplete`, no
+//!   response without its request, no exchange the servers did not log;
+//! * an `Expect: 100-continue` request also has its interim `100` response (same `sequence`);
+//! * the counters show no kernel, queue or output drops.
+//!
+//! Each scenario runs for both backends (af_packet, pcap) and 1 and 2 workers: four tests named
+//! `<scenario>::<backend>_<n>_worker(s)_<frontend>`. The frontend alternates between the library
+//! ([`Sniffer::start`] with an in-memory output) and the `tcp-sniffer` binary (stdout JSON lines,
+//! `--stats`, stopped by SIGINT or SIGTERM), so both are exercised with both backends.
+//!
+//! The tests take a global lock and run one at a time: they load a 2-core machine (servers,
+//! clients and a debug build of the sniffer), and two at once would turn a correctness test
+//! into a drop measurement. For the same reason wrk is throttled (`live/throttle.lua`);
+//! `scripts/live-bench.sh` measures the unthrottled rate with a release build.
+//!
+//! Needs root (CAP_SYS_ADMIN for namespaces, CAP_NET_RAW for capture) and nginx, node, curl,
+//! wrk, ab, ethtool (`scripts/install-deps.sh test`). Without them each test prints a loud
+//! SKIPPED banner and passes — except when `CI` is set, where it fails.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fs;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{mpsc, Arc, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tcp_sniffer::capture::afpacket::{AfPacketConfig, AfPacketRing};
+use tcp_sniffer::capture::CaptureError;
+use tcp_sniffer::config::{CaptureBackend, Settings};
+use tcp_sniffer::output::{Batch, Output};
+use tcp_sniffer::runtime::{Hooks, Sniffer, StartError};
+use tcp_sniffer::stats::OutputStats;
+
+const NGINX_PORT: u16 = 8080;
+const NODE_PORT: u16 = 8081;
+
+// ---------------------------------------------------------------- privilege, tools, namespaces
+
+/// Skips loudly, or fails when `CI` is set. Written straight to stderr, past the harness's
+/// output capture, so it shows even though the test "passes".
+fn skip(reason: &str) {
+    if std::env::var_os("CI").is_some() {
+        panic!("live HTTP test cannot run, and CI is set so it may not skip: {reason}");
+    }
+    let bar = "!".repeat(80);
+    let _ = writeln!(
+        std::io::stderr(),
+        "\n{bar}\n!!! SKIPPED live HTTP test: {reason}\n\
+         !!! (run as root with scripts/install-deps.sh test; with CI set this is a failure)\n{bar}"
+    );
+}
+
+/// One test at a time (see the module docs). A failed test poisons nothing for the others.
+fn serial() -> MutexGuard<'static, ()> {
+    static SERIAL: Mutex<()> = Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The tools a scenario runs, or the reason it cannot.
+fn missing_tools(tools: &[&str]) -> Option<String> {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut dirs: Vec<PathBuf> = std::env::split_paths(&path).collect();
+    dirs.extend(["/usr/sbin".into(), "/sbin".into()]);
+    let missing: Vec<&str> = tools
+        .iter()
+        .copied()
+        .filter(|t| !dirs.iter().any(|d| d.join(t).is_file()))
+        .collect();
+    (!missing.is_empty()).then(|| format!("missing tools: {}", missing.join(", ")))
+}
+
+/// Sets the flag when dropped (also when a test panics), so helper threads end.
+struct SetOnDrop(Arc<AtomicBool>);
+
+impl Drop for SetOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// Moves the calling thread into a new, empty network namespace.
+fn enter_new_netns() -> Result<(), String> {
+    // SAFETY: plain syscall; affects only the calling thread.
+    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
+        return Err(format!(
+            "unshare(CLONE_NEWNET) failed: {} (needs CAP_SYS_ADMIN)",
+            std::io::Error::last_os_error()
+        ));
+    }
+    Ok(())
+}
+
+fn gettid() -> i64 {
+    // SAFETY: plain syscall.
+    unsafe { libc::syscall(libc::SYS_gettid) }
+}
+
+/// Runs a command in the calling thread's network namespace; Err with its stderr on failure.
+fn sh(program: &str, args: &str) -> Result<(), String> {
+    let out = Command::new(program)
+        .args(args.split_whitespace())
+        .output()
+        .map_err(|e| format!("cannot run `{program} {args}`: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{program} {args}` failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+fn ip(args: &str) -> Result<(), String> {
+    sh("ip", args)
+}
+
+/// Runs `body` on a thread in a fresh network namespace with `lo` up, holding the global lock.
+/// Skips (returns) when the namespace cannot be made or a tool is missing.
+fn in_netns(tools: &[&str], body: impl FnOnce() + Send + 'static) {
+    let _serial = serial();
+    if let Some(reason) = missing_tools(tools) {
+        return skip(&reason);
+    }
+    let handle = thread::spawn(move || {
+        enter_new_netns()?;
+        ip("link set lo up")?;
+        body();
+        Ok::<(), String>(())
+    });
+    match handle.join() {
+        Ok(Ok(())) => {}
+        Ok(Err(reason)) => skip(&reason),
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A thread living in its own network namespace that runs closures there: the peer end of a
+/// veth pair, with its servers (processes spawned from it inherit the namespace). The
+/// namespace lives until this is dropped and every process started in it has exited.
+struct PeerNs {
+    tid: i64,
+    jobs: Option<mpsc::Sender<Job>>,
+    thread: Option<thread::JoinHandle<()>>,
+}
+
+impl PeerNs {
+    fn new() -> Result<PeerNs, String> {
+        let (tid_tx, tid_rx) = mpsc::channel();
+        let (jobs, job_rx) = mpsc::channel::<Job>();
+        let thread = thread::spawn(move || {
+            let entered = enter_new_netns().map(|()| gettid());
+            let ok = entered.is_ok();
+            tid_tx.send(entered).unwrap();
+            if ok {
+                for job in job_rx {
+                    job();
+                }
+            }
+        });
+        let tid = tid_rx.recv().unwrap()?;
+        Ok(PeerNs {
+            tid,
+            jobs: Some(jobs),
+            thread: Some(thread),
+        })
+    }
+
+    /// Runs `f` on the namespace's thread and returns what it returns.
+    fn run<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
+        let (tx, rx) = mpsc::channel();
+        self.jobs
+            .as_ref()
+            .unwrap()
+            .send(Box::new(move || {
+                let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+                let _ = tx.send(r);
+            }))
+            .unwrap();
+        match rx.recv().expect("peer namespace thread died") {
+            Ok(v) => v,
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+    }
+}
+
+impl Drop for PeerNs {
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+// ---------------------------------------------------------------- temp dirs and files
+
+/// A directory under the system temp dir, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(tag: &str) -> TempDir {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let path = std::env::temp_dir().join(format!(
+            "tcp-sniffer-live-{tag}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = fs::remove_dir_all(&path);
+        fs::create_dir_all(&path).unwrap();
+        TempDir(path)
+    }
+
+    fn path(&self) -> &Path {
+        &self.0
+    }
+
+    fn file(&self, name: &str) -> String {
+        self.0.join(name).to_string_lossy().into_owned()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        if std::env::var_os("LIVE_HTTP_KEEP").is_none() {
+            let _ = fs::remove_dir_all(&self.0);
+        } else {
+            eprintln!("kept {}", self.0.display());
+        }
+    }
+}
+
+/// Deterministic file contents (not all one byte, so a misplaced copy would show).
+fn contents(len: usize) -> Vec<u8> {
+    (0..len).map(|i| b'a' + (i % 23) as u8).collect()
+}
+
+fn fixture(name: &str) -> String {
+    format!("{}/tests/live/{name}", env!("CARGO_MANIFEST_DIR"))
+}
+
+// ---------------------------------------------------------------- servers
+
+/// Waits until `addr` accepts connections, or panics with `why()`.
+fn wait_listening(addr: SocketAddr, child: &mut Child, why: impl Fn() -> String) {
+    let end = Instant::now() + Duration::from_secs(10);
+    loop {
+        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
+            return;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!(
+                "server exited ({status}) before listening on {addr}: {}",
+                why()
+            );
+        }
+        assert!(
+            Instant::now() < end,
+            "server not listening on {addr}: {}",
+            why()
+        );
+        thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A real nginx, one foreground process, every path in its own temp dir. Killed on drop.
+struct Nginx {
+    child: Child,
+    dir: TempDir,
+}
+
+/// The static files nginx serves: `/empty`, `/1k`, `/64k`, `/1m`.
+const FILES: [(&str, usize); 4] = [("empty", 0), ("1k", 1024), ("64k", 65536), ("1m", 1 << 20)];
+
+impl Nginx {
+    /// Starts nginx listening on `listen` (in the calling thread's namespace), with the
+    /// access log on, and waits until it accepts connections on the first address. The probe
+    /// connection sends nothing: nginx logs nothing for it.
+    fn start(listen: &[SocketAddr]) -> Nginx {
+        let dir = TempDir::new("nginx");
+        fs::create_dir_all(dir.path().join("www")).unwrap();
+        fs::create_dir_all(dir.path().join("tmp")).unwrap();
+        for (name, len) in FILES {
+            fs::write(dir.path().join("www").join(name), contents(len)).unwrap();
+        }
+        let listen_lines: String = listen
+            .iter()
+            .map(|a| format!("        listen {a};\n"))
+            .collect();
+        let conf = fs::read_to_string(fixture("nginx.conf.template"))
+            .unwrap()
+            .replace("{{DIR}}", &dir.path().to_string_lossy())
+            .replace("{{LISTEN}}\n", &listen_lines)
+            .replace(
+                "{{ACCESS_LOG}}",
+                &format!("access_log {} live;", dir.file("access.log")),
+            );
+        fs::write(dir.path().join("nginx.conf"), conf).unwrap();
+        let mut child = Command::new("nginx")
+            .args(["-p", &dir.file(""), "-c", &dir.file("nginx.conf")])
+            .args(["-e", &dir.file("error.log")])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("cannot start nginx");
+        let error_log = dir.file("error.log");
+        wait_listening(listen[0], &mut child, || {
+            fs::read_to_string(&error_log).unwrap_or_default()
+        });
+        Nginx { child, dir }
+    }
+
+    fn access_log(&self) -> Vec<String> {
+        fs::read_to_string(self.dir.file("access.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect()
+    }
+
+    /// The exchanges nginx logged (see `log_format live` in the template), after the first
+    /// `skip` lines.
+    fn exchanges(&self, skip: usize) -> Vec<Logged> {
+        self.access_log()
+            .iter()
+            .skip(skip)
+            .map(|line| {
+                let f: Vec<&str> = line.split(' ').collect();
+                assert_eq!(f.len(), 11, "unexpected access log line {line:?}");
+                Logged {
+                    client: format!("{} {}", f[0], f[1]),
+                    ex: Ex {
+                        method: f[4].into(),
+                        url: f[5].into(),
+                        version: f[6].trim_start_matches("HTTP/").into(),
+                        req_body: f[10].parse().unwrap_or(0),
+                        status: f[7].parse().unwrap(),
+                        resp_body: f[8].parse().unwrap(),
+                        interim: vec![],
+                        incomplete: false,
+                    },
+                }
+            })
+            .collect()
+    }
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The Node `http` server of `live/server.js`. Killed on drop.
+struct NodeServer {
+    child: Child,
+    dir: TempDir,
+}
+
+impl NodeServer {
+    fn start(port: u16, addresses: &[&str]) -> NodeServer {
+        let dir = TempDir::new("node");
+        let mut child = Command::new("node")
+            .arg(fixture("server.js"))
+            .arg(port.to_string())
+            .arg(dir.file("log.jsonl"))
+            .args(addresses)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("cannot start node");
+        let mut ready = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut ready)
+            .unwrap();
+        assert_eq!(ready.trim(), "ready", "node server did not start");
+        NodeServer { child, dir }
+    }
+
+    fn exchanges(&self) -> Vec<Logged> {
+        fs::read_to_string(self.dir.file("log.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .map(|line| {
+                let v: Value = serde_json::from_str(line).unwrap();
+                Logged {
+                    client: format!("{} {}", v["addr"].as_str().unwrap(), v["port"]),
+                    ex: Ex {
+                        method: v["method"].as_str().unwrap().into(),
+                        url: v["url"].as_str().unwrap().into(),
+                        version: v["version"].as_str().unwrap().into(),
+                        req_body: v["reqBody"].as_u64().unwrap(),
+                        status: v["status"].as_u64().unwrap() as u16,
+                        resp_body: v["respBody"].as_u64().unwrap(),
+                        interim: if v["expect"] == "100-continue" {
+                            vec![100]
+                        } else {
+                            vec![]
+                        },
+                        incomplete: false,
+                    },
+                }
+            })
+            .collect()
+    }
+}
+
+impl Drop for NodeServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+// ---------------------------------------------------------------- clients
+
+/// Runs a client to completion; panics with its output when it fails. Returns its stdout.
+fn client(program: &str, args: &[&str]) -> String {
+    let out = Command::new(program)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {program}: {e}"));
+    assert!(
+        out.status.success(),
+        "{program} {args:?} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// curl with bodies thrown away; several URLs in one call share a keep-alive connection.
+fn curl(args: &[&str]) {
+    let mut all = vec!["-sS", "--max-time", "30", "-g"];
+    for a in args {
+        all.push(a);
+        if a.starts_with("http://") {
+            all.extend(["-o", "/dev/null"]);
+        }
+    }
+    client("curl", &all);
+}
+
+/// `wrk -t1 -c4`, throttled (see the module docs); returns the requests it reports.
+fn wrk(url: &str, seconds: u32) -> u64 {
+    let out = client(
+        "wrk",
+        &[
+            "-t1",
+            "-c4",
+            &format!("-d{seconds}s"),
+            "-s",
+            &fixture("throttle.lua"),
+            url,
+        ],
+    );
+    let line = out
+        .lines()
+        .find(|l| l.contains("requests in"))
+        .unwrap_or_else(|| panic!("no 'requests in' line in wrk's output:\n{out}"));
+    line.split_whitespace().next().unwrap().parse().unwrap()
+}
+
+/// ApacheBench (HTTP/1.0); `keep_alive` adds `-k` (HTTP/1.0 with `Connection: Keep-Alive`).
+fn ab(url: &str, n: u32, c: u32, keep_alive: bool) {
+    let (n, c) = (n.to_string(), c.to_string());
+    let mut args = vec!["-q", "-n", &n, "-c", &c];
+    if keep_alive {
+        args.push("-k");
+    }
+    args.push(url);
+    let out = client("ab", &args);
+    assert!(
+        out.contains("Failed requests:        0"),
+        "ab reported failures:\n{out}"
+    );
+}
+
+/// Node's `fetch`: each step `(method, url, body bytes, as a stream)`.
+fn node_fetch(steps: &[(&str, String, Option<usize>, bool)]) {
+    let plan: Vec<Value> = steps
+        .iter()
+        .map(|(method, url, body, stream)| {
+            let mut v = serde_json::json!({ "method": method, "url": url });
+            if let Some(b) = body {
+                v["body"] = (*b).into();
+                v["stream"] = (*stream).into();
+            }
+            v
+        })
+        .collect();
+    client(
+        "node",
+        &[&fixture("fetch.js"), &Value::Array(plan).to_string()],
+    );
+}
+
+/// Writes every request in one `write` (pipelined), then reads until the server closes (the
+/// last request says `Connection: close`). Returns what came back.
+fn pipelined(to: SocketAddr, requests: &[&str]) -> Vec<u8> {
+    let mut s = TcpStream::connect_timeout(&to, Duration::from_secs(5)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s.write_all(requests.concat().as_bytes()).unwrap();
+    let mut got = Vec::new();
+    s.read_to_end(&mut got).unwrap();
+    got
+}
+
+/// Reads one `Content-Length`-framed response from `s` (bytes left over stay in `buf`).
+/// Returns the status and the body length.
+fn read_response(s: &mut TcpStream, buf: &mut Vec<u8>) -> (u16, usize) {
+    let mut chunk = [0u8; 65536];
+    let head_end = loop {
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i + 4;
+        }
+        let n = s.read(&mut chunk).unwrap();
+        assert!(n > 0, "connection closed inside a response head");
+        buf.extend_from_slice(&chunk[..n]);
+    };
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+    let status = head[9..12].parse().unwrap();
+    let len: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .map(|v| v.trim().parse().unwrap())
+        .unwrap_or(0);
+    while buf.len() < head_end + len {
+        let n = s.read(&mut chunk).unwrap();
+        assert!(n > 0, "connection closed inside a response body");
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    buf.drain(..head_end + len);
+    (status, len)
+}
+
+// ---------------------------------------------------------------- the sniffer
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Backend {
+    AfPacket,
+    Pcap,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Frontend {
+    /// `Sniffer::start` with an in-memory output.
+    Library,
+    /// The `tcp-sniffer` binary, stopped with this signal.
+    Cli(i32),
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Setup {
+    backend: Backend,
+    workers: usize,
+    frontend: Frontend,
+}
+
+/// Keeps every batch the sniffer emits, as JSON lines.
+struct Collect {
+    lines: Arc<Mutex<Vec<u8>>>,
+    messages: u64,
+}
+
+impl Output for Collect {
+    fn send(&mut self, batch: &Arc<Batch>) {
+        self.lines
+            .lock()
+            .unwrap()
+            .extend_from_slice(batch.as_lines());
+        self.messages += batch.len() as u64;
+    }
+    fn flush(&mut self) {}
+    fn close(&mut self) {}
+    fn is_closed(&self) -> bool {
+        false
+    }
+    fn stats(&self) -> OutputStats {
+        OutputStats {
+            delivered: self.messages,
+            ..OutputStats::default()
+        }
+    }
+}
+
+enum Running {
+    Library {
+        sniffer: Sniffer,
+        lines: Arc<Mutex<Vec<u8>>>,
+    },
+    Cli {
+        child: Child,
+        signal: i32,
+        stdout: String,
+        stderr: thread::JoinHandle<Vec<String>>,
+        _dir: TempDir,
+    },
+}
+
+/// A running capture, started in the calling thread's network namespace.
+struct Capture {
+    running: Running,
+    setup: Setup,
+    started: Instant,
+}
+
+/// What a capture emitted and its final counters.
+struct Captured {
+    messages: Vec<Value>,
+    stats: Value,
+    setup: Setup,
+}
+
+impl Capture {
+    /// Starts capturing `ports` on `iface`. `None`: skipped (no capability).
+    fn start(setup: Setup, iface: &str, ports: &[u16]) -> Option<Capture> {
+        let running = match setup.frontend {
+            Frontend::Library => {
+                let settings = Settings {
+                    interface: iface.into(),
+                    ports: ports.to_vec(),
+                    capture_backend: match setup.backend {
+                        Backend::AfPacket => CaptureBackend::AfPacket,
+                        Backend::Pcap => CaptureBackend::Pcap,
+                    },
+                    workers: Some(setup.workers),
+                    ..Settings::default()
+                };
+                let lines = Arc::new(Mutex::new(Vec::new()));
+                let out = Collect {
+                    lines: lines.clone(),
+                    messages: 0,
+                };
+                match Sniffer::start(&settings, vec![Box::new(out)], None, Hooks::default()) {
+                    Ok(sniffer) => {
+                        let info = sniffer.info();
+                        assert_eq!(info.workers, setup.workers);
+                        assert_eq!(
+                            info.backend,
+                            match setup.backend {
+                                Backend::AfPacket => "af_packet",
+                                Backend::Pcap => "pcap",
+                            }
+                        );
+                        Running::Library { sniffer, lines }
+                    }
+                    Err(StartError::Capture(e @ CaptureError::MissingCapability { .. })) => {
+                        skip(&e.to_string());
+                        return None;
+                    }
+                    Err(e) => panic!("cannot start the sniffer: {e}"),
+                }
+            }
+            Frontend::Cli(signal) => {
+                let dir = TempDir::new("cli");
+                let stdout = dir.file("messages.jsonl");
+                let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+                let mut child = Command::new(env!("CARGO_BIN_EXE_tcp-sniffer"))
+                    .args(["-i", iface, "-p", &ports.join(",")])
+                    .args([
+                        "--backend",
+                        match setup.backend {
+                            Backend::AfPacket => "af_packet",
+                            Backend::Pcap => "pcap",
+                        },
+                    ])
+                    .args(["--workers", &setup.workers.to_string(), "--stats"])
+                    .stdin(Stdio::null())
+                    .stdout(fs::File::create(&stdout).unwrap())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .expect("cannot start tcp-sniffer");
+                // Stderr: JSON log lines, then the --stats line. "capturing" means running.
+                let (tx, rx) = mpsc::channel();
+                let err = child.stderr.take().unwrap();
+                let stderr = thread::spawn(move || {
+                    let mut lines = Vec::new();
+                    for line in BufReader::new(err).lines() {
+                        let line = line.unwrap_or_default();
+                        if line.contains(r#""message":"capturing""#) {
+                            let _ = tx.send(());
+                        }
+                        lines.push(line);
+                    }
+                    lines
+                });
+                if rx.recv_timeout(Duration::from_secs(10)).is_err() {
+                    let _ = child.kill();
+                    let status = child.wait().unwrap();
+                    let log = stderr.join().unwrap().join("\n");
+                    if log.contains("CAP_NET_RAW") {
+                        skip(&log);
+                        return None;
+                    }
+                    panic!("tcp-sniffer did not start capturing ({status}):\n{log}");
+                }
+                Running::Cli {
+                    child,
+                    signal,
+                    stdout,
+                    stderr,
+                    _dir: dir,
+                }
+            }
+        };
+        Some(Capture {
+            running,
+            setup,
+            started: Instant::now(),
+        })
+    }
+
+    /// Stops (library: `stop()`; CLI: the signal, then wait for the drain and exit 0).
+    fn stop(self) -> Captured {
+        let ran = self.started.elapsed();
+        let (messages, stats) = match self.running {
+            Running::Library { sniffer, lines } => {
+                let stats = serde_json::to_value(sniffer.stop()).unwrap();
+                let lines = std::mem::take(&mut *lines.lock().unwrap());
+                (parse_lines(&lines), stats)
+            }
+            Running::Cli {
+                mut child,
+                signal,
+                stdout,
+                stderr,
+                _dir,
+            } => {
+                // SAFETY: signalling our own child, which has not been reaped yet.
+                assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
+                let end = Instant::now() + Duration::from_secs(30);
+                let status = loop {
+                    if let Some(s) = child.try_wait().unwrap() {
+                        break s;
+                    }
+                    if Instant::now() > end {
+                        let _ = child.kill();
+                        panic!("tcp-sniffer did not exit within 30 s of signal {signal}");
+                    }
+                    thread::sleep(Duration::from_millis(20));
+                };
+                let log = stderr.join().unwrap();
+                assert!(
+                    status.success(),
+                    "tcp-sniffer exited with {status} after signal {signal}:\n{}",
+                    log.join("\n")
+                );
+                let stats = log
+                    .iter()
+                    .rev()
+                    .find_map(|l| {
+                        serde_json::from_str::<Value>(l)
+                            .ok()
+                            .filter(|v| v.get("capture").is_some())
+                    })
+                    .unwrap_or_else(|| panic!("no --stats line:\n{}", log.join("\n")));
+                (parse_lines(&fs::read(&stdout).unwrap()), stats)
+            }
+        };
+        eprintln!(
+            "{:?}: {} messages in {ran:.1?}; capture {} http requests {} responses {}",
+            self.setup,
+            messages.len(),
+            stats["capture"],
+            stats["http"]["requests"],
+            stats["http"]["responses"],
+        );
+        Captured {
+            messages,
+            stats,
+            setup: self.setup,
+        }
+    }
+}
+
+fn parse_lines(bytes: &[u8]) -> Vec<Value> {
+    bytes
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| {
+            serde_json::from_slice(l).unwrap_or_else(|e| {
+                panic!(
+                    "sniffer output is not a JSON line ({e}): {}",
+                    String::from_utf8_lossy(l)
+                )
+            })
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------- comparing
+
+/// One exchange, as a server logged it or as the sniffer's messages tell it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct Ex {
+    method: String,
+    url: String,
+    /// `"1.0"` or `"1.1"`.
+    version: String,
+    req_body: u64,
+    /// Final status; 0 when the sniffer emitted no final response.
+    status: u16,
+    resp_body: u64,
+    /// Interim (1xx) statuses before the final one.
+    interim: Vec<u16>,
+    /// Either message was flagged `incomplete` (servers' logs: always false).
+    incomplete: bool,
+}
+
+/// An exchange and its client, `"ip port"`.
+#[derive(Clone, Debug)]
+struct Logged {
+    client: String,
+    ex: Ex,
+}
+
+/// Pairs the sniffer's messages by connection and sequence.
+struct Observed {
+    /// Per exchange: client, request timestamp, connection, sequence, exchange.
+    exchanges: Vec<(String, String, String, u64, Ex)>,
+    /// Responses whose request was not emitted.
+    orphans: Vec<Value>,
+}
+
+fn observe(messages: &[Value]) -> Observed {
+    let key = |m: &Value| {
+        (
+            m["connectionId"].as_str().unwrap().to_string(),
+            m["sequence"].as_u64().unwrap(),
+        )
+    };
+    let mut requests: BTreeMap<(String, u64), &Value> = BTreeMap::new();
+    let mut responses: HashMap<(String, u64), Vec<&Value>> = HashMap::new();
+    for m in messages {
+        match m["type"].as_str() {
+            Some("request") => {
+                let k = key(m);
+                assert!(
+                    requests.insert(k.clone(), m).is_none(),
+                    "two requests with connection {} sequence {}",
+                    k.0,
+                    k.1
+                );
+            }
+            Some("response") => responses.entry(key(m)).or_default().push(m),
+            other => panic!("message of type {other:?}: {m}"),
+        }
+    }
+    let mut exchanges = Vec::new();
+    for (k, req) in requests {
+        let resps = responses.remove(&k).unwrap_or_default();
+        let status = |m: &Value| m["statusCode"].as_u64().unwrap() as u16;
+        let last = resps.iter().find(|m| status(m) >= 200 || status(m) == 101);
+        let ex = Ex {
+            method: req["method"].as_str().unwrap().into(),
+            url: req["url"].as_str().unwrap().into(),
+            version: req["httpVersion"].as_str().unwrap().into(),
+            req_body: req["bodySize"].as_u64().unwrap(),
+            status: last.map(|m| status(m)).unwrap_or(0),
+            resp_body: last.map(|m| m["bodySize"].as_u64().unwrap()).unwrap_or(0),
+            interim: resps
+                .iter()
+                .map(|m| status(m))
+                .filter(|s| *s < 200 && *s != 101)
+                .collect(),
+            incomplete: req["incomplete"] == true || resps.iter().any(|m| m["incomplete"] == true),
+        };
+        let client = format!(
+            "{} {}",
+            req["source"]["ip"].as_str().unwrap(),
+            req["source"]["port"]
+        );
+        let at = req["timestamp"].as_str().unwrap().to_string();
+        exchanges.push((client, at, k.0, k.1, ex));
+    }
+    let mut orphans: Vec<Value> = responses.into_values().flatten().cloned().collect();
+    orphans.sort_by_key(|m| m["timestamp"].as_str().map(str::to_string));
+    Observed { exchanges, orphans }
+}
+
+/// A message without its headers and body, for failure reports.
+fn brief(m: &Value) -> String {
+    format!(
+        "{} conn {} seq {} {}{} {} bytes, incomplete {}, at {}",
+        m["type"].as_str().unwrap_or("?"),
+        m["connectionId"].as_str().unwrap_or("?"),
+        m["sequence"],
+        m["method"]
+            .as_str()
+            .map(|s| format!("{s} "))
+            .unwrap_or_default(),
+        m.get("url").or(m.get("statusCode")).unwrap_or(&Value::Null),
+        m["bodySize"],
+        m["incomplete"],
+        m["timestamp"].as_str().unwrap_or("?"),
+    )
+}
+
+impl Captured {
+    /// Asserts that the messages tell exactly the exchanges in `truth`, per client in order,
+    /// and that nothing was dropped.
+    fn assert_matches(&self, truth: &[Logged]) {
+        let seen = observe(&self.messages);
+        let mut want: BTreeMap<&str, Vec<&Ex>> = BTreeMap::new();
+        for l in truth {
+            want.entry(&l.client).or_default().push(&l.ex);
+        }
+        let mut sorted: Vec<_> = seen.exchanges.iter().collect();
+        sorted.sort_by(|a, b| (&a.1, &a.2, a.3).cmp(&(&b.1, &b.2, b.3)));
+        let mut got: BTreeMap<&str, Vec<&Ex>> = BTreeMap::new();
+        for (client, _, _, _, ex) in sorted {
+            got.entry(client).or_default().push(ex);
+        }
+        let mut problems = Vec::new();
+        for (client, w) in &want {
+            let g = got.get(client).cloned().unwrap_or_default();
+            if &g != w {
+                // The first difference and what follows it, not the whole list.
+                let i = w.iter().zip(&g).take_while(|(a, b)| a == b).count();
+                let tail = |l: &[&Ex]| -> Vec<Ex> {
+                    l.iter().skip(i).take(3).map(|e| (*e).clone()).collect()
+                };
+                problems.push(format!(
+                    "client {client}: {} logged, {} told; from exchange {i} on:\n  \
+                     server logged {:?}\n  sniffer told  {:?}",
+                    w.len(),
+                    g.len(),
+                    tail(w),
+                    tail(&g)
+                ));
+            }
+        }
+        for (client, g) in &got {
+            if !want.contains_key(client) {
+                problems.push(format!(
+                    "client {client}: the sniffer told {} exchanges ({:?}, ...), the server logged none",
+                    g.len(),
+                    g[0]
+                ));
+            }
+        }
+        // The same comparison as multisets, which reads better when many clients differ.
+        let mut multiset: BTreeMap<&Ex, i64> = BTreeMap::new();
+        for l in truth {
+            *multiset.entry(&l.ex).or_default() += 1;
+        }
+        for e in &seen.exchanges {
+            *multiset.entry(&e.4).or_default() -= 1;
+        }
+        let diff: Vec<String> = multiset
+            .iter()
+            .filter(|(_, n)| **n != 0)
+            .map(|(e, n)| format!("  {n:+} {e:?}"))
+            .collect();
+        let lossless = self.drops();
+        if !problems.is_empty() || !seen.orphans.is_empty() || !lossless.is_empty() {
+            let shown: Vec<&String> = problems.iter().take(8).collect();
+            panic!(
+                "{:?}: {} exchanges logged by the servers, {} told by the sniffer \
+                 ({} messages); {} clients differ; drops: {lossless:?}\n\
+                 multiset (logged minus told, first 20):\n{}\n\
+                 first differing clients:\n{}\n\
+                 responses without a request ({}): {:?}\nstats: {}",
+                self.setup,
+                truth.len(),
+                seen.exchanges.len(),
+                self.messages.len(),
+                problems.len(),
+                diff.iter().take(20).cloned().collect::<Vec<_>>().join("\n"),
+                shown
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+                seen.orphans.len(),
+                seen.orphans.iter().take(5).map(brief).collect::<Vec<_>>(),
+                self.stats
+            );
+        }
+        // The counters agree with what came out.
+        let count = |t: &str| self.messages.iter().filter(|m| m["type"] == t).count() as u64;
+        assert_eq!(self.stats["http"]["requests"], count("request"));
+        assert_eq!(self.stats["http"]["responses"], count("response"));
+        assert_eq!(
+            self.stats["output"]["messages"],
+            self.messages.len() as u64,
+            "{}",
+            self.stats
+        );
+    }
+
+    /// Non-zero drop counters, by name.
+    fn drops(&self) -> Vec<(String, u64)> {
+        [
+            ("capture", "kernel_drops"),
+            ("capture", "queue_drops"),
+            ("output", "dropped_queue_full"),
+            ("output", "dropped_at_shutdown"),
+            ("output", "dropped_stdout_closed"),
+        ]
+        .iter()
+        .filter_map(|(stage, name)| {
+            let n = self.stats[stage][name].as_u64().unwrap_or(0);
+            (n > 0).then(|| (format!("{stage}.{name}"), n))
+        })
+        .collect()
+    }
+
+    /// Every message of a connection whose server is `server` has `direction`.
+    fn assert_direction(&self, server: &str, direction: &str) {
+        let mut n = 0;
+        for m in &self.messages {
+            let srv = if m["type"] == "request" {
+                &m["destination"]
+            } else {
+                &m["source"]
+            };
+            if srv["ip"] == server {
+                assert_eq!(m["direction"], direction, "{m}");
+                n += 1;
+            }
+        }
+        assert!(n > 0, "no message with server {server}");
+    }
+}
+
+// ---------------------------------------------------------------- scenarios
+
+/// Every client against nginx on `lo`: curl (1.0, 1.1 keep-alive, HEAD, POST, IPv6, 0 B to
+/// 1 MiB), ab (1.0, with and without keep-alive), wrk, Node `fetch`, pipelined requests.
+fn lo_nginx(setup: Setup) {
+    in_netns(&["nginx", "curl", "ab", "wrk", "node"], move || {
+        let v4 = SocketAddr::from(([127, 0, 0, 1], NGINX_PORT));
+        let v6: SocketAddr = format!("[::1]:{NGINX_PORT}").parse().unwrap();
+        let nginx = Nginx::start(&[v4, v6]);
+        let Some(capture) = Capture::start(setup, "lo", &[NGINX_PORT]) else {
+            return;
+        };
+        let u4 = |path: &str| format!("http://{v4}{path}");
+        let u6 = |path: &str| format!("http://{v6}{path}");
+        let post_body = nginx.dir.file("www/64k");
+        let big_body = nginx.dir.file("www/1m");
+
+        // curl, HTTP/1.1: five requests on one keep-alive connection, 0 B .. 1 MiB and a 404.
+        curl(&[
+            &u4("/empty"),
+            &u4("/1k"),
+            &u4("/64k"),
+            &u4("/1m"),
+            &u4("/missing?x=1&y=%20"),
+        ]);
+        // HTTP/1.0: a connection per request.
+        curl(&["--http1.0", &u4("/1k"), &u4("/64k?v=1.0")]);
+        // IPv6, keep-alive.
+        curl(&[&u6("/1m"), &u6("/empty"), &u6("/1k?v6")]);
+        // HEAD: no body, whatever Content-Length says.
+        curl(&["-I", &u4("/64k?head")]);
+        // POST bodies (nginx answers `return 200` and discards them). No `Expect`: nginx
+        // would answer 100 Continue itself, which its log does not show.
+        curl(&[
+            "-H",
+            "Expect:",
+            "--data-binary",
+            &format!("@{post_body}"),
+            &u4("/post/64k"),
+        ]);
+        curl(&[
+            "-H",
+            "Expect:",
+            "--data-binary",
+            &format!("@{big_body}"),
+            &u6("/post/1m"),
+        ]);
+        curl(&["--http1.0", "-d", "a=1&b=2", &u4("/post/form")]);
+        // ab: HTTP/1.0, a connection per request; then HTTP/1.0 keep-alive.
+        ab(&u4("/1k?ab"), 200, 4, false);
+        ab(&u4("/64k?ab-k"), 50, 2, true);
+        // wrk: HTTP/1.1 keep-alive, four connections.
+        let wrk_requests = wrk(&u4("/1k?wrk"), 2);
+        // Node's fetch (undici): keep-alive pool.
+        node_fetch(&[
+            ("GET", u4("/1k?fetch"), None, false),
+            ("GET", u4("/1m?fetch"), None, false),
+            ("GET", u4("/empty?fetch"), None, false),
+            ("POST", u4("/post/fetch"), Some(3000), false),
+            ("GET", u6("/64k?fetch"), None, false),
+            ("GET", u4("/nope?fetch"), None, false),
+        ]);
+        // Pipelined: four requests in one write.
+        let got = pipelined(
+            v4,
+            &[
+                "GET /1k?p=1 HTTP/1.1\r\nHost: t\r\n\r\n",
+                "HEAD /64k?p=2 HTTP/1.1\r\nHost: t\r\n\r\n",
+                "GET /empty?p=3 HTTP/1.1\r\nHost: t\r\n\r\n",
+                "GET /64k?p=4 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+            ],
+        );
+        assert!(got.len() > 65536 + 1024, "{} bytes came back", got.len());
+
+        let captured = capture.stop();
+        let truth = nginx.exchanges(0);
+        eprintln!(
+            "nginx logged {} exchanges ({wrk_requests} from wrk)",
+            truth.len()
+        );
+        assert!(truth.len() as u64 >= 274 + wrk_requests);
+        captured.assert_matches(&truth);
+        captured.assert_direction("127.0.0.1", "inbound");
+        captured.assert_direction("::1", "inbound");
+    });
+}
+
+/// The Node server: chunked responses (HTTP/1.1) and close-delimited ones (HTTP/1.0),
+/// trailers, chunked uploads, `Expect: 100-continue` (interim 100 with the request's sequence).
+fn lo_node(setup: Setup) {
+    in_netns(&["node", "curl"], move || {
+        let node = NodeServer::start(NODE_PORT, &["127.0.0.1", "::1"]);
+        let Some(capture) = Capture::start(setup, "lo", &[NODE_PORT]) else {
+            return;
+        };
+        let u4 = |path: &str| format!("http://127.0.0.1:{NODE_PORT}{path}");
+        let u6 = |path: &str| format!("http://[::1]:{NODE_PORT}{path}");
+        let dir = TempDir::new("bodies");
+        let (small, big) = (dir.file("small"), dir.file("big"));
+        fs::write(&small, contents(1000)).unwrap();
+        fs::write(&big, contents(70_000)).unwrap();
+
+        // Chunked responses, 5 KB and 1 MiB, trailers, 204; keep-alive.
+        curl(&[
+            &u4("/chunked?n=5&size=1000"),
+            &u4("/chunked?n=64&size=16384"),
+            &u4("/trailers"),
+            &u4("/empty"),
+        ]);
+        // HTTP/1.0: Node ends the body by closing the connection.
+        curl(&[
+            "--http1.0",
+            &u4("/chunked?n=3&size=100"),
+            &u4("/trailers?v=1.0"),
+        ]);
+        // Expect: 100-continue, with a Content-Length body and with a chunked one.
+        let expect = "Expect: 100-continue";
+        curl(&[
+            "-H",
+            expect,
+            "--data-binary",
+            &format!("@{big}"),
+            &u4("/upload?expect"),
+        ]);
+        curl(&[
+            "-X",
+            "PUT",
+            "-H",
+            expect,
+            "-H",
+            "Transfer-Encoding: chunked",
+            "--data-binary",
+            &format!("@{small}"),
+            &u6("/upload?expect-chunked"),
+        ]);
+        // A chunked upload without Expect, over IPv6.
+        curl(&[
+            "-H",
+            "Expect:",
+            "-H",
+            "Transfer-Encoding: chunked",
+            "--data-binary",
+            &format!("@{big}"),
+            &u6("/upload?chunked"),
+        ]);
+        // fetch: a streamed body goes out chunked.
+        node_fetch(&[
+            ("GET", u4("/chunked?n=10&size=5000&fetch"), None, false),
+            ("GET", u4("/trailers?fetch"), None, false),
+            ("POST", u4("/upload?stream"), Some(70_000), true),
+            ("POST", u4("/upload?fixed"), Some(3000), false),
+            ("GET", u4("/nope"), None, false),
+            ("GET", u6("/chunked?n=2&size=10&fetch"), None, false),
+        ]);
+        // Pipelined, chunked responses back to back.
+        let got = pipelined(
+            SocketAddr::from(([127, 0, 0, 1], NODE_PORT)),
+            &[
+                "GET /chunked?n=2&size=10&p=1 HTTP/1.1\r\nHost: t\r\n\r\n",
+                "GET /trailers?p=2 HTTP/1.1\r\nHost: t\r\n\r\n",
+                "GET /empty?p=3 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+            ],
+        );
+        assert!(
+            got.ends_with(b"\r\n\r\n"),
+            "{}",
+            String::from_utf8_lossy(&got)
+        );
+
+        let captured = capture.stop();
+        let truth = node.exchanges();
+        assert_eq!(truth.len(), 18, "{truth:#?}");
+        assert_eq!(truth.iter().filter(|l| l.ex.interim == [100]).count(), 2);
+        captured.assert_matches(&truth);
+    });
+}
+
+/// Connections opened before capture started: their later exchanges still come out, whole.
+fn lo_opened_before_capture(setup: Setup) {
+    in_netns(&["nginx", "curl"], move || {
+        let v4 = SocketAddr::from(([127, 0, 0, 1], NGINX_PORT));
+        let v6: SocketAddr = format!("[::1]:{NGINX_PORT}").parse().unwrap();
+        let nginx = Nginx::start(&[v4, v6]);
+        let req = |path: &str| format!("GET {path} HTTP/1.1\r\nHost: t\r\n\r\n");
+
+        // A: one exchange before capture. B (IPv6): connected, idle. C: a 1 MiB download that
+        // the client has not read yet (it sits in the socket buffers).
+        let mut a = TcpStream::connect(v4).unwrap();
+        let mut a_buf = Vec::new();
+        a.write_all(req("/1k?before").as_bytes()).unwrap();
+        assert_eq!(read_response(&mut a, &mut a_buf), (200, 1024));
+        let mut b = TcpStream::connect(v6).unwrap();
+        let mut b_buf = Vec::new();
+        let end = Instant::now() + Duration::from_secs(5);
+        while nginx.access_log().is_empty() && Instant::now() < end {
+            thread::sleep(Duration::from_millis(10));
+        }
+        let before = nginx.access_log().len();
+        assert_eq!(before, 1);
+
+        let Some(capture) = Capture::start(setup, "lo", &[NGINX_PORT]) else {
+            return;
+        };
+        a.write_all(req("/64k?after=1").as_bytes()).unwrap();
+        assert_eq!(read_response(&mut a, &mut a_buf), (200, 65536));
+        a.write_all(req("/empty?after=2").as_bytes()).unwrap();
+        assert_eq!(read_response(&mut a, &mut a_buf), (200, 0));
+        // Two pipelined requests on B.
+        b.write_all((req("/1k?b=1") + &req("/1m?b=2")).as_bytes())
+            .unwrap();
+        assert_eq!(read_response(&mut b, &mut b_buf), (200, 1024));
+        assert_eq!(read_response(&mut b, &mut b_buf), (200, 1 << 20));
+        // And once more on A, after B.
+        a.write_all(req("/missing?after=3").as_bytes()).unwrap();
+        assert_eq!(read_response(&mut a, &mut a_buf).0, 404);
+        drop((a, b));
+        // A new connection, for comparison.
+        curl(&[&format!("http://{v4}/1k?fresh")]);
+
+        let captured = capture.stop();
+        let truth = nginx.exchanges(before);
+        assert_eq!(truth.len(), 6);
+        captured.assert_matches(&truth);
+    });
+}
+
+/// A veth pair between two namespaces with offloads on: TSO/GSO super-packets from the
+/// client (uploads), GRO-merged super-packets into it (downloads; the server side sends
+/// MTU-sized segments, TSO off, and `va` merges them), a VLAN sub-interface where the kernel
+/// has 802.1Q. The client and the sniffer are in this namespace, nginx in the peer's.
+fn veth_offloads(setup: Setup) {
+    in_netns(
+        &["nginx", "curl", "ab", "wrk", "node", "ethtool"],
+        move || {
+            let peer = match PeerNs::new() {
+                Ok(p) => p,
+                Err(e) => return skip(&e),
+            };
+            let tid = peer.tid;
+            for cmd in [
+                "link add va type veth peer name vb".to_string(),
+                format!("link set vb netns {tid}"),
+                "addr add 10.77.0.1/24 dev va".into(),
+                "addr add fd00:77::1/64 dev va nodad".into(),
+                "link set va up".into(),
+            ] {
+                ip(&cmd).unwrap();
+            }
+            let vlan = match ip("link add link va name va.100 type vlan id 100") {
+                Ok(()) => {
+                    ip("addr add 10.77.100.1/24 dev va.100").unwrap();
+                    ip("link set va.100 up").unwrap();
+                    true
+                }
+                Err(e) => {
+                    eprintln!(
+                        "!!! NOTE: no VLAN sub-interface ({e}); the VLAN case is not tested here"
+                    );
+                    false
+                }
+            };
+            sh("ethtool", "-K va gro on tso on gso on").unwrap();
+            let listen: Vec<SocketAddr> = {
+                let mut l = vec![
+                    SocketAddr::from(([10, 77, 0, 2], NGINX_PORT)),
+                    format!("[fd00:77::2]:{NGINX_PORT}").parse().unwrap(),
+                ];
+                if vlan {
+                    l.push(SocketAddr::from(([10, 77, 100, 2], NGINX_PORT)));
+                }
+                l
+            };
+            let nginx = {
+                let listen = listen.clone();
+                peer.run(move || {
+                    let mut setup = vec![
+                        "link set lo up",
+                        "addr add 10.77.0.2/24 dev vb",
+                        "addr add fd00:77::2/64 dev vb nodad",
+                        "link set vb up",
+                    ];
+                    if vlan {
+                        setup.extend([
+                            "link add link vb name vb.100 type vlan id 100",
+                            "addr add 10.77.100.2/24 dev vb.100",
+                            "link set vb.100 up",
+                        ]);
+                    }
+                    for cmd in setup {
+                        ip(cmd).unwrap();
+                    }
+                    sh("ethtool", "-K vb gro on tso off gso off").unwrap();
+                    Nginx::start(&listen)
+                })
+            };
+
+            // Our own ring on `va`, to see the super-packets the sniffer got.
+            let largest = Arc::new(AtomicUsize::new(0));
+            let stop_probe = SetOnDrop(Arc::new(AtomicBool::new(false)));
+            let probe = {
+                let mut ring = AfPacketRing::open(&AfPacketConfig::new("va", &[NGINX_PORT]))
+                    .expect("probe ring");
+                let (largest, stop) = (largest.clone(), stop_probe.0.clone());
+                thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        ring.poll(Duration::from_millis(20), |p| {
+                            largest.fetch_max(p.orig_len as usize, Ordering::Relaxed);
+                        })
+                        .unwrap();
+                    }
+                })
+            };
+            let Some(capture) = Capture::start(setup, "va", &[NGINX_PORT]) else {
+                return;
+            };
+            let u4 = |path: &str| format!("http://10.77.0.2:{NGINX_PORT}{path}");
+            let u6 = |path: &str| format!("http://[fd00:77::2]:{NGINX_PORT}{path}");
+            let big_body = nginx.dir.file("www/1m");
+            curl(&[&u4("/1m"), &u4("/64k"), &u4("/1m?again"), &u4("/empty")]);
+            curl(&[&u6("/1m?v6"), &u6("/1k?v6")]);
+            curl(&["--http1.0", &u4("/1m?v=1.0")]);
+            curl(&[
+                "-H",
+                "Expect:",
+                "--data-binary",
+                &format!("@{big_body}"),
+                &u4("/post/1m"),
+            ]);
+            curl(&[
+                "-H",
+                "Expect:",
+                "--data-binary",
+                &format!("@{big_body}"),
+                &u6("/post/1m-v6"),
+            ]);
+            if vlan {
+                curl(&[
+                    &format!("http://10.77.100.2:{NGINX_PORT}/64k?vlan"),
+                    &format!("http://10.77.100.2:{NGINX_PORT}/1m?vlan"),
+                ]);
+            }
+            ab(&u4("/64k?ab"), 100, 4, false);
+            let wrk_requests = wrk(&u4("/1k?wrk"), 1);
+            node_fetch(&[
+                ("GET", u4("/1m?fetch"), None, false),
+                // Small enough to be sent whole before nginx answers (`return 200` does not wait for
+                // the body): with a big body fetch may abandon the upload once the response is in,
+                // and nginx logs the Content-Length header, not what arrived.
+                ("POST", u6("/post/fetch"), Some(20_000), false),
+                ("GET", u6("/1k?fetch-after"), None, false),
+            ]);
+            let got = pipelined(
+                listen[0],
+                &[
+                    "GET /64k?p=1 HTTP/1.1\r\nHost: t\r\n\r\n",
+                    "GET /1m?p=2 HTTP/1.1\r\nHost: t\r\n\r\n",
+                    "GET /1k?p=3 HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+                ],
+            );
+            assert!(got.len() > (1 << 20) + 65536);
+
+            let captured = capture.stop();
+            drop(stop_probe);
+            probe.join().unwrap();
+            let truth = nginx.exchanges(0);
+            let largest = largest.load(Ordering::Relaxed);
+            eprintln!(
+                "veth: nginx logged {} exchanges ({wrk_requests} from wrk); largest packet on va \
+             {largest} B",
+                truth.len()
+            );
+            assert!(
+                largest > 1514,
+                "no super-packet on va (largest {largest} B): offloads are not in effect"
+            );
+            captured.assert_matches(&truth);
+            captured.assert_direction("10.77.0.2", "outbound");
+            captured.assert_direction("fd00:77::2", "outbound");
+            drop(nginx);
+            drop(peer);
+        },
+    );
+}
+
+/// Four tests per scenario: both backends, 1 and 2 workers; the library and the binary
+/// (stopped by SIGINT, or SIGTERM) each run both backends.
+macro_rules! matrix {
+    ($($scenario:ident),* $(,)?) => {$(
+        mod $scenario {
+            use super::{Backend::*, Frontend::*, Setup};
+
+            #[test]
+            fn af_packet_1_worker_library() {
+                super::$scenario(Setup { backend: AfPacket, workers: 1, frontend: Library });
+            }
+
+            #[test]
+            fn af_packet_2_workers_cli() {
+                super::$scenario(Setup {
+                    backend: AfPacket,
+                    workers: 2,
+                    frontend: Cli(libc::SIGINT),
+                });
+            }
+
+            #[test]
+            fn pcap_1_worker_cli() {
+                super::$scenario(Setup { backend: Pcap, workers: 1, frontend: Cli(libc::SIGTERM) });
+            }
+
+            #[test]
+            fn pcap_2_workers_library() {
+                super::$scenario(Setup { backend: Pcap, workers: 2, frontend: Library });
+            }
+        }
+    )*};
+}
+
+matrix!(lo_nginx, lo_node, lo_opened_before_capture, veth_offloads);
