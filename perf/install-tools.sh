@@ -5,7 +5,7 @@
 # Debian 12 (bookworm) has all of them: tcpdump, tshark, tcpflow, httpry.
 set -euo pipefail
 
-want=(tcpdump tshark tcpflow httpry)
+want=(tcpdump tshark tcpflow httpry time)
 SUDO=""
 if [ "$(id -u)" -ne 0 ]; then
   if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else

@@ -75,6 +75,31 @@ impl Sample {
     }
 }
 
+/// GNU time, used as a small parent process so a tool's peak RSS is its own.
+const GNU_TIME: &str = "/usr/bin/time";
+
+/// A command running `prog` under GNU time (when installed), which writes the tool's peak
+/// RSS in KiB to `rss_file`. Needed because `ru_maxrss` from `wait4` includes the parent's
+/// resident set at fork time (the kernel carries the old address space's high-water mark
+/// across exec): a harness holding a truth file in memory would report its own size for
+/// every tool. Arguments added to the returned command go to `prog`.
+pub fn rss_command(prog: &Path, rss_file: &Path) -> Command {
+    let _ = std::fs::remove_file(rss_file);
+    if Path::new(GNU_TIME).exists() {
+        let mut c = Command::new(GNU_TIME);
+        c.arg("-f").arg("%M").arg("-o").arg(rss_file).arg(prog);
+        c
+    } else {
+        Command::new(prog)
+    }
+}
+
+/// The peak RSS GNU time wrote, if it did.
+fn read_rss(rss_file: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(rss_file).ok()?;
+    text.lines().rev().find_map(|l| l.trim().parse().ok())
+}
+
 /// Runs `cmd` to completion, measuring it with `wait4`. Returns the sample and the exit status
 /// (`Err` text when killed by a signal or by the timeout).
 pub fn measure(
@@ -436,12 +461,16 @@ pub fn run(opts: &CompareOptions) -> Result<()> {
                     continue;
                 }
                 reset_dir(&tmp)?;
-                let mut cmd = Command::new(prog);
+                let rss_file = work.join("rss");
+                let mut cmd = rss_command(prog, &rss_file);
                 cmd.args(t.args(file, &tmp, opts, None))
                     .stdin(Stdio::null())
                     .stdout(Stdio::null())
                     .stderr(File::create(&errf)?);
-                let (s, exit) = measure(&mut cmd, timeout)?;
+                let (mut s, exit) = measure(&mut cmd, timeout)?;
+                if let Some(kib) = read_rss(&rss_file) {
+                    s.max_rss_kib = kib;
+                }
                 match exit {
                     Ok(0) => {
                         eprintln!(
