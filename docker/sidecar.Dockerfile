@@ -5,7 +5,9 @@
 #
 # Two ways to build it (targets):
 #   runtime (default)  compiles the addon and the TypeScript from source; context = repo root
-#     podman build -f docker/sidecar.Dockerfile -t tcp-sniffer-sidecar:0.1.0 .
+#     podman build --ignorefile docker/sidecar.Dockerfile.dockerignore \
+#       -f docker/sidecar.Dockerfile -t tcp-sniffer-sidecar:0.1.0 .
+#     (docker buildx uses docker/sidecar.Dockerfile.dockerignore by itself)
 #   prebuilt           installs a package built beforehand (`npm pack` of node-addon/, which
 #                      holds index.node and dist/); context = a directory with that tarball
 #                      named tcp-sniffer.tgz (scripts/images.sh makes it)
@@ -18,18 +20,22 @@
 #   BUILD_IMAGE  Node toolchain for the source build      (default node:20-bookworm)
 #   RUST_IMAGE   Rust toolchain copied into BUILD_IMAGE   (default rust:1-bookworm)
 #
-# Capture privileges: the node binary gets the file capability cap_net_raw+ep, so a
-# non-root process gains CAP_NET_RAW at exec if (and only if) the container's bounding
-# set still holds it (`--cap-drop ALL --cap-add NET_RAW`, Kubernetes
-# `capabilities: {drop: [ALL], add: [NET_RAW]}`). This also works with no_new_privs
-# (`allowPrivilegeEscalation: false`): the kernel then caps the file capability at the
-# permitted set the runtime gave the process before exec, which holds the added
-# capability with runc (tests/images/run.sh checks it with ambient capabilities cleared,
-# the way containerd and CRI-O start a non-root process). Without NET_RAW in the bounding
-# set the capability is simply not granted and the sniffer exits 1 with a permission error.
-# The root filesystem can be read-only: nothing is written outside the process.
-# ENTRYPOINT runs node directly (see there). The runtime image has no npm and no shell tools
-# beyond debian-slim's.
+# Capture privileges. The node binary carries the file capability cap_net_raw+ep, and the
+# ENTRYPOINT execs node directly. A non-root process then gains CAP_NET_RAW at exec when
+# the container's bounding set holds it (`--cap-drop ALL --cap-add NET_RAW`; Kubernetes
+# `capabilities: {drop: [ALL], add: [NET_RAW]}`), and nothing else. It also works under
+# no_new_privs (`allowPrivilegeEscalation: false`): the kernel then limits the file
+# capability to the permitted set the process had before exec, and runc puts the added
+# capability there (containerd and CRI-O pass it in the OCI spec's permitted set; podman
+# also makes it ambient). tests/images/run.sh checks both, the containerd way with the
+# ambient and inheritable sets cleared. Two consequences:
+#   - no shell, `env` or other wrapper may run before node: that exec would drop
+#     CAP_NET_RAW from the permitted set, and no_new_privs would keep node from regaining it;
+#   - without NET_RAW in the bounding set the kernel refuses to exec node at all ("exec
+#     /usr/local/bin/node: operation not permitted", exit 1), because the effective bit
+#     asks for a capability it cannot grant.
+# The root filesystem can be read-only, without a /tmp volume: nothing is written.
+# The runtime image has no npm and nothing beyond debian-slim, libpcap and node.
 
 ARG NODE_IMAGE=node:20-bookworm-slim
 ARG BASE_IMAGE=debian:bookworm-slim

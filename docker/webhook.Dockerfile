@@ -4,7 +4,9 @@
 #
 # Targets:
 #   runtime (default)  builds the binary from source; context = repo root
-#     podman build -f docker/webhook.Dockerfile -t tcp-sniffer-webhook:0.1.0 .
+#     podman build --ignorefile docker/webhook.Dockerfile.dockerignore \
+#       -f docker/webhook.Dockerfile -t tcp-sniffer-webhook:0.1.0 .
+#     (docker buildx uses docker/webhook.Dockerfile.dockerignore by itself)
 #   prebuilt           copies a binary built beforehand (`cargo build --release -p
 #                      tcp-sniffer-webhook`); context = a directory holding it
 #                      (scripts/images.sh makes one)
