@@ -79,7 +79,7 @@ const KNOWN_DIFFERENCES: &[(&str, &str)] = &[
 ];
 
 /// Ports for captures that have no http.log to take them from.
-const DEFAULT_PORTS: &str = "80,81,1080,3128,8000,8001,8080,8240,8888";
+const DEFAULT_PORTS: &str = "80,81,1080,1234,2375,3128,8000,8001,8080,8240,8888";
 
 /// Fields compared, as named in Zeek's `http.log`.
 const COMPARED: [&str; 6] = [
