@@ -37,6 +37,9 @@ pub struct JsShared {
     abandoned: AtomicBool,
     /// Set by `close`: nothing more is accepted.
     closed: AtomicBool,
+    /// Set by JavaScript while an async iterator's buffer is full: a file replay waits
+    /// (live capture does not ask, see [`Output::has_room`]).
+    paused: AtomicBool,
     delivered: AtomicU64,
     dropped_queue_full: AtomicU64,
     dropped_at_shutdown: AtomicU64,
@@ -56,6 +59,15 @@ impl JsShared {
             dropped_at_shutdown: self.dropped_at_shutdown.load(Ordering::Relaxed),
             callback_errors: self.callback_errors.load(Ordering::Relaxed),
             ..OutputStats::default()
+        }
+    }
+
+    /// Pauses or resumes a file replay (JavaScript's async iterator is full / has room again).
+    pub fn set_paused(&self, paused: bool) {
+        self.paused.store(paused, Ordering::SeqCst);
+        if !paused {
+            let _acct = self.acct.lock().unwrap_or_else(|e| e.into_inner());
+            self.room.notify_all();
         }
     }
 
@@ -217,7 +229,7 @@ impl Output for JsOutput {
     }
 
     fn has_room(&self, batch: &Batch) -> bool {
-        self.fits(batch.len(), batch.as_lines().len())
+        !self.shared.paused.load(Ordering::SeqCst) && self.fits(batch.len(), batch.as_lines().len())
     }
 
     fn wait_for_room(&self, batch: &Batch) {

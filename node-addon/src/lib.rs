@@ -16,6 +16,7 @@
 //! | `log(level, message, fieldsJson)` | one line through the engine's JSON logger on stderr |
 //! | `setLogLevel(level)` | the engine logger's process-wide level |
 //! | `envNames()` | the environment variables that are settings |
+//! | `setPaused(handle, paused)` | a file replay waits while paused (JavaScript's async iterator is full) |
 //!
 //! `surface` is `"library"` (camelCase keys, JSON values) or `"env"` (env var names,
 //! text values; empty values count as unset). `sidecar` picks the outputs' default:
@@ -71,6 +72,9 @@ impl Finalize for Handle {
         // may need this thread), without waiting for it.
         let running = {
             let mut st = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(js) = &st.js {
+                js.set_paused(false);
+            }
             match std::mem::replace(&mut st.phase, Phase::Stopping) {
                 Phase::Running(s) => Some(s),
                 other => {
@@ -327,6 +331,10 @@ fn stop(mut cx: FunctionContext) -> JsResult<JsPromise> {
     let state = handle.0.clone();
     let sniffer = {
         let mut st = lock(&handle);
+        if let Some(js) = &st.js {
+            // A replay waiting for the iterator must notice the stop.
+            js.set_paused(false);
+        }
         match std::mem::replace(&mut st.phase, Phase::Stopping) {
             Phase::Running(s) => s,
             Phase::Idle => {
@@ -395,6 +403,16 @@ fn stats(mut cx: FunctionContext) -> JsResult<JsString> {
     Ok(cx.string(text))
 }
 
+/// `setPaused(handle, paused)`: a file replay waits while JavaScript's async iterator is full.
+fn set_paused(mut cx: FunctionContext) -> JsResult<JsUndefined> {
+    let handle = cx.argument::<JsBox<Handle>>(0)?;
+    let paused = cx.argument::<JsBoolean>(1)?.value(&mut cx);
+    if let Some(js) = &lock(&handle).js {
+        js.set_paused(paused);
+    }
+    Ok(cx.undefined())
+}
+
 /// `log(level, message, fieldsJson?)`: one JSON line on stderr through the engine's logger.
 fn js_log(mut cx: FunctionContext) -> JsResult<JsUndefined> {
     let level = match cx.argument::<JsString>(0)?.value(&mut cx).as_str() {
@@ -456,5 +474,6 @@ fn main(mut cx: ModuleContext) -> NeonResult<()> {
     cx.export_function("log", js_log)?;
     cx.export_function("setLogLevel", set_log_level)?;
     cx.export_function("envNames", env_names)?;
+    cx.export_function("setPaused", set_paused)?;
     Ok(())
 }

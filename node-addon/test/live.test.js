@@ -86,3 +86,13 @@ test('live: a throwing callback is logged and counted; capture goes on', async (
   assert.match(line.error, /deliberate callback failure/);
   assert.equal(typeof line.connectionId, 'string');
 });
+
+test('live: an async iterator that falls behind drops and counts; the callback still gets everything', async (t) => {
+  if (!requireRoot(t)) return;
+  const r = await inNetns(child, [String(N), 'iter']);
+  assert.equal(r.code, 0, `child failed:\n${r.stderr}`);
+  const out = JSON.parse(r.stdout);
+  checkMessages(out.viaCallback, out.port);
+  assert.equal(out.stats.output.dropped_iterator_full, 2 * N - 1);
+  assert.equal(out.stats.output.dropped_queue_full, 0);
+});

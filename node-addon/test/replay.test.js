@@ -77,14 +77,26 @@ test('replay: for await (const m of sniffer)', async () => {
   assert.equal(s.stats().output.dropped_iterator_full, 0);
 });
 
-test('replay: iterator with a small buffer and a slow consumer drops and counts', async () => {
-  const s = createSniffer({ ports: [8080], readFile: demoPcap });
-  const it = s.messages({ bufferSize: 2 });
-  await new Promise((resolve) => s.once('end', resolve));
+test('replay: a full iterator makes the replay wait, nothing is dropped', async () => {
+  const s = createSniffer({ ports: [8080], readFile: demoPcap, outputQueueSize: 1 });
   const got = [];
-  for await (const m of it) got.push(m);
-  assert.equal(got.length, 2);
-  assert.equal(s.stats().output.dropped_iterator_full, 8);
+  for await (const m of s.messages({ bufferSize: 1 })) {
+    got.push(m);
+    await new Promise((resolve) => setTimeout(resolve, 5)); // a slow consumer
+  }
+  checkDemo(got);
+  const st = s.stats();
+  assert.equal(st.output.dropped_iterator_full, 0);
+  assert.equal(st.output.dropped_queue_full, 0);
+});
+
+test('replay: an iterator that is never read does not stall stop()', async () => {
+  const s = createSniffer({ ports: [8080], readFile: demoPcap, outputQueueSize: 1 });
+  s.messages({ bufferSize: 1 }); // made, never read: the replay pauses
+  await s.start();
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const st = await s.stop();
+  assert.ok(st.output.messages <= 10);
 });
 
 test('replay: break out of the iterator, then stop', async () => {

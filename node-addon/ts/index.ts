@@ -73,6 +73,9 @@ class IteratorQueue {
 export class Sniffer extends EventEmitter {
   #handle: NativeHandle;
   #callback: ((m: HttpMessage) => void) | undefined;
+  /** Replaying a file: a full iterator pauses the replay instead of dropping. */
+  #replay: boolean;
+  #paused = false;
   #state: State = 'idle';
   #starting: Promise<StartInfo> | null = null;
   #stopping: Promise<SnifferStats> | null = null;
@@ -84,10 +87,15 @@ export class Sniffer extends EventEmitter {
   #callbackLogHeld = 0;
 
   /** @internal Use {@link createSniffer}. */
-  constructor(handle: NativeHandle, callback: ((m: HttpMessage) => void) | undefined) {
+  constructor(
+    handle: NativeHandle,
+    callback: ((m: HttpMessage) => void) | undefined,
+    replay = false,
+  ) {
     super();
     this.#handle = handle;
     this.#callback = callback;
+    this.#replay = replay;
   }
 
   /** What `start()` set up (backend, workers, source), once started. */
@@ -152,8 +160,9 @@ export class Sniffer extends EventEmitter {
   }
 
   /**
-   * The messages as an async iterator with a bounded buffer (a consumer that falls behind
-   * loses messages, counted as `output.dropped_iterator_full`). The iterator sees messages
+   * The messages as an async iterator with a bounded buffer. When the consumer falls
+   * behind, live capture drops new messages for it (counted as
+   * `output.dropped_iterator_full`); a file replay waits for it instead. The iterator sees messages
    * delivered after it is made; it starts the sniffer if it is not started yet, and ends
    * when the sniffer stops (it throws the capture error if one stopped it).
    */
@@ -176,6 +185,7 @@ export class Sniffer extends EventEmitter {
     const it: AsyncIterableIterator<HttpMessage> = {
       next: () => {
         const item = q.items.shift();
+        if (this.#paused && q.items.length <= q.bound / 2) this.#maybeResume();
         if (item !== undefined) return Promise.resolve({ value: item, done: false });
         if (q.error) {
           const e = q.error;
@@ -189,6 +199,7 @@ export class Sniffer extends EventEmitter {
       },
       return: () => {
         remove();
+        this.#maybeResume();
         return Promise.resolve({ value: undefined, done: true });
       },
       [Symbol.asyncIterator]() {
@@ -236,6 +247,14 @@ export class Sniffer extends EventEmitter {
           w.resolve({ value: m, done: false });
         } else if (q.items.length < q.bound) {
           q.items.push(m);
+        } else if (this.#replay) {
+          // Replay: keep what is already in flight (bounded by outputQueueSize) and
+          // make the replay wait until the consumer catches up.
+          q.items.push(m);
+          if (!this.#paused) {
+            this.#paused = true;
+            native.setPaused(this.#handle, true);
+          }
         } else {
           this.#iteratorDrops++;
         }
@@ -279,6 +298,14 @@ export class Sniffer extends EventEmitter {
     }
   }
 
+  /** Resumes a paused replay once every iterator has room again. */
+  #maybeResume(): void {
+    if (!this.#paused) return;
+    for (const q of this.#iterators) if (q.items.length > q.bound / 2) return;
+    this.#paused = false;
+    native.setPaused(this.#handle, false);
+  }
+
   #endIterators(err: Error | null): void {
     for (const q of this.#iterators) {
       q.done = true;
@@ -292,6 +319,7 @@ export class Sniffer extends EventEmitter {
       }
     }
     this.#iterators.clear();
+    this.#maybeResume();
   }
 
   #withJsCounters(s: SnifferStats): SnifferStats {
@@ -367,7 +395,11 @@ export function createSniffer(config: SnifferConfig): Sniffer {
   } catch (e) {
     throw new SnifferConfigError(e instanceof Error ? e.message : String(e));
   }
-  return new Sniffer(handle, cb as ((m: HttpMessage) => void) | undefined);
+  return new Sniffer(
+    handle,
+    cb as ((m: HttpMessage) => void) | undefined,
+    typeof config.readFile === 'string' && config.readFile !== '',
+  );
 }
 
 /** Writes one JSON log line on stderr (`timestamp`, `level`, `message`, fields) via the engine's logger. */

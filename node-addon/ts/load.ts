@@ -23,6 +23,7 @@ export interface Native {
   log(level: string, message: string, fields?: string): void;
   setLogLevel(level: string): void;
   envNames(): string[];
+  setPaused(handle: NativeHandle, paused: boolean): void;
 }
 
 /** An opaque native sniffer handle. */

@@ -143,7 +143,7 @@ export interface SnifferStats {
   decode: Record<string, number>;
   flow: Record<string, number>;
   reassembly: Record<string, number>;
-  http: Record<string, number | Record<string, number>>;
+  http: Record<string, number>;
   output: {
     messages: number;
     delivered: number;
@@ -155,7 +155,7 @@ export interface SnifferStats {
     retries: number;
     /** Calls of `onHttpMessage` or a `'message'` listener that threw. */
     callback_errors: number;
-    /** Messages an async iterator could not buffer because its consumer fell behind (JavaScript side). */
+    /** Messages an async iterator could not buffer because its consumer fell behind during live capture (JavaScript side; a file replay waits instead). */
     dropped_iterator_full: number;
   };
 }
