@@ -45,6 +45,19 @@ const child = `
   s.start();
 `;
 
+// The crossing alone: the addon's raw deliver(text) with no JSON.parse (what the batch
+// crossing costs, without turning the text into objects).
+const rawChild = `
+  const { native } = require(${JSON.stringify(path.resolve(__dirname, '..', 'dist', 'load.js'))});
+  const h = native.create(JSON.stringify({ ports: ${JSON.stringify(ports)}.split(',').map(Number), readFile: ${JSON.stringify(path.resolve(file))} }), 'library', false, false);
+  let n = 0;
+  const t0 = process.hrtime.bigint();
+  native.start(h, (text) => { n += text.split('\\n').length - 1; return 0; }, () => {
+    const secs = Number(process.hrtime.bigint() - t0) / 1e9;
+    native.stop(h).then(() => console.log(JSON.stringify({ n, secs })));
+  });
+`;
+
 const jsRuns = [];
 for (let i = 0; i < runs; i++) {
   const r = spawnSync(process.execPath, ['-e', child], { encoding: 'utf8' });
@@ -53,6 +66,16 @@ for (let i = 0; i < runs; i++) {
     process.exit(1);
   }
   jsRuns.push(JSON.parse(r.stdout.trim().split('\n').pop()));
+}
+
+const rawRuns = [];
+for (let i = 0; i < runs; i++) {
+  const r = spawnSync(process.execPath, ['-e', rawChild], { encoding: 'utf8' });
+  if (r.status !== 0) {
+    console.error(r.stderr);
+    process.exit(1);
+  }
+  rawRuns.push(JSON.parse(r.stdout.trim().split('\n').pop()));
 }
 
 const cliRuns = [];
@@ -72,17 +95,20 @@ for (let i = 0; i < runs; i++) {
 }
 
 const js = { n: jsRuns[0].n, secs: median(jsRuns.map((r) => r.secs)) };
+const raw = { n: rawRuns[0].n, secs: median(rawRuns.map((r) => r.secs)) };
 const out = { n: cliRuns[0].n, secs: median(cliRuns.map((r) => r.secs)) };
 const size = (fs.statSync(file).size / 1e6).toFixed(1);
 console.log(`| path (${path.basename(file)}, ${size} MB, median of ${runs}) | messages | seconds | messages/s |`);
 console.log('|---|---:|---:|---:|');
 console.log(`| JS callback (library, replay) | ${js.n} | ${js.secs.toFixed(2)} | ${Math.round(js.n / js.secs)} |`);
+console.log(`| batch crossing only (raw text, no JSON.parse) | ${raw.n} | ${raw.secs.toFixed(2)} | ${Math.round(raw.n / raw.secs)} |`);
 console.log(`| CLI --read > /dev/null (stdout) | ${out.n} | ${out.secs.toFixed(2)} | ${Math.round(out.n / out.secs)} |`);
 console.log(
   JSON.stringify({
     file,
     runs,
     js: { ...js, perSec: js.n / js.secs, dropped: jsRuns.map((r) => r.dropped) },
+    raw: { ...raw, perSec: raw.n / raw.secs },
     cli: { ...out, perSec: out.n / out.secs },
   }),
 );
