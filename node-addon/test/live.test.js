@@ -96,3 +96,19 @@ test('live: an async iterator that falls behind drops and counts; the callback s
   assert.equal(out.stats.output.dropped_iterator_full, 2 * N - 1);
   assert.equal(out.stats.output.dropped_queue_full, 0);
 });
+
+for (const backend of ['af_packet', 'pcap']) {
+  test(`live: the interface going away (${backend}) → 'error' event, iterator throws, sniffer stops`, async (t) => {
+    if (!requireRoot(t)) return;
+    const r = await inNetns(path.join(__dirname, 'fixtures', 'error-child.js'), [backend]);
+    assert.equal(r.code, 0, `child failed:\n${r.stderr}`);
+    const out = JSON.parse(r.stdout);
+    assert.equal(out.info.backend, backend);
+    assert.equal(out.errors.length, 1, JSON.stringify(out.errors));
+    assert.match(out.errors[0], /^capture failed: .*tsv0/);
+    assert.match(out.iterator, /^threw: capture failed: /);
+    assert.equal(out.statsEvents, 1);
+    const logs = jsonLines(r.stderr);
+    assert.ok(logs.some((l) => l.level === 'error' && /capture failed/.test(l.message)), r.stderr);
+  });
+}

@@ -109,3 +109,21 @@ test('sidecar: live on lo in a network namespace; SIGTERM drains and exits 0', a
   assert.equal(stopped.stats.output.messages, 2 * N);
   assert.ok(!out.stderr.includes('never-log-this-token'), 'the token is never logged');
 });
+
+test('sidecar: the interface going away during capture → exit 1', async (t) => {
+  if (!requireRoot(t)) return;
+  const script = [
+    'ip link add tsv0 type veth peer name tsv1 && ip link set tsv0 up && ip link set tsv1 up',
+    'log=$(mktemp)',
+    `PORTS=80 INTERFACE=tsv0 "${process.execPath}" "${sidecarJs}" 2>"$log" & pid=$!`,
+    'for i in $(seq 300); do grep -q "sidecar started" "$log" && break; sleep 0.1; done',
+    'ip link del tsv0',
+    'wait $pid; code=$?',
+    'cat "$log" >&2; rm -f "$log"; echo "exit=$code" >&2',
+  ].join('\n');
+  const r = await run('unshare', ['-n', '--', 'sh', '-c', script], { timeoutMs: 60_000 });
+  assert.match(r.stderr, /exit=1\n/, r.stderr);
+  const logs = jsonLines(r.stderr.replace(/exit=\d+\n/, ''));
+  assert.ok(logs.some((l) => l.message === 'capture failed' && /tsv0/.test(l.error)), r.stderr);
+  assert.ok(logs.some((l) => l.message === 'stopped'), r.stderr);
+});
