@@ -126,7 +126,7 @@ pub struct Args {
     #[arg(
         long = "sidecar-run-as-user",
         env = "SIDECAR_RUN_AS_USER",
-        default_value = "0"
+        default_value = "65532"
     )]
     pub run_as_user: String,
 
@@ -282,7 +282,7 @@ impl InjectSettings {
                 cpu_limit: Some("500m".into()),
                 memory_limit: Some("256Mi".into()),
             },
-            run_as_user: 0,
+            run_as_user: 65532,
             native_sidecar: false,
         }
     }

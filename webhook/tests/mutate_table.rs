@@ -279,14 +279,14 @@ fn token_secret_and_output_url_defaults() {
 }
 
 #[test]
-fn non_root_and_resources_settings() {
+fn root_and_resources_settings() {
     let mut s = settings(false);
-    s.run_as_user = 65532;
+    s.run_as_user = 0;
     s.resources.cpu_limit = None;
     let (_, patched) = decide(&fixture("pods/generate-name.json"), &s);
     let (_, sidecar) = strip_injection(patched.unwrap(), false);
-    assert_eq!(sidecar["securityContext"]["runAsNonRoot"], true);
-    assert_eq!(sidecar["securityContext"]["runAsUser"], 65532);
+    assert_eq!(sidecar["securityContext"]["runAsNonRoot"], false);
+    assert_eq!(sidecar["securityContext"]["runAsUser"], 0);
     assert_eq!(
         sidecar["securityContext"]["capabilities"],
         json!({"add": ["NET_RAW"], "drop": ["ALL"]})

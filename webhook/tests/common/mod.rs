@@ -121,8 +121,8 @@ pub fn expected_sidecar(
             "capabilities": {"add": ["NET_RAW"], "drop": ["ALL"]},
             "privileged": false,
             "readOnlyRootFilesystem": true,
-            "runAsNonRoot": false,
-            "runAsUser": 0,
+            "runAsNonRoot": true,
+            "runAsUser": 65532,
             "seccompProfile": {"type": "RuntimeDefault"}
         },
         "terminationMessagePolicy": "FallbackToLogsOnError"
