@@ -41,7 +41,7 @@ cli-tests: build-release
 	scripts/cli-smoke.sh $(RELEASE_BIN)
 
 node-build: build-release
-	cd node-addon && npm ci --no-audit --no-fund && npm run build
+	cd node-addon && npm ci --ignore-scripts --no-audit --no-fund && npm run build
 
 node-test: node-build
 	cd node-addon && npm run typecheck && npm test

@@ -50,6 +50,40 @@ head -c 3000 tests/data/demo.pcap >"$tmp/cut.pcap"
 n=$("$bin" --read tests/data/demo.pcap --ports 8080 --output-queue-size 1 | (sleep 1; wc -l))
 [ "$n" = 10 ] || fail "slow reader got $n of 10 messages"
 
+# The output URL, from a real capture to a real local HTTP server: one POST per message,
+# JSON body, the bearer token from OUTPUT_URL_AUTH_TOKEN; with a URL set, stdout stays empty.
+cat >"$tmp/collector.js" <<'JS'
+const http = require('http'), fs = require('fs');
+const seen = [];
+const srv = http.createServer((req, res) => {
+  let body = '';
+  req.on('data', c => body += c);
+  req.on('end', () => {
+    seen.push({ auth: req.headers.authorization, type: req.headers['content-type'], msg: JSON.parse(body) });
+    fs.writeFileSync(process.argv[2], JSON.stringify(seen));
+    res.end('ok');
+  });
+});
+srv.listen(0, '127.0.0.1', () => fs.writeFileSync(process.argv[3], String(srv.address().port)));
+JS
+node "$tmp/collector.js" "$tmp/posted.json" "$tmp/port" & collector=$!
+trap 'kill $collector 2>/dev/null; rm -rf "$tmp"' EXIT
+for _ in $(seq 50); do [ -s "$tmp/port" ] && break; sleep 0.1; done
+OUTPUT_URL_AUTH_TOKEN=s3cret-token "$bin" --read tests/data/demo.pcap --ports 8080 \
+  --output-url "http://127.0.0.1:$(cat "$tmp/port")/ingest" >"$tmp/out" 2>"$tmp/err" || fail "output URL replay exited $?"
+[ ! -s "$tmp/out" ] || fail "stdout is not empty when an output URL is set"
+! grep -q s3cret-token "$tmp/err" || fail "the token appeared in the logs"
+node -e '
+  const seen = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+  if (seen.length !== 10) throw new Error("collector got " + seen.length + " POSTs, want 10");
+  for (const s of seen) {
+    if (s.auth !== "Bearer s3cret-token") throw new Error("authorization: " + s.auth);
+    if (s.type !== "application/json") throw new Error("content-type: " + s.type);
+  }
+  const urls = seen.filter(s => s.msg.type === "request").map(s => s.msg.url).sort();
+  if (JSON.stringify(urls) !== JSON.stringify(["/api/users", "/api/users", "/health", "/missing", "/stream"])) throw new Error(urls);
+' "$tmp/posted.json" || fail "the output URL did not receive the demo messages as expected"
+
 # A closed pipe ends the sniffer cleanly.
 set +e
 "$bin" --read tests/data/demo.pcap --ports 8080 | head -n 1 >/dev/null

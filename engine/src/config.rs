@@ -272,15 +272,32 @@ impl SettingsBuilder {
     /// Sets one value. `name` is the setting as spelled on this builder's surface
     /// (a library key, an env var, or a long flag such as `--max-body-size`).
     pub fn set(&mut self, name: &str, value: RawValue) -> Result<(), ConfigError> {
+        let surface = self.surface;
+        self.set_as(surface, name, value)
+    }
+
+    /// Sets a value given on another surface than the builder's: the command line takes the
+    /// output URL's token only from `OUTPUT_URL_AUTH_TOKEN` (a token in argv is visible to
+    /// every user of the host). Errors name the setting as `surface` spells it.
+    pub fn set_as(
+        &mut self,
+        surface: Surface,
+        name: &str,
+        value: RawValue,
+    ) -> Result<(), ConfigError> {
         let spec = TABLE
             .iter()
-            .find(|s| match self.surface {
+            .find(|s| match surface {
                 Surface::Library => s.key == name,
                 Surface::Env => s.env == Some(name),
                 Surface::Cli => s.flag == Some(name),
             })
             .ok_or_else(|| self.unknown(name))?;
-        let err_name = self.name_of(spec);
+        let err_name = match surface {
+            Surface::Library => spec.key.to_string(),
+            Surface::Env => spec.env.unwrap_or(spec.key).to_string(),
+            Surface::Cli => spec.flag.unwrap_or(spec.key).to_string(),
+        };
         let err = |reason: String| ConfigError {
             name: err_name.clone(),
             reason,

@@ -35,7 +35,8 @@ OPTIONS:
                                   live capture backend (default: auto)
         --workers N               worker threads (default: 1 for files, CPUs for live)
         --stdout                  write JSON lines to stdout (default when no --output-url)
-        --output-url URL          POST each message to URL (token from OUTPUT_URL_AUTH_TOKEN)
+        --output-url URL          POST each message to URL; the bearer token is read from
+                                  the OUTPUT_URL_AUTH_TOKEN environment variable
         --sample-rate R           observe this fraction of connections, 0 < R <= 1 (default: 1)
         --max-body-size BYTES     body bytes kept per message (default: 65536; 0 = none)
         --max-connections N       connections tracked at once (default: 10000)
@@ -107,6 +108,10 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Cli>, String>
                 .ok_or_else(|| format!("{flag} needs a value; see tcp-sniffer --help"))?,
         };
         b.set(&flag, RawValue::Text(value))
+            .map_err(|e| e.to_string())?;
+    }
+    if let Ok(token) = std::env::var("OUTPUT_URL_AUTH_TOKEN") {
+        b.set_as(Surface::Env, "OUTPUT_URL_AUTH_TOKEN", RawValue::Text(token))
             .map_err(|e| e.to_string())?;
     }
     let settings = b.build().map_err(|e| e.to_string())?;
