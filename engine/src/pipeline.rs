@@ -189,6 +189,7 @@ pub fn run_file_until(
         outputs,
         placement,
         emitted: 0,
+        stop,
     };
     let (mut stats, damaged) = if workers <= 1 {
         let mut w = Worker::new(cfg, 0);
@@ -240,6 +241,8 @@ struct Delivery<'o, 'p> {
     placement: Option<&'p Placement>,
     /// Messages handed over so far.
     emitted: u64,
+    /// Set when the replay is being stopped: stop waiting for room.
+    stop: &'p AtomicBool,
 }
 
 impl Delivery<'_, '_> {
@@ -251,7 +254,12 @@ impl Delivery<'_, '_> {
         let batch = Arc::new(Batch::from_messages(msgs, self.placement));
         msgs.clear();
         for o in self.outputs.iter_mut() {
-            o.wait_for_room(&batch);
+            // Back-pressure, not loss — unless the replay is being stopped.
+            while !o.wait_for_room(&batch, std::time::Duration::from_millis(100)) {
+                if self.stop.load(Ordering::Relaxed) {
+                    break;
+                }
+            }
             o.send(&batch);
         }
     }

@@ -232,16 +232,22 @@ impl Output for JsOutput {
         !self.shared.paused.load(Ordering::SeqCst) && self.fits(batch.len(), batch.as_lines().len())
     }
 
-    fn wait_for_room(&self, batch: &Batch) {
+    fn wait_for_room(&self, batch: &Batch, timeout: Duration) -> bool {
         let s = &self.shared;
+        let deadline = Instant::now() + timeout;
         let mut guard = s.acct.lock().unwrap_or_else(|e| e.into_inner());
         while !self.has_room(batch) && !self.is_closed() {
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
             guard = s
                 .room
-                .wait_timeout(guard, Duration::from_millis(50))
+                .wait_timeout(guard, (deadline - now).min(Duration::from_millis(50)))
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
+        true
     }
 
     fn stats(&self) -> OutputStats {

@@ -149,10 +149,18 @@ pub trait Output: Send {
         let _ = batch;
         true
     }
-    /// Blocks until [`Output::has_room`] or [`Output::is_closed`]. The default polls;
-    /// outputs with a writer thread wake the caller as soon as room appears.
-    fn wait_for_room(&self, batch: &Batch) {
-        while !self.has_room(batch) && !self.is_closed() {
+    /// Waits up to `timeout` for [`Output::has_room`] (or [`Output::is_closed`]); returns
+    /// whether it came. The caller loops, so a replay being stopped is never stuck here.
+    /// The default polls; outputs with a writer thread wake the caller as soon as room appears.
+    fn wait_for_room(&self, batch: &Batch, timeout: std::time::Duration) -> bool {
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            if self.has_room(batch) || self.is_closed() {
+                return true;
+            }
+            if std::time::Instant::now() >= deadline {
+                return false;
+            }
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
     }

@@ -260,17 +260,23 @@ impl Output for StdoutOutput {
         self.shared.closed.load(Ordering::Relaxed)
     }
 
-    fn wait_for_room(&self, batch: &Batch) {
+    fn wait_for_room(&self, batch: &Batch, timeout: Duration) -> bool {
         let s = &self.shared;
+        let deadline = Instant::now() + timeout;
         let mut guard = s.room_lock.lock().unwrap_or_else(|e| e.into_inner());
         while !self.has_room(batch) && !self.is_closed() {
-            // The timeout only guards against a missed wake-up; the writer signals `room`.
+            let now = Instant::now();
+            if now >= deadline {
+                return false;
+            }
+            // The writer signals `room`; the short wait only guards against a missed wake-up.
             guard = s
                 .room
-                .wait_timeout(guard, Duration::from_millis(5))
+                .wait_timeout(guard, (deadline - now).min(Duration::from_millis(5)))
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
         }
+        true
     }
 
     fn has_room(&self, batch: &Batch) -> bool {
