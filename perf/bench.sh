@@ -11,7 +11,8 @@ cd "$(dirname "$0")/.."
 
 quick=${BENCH_QUICK:-0}
 bash perf/install-tools.sh
-cargo build --release --locked -p tcp-sniffer -p sniffer-perf
+# The same package set as `make build-release`, so the artifacts are reused, not rebuilt.
+cargo build --release --locked -p tcp-sniffer -p tcp-sniffer-webhook -p sniffer-perf
 perf_bin=target/release/sniffer-perf
 
 if [ "$quick" = 1 ]; then
