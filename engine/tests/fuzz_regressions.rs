@@ -97,7 +97,17 @@ fn empty_and_tiny_inputs() {
     }
 }
 
-/// Open bug (found by `http_stream` before its gaps were capped at 1 GiB):
+/// Found by `packets` in CI: a message's last segment captured before its first (out of
+/// order) made `endTimestamp` earlier than `timestamp`. The reassembler now hands the sink
+/// non-decreasing times (bytes become readable when the hole before them fills).
+#[test]
+fn packets_out_of_order_end_before_start() {
+    let _ = drivers::packets(include_bytes!(
+        "fuzz_regressions/packets-out-of-order-end-before-start.bin"
+    ));
+}
+
+/// Fixed bug (found by `http_stream` before its gaps were capped at 1 GiB):
 /// `HttpConnection::gap` adds `len` to `HttpStats::gap_body_bytes` unchecked
 /// (engine/src/http/mod.rs, `on_gap`, `State::Body` arm: `+= len` and
 /// `+= len - excess`). Two 2^63-byte gaps inside a close-delimited body overflow

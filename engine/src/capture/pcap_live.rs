@@ -34,6 +34,9 @@ pub const DEFAULT_BUFFER_SIZE: i32 = 32 << 20;
 /// Most packets [`PcapLive::poll`] shows per call.
 const DISPATCH_BATCH: usize = 256;
 
+/// How long libpcap's kernel ring holds a partly filled block before handing it over.
+const BLOCK_TIMEOUT_MS: i32 = 20;
+
 /// Default read timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(100);
 
@@ -112,7 +115,13 @@ impl PcapLive {
             |operation: &'static str, e: pcap::Error| map_pcap_error(operation, &iface.name, e);
         let cap = pcap::Capture::from_device(iface.name.as_str())
             .map_err(|e| pcap_err("pcap_create", e))?
-            .immediate_mode(true)
+            // Not immediate mode: libpcap then uses a TPACKET_V2 ring of fixed frames sized
+            // for the snap length (256 KiB), so 32 MiB held only ~128 packets and a busy
+            // loopback overflowed it. Without it libpcap uses TPACKET_V3 blocks of
+            // variable-size frames; the read timeout retires a partly filled block, and our
+            // own poll(2) wakes up when it does, so a lone packet still arrives promptly.
+            .immediate_mode(false)
+            .timeout(BLOCK_TIMEOUT_MS)
             .snaplen(config.snaplen)
             .buffer_size(config.buffer_size)
             .promisc(config.promiscuous)

@@ -252,6 +252,10 @@ pub struct Reassembler {
     fin: Option<(u64, Timestamp)>,
     /// FIN delivered, RST seen, flushed or discarded: nothing more is accepted.
     closed: bool,
+    /// Latest timestamp handed to the sink. Bytes stored out of order carry their own
+    /// (older) capture time, but they become readable only when the hole before them is
+    /// filled: the sink sees non-decreasing times, so a message never ends before it starts.
+    clock: Timestamp,
 }
 
 impl Reassembler {
@@ -618,6 +622,7 @@ impl Reassembler {
         if bytes.is_empty() {
             return;
         }
+        let ts = self.tick(ts);
         sink.data(bytes, ts);
         self.delivered += bytes.len() as u64;
         self.next_seq += bytes.len();
@@ -635,6 +640,7 @@ impl Reassembler {
         if len == 0 {
             return;
         }
+        let ts = self.tick(ts);
         sink.gap(len, ts);
         self.delivered += len;
         self.next_seq += len as usize;
@@ -648,11 +654,18 @@ impl Reassembler {
         }
     }
 
+    /// `ts`, or the latest time already handed to the sink if that is later.
+    fn tick(&mut self, ts: Timestamp) -> Timestamp {
+        self.clock = self.clock.max(ts);
+        self.clock
+    }
+
     /// Emits `fin` once everything before the FIN was delivered.
     fn check_fin(&mut self, sink: &mut impl StreamSink) {
         if let Some((f, ts)) = self.fin {
             if !self.closed && self.delivered == f {
                 debug_assert!(self.buffer.is_empty());
+                let ts = self.tick(ts);
                 sink.fin(ts);
                 self.closed = true;
             }
