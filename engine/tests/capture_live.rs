@@ -15,7 +15,6 @@
 use std::collections::{HashMap, HashSet};
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
-use std::process::Command;
 use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -25,56 +24,17 @@ use tcp_sniffer::capture::pcap_live::{PcapLive, PcapLiveConfig};
 use tcp_sniffer::capture::{CaptureError, LinkType, Packet};
 use tcp_sniffer::wire::decode_tcp;
 
+mod common;
+
+use common::netns::{enter_new_netns, gettid, ip};
+
 const PORT: u16 = 8080;
 const OTHER_PORT: u16 = 9090;
 
 // ---------------------------------------------------------------- namespaces and privilege
 
-/// Skips loudly, or fails when `CI` is set. The note goes straight to the process's stderr,
-/// past the test harness's output capture, so it shows even though the test "passes".
-fn skip(reason: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!("live capture test cannot run, and CI is set so it may not skip: {reason}");
-    }
-    let bar = "!".repeat(80);
-    let _ = writeln!(
-        std::io::stderr(),
-        "\n{bar}\n!!! SKIPPED live capture test: {reason}\n\
-         !!! (run as root; with CI set this is a failure)\n{bar}"
-    );
-}
-
-/// Moves the calling thread into a new, empty network namespace.
-fn enter_new_netns() -> Result<(), String> {
-    // SAFETY: plain syscall; affects only the calling thread.
-    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-        return Err(format!(
-            "unshare(CLONE_NEWNET) failed: {} (needs CAP_SYS_ADMIN)",
-            std::io::Error::last_os_error()
-        ));
-    }
-    Ok(())
-}
-
-fn gettid() -> i64 {
-    // SAFETY: plain syscall.
-    unsafe { libc::syscall(libc::SYS_gettid) }
-}
-
-/// Runs an `ip` command in the calling thread's network namespace.
-fn ip(args: &str) -> Result<(), String> {
-    let out = Command::new("ip")
-        .args(args.split_whitespace())
-        .output()
-        .map_err(|e| format!("cannot run `ip {args}`: {e} (is iproute2 installed?)"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "`ip {args}` failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
+fn skip_capture(reason: &str) {
+    common::netns::skip("live capture", reason);
 }
 
 /// Runs `body` on a thread in a fresh network namespace, with `lo` up if `lo_up`.
@@ -94,7 +54,7 @@ where
     match handle.join() {
         Ok(Ok(v)) => Some(v),
         Ok(Err(reason)) => {
-            skip(&reason);
+            skip_capture(&reason);
             None
         }
         Err(panic) => std::panic::resume_unwind(panic),
@@ -106,7 +66,7 @@ fn opened<T>(r: Result<T, CaptureError>) -> Option<T> {
     match r {
         Ok(v) => Some(v),
         Err(e @ CaptureError::MissingCapability { .. }) => {
-            skip(&e.to_string());
+            skip_capture(&e.to_string());
             None
         }
         Err(e) => panic!("cannot open capture: {e}"),
@@ -498,7 +458,7 @@ fn afpacket_errors_say_what_is_wrong() {
     in_netns(false, || {
         let err = AfPacketRing::open(&lo_config(&[PORT])).unwrap_err();
         if let CaptureError::MissingCapability { .. } = err {
-            return skip(&err.to_string());
+            return skip_capture(&err.to_string());
         }
         assert!(
             matches!(err, CaptureError::InterfaceDown { ref name } if name == "lo"),
@@ -641,7 +601,7 @@ fn afpacket_on_a_veth_pair_with_vlan() {
     in_netns(true, || {
         let (vlan, peer) = match veth_pair(one_exchange_per_address) {
             Ok(v) => v,
-            Err(e) => return skip(&e),
+            Err(e) => return skip_capture(&e),
         };
         // On the veth itself (VLAN 100 crosses it tagged) and on "any".
         let mut rings = Vec::new();
@@ -784,7 +744,7 @@ fn pcap_on_a_veth_pair_with_vlan() {
     in_netns(true, || {
         let (vlan, peer) = match veth_pair(one_exchange_per_address) {
             Ok(v) => v,
-            Err(e) => return skip(&e),
+            Err(e) => return skip_capture(&e),
         };
         let Some(mut cap) = opened(PcapLive::open(&pcap_config("va", &[PORT]))) else {
             return;
@@ -866,7 +826,7 @@ fn inline_vlan_tags_pass_the_filter_on_both_backends() {
             "link set vb up",
         ] {
             if let Err(e) = ip(cmd) {
-                return skip(&e);
+                return skip_capture(&e);
             }
         }
         let mut config = lo_config(&[PORT]);
@@ -911,7 +871,7 @@ fn afpacket_reports_interface_down_and_removal() {
             "link set vb up",
         ] {
             if let Err(e) = ip(cmd) {
-                return skip(&e);
+                return skip_capture(&e);
             }
         }
         let mut config = lo_config(&[PORT]);
@@ -974,7 +934,7 @@ fn gso_super_packets_are_captured_whole() {
         };
         let (_, peer) = match veth_pair(sink) {
             Ok(v) => v,
-            Err(e) => return skip(&e),
+            Err(e) => return skip_capture(&e),
         };
         // The default 32 MiB ring: the reader may fall behind on a busy machine.
         let Some(mut ring) = opened(AfPacketRing::open(&AfPacketConfig::new("va", &[PORT]))) else {

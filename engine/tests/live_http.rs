@@ -49,23 +49,17 @@ use tcp_sniffer::output::{Batch, Output};
 use tcp_sniffer::runtime::{Hooks, Sniffer, StartError};
 use tcp_sniffer::stats::OutputStats;
 
+mod common;
+
+use common::netns::{enter_new_netns, gettid, ip, sh};
+
 const NGINX_PORT: u16 = 8080;
 const NODE_PORT: u16 = 8081;
 
 // ---------------------------------------------------------------- privilege, tools, namespaces
 
-/// Skips loudly, or fails when `CI` is set. Written straight to stderr, past the harness's
-/// output capture, so it shows even though the test "passes".
-fn skip(reason: &str) {
-    if std::env::var_os("CI").is_some() {
-        panic!("live HTTP test cannot run, and CI is set so it may not skip: {reason}");
-    }
-    let bar = "!".repeat(80);
-    let _ = writeln!(
-        std::io::stderr(),
-        "\n{bar}\n!!! SKIPPED live HTTP test: {reason}\n\
-         !!! (run as root with scripts/install-deps.sh test; with CI set this is a failure)\n{bar}"
-    );
+fn skip_http(reason: &str) {
+    common::netns::skip("live HTTP", reason);
 }
 
 /// One test at a time (see the module docs). A failed test poisons nothing for the others.
@@ -96,49 +90,12 @@ impl Drop for SetOnDrop {
     }
 }
 
-/// Moves the calling thread into a new, empty network namespace.
-fn enter_new_netns() -> Result<(), String> {
-    // SAFETY: plain syscall; affects only the calling thread.
-    if unsafe { libc::unshare(libc::CLONE_NEWNET) } != 0 {
-        return Err(format!(
-            "unshare(CLONE_NEWNET) failed: {} (needs CAP_SYS_ADMIN)",
-            std::io::Error::last_os_error()
-        ));
-    }
-    Ok(())
-}
-
-fn gettid() -> i64 {
-    // SAFETY: plain syscall.
-    unsafe { libc::syscall(libc::SYS_gettid) }
-}
-
-/// Runs a command in the calling thread's network namespace; Err with its stderr on failure.
-fn sh(program: &str, args: &str) -> Result<(), String> {
-    let out = Command::new(program)
-        .args(args.split_whitespace())
-        .output()
-        .map_err(|e| format!("cannot run `{program} {args}`: {e}"))?;
-    if out.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "`{program} {args}` failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
-    }
-}
-
-fn ip(args: &str) -> Result<(), String> {
-    sh("ip", args)
-}
-
 /// Runs `body` on a thread in a fresh network namespace with `lo` up, holding the global lock.
 /// Skips (returns) when the namespace cannot be made or a tool is missing.
 fn in_netns(tools: &[&str], body: impl FnOnce() + Send + 'static) {
     let _serial = serial();
     if let Some(reason) = missing_tools(tools) {
-        return skip(&reason);
+        return skip_http(&reason);
     }
     let handle = thread::spawn(move || {
         enter_new_netns()?;
@@ -148,7 +105,7 @@ fn in_netns(tools: &[&str], body: impl FnOnce() + Send + 'static) {
     });
     match handle.join() {
         Ok(Ok(())) => {}
-        Ok(Err(reason)) => skip(&reason),
+        Ok(Err(reason)) => skip_http(&reason),
         Err(panic) => std::panic::resume_unwind(panic),
     }
 }
@@ -671,7 +628,7 @@ impl Capture {
                         Running::Library { sniffer, lines }
                     }
                     Err(StartError::Capture(e @ CaptureError::MissingCapability { .. })) => {
-                        skip(&e.to_string());
+                        skip_http(&e.to_string());
                         return None;
                     }
                     Err(e) => panic!("cannot start the sniffer: {e}"),
@@ -715,7 +672,7 @@ impl Capture {
                     let status = child.wait().unwrap();
                     let log = stderr.join().unwrap().join("\n");
                     if log.contains("CAP_NET_RAW") {
-                        skip(&log);
+                        skip_http(&log);
                         return None;
                     }
                     panic!("tcp-sniffer did not start capturing ({status}):\n{log}");
@@ -1286,7 +1243,7 @@ fn veth_offloads(setup: Setup) {
         move || {
             let peer = match PeerNs::new() {
                 Ok(p) => p,
-                Err(e) => return skip(&e),
+                Err(e) => return skip_http(&e),
             };
             let tid = peer.tid;
             for cmd in [
