@@ -15,7 +15,9 @@
 //! ```
 //!
 //! Shutdown, in order (every field that takes part is in [`Shared`]):
-//! 1. `stop` is set; capture threads notice within one poll timeout (≤ 50 ms);
+//! 1. `stop` is set; capture threads notice within one poll timeout (≤ 50 ms) and take
+//!    what the kernel already holds (`StopDrain`: blocks retire within 20 ms, so a
+//!    response sent just before `stop` is still seen), at most `STOP_DRAIN_LIMIT`;
 //! 2. each worker flushes its connections and sends its last messages, then drops its
 //!    sender to the output stage;
 //! 3. when every sender is gone, the output stage closes the outputs (each drains within
@@ -53,6 +55,8 @@ use crate::wire::LinkType;
 
 /// How long a capture thread waits for packets before checking timers and `stop`.
 const POLL_TIMEOUT: Duration = Duration::from_millis(50);
+/// Longest a capture thread keeps reading after `stop` (a busy interface never goes quiet).
+const STOP_DRAIN_LIMIT: Duration = Duration::from_millis(500);
 /// How often workers publish their counters and sweep idle connections (wall clock).
 const HOUSEKEEPING: Duration = Duration::from_millis(250);
 /// How often the output stage makes written messages visible.
@@ -444,17 +448,12 @@ fn ring_loop(
             shared.publish(k, worker.stats());
         }
     }
-    // Packets already in the ring are captured traffic: take them before flushing. The
-    // block being filled retires within its timeout (20 ms), so two empty polls of 50 ms
-    // mean the ring is empty.
-    let mut empty_polls = 0;
-    while empty_polls < 2 {
-        match ring.poll(POLL_TIMEOUT, |p: Packet<'_>| {
+    let mut drain = StopDrain::new();
+    while drain.more() {
+        let polled = ring.poll(POLL_TIMEOUT, |p: Packet<'_>| {
             worker.packet(p.link, p.data, p.ts)
-        }) {
-            Ok(0) | Err(_) => empty_polls += 1,
-            Ok(_) => empty_polls = 0,
-        }
+        });
+        drain.polled(polled.unwrap_or(0));
     }
     if let Ok(k_stats) = ring.stats() {
         worker.set_kernel_drops(k_stats.drops);
@@ -463,6 +462,35 @@ fn ring_loop(
     worker.finish();
     hand_over(&mut worker, &tx, true);
     shared.publish(k, worker.stats());
+}
+
+/// After `stop`, packets already in the kernel's ring are captured traffic: take them
+/// before flushing, or the response sent a moment before `stop` is lost. A block that is
+/// being filled retires within its timeout (20 ms), so two empty polls of [`POLL_TIMEOUT`]
+/// mean the ring is empty; a busy interface never goes quiet, so the drain also ends after
+/// [`STOP_DRAIN_LIMIT`].
+struct StopDrain {
+    empty_polls: u32,
+    deadline: Instant,
+}
+
+impl StopDrain {
+    fn new() -> StopDrain {
+        StopDrain {
+            empty_polls: 0,
+            deadline: Instant::now() + STOP_DRAIN_LIMIT,
+        }
+    }
+
+    /// Whether to poll again.
+    fn more(&self) -> bool {
+        self.empty_polls < 2 && Instant::now() < self.deadline
+    }
+
+    /// Records how many packets a poll showed (0 also for an error: nothing more to take).
+    fn polled(&mut self, shown: usize) {
+        self.empty_polls = if shown == 0 { self.empty_polls + 1 } else { 0 };
+    }
 }
 
 /// Packets copied out of libpcap's buffer for one worker.
@@ -510,14 +538,15 @@ fn start_pcap(
                 Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => *drops += n,
             }
         };
+        let shard = |p: Packet<'_>, batches: &mut Vec<PacketBatch>| {
+            let k = shard_of(p.link, p.data, workers);
+            let b = &mut batches[k];
+            b.link = Some(p.link);
+            b.data.extend_from_slice(p.data);
+            b.packets.push((b.data.len(), p.ts));
+        };
         while !shared.stop.load(Ordering::Relaxed) {
-            let polled = live.poll(|p: Packet<'_>| {
-                let k = shard_of(p.link, p.data, workers);
-                let b = &mut batches[k];
-                b.link = Some(p.link);
-                b.data.extend_from_slice(p.data);
-                b.packets.push((b.data.len(), p.ts));
-            });
+            let polled = live.poll(|p: Packet<'_>| shard(p, &mut batches));
             if let Err(e) = polled {
                 if matches!(e, CaptureError::InterfaceDown { .. }) {
                     std::thread::sleep(POLL_TIMEOUT);
@@ -542,7 +571,13 @@ fn start_pcap(
                 );
             }
         }
-        // Batches held back by a full queue: the workers are still draining, so wait.
+        let mut drain = StopDrain::new();
+        while drain.more() {
+            let polled = live.poll(|p: Packet<'_>| shard(p, &mut batches));
+            drain.polled(polled.unwrap_or(0));
+        }
+        // What is batched, and batches held back by a full queue: the workers are still
+        // draining, so wait for room.
         for (k, b) in batches.into_iter().enumerate() {
             if !b.packets.is_empty() {
                 let _ = txs[k].send(b);

@@ -131,6 +131,11 @@ fn main() -> ExitCode {
         }
     };
     let s = &cli.settings;
+    // Live mode: block the stop signals before any thread starts (the outputs start their
+    // writer threads), so every thread inherits the mask and only `live`'s sigtimedwait
+    // receives them: the stop is always an orderly drain. A thread started earlier would
+    // take a SIGINT with the default action and kill the process mid-capture.
+    let signals = s.read_file.is_none().then(block_stop_signals);
     let mut outputs = match build_outputs(s, true) {
         Ok(o) => o,
         Err(e) => {
@@ -141,7 +146,8 @@ fn main() -> ExitCode {
     let placement = Placement::from_env();
     log::set_level(s.log_level);
     let Some(path) = s.read_file.clone() else {
-        return live(&cli, outputs, placement);
+        let signals = signals.unwrap_or_else(block_stop_signals); // set above: live mode
+        return live(&cli, outputs, placement, &signals);
     };
     match run_file(s, &path, &mut outputs, placement.as_ref()) {
         Ok(summary) => {
@@ -163,11 +169,14 @@ fn main() -> ExitCode {
 }
 
 /// Live capture until SIGINT or SIGTERM (or a fatal capture error), then drain.
-fn live(cli: &Cli, outputs: Vec<Box<dyn Output>>, placement: Option<Placement>) -> ExitCode {
+/// `signals`: SIGINT and SIGTERM, blocked in every thread of the process.
+fn live(
+    cli: &Cli,
+    outputs: Vec<Box<dyn Output>>,
+    placement: Option<Placement>,
+    signals: &libc::sigset_t,
+) -> ExitCode {
     let s = &cli.settings;
-    // Block the signals before any thread starts, so every thread inherits the mask and
-    // only the sigtimedwait below receives them: the stop is always an orderly drain.
-    let signals = block_stop_signals();
     let sniffer = match Sniffer::start(s, outputs, placement.clone(), Hooks::default()) {
         Ok(sn) => sn,
         Err(e) => {
@@ -195,7 +204,7 @@ fn live(cli: &Cli, outputs: Vec<Box<dyn Output>>, placement: Option<Placement>) 
     );
     let mut signal = None;
     while signal.is_none() && !sniffer.is_finished() {
-        signal = wait_signal(&signals, std::time::Duration::from_millis(200));
+        signal = wait_signal(signals, std::time::Duration::from_millis(200));
     }
     let fatal = sniffer.fatal_error();
     log::log(

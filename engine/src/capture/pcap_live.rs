@@ -1,12 +1,18 @@
 //! libpcap live capture: the fallback when AF_PACKET rings cannot be set up.
 //!
 //! One handle, read by one thread, which dispatches packets to the workers by flow hash
-//! itself. The handle is opened in *immediate mode* (libpcap then uses `TPACKET_V2`, which
-//! delivers every packet at once instead of waiting for a block to fill) and *non-blocking*; the
-//! waiting is our own `poll(2)` on libpcap's descriptor, bounded by [`PcapLiveConfig::timeout`],
-//! so the reader regularly gets control back to run timers and notice a stop request. (libpcap's
+//! itself. The handle is *not* in immediate mode: libpcap then uses `TPACKET_V3` blocks of
+//! variable-size frames (immediate mode's `TPACKET_V2` ring has fixed 256 KiB frames, so a
+//! 32 MiB buffer held ~128 packets and a busy loopback overflowed it). A partly filled block
+//! is handed over after [`BLOCK_TIMEOUT_MS`]. The handle is *non-blocking*; the waiting is our
+//! own `poll(2)` on libpcap's descriptor, bounded by [`PcapLiveConfig::timeout`], so the
+//! reader regularly gets control back to run timers and notice a stop request. (libpcap's
 //! own read timeout cannot do this: on Linux it is not a bound on a quiet capture.) Snap length
 //! 262144 (libpcap's maximum), not promiscuous, a 32 MiB buffer.
+//!
+//! Because of the block timeout, packets captured in the last 20 ms are not yet visible when
+//! a stop is requested: the reader keeps polling after `stop` until the ring is empty
+//! (`runtime::StopDrain`).
 //!
 //! **Limit:** libpcap sizes its ring frames for 64 KiB packets when offloads are on, so IPv6
 //! BIG TCP super-packets (over 64 KiB) are cut at about 64 KiB. The cut shows as
@@ -35,7 +41,7 @@ pub const DEFAULT_BUFFER_SIZE: i32 = 32 << 20;
 const DISPATCH_BATCH: usize = 256;
 
 /// How long libpcap's kernel ring holds a partly filled block before handing it over.
-const BLOCK_TIMEOUT_MS: i32 = 20;
+pub const BLOCK_TIMEOUT_MS: i32 = 20;
 
 /// Default read timeout.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_millis(100);
