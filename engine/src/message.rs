@@ -91,6 +91,10 @@ impl ConnMeta {
     }
 }
 
+/// A lower-cased header name. Common names are borrowed from a static table instead of
+/// allocated per message (see `http::head::header_name`).
+pub type HeaderName = std::borrow::Cow<'static, str>;
+
 /// A header value as Node's `IncomingMessage.headers` would hold it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HeaderValue {
@@ -144,7 +148,7 @@ pub struct HttpMessage {
     /// `"1.0"` or `"1.1"`.
     pub http_version: &'static str,
     /// Lower-cased names, first-seen order, Node's joining rules, redaction applied.
-    pub headers: Vec<(String, HeaderValue)>,
+    pub headers: Vec<(HeaderName, HeaderValue)>,
     /// Body bytes after de-chunking, at most `maxBodySize` of them.
     pub body: Vec<u8>,
     /// Full body length seen, even when `body` was cut.
@@ -186,6 +190,25 @@ impl HttpMessage {
     /// path, and the schema has rules serde would need custom code for anyway
     /// (utf8-or-base64 bodies, `set-cookie` arrays, optional request/response fields).
     pub fn write_json(&self, placement: Option<&Placement>, out: &mut Vec<u8>) {
+        // Room for everything unless strings need escaping (write_str reserves for that):
+        // one reservation instead of many regrowths.
+        let strings: usize = self
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                n.len()
+                    + 6
+                    + match v {
+                        HeaderValue::Single(v) => v.len(),
+                        HeaderValue::List(l) => l.iter().map(|v| v.len() + 3).sum(),
+                    }
+            })
+            .sum();
+        let start_line = match &self.kind {
+            MessageKind::Request { method, url } => method.len() + url.len(),
+            MessageKind::Response { status_message, .. } => status_message.len(),
+        };
+        out.reserve(512 + strings + start_line + self.body.len() * 4 / 3);
         out.push(b'{');
         match &self.kind {
             MessageKind::Request { .. } => out.extend_from_slice(br#""type":"request""#),
@@ -334,18 +357,8 @@ fn write_display(v: &impl std::fmt::Display, out: &mut Vec<u8>) {
     let _ = write!(out, "{v}");
 }
 
-fn write_u64(mut n: u64, out: &mut Vec<u8>) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    out.extend_from_slice(&buf[i..]);
+fn write_u64(n: u64, out: &mut Vec<u8>) {
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 fn write_hex16(n: u64, out: &mut Vec<u8>) {
@@ -359,12 +372,26 @@ fn write_endpoint(e: &Endpoint, out: &mut Vec<u8>) {
     out.extend_from_slice(br#"{"ip":""#);
     match e.ip {
         IpAddr::V4(v4) => {
-            for (i, octet) in v4.octets().iter().enumerate() {
+            // Dotted quad into a stack buffer, copied once.
+            let mut buf = [0u8; 15];
+            let mut n = 0;
+            for (i, o) in v4.octets().into_iter().enumerate() {
                 if i > 0 {
-                    out.push(b'.');
+                    buf[n] = b'.';
+                    n += 1;
                 }
-                write_u64(u64::from(*octet), out);
+                if o >= 100 {
+                    buf[n] = b'0' + o / 100;
+                    n += 1;
+                }
+                if o >= 10 {
+                    buf[n] = b'0' + (o / 10) % 10;
+                    n += 1;
+                }
+                buf[n] = b'0' + o % 10;
+                n += 1;
             }
+            out.extend_from_slice(&buf[..n]);
         }
         IpAddr::V6(_) => write_display(&e.ip, out),
     }
@@ -417,12 +444,41 @@ static ESCAPE: [u8; 256] = {
     t
 };
 
+/// Whether any byte of `bytes` is one [`ESCAPE`] escapes (a control character, `"`, `\\`
+/// or DEL). Eight bytes at a time with the classic SWAR zero-byte tests, each exact for
+/// "is there such a byte in the word": `(v - 0x01…) & !v & 0x80…` is non-zero iff `v` has
+/// a zero byte, and with `0x20…` instead of `0x01…` iff it has a byte below 0x20.
+fn needs_escape(bytes: &[u8]) -> bool {
+    const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+    const HIGH: u64 = u64::from_ne_bytes([0x80; 8]);
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH != 0;
+    let mut chunks = bytes.chunks_exact(8);
+    for chunk in &mut chunks {
+        let w = u64::from_ne_bytes(chunk.try_into().unwrap_or([0; 8]));
+        if w.wrapping_sub(ONES * 0x20) & !w & HIGH != 0
+            || has_zero(w ^ (ONES * u64::from(b'"')))
+            || has_zero(w ^ (ONES * u64::from(b'\\')))
+            || has_zero(w ^ (ONES * 0x7f))
+        {
+            return true;
+        }
+    }
+    chunks.remainder().iter().any(|&b| ESCAPE[b as usize] != 0)
+}
+
 /// Writes `s` as a JSON string literal (RFC 8259 escaping).
 pub fn write_str(s: &str, out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
+    // Fast path: most strings (header names and values, URLs, text bodies) need no
+    // escaping at all.
+    if !needs_escape(bytes) {
+        out.extend_from_slice(bytes);
+        out.push(b'"');
+        return;
+    }
     let mut start = 0;
     for (i, &b) in bytes.iter().enumerate() {
         let esc = ESCAPE[b as usize];
@@ -451,6 +507,26 @@ pub fn write_str(s: &str, out: &mut Vec<u8>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn escape_scan_finds_every_escaped_byte_anywhere() {
+        // Every byte value at every position of a string longer than two words: the word
+        // tests and the tail must agree with the table (the slow path's own rule).
+        for b in 0..=255u8 {
+            for at in 0..19 {
+                let mut s = [b'a'; 19];
+                s[at] = b;
+                assert_eq!(
+                    needs_escape(&s),
+                    ESCAPE[b as usize] != 0,
+                    "byte {b:#04x} at {at}"
+                );
+            }
+        }
+        // Neighbours that could borrow into each other in the subtraction.
+        assert!(!needs_escape("\u{e9}\u{e9}\u{e9}\u{e9}abc".as_bytes()));
+        assert!(needs_escape(b"\x80\x1f\x80\x80\x80\x80\x80\x80"));
+    }
 
     fn sample() -> HttpMessage {
         HttpMessage {

@@ -1,7 +1,10 @@
 //! Workers and the run loop: packets in, batches of serialised messages out.
 //!
 //! A [`Worker`] owns one shard of connections (a [`FlowTable`]) and its counters;
-//! it is driven by one thread and takes no lock. [`run_file`] replays a capture
+//! it is driven by one thread and takes no lock. It also serialises its own messages
+//! into JSON batches ([`Worker::take_batch`]): serialisation is a large share of the
+//! work per message, so it scales with the workers instead of queueing behind one
+//! output thread, and a message is freed by the thread that allocated it. [`run_file`] replays a capture
 //! file: with one worker it runs everything on the calling thread; with more, one
 //! reader thread dispatches packets by the connection's direction-independent hash
 //! over bounded queues, so both directions of a connection meet on one worker.
@@ -54,6 +57,10 @@ pub struct Worker {
     decode: DecodeStats,
     capture: CaptureStats,
     out: Vec<HttpMessage>,
+    /// Messages serialised but not yet handed over (see [`Worker::take_batch`]).
+    batch: Batch,
+    /// Written into every message (`pod`).
+    placement: Option<Placement>,
     last_sweep: Timestamp,
     /// Messages dropped because the output stage's queue was full.
     output_drops: u64,
@@ -70,10 +77,18 @@ impl Worker {
             decode: DecodeStats::default(),
             capture: CaptureStats::default(),
             out: Vec::new(),
+            batch: Batch::default(),
+            placement: None,
             last_sweep: Timestamp(0),
             output_drops: 0,
             clock: Timestamp(0),
         }
+    }
+
+    /// Writes `placement` into every message this worker serialises.
+    pub fn with_placement(mut self, placement: Option<Placement>) -> Self {
+        self.placement = placement;
+        self
     }
 
     /// Processes one captured frame.
@@ -119,9 +134,30 @@ impl Worker {
         self.capture.kernel_drops = total;
     }
 
-    /// Messages finished since the last call.
+    /// Messages finished and not yet serialised (tests and fuzz drivers look at them here).
     pub fn messages(&mut self) -> &mut Vec<HttpMessage> {
         &mut self.out
+    }
+
+    /// Messages finished and not yet handed over, serialised or not.
+    pub fn pending(&self) -> usize {
+        self.out.len() + self.batch.len()
+    }
+
+    /// Every message finished and not yet handed over, serialised as one batch.
+    pub fn take_batch(&mut self) -> Batch {
+        if !self.out.is_empty() {
+            self.batch.extend(&self.out, self.placement.as_ref());
+            self.out.clear();
+        }
+        std::mem::take(&mut self.batch)
+    }
+
+    /// Takes back a batch the output stage had no room for: it goes out first, with the
+    /// messages finished meanwhile appended to it.
+    pub fn hold_back(&mut self, batch: Batch) {
+        debug_assert!(self.batch.is_empty(), "take_batch empties the batch");
+        self.batch = batch;
     }
 
     /// A snapshot of this worker's counters.
@@ -187,12 +223,11 @@ pub fn run_file_until(
     let cfg = flow_config(settings, workers, Vec::new());
     let mut to = Delivery {
         outputs,
-        placement,
         emitted: 0,
         stop,
     };
     let (mut stats, damaged) = if workers <= 1 {
-        let mut w = Worker::new(cfg, 0);
+        let mut w = Worker::new(cfg, 0).with_placement(placement.cloned());
         let link = file.link();
         let mut damaged = None;
         let mut n = 0u32;
@@ -209,18 +244,18 @@ pub fn run_file_until(
                     break;
                 }
             }
-            if w.messages().len() >= BATCH_MESSAGES {
-                to.deliver(w.messages());
+            if w.pending() >= BATCH_MESSAGES {
+                to.deliver(w.take_batch());
                 if to.all_closed() {
                     break;
                 }
             }
         }
         w.finish();
-        to.deliver(w.messages());
+        to.deliver(w.take_batch());
         (w.stats(), damaged)
     } else {
-        run_sharded(&mut file, cfg, workers, &mut to, stop)
+        run_sharded(&mut file, cfg, workers, placement, &mut to, stop)
     };
     if damaged.is_some() {
         stats.capture.file_errors += 1;
@@ -234,11 +269,10 @@ pub fn run_file_until(
     Ok(RunSummary { stats, damaged })
 }
 
-/// Hands finished messages of a file replay to the outputs: serialised once, and
-/// waiting for room rather than dropping (a file can wait; see the module docs).
+/// Hands the serialised messages of a file replay to the outputs, waiting for room
+/// rather than dropping (a file can wait; see the module docs).
 struct Delivery<'o, 'p> {
     outputs: &'o mut [Box<dyn Output>],
-    placement: Option<&'p Placement>,
     /// Messages handed over so far.
     emitted: u64,
     /// Set when the replay is being stopped: stop waiting for room.
@@ -246,13 +280,12 @@ struct Delivery<'o, 'p> {
 }
 
 impl Delivery<'_, '_> {
-    fn deliver(&mut self, msgs: &mut Vec<HttpMessage>) {
-        if msgs.is_empty() {
+    fn deliver(&mut self, batch: Batch) {
+        if batch.is_empty() {
             return;
         }
-        self.emitted += msgs.len() as u64;
-        let batch = Arc::new(Batch::from_messages(msgs, self.placement));
-        msgs.clear();
+        self.emitted += batch.len() as u64;
+        let batch = Arc::new(batch);
         for o in self.outputs.iter_mut() {
             // Back-pressure, not loss — unless the replay is being stopped.
             while !o.wait_for_room(&batch, std::time::Duration::from_millis(100)) {
@@ -282,11 +315,12 @@ fn run_sharded(
     file: &mut CaptureFile,
     cfg: FlowConfig,
     workers: usize,
+    placement: Option<&Placement>,
     to: &mut Delivery<'_, '_>,
     stop: &AtomicBool,
 ) -> (Stats, Option<String>) {
     let link = file.link();
-    let (msg_tx, msg_rx) = bounded::<Vec<HttpMessage>>(workers * 4);
+    let (msg_tx, msg_rx) = bounded::<Batch>(workers * 4);
     let mut txs: Vec<Sender<PacketBatch>> = Vec::new();
     let mut handles = Vec::new();
     for id in 0..workers {
@@ -294,23 +328,21 @@ fn run_sharded(
         txs.push(tx);
         let cfg = cfg.clone();
         let msg_tx = msg_tx.clone();
+        let placement = placement.cloned();
         handles.push(std::thread::spawn(move || {
-            let mut w = Worker::new(cfg, id as u16);
+            let mut w = Worker::new(cfg, id as u16).with_placement(placement);
             for batch in rx {
                 let mut start = 0;
                 for &(end, ts) in &batch.packets {
                     w.packet(link, &batch.data[start..end], ts);
                     start = end;
                 }
-                if w.messages().len() >= BATCH_MESSAGES {
-                    let msgs = std::mem::take(w.messages());
-                    if msg_tx.send(msgs).is_err() {
-                        break;
-                    }
+                if w.pending() >= BATCH_MESSAGES && msg_tx.send(w.take_batch()).is_err() {
+                    break;
                 }
             }
             w.finish();
-            let _ = msg_tx.send(std::mem::take(w.messages()));
+            let _ = msg_tx.send(w.take_batch());
             w.stats()
         }));
     }
@@ -359,11 +391,11 @@ fn run_sharded(
             damaged
         });
         let mut closed = false;
-        for mut msgs in msg_rx.iter() {
+        for batch in msg_rx.iter() {
             if closed {
                 continue; // keep draining so workers can finish
             }
-            to.deliver(&mut msgs);
+            to.deliver(batch);
             closed = to.all_closed();
         }
         reader

@@ -11,7 +11,7 @@
 //!  AF_PACKET: ring k ─► worker k   (one thread each; the kernel's fanout hash shards)
 //!  libpcap:   reader ─► batches by flow hash ─► worker k   (bounded queues, try_send)
 //!  file:      reader (+ workers, see pipeline::run_file)
-//!                    worker k ─► messages ─► output stage ─► outputs
+//!                    worker k ─► JSON batches ─► output stage ─► outputs
 //! ```
 //!
 //! Shutdown, in order (every field that takes part is in [`Shared`]):
@@ -45,7 +45,7 @@ use crate::capture::pcap_live::{PcapLive, PcapLiveConfig};
 use crate::capture::{available_cpus, local_addresses, CaptureError, Packet};
 use crate::config::{CaptureBackend, LogLevel, Settings};
 use crate::flow::FlowConfig;
-use crate::message::{HttpMessage, Placement};
+use crate::message::Placement;
 use crate::output::log::log;
 use crate::output::{Batch, Output};
 use crate::pipeline::{flow_config, run_file_until, shard_of, RunError, Worker};
@@ -212,15 +212,15 @@ impl Sniffer {
             },
         };
 
-        let (msg_tx, msg_rx) = bounded::<Vec<HttpMessage>>(OUTPUT_QUEUE_BATCHES * workers);
+        let (msg_tx, msg_rx) = bounded::<Batch>(OUTPUT_QUEUE_BATCHES * workers);
         let output_thread = spawn("tcp-sniffer-output", {
             let shared = shared.clone();
-            move || output_stage(msg_rx, outputs, placement, &shared)
+            move || output_stage(msg_rx, outputs, &shared)
         })?;
         let mut capture_threads = Vec::new();
         let backend = if let Some(rings) = rings {
             for (k, ring) in rings.into_iter().enumerate() {
-                let worker = Worker::new(cfg.clone(), k as u16);
+                let worker = Worker::new(cfg.clone(), k as u16).with_placement(placement.clone());
                 let (shared, tx) = (shared.clone(), msg_tx.clone());
                 capture_threads.push(spawn(&format!("tcp-sniffer-ring-{k}"), move || {
                     ring_loop(ring, worker, k, tx, &shared)
@@ -231,7 +231,9 @@ impl Sniffer {
             let mut pcfg = PcapLiveConfig::new(&settings.interface, &settings.ports);
             pcfg.timeout = POLL_TIMEOUT;
             let live = PcapLive::open(&pcfg)?;
-            capture_threads.extend(start_pcap(live, cfg, workers, &msg_tx, &shared)?);
+            capture_threads.extend(start_pcap(
+                live, cfg, workers, &placement, &msg_tx, &shared,
+            )?);
             "pcap"
         };
         drop(msg_tx);
@@ -383,24 +385,25 @@ fn af_config(s: &Settings) -> AfPacketConfig {
     AfPacketConfig::new(&s.interface, &s.ports)
 }
 
-/// Hands a worker's finished messages to the output stage without blocking capture. When
-/// its queue is full they stay with the worker (the next call sends them with the newer
-/// ones), up to [`MAX_HELD_MESSAGES`]; past that they are dropped and counted.
-fn hand_over(worker: &mut Worker, tx: &Sender<Vec<HttpMessage>>, blocking: bool) {
-    if worker.messages().is_empty() {
+/// Hands a worker's finished messages (serialised by the worker) to the output stage
+/// without blocking capture. When its queue is full they stay with the worker (the next
+/// call sends them with the newer ones), up to [`MAX_HELD_MESSAGES`]; past that they are
+/// dropped and counted.
+fn hand_over(worker: &mut Worker, tx: &Sender<Batch>, blocking: bool) {
+    if worker.pending() == 0 {
         return;
     }
-    let msgs = std::mem::take(worker.messages());
-    let n = msgs.len() as u64;
+    let batch = worker.take_batch();
+    let n = batch.len() as u64;
     if blocking {
         // Shutdown: the output stage is still draining; waiting here is correct.
-        let _ = tx.send(msgs);
+        let _ = tx.send(batch);
         return;
     }
-    match tx.try_send(msgs) {
+    match tx.try_send(batch) {
         Ok(()) => {}
-        Err(TrySendError::Full(msgs)) if msgs.len() < MAX_HELD_MESSAGES => {
-            *worker.messages() = msgs;
+        Err(TrySendError::Full(batch)) if batch.len() < MAX_HELD_MESSAGES => {
+            worker.hold_back(batch);
         }
         Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
             worker.count_output_drops(n);
@@ -413,7 +416,7 @@ fn ring_loop(
     mut ring: AfPacketRing,
     mut worker: Worker,
     k: usize,
-    tx: Sender<Vec<HttpMessage>>,
+    tx: Sender<Batch>,
     shared: &Shared,
 ) {
     let mut last_housekeeping = Instant::now();
@@ -507,7 +510,8 @@ fn start_pcap(
     mut live: PcapLive,
     cfg: FlowConfig,
     workers: usize,
-    msg_tx: &Sender<Vec<HttpMessage>>,
+    placement: &Option<Placement>,
+    msg_tx: &Sender<Batch>,
     shared: &Arc<Shared>,
 ) -> Result<Vec<JoinHandle<()>>, StartError> {
     let mut threads = Vec::new();
@@ -515,7 +519,7 @@ fn start_pcap(
     for k in 0..workers {
         let (tx, rx) = bounded::<PacketBatch>(WORKER_QUEUE_BATCHES);
         txs.push(tx);
-        let mut worker = Worker::new(cfg.clone(), k as u16);
+        let mut worker = Worker::new(cfg.clone(), k as u16).with_placement(placement.clone());
         let (shared, out) = (shared.clone(), msg_tx.clone());
         threads.push(spawn(&format!("tcp-sniffer-worker-{k}"), move || {
             pcap_worker(rx, &mut worker, k, out, &shared)
@@ -602,7 +606,7 @@ fn pcap_worker(
     rx: Receiver<PacketBatch>,
     worker: &mut Worker,
     k: usize,
-    tx: Sender<Vec<HttpMessage>>,
+    tx: Sender<Batch>,
     shared: &Shared,
 ) {
     let mut last_housekeeping = Instant::now();
@@ -632,13 +636,8 @@ fn pcap_worker(
     shared.publish(k, worker.stats());
 }
 
-/// Serialises message batches once and hands them to every output, flushing every 100 ms.
-fn output_stage(
-    rx: Receiver<Vec<HttpMessage>>,
-    mut outputs: Vec<Box<dyn Output>>,
-    placement: Option<Placement>,
-    shared: &Shared,
-) {
+/// Hands every batch (serialised by its worker) to every output, flushing every 100 ms.
+fn output_stage(rx: Receiver<Batch>, mut outputs: Vec<Box<dyn Output>>, shared: &Shared) {
     let mut messages = 0u64;
     let mut last_flush = Instant::now();
     let publish = |outputs: &[Box<dyn Output>], messages: u64| {
@@ -651,9 +650,9 @@ fn output_stage(
     };
     loop {
         match rx.recv_timeout(OUTPUT_FLUSH) {
-            Ok(msgs) => {
-                messages += msgs.len() as u64;
-                let batch = Arc::new(Batch::from_messages(&msgs, placement.as_ref()));
+            Ok(batch) => {
+                messages += batch.len() as u64;
+                let batch = Arc::new(batch);
                 for o in outputs.iter_mut() {
                     o.send(&batch);
                 }

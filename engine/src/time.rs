@@ -37,25 +37,41 @@ impl Timestamp {
 impl Timestamp {
     /// Appends `2024-01-02T03:04:05.123456Z` to `out` (what `Display` writes, without `fmt`).
     pub fn write_rfc3339(self, out: &mut Vec<u8>) {
+        thread_local! {
+            /// The last second formatted on this thread (`YYYY-MM-DDTHH:MM:SS`): messages
+            /// come in bursts within one second, and the calendar arithmetic is the costly part.
+            static LAST_SECOND: std::cell::Cell<(u64, [u8; 19])> =
+                const { std::cell::Cell::new((u64::MAX, [0; 19])) };
+        }
         let secs = self.0 / 1_000_000;
         let micros = self.0 % 1_000_000;
-        let (y, m, d) = civil_from_days((secs / 86_400) as i64);
-        let rem = secs % 86_400;
         let mut buf = *b"0000-00-00T00:00:00.000000Z";
-        let mut put = |at: usize, width: usize, mut v: u64| {
-            for i in (at..at + width).rev() {
-                buf[i] = b'0' + (v % 10) as u8;
-                v /= 10;
-            }
-        };
-        put(0, 4, y.clamp(0, 9999) as u64);
-        put(5, 2, u64::from(m));
-        put(8, 2, u64::from(d));
-        put(11, 2, rem / 3600);
-        put(14, 2, (rem / 60) % 60);
-        put(17, 2, rem % 60);
-        put(20, 6, micros);
+        let (cached, prefix) = LAST_SECOND.get();
+        if cached == secs {
+            buf[..19].copy_from_slice(&prefix);
+        } else {
+            let (y, m, d) = civil_from_days((secs / 86_400) as i64);
+            let rem = secs % 86_400;
+            put_digits(&mut buf, 0, 4, y.clamp(0, 9999) as u64);
+            put_digits(&mut buf, 5, 2, u64::from(m));
+            put_digits(&mut buf, 8, 2, u64::from(d));
+            put_digits(&mut buf, 11, 2, rem / 3600);
+            put_digits(&mut buf, 14, 2, (rem / 60) % 60);
+            put_digits(&mut buf, 17, 2, rem % 60);
+            let mut prefix = [0; 19];
+            prefix.copy_from_slice(&buf[..19]);
+            LAST_SECOND.set((secs, prefix));
+        }
+        put_digits(&mut buf, 20, 6, micros);
         out.extend_from_slice(&buf);
+    }
+}
+
+/// Writes `v` as `width` decimal digits (zero-padded) at `buf[at..]`.
+fn put_digits(buf: &mut [u8], at: usize, width: usize, mut v: u64) {
+    for i in (at..at + width).rev() {
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
     }
 }
 
@@ -116,6 +132,21 @@ mod tests {
             1_709_251_199_000_001,
             951_782_400_999_999,
             4_102_444_800_123_456,
+        ] {
+            let mut out = Vec::new();
+            Timestamp(t).write_rfc3339(&mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), Timestamp(t).to_string());
+        }
+        // The same second twice (the cached prefix), then across a second, a day and a
+        // year boundary, and back in time.
+        let base = 1_735_689_599_000_000; // 2024-12-31T23:59:59Z
+        for t in [
+            base,
+            base + 7,
+            base + 999_999,
+            base + 1_000_000,
+            base + 3,
+            base,
         ] {
             let mut out = Vec::new();
             Timestamp(t).write_rfc3339(&mut out);

@@ -141,8 +141,8 @@ pub fn check_message(m: &HttpMessage) {
             "header names are lower-cased"
         );
         match value {
-            HeaderValue::Single(s) => assert_eq!(headers[name.as_str()], s.as_str()),
-            HeaderValue::List(l) => assert_eq!(headers[name.as_str()], serde_json::json!(l)),
+            HeaderValue::Single(s) => assert_eq!(headers[&**name], s.as_str()),
+            HeaderValue::List(l) => assert_eq!(headers[&**name], serde_json::json!(l)),
         }
     }
     assert!(

@@ -38,7 +38,7 @@
 use std::mem::MaybeUninit;
 
 use super::HttpConfig;
-use crate::message::HeaderValue;
+use crate::message::{HeaderName, HeaderValue};
 
 /// Hard upper bound on `max_headers` (the header array lives on the stack).
 pub(crate) const MAX_HEADERS_LIMIT: usize = 512;
@@ -105,7 +105,7 @@ pub(crate) struct Head {
     pub(crate) start: StartLine,
     /// `"1.0"` or `"1.1"`.
     pub(crate) version: &'static str,
-    pub(crate) headers: Vec<(String, HeaderValue)>,
+    pub(crate) headers: Vec<(HeaderName, HeaderValue)>,
     pub(crate) content_length: ContentLength,
     pub(crate) transfer_coding: TransferCoding,
     /// `Upgrade` header with `Connection: upgrade`.
@@ -431,18 +431,13 @@ pub(crate) fn parse_response(s: &[u8], cfg: &HttpConfig) -> Result<Head, HeadErr
 /// than `s`.
 fn unfold(s: &[u8]) -> Option<Vec<u8>> {
     // Folds continue a header line, so they come after the start line's LF.
-    let start = s.iter().position(|&b| b == b'\n')? + 1;
+    let start = memchr::memchr(b'\n', s)? + 1;
     let is_fold = |p: usize| s[p] == b'\n' && matches!(s.get(p + 1), Some(b' ' | b'\t'));
-    // Runs on every head: hop from line end to line end (a fast byte search) instead of
-    // testing every position.
-    let mut p = start;
-    let first = loop {
-        let nl = p + s.get(p..)?.iter().position(|&b| b == b'\n')?;
-        if matches!(s.get(nl + 1), Some(b' ' | b'\t')) {
-            break nl;
-        }
-        p = nl + 1;
-    };
+    // Runs on every head: hop from line end to line end (a vectorised byte search)
+    // instead of testing every position.
+    let first = memchr::memchr_iter(b'\n', &s[start..])
+        .map(|i| start + i)
+        .find(|&nl| matches!(s.get(nl + 1), Some(b' ' | b'\t')))?;
     let mut out = Vec::with_capacity(s.len());
     out.extend_from_slice(&s[..first]);
     let mut i = first;
@@ -480,10 +475,9 @@ fn raw_reason(s: &[u8]) -> String {
 /// Latin-1 decoding: each byte becomes the char of the same code point.
 pub(crate) fn latin1(b: &[u8]) -> String {
     if b.is_ascii() {
-        // ASCII is valid UTF-8 (and latin-1 and UTF-8 agree on it).
-        std::str::from_utf8(b)
-            .map(str::to_owned)
-            .unwrap_or_default()
+        // SAFETY: ASCII is valid UTF-8 (and latin-1 and UTF-8 agree on it). Checked
+        // conversion would scan every header value a second time.
+        unsafe { String::from_utf8_unchecked(b.to_vec()) }
     } else {
         b.iter().map(|&c| c as char).collect()
     }
@@ -491,7 +485,7 @@ pub(crate) fn latin1(b: &[u8]) -> String {
 
 /// A header value: latin-1, obsolete line folds replaced by one space.
 fn header_value(v: &[u8]) -> String {
-    if !v.contains(&b'\n') {
+    if memchr::memchr(b'\n', v).is_none() {
         return latin1(v);
     }
     let mut out = String::with_capacity(v.len());
@@ -513,7 +507,7 @@ fn header_value(v: &[u8]) -> String {
 }
 
 fn build(start: StartLine, minor: u8, raw: &[httparse::Header<'_>], cfg: &HttpConfig) -> Head {
-    let mut headers: Vec<(String, HeaderValue)> = Vec::with_capacity(raw.len());
+    let mut headers: Vec<(HeaderName, HeaderValue)> = Vec::with_capacity(raw.len());
     let mut content_length = ContentLength::Absent;
     let mut te_seen = false;
     let mut te_last_chunked = false;
@@ -522,9 +516,9 @@ fn build(start: StartLine, minor: u8, raw: &[httparse::Header<'_>], cfg: &HttpCo
     let mut has_upgrade = false;
 
     for h in raw {
-        let name = h.name.to_ascii_lowercase();
+        let name = header_name(h.name);
         let value = header_value(h.value);
-        match name.as_str() {
+        match &*name {
             "content-length" => content_length = merge_content_length(content_length, h.value),
             "transfer-encoding" => {
                 te_seen = true;
@@ -557,10 +551,10 @@ fn build(start: StartLine, minor: u8, raw: &[httparse::Header<'_>], cfg: &HttpCo
             }
             Some((_, HeaderValue::List(list))) => list.push(value),
             Some((n, HeaderValue::Single(joined))) => {
-                if DISCARD_DUPLICATES.contains(&n.as_str()) {
+                if DISCARD_DUPLICATES.contains(&&**n) {
                     continue;
                 }
-                joined.push_str(if n == "cookie" { "; " } else { ", " });
+                joined.push_str(if *n == "cookie" { "; " } else { ", " });
                 joined.push_str(&value);
             }
         }
@@ -587,8 +581,67 @@ fn build(start: StartLine, minor: u8, raw: &[httparse::Header<'_>], cfg: &HttpCo
     }
 }
 
+/// `raw` lower-cased. Names common enough to be worth not allocating come from a static
+/// table; anything else is lower-cased into its own string.
+pub(crate) fn header_name(raw: &str) -> HeaderName {
+    let mut buf = [0u8; 32];
+    if let Some(lower) = buf.get_mut(..raw.len()) {
+        lower.copy_from_slice(raw.as_bytes());
+        lower.make_ascii_lowercase();
+        if let Some(common) = common_header_name(lower) {
+            return common.into();
+        }
+    }
+    raw.to_ascii_lowercase().into()
+}
+
+/// The static copy of a common lower-case header name.
+fn common_header_name(lower: &[u8]) -> Option<&'static str> {
+    Some(match lower {
+        b"accept" => "accept",
+        b"accept-encoding" => "accept-encoding",
+        b"accept-language" => "accept-language",
+        b"accept-ranges" => "accept-ranges",
+        b"access-control-allow-origin" => "access-control-allow-origin",
+        b"age" => "age",
+        b"authorization" => "authorization",
+        b"cache-control" => "cache-control",
+        b"connection" => "connection",
+        b"content-encoding" => "content-encoding",
+        b"content-language" => "content-language",
+        b"content-length" => "content-length",
+        b"content-type" => "content-type",
+        b"cookie" => "cookie",
+        b"date" => "date",
+        b"etag" => "etag",
+        b"expect" => "expect",
+        b"expires" => "expires",
+        b"host" => "host",
+        b"if-modified-since" => "if-modified-since",
+        b"if-none-match" => "if-none-match",
+        b"keep-alive" => "keep-alive",
+        b"last-modified" => "last-modified",
+        b"location" => "location",
+        b"origin" => "origin",
+        b"pragma" => "pragma",
+        b"referer" => "referer",
+        b"server" => "server",
+        b"set-cookie" => "set-cookie",
+        b"traceparent" => "traceparent",
+        b"transfer-encoding" => "transfer-encoding",
+        b"upgrade" => "upgrade",
+        b"user-agent" => "user-agent",
+        b"vary" => "vary",
+        b"via" => "via",
+        b"x-forwarded-for" => "x-forwarded-for",
+        b"x-forwarded-proto" => "x-forwarded-proto",
+        b"x-request-id" => "x-request-id",
+        _ => return None,
+    })
+}
+
 /// Replaces the values of the headers named in `names` (case-insensitive).
-pub(crate) fn redact(headers: &mut [(String, HeaderValue)], names: &[String]) {
+pub(crate) fn redact(headers: &mut [(HeaderName, HeaderValue)], names: &[String]) {
     if names.is_empty() {
         return;
     }
@@ -657,6 +710,21 @@ mod tests {
 
     fn cfg() -> HttpConfig {
         HttpConfig::default()
+    }
+
+    #[test]
+    fn header_names_are_lower_cased_and_common_ones_borrowed() {
+        use std::borrow::Cow;
+        assert!(matches!(
+            header_name("Content-Type"),
+            Cow::Borrowed("content-type")
+        ));
+        assert!(matches!(header_name("HOST"), Cow::Borrowed("host")));
+        assert!(matches!(header_name("X-Custom-Thing"), Cow::Owned(n) if n == "x-custom-thing"));
+        let long = "X-".to_owned() + &"Ab".repeat(40);
+        assert_eq!(header_name(&long), long.to_ascii_lowercase());
+        // httparse lets obs-text through in names only as tokens; anything else still works.
+        assert_eq!(header_name("Ünï"), "Ünï".to_ascii_lowercase());
     }
 
     fn single(s: &str) -> HeaderValue {
