@@ -121,7 +121,7 @@ pub(crate) fn classify(side: Side, s: &[u8]) -> Detected {
 pub(crate) fn find_head_end(s: &[u8], from: usize) -> Result<usize, usize> {
     let mut i = from;
     while i < s.len() {
-        let Some(off) = s[i..].iter().position(|&b| b == b'\n') else {
+        let Some(off) = memchr::memchr(b'\n', &s[i..]) else {
             return Err(s.len());
         };
         let p = i + off;
@@ -223,10 +223,7 @@ pub(crate) fn find_start(side: Side, s: &[u8]) -> Resync {
 }
 
 fn next_line_start(s: &[u8], from: usize) -> Option<usize> {
-    s.get(from..)?
-        .iter()
-        .position(|&b| b == b'\n')
-        .map(|i| from + i + 1)
+    memchr::memchr(b'\n', s.get(from..)?).map(|i| from + i + 1)
 }
 
 /// Longest method accepted when resynchronising.
