@@ -4,18 +4,24 @@
 //! it is driven by one thread and takes no lock. It also serialises its own messages
 //! into JSON batches ([`Worker::take_batch`]): serialisation is a large share of the
 //! work per message, so it scales with the workers instead of queueing behind one
-//! output thread, and a message is freed by the thread that allocated it. [`run_file`] replays a capture
-//! file: with one worker it runs everything on the calling thread; with more, one
-//! reader thread dispatches packets by the connection's direction-independent hash
-//! over bounded queues, so both directions of a connection meet on one worker.
+//! output thread, and a message is freed by the thread that allocated it.
 //!
-//! Replaying a file is lossless: queues apply back-pressure to the reader instead
-//! of dropping (a file can wait; live capture cannot, and sheds instead).
+//! [`run_file`] replays a capture file. With one worker everything runs on the calling
+//! thread. With more, every worker reads the file itself and keeps only the packets of
+//! its shard (the connection's direction-independent hash, [`shard_of`], so both
+//! directions meet on one worker) — the file-replay analogue of the kernel's fanout:
+//! no reader thread to become the bottleneck, no packet copies, no packet queues.
+//! Reading a file from the page cache costs far less than processing its packets,
+//! so each worker's share of the work, not the reading, sets the pace.
+//!
+//! Replaying a file is lossless: the queue to the outputs applies back-pressure to
+//! the workers instead of dropping (a file can wait; live capture cannot, and sheds
+//! instead).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crossbeam_channel::{bounded, Receiver, Sender};
+use crossbeam_channel::{bounded, Sender};
 
 use crate::config::Settings;
 use crate::flow::{FlowConfig, FlowCounters, FlowKey, FlowTable};
@@ -27,7 +33,7 @@ use crate::source::file::{CaptureFile, Record};
 use crate::source::SourceError;
 use crate::stats::{CaptureStats, OutputStats, Stats};
 use crate::time::Timestamp;
-use crate::wire::{decode_tcp, DecodeStats, LinkType};
+use crate::wire::{decode_tcp, DecodeError, DecodeStats, LinkType, TcpSegment};
 
 /// How often (in capture time) a worker looks for idle connections.
 const SWEEP_INTERVAL_US: u64 = 1_000_000;
@@ -94,12 +100,38 @@ impl Worker {
     /// Processes one captured frame.
     #[inline]
     pub fn packet(&mut self, link: LinkType, frame: &[u8], ts: Timestamp) {
+        self.process(frame.len(), ts, decode_tcp(link, frame));
+    }
+
+    /// Processes `frame` only if it belongs to shard `shard` of `shards` (see
+    /// [`shard_of`]); frames that do not decode belong to shard 0, which counts why.
+    #[inline]
+    pub fn packet_in_shard(
+        &mut self,
+        link: LinkType,
+        frame: &[u8],
+        ts: Timestamp,
+        shard: usize,
+        shards: usize,
+    ) {
+        let decoded = decode_tcp(link, frame);
+        let mine = match &decoded {
+            Ok(seg) => segment_shard(seg, shards) == shard,
+            Err(_) => shard == 0,
+        };
+        if mine {
+            self.process(frame.len(), ts, decoded);
+        }
+    }
+
+    #[inline]
+    fn process(&mut self, len: usize, ts: Timestamp, decoded: Result<TcpSegment<'_>, DecodeError>) {
         self.capture.packets += 1;
-        self.capture.bytes += frame.len() as u64;
+        self.capture.bytes += len as u64;
         if ts > self.clock {
             self.clock = ts;
         }
-        match decode_tcp(link, frame) {
+        match decoded {
             Ok(seg) => self
                 .table
                 .segment(&seg, ts, &mut self.counters, &mut self.out),
@@ -196,8 +228,6 @@ pub struct RunSummary {
 
 /// Messages a worker collects before serialising them as one batch.
 const BATCH_MESSAGES: usize = 256;
-/// Packets the reader hands a worker at once.
-const BATCH_PACKETS: usize = 512;
 
 /// Replays a pcap/pcapng file through `workers` workers into `outputs`.
 pub fn run_file(
@@ -255,7 +285,8 @@ pub fn run_file_until(
         to.deliver(w.take_batch());
         (w.stats(), damaged)
     } else {
-        run_sharded(&mut file, cfg, workers, placement, &mut to, stop)
+        drop(file);
+        run_sharded(path, cfg, workers, placement, &mut to, stop)
     };
     if damaged.is_some() {
         stats.capture.file_errors += 1;
@@ -303,93 +334,32 @@ impl Delivery<'_, '_> {
     }
 }
 
-/// Packets copied out of the reader's buffer for one worker.
-#[derive(Default)]
-struct PacketBatch {
-    data: Vec<u8>,
-    /// (end offset in `data`, timestamp) per packet.
-    packets: Vec<(usize, Timestamp)>,
-}
-
+/// The sharded replay (see the module docs): `workers` threads each read `path` and
+/// keep their shard; this thread delivers their batches.
 fn run_sharded(
-    file: &mut CaptureFile,
+    path: &str,
     cfg: FlowConfig,
     workers: usize,
     placement: Option<&Placement>,
     to: &mut Delivery<'_, '_>,
     stop: &AtomicBool,
 ) -> (Stats, Option<String>) {
-    let link = file.link();
     let (msg_tx, msg_rx) = bounded::<Batch>(workers * 4);
-    let mut txs: Vec<Sender<PacketBatch>> = Vec::new();
-    let mut handles = Vec::new();
-    for id in 0..workers {
-        let (tx, rx): (Sender<PacketBatch>, Receiver<PacketBatch>) = bounded(16);
-        txs.push(tx);
-        let cfg = cfg.clone();
-        let msg_tx = msg_tx.clone();
-        let placement = placement.cloned();
-        handles.push(std::thread::spawn(move || {
-            let mut w = Worker::new(cfg, id as u16).with_placement(placement);
-            for batch in rx {
-                let mut start = 0;
-                for &(end, ts) in &batch.packets {
-                    w.packet(link, &batch.data[start..end], ts);
-                    start = end;
-                }
-                if w.pending() >= BATCH_MESSAGES && msg_tx.send(w.take_batch()).is_err() {
-                    break;
-                }
-            }
-            w.finish();
-            let _ = msg_tx.send(w.take_batch());
-            w.stats()
-        }));
-    }
-    drop(msg_tx);
-
-    // The reader runs on its own thread; this thread is the output stage.
-    let reader = std::thread::scope(|scope| {
-        let reader = scope.spawn(move || {
-            let mut batches: Vec<PacketBatch> =
-                (0..workers).map(|_| PacketBatch::default()).collect();
-            let mut damaged = None;
-            let mut stopped = false;
-            let mut n = 0u32;
-            loop {
-                n = n.wrapping_add(1);
-                if n.is_multiple_of(4096) && stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                match file.next_record() {
-                    Record::Packet(ts, frame) => {
-                        let k = shard_of(link, frame, workers);
-                        let b = &mut batches[k];
-                        b.data.extend_from_slice(frame);
-                        b.packets.push((b.data.len(), ts));
-                        if b.packets.len() >= BATCH_PACKETS {
-                            let full = std::mem::take(b);
-                            if txs[k].send(full).is_err() {
-                                stopped = true;
-                                break;
-                            }
-                        }
-                    }
-                    Record::End => break,
-                    Record::Damaged(why) => {
-                        damaged = Some(why);
-                        break;
-                    }
-                }
-            }
-            if !stopped {
-                for (k, b) in batches.into_iter().enumerate() {
-                    let _ = txs[k].send(b);
-                }
-            }
-            drop(txs);
-            damaged
-        });
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..workers)
+            .map(|id| {
+                let (cfg, msg_tx) = (cfg.clone(), msg_tx.clone());
+                let placement = placement.cloned();
+                scope.spawn(move || {
+                    let mut w = Worker::new(cfg, id as u16).with_placement(placement);
+                    let damaged = replay_shard(path, &mut w, id, workers, &msg_tx, stop);
+                    w.finish();
+                    let _ = msg_tx.send(w.take_batch());
+                    (w.stats(), damaged)
+                })
+            })
+            .collect();
+        drop(msg_tx);
         let mut closed = false;
         for batch in msg_rx.iter() {
             if closed {
@@ -398,17 +368,52 @@ fn run_sharded(
             to.deliver(batch);
             closed = to.all_closed();
         }
-        reader
-            .join()
-            .unwrap_or_else(|_| Some("reader thread panicked".into()))
-    });
-    let mut stats = Stats::default();
-    for h in handles {
-        if let Ok(s) = h.join() {
+        let mut stats = Stats::default();
+        let mut damaged = None;
+        for h in handles {
+            // Every worker reads the same file, so they find the same damage.
+            let (s, d) = h
+                .join()
+                .unwrap_or_else(|_| (Stats::default(), Some("worker thread panicked".into())));
             stats.merge(&s);
+            damaged = damaged.or(d);
+        }
+        (stats, damaged)
+    })
+}
+
+/// One worker's pass over the file: its shard of the packets, its batches to `tx`.
+/// Returns why the file is damaged, if it is.
+fn replay_shard(
+    path: &str,
+    w: &mut Worker,
+    shard: usize,
+    shards: usize,
+    tx: &Sender<Batch>,
+    stop: &AtomicBool,
+) -> Option<String> {
+    // The caller opened it a moment ago; failing now means it changed under us.
+    let mut file = match CaptureFile::open(path) {
+        Ok(f) => f,
+        Err(e) => return Some(format!("cannot reopen the file: {e}")),
+    };
+    let link = file.link();
+    let mut n = 0u32;
+    loop {
+        n = n.wrapping_add(1);
+        if n.is_multiple_of(4096) && stop.load(Ordering::Relaxed) {
+            return None;
+        }
+        match file.next_record() {
+            Record::Packet(ts, frame) => w.packet_in_shard(link, frame, ts, shard, shards),
+            Record::End => return None,
+            Record::Damaged(why) => return Some(why),
+        }
+        // A closed receiver: the outputs are gone; reading on is pointless.
+        if w.pending() >= BATCH_MESSAGES && tx.send(w.take_batch()).is_err() {
+            return None;
         }
     }
-    (stats, reader)
 }
 
 /// The worker for a frame: by the direction-independent hash of its connection.
@@ -418,19 +423,25 @@ pub(crate) fn shard_of(link: LinkType, frame: &[u8], workers: usize) -> usize {
         return 0;
     }
     match decode_tcp(link, frame) {
-        Ok(seg) => {
-            let key = FlowKey::new(
-                Endpoint {
-                    ip: seg.src,
-                    port: seg.src_port,
-                },
-                Endpoint {
-                    ip: seg.dst,
-                    port: seg.dst_port,
-                },
-            );
-            (key.stable_hash() % workers as u64) as usize
-        }
+        Ok(seg) => segment_shard(&seg, workers),
         Err(_) => 0,
     }
+}
+
+/// The worker for a decoded segment (see [`shard_of`]).
+fn segment_shard(seg: &TcpSegment<'_>, workers: usize) -> usize {
+    if workers <= 1 {
+        return 0;
+    }
+    let key = FlowKey::new(
+        Endpoint {
+            ip: seg.src,
+            port: seg.src_port,
+        },
+        Endpoint {
+            ip: seg.dst,
+            port: seg.dst_port,
+        },
+    );
+    (key.stable_hash() % workers as u64) as usize
 }
