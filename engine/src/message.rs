@@ -460,7 +460,7 @@ fn needs_escape(bytes: &[u8]) -> bool {
         let quote = _mm_set1_epi8(b'"' as i8);
         let backslash = _mm_set1_epi8(b'\\' as i8);
         let del = _mm_set1_epi8(0x7f);
-        (&mut chunks).any(|chunk| {
+        chunks.by_ref().any(|chunk| {
             let v = _mm_loadu_si128(chunk.as_ptr().cast());
             // Unsigned min(v, 0x1f) == v exactly when v <= 0x1f.
             let control = _mm_cmpeq_epi8(_mm_min_epu8(v, below_space), v);
