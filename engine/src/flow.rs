@@ -19,7 +19,7 @@ use std::net::IpAddr;
 
 use rustc_hash::{FxHashMap, FxHasher};
 
-use crate::http::{HttpConfig, HttpConnection, HttpStats};
+use crate::http::{BodyBudget, HttpConfig, HttpConnection, HttpStats};
 use crate::message::{ConnMeta, Direction, Endpoint, HttpMessage, Side};
 use crate::reassembly::{Budget, Limits, Reassembler, ReassemblyStats, Segment, StreamSink};
 use crate::stats::FlowStats;
@@ -136,6 +136,8 @@ pub struct FlowTable {
     cfg: FlowConfig,
     conns: FxHashMap<FlowKey, Connection>,
     budget: Budget,
+    /// Shared by every connection's HTTP parser.
+    body_budget: BodyBudget,
     /// Connection ids are `id_prefix | counter`: unique across workers in one run.
     id_prefix: u64,
     next_id: u64,
@@ -144,6 +146,10 @@ pub struct FlowTable {
 /// Bytes of out-of-order data one worker may hold for all its connections.
 pub const REASSEMBLY_BUDGET_PER_WORKER: usize = 16 << 20;
 
+/// Body bytes one worker's messages in progress may keep together (each message also
+/// keeps at most `maxBodySize`); see [`BodyBudget`].
+pub const BODY_BUDGET_PER_WORKER: usize = 32 << 20;
+
 impl FlowTable {
     /// A table for worker number `worker` (ids of different workers never collide).
     pub fn new(cfg: FlowConfig, worker: u16) -> Self {
@@ -151,6 +157,7 @@ impl FlowTable {
             cfg,
             conns: FxHashMap::default(),
             budget: Budget::new(REASSEMBLY_BUDGET_PER_WORKER),
+            body_budget: BodyBudget::new(BODY_BUDGET_PER_WORKER),
             id_prefix: u64::from(worker) << 48,
             next_id: 0,
         }
@@ -247,7 +254,7 @@ impl FlowTable {
             };
             self.next_id += 1;
             c.flow.connections_opened += 1;
-            let http = HttpConnection::new(&meta);
+            let http = HttpConnection::new(&meta).with_body_budget(self.body_budget.clone());
             self.conns.insert(
                 key,
                 Connection {

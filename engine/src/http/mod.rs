@@ -77,6 +77,7 @@ use std::collections::VecDeque;
 use crate::message::{ConnMeta, Direction, Endpoint, HttpMessage, MessageKind, Side};
 use crate::time::Timestamp;
 
+pub use body::BodyBudget;
 use body::{BodyBuf, BodyError, Decoder, Framing, FramingError, GapOutcome};
 use detect::{Detected, Resync};
 pub use head::REDACTED;
@@ -262,6 +263,8 @@ pub struct HttpConnection {
     pending: VecDeque<Pending>,
     next_seq: u64,
     mode: Mode,
+    /// Shared with the worker's other connections (see [`BodyBudget`]).
+    body_budget: BodyBudget,
 }
 
 impl HttpConnection {
@@ -284,7 +287,14 @@ impl HttpConnection {
             pending: VecDeque::new(),
             next_seq: 0,
             mode: Mode::Http,
+            body_budget: BodyBudget::unlimited(),
         }
+    }
+
+    /// Keeps this connection's bodies within `budget`, shared with other connections.
+    pub fn with_body_budget(mut self, budget: BodyBudget) -> Self {
+        self.body_budget = budget;
+        self
     }
 
     /// False once the connection is no longer parsed as HTTP (after `101`, a
@@ -297,7 +307,7 @@ impl HttpConnection {
     pub fn buffered_bytes(&self) -> usize {
         self.halves
             .iter()
-            .map(|h| h.buf.capacity() + h.current.as_ref().map_or(0, |c| c.body.data.capacity()))
+            .map(|h| h.buf.capacity() + h.current.as_ref().map_or(0, |c| c.body.data().len()))
             .sum()
     }
 
@@ -873,7 +883,7 @@ impl HttpConnection {
         self.halves[i].current = Some(InProgress {
             msg,
             decoder: decoder.unwrap_or(Decoder::Length { remaining: 0 }),
-            body: BodyBuf::new(cx.cfg.max_body_size),
+            body: BodyBuf::new(cx.cfg.max_body_size, self.body_budget.clone()),
             await_answer,
         });
         if framing == Framing::None || framing == Framing::Length(0) {
@@ -892,9 +902,13 @@ impl HttpConnection {
         let mut msg = ip.msg;
         msg.end_timestamp = end_ts;
         msg.body_size = ip.body.size;
-        msg.truncated = ip.body.size > ip.body.data.len() as u64;
-        msg.body = ip.body.data;
-        msg.incomplete |= incomplete || ip.body.gapped;
+        let mut body = ip.body;
+        msg.truncated = body.size > body.data().len() as u64;
+        if body.cut_by_budget {
+            cx.stats.bodies_cut_by_budget += 1;
+        }
+        msg.body = body.take_data();
+        msg.incomplete |= incomplete || body.gapped;
         if ip.decoder.had_trailers() {
             cx.stats.trailers_discarded += 1;
         }

@@ -88,6 +88,9 @@ http_stats! {
     gap_body_bytes,
     /// Messages whose body was cut to `max_body_size` (or lost bytes in a gap).
     truncated_bodies,
+    /// Of those, messages cut because the worker's body budget (all its messages in
+    /// progress together) was spent.
+    bodies_cut_by_budget,
     /// Messages emitted with `incomplete: true`.
     incomplete_messages,
     /// Messages whose chunked trailer section was dropped (trailers are not

@@ -932,3 +932,58 @@ fn every_split_point_gives_the_same_messages() {
         assert_eq!(run_split(evs, None), whole, "exchange {n}, byte by byte");
     }
 }
+
+#[test]
+fn body_budget_is_shared_by_connections_and_given_back() {
+    let budget = BodyBudget::new(100);
+    let mut a = Run::new(false);
+    a.conn = HttpConnection::new(&meta(false)).with_body_budget(budget.clone());
+    let mut b = Run::new(false);
+    b.conn = HttpConnection::new(&meta(false)).with_body_budget(budget.clone());
+
+    // A is 80 bytes into a 200-byte upload: it holds 80 of the 100.
+    a.data(
+        Side::Client,
+        b"POST /a HTTP/1.1\r\nContent-Length: 200\r\n\r\n",
+        1,
+    );
+    a.data(Side::Client, &[b'a'; 80], 2);
+    assert_eq!(budget.held(), 80);
+    // B's 50-byte body gets the 20 left: cut, counted, and its bytes given back at once.
+    b.data(
+        Side::Client,
+        b"POST /b HTTP/1.1\r\nContent-Length: 50\r\n\r\n",
+        3,
+    );
+    b.data(Side::Client, &[b'b'; 50], 4);
+    assert_eq!(b.out.len(), 1);
+    assert_eq!((b.out[0].body.len(), b.out[0].body_size), (20, 50));
+    assert!(b.out[0].truncated);
+    assert_eq!(b.stats.bodies_cut_by_budget, 1);
+    assert_eq!(b.stats.truncated_bodies, 1);
+    assert_eq!(budget.held(), 80);
+    // A stays cut once cut, even when room comes back (its body is a prefix, not holes).
+    a.data(Side::Client, &[b'a'; 120], 5);
+    assert_eq!(a.out.len(), 1);
+    assert_eq!((a.out[0].body.len(), a.out[0].body_size), (100, 200));
+    assert_eq!(budget.held(), 0);
+    // Room again: B's next body is whole.
+    b.data(
+        Side::Client,
+        b"POST /b2 HTTP/1.1\r\nContent-Length: 50\r\n\r\n",
+        6,
+    );
+    b.data(Side::Client, &[b'c'; 50], 7);
+    assert_eq!((b.out[1].body.len(), b.out[1].truncated), (50, false));
+
+    // A connection dropped mid-body (evicted, never flushed) gives its bytes back too.
+    a.data(
+        Side::Client,
+        b"POST /gone HTTP/1.1\r\nContent-Length: 90\r\n\r\n",
+        8,
+    );
+    a.data(Side::Client, &[b'd'; 60], 9);
+    assert_eq!(budget.held(), 60);
+    drop(a);
+    assert_eq!(budget.held(), 0);
+}
