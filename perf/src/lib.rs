@@ -4,6 +4,7 @@
 //!   HTTP messages a correct sniffer must emit written beside them ([`truth`]).
 //! * [`compare`] runs tcp-sniffer and other tools (tcpdump, tshark, tcpflow, httpry) over the
 //!   same files and reports wall time, CPU time, peak RSS and throughput as Markdown, JSON and SVG.
+//! * [`measure`] times child processes (wall, CPU, peak RSS).
 //! * [`pcap`] and [`frame`] are the small pieces of file format and packet layout they share.
 //!
 //! ```no_run
@@ -16,6 +17,7 @@
 pub mod compare;
 pub mod frame;
 pub mod gen;
+pub mod measure;
 pub mod pcap;
 pub mod report;
 pub mod rng;
