@@ -5,7 +5,7 @@
 //! * [`compare`] runs tcp-sniffer and other tools (tcpdump, tshark, tcpflow, httpry) over the
 //!   same files and reports wall time, CPU time, peak RSS and throughput as Markdown, JSON and SVG.
 //! * [`replay`] runs the engine in-process (the `tcp_sniffer` library) over the same files with
-//!   N workers, one child process per timed run.
+//!   N workers, one child process per timed run; [`live`] measures live capture under load.
 //! * [`measure`] times child processes (wall, CPU, peak RSS) for both.
 //! * [`pcap`] and [`frame`] are the small pieces of file format and packet layout they share.
 //!
@@ -19,6 +19,7 @@
 pub mod compare;
 pub mod frame;
 pub mod gen;
+pub mod live;
 pub mod measure;
 pub mod pcap;
 pub mod replay;

@@ -5,6 +5,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use sniffer_perf::compare::{self, CompareOptions};
 use sniffer_perf::gen::{self, Workload};
+use sniffer_perf::live::{self, LiveOptions};
 use sniffer_perf::replay::{self, OnceOptions, ReplayOptions};
 use sniffer_perf::truth;
 use std::fs::File;
@@ -56,6 +57,9 @@ enum Cmd {
     /// One replay in this process, one JSON line on stdout (what `replay` runs per timed run).
     #[command(hide = true)]
     ReplayOnce(OnceOptions),
+    /// Live capture under load (root): nginx under wrk in a network namespace, tcp-sniffer per
+    /// backend and worker count, tcpdump as the peer (runs scripts/live-bench.sh).
+    Live(LiveOptions),
     /// Compare tcp-sniffer JSON lines with a truth file.
     Check {
         /// The `<name>.truth.jsonl` file.
@@ -120,6 +124,7 @@ fn main() -> Result<()> {
             println!("{}", serde_json::to_string(&r)?);
             Ok(())
         }
+        Cmd::Live(opts) => live::run(&opts),
         Cmd::Check { truth: t, messages } => {
             let want = truth::read_truth(&t)?;
             let f =
