@@ -25,4 +25,5 @@ pub mod pcap;
 pub mod replay;
 pub mod report;
 pub mod rng;
+pub mod summary;
 pub mod truth;

@@ -7,6 +7,7 @@ use sniffer_perf::compare::{self, CompareOptions};
 use sniffer_perf::gen::{self, Workload};
 use sniffer_perf::live::{self, LiveOptions};
 use sniffer_perf::replay::{self, OnceOptions, ReplayOptions};
+use sniffer_perf::summary::{self, SummaryOptions};
 use sniffer_perf::truth;
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
@@ -60,6 +61,9 @@ enum Cmd {
     /// Live capture under load (root): nginx under wrk in a network namespace, tcp-sniffer per
     /// backend and worker count, tcpdump as the peer (runs scripts/live-bench.sh).
     Live(LiveOptions),
+    /// Write README.md over the reports in a directory: issue 8's targets, met or not, and every
+    /// table.
+    Summary(SummaryOptions),
     /// Compare tcp-sniffer JSON lines with a truth file.
     Check {
         /// The `<name>.truth.jsonl` file.
@@ -125,6 +129,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         Cmd::Live(opts) => live::run(&opts),
+        Cmd::Summary(opts) => summary::run(&opts),
         Cmd::Check { truth: t, messages } => {
             let want = truth::read_truth(&t)?;
             let f =
