@@ -11,8 +11,10 @@
 #   5. js        messages/s delivered to a JavaScript callback through the Node library (S)
 #   6. summary   README.md: the targets, met or not, and every table
 #
-#   perf/bench.sh                  the full suite (≈12 min on 2 cores): S 100 MB, others 40 MB;
-#                                  reports in perf/results/ (data in perf/data/, not committed)
+#   perf/bench.sh                  the full suite (≈12 min on 2 cores): S 100 MB, L A M 30 MB,
+#                                  F 20 MB (tcpflow writes two files per connection: ≈0.65 s/MB
+#                                  of F, tshark ≈0.4 s/MB of S or F, per run); reports in
+#                                  perf/results/ (data in perf/data/, not committed)
 #   BENCH_QUICK=1 perf/bench.sh    CI mode (< 2 min): 2 MB files, one run, 2 s of live load,
 #                                  one live run per backend; reports in target/bench-quick/ —
 #                                  checks the harness works, measures nothing
@@ -34,8 +36,8 @@ if [ "$quick" = 1 ]; then
   live_duration=2 live_runs="af_packet:1 pcap:1"
   mode="BENCH_QUICK=1 perf/bench.sh (quick: checks the harness, measures nothing)"
 else
-  data=perf/data out=perf/results runs=5 js_runs=5
-  sizes=(S:100 L:40 F:40 A:40 M:40)
+  data=perf/data out=perf/results runs=5 js_runs=3
+  sizes=(S:100 L:30 F:20 A:30 M:30)
   live_duration=10 live_runs="af_packet:1 af_packet:2 pcap:1 pcap:2"
   mode="perf/bench.sh (full)"
 fi
