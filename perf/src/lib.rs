@@ -4,6 +4,9 @@
 //!   HTTP messages a correct sniffer must emit written beside them ([`truth`]).
 //! * [`compare`] runs tcp-sniffer and other tools (tcpdump, tshark, tcpflow, httpry) over the
 //!   same files and reports wall time, CPU time, peak RSS and throughput as Markdown, JSON and SVG.
+//! * [`replay`] runs the engine in-process (the `tcp_sniffer` library) over the same files with
+//!   N workers, one child process per timed run; [`live`] measures live capture under load.
+//! * [`measure`] times child processes (wall, CPU, peak RSS) for both.
 //! * [`pcap`] and [`frame`] are the small pieces of file format and packet layout they share.
 //!
 //! ```no_run
@@ -16,7 +19,11 @@
 pub mod compare;
 pub mod frame;
 pub mod gen;
+pub mod live;
+pub mod measure;
 pub mod pcap;
+pub mod replay;
 pub mod report;
 pub mod rng;
+pub mod summary;
 pub mod truth;

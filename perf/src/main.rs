@@ -5,11 +5,18 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use sniffer_perf::compare::{self, CompareOptions};
 use sniffer_perf::gen::{self, Workload};
+use sniffer_perf::live::{self, LiveOptions};
+use sniffer_perf::replay::{self, OnceOptions, ReplayOptions};
+use sniffer_perf::summary::{self, SummaryOptions};
 use sniffer_perf::truth;
 use std::fs::File;
 use std::io::{BufReader, BufWriter};
 use std::path::PathBuf;
 use std::time::Instant;
+
+/// The same allocator as the tcp-sniffer CLI, so `replay` measures the engine as the CLI runs it.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Parser)]
 #[command(
@@ -45,6 +52,18 @@ enum Cmd {
     },
     /// Run several tools over the same pcap(s): median wall time, CPU time, peak RSS, MB/s.
     Compare(CompareOptions),
+    /// Replay pcap(s) through the engine in-process (the tcp_sniffer library) with N workers:
+    /// packets/s, Gbit/s, messages/s, CPU, peak RSS, completeness, loss counters.
+    Replay(ReplayOptions),
+    /// One replay in this process, one JSON line on stdout (what `replay` runs per timed run).
+    #[command(hide = true)]
+    ReplayOnce(OnceOptions),
+    /// Live capture under load (root): nginx under wrk in a network namespace, tcp-sniffer per
+    /// backend and worker count, tcpdump as the peer (runs scripts/live-bench.sh).
+    Live(LiveOptions),
+    /// Write README.md over the reports in a directory: issue 8's targets, met or not, and every
+    /// table.
+    Summary(SummaryOptions),
     /// Compare tcp-sniffer JSON lines with a truth file.
     Check {
         /// The `<name>.truth.jsonl` file.
@@ -103,6 +122,14 @@ fn main() -> Result<()> {
             Ok(())
         }
         Cmd::Compare(opts) => compare::run(&opts),
+        Cmd::Replay(opts) => replay::run(&opts),
+        Cmd::ReplayOnce(opts) => {
+            let r = replay::run_once(&opts)?;
+            println!("{}", serde_json::to_string(&r)?);
+            Ok(())
+        }
+        Cmd::Live(opts) => live::run(&opts),
+        Cmd::Summary(opts) => summary::run(&opts),
         Cmd::Check { truth: t, messages } => {
             let want = truth::read_truth(&t)?;
             let f =

@@ -174,19 +174,34 @@ fn esc(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// A horizontal bar chart of MB/s: one group per file (workload), one bar per tool that ran.
-pub fn svg(r: &Report) -> String {
+/// One bar of [`bar_chart`].
+pub struct Bar {
+    /// Label left of the bar.
+    pub label: String,
+    /// Length.
+    pub value: f64,
+    /// Fill colour.
+    pub color: &'static str,
+}
+
+/// A group of bars under one heading.
+pub struct BarGroup {
+    /// Heading.
+    pub label: String,
+    /// Bars, top to bottom.
+    pub bars: Vec<Bar>,
+}
+
+/// A hand-made horizontal bar chart: a title, then each group's heading and bars, one scale
+/// for all. Each bar's value is written after it (`unit` appended).
+pub fn bar_chart(title: &str, unit: &str, groups: &[BarGroup]) -> String {
     let (label_w, chart_w, bar_h, gap, top) = (170.0, 560.0, 18.0, 4.0, 50.0);
-    let max = r
-        .files
+    let max = groups
         .iter()
-        .flat_map(|f| f.results.iter().filter_map(|t| t.mb_per_s))
+        .flat_map(|g| g.bars.iter().map(|b| b.value))
         .fold(0.0f64, f64::max)
         .max(1.0);
-    let mut rows = 0.0;
-    for f in &r.files {
-        rows += 1.5 + f.results.iter().filter(|t| t.mb_per_s.is_some()).count() as f64;
-    }
+    let rows: f64 = groups.iter().map(|g| 1.5 + g.bars.len() as f64).sum();
     let height = top + rows * (bar_h + gap) + 40.0;
     let width = label_w + chart_w + 120.0;
     let mut s = String::new();
@@ -197,36 +212,34 @@ pub fn svg(r: &Report) -> String {
     let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
     let _ = writeln!(
         s,
-        r#"<text x="10" y="22" font-size="15" font-weight="bold">Throughput reading the same pcap (MB/s, median of {} runs; longer is faster)</text>"#,
-        r.runs
+        r#"<text x="10" y="22" font-size="15" font-weight="bold">{}</text>"#,
+        esc(title)
     );
     let mut y = top;
-    for f in &r.files {
-        let name = f.file.rsplit('/').next().unwrap_or(&f.file);
+    for g in groups {
         let _ = writeln!(
             s,
-            r#"<text x="10" y="{:.1}" font-weight="bold">{} — {} ({:.0} MB)</text>"#,
+            r#"<text x="10" y="{:.1}" font-weight="bold">{}</text>"#,
             y + bar_h * 0.8,
-            esc(&f.workload),
-            esc(name),
-            f.bytes as f64 / 1e6
+            esc(&g.label)
         );
         y += (bar_h + gap) * 1.2;
-        for t in f.results.iter().filter(|t| t.mb_per_s.is_some()) {
-            let v = t.mb_per_s.unwrap_or(0.0);
+        for b in &g.bars {
+            let v = b.value;
             let w = (v / max * chart_w).max(1.0);
             let _ = writeln!(
                 s,
                 r#"<text x="{:.1}" y="{:.1}" text-anchor="end">{}</text>"#,
                 label_w - 8.0,
                 y + bar_h * 0.75,
-                esc(&t.tool)
+                esc(&b.label)
             );
             let _ = writeln!(
                 s,
-                r#"<rect x="{label_w}" y="{y:.1}" width="{w:.1}" height="{bar_h}" fill="{}"><title>{}: {v:.1} MB/s</title></rect>"#,
-                color(&t.tool),
-                esc(&t.tool)
+                r#"<rect x="{label_w}" y="{y:.1}" width="{w:.1}" height="{bar_h}" fill="{}"><title>{}: {v:.1}{}</title></rect>"#,
+                b.color,
+                esc(&b.label),
+                esc(unit)
             );
             let _ = writeln!(
                 s,
@@ -244,4 +257,39 @@ pub fn svg(r: &Report) -> String {
     );
     let _ = writeln!(s, "</svg>");
     s
+}
+
+/// A horizontal bar chart of MB/s: one group per file (workload), one bar per tool that ran.
+pub fn svg(r: &Report) -> String {
+    let groups: Vec<BarGroup> = r
+        .files
+        .iter()
+        .map(|f| BarGroup {
+            label: format!(
+                "{} — {} ({:.0} MB)",
+                f.workload,
+                f.file.rsplit('/').next().unwrap_or(&f.file),
+                f.bytes as f64 / 1e6
+            ),
+            bars: f
+                .results
+                .iter()
+                .filter_map(|t| {
+                    t.mb_per_s.map(|v| Bar {
+                        label: t.tool.clone(),
+                        value: v,
+                        color: color(&t.tool),
+                    })
+                })
+                .collect(),
+        })
+        .collect();
+    bar_chart(
+        &format!(
+            "Throughput reading the same pcap (MB/s, median of {} runs; longer is faster)",
+            r.runs
+        ),
+        " MB/s",
+        &groups,
+    )
 }
