@@ -10,7 +10,7 @@ use sniffer_perf::replay::{self, OnceOptions, ReplayOptions};
 use sniffer_perf::summary::{self, SummaryOptions};
 use sniffer_perf::truth;
 use std::fs::File;
-use std::io::{BufReader, BufWriter};
+use std::io::{BufReader, BufWriter, Write};
 use std::path::PathBuf;
 use std::time::Instant;
 
@@ -135,7 +135,13 @@ fn main() -> Result<()> {
             let f =
                 File::open(&messages).with_context(|| format!("opening {}", messages.display()))?;
             let rep = truth::check(&want, BufReader::new(f))?;
-            println!("{}", serde_json::to_string_pretty(&rep)?);
+            // `check … | head` closes the pipe early: that is not an error worth a panic.
+            let mut out = std::io::stdout().lock();
+            if let Err(e) = writeln!(out, "{}", serde_json::to_string_pretty(&rep)?) {
+                if e.kind() != std::io::ErrorKind::BrokenPipe {
+                    return Err(e.into());
+                }
+            }
             if rep.expected == 0 {
                 bail!("truth file is empty");
             }
