@@ -20,8 +20,9 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Sender};
+use crossbeam_channel::bounded;
 
 use crate::config::Settings;
 use crate::flow::{FlowConfig, FlowCounters, FlowKey, FlowTable};
@@ -247,46 +248,54 @@ pub fn run_file_until(
     placement: Option<&Placement>,
     stop: &AtomicBool,
 ) -> Result<RunSummary, RunError> {
-    let mut file = CaptureFile::open(path)?;
+    run_file_observed(settings, path, outputs, placement, stop, &|_, _| {})
+}
+
+/// How often a replay reports its counters to `progress` (wall clock).
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
+
+/// [`run_file_until`], reporting counters while it runs: about every 250 ms each worker
+/// `k` calls `progress(k, its counters so far)`, and the delivering thread calls
+/// `progress(workers, counters with only `output` set)`. The [`RunSummary`] has the
+/// final totals; callers that keep the reports must replace them with it.
+pub fn run_file_observed(
+    settings: &Settings,
+    path: &str,
+    outputs: &mut [Box<dyn Output>],
+    placement: Option<&Placement>,
+    stop: &AtomicBool,
+    progress: &(dyn Fn(usize, Stats) + Sync),
+) -> Result<RunSummary, RunError> {
+    let file = CaptureFile::open(path)?;
     // A file has no "own addresses": direction is unknown.
-    let workers = settings.workers.unwrap_or(1);
+    let workers = settings.workers.unwrap_or(1).max(1);
     let cfg = flow_config(settings, workers, Vec::new());
+    let replay = Replay {
+        stop,
+        progress,
+        shards: workers,
+    };
     let mut to = Delivery {
         outputs,
         emitted: 0,
         stop,
+        progress,
+        slot: workers,
+        last_progress: Instant::now(),
     };
-    let (mut stats, damaged) = if workers <= 1 {
+    let (mut stats, damaged) = if workers == 1 {
         let mut w = Worker::new(cfg, 0).with_placement(placement.cloned());
-        let link = file.link();
-        let mut damaged = None;
-        let mut n = 0u32;
-        loop {
-            n = n.wrapping_add(1);
-            if n.is_multiple_of(4096) && stop.load(Ordering::Relaxed) {
-                break;
-            }
-            match file.next_record() {
-                Record::Packet(ts, frame) => w.packet(link, frame, ts),
-                Record::End => break,
-                Record::Damaged(why) => {
-                    damaged = Some(why);
-                    break;
-                }
-            }
-            if w.pending() >= BATCH_MESSAGES {
-                to.deliver(w.take_batch());
-                if to.all_closed() {
-                    break;
-                }
-            }
-        }
+        let damaged = replay.shard(file, &mut w, 0, |batch| {
+            to.deliver(batch);
+            // Every output is gone (e.g. stdout's reader went away): reading on is pointless.
+            !to.all_closed()
+        });
         w.finish();
         to.deliver(w.take_batch());
         (w.stats(), damaged)
     } else {
         drop(file);
-        run_sharded(path, cfg, workers, placement, &mut to, stop)
+        replay.sharded(path, cfg, placement, &mut to)
     };
     if damaged.is_some() {
         stats.capture.file_errors += 1;
@@ -308,6 +317,10 @@ struct Delivery<'o, 'p> {
     emitted: u64,
     /// Set when the replay is being stopped: stop waiting for room.
     stop: &'p AtomicBool,
+    progress: &'p (dyn Fn(usize, Stats) + Sync),
+    /// The `progress` slot for the outputs' counters (after the workers').
+    slot: usize,
+    last_progress: Instant,
 }
 
 impl Delivery<'_, '_> {
@@ -319,12 +332,21 @@ impl Delivery<'_, '_> {
         let batch = Arc::new(batch);
         for o in self.outputs.iter_mut() {
             // Back-pressure, not loss — unless the replay is being stopped.
-            while !o.wait_for_room(&batch, std::time::Duration::from_millis(100)) {
+            while !o.wait_for_room(&batch, Duration::from_millis(100)) {
                 if self.stop.load(Ordering::Relaxed) {
                     break;
                 }
             }
             o.send(&batch);
+        }
+        if self.last_progress.elapsed() >= PROGRESS_INTERVAL {
+            self.last_progress = Instant::now();
+            let mut s = Stats::default();
+            for o in self.outputs.iter() {
+                s.output.merge(&o.stats());
+            }
+            s.output.messages = self.emitted;
+            (self.progress)(self.slot, s);
         }
     }
 
@@ -334,84 +356,101 @@ impl Delivery<'_, '_> {
     }
 }
 
-/// The sharded replay (see the module docs): `workers` threads each read `path` and
-/// keep their shard; this thread delivers their batches.
-fn run_sharded(
-    path: &str,
-    cfg: FlowConfig,
-    workers: usize,
-    placement: Option<&Placement>,
-    to: &mut Delivery<'_, '_>,
-    stop: &AtomicBool,
-) -> (Stats, Option<String>) {
-    let (msg_tx, msg_rx) = bounded::<Batch>(workers * 4);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..workers)
-            .map(|id| {
-                let (cfg, msg_tx) = (cfg.clone(), msg_tx.clone());
-                let placement = placement.cloned();
-                scope.spawn(move || {
-                    let mut w = Worker::new(cfg, id as u16).with_placement(placement);
-                    let damaged = replay_shard(path, &mut w, id, workers, &msg_tx, stop);
-                    w.finish();
-                    let _ = msg_tx.send(w.take_batch());
-                    (w.stats(), damaged)
-                })
-            })
-            .collect();
-        drop(msg_tx);
-        let mut closed = false;
-        for batch in msg_rx.iter() {
-            if closed {
-                continue; // keep draining so workers can finish
-            }
-            to.deliver(batch);
-            closed = to.all_closed();
-        }
-        let mut stats = Stats::default();
-        let mut damaged = None;
-        for h in handles {
-            // Every worker reads the same file, so they find the same damage.
-            let (s, d) = h
-                .join()
-                .unwrap_or_else(|_| (Stats::default(), Some("worker thread panicked".into())));
-            stats.merge(&s);
-            damaged = damaged.or(d);
-        }
-        (stats, damaged)
-    })
+/// What every worker of one replay shares.
+struct Replay<'p> {
+    stop: &'p AtomicBool,
+    progress: &'p (dyn Fn(usize, Stats) + Sync),
+    shards: usize,
 }
 
-/// One worker's pass over the file: its shard of the packets, its batches to `tx`.
-/// Returns why the file is damaged, if it is.
-fn replay_shard(
-    path: &str,
-    w: &mut Worker,
-    shard: usize,
-    shards: usize,
-    tx: &Sender<Batch>,
-    stop: &AtomicBool,
-) -> Option<String> {
-    // The caller opened it a moment ago; failing now means it changed under us.
-    let mut file = match CaptureFile::open(path) {
-        Ok(f) => f,
-        Err(e) => return Some(format!("cannot reopen the file: {e}")),
-    };
-    let link = file.link();
-    let mut n = 0u32;
-    loop {
-        n = n.wrapping_add(1);
-        if n.is_multiple_of(4096) && stop.load(Ordering::Relaxed) {
-            return None;
-        }
-        match file.next_record() {
-            Record::Packet(ts, frame) => w.packet_in_shard(link, frame, ts, shard, shards),
-            Record::End => return None,
-            Record::Damaged(why) => return Some(why),
-        }
-        // A closed receiver: the outputs are gone; reading on is pointless.
-        if w.pending() >= BATCH_MESSAGES && tx.send(w.take_batch()).is_err() {
-            return None;
+impl Replay<'_> {
+    /// The sharded replay (see the module docs): one thread per shard reads `path` and
+    /// keeps its shard; this thread delivers their batches.
+    fn sharded(
+        &self,
+        path: &str,
+        cfg: FlowConfig,
+        placement: Option<&Placement>,
+        to: &mut Delivery<'_, '_>,
+    ) -> (Stats, Option<String>) {
+        let (msg_tx, msg_rx) = bounded::<Batch>(self.shards * 4);
+        std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..self.shards)
+                .map(|id| {
+                    let (cfg, msg_tx) = (cfg.clone(), msg_tx.clone());
+                    let placement = placement.cloned();
+                    scope.spawn(move || {
+                        let mut w = Worker::new(cfg, id as u16).with_placement(placement);
+                        // The caller opened it a moment ago; failing now means it changed.
+                        let damaged = match CaptureFile::open(path) {
+                            Ok(file) => {
+                                // A closed receiver: the outputs are gone; stop reading.
+                                self.shard(file, &mut w, id, |batch| msg_tx.send(batch).is_ok())
+                            }
+                            Err(e) => Some(format!("cannot reopen the file: {e}")),
+                        };
+                        w.finish();
+                        let _ = msg_tx.send(w.take_batch());
+                        (w.stats(), damaged)
+                    })
+                })
+                .collect();
+            drop(msg_tx);
+            let mut closed = false;
+            for batch in msg_rx.iter() {
+                if closed {
+                    continue; // keep draining so workers can finish
+                }
+                to.deliver(batch);
+                closed = to.all_closed();
+            }
+            let mut stats = Stats::default();
+            let mut damaged = None;
+            for h in handles {
+                // Every worker reads the same file, so they find the same damage.
+                let (s, d) = h
+                    .join()
+                    .unwrap_or_else(|_| (Stats::default(), Some("worker thread panicked".into())));
+                stats.merge(&s);
+                damaged = damaged.or(d);
+            }
+            (stats, damaged)
+        })
+    }
+
+    /// One worker's pass over `file`: the packets of shard `shard`, its batches to
+    /// `hand_over` (which returns false when reading on is pointless). Returns why the
+    /// file is damaged, if it is.
+    fn shard(
+        &self,
+        mut file: CaptureFile,
+        w: &mut Worker,
+        shard: usize,
+        mut hand_over: impl FnMut(Batch) -> bool,
+    ) -> Option<String> {
+        let link = file.link();
+        let mut last_progress = Instant::now();
+        let mut n = 0u32;
+        loop {
+            n = n.wrapping_add(1);
+            if n.is_multiple_of(4096) {
+                if self.stop.load(Ordering::Relaxed) {
+                    return None;
+                }
+                if last_progress.elapsed() >= PROGRESS_INTERVAL {
+                    last_progress = Instant::now();
+                    (self.progress)(shard, w.stats());
+                }
+            }
+            match file.next_record() {
+                Record::Packet(ts, frame) if self.shards == 1 => w.packet(link, frame, ts),
+                Record::Packet(ts, frame) => w.packet_in_shard(link, frame, ts, shard, self.shards),
+                Record::End => return None,
+                Record::Damaged(why) => return Some(why),
+            }
+            if w.pending() >= BATCH_MESSAGES && !hand_over(w.take_batch()) {
+                return None;
+            }
         }
     }
 }

@@ -48,7 +48,7 @@ use crate::flow::FlowConfig;
 use crate::message::Placement;
 use crate::output::log::log;
 use crate::output::{Batch, Output};
-use crate::pipeline::{flow_config, run_file_until, shard_of, RunError, Worker};
+use crate::pipeline::{flow_config, run_file_observed, shard_of, RunError, Worker};
 use crate::stats::{OutputStats, Stats};
 use crate::time::Timestamp;
 use crate::wire::LinkType;
@@ -259,18 +259,28 @@ impl Sniffer {
     ) -> Result<Sniffer, StartError> {
         // Open it here so a missing or unreadable file fails `start`, not a thread.
         crate::source::file::CaptureFile::open(&path).map_err(RunError::from)?;
-        let workers = settings.workers.unwrap_or(1);
+        let workers = settings.workers.unwrap_or(1).max(1);
         let settings = settings.clone();
         let thread = spawn("tcp-sniffer-replay", {
             let shared = shared.clone();
             let path = path.clone();
             move || {
-                let result = run_file_until(
+                // Counters while it runs: each worker's in its slot, the outputs' in the
+                // slot after them (replaced by the final totals below).
+                let progress = |slot: usize, s: Stats| {
+                    if slot == workers {
+                        *shared.output.lock().unwrap_or_else(|e| e.into_inner()) = s.output;
+                    } else {
+                        shared.publish(slot, s);
+                    }
+                };
+                let result = run_file_observed(
                     &settings,
                     &path,
                     &mut outputs,
                     placement.as_ref(),
                     &shared.stop,
+                    &progress,
                 );
                 match result {
                     Ok(summary) => {
@@ -285,7 +295,9 @@ impl Sniffer {
                             summary.stats.output.clone();
                         let mut s = summary.stats;
                         s.output = OutputStats::default();
-                        shared.publish(0, s);
+                        // The totals replace what the workers reported on the way (in one
+                        // step: a reader never sees the counters go back).
+                        *shared.workers.lock().unwrap_or_else(|e| e.into_inner()) = vec![s];
                     }
                     Err(e) => shared.fail(&CaptureError::InvalidConfig(e.to_string())),
                 }
