@@ -27,6 +27,7 @@ demo: build-release node-build
 lint: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --locked
 
 # Unit, corpus, replay, output, live-capture and webhook tests (live tests need root; in CI
 # they never skip).

@@ -1,4 +1,4 @@
-//! The flow table: one [`Connection`] per TCP connection on a monitored port.
+//! The flow table: one `Connection` per TCP connection on a monitored port.
 //!
 //! A worker owns one `FlowTable`; nothing here is shared or locked. For each
 //! segment the table finds (or creates) the connection, decides which side is the
@@ -10,7 +10,7 @@
 //!   and is counted (`connections_over_cap`), it never evicts a live one;
 //! - an entry not seen for `idle_timeout` of capture time is flushed and removed
 //!   by [`FlowTable::sweep_idle`] (the caller decides how often to sweep);
-//! - every removal goes through [`FlowTable::remove`], which flushes the
+//! - every removal goes through `FlowTable::remove`, which flushes the
 //!   reassemblers (gaps become `incomplete` messages) and closes the HTTP state,
 //!   so nothing buffered is dropped without being emitted or counted.
 

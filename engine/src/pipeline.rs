@@ -8,7 +8,7 @@
 //!
 //! [`run_file`] replays a capture file. With one worker everything runs on the calling
 //! thread. With more, every worker reads the file itself and keeps only the packets of
-//! its shard (the connection's direction-independent hash, [`shard_of`], so both
+//! its shard (the connection's direction-independent hash, `shard_of`, so both
 //! directions meet on one worker) — the file-replay analogue of the kernel's fanout:
 //! no reader thread to become the bottleneck, no packet copies, no packet queues.
 //! Reading a file from the page cache costs far less than processing its packets,
@@ -105,7 +105,7 @@ impl Worker {
     }
 
     /// Processes `frame` only if it belongs to shard `shard` of `shards` (see
-    /// [`shard_of`]); frames that do not decode belong to shard 0, which counts why.
+    /// `shard_of`); frames that do not decode belong to shard 0, which counts why.
     #[inline]
     pub fn packet_in_shard(
         &mut self,

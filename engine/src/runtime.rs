@@ -14,7 +14,7 @@
 //!                    worker k ─► JSON batches ─► output stage ─► outputs
 //! ```
 //!
-//! Shutdown, in order (every field that takes part is in [`Shared`]):
+//! Shutdown, in order (every field that takes part is in `Shared`):
 //! 1. `stop` is set; capture threads notice within one poll timeout (≤ 50 ms) and take
 //!    what the kernel already holds (`StopDrain`: blocks retire within 20 ms, so a
 //!    response sent just before `stop` is still seen), at most `STOP_DRAIN_LIMIT`;

@@ -21,7 +21,7 @@
 //! `surface` is `"library"` (camelCase keys, JSON values) or `"env"` (env var names,
 //! text values; empty values count as unset). `sidecar` picks the outputs' default:
 //! stdout when no output URL is set. `deliver(text)` receives each batch's JSON lines
-//! in one crossing (see [`js_output`]); `onEvent("error", text)` and `onEvent("end")`
+//! in one crossing (see `js_output`); `onEvent("error", text)` and `onEvent("end")`
 //! carry the engine's hooks.
 
 mod js_output;

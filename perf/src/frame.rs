@@ -158,7 +158,7 @@ pub struct Decoded<'a> {
     pub payload: &'a [u8],
 }
 
-/// Decodes an Ethernet/[VLAN]/IPv4|IPv6/TCP frame, checking that every length field agrees with
+/// Decodes an Ethernet/(VLAN)/IPv4|IPv6/TCP frame, checking that every length field agrees with
 /// the frame's size. Returns an error string naming the first inconsistency.
 pub fn decode(frame: &[u8]) -> Result<Decoded<'_>, String> {
     let mut p = 12;

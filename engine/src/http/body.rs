@@ -19,7 +19,7 @@ use super::head::{ContentLength, Head, TransferCoding};
 /// half-way through a large upload cannot hold 10 000 × `maxBodySize`. When it is spent,
 /// bodies are cut (`truncated: true`, counted in `http.bodies_cut_by_budget`) until
 /// messages finish and give their bytes back. Invariant: `held` equals the bytes in the
-/// `data` of every live [`BodyBuf`] sharing this budget — a `BodyBuf` reserves before it
+/// `data` of every live `BodyBuf` sharing this budget — a `BodyBuf` reserves before it
 /// keeps and gives back when its bytes leave (`take_data`) or when it is dropped, so no
 /// path can leak.
 ///

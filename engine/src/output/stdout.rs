@@ -2,7 +2,7 @@
 //!
 //! The capture path never writes to the pipe itself: [`StdoutOutput::send`] puts
 //! the shared batch on a queue bounded in messages (`outputQueueSize`) and in bytes
-//! ([`MAX_QUEUED_BYTES`](super::MAX_QUEUED_BYTES)) and returns;
+//! ([`MAX_QUEUED_BYTES`]) and returns;
 //! one writer thread copies batches into a 64 KiB buffer and flushes it whenever
 //! the queue runs empty (so a message is visible at once when traffic is light) and
 //! at least every 100 ms under load. A reader that stops reading fills the queue,

@@ -4,7 +4,7 @@
 //! A [`Conn`] is a small state machine (handshake → exchanges → teardown). Each time its queue of
 //! planned packets runs dry, the workload's planner ([`workloads`]) writes the next exchange's
 //! bytes into the connection's client and server buffers as a list of *turns* (one side sending
-//! some bytes), and records the messages in the truth. [`Conn::schedule`] cuts each turn into
+//! some bytes), and records the messages in the truth. `Conn::schedule` cuts each turn into
 //! segments (≤ [`MSS`]), applies the adversarial twists the planner asked for, and queues the
 //! packets with correct sequence and acknowledgement numbers. The main loop keeps up to the
 //! workload's concurrency of connections open and emits one packet of a random open connection at
