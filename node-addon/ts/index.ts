@@ -153,7 +153,7 @@ export class Sniffer extends EventEmitter {
     return this.#final;
   }
 
-  /** The counters so far: packets, drops, connections, messages, losses by reason. */
+  /** The counters so far (updated about every 250 ms, during a file replay too): packets, drops, connections, messages, losses by reason. */
   stats(): SnifferStats {
     if (this.#final) return this.#final;
     return this.#withJsCounters(JSON.parse(native.stats(this.#handle)));
