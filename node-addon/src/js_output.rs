@@ -23,7 +23,7 @@ use neon::handle::Root;
 use neon::prelude::*;
 use serde_json::json;
 use tcp_sniffer::config::LogLevel;
-use tcp_sniffer::output::{log::log, Batch, Output, MAX_QUEUED_BYTES};
+use tcp_sniffer::output::{log::log, wait_until, Batch, Output, MAX_QUEUED_BYTES};
 use tcp_sniffer::stats::OutputStats;
 
 /// Counters and flags shared by the engine's output thread and the JavaScript thread.
@@ -234,20 +234,9 @@ impl Output for JsOutput {
 
     fn wait_for_room(&self, batch: &Batch, timeout: Duration) -> bool {
         let s = &self.shared;
-        let deadline = Instant::now() + timeout;
-        let mut guard = s.acct.lock().unwrap_or_else(|e| e.into_inner());
-        while !self.has_room(batch) && !self.is_closed() {
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            guard = s
-                .room
-                .wait_timeout(guard, (deadline - now).min(Duration::from_millis(50)))
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        true
+        wait_until(&s.acct, &s.room, timeout, Duration::from_millis(50), || {
+            self.has_room(batch) || self.is_closed()
+        })
     }
 
     fn stats(&self) -> OutputStats {

@@ -19,8 +19,8 @@ pub mod http_post;
 pub mod log;
 pub mod stdout;
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::config::Settings;
 use crate::message::{HttpMessage, Placement};
@@ -173,4 +173,29 @@ pub trait Output: Send {
     }
     /// Counters so far.
     fn stats(&self) -> OutputStats;
+}
+
+/// Waits on `room` (with `lock`) until `ready()` holds or `timeout` passes; true when ready.
+/// Wakes at least every `recheck` in case a notification was missed. The shared body of
+/// the outputs' [`Output::wait_for_room`].
+pub fn wait_until(
+    lock: &Mutex<()>,
+    room: &Condvar,
+    timeout: Duration,
+    recheck: Duration,
+    mut ready: impl FnMut() -> bool,
+) -> bool {
+    let deadline = Instant::now() + timeout;
+    let mut guard = lock.lock().unwrap_or_else(|e| e.into_inner());
+    while !ready() {
+        let now = Instant::now();
+        if now >= deadline {
+            return false;
+        }
+        guard = room
+            .wait_timeout(guard, (deadline - now).min(recheck))
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
+    }
+    true
 }

@@ -261,22 +261,15 @@ impl Output for StdoutOutput {
     }
 
     fn wait_for_room(&self, batch: &Batch, timeout: Duration) -> bool {
+        // The writer signals `room`; the short recheck only guards against a missed wake-up.
         let s = &self.shared;
-        let deadline = Instant::now() + timeout;
-        let mut guard = s.room_lock.lock().unwrap_or_else(|e| e.into_inner());
-        while !self.has_room(batch) && !self.is_closed() {
-            let now = Instant::now();
-            if now >= deadline {
-                return false;
-            }
-            // The writer signals `room`; the short wait only guards against a missed wake-up.
-            guard = s
-                .room
-                .wait_timeout(guard, (deadline - now).min(Duration::from_millis(5)))
-                .unwrap_or_else(|e| e.into_inner())
-                .0;
-        }
-        true
+        super::wait_until(
+            &s.room_lock,
+            &s.room,
+            timeout,
+            Duration::from_millis(5),
+            || self.has_room(batch) || self.is_closed(),
+        )
     }
 
     fn has_room(&self, batch: &Batch) -> bool {
