@@ -7,11 +7,19 @@
 //!
 //! Invariants of a built [`Settings`]: every field is within its accepted range, `ports`
 //! is non-empty without duplicates, and `output_url` (when set) is an absolute `http`/`https`
-//! URL that obeys the production rule.
+//! URL that obeys the cleartext rule (see [`SettingsBuilder::new`]).
+//!
+//! Credentials never appear in an error or in `Debug`: the output URL is shown as
+//! `scheme://host[:port]` ([`url_label`]) and the token not at all.
 
 use std::fmt;
 
 use serde_json::Value;
+
+use crate::redact::{
+    effective_list, DEFAULT_REDACT_BODY_FIELDS, DEFAULT_REDACT_HEADERS,
+    DEFAULT_REDACT_QUERY_PARAMS, REDACTED,
+};
 
 /// Which surface a value came from; decides how the setting is named in errors.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,8 +65,9 @@ pub enum LogLevel {
     Debug,
 }
 
-/// Validated settings. Construct with [`SettingsBuilder`].
-#[derive(Clone, Debug)]
+/// Validated settings. Construct with [`SettingsBuilder`]. `Debug` shows neither the token
+/// nor the output URL's credentials, path or query.
+#[derive(Clone)]
 pub struct Settings {
     /// Interface name or `any`.
     pub interface: String,
@@ -66,6 +75,9 @@ pub struct Settings {
     pub ports: Vec<u16>,
     /// Where to POST messages.
     pub output_url: Option<String>,
+    /// Accept an `http://` output URL to a host that is not loopback; `None` = the surface's
+    /// default (see [`SettingsBuilder::new`]).
+    pub allow_insecure_output_url: Option<bool>,
     /// Bearer token for the output URL. Never logged.
     pub output_url_auth_token: Option<String>,
     /// Write JSON lines to stdout; `None` = the surface's default.
@@ -74,12 +86,20 @@ pub struct Settings {
     pub sample_rate: f64,
     /// Body bytes kept per message.
     pub max_body_size: usize,
+    /// Messages written to stdout carry their body (else `body: ""`; `bodySize` stays).
+    /// Other outputs always carry bodies up to `max_body_size`.
+    pub stdout_bodies: bool,
     /// Connections tracked at once (all workers together).
     pub max_concurrent_connections: usize,
     /// Idle connections are evicted after this long (capture time).
     pub connection_idle_timeout_ms: u64,
-    /// Lower-cased header names whose values are replaced by `[REDACTED]`.
+    /// Lower-cased header names whose values are replaced by `[REDACTED]` (the defaults
+    /// plus what was given, see [`crate::redact::effective_list`]).
     pub redact_headers: Vec<String>,
+    /// Lower-cased query parameter names whose values in `url` become `[REDACTED]`.
+    pub redact_query_params: Vec<String>,
+    /// Lower-cased JSON keys and form fields whose values become `"[REDACTED]"`.
+    pub redact_body_fields: Vec<String>,
     /// Capture backend for live capture.
     pub capture_backend: CaptureBackend,
     /// Worker threads; `None` = CPUs available to the process.
@@ -108,13 +128,17 @@ impl Default for Settings {
             interface: "any".into(),
             ports: Vec::new(),
             output_url: None,
+            allow_insecure_output_url: None,
             output_url_auth_token: None,
             output_stdout: None,
             sample_rate: 1.0,
             max_body_size: 65_536,
+            stdout_bodies: false,
             max_concurrent_connections: 10_000,
             connection_idle_timeout_ms: 60_000,
-            redact_headers: DEFAULT_REDACT.iter().map(|s| s.to_string()).collect(),
+            redact_headers: effective_list(DEFAULT_REDACT_HEADERS, &[]),
+            redact_query_params: effective_list(DEFAULT_REDACT_QUERY_PARAMS, &[]),
+            redact_body_fields: effective_list(DEFAULT_REDACT_BODY_FIELDS, &[]),
             capture_backend: CaptureBackend::Auto,
             workers: None,
             read_file: None,
@@ -129,13 +153,89 @@ impl Default for Settings {
     }
 }
 
-/// Headers redacted unless configured otherwise.
-pub const DEFAULT_REDACT: [&str; 4] = [
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "set-cookie",
-];
+impl fmt::Debug for Settings {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Destructured so that a new field cannot be forgotten here.
+        let Settings {
+            interface,
+            ports,
+            output_url,
+            allow_insecure_output_url,
+            output_url_auth_token,
+            output_stdout,
+            sample_rate,
+            max_body_size,
+            stdout_bodies,
+            max_concurrent_connections,
+            connection_idle_timeout_ms,
+            redact_headers,
+            redact_query_params,
+            redact_body_fields,
+            capture_backend,
+            workers,
+            read_file,
+            log_level,
+            output_batch_size,
+            output_batch_wait_ms,
+            output_concurrency,
+            output_queue_size,
+            output_drain_timeout_ms,
+            output_retry_base_ms,
+        } = self;
+        f.debug_struct("Settings")
+            .field("interface", interface)
+            .field("ports", ports)
+            .field("output_url", &output_url.as_deref().map(url_label))
+            .field("allow_insecure_output_url", allow_insecure_output_url)
+            .field(
+                "output_url_auth_token",
+                &output_url_auth_token.as_ref().map(|_| REDACTED),
+            )
+            .field("output_stdout", output_stdout)
+            .field("sample_rate", sample_rate)
+            .field("max_body_size", max_body_size)
+            .field("stdout_bodies", stdout_bodies)
+            .field("max_concurrent_connections", max_concurrent_connections)
+            .field("connection_idle_timeout_ms", connection_idle_timeout_ms)
+            .field("redact_headers", redact_headers)
+            .field("redact_query_params", redact_query_params)
+            .field("redact_body_fields", redact_body_fields)
+            .field("capture_backend", capture_backend)
+            .field("workers", workers)
+            .field("read_file", read_file)
+            .field("log_level", log_level)
+            .field("output_batch_size", output_batch_size)
+            .field("output_batch_wait_ms", output_batch_wait_ms)
+            .field("output_concurrency", output_concurrency)
+            .field("output_queue_size", output_queue_size)
+            .field("output_drain_timeout_ms", output_drain_timeout_ms)
+            .field("output_retry_base_ms", output_retry_base_ms)
+            .finish()
+    }
+}
+
+impl Settings {
+    /// The output URL is `http://` to a host that is not loopback: the captured traffic and
+    /// the token would cross the network in clear. Surfaces that accept it log
+    /// [`Settings::insecure_output_url_warning`].
+    pub fn output_url_is_insecure(&self) -> bool {
+        self.output_url.as_deref().is_some_and(|u| {
+            url_parts(u).is_ok_and(|(scheme, host)| scheme == "http" && !is_loopback_host(host))
+        })
+    }
+
+    /// The warning to log when the output URL is insecure (credentials never shown).
+    pub fn insecure_output_url_warning(&self) -> Option<String> {
+        let url = self
+            .output_url
+            .as_deref()
+            .filter(|_| self.output_url_is_insecure())?;
+        Some(format!(
+            "the output URL {} is plain http to a host that is not loopback: captured traffic and the token cross the network in clear; use https://",
+            url_label(url)
+        ))
+    }
+}
 
 /// A rejected setting. `Display` gives the whole message for the user.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -166,6 +266,11 @@ const TABLE: &[Spec] = &[
     spec("interface", Some("INTERFACE"), Some("--interface")),
     spec("ports", Some("PORTS"), Some("--ports")),
     spec("outputUrl", Some("OUTPUT_URL"), Some("--output-url")),
+    spec(
+        "allowInsecureOutputUrl",
+        Some("ALLOW_INSECURE_OUTPUT_URL"),
+        Some("--allow-insecure-output-url"),
+    ),
     spec("outputUrlAuthToken", Some("OUTPUT_URL_AUTH_TOKEN"), None),
     spec("outputStdout", Some("OUTPUT_STDOUT"), Some("--stdout")),
     spec("sampleRate", Some("SAMPLE_RATE"), Some("--sample-rate")),
@@ -173,6 +278,11 @@ const TABLE: &[Spec] = &[
         "maxBodySize",
         Some("MAX_BODY_SIZE"),
         Some("--max-body-size"),
+    ),
+    spec(
+        "stdoutBodies",
+        Some("STDOUT_BODIES"),
+        Some("--stdout-bodies"),
     ),
     spec(
         "maxConcurrentConnections",
@@ -188,6 +298,16 @@ const TABLE: &[Spec] = &[
         "redactHeaders",
         Some("REDACT_HEADERS"),
         Some("--redact-headers"),
+    ),
+    spec(
+        "redactQueryParams",
+        Some("REDACT_QUERY_PARAMS"),
+        Some("--redact-query-params"),
+    ),
+    spec(
+        "redactBodyFields",
+        Some("REDACT_BODY_FIELDS"),
+        Some("--redact-body-fields"),
     ),
     spec("captureBackend", Some("CAPTURE_BACKEND"), Some("--backend")),
     spec("workers", Some("WORKERS"), Some("--workers")),
@@ -245,18 +365,30 @@ pub struct SettingsBuilder {
     surface: Surface,
     settings: Settings,
     ports_set: bool,
-    production: bool,
+    /// `allowInsecureOutputUrl` when it is not given.
+    insecure_default: bool,
 }
 
 impl SettingsBuilder {
     /// A builder for values coming from `surface`. `production` is true when
-    /// `NODE_ENV=production` (then the output URL must be `https://` unless loopback).
+    /// `NODE_ENV=production`.
+    ///
+    /// The surface sets two defaults. `stdoutBodies`: `true` on the command line, `false`
+    /// for the library and the sidecar (the env surface). The output URL must be `https://`,
+    /// or `http://` to a loopback host; any other `http://` URL needs
+    /// `allowInsecureOutputUrl`, which defaults to `true` (accepted; the caller logs
+    /// [`Settings::insecure_output_url_warning`]) for the command line and the library
+    /// unless `production`, and to `false` (refused) for the sidecar.
     pub fn new(surface: Surface, production: bool) -> Self {
+        let settings = Settings {
+            stdout_bodies: surface == Surface::Cli,
+            ..Settings::default()
+        };
         SettingsBuilder {
             surface,
-            settings: Settings::default(),
+            settings,
             ports_set: false,
-            production,
+            insecure_default: surface != Surface::Env && !production,
         }
     }
 
@@ -321,6 +453,10 @@ impl SettingsBuilder {
                 let v = text(&value).map_err(&err)?;
                 s.output_url = if v.is_empty() { None } else { Some(v) };
             }
+            "allowInsecureOutputUrl" => {
+                s.allow_insecure_output_url = Some(boolean(&value).map_err(&err)?)
+            }
+            "stdoutBodies" => s.stdout_bodies = boolean(&value).map_err(&err)?,
             "outputUrlAuthToken" => {
                 let v = text(&value).map_err(&err)?;
                 if v.contains(['\r', '\n']) {
@@ -350,7 +486,18 @@ impl SettingsBuilder {
                 s.connection_idle_timeout_ms =
                     integer(&value, 1_000, u32::MAX as u64).map_err(&err)?
             }
-            "redactHeaders" => s.redact_headers = parse_header_list(&value).map_err(&err)?,
+            "redactHeaders" => {
+                let given = parse_name_list(&value, NameKind::Header).map_err(&err)?;
+                s.redact_headers = effective_list(DEFAULT_REDACT_HEADERS, &given);
+            }
+            "redactQueryParams" => {
+                let given = parse_name_list(&value, NameKind::QueryParam).map_err(&err)?;
+                s.redact_query_params = effective_list(DEFAULT_REDACT_QUERY_PARAMS, &given);
+            }
+            "redactBodyFields" => {
+                let given = parse_name_list(&value, NameKind::BodyField).map_err(&err)?;
+                s.redact_body_fields = effective_list(DEFAULT_REDACT_BODY_FIELDS, &given);
+            }
             "captureBackend" => {
                 s.capture_backend = match text(&value).map_err(&err)?.as_str() {
                     "auto" => CaptureBackend::Auto,
@@ -443,10 +590,28 @@ impl SettingsBuilder {
             });
         }
         if let Some(url) = &s.output_url {
-            check_output_url(url, self.production).map_err(|reason| ConfigError {
+            check_output_url(url).map_err(|reason| ConfigError {
                 name: name("outputUrl"),
                 reason,
             })?;
+            let allowed = s.allow_insecure_output_url.unwrap_or(self.insecure_default);
+            if s.output_url_is_insecure() && !allowed {
+                let why = if s.allow_insecure_output_url == Some(false) {
+                    format!("{} is false", name("allowInsecureOutputUrl"))
+                } else if self.surface == Surface::Env {
+                    "the sidecar refuses it".to_string()
+                } else {
+                    "NODE_ENV=production".to_string()
+                };
+                return Err(ConfigError {
+                    name: name("outputUrl"),
+                    reason: format!(
+                        "{} is plain http to a host that is not loopback, which sends the captured traffic and the token in clear ({why}); use https://, or set {}=true to accept it",
+                        url_label(url),
+                        name("allowInsecureOutputUrl"),
+                    ),
+                });
+            }
         }
         Ok(s)
     }
@@ -536,7 +701,29 @@ fn parse_ports(v: &RawValue) -> Result<Vec<u16>, String> {
     Ok(ports)
 }
 
-fn parse_header_list(v: &RawValue) -> Result<Vec<String>, String> {
+/// What a name list holds (decides which names are valid).
+#[derive(Clone, Copy)]
+enum NameKind {
+    Header,
+    QueryParam,
+    BodyField,
+}
+
+impl NameKind {
+    fn what(self) -> &'static str {
+        match self {
+            NameKind::Header => "header names",
+            NameKind::QueryParam => "query parameter names",
+            NameKind::BodyField => "field names",
+        }
+    }
+}
+
+/// A comma-separated list (or a JSON array) of names, trimmed, lower-cased, without
+/// duplicates; `none` may only come first (it drops the defaults, see
+/// [`crate::redact::effective_list`]).
+fn parse_name_list(v: &RawValue, kind: NameKind) -> Result<Vec<String>, String> {
+    let what = kind.what();
     let names: Vec<String> = match v {
         RawValue::Text(t) => t.split(',').map(|s| s.trim().to_string()).collect(),
         RawValue::Json(Value::String(t)) => t.split(',').map(|s| s.trim().to_string()).collect(),
@@ -544,17 +731,33 @@ fn parse_header_list(v: &RawValue) -> Result<Vec<String>, String> {
             .iter()
             .map(|x| match x {
                 Value::String(s) => Ok(s.trim().to_string()),
-                other => Err(format!("expected header names as strings, got {other}")),
+                other => Err(format!("expected {what} as strings, got {other}")),
             })
             .collect::<Result<_, _>>()?,
-        RawValue::Json(other) => {
-            return Err(format!("expected an array of header names, got {other}"))
-        }
+        RawValue::Json(other) => return Err(format!("expected an array of {what}, got {other}")),
     };
-    let mut out = Vec::new();
+    let mut out: Vec<String> = Vec::new();
     for n in names.into_iter().filter(|n| !n.is_empty()) {
-        if !n.bytes().all(is_token_byte) {
-            return Err(format!("{n:?} is not a valid header name"));
+        if n.eq_ignore_ascii_case("none") {
+            if !out.is_empty() {
+                return Err(format!(
+                    "\"none\" (drop the default list) must be the first entry, got it after {:?}",
+                    out.last().map(String::as_str).unwrap_or_default()
+                ));
+            }
+            out.push("none".into());
+            continue;
+        }
+        let valid = match kind {
+            NameKind::Header => n.bytes().all(is_token_byte),
+            NameKind::QueryParam => {
+                n.len() <= 256 && !n.chars().any(|c| c.is_control() || "&=#".contains(c))
+            }
+            NameKind::BodyField => n.len() <= 256 && !n.chars().any(char::is_control),
+        };
+        if !valid {
+            let single = &what[..what.len() - 1];
+            return Err(format!("{n:?} is not a valid {single}"));
         }
         let n = n.to_ascii_lowercase();
         if !out.contains(&n) {
@@ -569,14 +772,17 @@ fn is_token_byte(b: u8) -> bool {
     b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-fn check_output_url(url: &str, production: bool) -> Result<(), String> {
+/// Scheme (lower-cased) and host of an absolute URL (the host without brackets or port).
+/// Errors never quote the URL: it may hold credentials.
+fn url_parts(url: &str) -> Result<(String, &str), String> {
     let (scheme, rest) = url
         .split_once("://")
-        .ok_or_else(|| format!("expected an http:// or https:// URL, got {url:?}"))?;
+        .ok_or_else(|| "expected an http:// or https:// URL".to_string())?;
     let scheme = scheme.to_ascii_lowercase();
     if scheme != "http" && scheme != "https" {
+        let shown: String = scheme.chars().take(16).collect();
         return Err(format!(
-            "expected an http:// or https:// URL, got scheme {scheme:?}"
+            "expected an http:// or https:// URL, got scheme {shown:?}"
         ));
     }
     let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
@@ -587,14 +793,25 @@ fn check_output_url(url: &str, production: bool) -> Result<(), String> {
         host_port.split(':').next().unwrap_or("")
     };
     if host.is_empty() {
-        return Err(format!("the URL has no host: {url:?}"));
+        return Err("the URL has no host".to_string());
     }
-    if production && scheme == "http" && !is_loopback_host(host) {
-        return Err(format!(
-            "with NODE_ENV=production only https:// URLs are accepted (plain http is allowed for loopback hosts only), got {url:?}"
-        ));
-    }
-    Ok(())
+    Ok((scheme, host))
+}
+
+fn check_output_url(url: &str) -> Result<(), String> {
+    url_parts(url).map(|_| ())
+}
+
+/// `scheme://host[:port]` of a URL: what logs and errors may show of it (never the
+/// userinfo, path, query or fragment, which can hold credentials).
+pub fn url_label(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "(not a URL)".into();
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let scheme: String = scheme.chars().take(16).collect();
+    format!("{scheme}://{host}")
 }
 
 fn is_loopback_host(host: &str) -> bool {
@@ -662,27 +879,169 @@ mod tests {
         ));
     }
 
-    #[test]
-    fn production_requires_https_except_loopback() {
-        let build = |url: &str| {
-            let mut b = SettingsBuilder::new(Surface::Env, true);
-            b.set("PORTS", RawValue::Text("80".into())).unwrap();
-            b.set("OUTPUT_URL", RawValue::Text(url.into())).unwrap();
-            b.build()
+    fn build_url(
+        surface: Surface,
+        production: bool,
+        pairs: &[(&str, &str)],
+    ) -> Result<Settings, ConfigError> {
+        let mut b = SettingsBuilder::new(surface, production);
+        let (ports, url, allow) = match surface {
+            Surface::Env => ("PORTS", "OUTPUT_URL", "ALLOW_INSECURE_OUTPUT_URL"),
+            Surface::Cli => ("--ports", "--output-url", "--allow-insecure-output-url"),
+            Surface::Library => ("ports", "outputUrl", "allowInsecureOutputUrl"),
         };
-        assert!(build("http://collector.example/ingest").is_err());
-        assert!(build("https://collector.example/ingest").is_ok());
-        assert!(build("http://127.0.0.1:9000/x").is_ok());
-        assert!(build("http://[::1]:9000/x").is_ok());
-        assert!(build("http://localhost/x").is_ok());
-        assert!(build("ftp://x").is_err());
+        b.set(ports, RawValue::Text("80".into())).unwrap();
+        for (k, v) in pairs {
+            let k = match *k {
+                "url" => url,
+                "allow" => allow,
+                other => other,
+            };
+            b.set(k, RawValue::Text(v.to_string()))?;
+        }
+        b.build()
+    }
+
+    #[test]
+    fn cleartext_output_url_rules_per_surface() {
+        let remote = "http://user:pw@collector.example:8080/ingest?key=qs-secret";
+        // Loopback and https are accepted everywhere.
+        for surface in [Surface::Env, Surface::Cli, Surface::Library] {
+            for production in [false, true] {
+                for ok in [
+                    "https://collector.example/ingest",
+                    "http://127.0.0.1:9000/x",
+                    "http://[::1]:9000/x",
+                    "http://localhost/x",
+                    "HTTP://LOCALHOST/x",
+                ] {
+                    let s = build_url(surface, production, &[("url", ok)]).unwrap();
+                    assert!(!s.output_url_is_insecure(), "{ok}");
+                    assert_eq!(s.insecure_output_url_warning(), None);
+                }
+                assert!(build_url(surface, production, &[("url", "ftp://x")]).is_err());
+            }
+        }
+        // The sidecar (env) refuses a remote http URL unless ALLOW_INSECURE_OUTPUT_URL=true.
+        let e = build_url(Surface::Env, false, &[("url", remote)]).unwrap_err();
+        assert_eq!(e.name, "OUTPUT_URL");
+        assert!(e.reason.contains("ALLOW_INSECURE_OUTPUT_URL=true"), "{e}");
+        assert!(e.reason.contains("http://collector.example:8080"), "{e}");
+        let s = build_url(Surface::Env, false, &[("url", remote), ("allow", "true")]).unwrap();
+        let w = s.insecure_output_url_warning().unwrap();
+        assert!(
+            w.contains("http://collector.example:8080") && w.contains("in clear"),
+            "{w}"
+        );
+        // The CLI and the library accept it (with the warning) unless NODE_ENV=production,
+        // and an explicit false refuses it.
+        for surface in [Surface::Cli, Surface::Library] {
+            let s = build_url(surface, false, &[("url", remote)]).unwrap();
+            assert!(s.output_url_is_insecure());
+            assert!(s.insecure_output_url_warning().is_some());
+            assert!(build_url(surface, true, &[("url", remote)]).is_err());
+            assert!(build_url(surface, true, &[("url", remote), ("allow", "true")]).is_ok());
+            assert!(build_url(surface, false, &[("url", remote), ("allow", "false")]).is_err());
+        }
+        // No error or warning ever shows the URL's credentials, path or query.
+        for surface in [Surface::Env, Surface::Cli, Surface::Library] {
+            let e = build_url(surface, true, &[("url", remote)])
+                .unwrap_err()
+                .to_string();
+            for secret in ["user", "pw", "qs-secret", "ingest"] {
+                assert!(!e.contains(secret), "{e}");
+            }
+        }
+        for bad in [
+            "user:pw@nohost",
+            "ftp://user:pw@x/?qs-secret",
+            "http://user:pw@/x?qs-secret",
+        ] {
+            let e = build_url(Surface::Cli, false, &[("url", bad)])
+                .unwrap_err()
+                .to_string();
+            assert!(!e.contains("pw") && !e.contains("qs-secret"), "{e}");
+        }
+        assert!(build_url(Surface::Env, false, &[("allow", "maybe")]).is_err());
+    }
+
+    #[test]
+    fn debug_never_shows_credentials() {
+        let mut s = build_url(
+            Surface::Env,
+            false,
+            &[(
+                "url",
+                "https://user:pw@collector.example/ingest?key=qs-secret",
+            )],
+        )
+        .unwrap();
+        s.output_url_auth_token = Some("tok-s3cret".into());
+        let d = format!("{s:?} {:?}", SettingsBuilder::new(Surface::Env, false));
+        for secret in ["tok-s3cret", "user", "pw@", "qs-secret", "/ingest"] {
+            assert!(!d.contains(secret), "{secret} in {d}");
+        }
+        assert!(d.contains("https://collector.example"), "{d}");
+        assert!(d.contains("[REDACTED]"), "{d}");
+    }
+
+    #[test]
+    fn stdout_bodies_default_per_surface() {
+        assert!(cli(&[("--ports", "80")]).unwrap().stdout_bodies);
+        assert!(
+            !cli(&[("--ports", "80"), ("--stdout-bodies", "false")])
+                .unwrap()
+                .stdout_bodies
+        );
+        for surface in [Surface::Env, Surface::Library] {
+            let s = build_url(surface, false, &[]).unwrap();
+            assert!(!s.stdout_bodies);
+        }
+        let s = build_url(Surface::Env, false, &[("STDOUT_BODIES", "true")]).unwrap();
+        assert!(s.stdout_bodies);
+        assert!(!Settings::default().stdout_bodies);
     }
 
     #[test]
     fn idle_timeout_and_redaction() {
         assert!(cli(&[("--ports", "80"), ("--idle-timeout-ms", "999")]).is_err());
-        let s = cli(&[("--ports", "80"), ("--redact-headers", "X-Api-Key, Cookie")]).unwrap();
-        assert_eq!(s.redact_headers, vec!["x-api-key", "cookie"]);
+        let d = Settings::default();
+        assert_eq!(d.redact_headers, DEFAULT_REDACT_HEADERS);
+        assert_eq!(d.redact_query_params, DEFAULT_REDACT_QUERY_PARAMS);
+        assert_eq!(d.redact_body_fields, DEFAULT_REDACT_BODY_FIELDS);
+        // A list adds to the defaults.
+        let s = cli(&[("--ports", "80"), ("--redact-headers", "X-Custom, Cookie")]).unwrap();
+        assert_eq!(s.redact_headers[..6], *DEFAULT_REDACT_HEADERS);
+        assert_eq!(s.redact_headers[6..], ["x-custom"]);
+        let s = cli(&[("--ports", "80"), ("--redact-query-params", "Session")]).unwrap();
+        assert!(s.redact_query_params.contains(&"access_token".to_string()));
+        assert_eq!(s.redact_query_params.last().unwrap(), "session");
+        let s = cli(&[("--ports", "80"), ("--redact-body-fields", "pin")]).unwrap();
+        assert!(s.redact_body_fields.contains(&"password".to_string()));
+        assert_eq!(s.redact_body_fields.last().unwrap(), "pin");
+        // `none` first drops them; only first.
+        let s = cli(&[
+            ("--ports", "80"),
+            ("--redact-headers", "none,x-a"),
+            ("--redact-query-params", "NONE"),
+            ("--redact-body-fields", "none"),
+        ])
+        .unwrap();
+        assert_eq!(s.redact_headers, ["x-a"]);
+        assert!(s.redact_query_params.is_empty() && s.redact_body_fields.is_empty());
+        let e = cli(&[("--ports", "80"), ("--redact-headers", "x-a,none")]).unwrap_err();
+        assert!(e.to_string().contains("must be the first entry"), "{e}");
+        // Invalid names.
         assert!(cli(&[("--ports", "80"), ("--redact-headers", "bad header")]).is_err());
+        assert!(cli(&[("--ports", "80"), ("--redact-query-params", "a=b")]).is_err());
+        assert!(cli(&[("--ports", "80"), ("--redact-body-fields", "a\u{1}")]).is_err());
+        let mut b = SettingsBuilder::new(Surface::Library, false);
+        let e = b
+            .set("redactBodyFields", RawValue::Json(serde_json::json!([1])))
+            .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid setting redactBodyFields: expected field names as strings, got 1"
+        );
     }
 }

@@ -25,6 +25,7 @@ pub mod message;
 pub mod output;
 pub mod pipeline;
 pub mod reassembly;
+pub mod redact;
 pub mod runtime;
 pub mod source;
 pub mod stats;

@@ -184,12 +184,18 @@ impl Placement {
 }
 
 impl HttpMessage {
-    /// Appends this message as one JSON object (no trailing newline) to `out`.
+    /// Appends this message as one JSON object (no trailing newline) to `out`, and returns
+    /// where the `body` string's contents are in `out` (between its quotes), so an output
+    /// that must not carry bodies (stdout without `stdoutBodies`) can leave them out.
     ///
     /// Hand-written rather than derived: this runs once per message on the hot output
     /// path, and the schema has rules serde would need custom code for anyway
     /// (utf8-or-base64 bodies, `set-cookie` arrays, optional request/response fields).
-    pub fn write_json(&self, placement: Option<&Placement>, out: &mut Vec<u8>) {
+    pub fn write_json(
+        &self,
+        placement: Option<&Placement>,
+        out: &mut Vec<u8>,
+    ) -> std::ops::Range<usize> {
         // Room for everything unless strings need escaping (write_str reserves for that):
         // one reservation instead of many regrowths.
         let strings: usize = self
@@ -273,6 +279,7 @@ impl HttpMessage {
         out.extend_from_slice(b"}");
         let (text, encoding) = body_text(&self.body, self.truncated);
         out.extend_from_slice(br#","body":"#);
+        let body_start = out.len() + 1;
         match text {
             Some(t) => write_str(t, out),
             None => {
@@ -290,6 +297,7 @@ impl HttpMessage {
                 out.push(b'"');
             }
         }
+        let body = body_start..out.len() - 1;
         out.extend_from_slice(br#","bodyEncoding":""#);
         out.extend_from_slice(encoding.as_bytes());
         out.extend_from_slice(br#"","bodySize":"#);
@@ -327,6 +335,7 @@ impl HttpMessage {
             out.push(b'}');
         }
         out.push(b'}');
+        body
     }
 
     /// This message as a JSON string (convenience for tests and the addon).

@@ -35,14 +35,32 @@ OPTIONS:
                                   live capture backend (default: auto)
         --workers N               worker threads (default: 1 for files, CPUs for live)
         --stdout                  write JSON lines to stdout (default when no --output-url)
-        --output-url URL          POST each message to URL; the bearer token is read from
-                                  the OUTPUT_URL_AUTH_TOKEN environment variable
+        --output-url URL          POST each message to URL (https://, or http:// to a loopback
+                                  host; other http:// URLs are accepted with a warning unless
+                                  NODE_ENV=production); the bearer token is read from the
+                                  OUTPUT_URL_AUTH_TOKEN environment variable
+        --allow-insecure-output-url[=false]
+                                  accept an http:// output URL to a host that is not loopback
+                                  (default: true, with a warning; false under NODE_ENV=production)
         --sample-rate R           observe this fraction of connections, 0 < R <= 1 (default: 1)
         --max-body-size BYTES     body bytes kept per message (default: 65536; 0 = none)
+        --stdout-bodies[=false]   messages on stdout carry their body (default: true; with
+                                  =false they carry body \"\" and their bodySize)
         --max-connections N       connections tracked at once (default: 10000)
         --idle-timeout-ms MS      evict connections idle this long (default: 60000, min 1000)
-        --redact-headers LIST     header names whose values are replaced by [REDACTED]
-                                  (default: authorization,proxy-authorization,cookie,set-cookie)
+        --redact-headers LIST     header names whose values are replaced by [REDACTED], added
+                                  to the defaults: authorization, proxy-authorization, cookie,
+                                  set-cookie, x-api-key, x-auth-token ('none' first drops them)
+        --redact-query-params LIST
+                                  query parameters whose values in url become [REDACTED], added
+                                  to the defaults: access_token, refresh_token, id_token, token,
+                                  api_key, apikey, password, passwd, secret, client_secret,
+                                  signature, sig, x-amz-signature, x-amz-credential,
+                                  x-amz-security-token ('none' first drops them)
+        --redact-body-fields LIST JSON keys (any depth) and form fields whose values become
+                                  \"[REDACTED]\", added to the defaults: password, passwd, secret,
+                                  client_secret, token, access_token, refresh_token, api_key,
+                                  apikey, credit_card, card_number, cvv, ssn ('none' first drops them)
         --log-level LEVEL         error, warn, info or debug (default: info)
         --output-batch-size N, --output-batch-wait-ms MS, --output-concurrency N,
         --output-queue-size N, --output-drain-timeout-ms MS, --output-retry-base-ms MS
@@ -86,8 +104,11 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Cli>, String>
                 print_stats = true;
                 continue;
             }
-            "--stdout" if inline.is_none() => {
-                b.set("--stdout", RawValue::Text("true".into()))
+            // Boolean flags: bare means true; `--flag=false` says false.
+            f @ ("--stdout" | "--stdout-bodies" | "--allow-insecure-output-url")
+                if inline.is_none() =>
+            {
+                b.set(f, RawValue::Text("true".into()))
                     .map_err(|e| e.to_string())?;
                 continue;
             }
@@ -145,6 +166,9 @@ fn main() -> ExitCode {
     };
     let placement = Placement::from_env();
     log::set_level(s.log_level);
+    if let Some(warning) = s.insecure_output_url_warning() {
+        log::log(LogLevel::Warn, &warning, &[]);
+    }
     let Some(path) = s.read_file.clone() else {
         let signals = signals.unwrap_or_else(block_stop_signals); // set above: live mode
         return live(&cli, outputs, placement, &signals);

@@ -44,7 +44,7 @@ use crate::message::{HeaderName, HeaderValue};
 pub(crate) const MAX_HEADERS_LIMIT: usize = 512;
 
 /// The replacement text of a redacted header value.
-pub const REDACTED: &str = "[REDACTED]";
+pub use crate::redact::REDACTED;
 
 /// Headers whose duplicates Node discards (the first value wins).
 pub(crate) const DISCARD_DUPLICATES: &[&str] = &[

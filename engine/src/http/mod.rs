@@ -98,6 +98,8 @@ pub struct HttpConfig {
     pub max_body_size: usize,
     /// Header names whose values are replaced by `"[REDACTED]"` (compared case-insensitively).
     pub redact_headers: Vec<String>,
+    /// Query parameters and body fields redacted in every message (see [`crate::redact`]).
+    pub redact: crate::redact::Redaction,
     /// Longest message head (and trailer section) accepted.
     pub max_head_size: usize,
     /// Most header lines in one head (capped at 512).
@@ -108,15 +110,11 @@ impl Default for HttpConfig {
     fn default() -> Self {
         HttpConfig {
             max_body_size: 65_536,
-            redact_headers: [
-                "authorization",
-                "proxy-authorization",
-                "cookie",
-                "set-cookie",
-            ]
-            .into_iter()
-            .map(String::from)
-            .collect(),
+            redact_headers: crate::redact::effective_list(
+                crate::redact::DEFAULT_REDACT_HEADERS,
+                &[],
+            ),
+            redact: crate::redact::Redaction::default(),
             max_head_size: 64 * 1024,
             max_headers: 128,
         }
@@ -925,7 +923,8 @@ impl HttpConnection {
         self.emit(msg, cx);
     }
 
-    fn emit(&mut self, msg: HttpMessage, cx: &mut Ctx<'_>) {
+    fn emit(&mut self, mut msg: HttpMessage, cx: &mut Ctx<'_>) {
+        cx.cfg.redact.message(&mut msg, cx.cfg.max_body_size);
         match msg.kind {
             MessageKind::Request { .. } => cx.stats.requests += 1,
             MessageKind::Response { .. } => cx.stats.responses += 1,

@@ -62,6 +62,7 @@ use ureq::Agent;
 use super::log::{self, RateLimit};
 use super::{Batch, Output, OutputError};
 use crate::config::{LogLevel, Settings};
+use crate::redact::REDACTED;
 use crate::stats::OutputStats;
 
 /// Retries after the first attempt (spec: 1 s, 2 s, 4 s).
@@ -180,10 +181,40 @@ impl HttpOutputConfig {
 
 /// `scheme://host[:port]` of a URL, without credentials, path or query: what logs show.
 fn endpoint_label(url: &str) -> String {
-    let (scheme, rest) = url.split_once("://").unwrap_or(("", url));
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    format!("{scheme}://{host}")
+    crate::config::url_label(url)
+}
+
+/// What must never appear in a log line: the whole URL, its userinfo, its path and query
+/// (webhook-style URLs carry secrets there), and the token. Longest first, so a piece
+/// inside another is replaced as part of it.
+fn secrets_of(url: &str, token: Option<&str>) -> Vec<String> {
+    let mut out = vec![url.to_string()];
+    if let Some((_, rest)) = url.split_once("://") {
+        let split = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+        let (authority, tail) = rest.split_at(split);
+        if let Some((userinfo, _)) = authority.rsplit_once('@') {
+            out.push(userinfo.to_string());
+        }
+        out.push(tail.to_string());
+        if let Some((_, query)) = tail.split_once('?') {
+            out.push(query.to_string());
+        }
+    }
+    out.retain(|s| s.len() >= 2 && s != "/");
+    out.extend(token.filter(|t| !t.is_empty()).map(str::to_string));
+    out.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    out
+}
+
+/// `reason` with every secret of the output URL replaced (see [`secrets_of`]): error texts
+/// of the HTTP client may quote the URL.
+fn scrub(mut reason: String, secrets: &[String]) -> String {
+    for s in secrets {
+        if reason.contains(s.as_str()) {
+            reason = reason.replace(s.as_str(), REDACTED);
+        }
+    }
+    reason
 }
 
 /// Counters shared with the sender threads.
@@ -267,6 +298,8 @@ impl State {
 struct Inner {
     url: String,
     label: String,
+    /// The token and the URL's userinfo and query: scrubbed from every logged reason.
+    secrets: Vec<String>,
     auth: Option<HeaderValue>,
     batch_size: usize,
     batch_wait: Duration,
@@ -365,6 +398,7 @@ impl HttpOutput {
         let shared = Arc::new(Shared {
             inner: Inner {
                 label: endpoint_label(&cfg.url),
+                secrets: secrets_of(&cfg.url, cfg.auth_token.as_deref()),
                 url: cfg.url,
                 auth,
                 batch_size: cfg.batch_size.max(1),
@@ -706,7 +740,7 @@ fn post(s: &Shared, agent: &Agent, job: &Job) -> Outcome {
                 _ => Outcome::Reject(format!("HTTP {status}")),
             }
         }
-        Err(e) => Outcome::Retry(describe_error(&e)),
+        Err(e) => Outcome::Retry(scrub(describe_error(&e), &inner.secrets)),
     }
 }
 

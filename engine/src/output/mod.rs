@@ -74,10 +74,13 @@ pub fn build_outputs(
         .output_stdout
         .unwrap_or(default_stdout && settings.output_url.is_none());
     if stdout {
-        outputs.push(Box::new(StdoutOutput::stdout(
-            settings.output_queue_size,
-            Duration::from_millis(settings.output_drain_timeout_ms),
-        )?));
+        outputs.push(Box::new(
+            StdoutOutput::stdout(
+                settings.output_queue_size,
+                Duration::from_millis(settings.output_drain_timeout_ms),
+            )?
+            .with_bodies(settings.stdout_bodies),
+        ));
     }
     if let Some(cfg) = HttpOutputConfig::from_settings(settings)? {
         outputs.push(Box::new(HttpOutput::new(cfg)?));
@@ -90,6 +93,8 @@ pub fn build_outputs(
 pub struct Batch {
     lines: Vec<u8>,
     ends: Vec<usize>,
+    /// Where each message's `body` string contents are in `lines` (between the quotes).
+    bodies: Vec<std::ops::Range<usize>>,
 }
 
 impl Batch {
@@ -105,8 +110,10 @@ impl Batch {
         // A typical message is 400–700 bytes of JSON; reserving once avoids most regrowth.
         self.lines.reserve(msgs.len() * 640);
         self.ends.reserve(msgs.len());
+        self.bodies.reserve(msgs.len());
         for m in msgs {
-            m.write_json(placement, &mut self.lines);
+            let body = m.write_json(placement, &mut self.lines);
+            self.bodies.push(body);
             self.lines.push(b'\n');
             self.ends.push(self.lines.len());
         }
@@ -115,6 +122,17 @@ impl Batch {
     /// All messages as JSON lines.
     pub fn as_lines(&self) -> &[u8] {
         &self.lines
+    }
+
+    /// Writes all messages as JSON lines, each with `"body":""` (the rest, `bodySize`
+    /// included, as it is): stdout without `stdoutBodies`.
+    pub fn write_lines_without_bodies(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
+        let mut from = 0;
+        for body in &self.bodies {
+            w.write_all(&self.lines[from..body.start])?;
+            from = body.end;
+        }
+        w.write_all(&self.lines[from..])
     }
 
     /// Number of messages.

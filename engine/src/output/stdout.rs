@@ -41,6 +41,8 @@ struct Shared {
     /// Bytes of those messages (bounded by [`MAX_QUEUED_BYTES`]).
     pending_bytes: AtomicUsize,
     closed: AtomicBool,
+    /// Write `"body":""` instead of each body (`stdoutBodies` false).
+    omit_bodies: AtomicBool,
     /// Set when close() gave up waiting: the writer no longer counts anything.
     abandoned: AtomicBool,
     /// Held while counting, so giving up and counting cannot interleave.
@@ -71,6 +73,13 @@ pub struct StdoutOutput {
 }
 
 impl StdoutOutput {
+    /// Whether the lines carry their bodies (`stdoutBodies`); without, each message is
+    /// written with `"body":""` (its `bodySize` stays). Writers start with bodies.
+    pub fn with_bodies(self, bodies: bool) -> Self {
+        self.shared.omit_bodies.store(!bodies, Ordering::Relaxed);
+        self
+    }
+
     /// Writes to the process's stdout; at most `queue_size` messages wait, and
     /// `close()` waits at most `drain_timeout` for them to be written.
     pub fn stdout(queue_size: usize, drain_timeout: Duration) -> Result<Self, OutputError> {
@@ -119,7 +128,11 @@ fn writer_loop<W: Write>(w: W, rx: Receiver<Arc<Batch>>, s: &Shared) {
             count(s, &s.dropped_closed, n as u64);
             continue;
         }
-        let written = w.write_all(batch.as_lines());
+        let written = if s.omit_bodies.load(Ordering::Relaxed) {
+            batch.write_lines_without_bodies(&mut w)
+        } else {
+            w.write_all(batch.as_lines())
+        };
         s.pending.fetch_sub(n, Ordering::Relaxed);
         s.room.notify_all();
         if let Err(e) = written {
