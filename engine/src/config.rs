@@ -450,7 +450,8 @@ impl SettingsBuilder {
                 self.ports_set = true;
             }
             "outputUrl" => {
-                let v = text(&value).map_err(&err)?;
+                // Never echo the value: it may hold credentials.
+                let v = text(&value).map_err(|_| err("expected a URL string".into()))?;
                 s.output_url = if v.is_empty() { None } else { Some(v) };
             }
             "allowInsecureOutputUrl" => {
@@ -458,7 +459,7 @@ impl SettingsBuilder {
             }
             "stdoutBodies" => s.stdout_bodies = boolean(&value).map_err(&err)?,
             "outputUrlAuthToken" => {
-                let v = text(&value).map_err(&err)?;
+                let v = text(&value).map_err(|_| err("expected a string".into()))?;
                 if v.contains(['\r', '\n']) {
                     // Never echo the token itself.
                     return Err(err("must not contain line breaks".into()));
@@ -963,6 +964,22 @@ mod tests {
             assert!(!e.contains("pw") && !e.contains("qs-secret"), "{e}");
         }
         assert!(build_url(Surface::Env, false, &[("allow", "maybe")]).is_err());
+        // Library values of the wrong type are not echoed either.
+        let mut b = SettingsBuilder::new(Surface::Library, false);
+        let e = b
+            .set(
+                "outputUrlAuthToken",
+                RawValue::Json(serde_json::json!(9_876_543)),
+            )
+            .unwrap_err();
+        assert!(!e.to_string().contains("9876543"), "{e}");
+        let e = b
+            .set(
+                "outputUrl",
+                RawValue::Json(serde_json::json!({"u": "pw-secret"})),
+            )
+            .unwrap_err();
+        assert!(!e.to_string().contains("pw-secret"), "{e}");
     }
 
     #[test]

@@ -195,8 +195,10 @@ fn secrets_of(url: &str, token: Option<&str>) -> Vec<String> {
         if let Some((userinfo, _)) = authority.rsplit_once('@') {
             out.push(userinfo.to_string());
         }
+        let tail = tail.split('#').next().unwrap_or("");
         out.push(tail.to_string());
-        if let Some((_, query)) = tail.split_once('?') {
+        if let Some((path, query)) = tail.split_once('?') {
+            out.push(path.to_string());
             out.push(query.to_string());
         }
     }
@@ -845,6 +847,28 @@ mod tests {
             "https://example.com:8443"
         );
         assert_eq!(endpoint_label("http://[::1]:9/x"), "http://[::1]:9");
+    }
+
+    #[test]
+    fn logged_reasons_never_carry_the_urls_credentials() {
+        let url = "http://user:pw-secret@collector.example:8080/hook/path-secret?k=qs-secret#f";
+        let secrets = secrets_of(url, Some("tok-secret"));
+        let reason = format!(
+            "connection error: bad uri {url} (user:pw-secret, /hook/path-secret?k=qs-secret, k=qs-secret, tok-secret)"
+        );
+        let r = scrub(reason, &secrets);
+        for s in ["pw-secret", "path-secret", "qs-secret", "tok-secret"] {
+            assert!(!r.contains(s), "{s} in {r}");
+        }
+        assert!(r.starts_with("connection error: bad uri [REDACTED]"), "{r}");
+        assert_eq!(
+            scrub(
+                "timeout (10s)".into(),
+                &secrets_of("https://h.example/", None)
+            ),
+            "timeout (10s)"
+        );
+        assert_eq!(endpoint_label(url), "http://collector.example:8080");
     }
 
     #[test]

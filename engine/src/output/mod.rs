@@ -217,3 +217,68 @@ pub fn wait_until(
     }
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::{Direction, Endpoint, MessageKind};
+
+    fn msg(body: &[u8], truncated: bool) -> HttpMessage {
+        let ep = Endpoint {
+            ip: std::net::Ipv4Addr::LOCALHOST.into(),
+            port: 80,
+        };
+        HttpMessage {
+            kind: MessageKind::Request {
+                method: "POST".into(),
+                url: "/\"body\":x".into(),
+            },
+            connection_id: 1,
+            sequence: 0,
+            timestamp: crate::time::Timestamp(0),
+            end_timestamp: crate::time::Timestamp(0),
+            source: ep,
+            destination: ep,
+            direction: Direction::Unknown,
+            http_version: "1.1",
+            headers: Vec::new(),
+            body: body.to_vec(),
+            body_size: 1000,
+            truncated,
+            incomplete: false,
+        }
+    }
+
+    #[test]
+    fn lines_without_bodies_keep_everything_but_the_body() {
+        let msgs = [
+            msg(b"{\"password\":\"x\\\"y\"}\n\xe2\x80\xa8", true),
+            msg(&[0xff, 0x00, b'"', b'\n'], false),
+            msg(b"", false),
+        ];
+        let placement = Placement {
+            name: Some("p".into()),
+            ..Placement::default()
+        };
+        let batch = Batch::from_messages(&msgs, Some(&placement));
+        let mut out = Vec::new();
+        batch.write_lines_without_bodies(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        let full: Vec<&str> = std::str::from_utf8(batch.as_lines())
+            .unwrap()
+            .lines()
+            .collect();
+        assert_eq!(lines.len(), 3);
+        for (line, full) in lines.iter().zip(full) {
+            let mut a: serde_json::Value = serde_json::from_str(line).unwrap();
+            let mut b: serde_json::Value = serde_json::from_str(full).unwrap();
+            assert_eq!(a["body"], "");
+            assert_eq!(a["bodySize"], 1000);
+            a.as_object_mut().unwrap().remove("body");
+            b.as_object_mut().unwrap().remove("body");
+            assert_eq!(a, b);
+        }
+        assert!(!text.contains("password"));
+    }
+}
