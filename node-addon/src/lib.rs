@@ -129,13 +129,17 @@ fn settings_json(s: &Settings) -> Value {
         "interface": s.interface,
         "ports": s.ports,
         "outputUrl": s.output_url,
+        "allowInsecureOutputUrl": s.allow_insecure_output_url,
         "outputUrlAuthTokenSet": s.output_url_auth_token.is_some(),
         "outputStdout": s.output_stdout,
         "sampleRate": s.sample_rate,
         "maxBodySize": s.max_body_size,
+        "stdoutBodies": s.stdout_bodies,
         "maxConcurrentConnections": s.max_concurrent_connections,
         "connectionIdleTimeoutMs": s.connection_idle_timeout_ms,
         "redactHeaders": s.redact_headers,
+        "redactQueryParams": s.redact_query_params,
+        "redactBodyFields": s.redact_body_fields,
         "captureBackend": match s.capture_backend {
             CaptureBackend::Auto => "auto",
             CaptureBackend::AfPacket => "af_packet",
@@ -196,6 +200,9 @@ fn create(mut cx: FunctionContext) -> JsResult<JsBox<Handle>> {
     };
     if let Some(path) = read_file.filter(|p| !p.is_empty()) {
         settings.read_file = Some(path);
+    }
+    if let Some(warning) = settings.insecure_output_url_warning() {
+        log::log(LogLevel::Warn, &warning, &[]);
     }
     Ok(cx.boxed(Handle(Arc::new(Mutex::new(State {
         settings,

@@ -7,8 +7,9 @@ const { createSniffer, SnifferConfigError } = require('..');
 
 const P = { ports: [8080] };
 const ACCEPTED =
-  'interface, ports, outputUrl, outputUrlAuthToken, outputStdout, sampleRate, maxBodySize, ' +
-  'maxConcurrentConnections, connectionIdleTimeoutMs, redactHeaders, captureBackend, workers, ' +
+  'interface, ports, outputUrl, allowInsecureOutputUrl, outputUrlAuthToken, outputStdout, ' +
+  'sampleRate, maxBodySize, stdoutBodies, maxConcurrentConnections, connectionIdleTimeoutMs, ' +
+  'redactHeaders, redactQueryParams, redactBodyFields, captureBackend, workers, ' +
   'readFile, logLevel, outputBatchSize, outputBatchWaitMs, outputConcurrency, outputQueueSize, ' +
   'outputDrainTimeoutMs, outputRetryBaseMs';
 
@@ -36,12 +37,19 @@ const cases = [
   ['outputUrl http', { ...P, outputUrl: 'http://collector.example/ingest' }, null],
   ['outputUrl https', { ...P, outputUrl: 'https://collector.example/ingest' }, null],
   ['outputUrl ftp', { ...P, outputUrl: 'ftp://collector.example/' }, 'invalid setting outputUrl: expected an http:// or https:// URL, got scheme "ftp"'],
-  ['outputUrl not a URL', { ...P, outputUrl: 'collector' }, 'invalid setting outputUrl: expected an http:// or https:// URL, got "collector"'],
-  ['outputUrl no host', { ...P, outputUrl: 'http:///x' }, 'invalid setting outputUrl: the URL has no host: "http:///x"'],
-  ['outputUrl number', { ...P, outputUrl: 1 }, 'invalid setting outputUrl: expected a string, got 1'],
+  ['outputUrl not a URL', { ...P, outputUrl: 'collector' }, 'invalid setting outputUrl: expected an http:// or https:// URL'],
+  ['outputUrl no host', { ...P, outputUrl: 'http:///x' }, 'invalid setting outputUrl: the URL has no host'],
+  ['outputUrl number', { ...P, outputUrl: 12345 }, 'invalid setting outputUrl: expected a URL string'],
+  ['allowInsecureOutputUrl true', { ...P, outputUrl: 'http://collector.example/ingest', allowInsecureOutputUrl: true }, null],
+  ['allowInsecureOutputUrl false', { ...P, outputUrl: 'http://collector.example/ingest', allowInsecureOutputUrl: false }, 'invalid setting outputUrl: http://collector.example is plain http to a host that is not loopback, which sends the captured traffic and the token in clear (allowInsecureOutputUrl is false); use https://, or set allowInsecureOutputUrl=true to accept it'],
+  ['allowInsecureOutputUrl string', { ...P, allowInsecureOutputUrl: 'true' }, 'invalid setting allowInsecureOutputUrl: expected a boolean, got "true"'],
+  // stdoutBodies
+  ['stdoutBodies true', { ...P, stdoutBodies: true }, null],
+  ['stdoutBodies number', { ...P, stdoutBodies: 1 }, 'invalid setting stdoutBodies: expected a boolean, got 1'],
   // outputUrlAuthToken
   ['outputUrlAuthToken', { ...P, outputUrlAuthToken: 's3cret' }, null],
   ['outputUrlAuthToken line break', { ...P, outputUrlAuthToken: 'a\nb' }, 'invalid setting outputUrlAuthToken: must not contain line breaks'],
+  ['outputUrlAuthToken number (not echoed)', { ...P, outputUrlAuthToken: 987654321 }, 'invalid setting outputUrlAuthToken: expected a string'],
   // outputStdout
   ['outputStdout true', { ...P, outputStdout: true }, null],
   ['outputStdout string', { ...P, outputStdout: 'yes' }, 'invalid setting outputStdout: expected a boolean, got "yes"'],
@@ -71,6 +79,14 @@ const cases = [
   ['redactHeaders bad name', { ...P, redactHeaders: ['bad header'] }, 'invalid setting redactHeaders: "bad header" is not a valid header name'],
   ['redactHeaders non-string', { ...P, redactHeaders: [1] }, 'invalid setting redactHeaders: expected header names as strings, got 1'],
   ['redactHeaders number', { ...P, redactHeaders: 5 }, 'invalid setting redactHeaders: expected an array of header names, got 5'],
+  ['redactHeaders none first', { ...P, redactHeaders: ['none', 'x-a'] }, null],
+  ['redactHeaders none later', { ...P, redactHeaders: ['x-a', 'none'] }, 'invalid setting redactHeaders: "none" (drop the default list) must be the first entry, got it after "x-a"'],
+  ['redactQueryParams array', { ...P, redactQueryParams: ['session', 'X-Sig'] }, null],
+  ['redactQueryParams string', { ...P, redactQueryParams: 'none' }, null],
+  ['redactQueryParams bad name', { ...P, redactQueryParams: ['a&b'] }, 'invalid setting redactQueryParams: "a&b" is not a valid query parameter name'],
+  ['redactQueryParams number', { ...P, redactQueryParams: 5 }, 'invalid setting redactQueryParams: expected an array of query parameter names, got 5'],
+  ['redactBodyFields array', { ...P, redactBodyFields: ['pin', 'user.ssn'] }, null],
+  ['redactBodyFields non-string', { ...P, redactBodyFields: [true] }, 'invalid setting redactBodyFields: expected field names as strings, got true'],
   // captureBackend
   ['captureBackend auto', { ...P, captureBackend: 'auto' }, null],
   ['captureBackend af_packet', { ...P, captureBackend: 'af_packet' }, null],
@@ -142,7 +158,7 @@ test('config: NODE_ENV=production accepts only https outside loopback', () => {
       () => createSniffer({ ...P, outputUrl: 'http://collector.example/ingest' }),
       {
         message:
-          'invalid setting outputUrl: with NODE_ENV=production only https:// URLs are accepted (plain http is allowed for loopback hosts only), got "http://collector.example/ingest"',
+          'invalid setting outputUrl: http://collector.example is plain http to a host that is not loopback, which sends the captured traffic and the token in clear (NODE_ENV=production); use https://, or set allowInsecureOutputUrl=true to accept it',
       },
     );
     createSniffer({ ...P, outputUrl: 'https://collector.example/ingest' });

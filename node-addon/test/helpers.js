@@ -6,6 +6,8 @@ const path = require('node:path');
 const pkgDir = path.resolve(__dirname, '..');
 const repoDir = path.resolve(pkgDir, '..');
 const demoPcap = path.join(repoDir, 'tests', 'data', 'demo.pcap');
+/** Four exchanges full of credentials, each secret value containing "SECRET" (scripts/gen-secrets-pcap.py). */
+const secretsPcap = path.join(repoDir, 'tests', 'data', 'secrets.pcap');
 const sidecarJs = path.join(pkgDir, 'dist', 'sidecar.js');
 
 /** The messages of tests/data/demo.pcap, in order (type, method/status, url). */
@@ -79,4 +81,4 @@ function jsonLines(text) {
     });
 }
 
-module.exports = { pkgDir, repoDir, demoPcap, sidecarJs, demoExchanges, requireRoot, run, inNetns, jsonLines };
+module.exports = { pkgDir, repoDir, demoPcap, secretsPcap, sidecarJs, demoExchanges, requireRoot, run, inNetns, jsonLines };

@@ -18,11 +18,17 @@ import { logLine, type SnifferStats, type StartInfo } from './index';
 const USAGE = `tcp-sniffer-sidecar: capture HTTP/1.x on the pod's network and emit JSON messages.
 
 Settings come from the environment: PORTS (required), INTERFACE, OUTPUT_URL,
-OUTPUT_URL_AUTH_TOKEN, OUTPUT_STDOUT, SAMPLE_RATE, MAX_BODY_SIZE,
-MAX_CONCURRENT_CONNECTIONS, CONNECTION_IDLE_TIMEOUT_MS, REDACT_HEADERS, CAPTURE_BACKEND,
-WORKERS, LOG_LEVEL, OUTPUT_BATCH_SIZE, OUTPUT_BATCH_WAIT_MS, OUTPUT_CONCURRENCY,
-OUTPUT_QUEUE_SIZE, OUTPUT_DRAIN_TIMEOUT_MS, OUTPUT_RETRY_BASE_MS, STATS_INTERVAL_MS
-(default 60000, >= 1000); placement from POD_NAME, POD_NAMESPACE, NODE_NAME.
+ALLOW_INSECURE_OUTPUT_URL, OUTPUT_URL_AUTH_TOKEN, OUTPUT_STDOUT, SAMPLE_RATE, MAX_BODY_SIZE,
+STDOUT_BODIES, MAX_CONCURRENT_CONNECTIONS, CONNECTION_IDLE_TIMEOUT_MS, REDACT_HEADERS,
+REDACT_QUERY_PARAMS, REDACT_BODY_FIELDS, CAPTURE_BACKEND, WORKERS, LOG_LEVEL,
+OUTPUT_BATCH_SIZE, OUTPUT_BATCH_WAIT_MS, OUTPUT_CONCURRENCY, OUTPUT_QUEUE_SIZE,
+OUTPUT_DRAIN_TIMEOUT_MS, OUTPUT_RETRY_BASE_MS, STATS_INTERVAL_MS (default 60000, >= 1000);
+placement from POD_NAME, POD_NAMESPACE, NODE_NAME.
+
+Safe defaults: messages on stdout carry no body unless STDOUT_BODIES=true; OUTPUT_URL must
+be https:// (or http:// to a loopback host) unless ALLOW_INSECURE_OUTPUT_URL=true; headers,
+query parameters and body fields that hold credentials are redacted (REDACT_* add to the
+default lists; "none" first drops them).
 
 Flags:
   --read FILE   replay a pcap/pcapng file instead of capturing live, then exit
@@ -169,6 +175,7 @@ function main(): void {
         outputs,
         sampleRate: normalized.sampleRate,
         maxBodySize: normalized.maxBodySize,
+        stdoutBodies: normalized.stdoutBodies,
         statsIntervalMs: interval,
         version: version(),
       });

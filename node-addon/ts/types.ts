@@ -79,12 +79,20 @@ export interface SnifferConfig {
   interface?: string;
   /** TCP ports the application serves HTTP on (required): 1–65535, no duplicates. */
   ports: number[] | number | string;
-  /** POST each message here (`http://` or `https://`; https only with NODE_ENV=production unless loopback). */
+  /**
+   * POST each message here: `https://`, or `http://` to a loopback host. Any other `http://`
+   * URL needs `allowInsecureOutputUrl` (outside NODE_ENV=production it defaults to true and
+   * a warning is logged). Errors and logs show only `scheme://host[:port]`.
+   */
   outputUrl?: string;
+  /** Accept an `http://` output URL to a host that is not loopback (default: true with a warning, false with NODE_ENV=production). */
+  allowInsecureOutputUrl?: boolean;
   /** Sent as `Authorization: Bearer …`; never logged. */
   outputUrlAuthToken?: string;
   /** Also write JSON lines to stdout (default false for the library). */
   outputStdout?: boolean;
+  /** Messages written to stdout carry their body (default false: `body: ""`, `bodySize` kept). The callback, events and the output URL always get bodies up to `maxBodySize`. */
+  stdoutBodies?: boolean;
   /** Called once per message; a throwing callback is logged and counted, capture goes on. */
   onHttpMessage?: (message: HttpMessage) => void;
   /** Fraction of connections observed, 0 < rate ≤ 1 (default 1). */
@@ -95,8 +103,25 @@ export interface SnifferConfig {
   maxConcurrentConnections?: number;
   /** Idle connections are evicted after this long, ≥ 1000 (default 60000). */
   connectionIdleTimeoutMs?: number;
-  /** Header names whose values become `"[REDACTED]"` (default authorization, proxy-authorization, cookie, set-cookie). */
+  /**
+   * Header names whose values become `"[REDACTED]"`, added to the defaults (authorization,
+   * proxy-authorization, cookie, set-cookie, x-api-key, x-auth-token); `"none"` as the first
+   * entry drops the defaults.
+   */
   redactHeaders?: string[] | string;
+  /**
+   * Query parameter names (case-insensitive) whose values in `url` become `[REDACTED]`, added
+   * to the defaults (access_token, refresh_token, id_token, token, api_key, apikey, password,
+   * passwd, secret, client_secret, signature, sig, x-amz-signature, x-amz-credential,
+   * x-amz-security-token); `"none"` first drops them.
+   */
+  redactQueryParams?: string[] | string;
+  /**
+   * JSON object keys (any depth) and form fields whose values become `"[REDACTED]"`, added to
+   * the defaults (password, passwd, secret, client_secret, token, access_token, refresh_token,
+   * api_key, apikey, credit_card, card_number, cvv, ssn); `"none"` first drops them.
+   */
+  redactBodyFields?: string[] | string;
   /** `auto` (AF_PACKET, else libpcap; default), `af_packet` or `pcap`. */
   captureBackend?: 'auto' | 'af_packet' | 'pcap';
   /** Worker threads, ≥ 1 (default: CPUs available; 1 for files). */
