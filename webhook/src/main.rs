@@ -10,6 +10,7 @@ use clap::Parser;
 use tcp_sniffer_webhook::metrics::Metrics;
 use tcp_sniffer_webhook::server;
 use tcp_sniffer_webhook::settings::Args;
+use tcp_sniffer_webhook::values;
 
 fn init_logs(level: &str) {
     // This crate at the chosen level; libraries (rustls, h2, hyper) at most at warn, so
@@ -55,7 +56,7 @@ async fn run(settings: tcp_sniffer_webhook::settings::Settings) -> anyhow::Resul
         image = %i.image,
         native_sidecar = i.native_sidecar,
         interface = %i.interface,
-        output_url = i.output_url.as_deref().unwrap_or(""),
+        output_url = %i.output_url.as_deref().map(values::url_label).unwrap_or_default(),
         token_secret = i.token_secret.as_ref().map(|(n, _)| n.as_str()).unwrap_or(""),
         sample_rate = %i.sample_rate,
         max_body_size = i.max_body_size,

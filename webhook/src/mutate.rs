@@ -330,7 +330,10 @@ pub fn mutate(pod: &Pod, settings: &InjectSettings) -> Mutation {
         |v| values::output_url(v).map(Some),
         &mut warnings,
         &mut invalid,
-        settings.output_url.as_deref().unwrap_or("(none)"),
+        &settings
+            .output_url
+            .as_deref()
+            .map_or_else(|| "(none)".to_string(), values::url_label),
     );
     let sample_rate = override_value(
         pod,

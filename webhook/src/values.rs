@@ -60,22 +60,53 @@ pub fn interface(v: &str) -> Result<String, String> {
     }
 }
 
-/// `OUTPUT_URL`: an absolute `http://` or `https://` URL with a host.
+/// `OUTPUT_URL`: an absolute `https://` URL with a host, or `http://` to a loopback host (the
+/// sidecar refuses other cleartext URLs, so injecting one would only crash-loop it). Errors
+/// never quote the value: it may hold credentials (userinfo, a token in the query).
 pub fn output_url(v: &str) -> Result<String, String> {
     let v = v.trim();
-    let bad = || format!("{v:?} is not accepted; expected an http:// or https:// URL with a host");
+    let bad = || {
+        format!(
+            "{} is not accepted; expected an https:// URL with a host (http:// only to a loopback host)",
+            url_label(v)
+        )
+    };
     if v.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(bad());
     }
     let uri: http::Uri = v.parse().map_err(|_| bad())?;
-    match uri.scheme_str() {
-        Some("http") | Some("https") => {}
+    let host = match uri.host() {
+        Some(h) if !h.is_empty() => h.trim_start_matches('[').trim_end_matches(']'),
         _ => return Err(bad()),
-    }
-    match uri.host() {
-        Some(h) if !h.is_empty() => Ok(v.to_string()),
+    };
+    match uri.scheme_str() {
+        Some("https") => Ok(v.to_string()),
+        Some("http") if is_loopback(host) => Ok(v.to_string()),
+        Some("http") => Err(format!(
+            "{} is plain http to a host that is not loopback: the sidecar refuses it (captured traffic and the token would cross the network in clear); use https://",
+            url_label(v)
+        )),
         _ => Err(bad()),
     }
+}
+
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// `scheme://host[:port]` of a URL: what logs and warnings may show of it (never the userinfo,
+/// path or query, which can hold credentials).
+pub fn url_label(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "(not a URL)".into();
+    };
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    let scheme: String = scheme.chars().take(16).collect();
+    format!("{scheme}://{host}")
 }
 
 /// `SAMPLE_RATE`: a number with 0 < rate ≤ 1, written back in its shortest form.
@@ -200,9 +231,11 @@ mod tests {
     #[test]
     fn url_rules() {
         for ok in [
-            "http://collector:8080/in",
+            "https://collector:8080/in",
             "https://x.example",
             "http://127.0.0.1:9/",
+            "http://localhost:9/",
+            "http://[::1]:9/",
         ] {
             assert_eq!(output_url(ok).unwrap(), ok);
         }
@@ -214,8 +247,23 @@ mod tests {
             "https:///path",
             "http://a b/",
             "/rel",
+            "http://collector:8080/in",
         ] {
             assert!(output_url(bad).is_err(), "{bad:?}");
+        }
+        // The sidecar would refuse it: say so, without the URL's credentials.
+        let e = output_url("http://user:pw-secret@collector:8080/in?k=qs-secret").unwrap_err();
+        assert!(
+            e.contains("http://collector:8080") && e.contains("refuses"),
+            "{e}"
+        );
+        for bad in [
+            "http://user:pw-secret@collector:8080/in?k=qs-secret",
+            "ftp://user:pw-secret@x/?qs-secret",
+            "user:pw-secret@x?qs-secret",
+        ] {
+            let e = output_url(bad).unwrap_err();
+            assert!(!e.contains("pw-secret") && !e.contains("qs-secret"), "{e}");
         }
     }
 
