@@ -125,3 +125,26 @@ fn http_gap_body_bytes_overflow() {
         63,
     );
 }
+
+/// Redaction lengthens a short secret value (`1` becomes `"[REDACTED]"`): the body is then
+/// longer than `bodySize`, and one grown past `maxBodySize` is cut back and marked truncated.
+/// The drivers' checks allow exactly that.
+#[test]
+fn redacted_body_longer_than_body_size() {
+    for body in [
+        &br#"{"cvv":1}"#[..],
+        br#"{"a":"0123456789012345678901234567890123456789012345","cvv":1}"#,
+        // Exactly maxBodySize (64) before redaction.
+        br#"{"a":"012345678901234567890123456789012345678901234567","cvv":1}"#,
+    ] {
+        let req = [
+            format!("POST / HTTP/1.1\r\nContent-Length: {}\r\n\r\n", body.len()).as_bytes(),
+            body,
+        ]
+        .concat();
+        // byte 0: not mid-stream; one client data record (header 0, length byte); close.
+        let mut script = vec![0u8, 0, req.len() as u8];
+        script.extend_from_slice(&req);
+        assert_eq!(drivers::http_stream(&script), 1);
+    }
+}
