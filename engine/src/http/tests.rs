@@ -987,3 +987,53 @@ fn body_budget_is_shared_by_connections_and_given_back() {
     drop(a);
     assert_eq!(budget.held(), 0);
 }
+
+/// Redaction happens on the assembled message, whatever the segmentation: a request with a
+/// token in its query and a chunked JSON body with secrets, and a form response, fed split at
+/// every offset, byte by byte, and with a gap inside the body.
+#[test]
+fn redaction_holds_at_every_split_point_and_across_gaps() {
+    let request: &[u8] = b"POST /cb?Access_Token=SECRET1&x=1 HTTP/1.1\r\nHost: a\r\nAuthorization: Basic SECRET2\r\nX-Auth-Token: SECRET3\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n{\"password\":\"SEC\r\n17\r\nRET4\",\"n\":{\"cvv\":\"SECR\r\n6\r\nET5\"}}\r\n0\r\n\r\n";
+    let response: &[u8] = b"HTTP/1.1 200 OK\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 36\r\n\r\nrefresh_token=SECRET6&scope=read+all";
+    let check = |msgs: &[HttpMessage], what: &str| {
+        assert_eq!(msgs.len(), 2, "{what}");
+        for m in msgs {
+            let json = m.to_json(None);
+            assert!(!json.contains("SECRET"), "{what}: {json}");
+        }
+        assert_eq!(req(&msgs[0]).1, "/cb?Access_Token=[REDACTED]&x=1", "{what}");
+        assert_eq!(
+            msgs[0].body, br#"{"password":"[REDACTED]","n":{"cvv":"[REDACTED]"}}"#,
+            "{what}"
+        );
+        assert_eq!(msgs[0].body_size, 0x10 + 0x17 + 6, "{what}");
+        assert_eq!(
+            msgs[1].body, b"refresh_token=[REDACTED]&scope=read+all",
+            "{what}"
+        );
+    };
+    for cut in 0..=request.len() {
+        let (a, b) = request.split_at(cut);
+        let r = run(&[Ev::C(a), Ev::C(b), Ev::S(response)]);
+        check(&r.out, &format!("request cut at {cut}"));
+    }
+    for cut in 0..=response.len() {
+        let (a, b) = response.split_at(cut);
+        let r = run(&[Ev::C(request), Ev::S(a), Ev::S(b)]);
+        check(&r.out, &format!("response cut at {cut}"));
+    }
+    let mut evs: Vec<Ev<'_>> = request.chunks(1).map(Ev::C).collect();
+    evs.extend(response.chunks(1).map(Ev::S));
+    check(&run(&evs).out, "byte by byte");
+    // A gap inside the JSON body: what is left is still redacted.
+    let body = br#"{"a":1,"token":"SECRET7","b":[1,2,3],"secret":"SECRET8"}"#;
+    let head = format!("PUT /x HTTP/1.1\r\nContent-Length: {}\r\n\r\n", body.len());
+    let r = run(&[
+        Ev::C(head.as_bytes()),
+        Ev::C(&body[..20]),
+        Ev::GapC(5),
+        Ev::C(&body[25..]),
+    ]);
+    let json = r.out[0].to_json(None);
+    assert!(r.out[0].incomplete && !json.contains("SECRET"), "{json}");
+}
