@@ -27,6 +27,29 @@ node -e '
 node -e 'JSON.parse(require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").pop())' "$tmp/err" \
   || fail "--stats did not print JSON on stderr"
 
+# Safe defaults on tests/data/secrets.pcap (every secret value contains "SECRET"): headers,
+# query parameters, JSON and form fields are redacted; lists add to the defaults;
+# --stdout-bodies=false keeps bodySize but drops bodies; a remote http:// output URL is refused
+# under NODE_ENV=production without showing its credentials.
+"$bin" --read tests/data/secrets.pcap --ports 8080 >"$tmp/out" 2>"$tmp/err" || fail "secrets replay exited $?"
+left=$(grep -o 'SECRET[A-Za-z0-9-]*' "$tmp/out" | sort | tr '\n' ' ')
+[ "$left" = "SECRET-custom-header SECRET-pin-form SECRET-pin-json " ] || fail "unredacted by default: $left"
+"$bin" --read tests/data/secrets.pcap --ports 8080 --redact-headers x-custom-auth \
+  --redact-body-fields pin --max-body-size 220 >"$tmp/out" 2>"$tmp/err" || fail "secrets replay exited $?"
+! grep -q SECRET "$tmp/out" || fail "secrets left with added lists: $(grep -o 'SECRET[A-Za-z0-9-]*' "$tmp/out")"
+"$bin" --read tests/data/secrets.pcap --ports 8080 --stdout-bodies=false >"$tmp/out" 2>"$tmp/err" || fail "--stdout-bodies=false exited $?"
+node -e '
+  const m = require("fs").readFileSync(process.argv[1], "utf8").trim().split("\n").map(JSON.parse);
+  if (m.length !== 8 || m.some(x => x.body !== "")) throw new Error("bodies on stdout");
+  if (m[0].bodySize !== 99) throw new Error("bodySize");
+' "$tmp/out" || fail "--stdout-bodies=false"
+set +e
+OUTPUT_URL_AUTH_TOKEN=SECRET-token NODE_ENV=production "$bin" --read tests/data/secrets.pcap --ports 8080 \
+  --output-url 'http://u:SECRET-pw@collector.invalid/x?k=SECRET-q' >/dev/null 2>"$tmp/err"; rc=$?
+set -e
+[ "$rc" = 2 ] || fail "remote http:// output URL under NODE_ENV=production exited $rc, want 2"
+! grep -q SECRET "$tmp/err" || fail "credentials in the error: $(cat "$tmp/err")"
+
 # Invalid settings exit 2 and name the setting.
 set +e
 "$bin" --read tests/data/demo.pcap --ports 0 >/dev/null 2>"$tmp/err"; rc=$?
