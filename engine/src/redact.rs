@@ -257,22 +257,28 @@ pub fn redact_json(body: &[u8], names: &[String]) -> Option<Vec<u8>> {
     if names.is_empty() {
         return None;
     }
-    let max_name = names.iter().map(String::len).max().unwrap_or(0);
+    let filter = KeyFilter::new(names);
     let mut out: Option<Vec<u8>> = None;
     let mut copied = 0;
     let mut i = 0;
     let n = body.len();
     while let Some(q) = memchr::memchr(b'"', &body[i..]).map(|q| i + q) {
         // A string from `q`; `None`: it runs to the end of the input (nothing can follow).
-        let Some(end) = string_end(body, q + 1) else {
+        let Some((end, escaped)) = string_end(body, q + 1) else {
             break;
         };
+        let raw = &body[q + 1..end - 1];
+        // Most strings (values, other keys) are ruled out by length and first byte.
+        if !escaped && !filter.may_match(raw) {
+            i = end;
+            continue;
+        }
         let colon = skip_blank(body, end);
         if colon >= n || body[colon] != b':' {
             i = end;
             continue;
         }
-        if !key_matches(&body[q + 1..end - 1], names, max_name) {
+        if !key_matches(raw, escaped, names, filter.max_name) {
             i = colon + 1;
             continue;
         }
@@ -298,18 +304,56 @@ pub fn redact_json(body: &[u8], names: &[String]) -> Option<Vec<u8>> {
     Some(o)
 }
 
-/// The index just after the closing quote of the string whose contents start at `from`,
-/// or `None` when it is not closed before the end.
-fn string_end(b: &[u8], from: usize) -> Option<usize> {
+/// The index just after the closing quote of the string whose contents start at `from`, and
+/// whether the string holds an escape; `None` when it is not closed before the end.
+fn string_end(b: &[u8], from: usize) -> Option<(usize, bool)> {
     let mut i = from;
+    let mut escaped = false;
     loop {
         let rel = memchr::memchr2(b'"', b'\\', b.get(i..)?)?;
         i += rel;
         if b[i] == b'\\' {
+            escaped = true;
             i += 2;
         } else {
-            return Some(i + 1);
+            return Some((i + 1, escaped));
         }
+    }
+}
+
+/// Rules out most strings before comparing them with the names: by length and first byte.
+struct KeyFilter {
+    /// `lens[k]`: some name is `k` bytes long.
+    lens: Vec<bool>,
+    /// `first[b]`: some name starts with `b` (either ASCII case).
+    first: [bool; 256],
+    max_name: usize,
+}
+
+impl KeyFilter {
+    fn new(names: &[String]) -> Self {
+        let max_name = names.iter().map(String::len).max().unwrap_or(0);
+        let mut lens = vec![false; max_name + 1];
+        let mut first = [false; 256];
+        for n in names {
+            lens[n.len()] = true;
+            if let Some(&b) = n.as_bytes().first() {
+                first[usize::from(b.to_ascii_lowercase())] = true;
+                first[usize::from(b.to_ascii_uppercase())] = true;
+            }
+        }
+        KeyFilter {
+            lens,
+            first,
+            max_name,
+        }
+    }
+
+    /// Whether `raw` (a string without escapes) may be one of the names.
+    fn may_match(&self, raw: &[u8]) -> bool {
+        raw.len() <= self.max_name
+            && self.lens[raw.len()]
+            && raw.first().is_none_or(|&b| self.first[usize::from(b)])
     }
 }
 
@@ -326,14 +370,14 @@ fn skip_blank(b: &[u8], mut i: usize) -> usize {
 fn value_end(b: &[u8], v: usize) -> usize {
     let n = b.len();
     match b[v] {
-        b'"' => string_end(b, v + 1).unwrap_or(n),
+        b'"' => string_end(b, v + 1).map_or(n, |(e, _)| e),
         b'{' | b'[' => {
             let mut depth: u64 = 0;
             let mut i = v;
             while i < n {
                 match b[i] {
                     b'"' => match string_end(b, i + 1) {
-                        Some(e) => {
+                        Some((e, _)) => {
                             i = e;
                             continue;
                         }
@@ -364,8 +408,8 @@ fn value_end(b: &[u8], v: usize) -> usize {
 
 /// Whether the raw contents of a JSON string (escapes not decoded) are one of `names`,
 /// ignoring ASCII case.
-fn key_matches(raw: &[u8], names: &[String], max_name: usize) -> bool {
-    if memchr::memchr(b'\\', raw).is_none() {
+fn key_matches(raw: &[u8], escaped: bool, names: &[String], max_name: usize) -> bool {
+    if !escaped {
         return raw.len() <= max_name
             && names.iter().any(|n| n.as_bytes().eq_ignore_ascii_case(raw));
     }
