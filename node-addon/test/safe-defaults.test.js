@@ -1,5 +1,5 @@
 'use strict';
-// Safe defaults on the library and the sidecar (SPEC "Configuration", "Sidecar process"):
+// Safe defaults on the library (SPEC "Configuration"; the sidecar's are in sidecar.test.js):
 // redaction of headers, query parameters and JSON/form body fields (lists add to the
 // defaults, "none" drops them), no bodies on stdout unless stdoutBodies, the cleartext output
 // URL rules, and no credential in any error or log line.
@@ -8,7 +8,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { createSniffer } = require('..');
-const { secretsPcap, sidecarJs, pkgDir, run, jsonLines } = require('./helpers');
+const { secretsPcap, pkgDir, run, jsonLines } = require('./helpers');
 
 /** Every SECRET… value left in `text`, sorted. */
 function secretsIn(text) {
@@ -202,83 +202,4 @@ test('library: the insecure-URL warning and delivery failures never show credent
   assert.ok(logs.some((l) => /output URL/.test(l.message)), r.stderr);
   assertNoCredentials(r.stderr);
   assert.equal(r.stdout, '');
-});
-
-function sidecar(env, args = []) {
-  return run(process.execPath, [sidecarJs, ...args], {
-    env: { PATH: process.env.PATH, ...env },
-    timeoutMs: 60_000,
-  });
-}
-
-test('sidecar: refuses a cleartext output URL to a remote host (exit 2), whatever NODE_ENV says', async () => {
-  for (const extra of [{}, { NODE_ENV: 'development' }, { ALLOW_INSECURE_OUTPUT_URL: 'false' }]) {
-    const r = await sidecar(
-      { PORTS: '8080', OUTPUT_URL: REMOTE, OUTPUT_URL_AUTH_TOKEN: TOKEN, ...extra },
-      ['--read', secretsPcap],
-    );
-    assert.equal(r.code, 2, r.stderr);
-    assert.equal(r.stdout, '');
-    const logs = jsonLines(r.stderr);
-    assert.equal(logs.length, 1, r.stderr);
-    assert.equal(logs[0].level, 'error');
-    assert.match(logs[0].message, /^invalid setting OUTPUT_URL: http:\/\/collector\.invalid:9 is plain http/);
-    assert.match(logs[0].message, /ALLOW_INSECURE_OUTPUT_URL=true/);
-    assertNoCredentials(r.stderr);
-  }
-  // https and loopback http are accepted.
-  for (const url of ['http://127.0.0.1:9/x', 'http://localhost:9/x']) {
-    const r = await sidecar(
-      { PORTS: '8080', OUTPUT_URL: url, OUTPUT_DRAIN_TIMEOUT_MS: '0' },
-      ['--read', secretsPcap],
-    );
-    assert.equal(r.code, 0, r.stderr);
-  }
-});
-
-test('sidecar: ALLOW_INSECURE_OUTPUT_URL=true accepts it with a warning; no credential in any log line', async () => {
-  const r = await sidecar(
-    {
-      PORTS: '8080',
-      OUTPUT_URL: REMOTE,
-      OUTPUT_URL_AUTH_TOKEN: TOKEN,
-      ALLOW_INSECURE_OUTPUT_URL: 'true',
-      OUTPUT_RETRY_BASE_MS: '1',
-      OUTPUT_DRAIN_TIMEOUT_MS: '1500',
-      LOG_LEVEL: 'debug',
-    },
-    ['--read', secretsPcap],
-  );
-  assert.equal(r.code, 0, r.stderr);
-  const logs = jsonLines(r.stderr);
-  assert.ok(logs.some((l) => l.level === 'warn' && /plain http/.test(l.message)), r.stderr);
-  const start = logs.find((l) => l.message === 'tcp-sniffer sidecar started');
-  assert.deepEqual(start.outputs, ['http://collector.invalid:9']);
-  assert.equal(start.stdoutBodies, false);
-  assertNoCredentials(r.stderr);
-  assert.equal(r.stdout, '', 'with an output URL and no OUTPUT_STDOUT, stdout stays empty');
-});
-
-test('sidecar: stdout messages carry no bodies unless STDOUT_BODIES=true, and are redacted', async () => {
-  const r = await sidecar({ PORTS: '8080' }, ['--read', secretsPcap]);
-  assert.equal(r.code, 0, r.stderr);
-  const msgs = jsonLines(r.stdout);
-  assert.equal(msgs.length, 8);
-  for (const m of msgs) assert.equal(m.body, '');
-  assert.deepEqual(msgs.map((m) => m.bodySize), [99, 54, 52, 0, 240, 2, 0, 17]);
-  assert.equal(msgs[0].url, '/login?access_token=[REDACTED]&page=2');
-  assert.equal(msgs[0].headers.authorization, '[REDACTED]');
-  assert.deepEqual(secretsIn(r.stdout), ['SECRET-custom-header']);
-  assert.ok(!r.stderr.includes('SECRET'), r.stderr);
-
-  const on = await sidecar(
-    { PORTS: '8080', STDOUT_BODIES: 'true', REDACT_HEADERS: 'x-custom-auth', REDACT_BODY_FIELDS: 'pin' },
-    ['--read', secretsPcap],
-  );
-  assert.equal(on.code, 0, on.stderr);
-  const full = jsonLines(on.stdout);
-  assert.equal(full[7].body, '{"hello":"world"}');
-  assert.equal(JSON.parse(full[0].body).password, '[REDACTED]');
-  assert.equal(full[0].headers.authorization, '[REDACTED]', 'REDACT_HEADERS adds to the defaults');
-  assert.deepEqual(secretsIn(on.stdout), []);
 });
