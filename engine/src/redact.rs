@@ -220,6 +220,9 @@ fn name_matches_form(raw: &[u8], names: &[String], max_name: usize) -> bool {
     if raw.is_empty() || raw.len() > max_name.saturating_mul(3) {
         return false;
     }
+    if memchr::memchr2(b'%', b'+', raw).is_none() {
+        return names.iter().any(|n| n.as_bytes().eq_ignore_ascii_case(raw));
+    }
     let mut decoded = Vec::with_capacity(raw.len());
     let mut i = 0;
     while i < raw.len() {
