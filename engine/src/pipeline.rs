@@ -54,6 +54,7 @@ pub fn flow_config(s: &Settings, workers: usize, local_addrs: Vec<std::net::IpAd
             redact_headers: s.redact_headers.clone(),
             ..HttpConfig::default()
         },
+        workers,
     }
 }
 

@@ -4,70 +4,12 @@
 //! rules of RFC 9112 §6.3 to a parsed head; a [`Decoder`] then consumes the
 //! body from the byte stream one slice at a time, never buffering framing
 //! bytes, and hands body bytes to a [`BodyBuf`], which keeps at most
-//! `max_body_size` of them — and only while the worker's [`BodyBudget`] has room.
+//! `max_body_size` of them — and only while the worker's bodies pool ([`crate::budget`]) has room.
 //! All sizes use checked arithmetic: an overflowing chunk size is an error, never
 //! a panic or a wrap.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-
 use super::head::{ContentLength, Head, TransferCoding};
-
-/// Body bytes all the messages in progress of one worker may keep together.
-///
-/// `maxBodySize` bounds one message; this bounds their sum, so 10 000 connections each
-/// half-way through a large upload cannot hold 10 000 × `maxBodySize`. When it is spent,
-/// bodies are cut (`truncated: true`, counted in `http.bodies_cut_by_budget`) until
-/// messages finish and give their bytes back. Invariant: `held` equals the bytes in the
-/// `data` of every live `BodyBuf` sharing this budget — a `BodyBuf` reserves before it
-/// keeps and gives back when its bytes leave (`take_data`) or when it is dropped, so no
-/// path can leak.
-///
-/// One worker's connections share it from one thread; the counter is atomic only so the
-/// worker can move between threads.
-#[derive(Clone, Debug)]
-pub struct BodyBudget(Arc<BudgetInner>);
-
-#[derive(Debug)]
-struct BudgetInner {
-    held: AtomicUsize,
-    max: usize,
-}
-
-impl BodyBudget {
-    /// A budget of `max` bytes.
-    pub fn new(max: usize) -> Self {
-        BodyBudget(Arc::new(BudgetInner {
-            held: AtomicUsize::new(0),
-            max,
-        }))
-    }
-
-    /// No limit beyond each message's own.
-    pub fn unlimited() -> Self {
-        Self::new(usize::MAX)
-    }
-
-    /// Bytes held now.
-    pub fn held(&self) -> usize {
-        self.0.held.load(Ordering::Relaxed)
-    }
-
-    /// Reserves up to `want` bytes; returns how many were granted.
-    fn reserve(&self, want: usize) -> usize {
-        let granted = want.min(self.0.max.saturating_sub(self.held()));
-        if granted > 0 {
-            self.0.held.fetch_add(granted, Ordering::Relaxed);
-        }
-        granted
-    }
-
-    fn release(&self, n: usize) {
-        if n > 0 {
-            self.0.held.fetch_sub(n, Ordering::Relaxed);
-        }
-    }
-}
+use crate::budget::Pool;
 
 /// Longest chunk extension accepted on one chunk-size line (as hyper).
 pub(crate) const CHUNK_EXT_LIMIT: usize = 16 * 1024;
@@ -178,11 +120,11 @@ pub(crate) struct BodyBuf {
     pub(crate) gapped: bool,
     /// The worker's budget ran out while this body still had room under `cap`.
     pub(crate) cut_by_budget: bool,
-    budget: BodyBudget,
+    budget: Pool,
 }
 
 impl BodyBuf {
-    pub(crate) fn new(cap: usize, budget: BodyBudget) -> Self {
+    pub(crate) fn new(cap: usize, budget: Pool) -> Self {
         BodyBuf {
             data: Vec::new(),
             size: 0,
@@ -199,7 +141,7 @@ impl BodyBuf {
         if !self.gapped && !self.cut_by_budget {
             let room = self.cap.saturating_sub(self.data.len());
             let want = room.min(b.len());
-            let n = self.budget.reserve(want);
+            let n = self.budget.take_up_to(want);
             self.cut_by_budget = n < want;
             self.data.extend_from_slice(&b[..n]);
         }
@@ -218,14 +160,14 @@ impl BodyBuf {
 
     /// Takes the kept bytes out (into a finished message), giving their budget back.
     pub(crate) fn take_data(&mut self) -> Vec<u8> {
-        self.budget.release(self.data.len());
+        self.budget.give(self.data.len());
         std::mem::take(&mut self.data)
     }
 }
 
 impl Drop for BodyBuf {
     fn drop(&mut self) {
-        self.budget.release(self.data.len());
+        self.budget.give(self.data.len());
     }
 }
 
@@ -552,7 +494,7 @@ mod tests {
 
     fn chunked(input: &[u8], cap: usize) -> (Result<Decoded, (BodyError, usize)>, BodyBuf, bool) {
         let mut d = Decoder::new(Framing::Chunked).unwrap();
-        let mut b = BodyBuf::new(cap, BodyBudget::unlimited());
+        let mut b = BodyBuf::new(cap, Pool::unlimited());
         let r = d.decode(input, &mut b, 1024);
         (r, b, d.had_trailers())
     }
@@ -574,7 +516,7 @@ mod tests {
         let input = b"5;ext\r\nhello\r\n1A\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nT: x\r\n\r\n";
         for cut in 0..=input.len() {
             let mut d = Decoder::new(Framing::Chunked).unwrap();
-            let mut b = BodyBuf::new(8, BodyBudget::unlimited());
+            let mut b = BodyBuf::new(8, Pool::unlimited());
             let r1 = d.decode(&input[..cut], &mut b, 1024).unwrap();
             assert_eq!(r1.consumed, cut);
             let r2 = d.decode(&input[cut..], &mut b, 1024).unwrap();
@@ -607,7 +549,7 @@ mod tests {
     #[test]
     fn length_and_cap() {
         let mut d = Decoder::new(Framing::Length(10)).unwrap();
-        let mut b = BodyBuf::new(4, BodyBudget::unlimited());
+        let mut b = BodyBuf::new(4, Pool::unlimited());
         let r = d.decode(b"0123456789XYZ", &mut b, 0).unwrap();
         assert_eq!(
             r,
@@ -622,7 +564,7 @@ mod tests {
     #[test]
     fn gaps() {
         let mut d = Decoder::new(Framing::Length(10)).unwrap();
-        let mut b = BodyBuf::new(100, BodyBudget::unlimited());
+        let mut b = BodyBuf::new(100, Pool::unlimited());
         d.decode(b"01", &mut b, 0).unwrap();
         assert_eq!(d.gap(3, &mut b), GapOutcome::Skipped { done: false });
         d.decode(b"56789", &mut b, 0).unwrap();
@@ -633,7 +575,7 @@ mod tests {
         let mut d = Decoder::new(Framing::Length(4)).unwrap();
         assert_eq!(d.gap(10, &mut b), GapOutcome::Beyond { excess: 6 });
         let mut d = Decoder::new(Framing::Chunked).unwrap();
-        let mut b = BodyBuf::new(100, BodyBudget::unlimited());
+        let mut b = BodyBuf::new(100, Pool::unlimited());
         d.decode(b"a\r\n01", &mut b, 100).unwrap();
         assert_eq!(d.gap(8, &mut b), GapOutcome::Skipped { done: false });
         assert!(d.decode(b"\r\n0\r\n\r\n", &mut b, 100).unwrap().done);

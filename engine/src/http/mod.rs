@@ -59,6 +59,13 @@
 //! * Never panics on any input; all arithmetic on wire values is checked.
 //! * Per direction, buffered bytes ≤ `max(max_head_size, detect bound)` plus
 //!   at most `max_body_size` bytes of body; pending requests ≤ [`MAX_PENDING`].
+//! * Everything held is charged to the worker's pools ([`crate::budget`]): a
+//!   direction's buffer (by capacity) to `heads` before it grows — refused, the
+//!   buffered bytes are shed like a gap (`heads_shed_by_budget`); the head of a
+//!   message whose body is in progress to `heads`; pending requests past the
+//!   first to `pending` — refused, the connection's oldest pending request is
+//!   shed (`pending_shed_by_budget`); bodies to `bodies`. Dropping the
+//!   connection gives everything back.
 //! * A growing head is scanned for its end once (the scan position is kept)
 //!   and validated with exponentially spaced re-parses, so cost is linear.
 //! * `data` consumes all of its input; bytes not parsed are counted in
@@ -74,10 +81,10 @@ mod tests;
 
 use std::collections::VecDeque;
 
+use crate::budget::{Charge, WorkerBudget};
 use crate::message::{ConnMeta, Direction, Endpoint, HttpMessage, MessageKind, Side};
 use crate::time::Timestamp;
 
-pub use body::BodyBudget;
 use body::{BodyBuf, BodyError, Decoder, Framing, FramingError, GapOutcome};
 use detect::{Detected, Resync};
 pub use head::REDACTED;
@@ -167,6 +174,8 @@ struct InProgress {
     body: BodyBuf,
     /// Client only: wait for the answer after this request.
     await_answer: bool,
+    /// The parsed head's share of the heads pool, given back with the message.
+    _head_charge: Charge,
 }
 
 /// One direction of the connection.
@@ -182,6 +191,9 @@ struct Half {
     buf_ts: Timestamp,
     current: Option<InProgress>,
     fin: bool,
+    /// Bytes of the heads pool charged for `buf` (≥ its capacity after it grew;
+    /// brought down to it by [`HttpConnection::settle`]).
+    charged: usize,
 }
 
 impl Half {
@@ -193,6 +205,7 @@ impl Half {
             buf_ts: Timestamp::default(),
             current: None,
             fin: false,
+            charged: 0,
         }
     }
 }
@@ -263,8 +276,25 @@ pub struct HttpConnection {
     pending: VecDeque<Pending>,
     next_seq: u64,
     mode: Mode,
-    /// Shared with the worker's other connections (see [`BodyBudget`]).
-    body_budget: BodyBudget,
+    /// The worker's pools, shared with its other connections.
+    budget: WorkerBudget,
+    /// Bytes of the pending pool charged for `pending` (see [`PENDING_COST`]).
+    pending_charged: usize,
+}
+
+/// What one pending-request slot costs the pending pool (its size, rounded up).
+pub const PENDING_COST: usize = 32;
+/// Pending-request slots a connection holds without charging the pool: the
+/// usual non-pipelined exchange never touches the pool.
+const FREE_PENDING_SLOTS: usize = 4;
+
+impl Drop for HttpConnection {
+    fn drop(&mut self) {
+        for h in &self.halves {
+            self.budget.heads.give(h.charged);
+        }
+        self.budget.pending.give(self.pending_charged);
+    }
 }
 
 impl HttpConnection {
@@ -287,14 +317,20 @@ impl HttpConnection {
             pending: VecDeque::new(),
             next_seq: 0,
             mode: Mode::Http,
-            body_budget: BodyBudget::unlimited(),
+            budget: WorkerBudget::unlimited(),
+            pending_charged: 0,
         }
     }
 
-    /// Keeps this connection's bodies within `budget`, shared with other connections.
-    pub fn with_body_budget(mut self, budget: BodyBudget) -> Self {
-        self.body_budget = budget;
+    /// Draws what this connection holds from `budget`, shared with other connections.
+    pub fn with_budget(mut self, budget: WorkerBudget) -> Self {
+        self.budget = budget;
         self
+    }
+
+    /// Pending requests (waiting for their response).
+    pub fn pending_requests(&self) -> usize {
+        self.pending.len()
     }
 
     /// False once the connection is no longer parsed as HTTP (after `101`, a
@@ -328,6 +364,7 @@ impl HttpConnection {
             out,
         };
         self.feed(side, bytes, &mut cx);
+        self.settle();
     }
 
     /// `len` bytes sent by `side` were never captured.
@@ -351,6 +388,7 @@ impl HttpConnection {
         };
         cx.stats.gaps += 1;
         self.on_gap(side, len, &mut cx);
+        self.settle();
     }
 
     /// `side` finished sending (FIN). Ends a close-delimited response.
@@ -373,6 +411,7 @@ impl HttpConnection {
         }
         self.halves[idx(side)].fin = true;
         self.end_side(side, true, &mut cx);
+        self.settle();
     }
 
     /// Connection is gone (RST, idle eviction, end of capture): emit what is
@@ -401,8 +440,92 @@ impl HttpConnection {
             h.need_more = false;
         }
         cx.stats.requests_without_response += self.pending.iter().filter(|p| p.seen).count() as u64;
-        self.pending.clear();
+        self.pending = VecDeque::new();
         self.mode = Mode::Closed;
+        self.settle();
+    }
+
+    // ---- memory --------------------------------------------------------
+
+    /// Brings the pools' charges down to what is held now (buffers that shrank or
+    /// were freed, a pending queue that emptied). Never charges more.
+    fn settle(&mut self) {
+        for h in &mut self.halves {
+            let cap = h.buf.capacity();
+            if h.charged > cap {
+                self.budget.heads.give(h.charged - cap);
+                h.charged = cap;
+            }
+        }
+        // A queue that drained keeps its allocation: give back a large one.
+        if self.pending.len() * 4 <= self.pending.capacity()
+            && self.pending.capacity() > FREE_PENDING_SLOTS
+        {
+            self.pending
+                .shrink_to((self.pending.len() * 2).max(FREE_PENDING_SLOTS));
+        }
+        let want = Self::pending_charge(self.pending.capacity());
+        if self.pending_charged > want {
+            self.budget.pending.give(self.pending_charged - want);
+            self.pending_charged = want;
+        }
+    }
+
+    fn pending_charge(capacity: usize) -> usize {
+        capacity.saturating_sub(FREE_PENDING_SLOTS) * PENDING_COST
+    }
+
+    /// Makes room for `extra` more bytes in half `i`'s buffer, charged to the heads
+    /// pool first; false when the pool cannot give them.
+    fn reserve_buf(&mut self, i: usize, extra: usize) -> bool {
+        let h = &mut self.halves[i];
+        let need = h.buf.len().saturating_add(extra);
+        if need <= h.buf.capacity() {
+            return true;
+        }
+        let add = need.saturating_sub(h.charged);
+        if !self.budget.heads.try_take(add) {
+            return false;
+        }
+        h.charged += add;
+        h.buf.reserve_exact(extra);
+        // The allocator may round the capacity up: account for what it gave.
+        let cap = h.buf.capacity();
+        if cap > h.charged {
+            self.budget.heads.force_take(cap - h.charged);
+            h.charged = cap;
+        }
+        true
+    }
+
+    /// The heads pool refused to keep `side`'s buffered bytes: drop them (and
+    /// `also_skipped` bytes of input not kept either) as if the capture had lost
+    /// them, so pairing stays in step and the direction resynchronises.
+    fn shed_held(&mut self, side: Side, also_skipped: usize, cx: &mut Ctx<'_>) {
+        let i = idx(side);
+        cx.stats.heads_shed_by_budget += 1;
+        cx.stats.skipped_bytes += also_skipped as u64;
+        if self.halves[i].state == State::Body {
+            let h = &mut self.halves[i];
+            cx.stats.skipped_bytes += h.buf.len() as u64;
+            h.buf = Vec::new();
+            h.need_more = false;
+            self.finish(side, cx.ts, true, cx);
+            if self.halves[i].state == State::Idle {
+                self.resync_from_here(side, false, cx);
+            }
+        } else {
+            self.on_gap(side, 0, cx);
+        }
+        let h = &mut self.halves[i];
+        h.buf = Vec::new();
+        h.need_more = false;
+        if let State::Resync { .. } = h.state {
+            // The shed bytes began a message: don't find it again in what follows.
+            h.state = State::Resync {
+                at_line_start: false,
+            };
+        }
     }
 
     // ---- the byte loop -------------------------------------------------
@@ -425,8 +548,12 @@ impl HttpConnection {
                 step = self.step(side, input, cx.ts, cx);
                 input = &input[step.consumed..];
                 if step.need_more && self.mode == Mode::Http {
-                    let h = &mut self.halves[i];
                     if !input.is_empty() {
+                        if !self.reserve_buf(i, input.len()) {
+                            self.shed_held(side, input.len(), cx);
+                            return;
+                        }
+                        let h = &mut self.halves[i];
                         h.buf.extend_from_slice(input);
                         h.buf_ts = cx.ts;
                         h.need_more = true;
@@ -434,18 +561,23 @@ impl HttpConnection {
                     return;
                 }
             } else {
-                let h = &mut self.halves[i];
-                if h.need_more {
+                if self.halves[i].need_more {
                     if input.is_empty() {
                         return;
                     }
                     // Grow geometrically: a head split over many segments is
                     // copied O(n) times in total.
-                    let take = input.len().min(h.buf.len().max(4096));
+                    let take = input.len().min(self.halves[i].buf.len().max(4096));
+                    if !self.reserve_buf(i, take) {
+                        self.shed_held(side, input.len(), cx);
+                        return;
+                    }
+                    let h = &mut self.halves[i];
                     h.buf.extend_from_slice(&input[..take]);
                     input = &input[take..];
                     h.need_more = false;
                 }
+                let h = &mut self.halves[i];
                 let buf = std::mem::take(&mut h.buf);
                 let first_ts = h.buf_ts;
                 step = self.step(side, &buf, first_ts, cx);
@@ -730,15 +862,38 @@ impl HttpConnection {
 
     fn push_pending(&mut self, p: Pending, cx: &mut Ctx<'_>) {
         if self.pending.len() >= MAX_PENDING {
-            if let Some(old) = self.pending.pop_front() {
-                cx.stats.pending_overflow += 1;
-                if old.seen {
-                    cx.stats.requests_without_response += 1;
+            cx.stats.pending_overflow += 1;
+            self.drop_oldest_pending(cx);
+        } else if self.pending.len() == self.pending.capacity() {
+            // The queue must grow: charge the new slots first, or shed the oldest.
+            let new_cap = (self.pending.capacity() * 2).clamp(FREE_PENDING_SLOTS, MAX_PENDING);
+            let add = Self::pending_charge(new_cap).saturating_sub(self.pending_charged);
+            if self.budget.pending.try_take(add) {
+                self.pending_charged += add;
+                self.pending.reserve_exact(new_cap - self.pending.len());
+                let want = Self::pending_charge(self.pending.capacity());
+                if want > self.pending_charged {
+                    self.budget.pending.force_take(want - self.pending_charged);
+                    self.pending_charged = want;
                 }
-                self.release_client(old.seq, cx);
+            } else {
+                // Not empty: the first FREE_PENDING_SLOTS slots cost nothing.
+                cx.stats.pending_shed_by_budget += 1;
+                self.drop_oldest_pending(cx);
             }
         }
         self.pending.push_back(p);
+    }
+
+    /// The oldest pending request will never be paired: its response, if one
+    /// comes, pairs with the next request instead (counted by the caller).
+    fn drop_oldest_pending(&mut self, cx: &mut Ctx<'_>) {
+        if let Some(old) = self.pending.pop_front() {
+            if old.seen {
+                cx.stats.requests_without_response += 1;
+            }
+            self.release_client(old.seq, cx);
+        }
     }
 
     fn on_request_head(&mut self, mut head: Head, start_ts: Timestamp, cx: &mut Ctx<'_>) {
@@ -880,11 +1035,13 @@ impl HttpConnection {
             }
         };
         let decoder = Decoder::new(framing);
+        let head_charge = Charge::force(&self.budget.heads, held_bytes(&msg));
         self.halves[i].current = Some(InProgress {
             msg,
             decoder: decoder.unwrap_or(Decoder::Length { remaining: 0 }),
-            body: BodyBuf::new(cx.cfg.max_body_size, self.body_budget.clone()),
+            body: BodyBuf::new(cx.cfg.max_body_size, self.budget.bodies.clone()),
             await_answer,
+            _head_charge: head_charge,
         });
         if framing == Framing::None || framing == Framing::Length(0) {
             self.finish(side, cx.ts, false, cx);
@@ -1099,4 +1256,25 @@ impl HttpConnection {
             State::Idle | State::AwaitAnswer { .. } => {}
         }
     }
+}
+
+/// Heap bytes a message's head keeps while its body is in progress (an estimate
+/// that errs high: each string's bytes plus a fixed cost per header).
+fn held_bytes(msg: &HttpMessage) -> usize {
+    let start = match &msg.kind {
+        MessageKind::Request { method, url } => method.len() + url.len(),
+        MessageKind::Response { status_message, .. } => status_message.len(),
+    };
+    let headers: usize = msg
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            let value_len = match value {
+                crate::message::HeaderValue::Single(v) => v.len(),
+                crate::message::HeaderValue::List(vs) => vs.iter().map(|v| v.len() + 24).sum(),
+            };
+            name.len() + value_len + 64
+        })
+        .sum();
+    start + headers + 128
 }

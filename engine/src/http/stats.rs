@@ -109,6 +109,13 @@ http_stats! {
     lost_responses,
     /// Unanswered requests dropped because the pending queue was full.
     pending_overflow,
+    /// Partial heads (or bytes held under detection, resynchronisation or while an
+    /// `Upgrade`/`CONNECT` awaited its answer) dropped because the worker's heads
+    /// budget was spent; handled like a capture gap.
+    heads_shed_by_budget,
+    /// Pending requests dropped because the worker's pending budget was spent
+    /// (deep pipelining on many connections); the oldest of the connection goes.
+    pending_shed_by_budget,
 }
 
 impl HttpStats {
