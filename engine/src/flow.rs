@@ -157,7 +157,9 @@ impl StreamSink for ToHttp<'_> {
 /// A worker's connections. See the module docs.
 pub struct FlowTable {
     cfg: FlowConfig,
-    conns: HashMap<FlowKey, Connection, ahash::RandomState>,
+    /// Boxed: a connection is about 1.2 KB, and a map of boxes grows (and churns
+    /// under a half-open flood) by moving pointers, not whole connections.
+    conns: HashMap<FlowKey, Box<Connection>, ahash::RandomState>,
     /// Half-open connections in the order they were opened, as (key, id); an entry
     /// is stale once its connection is gone or carried data (dropped lazily).
     half_open: VecDeque<(FlowKey, u64)>,
@@ -285,7 +287,7 @@ impl FlowTable {
             let id = meta.id;
             self.conns.insert(
                 key,
-                Connection {
+                Box::new(Connection {
                     meta,
                     from_client: Reassembler::new(),
                     from_server: Reassembler::new(),
@@ -293,7 +295,7 @@ impl FlowTable {
                     last_seen: ts,
                     client_started: false,
                     carried_data: false,
-                },
+                }),
             );
             self.note_half_open(key, id);
         }
@@ -328,7 +330,7 @@ impl FlowTable {
             from_server,
             http,
             ..
-        } = conn;
+        } = &mut **conn;
         let (this, other) = match side {
             Side::Client => (from_client, from_server),
             Side::Server => (from_server, from_client),
@@ -477,7 +479,7 @@ impl FlowTable {
                 from_server,
                 http,
                 ..
-            } = &mut conn;
+            } = &mut *conn;
             let stream = match side {
                 Side::Client => from_client,
                 Side::Server => from_server,
@@ -520,11 +522,24 @@ impl FlowTable {
 
     /// Flushes every connection (end of capture or stop).
     pub fn close_all(&mut self, now: Timestamp, c: &mut FlowCounters, out: &mut Vec<HttpMessage>) {
-        let keys: Vec<FlowKey> = self.conns.keys().copied().collect();
+        while self.close_some(now, usize::MAX, c, out) {}
+    }
+
+    /// Flushes up to `max` connections (end of capture or stop, a slice at a time so
+    /// the caller can hand their messages over between slices); true while some remain.
+    pub fn close_some(
+        &mut self,
+        now: Timestamp,
+        max: usize,
+        c: &mut FlowCounters,
+        out: &mut Vec<HttpMessage>,
+    ) -> bool {
+        let keys: Vec<FlowKey> = self.conns.keys().take(max).copied().collect();
         c.flow.connections_open_at_end += keys.len() as u64;
         for key in keys {
             self.remove(&key, now, c, out);
         }
+        !self.conns.is_empty()
     }
 }
 

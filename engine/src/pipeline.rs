@@ -36,6 +36,9 @@ use crate::stats::{CaptureStats, OutputStats, Stats};
 use crate::time::Timestamp;
 use crate::wire::{decode_tcp, DecodeError, DecodeStats, LinkType, TcpSegment};
 
+/// Connections flushed between two hand-overs at the end of a capture.
+pub const FINISH_SLICE: usize = 256;
+
 /// How often (in capture time) a worker looks for idle connections.
 const SWEEP_INTERVAL_US: u64 = 1_000_000;
 
@@ -154,8 +157,21 @@ impl Worker {
 
     /// Ends the capture: flushes every connection.
     pub fn finish(&mut self) {
+        self.finish_with(|_| {});
+    }
+
+    /// Ends the capture: flushes every connection, [`FINISH_SLICE`] at a time, calling
+    /// `hand_over` after each slice so the messages of thousands of unfinished
+    /// connections never sit in memory all at once.
+    pub fn finish_with(&mut self, mut hand_over: impl FnMut(&mut Worker)) {
         let now = self.clock;
-        self.table.close_all(now, &mut self.counters, &mut self.out);
+        while self
+            .table
+            .close_some(now, FINISH_SLICE, &mut self.counters, &mut self.out)
+        {
+            hand_over(self);
+        }
+        hand_over(self);
     }
 
     /// Counts messages that could not be handed to the output stage (its queue was full).
@@ -291,8 +307,7 @@ pub fn run_file_observed(
             // Every output is gone (e.g. stdout's reader went away): reading on is pointless.
             !to.all_closed()
         });
-        w.finish();
-        to.deliver(w.take_batch());
+        w.finish_with(|w| to.deliver(w.take_batch()));
         (w.stats(), damaged)
     } else {
         drop(file);
@@ -390,8 +405,9 @@ impl Replay<'_> {
                             }
                             Err(e) => Some(format!("cannot reopen the file: {e}")),
                         };
-                        w.finish();
-                        let _ = msg_tx.send(w.take_batch());
+                        w.finish_with(|w| {
+                            let _ = msg_tx.send(w.take_batch());
+                        });
                         (w.stats(), damaged)
                     })
                 })

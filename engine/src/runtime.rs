@@ -474,8 +474,7 @@ fn ring_loop(
         worker.set_kernel_drops(k_stats.drops);
     }
     drop(ring);
-    worker.finish();
-    hand_over(&mut worker, &tx, true);
+    worker.finish_with(|w| hand_over(w, &tx, true));
     shared.publish(k, worker.stats());
 }
 
@@ -643,8 +642,7 @@ fn pcap_worker(
             shared.publish(k, worker.stats());
         }
     }
-    worker.finish();
-    hand_over(worker, &tx, true);
+    worker.finish_with(|w| hand_over(w, &tx, true));
     shared.publish(k, worker.stats());
 }
 

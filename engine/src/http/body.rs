@@ -111,8 +111,10 @@ pub(crate) fn response_framing(
 #[derive(Debug)]
 pub(crate) struct BodyBuf {
     /// At most `cap` bytes (fewer after a gap: bytes after a hole are not kept; fewer
-    /// when the budget ran out). Every byte here is reserved in `budget`.
+    /// when the budget ran out). Its whole capacity is charged to `budget`.
     data: Vec<u8>,
+    /// Bytes of `budget` charged for `data`'s capacity.
+    charged: usize,
     /// Every body byte seen, plus gap bytes skipped inside a known length.
     pub(crate) size: u64,
     cap: usize,
@@ -127,6 +129,7 @@ impl BodyBuf {
     pub(crate) fn new(cap: usize, budget: Pool) -> Self {
         BodyBuf {
             data: Vec::new(),
+            charged: 0,
             size: 0,
             cap,
             gapped: false,
@@ -141,10 +144,33 @@ impl BodyBuf {
         if !self.gapped && !self.cut_by_budget {
             let room = self.cap.saturating_sub(self.data.len());
             let want = room.min(b.len());
-            let n = self.budget.take_up_to(want);
+            let n = want.min(self.make_room(want));
             self.cut_by_budget = n < want;
             self.data.extend_from_slice(&b[..n]);
         }
+    }
+
+    /// Grows `data` (geometrically, never past `cap`) so that `want` more bytes fit,
+    /// charging the budget for the capacity first; returns how many fit.
+    fn make_room(&mut self, want: usize) -> usize {
+        let len = self.data.len();
+        let free = self.charged.saturating_sub(len);
+        if want <= free {
+            return want;
+        }
+        let target = (len + want)
+            .max(self.charged.saturating_mul(2))
+            .min(self.cap);
+        // When the pool is short of the geometric step, this keeps what it has.
+        self.charged += self.budget.take_up_to(target.saturating_sub(self.charged));
+        self.data.reserve_exact(self.charged - len);
+        let cap = self.data.capacity();
+        if cap > self.charged {
+            // The allocator rounded up: account for what it gave.
+            self.budget.force_take(cap - self.charged);
+            self.charged = cap;
+        }
+        want.min(self.charged - len)
     }
 
     /// Accounts for `n` body bytes lost in a gap.
@@ -160,14 +186,14 @@ impl BodyBuf {
 
     /// Takes the kept bytes out (into a finished message), giving their budget back.
     pub(crate) fn take_data(&mut self) -> Vec<u8> {
-        self.budget.give(self.data.len());
+        self.budget.give(std::mem::take(&mut self.charged));
         std::mem::take(&mut self.data)
     }
 }
 
 impl Drop for BodyBuf {
     fn drop(&mut self) {
-        self.budget.give(self.data.len());
+        self.budget.give(self.charged);
     }
 }
 
