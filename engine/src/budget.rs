@@ -163,6 +163,14 @@ impl Charge {
             n,
         }
     }
+
+    /// Takes `n` bytes from `pool` if they fit.
+    pub fn try_new(pool: &Pool, n: usize) -> Option<Self> {
+        pool.try_take(n).then(|| Charge {
+            pool: pool.clone(),
+            n,
+        })
+    }
 }
 
 impl Drop for Charge {

@@ -22,6 +22,7 @@ pub mod stdout;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::budget::{Charge, Pool};
 use crate::config::Settings;
 use crate::message::{HttpMessage, Placement};
 use crate::stats::OutputStats;
@@ -90,6 +91,9 @@ pub fn build_outputs(
 pub struct Batch {
     lines: Vec<u8>,
     ends: Vec<usize>,
+    /// Bytes of a queue's byte budget this batch holds while it waits (given back
+    /// when the batch is dropped, after delivery).
+    queued: Option<Charge>,
 }
 
 impl Batch {
@@ -109,6 +113,19 @@ impl Batch {
             m.write_json(placement, &mut self.lines);
             self.lines.push(b'\n');
             self.ends.push(self.lines.len());
+        }
+    }
+
+    /// Charges the batch's bytes to `queue` for as long as it lives; false (and
+    /// nothing charged) when they do not fit.
+    pub fn charge_to(&mut self, queue: &Pool) -> bool {
+        self.queued = None;
+        match Charge::try_new(queue, self.lines.capacity()) {
+            Some(c) => {
+                self.queued = Some(c);
+                true
+            }
+            None => false,
         }
     }
 
