@@ -78,7 +78,7 @@ const MAX_HELD_MESSAGES: usize = 1024;
 /// Bytes of serialised messages waiting for (or inside) the output stage's queue, all
 /// workers together: a batch that does not fit is held back or dropped as when the
 /// queue is full. Counting batches alone would let 64 batches of large bodies pile up.
-const OUTPUT_QUEUE_BYTES: usize = 32 << 20;
+const OUTPUT_QUEUE_BYTES: usize = 16 << 20;
 /// Bytes of packets waiting in the libpcap reader's queues to the workers, all
 /// workers together (the same rule).
 const WORKER_QUEUE_BYTES: usize = 32 << 20;

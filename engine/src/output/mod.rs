@@ -31,8 +31,8 @@ pub use http_post::{HttpOutput, HttpOutputConfig};
 pub use stdout::StdoutOutput;
 
 /// Each output holds at most this many bytes of queued JSON, whatever
-/// `outputQueueSize` allows (10 000 messages with 64 KiB bodies would be ~870 MB).
-pub const MAX_QUEUED_BYTES: usize = 64 << 20;
+/// `outputQueueSize` allows (10 000 messages with 64 KiB bodies would be ~870 MB); see docs/memory.md.
+pub const MAX_QUEUED_BYTES: usize = 32 << 20;
 
 /// An output could not be set up. Messages never contain the auth token.
 #[derive(Debug, thiserror::Error)]
