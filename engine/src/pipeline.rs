@@ -68,6 +68,8 @@ pub struct Worker {
     decode: DecodeStats,
     capture: CaptureStats,
     out: Vec<HttpMessage>,
+    /// Approximate bytes of the messages in `out` (bodies plus a fixed cost each).
+    out_bytes: usize,
     /// Messages serialised but not yet handed over (see [`Worker::take_batch`]).
     batch: Batch,
     /// Written into every message (`pod`).
@@ -88,6 +90,7 @@ impl Worker {
             decode: DecodeStats::default(),
             capture: CaptureStats::default(),
             out: Vec::new(),
+            out_bytes: 0,
             batch: Batch::default(),
             placement: None,
             last_sweep: Timestamp(0),
@@ -137,9 +140,15 @@ impl Worker {
             self.clock = ts;
         }
         match decoded {
-            Ok(seg) => self
-                .table
-                .segment(&seg, ts, &mut self.counters, &mut self.out),
+            Ok(seg) => {
+                let before = self.out.len();
+                self.table
+                    .segment(&seg, ts, &mut self.counters, &mut self.out);
+                // Bodies dominate a message's size; the rest is a few hundred bytes.
+                for m in &self.out[before..] {
+                    self.out_bytes += m.body.len() + 512;
+                }
+            }
             Err(e) => self.decode.record(&e),
         }
         if self.clock.micros_since(self.last_sweep) >= SWEEP_INTERVAL_US {
@@ -189,6 +198,12 @@ impl Worker {
         &mut self.out
     }
 
+    /// About how many bytes the messages not yet handed over take (file replay hands a
+    /// batch over past [`BATCH_BYTES`], so queues of batches are bounded in bytes too).
+    pub fn pending_bytes(&self) -> usize {
+        self.out_bytes + self.batch.as_lines().len()
+    }
+
     /// Messages finished and not yet handed over, serialised or not.
     pub fn pending(&self) -> usize {
         self.out.len() + self.batch.len()
@@ -196,6 +211,7 @@ impl Worker {
 
     /// Every message finished and not yet handed over, serialised as one batch.
     pub fn take_batch(&mut self) -> Batch {
+        self.out_bytes = 0;
         if !self.out.is_empty() {
             self.batch.extend(&self.out, self.placement.as_ref());
             self.out.clear();
@@ -246,6 +262,8 @@ pub struct RunSummary {
 
 /// Messages a worker collects before serialising them as one batch.
 const BATCH_MESSAGES: usize = 256;
+/// ... or once they take about this many bytes (messages with large bodies).
+const BATCH_BYTES: usize = 1 << 20;
 
 /// Replays a pcap/pcapng file through `workers` workers into `outputs`.
 pub fn run_file(
@@ -465,7 +483,8 @@ impl Replay<'_> {
                 Record::End => return None,
                 Record::Damaged(why) => return Some(why),
             }
-            if w.pending() >= BATCH_MESSAGES && !hand_over(w.take_batch()) {
+            let full = w.pending() >= BATCH_MESSAGES || w.pending_bytes() >= BATCH_BYTES;
+            if full && !hand_over(w.take_batch()) {
                 return None;
             }
         }
