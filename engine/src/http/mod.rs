@@ -92,7 +92,8 @@ use head::{Head, HeadError, StartLine};
 pub use stats::HttpStats;
 
 /// Most requests waiting for their response on one connection; beyond it the
-/// oldest is dropped and counted in `pending_overflow`.
+/// oldest is shed (counted in `pending_overflow`; its sequence number is kept, so
+/// its response still pairs with it).
 pub const MAX_PENDING: usize = 1024;
 
 /// An emptied direction buffer larger than this is freed rather than kept.
@@ -220,7 +221,26 @@ struct Pending {
     last_ts: Timestamp,
     /// False for a placeholder standing for a request lost in a gap or unparsable.
     seen: bool,
+    /// Rebuilt from a [`ShedRun`]: its capture time was not kept (no latency).
+    shed: bool,
 }
+
+/// Consecutive pending requests shed for memory (oldest first): their slots are
+/// gone, but their sequence numbers are kept so the responses that answer them
+/// still pair with them and pairing never shifts. A run costs 24 bytes however
+/// many requests it stands for.
+#[derive(Clone, Copy, Debug)]
+struct ShedRun {
+    first: u64,
+    count: u64,
+    seen: bool,
+    is_head: bool,
+    is_connect: bool,
+}
+
+/// Most runs of shed requests kept per connection; past it the oldest run is
+/// forgotten and pairing may shift (counted in `requests_without_response`).
+const MAX_SHED_RUNS: usize = 64;
 
 /// Everything a step needs besides the connection.
 struct Ctx<'a> {
@@ -274,6 +294,8 @@ pub struct HttpConnection {
     direction: Direction,
     halves: [Half; 2],
     pending: VecDeque<Pending>,
+    /// Requests shed from `pending`, older than all of it.
+    shed: VecDeque<ShedRun>,
     next_seq: u64,
     mode: Mode,
     /// The worker's pools, shared with its other connections.
@@ -315,6 +337,7 @@ impl HttpConnection {
             direction: meta.direction,
             halves: [Half::new(initial), Half::new(initial)],
             pending: VecDeque::new(),
+            shed: VecDeque::new(),
             next_seq: 0,
             mode: Mode::Http,
             budget: WorkerBudget::unlimited(),
@@ -440,7 +463,14 @@ impl HttpConnection {
             h.need_more = false;
         }
         cx.stats.requests_without_response += self.pending.iter().filter(|p| p.seen).count() as u64;
+        cx.stats.requests_without_response += self
+            .shed
+            .iter()
+            .filter(|r| r.seen)
+            .map(|r| r.count)
+            .sum::<u64>();
         self.pending = VecDeque::new();
+        self.shed = VecDeque::new();
         self.mode = Mode::Closed;
         self.settle();
     }
@@ -885,15 +915,68 @@ impl HttpConnection {
         self.pending.push_back(p);
     }
 
-    /// The oldest pending request will never be paired: its response, if one
-    /// comes, pairs with the next request instead (counted by the caller).
+    /// Gives up the oldest pending request's slot, keeping its sequence number in
+    /// a [`ShedRun`] so its response still pairs with it.
     fn drop_oldest_pending(&mut self, cx: &mut Ctx<'_>) {
-        if let Some(old) = self.pending.pop_front() {
-            if old.seen {
-                cx.stats.requests_without_response += 1;
+        let Some(old) = self.pending.pop_front() else {
+            return;
+        };
+        let extends = self.shed.back().is_some_and(|r| {
+            r.first + r.count == old.seq
+                && (r.seen, r.is_head, r.is_connect) == (old.seen, old.is_head, old.is_connect)
+        });
+        match self.shed.back_mut() {
+            Some(r) if extends => r.count += 1,
+            _ => {
+                if self.shed.len() >= MAX_SHED_RUNS {
+                    if let Some(gone) = self.shed.pop_front() {
+                        if gone.seen {
+                            cx.stats.requests_without_response += gone.count;
+                        }
+                    }
+                }
+                self.shed.push_back(ShedRun {
+                    first: old.seq,
+                    count: 1,
+                    seen: old.seen,
+                    is_head: old.is_head,
+                    is_connect: old.is_connect,
+                });
             }
-            self.release_client(old.seq, cx);
         }
+        // No bytes are held for an answer that may not come in order any more.
+        self.release_client(old.seq, cx);
+    }
+
+    /// The oldest request still waiting for its response, shed or not.
+    fn front_pending(&self) -> Option<Pending> {
+        match self.shed.front() {
+            Some(r) => Some(Pending {
+                seq: r.first,
+                is_head: r.is_head,
+                is_connect: r.is_connect,
+                last_ts: Timestamp::default(),
+                seen: r.seen,
+                shed: true,
+            }),
+            None => self.pending.front().copied(),
+        }
+    }
+
+    /// Removes and returns [`Self::front_pending`].
+    fn pop_front_pending(&mut self) -> Option<Pending> {
+        let front = self.front_pending()?;
+        if front.shed {
+            let r = self.shed.front_mut().expect("front_pending saw a run");
+            r.first += 1;
+            r.count -= 1;
+            if r.count == 0 {
+                self.shed.pop_front();
+            }
+        } else {
+            self.pending.pop_front();
+        }
+        Some(front)
     }
 
     fn on_request_head(&mut self, mut head: Head, start_ts: Timestamp, cx: &mut Ctx<'_>) {
@@ -916,6 +999,7 @@ impl HttpConnection {
                 is_connect,
                 last_ts: cx.ts,
                 seen: true,
+                shed: false,
             },
             cx,
         );
@@ -946,11 +1030,11 @@ impl HttpConnection {
             status_message: reason.clone(),
             latency_ms,
         };
-        let latency = |p: &Pending| p.seen.then(|| start_ts.millis_since(p.last_ts));
+        let latency = |p: &Pending| (p.seen && !p.shed).then(|| start_ts.millis_since(p.last_ts));
 
         if (100..200).contains(&status) && status != 101 {
             // Interim: same sequence as the request, which stays pending.
-            let front = self.pending.front().copied();
+            let front = self.front_pending();
             let (seq, lat, orphan) = match front {
                 Some(p) => (p.seq, latency(&p), !p.seen),
                 None => (self.next_seq, None, true),
@@ -967,7 +1051,7 @@ impl HttpConnection {
             return;
         }
 
-        let req = self.pending.pop_front();
+        let req = self.pop_front_pending();
         let (seq, lat, orphan) = match req {
             Some(p) => (p.seq, latency(&p), !p.seen),
             None => {
@@ -1149,12 +1233,13 @@ impl HttpConnection {
                         is_connect: false,
                         last_ts: cx.ts,
                         seen: false,
+                        shed: false,
                     },
                     cx,
                 );
             }
             Side::Server => {
-                if let Some(p) = self.pending.pop_front() {
+                if let Some(p) = self.pop_front_pending() {
                     cx.stats.lost_responses += 1;
                     if p.seen {
                         cx.stats.requests_without_response += 1;

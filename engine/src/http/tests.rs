@@ -1094,6 +1094,33 @@ fn deep_pipelining_stays_within_the_pending_pool() {
     assert!(shed > 0);
     // Every request still came out as a message.
     assert!(runs.iter().all(|r| r.out.len() == 300));
+    // The answers come, in order: each pairs with its own request, shed or not.
+    for r in runs.iter_mut() {
+        for k in 0..300 {
+            let body = format!("{k}");
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            r.data(Side::Server, resp.as_bytes(), 2);
+        }
+        let responses: Vec<&HttpMessage> = r
+            .out
+            .iter()
+            .filter(|m| matches!(m.kind, MessageKind::Response { .. }))
+            .collect();
+        assert_eq!(responses.len(), 300);
+        for (k, m) in responses.iter().enumerate() {
+            assert_eq!(m.sequence, k as u64, "response {k} pairs with request {k}");
+            assert_eq!(m.body, format!("{k}").into_bytes());
+            assert!(!m.incomplete);
+        }
+        assert_eq!(r.stats.responses_without_request, 0);
+    }
+    // New requests after the answers use the pool again.
+    for r in runs.iter_mut() {
+        r.data(Side::Client, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", 3);
+    }
     for r in runs.iter_mut() {
         r.conn.close(Timestamp(5), &r.cfg, &mut r.stats, &mut r.out);
     }
