@@ -106,7 +106,8 @@ pub struct HostileOptions {
     /// above it fails the pattern too.
     #[arg(long)]
     pub budget_mib: Option<f64>,
-    /// An earlier `hostile.json` whose peak RSS and real exchanges are shown as "before".
+    /// An earlier `hostile.json` whose peak RSS and real exchanges are shown as "before" (for
+    /// the patterns it ran with the same parameters).
     #[arg(long)]
     pub baseline: Option<PathBuf>,
     /// Kill a run after this many seconds (counted as a failure).
@@ -315,6 +316,9 @@ pub struct HostileReport {
     pub mode: String,
     /// The command each capture ran under.
     pub command: String,
+    /// `tcp-sniffer --version`.
+    #[serde(default)]
+    pub sniffer_version: String,
     /// Peak RSS limit, MiB.
     pub rss_limit_mib: f64,
     /// Documented budget, MiB.
@@ -416,7 +420,10 @@ pub fn run_pattern(
     let rssf = scratch.join(format!("{}.rss", pattern.name()));
     let (reader, writer) = std::io::pipe()?;
     let n_real = cap.real_exchanges;
-    let scanner = std::thread::spawn(move || scan_messages(reader, n_real));
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(scan_messages(reader, n_real));
+    });
     let run = run_measured(
         &o.sniffer,
         sniffer_args(o, file),
@@ -425,11 +432,27 @@ pub fn run_pattern(
         &rssf,
         Duration::from_secs(o.timeout_s),
     );
-    // The write end went with the command: the scanner sees EOF once the CLI has exited.
-    let scan = scanner
-        .join()
-        .map_err(|_| anyhow::anyhow!("stdout scanner panicked"))??;
+    // The write end went with the command: the scanner sees EOF once the CLI has exited —
+    // unless the CLI outlived GNU time (killed at the timeout), which the wait below bounds.
+    let scan = match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(s) => s?,
+        Err(_) => {
+            r.failures
+                .push("stdout still open 60 s after the run ended".into());
+            Scan {
+                requests: vec![false; n_real as usize],
+                responses: vec![false; n_real as usize],
+                ..Scan::default()
+            }
+        }
+    };
     let (sample, exit) = run?;
+    // GNU time exits with the tool's status; a signal shows in its report.
+    let time_note = std::fs::read_to_string(&rssf)
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.contains("signal"))
+        .map(|l| l.trim().to_string());
     r.wall_s = sample.wall_s;
     r.cpu_s = sample.cpu_s();
     r.peak_rss_mib = sample.max_rss_kib as f64 / 1024.0;
@@ -454,9 +477,10 @@ pub fn run_pattern(
             .map(|(k, v)| (k.clone(), *v))
             .collect();
     }
-    r.exit = match &exit {
-        Ok(c) => c.to_string(),
-        Err(e) => e.clone(),
+    r.exit = match (&exit, &time_note) {
+        (Ok(c), Some(note)) => format!("{c} ({note})"),
+        (Ok(c), None) => c.to_string(),
+        (Err(e), _) => e.clone(),
     };
     // The verdict.
     if exit != Ok(0) {
@@ -546,10 +570,12 @@ pub fn run(o: &HostileOptions) -> Result<()> {
         }
         eprintln!("hostile: {} — {}", pat.name(), pat.describe(&p));
         let mut r = run_pattern(o, pat, &p, &file, &cap, &scratch)?;
-        if let Some(b) = before
-            .as_ref()
-            .and_then(|b| b.patterns.iter().find(|x| x.pattern == r.pattern))
-        {
+        if let Some(b) = before.as_ref().and_then(|b| {
+            // Only the same capture compares: same pattern, same parameters.
+            b.patterns
+                .iter()
+                .find(|x| x.pattern == r.pattern && x.params == r.params)
+        }) {
             r.before_rss_mib = Some(b.peak_rss_mib);
             r.before_real_seen = Some(b.real_seen);
         }
@@ -582,6 +608,11 @@ pub fn run(o: &HostileOptions) -> Result<()> {
             o.sniffer.display(),
             sniffer_args(o, Path::new("FILE")).join(" ")
         ),
+        sniffer_version: std::process::Command::new(&o.sniffer)
+            .arg("--version")
+            .output()
+            .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
+            .unwrap_or_default(),
         rss_limit_mib: o.rss_limit_mib,
         budget_mib: o.budget_mib,
         patterns: results,
@@ -625,10 +656,11 @@ pub fn markdown(r: &HostileReport) -> String {
     let _ = writeln!(s, "# Hostile traffic (issue 11)\n");
     let _ = writeln!(
         s,
-        "Machine: {} ({} CPUs available), kernel {}. Mode: {}. Each capture run once: `{}` (stdout counted through a pipe). Peak RSS limit {} MiB{}.\n",
+        "Machine: {} ({} CPUs available), kernel {}. {}, mode {}. Each capture run once: `{}` (stdout counted through a pipe). Peak RSS limit {} MiB{}.\n",
         r.machine["cpuModel"].as_str().unwrap_or("?"),
         r.machine["cpusAvailable"],
         r.machine["kernel"].as_str().unwrap_or("?"),
+        r.sniffer_version,
         r.mode,
         r.command,
         r.rss_limit_mib,
