@@ -113,8 +113,9 @@ step_done "js callback (median of $js_runs)"
 # failing pattern fails the bench, after the summary is written.
 echo "== hostile: the CLI under hostile traffic" >&2
 hostile_args=(--data "$data/hostile" --sniffer "$sniffer" --out "$out")
-[ "$quick" = 1 ] && hostile_args+=(--quick)
-[ -f perf/results/hostile-before.json ] && hostile_args+=(--baseline perf/results/hostile-before.json)
+before=perf/results/hostile-before.json
+[ "$quick" = 1 ] && hostile_args+=(--quick) && before=perf/results/hostile-before-quick.json
+[ -f "$before" ] && hostile_args+=(--baseline "$before")
 hostile_failed=0
 "$perf_bin" hostile "${hostile_args[@]}" >&2 || hostile_failed=1
 step_done "hostile traffic (one run per pattern)"
