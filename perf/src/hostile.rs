@@ -18,8 +18,9 @@
 //! 2. its peak RSS exceeded `--rss-limit-mib` (default 128), or `--budget-mib` when given;
 //! 3. real exchanges are missing and the loss counters do not account for them: the missing
 //!    count must be at most the sum of the non-zero *loss* counters (names containing one of
-//!    [`LOSS_WORDS`]) that count lost things — not bytes, gaps or incomplete messages, which
-//!    still come out ([`NOT_MISSING_WORDS`]). A loss with no counter risen is always a failure;
+//!    [`LOSS_WORDS`]) that count lost things — not bytes, gaps, incomplete messages or cut
+//!    bodies, which still come out ([`NOT_MISSING_WORDS`]). A loss with no counter risen is
+//!    always a failure;
 //! 4. for `half-open`, the last real exchange (1 s after the flood) is missing, whatever the
 //!    counters say — issue 11 requires it to come out.
 
@@ -238,8 +239,8 @@ pub fn is_loss(name: &str) -> bool {
 }
 
 /// Loss counters whose names contain one of these do not explain a missing exchange: they
-/// count bytes, or damage to messages that still come out.
-pub const NOT_MISSING_WORDS: &[&str] = &["bytes", "incomplete", "gap"];
+/// count bytes, or damage to messages that still come out (gaps, incomplete or cut bodies).
+pub const NOT_MISSING_WORDS: &[&str] = &["bytes", "incomplete", "gap", "truncated", "cut"];
 
 /// How many lost things the non-zero loss counters account for (see [`NOT_MISSING_WORDS`]).
 pub fn explained_losses(counters: &BTreeMap<String, u64>) -> u64 {
@@ -739,7 +740,7 @@ pub fn markdown(r: &HostileReport) -> String {
     }
     let _ = writeln!(
         s,
-        "\n## The check\n\nA pattern fails when the CLI does not exit 0 or prints no `--stats`; when its peak RSS (GNU time `%M`) exceeds the limit (or the documented budget, when given); when real exchanges are missing and no loss counter rose, or more are missing than the non-zero loss counters that count lost things add up to — a loss counter is one whose name contains one of: {} (those also containing `bytes`, `incomplete` or `gap` count damage, not loss, and explain nothing); and, for `half-open`, when the real exchange 1 s after the flood is missing, whatever the counters say.",
+        "\n## The check\n\nA pattern fails when the CLI does not exit 0 or prints no `--stats`; when its peak RSS (GNU time `%M`) exceeds the limit (or the documented budget, when given); when real exchanges are missing and no loss counter rose, or more are missing than the non-zero loss counters that count lost things add up to — a loss counter is one whose name contains one of: {} (those also containing `bytes`, `incomplete`, `gap`, `truncated` or `cut` count damage to messages that still come out, and explain nothing); and, for `half-open`, when the real exchange 1 s after the flood is missing, whatever the counters say.",
         LOSS_WORDS.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", ")
     );
     s
@@ -772,13 +773,14 @@ mod tests {
 
     #[test]
     fn stats_are_the_last_json_line_without_level() {
-        let err = "{\"level\":\"info\",\"msg\":\"x\"}\n{\"capture\":{\"packets\":3,\"x\":0},\"flow\":{\"connections_over_cap\":7,\"gap_bytes\":90}}\nnot json\n";
+        let err = "{\"level\":\"info\",\"msg\":\"x\"}\n{\"capture\":{\"packets\":3,\"x\":0},\"flow\":{\"connections_over_cap\":7,\"gap_bytes\":90},\"http\":{\"bodies_cut_by_budget\":5,\"incomplete_messages\":4}}\nnot json\n";
         let v = stats_from_stderr(err).unwrap();
         let c = flatten_counters(&v);
         assert_eq!(c["capture.packets"], 3);
         assert_eq!(c["capture.x"], 0);
         assert!(is_loss("flow.connections_over_cap") && !is_loss("capture.packets"));
-        // Byte counters do not explain lost exchanges.
+        // Byte counters and damaged messages that still came out do not explain lost exchanges.
+        assert!(is_loss("http.bodies_cut_by_budget") && is_loss("http.incomplete_messages"));
         assert_eq!(explained_losses(&c), 7);
     }
 }
