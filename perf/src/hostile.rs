@@ -134,6 +134,9 @@ pub struct Scan {
     pub responses: Vec<bool>,
     /// Real messages flagged `incomplete`.
     pub real_incomplete: u64,
+    /// Real messages whose body was cut (`truncated`; their bodies are 12–16 bytes).
+    #[serde(default)]
+    pub real_truncated: u64,
     /// Lines mentioning a real exchange that did not parse as JSON.
     pub unparsable: u64,
 }
@@ -191,6 +194,7 @@ pub fn scan_messages<R: Read>(r: R, n_real: u64) -> std::io::Result<Scan> {
             if let Some(slot) = seen.get_mut(n) {
                 *slot = true;
                 s.real_incomplete += v["incomplete"].as_bool().unwrap_or(false) as u64;
+                s.real_truncated += v["truncated"].as_bool().unwrap_or(false) as u64;
             }
         }
     }
@@ -287,6 +291,9 @@ pub struct PatternResult {
     pub real_responses: u64,
     /// Real messages flagged incomplete.
     pub real_incomplete: u64,
+    /// Real messages whose (12–16-byte) body was cut.
+    #[serde(default)]
+    pub real_truncated: u64,
     /// The last real exchange (after the flood) came out whole.
     pub final_real_seen: bool,
     /// Messages (stdout lines) the CLI wrote.
@@ -462,6 +469,7 @@ pub fn run_pattern(
     r.real_requests = scan.requests.iter().filter(|x| **x).count() as u64;
     r.real_responses = scan.responses.iter().filter(|x| **x).count() as u64;
     r.real_incomplete = scan.real_incomplete;
+    r.real_truncated = scan.real_truncated;
     let last = n_real.saturating_sub(1) as usize;
     r.final_real_seen = n_real > 0 && scan.requests[last] && scan.responses[last];
     let stderr = std::fs::read_to_string(&errf).unwrap_or_default();
@@ -723,7 +731,7 @@ pub fn markdown(r: &HostileReport) -> String {
     for p in &r.patterns {
         let _ = writeln!(
             s,
-            "- **{}**: {}; {} real exchanges (`GET /real/<n>`, header `x-real`), the last after the flood; {:.2} s of capture time. Exit {}. Requests / responses seen: {} / {}, flagged incomplete: {}.",
+            "- **{}**: {}; {} real exchanges (`GET /real/<n>`, header `x-real`), the last after the flood; {:.2} s of capture time. Exit {}. Real requests / responses seen: {} / {}, flagged incomplete: {}, body truncated: {}.",
             p.pattern,
             p.description,
             p.real_expected,
@@ -731,7 +739,8 @@ pub fn markdown(r: &HostileReport) -> String {
             p.exit,
             p.real_requests,
             p.real_responses,
-            p.real_incomplete
+            p.real_incomplete,
+            p.real_truncated
         );
         let _ = writeln!(s, "  Non-zero counters: {}.", counters_text(&p.counters));
         if !p.stderr_tail.is_empty() {
@@ -757,7 +766,7 @@ mod tests {
             "\n",
             r#"{"type":"request","url":"/slow/3","headers":{}}"#,
             "\n",
-            r#"{"type":"response","statusCode":200,"headers":{"x-real":"0"},"incomplete":true}"#,
+            r#"{"type":"response","statusCode":200,"headers":{"x-real":"0"},"incomplete":true,"truncated":true}"#,
             "\n",
             r#"{"type":"request","url":"/real/1","headers":{"x-real":"1"}}"#,
             "\n",
@@ -768,7 +777,10 @@ mod tests {
         assert_eq!(s.lines, 5);
         assert_eq!(s.requests, vec![true, true]);
         assert_eq!(s.responses, vec![true, false]);
-        assert_eq!((s.complete(), s.real_incomplete), (1, 1));
+        assert_eq!(
+            (s.complete(), s.real_incomplete, s.real_truncated),
+            (1, 1, 1)
+        );
     }
 
     #[test]
