@@ -20,9 +20,11 @@
 //!    count must be at most the sum of the non-zero *loss* counters (names containing one of
 //!    [`LOSS_WORDS`]) that count lost things — not bytes, gaps, incomplete messages or cut
 //!    bodies, which still come out ([`NOT_MISSING_WORDS`]). A loss with no counter risen is
-//!    always a failure;
-//! 4. for `half-open`, the last real exchange (1 s after the flood) is missing, whatever the
-//!    counters say — issue 11 requires it to come out.
+//!    always a failure. The complete hostile exchanges of `tiny` (two messages each) that are
+//!    missing count as lost exchanges too;
+//! 4. for `half-open` (every pattern with `--require-final`), the last real exchange (after the
+//!    flood) is missing, whatever the counters say — issue 11 requires it after a half-open
+//!    flood.
 
 use crate::gen::hostile::{self, HostileStats, Params, Pattern, REAL_HEADER, REAL_PREFIX};
 use crate::measure::{machine_info, run_measured, stderr_tail, unix_now};
@@ -114,6 +116,10 @@ pub struct HostileOptions {
     /// Kill a run after this many seconds (counted as a failure).
     #[arg(long, default_value_t = 900)]
     pub timeout_s: u64,
+    /// Fail every pattern whose last real exchange (after the flood) is missing, not only
+    /// `half-open`.
+    #[arg(long)]
+    pub require_final: bool,
     /// Only write the captures.
     #[arg(long)]
     pub gen_only: bool,
@@ -298,6 +304,15 @@ pub struct PatternResult {
     pub final_real_seen: bool,
     /// Messages (stdout lines) the CLI wrote.
     pub messages: u64,
+    /// The CLI exited 0.
+    #[serde(default)]
+    pub exited_ok: bool,
+    /// `--stats` JSON was found on stderr.
+    #[serde(default)]
+    pub stats_found: bool,
+    /// Messages the complete hostile exchanges should give (`tiny`: two per connection).
+    #[serde(default)]
+    pub hostile_expected_messages: u64,
     /// Every non-zero counter of `--stats`.
     pub counters: BTreeMap<String, u64>,
     /// The non-zero loss counters among them.
@@ -331,6 +346,9 @@ pub struct HostileReport {
     pub rss_limit_mib: f64,
     /// Documented budget, MiB.
     pub budget_mib: Option<f64>,
+    /// Every pattern's last real exchange was required.
+    #[serde(default)]
+    pub require_final: bool,
     /// One per pattern.
     pub patterns: Vec<PatternResult>,
 }
@@ -491,50 +509,93 @@ pub fn run_pattern(
         (Ok(c), None) => c.to_string(),
         (Err(e), _) => e.clone(),
     };
-    // The verdict.
-    if exit != Ok(0) {
-        r.failures
-            .push(format!("the CLI did not exit 0: {}", r.exit));
-    }
-    if stats.is_none() {
-        r.failures.push("no --stats JSON on stderr".into());
-    }
-    if r.peak_rss_mib > o.rss_limit_mib {
-        r.failures.push(format!(
-            "peak RSS {:.1} MiB > limit {} MiB",
-            r.peak_rss_mib, o.rss_limit_mib
-        ));
-    }
-    if let Some(b) = o.budget_mib {
-        if r.peak_rss_mib > b {
-            r.failures.push(format!(
-                "peak RSS {:.1} MiB > documented budget {b} MiB",
-                r.peak_rss_mib
-            ));
-        }
-    }
-    let missing = r.real_expected - r.real_seen;
-    let explained = explained_losses(&r.counters);
-    if missing > 0 && explained == 0 {
-        r.failures.push(format!(
-            "{missing} of {} real exchanges missing and no loss counter rose",
-            r.real_expected
-        ));
-    } else if missing > explained {
-        r.failures.push(format!(
-            "{missing} of {} real exchanges missing, loss counters account for only {explained}",
-            r.real_expected
-        ));
-    }
-    if pattern == Pattern::HalfOpen && !r.final_real_seen {
-        r.failures
-            .push("the real exchange 1 s after the flood is missing".into());
-    }
+    r.exited_ok = exit == Ok(0);
+    r.stats_found = stats.is_some();
+    r.hostile_expected_messages = 2 * cap.hostile_exchanges_complete;
+    r.failures.extend(judge(
+        pattern,
+        &r,
+        &Limits {
+            rss_limit_mib: o.rss_limit_mib,
+            budget_mib: o.budget_mib,
+            require_final: o.require_final,
+        },
+    ));
     if exit != Ok(0) || stats.is_none() {
         r.stderr_tail = stderr_tail(&errf);
     }
     let _ = std::fs::remove_file(&rssf);
     Ok(r)
+}
+
+/// What a result is judged against.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Peak RSS limit, MiB.
+    pub rss_limit_mib: f64,
+    /// Documented budget, MiB.
+    pub budget_mib: Option<f64>,
+    /// Every pattern's last real exchange must come out (else only `half-open`'s).
+    pub require_final: bool,
+}
+
+/// The rules of the check (see the module doc): why `r` fails, empty when it passes.
+pub fn judge(pattern: Pattern, r: &PatternResult, l: &Limits) -> Vec<String> {
+    let mut f = Vec::new();
+    if !r.exited_ok {
+        f.push(format!("the CLI did not exit 0: {}", r.exit));
+    }
+    if !r.stats_found {
+        f.push("no --stats JSON on stderr".into());
+    }
+    if r.peak_rss_mib > l.rss_limit_mib {
+        f.push(format!(
+            "peak RSS {:.1} MiB > limit {} MiB",
+            r.peak_rss_mib, l.rss_limit_mib
+        ));
+    }
+    if let Some(b) = l.budget_mib.filter(|b| r.peak_rss_mib > *b) {
+        f.push(format!(
+            "peak RSS {:.1} MiB > documented budget {b} MiB",
+            r.peak_rss_mib
+        ));
+    }
+    // Complete exchanges lost: the real ones, and the hostile ones of `tiny` (two messages
+    // each; the real messages seen are taken out of the count first).
+    let missing = r.real_expected.saturating_sub(r.real_seen);
+    let hostile_out = r
+        .messages
+        .saturating_sub(r.real_requests + r.real_responses);
+    let hostile_missing = r
+        .hostile_expected_messages
+        .saturating_sub(hostile_out)
+        .div_ceil(2);
+    let explained = explained_losses(&r.counters);
+    let lost = missing + hostile_missing;
+    let what = if hostile_missing > 0 {
+        format!(
+            "{missing} of {} real exchanges and {hostile_missing} of {} complete hostile exchanges missing",
+            r.real_expected,
+            r.hostile_expected_messages / 2
+        )
+    } else {
+        format!("{missing} of {} real exchanges missing", r.real_expected)
+    };
+    if lost > 0 && explained == 0 {
+        f.push(format!("{what} and no loss counter rose"));
+    } else if lost > explained {
+        f.push(format!(
+            "{what}, loss counters account for only {explained}"
+        ));
+    }
+    if (pattern == Pattern::HalfOpen || l.require_final) && !r.final_real_seen {
+        f.push(if pattern == Pattern::HalfOpen {
+            "the real exchange 1 s after the flood is missing".into()
+        } else {
+            "the real exchange after the flood is missing (--require-final)".into()
+        });
+    }
+    f
 }
 
 fn baseline(path: &Path) -> Result<HostileReport> {
@@ -624,6 +685,7 @@ pub fn run(o: &HostileOptions) -> Result<()> {
             .unwrap_or_default(),
         rss_limit_mib: o.rss_limit_mib,
         budget_mib: o.budget_mib,
+        require_final: o.require_final,
         patterns: results,
     };
     std::fs::write(
@@ -749,8 +811,9 @@ pub fn markdown(r: &HostileReport) -> String {
     }
     let _ = writeln!(
         s,
-        "\n## The check\n\nA pattern fails when the CLI does not exit 0 or prints no `--stats`; when its peak RSS (GNU time `%M`) exceeds the limit (or the documented budget, when given); when real exchanges are missing and no loss counter rose, or more are missing than the non-zero loss counters that count lost things add up to — a loss counter is one whose name contains one of: {} (those also containing `bytes`, `incomplete`, `gap`, `truncated` or `cut` count damage to messages that still come out, and explain nothing); and, for `half-open`, when the real exchange 1 s after the flood is missing, whatever the counters say.",
-        LOSS_WORDS.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", ")
+        "\n## The check\n\nA pattern fails when the CLI does not exit 0 or prints no `--stats`; when its peak RSS (GNU time `%M`) exceeds the limit (or the documented budget, when given); when real exchanges (or `tiny`'s complete hostile exchanges) are missing and no loss counter rose, or more are missing than the non-zero loss counters that count lost things add up to — a loss counter is one whose name contains one of: {} (those also containing `bytes`, `incomplete`, `gap`, `truncated` or `cut` count damage to messages that still come out, and explain nothing); and, for `half-open`{}, when the real exchange after the flood is missing, whatever the counters say.",
+        LOSS_WORDS.iter().map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", "),
+        if r.require_final { " and every other pattern (`--require-final`)" } else { "" }
     );
     s
 }
@@ -781,6 +844,94 @@ mod tests {
             (s.complete(), s.real_incomplete, s.real_truncated),
             (1, 1, 1)
         );
+    }
+
+    fn passing() -> PatternResult {
+        PatternResult {
+            exit: "0".into(),
+            exited_ok: true,
+            stats_found: true,
+            peak_rss_mib: 20.0,
+            real_expected: 21,
+            real_seen: 21,
+            real_requests: 21,
+            real_responses: 21,
+            final_real_seen: true,
+            messages: 42,
+            ..PatternResult::default()
+        }
+    }
+
+    const LIMITS: Limits = Limits {
+        rss_limit_mib: 128.0,
+        budget_mib: None,
+        require_final: false,
+    };
+
+    #[test]
+    fn judge_applies_every_rule() {
+        let ok = passing();
+        assert!(judge(Pattern::HalfOpen, &ok, &LIMITS).is_empty());
+        let over = PatternResult {
+            peak_rss_mib: 990.0,
+            ..passing()
+        };
+        assert_eq!(judge(Pattern::Heads60k, &over, &LIMITS).len(), 1);
+        let budget = Limits {
+            budget_mib: Some(64.0),
+            ..LIMITS
+        };
+        let mid = PatternResult {
+            peak_rss_mib: 100.0,
+            ..passing()
+        };
+        assert_eq!(judge(Pattern::Heads60k, &mid, &budget).len(), 1);
+        let crashed = PatternResult {
+            exit: "139".into(),
+            exited_ok: false,
+            stats_found: false,
+            ..passing()
+        };
+        assert_eq!(judge(Pattern::Tiny, &crashed, &LIMITS).len(), 2);
+        // Lost real exchanges: a failure unless loss counters (not bytes) account for them.
+        let mut lost = PatternResult {
+            real_seen: 18,
+            real_requests: 18,
+            real_responses: 18,
+            messages: 36,
+            ..passing()
+        };
+        lost.counters.insert("reassembly.gap_bytes".into(), 5000);
+        assert!(judge(Pattern::Heads60k, &lost, &LIMITS)[0].contains("no loss counter"));
+        lost.counters.insert("flow.connections_over_cap".into(), 2);
+        assert!(judge(Pattern::Heads60k, &lost, &LIMITS)[0].contains("only 2"));
+        lost.counters.insert("flow.connections_over_cap".into(), 3);
+        assert!(judge(Pattern::Heads60k, &lost, &LIMITS).is_empty());
+        // tiny's own exchanges count.
+        let tiny = PatternResult {
+            hostile_expected_messages: 200,
+            messages: 42 + 196,
+            ..passing()
+        };
+        assert!(judge(Pattern::Tiny, &tiny, &LIMITS)[0].contains("2 of 100 complete hostile"));
+        // The last exchange after a half-open flood is required, counted or not.
+        let mut late = PatternResult {
+            final_real_seen: false,
+            real_seen: 20,
+            real_requests: 20,
+            real_responses: 20,
+            messages: 40,
+            ..passing()
+        };
+        late.counters
+            .insert("flow.connections_over_cap".into(), 50_000);
+        assert_eq!(judge(Pattern::HalfOpen, &late, &LIMITS).len(), 1);
+        assert!(judge(Pattern::BodyFlood, &late, &LIMITS).is_empty());
+        let strict = Limits {
+            require_final: true,
+            ..LIMITS
+        };
+        assert_eq!(judge(Pattern::BodyFlood, &late, &strict).len(), 1);
     }
 
     #[test]
