@@ -109,5 +109,20 @@ else
 fi
 step_done "js callback (median of $js_runs)"
 
+# Issue 11: the CLI under hostile traffic, peak RSS per pattern (perf/README.md, `hostile`). A
+# failing pattern fails the bench, after the summary is written.
+echo "== hostile: the CLI under hostile traffic" >&2
+hostile_args=(--data "$data/hostile" --sniffer "$sniffer" --out "$out")
+before=perf/results/hostile-before.json
+[ "$quick" = 1 ] && hostile_args+=(--quick) && before=perf/results/hostile-before-quick.json
+[ -f "$before" ] && hostile_args+=(--baseline "$before")
+hostile_failed=0
+"$perf_bin" hostile "${hostile_args[@]}" >&2 || hostile_failed=1
+step_done "hostile traffic (one run per pattern)"
+
 "$perf_bin" summary --out "$out" --timings "$timings" --mode "$mode"
 echo "bench: $(($(date +%s) - t_start)) s; summary in $out/README.md" >&2
+if [ "$hostile_failed" = 1 ]; then
+  echo "bench: hostile traffic: at least one pattern FAILED (see $out/hostile.md)" >&2
+  exit 1
+fi
