@@ -112,7 +112,9 @@ step_done "js callback (median of $js_runs)"
 # Issue 11: the CLI under hostile traffic, peak RSS per pattern (perf/README.md, `hostile`). A
 # failing pattern fails the bench, after the summary is written.
 echo "== hostile: the CLI under hostile traffic" >&2
-hostile_args=(--data "$data/hostile" --sniffer "$sniffer" --out "$out")
+# 120 MiB: docs/memory.md's bound for one worker replaying a file (71 MiB of traffic state, 32 MiB
+# of stdout queue, the process itself).
+hostile_args=(--data "$data/hostile" --sniffer "$sniffer" --out "$out" --budget-mib 120)
 before=perf/results/hostile-before.json
 [ "$quick" = 1 ] && hostile_args+=(--quick) && before=perf/results/hostile-before-quick.json
 [ -f "$before" ] && hostile_args+=(--baseline "$before")

@@ -20,11 +20,12 @@
 //! When a pool is short, state is shed cheapest first: connections that never
 //! carried a byte of payload (half-open; they are also timed out after
 //! [`HALF_OPEN_TIMEOUT_US`]) make room for new connections at the cap; when the
-//! `heads`, `pending` or `reassembly` pool passes [`HIGH_WATERMARK`] of its size,
+//! `heads` or `reassembly` pool passes [`HIGH_WATERMARK`] of its size,
 //! the flow table evicts the connections that have been idle longest until every pool
 //! is back under [`LOW_WATERMARK`] (`flow.connections_evicted_memory`); bodies are
 //! cut last, without evicting anything, because a cut body still leaves a whole
-//! message.
+//! message. The `pending` pool evicts nothing either: a shed pending request keeps
+//! its sequence number, so pairing holds.
 //!
 //! # Invariants
 //!

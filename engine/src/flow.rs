@@ -15,7 +15,7 @@
 //!   [`HALF_OPEN_TIMEOUT_US`]) is flushed and removed by [`FlowTable::sweep_idle`]
 //!   (the caller decides how often to sweep);
 //! - what connections hold is drawn from the worker's [`WorkerBudget`]; when the
-//!   heads, pending or reassembly pool passes its high watermark after a segment,
+//!   heads or reassembly pool passes its high watermark after a segment,
 //!   the connections idle longest are evicted until every pool is under its low
 //!   watermark (`connections_evicted_memory`), see [`crate::budget`];
 //! - the map's hasher is seeded per table (an attacker who knows the hash cannot
@@ -422,10 +422,12 @@ impl FlowTable {
         false
     }
 
-    /// True when the heads, pending or reassembly pool is above `mark` of its size.
+    /// True when the heads or reassembly pool is above `mark` of its size. (The
+    /// pending pool sheds by itself without losing pairing, and bodies are cut
+    /// last: neither is worth evicting a connection for.)
     fn under_pressure(&self, mark: f64) -> bool {
         let reassembly = self.budget.used() as f64 / self.budget.max().max(1) as f64;
-        reassembly > mark || self.pools.heads.fill() > mark || self.pools.pending.fill() > mark
+        reassembly > mark || self.pools.heads.fill() > mark
     }
 
     /// Evicts the connections idle longest until every pool is under its low

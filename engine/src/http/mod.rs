@@ -240,7 +240,7 @@ struct ShedRun {
 
 /// Most runs of shed requests kept per connection; past it the oldest run is
 /// forgotten and pairing may shift (counted in `requests_without_response`).
-const MAX_SHED_RUNS: usize = 64;
+const MAX_SHED_RUNS: usize = 8;
 
 /// Everything a step needs besides the connection.
 struct Ctx<'a> {
