@@ -136,6 +136,16 @@ fn serves_and_stops_cleanly_on_sigterm() {
         .build()
         .unwrap();
     let url = |p: &str| format!("https://{SERVER_NAME}:{}{p}", addr.port());
+    // POSTs an AdmissionReview for a fixture pod.
+    let review = async || {
+        let body = serde_json::to_vec(&review_for(&fixture("pods/init-containers.json"))).unwrap();
+        client
+            .post(url("/mutate"))
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+            .await
+    };
     rt.block_on(async {
         // Ready once the first connection is served.
         wait_until_async(
@@ -143,14 +153,7 @@ fn serves_and_stops_cleanly_on_sigterm() {
             async || matches!(client.get(url("/readyz")).send().await, Ok(r) if r.status() == 200),
         )
         .await;
-        let body = serde_json::to_vec(&review_for(&fixture("pods/init-containers.json"))).unwrap();
-        let r = client
-            .post(url("/mutate"))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let r = review().await.unwrap();
         assert_eq!(r.status(), 200);
         let answer: Value = r.json().await.unwrap();
         assert!(answer["response"].get("patch").is_some(), "{answer:#}");
@@ -187,12 +190,7 @@ fn serves_and_stops_cleanly_on_sigterm() {
             .await
             .expect("still serving during the delay");
         assert_eq!(r.status(), 503, "/readyz during the shutdown delay");
-        let body = serde_json::to_vec(&review_for(&fixture("pods/init-containers.json"))).unwrap();
-        let r = client
-            .post(url("/mutate"))
-            .header("content-type", "application/json")
-            .body(body)
-            .send()
+        let r = review()
             .await
             .expect("a review is still served during the delay");
         assert_eq!(r.status(), 200);

@@ -283,14 +283,7 @@ async fn malformed_requests_get_clear_statuses() {
     );
     // The server is fine afterwards.
     assert_eq!(post_review(&c, &r).await.status(), StatusCode::OK);
-    let metrics = c
-        .get(r.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&r, &c).await;
     for line in [
         "tcp_sniffer_webhook_http_errors_total{code=\"415\"} 3",
         "tcp_sniffer_webhook_http_errors_total{code=\"400\"} 4",
@@ -362,16 +355,20 @@ async fn health_ready_and_metrics() {
     r.stop().await;
 }
 
-/// A gauge or counter from `/metrics`.
-async fn metric(r: &Running, c: &reqwest::Client, name: &str) -> u64 {
-    let m = c
-        .get(r.url("/metrics"))
+/// The `/metrics` page.
+async fn metrics_text(r: &Running, c: &reqwest::Client) -> String {
+    c.get(r.url("/metrics"))
         .send()
         .await
         .unwrap()
         .text()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// A gauge or counter from `/metrics`.
+async fn metric(r: &Running, c: &reqwest::Client, name: &str) -> u64 {
+    let m = metrics_text(r, c).await;
     m.lines()
         .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
         .and_then(|v| v.parse().ok())
@@ -455,14 +452,7 @@ async fn certificate_rotation_without_dropped_requests() {
     let n = load.await.unwrap();
     assert!(n > 0);
 
-    let m = c
-        .get(r.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = metrics_text(&r, &c).await;
     let get = |name: &str| -> u64 {
         m.lines()
             .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
