@@ -30,10 +30,14 @@ lint: deps
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --locked
 
 # Unit, corpus, replay, output, live-capture and webhook tests (live tests need root; in CI
-# they never skip).
+# they never skip). Every test has a time limit (.config/nextest.toml). nextest does not run
+# doctests, so they run after it.
 unit-tests: deps
 	@if $(CARGO) nextest --version >/dev/null 2>&1; then \
-		$(CARGO) nextest run --workspace --locked --no-fail-fast; \
+		rc=0; \
+		$(CARGO) nextest run --workspace --locked --no-fail-fast || rc=1; \
+		$(CARGO) test --doc --workspace --locked || rc=1; \
+		exit $$rc; \
 	else \
 		$(CARGO) test --workspace --locked --no-fail-fast; \
 	fi

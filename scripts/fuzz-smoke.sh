@@ -42,6 +42,14 @@ if ! cargo fuzz --version >/dev/null 2>&1; then
     cargo install cargo-fuzz --version "$CARGO_FUZZ_VERSION" --locked
 fi
 
+# engine/fuzz/Cargo.lock is committed and must be current: cargo-fuzz has no --locked, so
+# check it here (fails instead of rewriting it, which would leave the tree dirty); the build
+# below then uses it unchanged.
+if ! cargo metadata --locked --format-version 1 --manifest-path "$FUZZ_DIR/Cargo.toml" >/dev/null; then
+    log "engine/fuzz/Cargo.lock is stale: run \`cargo metadata --manifest-path engine/fuzz/Cargo.toml --format-version 1 >/dev/null\` (or cargo update there) and commit it"
+    exit 1
+fi
+
 t0=$(date +%s)
 log "building ${TARGETS[*]} (release + debug assertions, sanitizer: $FUZZ_SANITIZER)"
 for t in "${TARGETS[@]}"; do

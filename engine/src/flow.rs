@@ -6,20 +6,33 @@
 //! reassembler's in-order bytes drive the connection's [`HttpConnection`].
 //!
 //! Invariants:
-//! - at most `max_connections` entries; a connection past the cap is not tracked
-//!   and is counted (`connections_over_cap`), it never evicts a live one;
-//! - an entry not seen for `idle_timeout` of capture time is flushed and removed
-//!   by [`FlowTable::sweep_idle`] (the caller decides how often to sweep);
+//! - at most `max_connections` entries. At the cap, a new connection takes the
+//!   place of the oldest half-open one (no payload seen yet: a SYN flood's, or a
+//!   scanner's) (`connections_half_open_evicted`); when there is none it is not
+//!   tracked and is counted (`connections_over_cap`) — it never evicts a
+//!   connection that carried data;
+//! - an entry not seen for `idle_timeout` of capture time (half-open ones:
+//!   [`HALF_OPEN_TIMEOUT_US`]) is flushed and removed by [`FlowTable::sweep_idle`]
+//!   (the caller decides how often to sweep);
+//! - what connections hold is drawn from the worker's [`WorkerBudget`]; when the
+//!   heads or reassembly pool passes its high watermark after a segment,
+//!   the connections idle longest are evicted until every pool is under its low
+//!   watermark (`connections_evicted_memory`), see [`crate::budget`];
+//! - the map's hasher is seeded per table (an attacker who knows the hash cannot
+//!   aim every connection at one bucket); sharding and sampling use
+//!   [`FlowKey::stable_hash`], which is the same in every run;
 //! - every removal goes through `FlowTable::remove`, which flushes the
 //!   reassemblers (gaps become `incomplete` messages) and closes the HTTP state,
 //!   so nothing buffered is dropped without being emitted or counted.
 
+use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::net::IpAddr;
 
-use rustc_hash::{FxHashMap, FxHasher};
+use rustc_hash::FxHasher;
 
-use crate::http::{BodyBudget, HttpConfig, HttpConnection, HttpStats};
+use crate::budget::{WorkerBudget, HALF_OPEN_TIMEOUT_US, HIGH_WATERMARK, LOW_WATERMARK};
+use crate::http::{HttpConfig, HttpConnection, HttpStats};
 use crate::message::{ConnMeta, Direction, Endpoint, HttpMessage, Side};
 use crate::reassembly::{Budget, Limits, Reassembler, ReassemblyStats, Segment, StreamSink};
 use crate::stats::FlowStats;
@@ -73,6 +86,8 @@ pub struct FlowConfig {
     pub reassembly: Limits,
     /// HTTP settings.
     pub http: HttpConfig,
+    /// Workers sharing the sniffer's memory budget (each table takes its share).
+    pub workers: usize,
 }
 
 /// Counters the flow table updates.
@@ -97,6 +112,14 @@ struct Connection {
     last_seen: Timestamp,
     /// The client has sent payload or FIN: a new SYN now means a new connection.
     client_started: bool,
+    /// Either side has sent payload: no longer half-open.
+    carried_data: bool,
+}
+
+impl Connection {
+    fn is_half_open(&self) -> bool {
+        !self.carried_data
+    }
 }
 
 /// Feeds one direction's in-order bytes into the HTTP layer.
@@ -134,30 +157,31 @@ impl StreamSink for ToHttp<'_> {
 /// A worker's connections. See the module docs.
 pub struct FlowTable {
     cfg: FlowConfig,
-    conns: FxHashMap<FlowKey, Connection>,
+    /// Boxed: a connection is about 1.2 KB, and a map of boxes grows (and churns
+    /// under a half-open flood) by moving pointers, not whole connections.
+    conns: HashMap<FlowKey, Box<Connection>, ahash::RandomState>,
+    /// Half-open connections in the order they were opened, as (key, id); an entry
+    /// is stale once its connection is gone or carried data (dropped lazily).
+    half_open: VecDeque<(FlowKey, u64)>,
+    /// The reassembly pool (out-of-order bytes).
     budget: Budget,
-    /// Shared by every connection's HTTP parser.
-    body_budget: BodyBudget,
+    /// The other pools, shared by every connection's HTTP parser.
+    pools: WorkerBudget,
     /// Connection ids are `id_prefix | counter`: unique across workers in one run.
     id_prefix: u64,
     next_id: u64,
 }
 
-/// Bytes of out-of-order data one worker may hold for all its connections.
-pub const REASSEMBLY_BUDGET_PER_WORKER: usize = 16 << 20;
-
-/// Body bytes one worker's messages in progress may keep together (each message also
-/// keeps at most `maxBodySize`); see [`BodyBudget`].
-pub const BODY_BUDGET_PER_WORKER: usize = 32 << 20;
-
 impl FlowTable {
     /// A table for worker number `worker` (ids of different workers never collide).
     pub fn new(cfg: FlowConfig, worker: u16) -> Self {
+        let pools = WorkerBudget::for_workers(cfg.workers);
         FlowTable {
             cfg,
-            conns: FxHashMap::default(),
-            budget: Budget::new(REASSEMBLY_BUDGET_PER_WORKER),
-            body_budget: BodyBudget::new(BODY_BUDGET_PER_WORKER),
+            conns: HashMap::default(),
+            half_open: VecDeque::new(),
+            budget: Budget::new(pools.reassembly_max),
+            pools,
             id_prefix: u64::from(worker) << 48,
             next_id: 0,
         }
@@ -176,6 +200,11 @@ impl FlowTable {
     /// Bytes held in reassembly buffers.
     pub fn buffered_bytes(&self) -> usize {
         self.budget.used()
+    }
+
+    /// The pools this table draws from (heads, pending, bodies).
+    pub fn pools(&self) -> &WorkerBudget {
+        &self.pools
     }
 
     /// Processes one decoded TCP segment captured at `ts`; finished messages go to `out`.
@@ -224,7 +253,7 @@ impl FlowTable {
             if !flags.syn() && seg.payload.is_empty() {
                 return;
             }
-            if self.conns.len() >= self.cfg.max_connections {
+            if self.conns.len() >= self.cfg.max_connections && !self.evict_half_open(ts, c, out) {
                 if flags.syn() && !flags.ack() {
                     c.flow.connections_over_cap += 1;
                 }
@@ -254,18 +283,21 @@ impl FlowTable {
             };
             self.next_id += 1;
             c.flow.connections_opened += 1;
-            let http = HttpConnection::new(&meta).with_body_budget(self.body_budget.clone());
+            let http = HttpConnection::new(&meta).with_budget(self.pools.clone());
+            let id = meta.id;
             self.conns.insert(
                 key,
-                Connection {
+                Box::new(Connection {
                     meta,
                     from_client: Reassembler::new(),
                     from_server: Reassembler::new(),
                     http,
                     last_seen: ts,
                     client_started: false,
-                },
+                    carried_data: false,
+                }),
             );
+            self.note_half_open(key, id);
         }
 
         let Some(conn) = self.conns.get_mut(&key) else {
@@ -279,6 +311,9 @@ impl FlowTable {
         };
         if side == Side::Client && (!seg.payload.is_empty() || flags.fin()) {
             conn.client_started = true;
+        }
+        if !seg.payload.is_empty() {
+            conn.carried_data = true;
         }
         let segment = Segment {
             seq: seg.seq,
@@ -295,7 +330,7 @@ impl FlowTable {
             from_server,
             http,
             ..
-        } = conn;
+        } = &mut **conn;
         let (this, other) = match side {
             Side::Client => (from_client, from_server),
             Side::Server => (from_server, from_client),
@@ -345,6 +380,78 @@ impl FlowTable {
             c.flow.connections_closed += 1;
             self.remove(&key, ts, c, out);
         }
+        if self.under_pressure(HIGH_WATERMARK) {
+            self.relieve_pressure(ts, c, out);
+        }
+    }
+
+    // ---- shedding (see crate::budget) -------------------------------------
+
+    /// Remembers a new connection as half-open; keeps the list within a small
+    /// multiple of the table so stale entries cannot pile up.
+    fn note_half_open(&mut self, key: FlowKey, id: u64) {
+        self.half_open.push_back((key, id));
+        if self.half_open.len() > 2 * self.conns.len() + 64 {
+            let conns = &self.conns;
+            self.half_open.retain(|(k, id)| {
+                conns
+                    .get(k)
+                    .is_some_and(|c| c.meta.id == *id && c.is_half_open())
+            });
+        }
+    }
+
+    /// Evicts the oldest half-open connection, if any; true when one went.
+    fn evict_half_open(
+        &mut self,
+        ts: Timestamp,
+        c: &mut FlowCounters,
+        out: &mut Vec<HttpMessage>,
+    ) -> bool {
+        while let Some((key, id)) = self.half_open.pop_front() {
+            let live = self
+                .conns
+                .get(&key)
+                .is_some_and(|conn| conn.meta.id == id && conn.is_half_open());
+            if live {
+                c.flow.connections_half_open_evicted += 1;
+                self.remove(&key, ts, c, out);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// True when the heads or reassembly pool is above `mark` of its size. (The
+    /// pending pool sheds by itself without losing pairing, and bodies are cut
+    /// last: neither is worth evicting a connection for.)
+    fn under_pressure(&self, mark: f64) -> bool {
+        let reassembly = self.budget.used() as f64 / self.budget.max().max(1) as f64;
+        reassembly > mark || self.pools.heads.fill() > mark
+    }
+
+    /// Evicts the connections idle longest until every pool is under its low
+    /// watermark. Costs a pass over the table, but each call frees an eighth of a
+    /// pool, which the traffic must fill again before the next.
+    fn relieve_pressure(
+        &mut self,
+        ts: Timestamp,
+        c: &mut FlowCounters,
+        out: &mut Vec<HttpMessage>,
+    ) {
+        let mut by_age: Vec<(Timestamp, FlowKey)> = self
+            .conns
+            .iter()
+            .map(|(k, conn)| (conn.last_seen, *k))
+            .collect();
+        by_age.sort_unstable_by_key(|(seen, _)| *seen);
+        for (_, key) in by_age {
+            if !self.under_pressure(LOW_WATERMARK) {
+                break;
+            }
+            c.flow.connections_evicted_memory += 1;
+            self.remove(&key, ts, c, out);
+        }
     }
 
     fn direction_of(&self, client: &Endpoint, server: &Endpoint) -> Direction {
@@ -374,7 +481,7 @@ impl FlowTable {
                 from_server,
                 http,
                 ..
-            } = &mut conn;
+            } = &mut *conn;
             let stream = match side {
                 Side::Client => from_client,
                 Side::Server => from_server,
@@ -395,25 +502,46 @@ impl FlowTable {
     /// Evicts connections idle since before `now - idle_timeout`.
     pub fn sweep_idle(&mut self, now: Timestamp, c: &mut FlowCounters, out: &mut Vec<HttpMessage>) {
         let limit = self.cfg.idle_timeout_us;
-        let idle: Vec<FlowKey> = self
+        let half_open_limit = limit.min(HALF_OPEN_TIMEOUT_US);
+        let idle: Vec<(FlowKey, bool)> = self
             .conns
             .iter()
-            .filter(|(_, conn)| now.micros_since(conn.last_seen) >= limit)
-            .map(|(k, _)| *k)
+            .filter_map(|(k, conn)| {
+                let half_open = conn.is_half_open();
+                let limit = if half_open { half_open_limit } else { limit };
+                (now.micros_since(conn.last_seen) >= limit).then_some((*k, half_open))
+            })
             .collect();
-        for key in idle {
-            c.flow.connections_idle_evicted += 1;
+        for (key, half_open) in idle {
+            if half_open {
+                c.flow.connections_half_open_timed_out += 1;
+            } else {
+                c.flow.connections_idle_evicted += 1;
+            }
             self.remove(&key, now, c, out);
         }
     }
 
     /// Flushes every connection (end of capture or stop).
     pub fn close_all(&mut self, now: Timestamp, c: &mut FlowCounters, out: &mut Vec<HttpMessage>) {
-        let keys: Vec<FlowKey> = self.conns.keys().copied().collect();
+        while self.close_some(now, usize::MAX, c, out) {}
+    }
+
+    /// Flushes up to `max` connections (end of capture or stop, a slice at a time so
+    /// the caller can hand their messages over between slices); true while some remain.
+    pub fn close_some(
+        &mut self,
+        now: Timestamp,
+        max: usize,
+        c: &mut FlowCounters,
+        out: &mut Vec<HttpMessage>,
+    ) -> bool {
+        let keys: Vec<FlowKey> = self.conns.keys().take(max).copied().collect();
         c.flow.connections_open_at_end += keys.len() as u64;
         for key in keys {
             self.remove(&key, now, c, out);
         }
+        !self.conns.is_empty()
     }
 }
 
@@ -438,6 +566,7 @@ mod tests {
             local_addrs: vec![],
             reassembly: Limits::default(),
             http: HttpConfig::default(),
+            workers: 1,
         }
     }
 
@@ -654,8 +783,9 @@ mod tests {
         );
         let mut c = FlowCounters::default();
         let mut out = Vec::new();
+        // The one tracked connection carries data: it is not half-open, so it stays.
         t.segment(
-            &seg(CLIENT, SERVER, TcpFlags::SYN, 1, 0, b""),
+            &seg(CLIENT, SERVER, TcpFlags::ACK, 1, 0, b"GET / HTTP/1.1\r\n"),
             Timestamp(1),
             &mut c,
             &mut out,
@@ -785,5 +915,182 @@ mod tests {
         );
         let out = run(&mut t, &exchange_segments(&[], &[0], false), &mut c);
         assert!(out.iter().all(|m| m.direction == Direction::Outbound));
+    }
+
+    /// A client address and port for connection number `n` of a flood.
+    fn flood_client(n: u32) -> ([u8; 4], u16) {
+        let [a, b, _, _] = n.to_be_bytes();
+        ([10, 1, a, b], 1024 + (n % 60_000) as u16)
+    }
+
+    /// One request and its response from `client`, handshake included, at `t` µs.
+    fn exchange_from(
+        t: &mut FlowTable,
+        client: ([u8; 4], u16),
+        at: u64,
+        c: &mut FlowCounters,
+        out: &mut Vec<HttpMessage>,
+    ) {
+        let ts = Timestamp(at);
+        t.segment(&seg(client, SERVER, TcpFlags::SYN, 100, 0, b""), ts, c, out);
+        t.segment(
+            &seg(SERVER, client, TcpFlags::SYN | TcpFlags::ACK, 500, 101, b""),
+            ts,
+            c,
+            out,
+        );
+        t.segment(
+            &seg(client, SERVER, TcpFlags::ACK | TcpFlags::PSH, 101, 501, REQ),
+            ts,
+            c,
+            out,
+        );
+        let c_end = 101 + REQ.len() as u32;
+        t.segment(
+            &seg(
+                SERVER,
+                client,
+                TcpFlags::ACK | TcpFlags::PSH,
+                501,
+                c_end,
+                RESP,
+            ),
+            ts,
+            c,
+            out,
+        );
+    }
+
+    #[test]
+    fn a_half_open_flood_does_not_keep_real_connections_out() {
+        let mut t = FlowTable::new(
+            FlowConfig {
+                max_connections: 10_000,
+                ..cfg()
+            },
+            0,
+        );
+        let mut c = FlowCounters::default();
+        let mut out = Vec::new();
+        for n in 0..60_000u32 {
+            let cl = flood_client(n);
+            let ts = Timestamp(u64::from(n));
+            t.segment(
+                &seg(cl, SERVER, TcpFlags::SYN, 1, 0, b""),
+                ts,
+                &mut c,
+                &mut out,
+            );
+            t.segment(
+                &seg(SERVER, cl, TcpFlags::SYN | TcpFlags::ACK, 9, 2, b""),
+                ts,
+                &mut c,
+                &mut out,
+            );
+        }
+        assert_eq!(t.len(), 10_000);
+        assert_eq!(c.flow.connections_half_open_evicted, 50_000);
+        assert_eq!(c.flow.connections_over_cap, 0);
+        // One real exchange a second later comes out whole.
+        exchange_from(&mut t, CLIENT, 1_060_000, &mut c, &mut out);
+        assert_eq!(out.len(), 2, "request and response: {out:?}");
+        assert!(out.iter().all(|m| !m.incomplete));
+        // Half-open connections time out long before the idle timeout.
+        t.sweep_idle(
+            Timestamp(1_060_000 + HALF_OPEN_TIMEOUT_US),
+            &mut c,
+            &mut out,
+        );
+        assert_eq!(c.flow.connections_half_open_timed_out, 9_999);
+        assert_eq!(t.len(), 1, "the connection that carried data stays");
+    }
+
+    #[test]
+    fn a_flood_of_unfinished_heads_stays_within_the_heads_pool() {
+        let mut t = FlowTable::new(
+            FlowConfig {
+                max_connections: 10_000,
+                ..cfg()
+            },
+            0,
+        );
+        let heads_max = t.pools().heads.max();
+        let mut c = FlowCounters::default();
+        let mut out = Vec::new();
+        // 2 000 clients each send 15 KB of a head that never ends: 30 MB wanted.
+        let pad = vec![b'x'; 1_400];
+        for n in 0..2_000u32 {
+            let cl = flood_client(n);
+            let ts = Timestamp(u64::from(n) * 10);
+            t.segment(
+                &seg(cl, SERVER, TcpFlags::SYN, 1, 0, b""),
+                ts,
+                &mut c,
+                &mut out,
+            );
+            let first = b"GET /slow HTTP/1.1\r\nX-Pad: ";
+            t.segment(
+                &seg(cl, SERVER, TcpFlags::ACK, 2, 0, first),
+                ts,
+                &mut c,
+                &mut out,
+            );
+            let mut seq = 2 + first.len() as u32;
+            for _ in 0..10 {
+                t.segment(
+                    &seg(cl, SERVER, TcpFlags::ACK, seq, 0, &pad),
+                    ts,
+                    &mut c,
+                    &mut out,
+                );
+                seq += pad.len() as u32;
+                assert!(
+                    t.pools().heads.held() <= heads_max,
+                    "heads pool passed its size"
+                );
+            }
+        }
+        assert!(
+            c.http.heads_shed_by_budget + c.flow.connections_evicted_memory > 0,
+            "30 MB of heads cannot fit in {heads_max} bytes without shedding"
+        );
+        // A real exchange afterwards comes out whole.
+        exchange_from(&mut t, CLIENT, 1_000_000, &mut c, &mut out);
+        let real: Vec<_> = out
+            .iter()
+            .filter(|m| m.connection_id == out.last().unwrap().connection_id)
+            .collect();
+        assert_eq!(real.len(), 2, "{real:?}");
+        assert!(real.iter().all(|m| !m.incomplete));
+        // Nothing leaks: every pool is empty once the table is.
+        t.close_all(Timestamp(2_000_000), &mut c, &mut out);
+        assert_eq!(t.pools().heads.held(), 0);
+        assert_eq!(t.pools().pending.held(), 0);
+        assert_eq!(t.pools().bodies.held(), 0);
+        assert_eq!(t.buffered_bytes(), 0);
+    }
+
+    #[test]
+    fn the_table_hasher_is_seeded_but_shards_are_stable() {
+        let key = FlowKey::new(
+            Endpoint {
+                ip: IpAddr::from(CLIENT.0),
+                port: CLIENT.1,
+            },
+            Endpoint {
+                ip: IpAddr::from(SERVER.0),
+                port: SERVER.1,
+            },
+        );
+        // The sharding hash is a constant of the key (same in every run and process).
+        assert_eq!(key.stable_hash(), key.stable_hash());
+        let a = FlowTable::new(cfg(), 0);
+        let b = FlowTable::new(cfg(), 0);
+        let h = |t: &FlowTable| std::hash::BuildHasher::hash_one(t.conns.hasher(), key);
+        assert_ne!(
+            h(&a),
+            h(&b),
+            "two tables hash the same key alike: the hasher is not seeded"
+        );
     }
 }

@@ -17,6 +17,7 @@
 //! All buffering is bounded.
 #![deny(missing_docs)]
 
+pub mod budget;
 pub mod capture;
 pub mod config;
 pub mod flow;

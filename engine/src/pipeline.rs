@@ -36,6 +36,9 @@ use crate::stats::{CaptureStats, OutputStats, Stats};
 use crate::time::Timestamp;
 use crate::wire::{decode_tcp, DecodeError, DecodeStats, LinkType, TcpSegment};
 
+/// Connections flushed between two hand-overs at the end of a capture.
+pub const FINISH_SLICE: usize = 256;
+
 /// How often (in capture time) a worker looks for idle connections.
 const SWEEP_INTERVAL_US: u64 = 1_000_000;
 
@@ -58,6 +61,7 @@ pub fn flow_config(s: &Settings, workers: usize, local_addrs: Vec<std::net::IpAd
             },
             ..HttpConfig::default()
         },
+        workers,
     }
 }
 
@@ -68,6 +72,8 @@ pub struct Worker {
     decode: DecodeStats,
     capture: CaptureStats,
     out: Vec<HttpMessage>,
+    /// Approximate bytes of the messages in `out` (bodies plus a fixed cost each).
+    out_bytes: usize,
     /// Messages serialised but not yet handed over (see [`Worker::take_batch`]).
     batch: Batch,
     /// Written into every message (`pod`).
@@ -88,6 +94,7 @@ impl Worker {
             decode: DecodeStats::default(),
             capture: CaptureStats::default(),
             out: Vec::new(),
+            out_bytes: 0,
             batch: Batch::default(),
             placement: None,
             last_sweep: Timestamp(0),
@@ -137,9 +144,15 @@ impl Worker {
             self.clock = ts;
         }
         match decoded {
-            Ok(seg) => self
-                .table
-                .segment(&seg, ts, &mut self.counters, &mut self.out),
+            Ok(seg) => {
+                let before = self.out.len();
+                self.table
+                    .segment(&seg, ts, &mut self.counters, &mut self.out);
+                // Bodies dominate a message's size; the rest is a few hundred bytes.
+                for m in &self.out[before..] {
+                    self.out_bytes += m.body.len() + 512;
+                }
+            }
             Err(e) => self.decode.record(&e),
         }
         if self.clock.micros_since(self.last_sweep) >= SWEEP_INTERVAL_US {
@@ -157,8 +170,21 @@ impl Worker {
 
     /// Ends the capture: flushes every connection.
     pub fn finish(&mut self) {
+        self.finish_with(|_| {});
+    }
+
+    /// Ends the capture: flushes every connection, [`FINISH_SLICE`] at a time, calling
+    /// `hand_over` after each slice so the messages of thousands of unfinished
+    /// connections never sit in memory all at once.
+    pub fn finish_with(&mut self, mut hand_over: impl FnMut(&mut Worker)) {
         let now = self.clock;
-        self.table.close_all(now, &mut self.counters, &mut self.out);
+        while self
+            .table
+            .close_some(now, FINISH_SLICE, &mut self.counters, &mut self.out)
+        {
+            hand_over(self);
+        }
+        hand_over(self);
     }
 
     /// Counts messages that could not be handed to the output stage (its queue was full).
@@ -176,6 +202,12 @@ impl Worker {
         &mut self.out
     }
 
+    /// About how many bytes the messages not yet handed over take (file replay hands a
+    /// batch over past [`BATCH_BYTES`], so queues of batches are bounded in bytes too).
+    pub fn pending_bytes(&self) -> usize {
+        self.out_bytes + self.batch.as_lines().len()
+    }
+
     /// Messages finished and not yet handed over, serialised or not.
     pub fn pending(&self) -> usize {
         self.out.len() + self.batch.len()
@@ -183,6 +215,7 @@ impl Worker {
 
     /// Every message finished and not yet handed over, serialised as one batch.
     pub fn take_batch(&mut self) -> Batch {
+        self.out_bytes = 0;
         if !self.out.is_empty() {
             self.batch.extend(&self.out, self.placement.as_ref());
             self.out.clear();
@@ -233,6 +266,8 @@ pub struct RunSummary {
 
 /// Messages a worker collects before serialising them as one batch.
 const BATCH_MESSAGES: usize = 256;
+/// ... or once they take about this many bytes (messages with large bodies).
+const BATCH_BYTES: usize = 1 << 20;
 
 /// Replays a pcap/pcapng file through `workers` workers into `outputs`.
 pub fn run_file(
@@ -294,8 +329,7 @@ pub fn run_file_observed(
             // Every output is gone (e.g. stdout's reader went away): reading on is pointless.
             !to.all_closed()
         });
-        w.finish();
-        to.deliver(w.take_batch());
+        w.finish_with(|w| to.deliver(w.take_batch()));
         (w.stats(), damaged)
     } else {
         drop(file);
@@ -393,8 +427,9 @@ impl Replay<'_> {
                             }
                             Err(e) => Some(format!("cannot reopen the file: {e}")),
                         };
-                        w.finish();
-                        let _ = msg_tx.send(w.take_batch());
+                        w.finish_with(|w| {
+                            let _ = msg_tx.send(w.take_batch());
+                        });
                         (w.stats(), damaged)
                     })
                 })
@@ -452,7 +487,8 @@ impl Replay<'_> {
                 Record::End => return None,
                 Record::Damaged(why) => return Some(why),
             }
-            if w.pending() >= BATCH_MESSAGES && !hand_over(w.take_batch()) {
+            let full = w.pending() >= BATCH_MESSAGES || w.pending_bytes() >= BATCH_BYTES;
+            if full && !hand_over(w.take_batch()) {
                 return None;
             }
         }

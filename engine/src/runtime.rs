@@ -38,6 +38,8 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+
+use crate::budget::{Charge, Pool};
 use serde_json::json;
 
 use crate::capture::afpacket::{open_fanout, AfPacketConfig, AfPacketRing};
@@ -73,6 +75,13 @@ const MAX_HELD_PACKET_BYTES: usize = 16 << 20;
 /// Likewise, a worker keeps up to this many finished messages while the output stage's
 /// queue is full, and drops (and counts) them only past it.
 const MAX_HELD_MESSAGES: usize = 1024;
+/// Bytes of serialised messages waiting for (or inside) the output stage's queue, all
+/// workers together: a batch that does not fit is held back or dropped as when the
+/// queue is full. Counting batches alone would let 64 batches of large bodies pile up.
+const OUTPUT_QUEUE_BYTES: usize = 16 << 20;
+/// Bytes of packets waiting in the libpcap reader's queues to the workers, all
+/// workers together (the same rule).
+const WORKER_QUEUE_BYTES: usize = 32 << 20;
 
 /// Callbacks into the embedding program (the Node addon's events; the CLI's exit).
 #[derive(Default)]
@@ -213,6 +222,7 @@ impl Sniffer {
         };
 
         let (msg_tx, msg_rx) = bounded::<Batch>(OUTPUT_QUEUE_BATCHES * workers);
+        let queued = Pool::new(OUTPUT_QUEUE_BYTES);
         let output_thread = spawn("tcp-sniffer-output", {
             let shared = shared.clone();
             move || output_stage(msg_rx, outputs, &shared)
@@ -221,9 +231,9 @@ impl Sniffer {
         let backend = if let Some(rings) = rings {
             for (k, ring) in rings.into_iter().enumerate() {
                 let worker = Worker::new(cfg.clone(), k as u16).with_placement(placement.clone());
-                let (shared, tx) = (shared.clone(), msg_tx.clone());
+                let (shared, tx, queued) = (shared.clone(), msg_tx.clone(), queued.clone());
                 capture_threads.push(spawn(&format!("tcp-sniffer-ring-{k}"), move || {
-                    ring_loop(ring, worker, k, tx, &shared)
+                    ring_loop(ring, worker, k, tx, &queued, &shared)
                 })?);
             }
             "af_packet"
@@ -232,7 +242,7 @@ impl Sniffer {
             pcfg.timeout = POLL_TIMEOUT;
             let live = PcapLive::open(&pcfg)?;
             capture_threads.extend(start_pcap(
-                live, cfg, workers, &placement, &msg_tx, &shared,
+                live, cfg, workers, &placement, &msg_tx, &queued, &shared,
             )?);
             "pcap"
         };
@@ -401,18 +411,23 @@ fn af_config(s: &Settings) -> AfPacketConfig {
 /// without blocking capture. When its queue is full they stay with the worker (the next
 /// call sends them with the newer ones), up to [`MAX_HELD_MESSAGES`]; past that they are
 /// dropped and counted.
-fn hand_over(worker: &mut Worker, tx: &Sender<Batch>, blocking: bool) {
+fn hand_over(worker: &mut Worker, tx: &Sender<Batch>, queued: &Pool, blocking: bool) {
     if worker.pending() == 0 {
         return;
     }
-    let batch = worker.take_batch();
+    let mut batch = worker.take_batch();
     let n = batch.len() as u64;
     if blocking {
         // Shutdown: the output stage is still draining; waiting here is correct.
         let _ = tx.send(batch);
         return;
     }
-    match tx.try_send(batch) {
+    let sent = if batch.charge_to(queued) {
+        tx.try_send(batch)
+    } else {
+        Err(TrySendError::Full(batch))
+    };
+    match sent {
         Ok(()) => {}
         Err(TrySendError::Full(batch)) if batch.len() < MAX_HELD_MESSAGES => {
             worker.hold_back(batch);
@@ -429,6 +444,7 @@ fn ring_loop(
     mut worker: Worker,
     k: usize,
     tx: Sender<Batch>,
+    queued: &Pool,
     shared: &Shared,
 ) {
     let mut last_housekeeping = Instant::now();
@@ -453,7 +469,7 @@ fn ring_loop(
                 break;
             }
         }
-        hand_over(&mut worker, &tx, false);
+        hand_over(&mut worker, &tx, queued, false);
         if last_housekeeping.elapsed() >= HOUSEKEEPING {
             last_housekeeping = Instant::now();
             worker.tick(Timestamp::now());
@@ -474,8 +490,7 @@ fn ring_loop(
         worker.set_kernel_drops(k_stats.drops);
     }
     drop(ring);
-    worker.finish();
-    hand_over(&mut worker, &tx, true);
+    worker.finish_with(|w| hand_over(w, &tx, queued, true));
     shared.publish(k, worker.stats());
 }
 
@@ -515,6 +530,8 @@ struct PacketBatch {
     data: Vec<u8>,
     /// (end offset in `data`, timestamp) per packet.
     packets: Vec<(usize, Timestamp)>,
+    /// The batch's share of [`WORKER_QUEUE_BYTES`] while it is queued.
+    queued: Option<Charge>,
 }
 
 /// The libpcap backend: one reader dispatching to `workers` worker threads.
@@ -524,6 +541,7 @@ fn start_pcap(
     workers: usize,
     placement: &Option<Placement>,
     msg_tx: &Sender<Batch>,
+    queued: &Pool,
     shared: &Arc<Shared>,
 ) -> Result<Vec<JoinHandle<()>>, StartError> {
     let mut threads = Vec::new();
@@ -532,21 +550,29 @@ fn start_pcap(
         let (tx, rx) = bounded::<PacketBatch>(WORKER_QUEUE_BATCHES);
         txs.push(tx);
         let mut worker = Worker::new(cfg.clone(), k as u16).with_placement(placement.clone());
-        let (shared, out) = (shared.clone(), msg_tx.clone());
+        let (shared, out, queued) = (shared.clone(), msg_tx.clone(), queued.clone());
         threads.push(spawn(&format!("tcp-sniffer-worker-{k}"), move || {
-            pcap_worker(rx, &mut worker, k, out, &shared)
+            pcap_worker(rx, &mut worker, k, out, &queued, &shared)
         })?);
     }
     let shared = shared.clone();
+    let packets_queued = Pool::new(WORKER_QUEUE_BYTES);
     threads.push(spawn("tcp-sniffer-pcap", move || {
         let mut batches: Vec<PacketBatch> = (0..workers).map(|_| PacketBatch::default()).collect();
         let mut queue_drops = 0u64;
         let mut last_stats = Instant::now();
         // A full queue: keep the batch and add to it (see MAX_HELD_PACKET_BYTES).
         let send = |k: usize, batches: &mut Vec<PacketBatch>, drops: &mut u64| {
-            let b = std::mem::take(&mut batches[k]);
+            let mut b = std::mem::take(&mut batches[k]);
             let n = b.packets.len() as u64;
-            match txs[k].try_send(b) {
+            b.queued = None; // a batch held back earlier: charge it afresh
+            b.queued = Charge::try_new(&packets_queued, b.data.capacity());
+            let sent = if b.queued.is_some() {
+                txs[k].try_send(b)
+            } else {
+                Err(TrySendError::Full(b))
+            };
+            match sent {
                 Ok(()) => {}
                 Err(TrySendError::Full(b)) if b.data.len() < MAX_HELD_PACKET_BYTES => {
                     batches[k] = b;
@@ -619,6 +645,7 @@ fn pcap_worker(
     worker: &mut Worker,
     k: usize,
     tx: Sender<Batch>,
+    queued: &Pool,
     shared: &Shared,
 ) {
     let mut last_housekeeping = Instant::now();
@@ -632,7 +659,7 @@ fn pcap_worker(
                         start = end;
                     }
                 }
-                hand_over(worker, &tx, false);
+                hand_over(worker, &tx, queued, false);
             }
             Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
             Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
@@ -643,8 +670,7 @@ fn pcap_worker(
             shared.publish(k, worker.stats());
         }
     }
-    worker.finish();
-    hand_over(worker, &tx, true);
+    worker.finish_with(|w| hand_over(w, &tx, queued, true));
     shared.publish(k, worker.stats());
 }
 

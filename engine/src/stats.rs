@@ -43,6 +43,13 @@ pub struct FlowStats {
     pub connections_reset: u64,
     /// Connections evicted after `connectionIdleTimeoutMs` without packets.
     pub connections_idle_evicted: u64,
+    /// Connections that never carried payload (half-open) dropped after 10 s.
+    pub connections_half_open_timed_out: u64,
+    /// Half-open connections dropped to make room for a new one at the cap.
+    pub connections_half_open_evicted: u64,
+    /// Connections evicted, idlest first, because the worker's memory budget for
+    /// heads, pending requests or out-of-order bytes was nearly spent.
+    pub connections_evicted_memory: u64,
     /// New connections not tracked because `maxConcurrentConnections` was reached.
     pub connections_over_cap: u64,
     /// Segments of connections that could not be tracked because of the cap.
@@ -128,6 +135,9 @@ impl FlowStats {
             connections_closed,
             connections_reset,
             connections_idle_evicted,
+            connections_half_open_timed_out,
+            connections_half_open_evicted,
+            connections_evicted_memory,
             connections_over_cap,
             segments_over_cap,
             connections_reused,

@@ -55,6 +55,7 @@ use tcp_sniffer::stats::OutputStats;
 mod common;
 
 use common::netns::{enter_new_netns, gettid, ip, sh};
+use common::DEADLINE;
 
 const NGINX_PORT: u16 = 8080;
 const NODE_PORT: u16 = 8081;
@@ -223,24 +224,15 @@ fn fixture(name: &str) -> String {
 
 /// Waits until `addr` accepts connections, or panics with `why()`.
 fn wait_listening(addr: SocketAddr, child: &mut Child, why: impl Fn() -> String) {
-    let end = Instant::now() + Duration::from_secs(10);
-    loop {
-        if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
-            return;
-        }
+    common::wait_until(&format!("a server listening on {addr}"), DEADLINE, || {
         if let Ok(Some(status)) = child.try_wait() {
             panic!(
                 "server exited ({status}) before listening on {addr}: {}",
                 why()
             );
         }
-        assert!(
-            Instant::now() < end,
-            "server not listening on {addr}: {}",
-            why()
-        );
-        thread::sleep(Duration::from_millis(20));
-    }
+        TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+    });
 }
 
 /// A real nginx, one foreground process, every path in its own temp dir. Killed on drop.
@@ -724,14 +716,14 @@ impl Capture {
             } => {
                 // SAFETY: signalling our own child, which has not been reaped yet.
                 assert_eq!(unsafe { libc::kill(child.id() as i32, signal) }, 0);
-                let end = Instant::now() + Duration::from_secs(30);
+                let end = Instant::now() + DEADLINE;
                 let status = loop {
                     if let Some(s) = child.try_wait().unwrap() {
                         break s;
                     }
                     if Instant::now() > end {
                         let _ = child.kill();
-                        panic!("tcp-sniffer did not exit within 30 s of signal {signal}");
+                        panic!("tcp-sniffer did not exit within {DEADLINE:?} of signal {signal}");
                     }
                     thread::sleep(Duration::from_millis(20));
                 };
@@ -1224,10 +1216,9 @@ fn lo_opened_before_capture(setup: Setup) {
         assert_eq!(read_response(&mut a, &mut a_buf), (200, 1024));
         let mut b = TcpStream::connect(v6).unwrap();
         let mut b_buf = Vec::new();
-        let end = Instant::now() + Duration::from_secs(5);
-        while nginx.access_log().is_empty() && Instant::now() < end {
-            thread::sleep(Duration::from_millis(10));
-        }
+        common::wait_until("nginx to log the first request", DEADLINE, || {
+            !nginx.access_log().is_empty()
+        });
         let before = nginx.access_log().len();
         assert_eq!(before, 1);
 

@@ -14,6 +14,10 @@ use tcp_sniffer::message::{Direction, Endpoint, HeaderValue, HttpMessage, Messag
 use tcp_sniffer::output::{build_outputs, log, Batch, HttpOutput, HttpOutputConfig, Output};
 use tcp_sniffer::time::Timestamp;
 
+mod common;
+
+use common::{returns_within, wait_until, DEADLINE};
+
 // ---------------------------------------------------------------------------
 // Messages
 
@@ -89,7 +93,7 @@ enum Reply {
     Status(u16),
     /// Status after a pause.
     Slow(Duration, u16),
-    /// Read the request, never answer.
+    /// Read the request, never answer: hold the connection until the client gives up.
     Hang,
     /// 307 to another place.
     Redirect(u16),
@@ -211,7 +215,8 @@ fn handle<S: Read + Write>(
                 (s, String::new())
             }
             Reply::Hang => {
-                std::thread::sleep(Duration::from_secs(30));
+                // Until the client closes: a client without a timeout would wait forever.
+                let _ = std::io::copy(&mut r, &mut std::io::sink());
                 return;
             }
             Reply::Redirect(port) => (
@@ -384,12 +389,22 @@ fn server_that_never_answers_times_out() {
     let mut out = HttpOutput::new(c).unwrap();
     let t = Instant::now();
     out.send(&batch(0, 1));
-    out.close();
+    // The server holds every connection until the client gives up: without the request
+    // timeout, close (which drains) would never return.
+    let out = returns_within(
+        "close against a server that never answers",
+        DEADLINE,
+        move || {
+            out.close();
+            out
+        },
+    );
     let st = out.stats();
     assert_eq!(st.dropped_retries_exhausted, 1);
     assert_eq!(st.retries, 3);
     assert_eq!(srv.requests().len(), 4);
-    // 4 attempts × 300 ms + 20 + 40 + 80 ms of waiting.
+    // 4 attempts × 300 ms + 20 + 40 + 80 ms of waiting. A lower bound on the output's own
+    // timers: a busy machine can only make it longer, never fail it.
     assert!(
         t.elapsed() >= Duration::from_millis(1300),
         "{:?}",
@@ -430,13 +445,12 @@ fn slow_server_under_flood_never_blocks_send_and_counts_drops() {
     out.close();
     let st = out.stats();
     eprintln!(
-        "flood: {offered} messages offered in {elapsed:?} (slowest send {slowest:?}), RSS +{rss_growth_mib} MiB, {st:?}"
+        "flood: {offered} messages offered in {elapsed:?} (slowest send {slowest:?}: reported, not asserted), RSS +{rss_growth_mib} MiB, {st:?}"
     );
-    assert!(
-        slowest < Duration::from_millis(200),
-        "send blocked for {slowest:?}"
-    );
-    assert!(st.dropped_queue_full >= offered - 1_000);
+    // send never waited for room: a 100 ms server with 2 connections could not have taken
+    // more than a few hundred of 500 000 messages while they were offered; the rest were
+    // dropped, and counted, instead.
+    assert!(st.dropped_queue_full >= offered - 1_000, "{st:?}");
     assert_eq!(
         st.delivered + st.dropped_queue_full + st.dropped_at_shutdown,
         offered,
@@ -480,16 +494,13 @@ fn batch_mode_posts_ndjson() {
     let t = Instant::now();
     out.send(&batch(0, 25));
     // Without close: the partial batch must go out once it has waited 150 ms.
-    while srv
-        .requests()
-        .iter()
-        .map(|r| json_lines(&r.body).len())
-        .sum::<usize>()
-        < 25
-    {
-        assert!(t.elapsed() < Duration::from_secs(5), "batches not sent");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    wait_until("all 25 messages posted without close", DEADLINE, || {
+        srv.requests()
+            .iter()
+            .map(|r| json_lines(&r.body).len())
+            .sum::<usize>()
+            >= 25
+    });
     out.close();
     assert_eq!(out.stats().delivered, 25);
     let reqs = srv.requests();
@@ -507,6 +518,7 @@ fn batch_mode_posts_ndjson() {
         .iter()
         .find(|r| json_lines(&r.body).len() == 5)
         .unwrap();
+    // A lower bound on the output's own timer (a busy machine can only make it longer).
     assert!(partial.at - t >= Duration::from_millis(150));
 }
 
@@ -515,12 +527,14 @@ fn close_sends_partial_batch_at_once() {
     let srv = serve(|_, _| Reply::Status(200));
     let mut c = cfg(&srv.url());
     c.batch_size = 100;
-    c.batch_wait = Duration::from_secs(60);
+    // Far beyond the deadline below: a close that waited for the timer would never return.
+    c.batch_wait = Duration::from_secs(24 * 3600);
     let mut out = HttpOutput::new(c).unwrap();
     out.send(&batch(0, 7));
-    let t = Instant::now();
-    out.close();
-    assert!(t.elapsed() < Duration::from_secs(2));
+    let out = returns_within("close with a partial batch", DEADLINE, move || {
+        out.close();
+        out
+    });
     assert_eq!(out.stats().delivered, 7);
     assert_eq!(json_lines(&srv.requests()[0].body).len(), 7);
 }
@@ -547,16 +561,17 @@ fn drain_deadline_counts_the_rest_as_dropped_at_shutdown() {
     let srv = serve(|_, _| Reply::Hang);
     let mut c = cfg(&srv.url());
     c.drain_timeout = Duration::from_millis(300);
+    // Longer than any test: only the drain deadline can end close.
+    c.request_timeout = Duration::from_secs(24 * 3600);
     c.concurrency = 2;
     let mut out = HttpOutput::new(c).unwrap();
     out.send(&batch(0, 10));
-    let t = Instant::now();
-    out.close();
-    assert!(
-        t.elapsed() < Duration::from_millis(1500),
-        "{:?}",
-        t.elapsed()
-    );
+    // The server holds its connections until the client gives up, so only the drain
+    // deadline lets close return.
+    let out = returns_within("close past the drain deadline", DEADLINE, move || {
+        out.close();
+        out
+    });
     let st = out.stats();
     assert_eq!(st.dropped_at_shutdown, 10);
     assert_eq!(st.delivered, 0);
@@ -638,13 +653,11 @@ fn real_retry_schedule_is_1s_2s_4s() {
     for (i, w) in reqs.windows(2).enumerate() {
         let gap = w[1].at - w[0].at;
         let nominal = Duration::from_secs(1 << i);
+        // Reported; only the lower bound is asserted: the output must wait at least its
+        // backoff, and a busy machine can only make the gap longer, never fail this. How much
+        // longer is noise, not the output's doing, so it is not asserted.
         eprintln!("retry {}: {gap:?} (nominal {nominal:?})", i + 1);
         assert!(gap >= nominal, "retry {} after {gap:?}", i + 1);
-        assert!(
-            gap < nominal + Duration::from_millis(1500),
-            "retry {} after {gap:?}",
-            i + 1
-        );
     }
 }
 

@@ -7,6 +7,10 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{returns_within, wait_until, DEADLINE};
+
 use tcp_sniffer::message::{Direction, Endpoint, HttpMessage, MessageKind};
 use tcp_sniffer::output::{Batch, Output, StdoutOutput};
 use tcp_sniffer::time::Timestamp;
@@ -71,18 +75,16 @@ fn lines_appear_promptly_and_everything_is_flushed_on_close() {
         }
         n
     });
-    // Light traffic: one message is visible well within 100 ms (the writer
-    // flushes as soon as its queue is empty).
+    // Light traffic: the writer flushes as soon as its queue is empty, so one message
+    // reaches the reader while the output is still open (nothing else would push it out:
+    // no more messages, no close). The latency is reported, not asserted.
     let t = Instant::now();
     out.send(&batch(0, 1));
-    let seen = rx
-        .recv_timeout(Duration::from_secs(2))
-        .expect("line not flushed");
-    let latency = seen - t;
-    assert!(
-        latency < Duration::from_millis(100),
-        "first line after {latency:?}"
-    );
+    let seen = rx.recv_timeout(DEADLINE).unwrap_or_else(|_| {
+        panic!("a lone line was not flushed within {DEADLINE:?} while the output stayed open")
+    });
+    eprintln!("first line after {:?} (reported, not asserted)", seen - t);
+    assert!(!out.is_closed());
 
     for i in 0..200 {
         out.send(&batch(1 + i * 50, 50));
@@ -105,31 +107,31 @@ impl Write for Blocked {
     }
 }
 
+/// The writer never returns (a reader that stopped reading, and is never released): `send`
+/// and `close` must still return. Proven by their returning at all, not by timing them: a
+/// `send` that waited for room, or a `close` that waited for the writer, would never return.
 #[test]
 fn a_blocked_reader_never_stalls_send() {
-    let (_release, gate) = mpsc::channel::<()>();
+    let (release, gate) = mpsc::channel::<()>();
     let mut out =
         StdoutOutput::with_writer(Blocked(gate), 1_000, Duration::from_millis(200)).unwrap();
     let b = batch(0, 100);
-    let mut slowest = Duration::ZERO;
-    for _ in 0..10_000 {
-        let t = Instant::now();
-        out.send(&b);
-        slowest = slowest.max(t.elapsed());
-    }
-    assert!(
-        slowest < Duration::from_millis(50),
-        "send blocked for {slowest:?}"
-    );
+    let mut out = returns_within("10 000 sends to a blocked writer", DEADLINE, move || {
+        let mut slowest = Duration::ZERO;
+        for _ in 0..10_000 {
+            let t = Instant::now();
+            out.send(&b);
+            slowest = slowest.max(t.elapsed());
+        }
+        eprintln!("slowest send {slowest:?} (reported, not asserted)");
+        out
+    });
     let st = out.stats();
     assert!(st.dropped_queue_full >= 1_000_000 - 1_100, "{st:?}");
-    let t = Instant::now();
-    out.close();
-    assert!(
-        t.elapsed() < Duration::from_secs(2),
-        "close waited {:?}",
-        t.elapsed()
-    );
+    let out = returns_within("close with a blocked writer", DEADLINE, move || {
+        out.close();
+        out
+    });
     let st = out.stats();
     assert_eq!(st.delivered, 0);
     assert_eq!(
@@ -138,6 +140,7 @@ fn a_blocked_reader_never_stalls_send() {
         "every message counted: {st:?}"
     );
     assert!(!out.is_closed());
+    drop(release);
 }
 
 #[test]
@@ -145,14 +148,15 @@ fn a_closed_pipe_closes_the_output_without_panic() {
     let (r, w) = pipe();
     drop(r);
     let mut out = StdoutOutput::with_writer(w, 10_000, Duration::from_secs(5)).unwrap();
-    let t = Instant::now();
     let mut sent = 0;
-    while !out.is_closed() {
-        assert!(t.elapsed() < Duration::from_secs(5), "EPIPE not noticed");
+    wait_until("the output to notice EPIPE and close", DEADLINE, || {
+        if out.is_closed() {
+            return true;
+        }
         out.send(&batch(0, 10));
         sent += 10;
-        std::thread::sleep(Duration::from_millis(1));
-    }
+        false
+    });
     out.close();
     let st = out.stats();
     assert_eq!(st.delivered, 0);
@@ -173,12 +177,13 @@ fn head_n1_style_reader_that_leaves_early() {
     br.read_line(&mut first).unwrap();
     assert!(first.starts_with("{\"type\":\"request\""));
     drop(br); // like `head -n 1` exiting
-    let t = Instant::now();
-    while !out.is_closed() {
-        assert!(t.elapsed() < Duration::from_secs(5));
+    wait_until("the output to notice the reader left", DEADLINE, || {
+        if out.is_closed() {
+            return true;
+        }
         out.send(&batch(1, 1000));
-        std::thread::sleep(Duration::from_millis(1));
-    }
+        false
+    });
     out.close();
     let st = out.stats();
     assert_eq!(st.delivered, 1);

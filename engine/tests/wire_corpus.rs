@@ -5,9 +5,10 @@
 //! BSD null, all TCP, none cut by snaplen.
 //!
 //! The corpus is found as the other corpus tests find it: `TCP_SNIFFER_CORPUS`, else
-//! `../shared/corpus` from the repository root; `ALLOW_MISSING_CORPUS=1` skips loudly.
+//! `../shared/corpus` from the repository root; `ALLOW_MISSING_CORPUS=1` skips loudly (never
+//! under CI).
 
-use std::path::PathBuf;
+mod common;
 
 use tcp_sniffer::wire::{decode_tcp, DecodeStats, LinkType};
 
@@ -142,26 +143,11 @@ const TSHARK: &[(&str, u64, u64)] = &[
     ("x-gzip/x-gzip.pcap", 7, 420),
 ];
 
-fn corpus_dir() -> Option<PathBuf> {
-    let dir = std::env::var_os("TCP_SNIFFER_CORPUS")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus"));
-    if dir.is_dir() {
-        return Some(dir);
-    }
-    if std::env::var_os("ALLOW_MISSING_CORPUS").is_some() {
-        eprintln!("!!! SKIPPED: corpus not found at {}", dir.display());
-        return None;
-    }
-    panic!(
-        "corpus not found at {}; set TCP_SNIFFER_CORPUS, or ALLOW_MISSING_CORPUS=1 to skip",
-        dir.display()
-    );
-}
-
 #[test]
 fn zeek_corpus_decodes_like_tshark() {
-    let Some(corpus) = corpus_dir() else { return };
+    let Some(corpus) = common::corpus_dir() else {
+        return;
+    };
     let root = corpus.join("zeek-http");
     let mut failures = Vec::new();
     for &(file, segments, payload_bytes) in TSHARK {

@@ -20,6 +20,33 @@ const demoExchanges = [
 ];
 
 /**
+ * Whether this run is CI, read as every test in every language of the project reads it
+ * (README, "Testing"): CI set to anything but "", "0" or "false" (any case). Under CI nothing
+ * is skipped.
+ */
+function isCI() {
+  const v = (process.env.CI ?? '').trim().toLowerCase();
+  return !['', '0', 'false'].includes(v);
+}
+
+/** How long a test waits for an event before it fails: generous (the machine is shared). */
+const DEADLINE_MS = 60_000;
+
+/**
+ * Polls `check` (sync or async) until it returns a truthy value, and resolves with it; rejects
+ * naming `what` once `timeoutMs` has passed. The one way tests wait for an event.
+ */
+async function waitFor(what, check, { timeoutMs = DEADLINE_MS, everyMs = 10 } = {}) {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await check();
+    if (v) return v;
+    if (Date.now() > end) throw new Error(`gave up after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, everyMs));
+  }
+}
+
+/**
  * Tests that need root (network namespaces, packet capture) call this first. Without
  * root it prints a loud skip notice — and fails when CI is set, since CI runs as root.
  * Returns true when the test may run.
@@ -28,7 +55,7 @@ function requireRoot(t) {
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
   if (isRoot) return true;
   const msg = `needs root (network namespaces and packet capture): ${t.name}`;
-  if (process.env.CI) {
+  if (isCI()) {
     throw new Error(`${msg} — CI must run as root`);
   }
   process.stderr.write(`\n!!!!!!!!!! SKIPPED: ${msg} !!!!!!!!!!\n\n`);
@@ -81,4 +108,18 @@ function jsonLines(text) {
     });
 }
 
-module.exports = { pkgDir, repoDir, demoPcap, secretsPcap, sidecarJs, demoExchanges, requireRoot, run, inNetns, jsonLines };
+module.exports = {
+  pkgDir,
+  repoDir,
+  demoPcap,
+  secretsPcap,
+  sidecarJs,
+  demoExchanges,
+  isCI,
+  DEADLINE_MS,
+  waitFor,
+  requireRoot,
+  run,
+  inNetns,
+  jsonLines,
+};

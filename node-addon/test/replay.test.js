@@ -4,7 +4,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const { createSniffer } = require('..');
-const { demoPcap, demoExchanges } = require('./helpers');
+const { demoPcap, demoExchanges, waitFor } = require('./helpers');
 
 function checkDemo(messages) {
   assert.equal(messages.length, 10, `expected 10 messages, got ${messages.length}`);
@@ -94,9 +94,16 @@ test('replay: an iterator that is never read does not stall stop()', async () =>
   const s = createSniffer({ ports: [8080], readFile: demoPcap, outputQueueSize: 1 });
   s.messages({ bufferSize: 1 }); // made, never read: the replay pauses
   await s.start();
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  const st = await s.stop();
-  assert.ok(st.output.messages <= 10);
+  // The replay got going (and then paused behind the unread iterator, or ended).
+  await waitFor('the replay to produce a message', () => s.stats().output.messages > 0);
+  const st = await s.stop(); // resolves: a test that stalled here would time out
+  const o = st.output;
+  assert.equal(o.dropped_iterator_full, 0, 'a replay waits for its iterator, it never drops');
+  assert.equal(
+    o.delivered + o.dropped_at_shutdown + o.dropped_queue_full + o.dropped_iterator_full,
+    o.messages,
+    `every message delivered or counted as dropped: ${JSON.stringify(o)}`,
+  );
 });
 
 test('replay: break out of the iterator, then stop', async () => {
@@ -109,7 +116,13 @@ test('replay: break out of the iterator, then stop', async () => {
   }
   assert.equal(n, 1);
   const st = await s.stop();
-  assert.ok(st.output.messages <= 10);
+  const o = st.output;
+  assert.ok(o.messages >= 1, JSON.stringify(o));
+  assert.equal(
+    o.delivered + o.dropped_at_shutdown + o.dropped_queue_full + o.dropped_iterator_full,
+    o.messages,
+    `every message delivered or counted as dropped: ${JSON.stringify(o)}`,
+  );
 });
 
 test('replay: a throwing callback is counted and the replay goes on', async () => {

@@ -119,7 +119,9 @@ test('sidecar: the interface going away during capture → exit 1', async (t) =>
     'ip link add tsv0 type veth peer name tsv1 && ip link set tsv0 up && ip link set tsv1 up',
     'log=$(mktemp)',
     `PORTS=80 INTERFACE=tsv0 "${process.execPath}" "${sidecarJs}" 2>"$log" & pid=$!`,
-    'for i in $(seq 300); do grep -q "sidecar started" "$log" && break; sleep 0.1; done',
+    // Wait for the startup line (at most 60 s), or fail saying so.
+    'for i in $(seq 600); do grep -q "sidecar started" "$log" && break; sleep 0.1; done',
+    'grep -q "sidecar started" "$log" || { cat "$log" >&2; echo "sidecar never started" >&2; kill $pid; exit 3; }',
     'ip link del tsv0',
     'wait $pid; code=$?',
     'cat "$log" >&2; rm -f "$log"; echo "exit=$code" >&2',

@@ -5,6 +5,11 @@
 //! returns for exactly that child. Rounds interleave the tools (round 1 of every tool, then
 //! round 2, …) so that background noise spreads over all of them, and the file is read once
 //! before the first round so that every tool starts from a warm page cache.
+//!
+//! The run fails (after writing its reports) when a tool crashes or times out, when
+//! tcp-sniffer is missing, when a tool is missing under CI ([`crate::live::is_ci`]), and, with
+//! `--check-truth`, when a file has no truth or tcp-sniffer's output disagrees with it
+//! ([`truth_disagreement`]).
 
 pub use crate::measure::Sample;
 use crate::measure::{
@@ -236,7 +241,30 @@ fn count_lines(path: &Path, skip_comments: bool) -> Result<u64> {
     Ok(n)
 }
 
-/// Runs the comparison and writes `compare.{md,json,svg}` under `opts.out`.
+/// Why tcp-sniffer's output disagrees with the truth, or `None` when it agrees: every expected
+/// message found exactly once with every checked field right, and nothing else emitted.
+pub fn truth_disagreement(c: &CheckReport) -> Option<String> {
+    let agrees = c.expected > 0
+        && c.matched == c.expected
+        && c.exact == c.expected
+        && c.emitted == c.expected
+        && c.mismatches.is_empty();
+    (!agrees).then(|| {
+        format!(
+            "{} expected, {} emitted, {} matched, {} exact; mismatches {:?}; e.g. {:?}",
+            c.expected,
+            c.emitted,
+            c.matched,
+            c.exact,
+            c.mismatches,
+            c.examples.iter().take(3).collect::<Vec<_>>()
+        )
+    })
+}
+
+/// Runs the comparison and writes `compare.{md,json,svg}` under `opts.out`; fails when a tool
+/// failed or, with `--check-truth`, tcp-sniffer's output disagrees with the truth (see the
+/// module docs).
 pub fn run(opts: &CompareOptions) -> Result<()> {
     if opts.runs == 0 {
         bail!("--runs must be at least 1");
@@ -252,6 +280,16 @@ pub fn run(opts: &CompareOptions) -> Result<()> {
     reset_dir(&work)?;
     let timeout = Duration::from_secs(opts.timeout_s);
     let mut files = Vec::new();
+    // What makes the run fail, reported after the reports are written.
+    let mut problems: Vec<String> = Vec::new();
+    for t in tools.iter().filter(|t| t.program.is_none()) {
+        if t.name == "tcp-sniffer" || crate::live::is_ci() {
+            problems.push(format!(
+                "{} (under CI no tool may be skipped)",
+                t.note.trim_start_matches("SKIPPED: ")
+            ));
+        }
+    }
     for file in &opts.files {
         let bytes = std::fs::metadata(file)
             .with_context(|| format!("reading {}", file.display()))?
@@ -350,19 +388,36 @@ pub fn run(opts: &CompareOptions) -> Result<()> {
                     .stdout(File::create(&out_path)?);
             }
             cmd.stdin(Stdio::null()).stderr(File::create(&errf)?);
-            if let (_, Ok(0)) = measure(&mut cmd, timeout)? {
-                res.output_count = Some(count_lines(&out_path, t.name == "httpry").unwrap_or(0));
-                if t.name == "tcp-sniffer" && opts.check_truth {
-                    match &truth {
-                        Some(tr) => {
-                            res.check =
-                                Some(truth::check(tr, BufReader::new(File::open(&out_path)?))?)
+            match measure(&mut cmd, timeout)? {
+                (_, Ok(0)) => {
+                    res.output_count =
+                        Some(count_lines(&out_path, t.name == "httpry").unwrap_or(0));
+                    if t.name == "tcp-sniffer" && opts.check_truth {
+                        match &truth {
+                            Some(tr) => {
+                                let c = truth::check(tr, BufReader::new(File::open(&out_path)?))?;
+                                if let Some(why) = truth_disagreement(&c) {
+                                    eprintln!("  tcp-sniffer DISAGREES with the truth: {why}");
+                                    problems.push(format!(
+                                        "{}: tcp-sniffer's output disagrees with {}: {why}",
+                                        file.display(),
+                                        truth_path.display()
+                                    ));
+                                }
+                                res.check = Some(c);
+                            }
+                            None => problems.push(format!(
+                                "{}: --check-truth, but there is no truth file {}",
+                                file.display(),
+                                truth_path.display()
+                            )),
                         }
-                        None => eprintln!(
-                            "compare: no truth file {} — skipping --check-truth",
-                            truth_path.display()
-                        ),
                     }
+                }
+                (_, other) => {
+                    res.status = "failed".into();
+                    res.note = format!("untimed run: exit {other:?}: {}", stderr_tail(&errf));
+                    eprintln!("  {} FAILED: {}", t.name, res.note);
                 }
             }
             let _ = std::fs::remove_file(&out_path);
@@ -387,6 +442,9 @@ pub fn run(opts: &CompareOptions) -> Result<()> {
             for r in results.iter_mut() {
                 r.wall_vs_sniffer = r.median.map(|m| m.wall_s / sw);
             }
+        }
+        for r in results.iter().filter(|r| r.status == "failed") {
+            problems.push(format!("{}: {} failed: {}", file.display(), r.tool, r.note));
         }
         files.push(FileResult {
             file: file.display().to_string(),
@@ -421,5 +479,8 @@ pub fn run(opts: &CompareOptions) -> Result<()> {
         svg.display()
     );
     print!("{}", crate::report::markdown(&report));
+    if !problems.is_empty() {
+        bail!("compare failed:\n  {}", problems.join("\n  "));
+    }
     Ok(())
 }

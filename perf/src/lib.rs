@@ -6,6 +6,8 @@
 //!   same files and reports wall time, CPU time, peak RSS and throughput as Markdown, JSON and SVG.
 //! * [`replay`] runs the engine in-process (the `tcp_sniffer` library) over the same files with
 //!   N workers, one child process per timed run; [`live`] measures live capture under load.
+//! * [`hostile`] runs the CLI over hostile captures ([`gen::hostile`]): peak RSS, the real
+//!   exchanges mixed in, every counter; fails on crashes, memory over the limit, unexplained loss.
 //! * [`measure`] times child processes (wall, CPU, peak RSS) for both.
 //! * [`pcap`] and [`frame`] are the small pieces of file format and packet layout they share.
 //!
@@ -19,6 +21,7 @@
 pub mod compare;
 pub mod frame;
 pub mod gen;
+pub mod hostile;
 pub mod live;
 pub mod measure;
 pub mod pcap;

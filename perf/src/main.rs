@@ -5,6 +5,7 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use sniffer_perf::compare::{self, CompareOptions};
 use sniffer_perf::gen::{self, Workload};
+use sniffer_perf::hostile::{self, HostileOptions};
 use sniffer_perf::live::{self, LiveOptions};
 use sniffer_perf::replay::{self, OnceOptions, ReplayOptions};
 use sniffer_perf::summary::{self, SummaryOptions};
@@ -61,6 +62,10 @@ enum Cmd {
     /// Live capture under load (root): nginx under wrk in a network namespace, tcp-sniffer per
     /// backend and worker count, tcpdump as the peer (runs scripts/live-bench.sh).
     Live(LiveOptions),
+    /// Hostile traffic (issue 11): unfinished heads, unanswered pipelining, half-open flood,
+    /// tiny connections, out-of-order storm, body flood, each with real exchanges mixed in; the
+    /// CLI's peak RSS, real exchanges out, every counter; non-zero exit on a failure.
+    Hostile(HostileOptions),
     /// Write README.md over the reports in a directory: issue 8's targets, met or not, and every
     /// table.
     Summary(SummaryOptions),
@@ -129,6 +134,7 @@ fn main() -> Result<()> {
             Ok(())
         }
         Cmd::Live(opts) => live::run(&opts),
+        Cmd::Hostile(opts) => hostile::run(&opts),
         Cmd::Summary(opts) => summary::run(&opts),
         Cmd::Check { truth: t, messages } => {
             let want = truth::read_truth(&t)?;

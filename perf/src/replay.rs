@@ -455,10 +455,13 @@ pub fn run(opts: &ReplayOptions) -> Result<()> {
         }
         if opts.check_truth {
             if expected.is_none() {
-                eprintln!(
-                    "replay: no truth file {} — skipping --check-truth",
-                    truth_path.display()
-                );
+                for row in rows.iter_mut() {
+                    row.status = "failed".into();
+                    row.note = format!(
+                        "--check-truth, but there is no truth file {}",
+                        truth_path.display()
+                    );
+                }
             } else {
                 let want = truth::read_truth(&truth_path)?;
                 let kept = work.join("messages.jsonl");
@@ -476,7 +479,13 @@ pub fn run(opts: &ReplayOptions) -> Result<()> {
                         row.note = format!("truth run: exit {exit:?}: {}", stderr_tail(&errf));
                         continue;
                     }
-                    row.check = Some(truth::check(&want, BufReader::new(File::open(&kept)?))?);
+                    let c = truth::check(&want, BufReader::new(File::open(&kept)?))?;
+                    if let Some(why) = crate::compare::truth_disagreement(&c) {
+                        row.status = "failed".into();
+                        row.note = format!("the engine's messages disagree with the truth: {why}");
+                        eprintln!("  workers {} FAILED: {}", row.workers, row.note);
+                    }
+                    row.check = Some(c);
                     let _ = std::fs::remove_file(&kept);
                 }
             }
@@ -519,7 +528,7 @@ pub fn run(opts: &ReplayOptions) -> Result<()> {
             f.rows
                 .iter()
                 .filter(|r| r.status != "ok")
-                .map(move |r| format!("{} workers {}", f.workload, r.workers))
+                .map(move |r| format!("{} workers {}: {}", f.workload, r.workers, r.note))
         })
         .collect();
     if !failed.is_empty() {

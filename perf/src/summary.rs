@@ -368,6 +368,10 @@ pub fn run(opts: &SummaryOptions) -> Result<()> {
             "js-callback.md",
             "Into JavaScript: messages/s to a callback",
         ),
+        (
+            "hostile.md",
+            "Hostile traffic (issue 11): peak RSS, real exchanges, counters",
+        ),
     ] {
         let _ = writeln!(s, "## {title}\n");
         match std::fs::read_to_string(dir.join(name)) {

@@ -6,7 +6,7 @@ mod common;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use reqwest::StatusCode;
@@ -27,6 +27,11 @@ struct Running {
 }
 
 async fn start(tag: &str) -> Running {
+    start_with(tag, Duration::from_secs(5)).await
+}
+
+/// [`start`] with the given drain timeout.
+async fn start_with(tag: &str, shutdown_timeout: Duration) -> Running {
     let pki = TestPki::new(tag);
     let first_der = pki.install("first");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -39,7 +44,7 @@ async fn start(tag: &str) -> Running {
         max_request_bytes: LIMIT,
         max_connections: 64,
         shutdown_delay: Duration::from_millis(0),
-        shutdown_timeout: Duration::from_secs(5),
+        shutdown_timeout,
     };
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(async move {
@@ -104,7 +109,7 @@ impl Running {
 
     async fn stop(mut self) {
         let _ = self.stop.take().unwrap().send(());
-        tokio::time::timeout(Duration::from_secs(10), self.task)
+        tokio::time::timeout(DEADLINE, self.task)
             .await
             .expect("stops in time")
             .unwrap();
@@ -278,14 +283,7 @@ async fn malformed_requests_get_clear_statuses() {
     );
     // The server is fine afterwards.
     assert_eq!(post_review(&c, &r).await.status(), StatusCode::OK);
-    let metrics = c
-        .get(r.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&r, &c).await;
     for line in [
         "tcp_sniffer_webhook_http_errors_total{code=\"415\"} 3",
         "tcp_sniffer_webhook_http_errors_total{code=\"400\"} 4",
@@ -357,47 +355,39 @@ async fn health_ready_and_metrics() {
     r.stop().await;
 }
 
-/// Wait until the server has counted `n` failed reloads (no fixed sleeps: CI may be slow).
-async fn wait_for_reload_errors(r: &Running, c: &reqwest::Client, n: u64) {
-    let t0 = Instant::now();
-    loop {
-        let m = c
-            .get(r.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let got: u64 = m
-            .lines()
-            .find_map(|l| l.strip_prefix("tcp_sniffer_webhook_tls_reload_errors_total "))
-            .and_then(|v| v.parse().ok())
-            .unwrap();
-        if got >= n {
-            return;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "reload error {n} never counted"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+/// The `/metrics` page.
+async fn metrics_text(r: &Running, c: &reqwest::Client) -> String {
+    c.get(r.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
 }
 
-async fn wait_for_cert(r: &Running, c: &reqwest::Client, want: &[u8]) -> Duration {
-    let t0 = Instant::now();
-    loop {
-        let resp = c.get(r.url("/healthz")).send().await.unwrap();
-        if peer_der(&resp) == want {
-            return t0.elapsed();
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "new certificate never served"
-        );
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
+/// A gauge or counter from `/metrics`.
+async fn metric(r: &Running, c: &reqwest::Client, name: &str) -> u64 {
+    let m = metrics_text(r, c).await;
+    m.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("{name} not in /metrics:\n{m}"))
+}
+
+/// Wait until the server has counted `n` failed reloads (no fixed sleeps: CI may be slow).
+async fn wait_for_reload_errors(r: &Running, c: &reqwest::Client, n: u64) {
+    wait_until_async(&format!("reload error {n} to be counted"), async || {
+        metric(r, c, "tcp_sniffer_webhook_tls_reload_errors_total").await >= n
+    })
+    .await;
+}
+
+async fn wait_for_cert(r: &Running, c: &reqwest::Client, want: &[u8]) {
+    wait_until_async("the new certificate to be served", async || {
+        peer_der(&c.get(r.url("/healthz")).send().await.unwrap()) == want
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -462,14 +452,7 @@ async fn certificate_rotation_without_dropped_requests() {
     let n = load.await.unwrap();
     assert!(n > 0);
 
-    let m = c
-        .get(r.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let m = metrics_text(&r, &c).await;
     let get = |name: &str| -> u64 {
         m.lines()
             .find_map(|l| l.strip_prefix(name).and_then(|v| v.trim().parse().ok()))
@@ -513,7 +496,8 @@ async fn untrusted_clients_and_plain_http_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn shutdown_finishes_in_flight_requests() {
-    let r = start("shutdown").await;
+    // A drain deadline no busy machine reaches: the drain, not its timeout, must end it.
+    let r = start_with("shutdown", DEADLINE).await;
     let c = r.client(true);
     assert_eq!(post_review(&c, &r).await.status(), StatusCode::OK);
     // Start a request whose body arrives slowly, then ask for shutdown while it is in flight.
@@ -531,33 +515,22 @@ async fn shutdown_finishes_in_flight_requests() {
     tx.send(Ok(body[..10].to_vec())).await.unwrap();
     // Wait until the slow request's connection is being served (this poll's own connection
     // counts too, hence 2).
-    let t0 = Instant::now();
-    loop {
-        let m = c
-            .get(r.url("/metrics"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let open: u64 = m
-            .lines()
-            .find_map(|l| l.strip_prefix("tcp_sniffer_webhook_connections_open "))
-            .and_then(|v| v.parse().ok())
-            .unwrap();
-        if open >= 2 {
-            break;
-        }
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "slow request never connected"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    wait_until_async("the slow request's connection to be served", async || {
+        metric(&r, &c, "tcp_sniffer_webhook_connections_open").await >= 2
+    })
+    .await;
     let addr = r.addr;
     let stopper = tokio::spawn(r.stop());
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The drain has begun once the listener is closed (the shutdown delay here is 0): only
+    // then does the rest of the body go, so the in-flight request is served by the drain.
+    wait_until_async("the listener to close for the drain", async || {
+        tokio::net::TcpStream::connect(addr).await.is_err()
+    })
+    .await;
+    assert!(
+        !stopper.is_finished(),
+        "the server stopped without draining the slow request"
+    );
     tx.send(Ok(body[10..].to_vec())).await.unwrap();
     drop(tx);
     let resp = inflight

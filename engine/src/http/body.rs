@@ -4,70 +4,12 @@
 //! rules of RFC 9112 §6.3 to a parsed head; a [`Decoder`] then consumes the
 //! body from the byte stream one slice at a time, never buffering framing
 //! bytes, and hands body bytes to a [`BodyBuf`], which keeps at most
-//! `max_body_size` of them — and only while the worker's [`BodyBudget`] has room.
+//! `max_body_size` of them — and only while the worker's bodies pool ([`crate::budget`]) has room.
 //! All sizes use checked arithmetic: an overflowing chunk size is an error, never
 //! a panic or a wrap.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
-
 use super::head::{ContentLength, Head, TransferCoding};
-
-/// Body bytes all the messages in progress of one worker may keep together.
-///
-/// `maxBodySize` bounds one message; this bounds their sum, so 10 000 connections each
-/// half-way through a large upload cannot hold 10 000 × `maxBodySize`. When it is spent,
-/// bodies are cut (`truncated: true`, counted in `http.bodies_cut_by_budget`) until
-/// messages finish and give their bytes back. Invariant: `held` equals the bytes in the
-/// `data` of every live `BodyBuf` sharing this budget — a `BodyBuf` reserves before it
-/// keeps and gives back when its bytes leave (`take_data`) or when it is dropped, so no
-/// path can leak.
-///
-/// One worker's connections share it from one thread; the counter is atomic only so the
-/// worker can move between threads.
-#[derive(Clone, Debug)]
-pub struct BodyBudget(Arc<BudgetInner>);
-
-#[derive(Debug)]
-struct BudgetInner {
-    held: AtomicUsize,
-    max: usize,
-}
-
-impl BodyBudget {
-    /// A budget of `max` bytes.
-    pub fn new(max: usize) -> Self {
-        BodyBudget(Arc::new(BudgetInner {
-            held: AtomicUsize::new(0),
-            max,
-        }))
-    }
-
-    /// No limit beyond each message's own.
-    pub fn unlimited() -> Self {
-        Self::new(usize::MAX)
-    }
-
-    /// Bytes held now.
-    pub fn held(&self) -> usize {
-        self.0.held.load(Ordering::Relaxed)
-    }
-
-    /// Reserves up to `want` bytes; returns how many were granted.
-    fn reserve(&self, want: usize) -> usize {
-        let granted = want.min(self.0.max.saturating_sub(self.held()));
-        if granted > 0 {
-            self.0.held.fetch_add(granted, Ordering::Relaxed);
-        }
-        granted
-    }
-
-    fn release(&self, n: usize) {
-        if n > 0 {
-            self.0.held.fetch_sub(n, Ordering::Relaxed);
-        }
-    }
-}
+use crate::budget::Pool;
 
 /// Longest chunk extension accepted on one chunk-size line (as hyper).
 pub(crate) const CHUNK_EXT_LIMIT: usize = 16 * 1024;
@@ -169,8 +111,10 @@ pub(crate) fn response_framing(
 #[derive(Debug)]
 pub(crate) struct BodyBuf {
     /// At most `cap` bytes (fewer after a gap: bytes after a hole are not kept; fewer
-    /// when the budget ran out). Every byte here is reserved in `budget`.
+    /// when the budget ran out). Its whole capacity is charged to `budget`.
     data: Vec<u8>,
+    /// Bytes of `budget` charged for `data`'s capacity.
+    charged: usize,
     /// Every body byte seen, plus gap bytes skipped inside a known length.
     pub(crate) size: u64,
     cap: usize,
@@ -178,13 +122,14 @@ pub(crate) struct BodyBuf {
     pub(crate) gapped: bool,
     /// The worker's budget ran out while this body still had room under `cap`.
     pub(crate) cut_by_budget: bool,
-    budget: BodyBudget,
+    budget: Pool,
 }
 
 impl BodyBuf {
-    pub(crate) fn new(cap: usize, budget: BodyBudget) -> Self {
+    pub(crate) fn new(cap: usize, budget: Pool) -> Self {
         BodyBuf {
             data: Vec::new(),
+            charged: 0,
             size: 0,
             cap,
             gapped: false,
@@ -199,10 +144,33 @@ impl BodyBuf {
         if !self.gapped && !self.cut_by_budget {
             let room = self.cap.saturating_sub(self.data.len());
             let want = room.min(b.len());
-            let n = self.budget.reserve(want);
+            let n = want.min(self.make_room(want));
             self.cut_by_budget = n < want;
             self.data.extend_from_slice(&b[..n]);
         }
+    }
+
+    /// Grows `data` (geometrically, never past `cap`) so that `want` more bytes fit,
+    /// charging the budget for the capacity first; returns how many fit.
+    fn make_room(&mut self, want: usize) -> usize {
+        let len = self.data.len();
+        let free = self.charged.saturating_sub(len);
+        if want <= free {
+            return want;
+        }
+        let target = (len + want)
+            .max(self.charged.saturating_mul(2))
+            .min(self.cap);
+        // When the pool is short of the geometric step, this keeps what it has.
+        self.charged += self.budget.take_up_to(target.saturating_sub(self.charged));
+        self.data.reserve_exact(self.charged - len);
+        let cap = self.data.capacity();
+        if cap > self.charged {
+            // The allocator rounded up: account for what it gave.
+            self.budget.force_take(cap - self.charged);
+            self.charged = cap;
+        }
+        want.min(self.charged - len)
     }
 
     /// Accounts for `n` body bytes lost in a gap.
@@ -218,14 +186,14 @@ impl BodyBuf {
 
     /// Takes the kept bytes out (into a finished message), giving their budget back.
     pub(crate) fn take_data(&mut self) -> Vec<u8> {
-        self.budget.release(self.data.len());
+        self.budget.give(std::mem::take(&mut self.charged));
         std::mem::take(&mut self.data)
     }
 }
 
 impl Drop for BodyBuf {
     fn drop(&mut self) {
-        self.budget.release(self.data.len());
+        self.budget.give(self.charged);
     }
 }
 
@@ -552,7 +520,7 @@ mod tests {
 
     fn chunked(input: &[u8], cap: usize) -> (Result<Decoded, (BodyError, usize)>, BodyBuf, bool) {
         let mut d = Decoder::new(Framing::Chunked).unwrap();
-        let mut b = BodyBuf::new(cap, BodyBudget::unlimited());
+        let mut b = BodyBuf::new(cap, Pool::unlimited());
         let r = d.decode(input, &mut b, 1024);
         (r, b, d.had_trailers())
     }
@@ -574,7 +542,7 @@ mod tests {
         let input = b"5;ext\r\nhello\r\n1A\r\nabcdefghijklmnopqrstuvwxyz\r\n0\r\nT: x\r\n\r\n";
         for cut in 0..=input.len() {
             let mut d = Decoder::new(Framing::Chunked).unwrap();
-            let mut b = BodyBuf::new(8, BodyBudget::unlimited());
+            let mut b = BodyBuf::new(8, Pool::unlimited());
             let r1 = d.decode(&input[..cut], &mut b, 1024).unwrap();
             assert_eq!(r1.consumed, cut);
             let r2 = d.decode(&input[cut..], &mut b, 1024).unwrap();
@@ -607,7 +575,7 @@ mod tests {
     #[test]
     fn length_and_cap() {
         let mut d = Decoder::new(Framing::Length(10)).unwrap();
-        let mut b = BodyBuf::new(4, BodyBudget::unlimited());
+        let mut b = BodyBuf::new(4, Pool::unlimited());
         let r = d.decode(b"0123456789XYZ", &mut b, 0).unwrap();
         assert_eq!(
             r,
@@ -622,7 +590,7 @@ mod tests {
     #[test]
     fn gaps() {
         let mut d = Decoder::new(Framing::Length(10)).unwrap();
-        let mut b = BodyBuf::new(100, BodyBudget::unlimited());
+        let mut b = BodyBuf::new(100, Pool::unlimited());
         d.decode(b"01", &mut b, 0).unwrap();
         assert_eq!(d.gap(3, &mut b), GapOutcome::Skipped { done: false });
         d.decode(b"56789", &mut b, 0).unwrap();
@@ -633,7 +601,7 @@ mod tests {
         let mut d = Decoder::new(Framing::Length(4)).unwrap();
         assert_eq!(d.gap(10, &mut b), GapOutcome::Beyond { excess: 6 });
         let mut d = Decoder::new(Framing::Chunked).unwrap();
-        let mut b = BodyBuf::new(100, BodyBudget::unlimited());
+        let mut b = BodyBuf::new(100, Pool::unlimited());
         d.decode(b"a\r\n01", &mut b, 100).unwrap();
         assert_eq!(d.gap(8, &mut b), GapOutcome::Skipped { done: false });
         assert!(d.decode(b"\r\n0\r\n\r\n", &mut b, 100).unwrap().done);

@@ -59,6 +59,13 @@
 //! * Never panics on any input; all arithmetic on wire values is checked.
 //! * Per direction, buffered bytes ≤ `max(max_head_size, detect bound)` plus
 //!   at most `max_body_size` bytes of body; pending requests ≤ [`MAX_PENDING`].
+//! * Everything held is charged to the worker's pools ([`crate::budget`]): a
+//!   direction's buffer (by capacity) to `heads` before it grows — refused, the
+//!   buffered bytes are shed like a gap (`heads_shed_by_budget`); the head of a
+//!   message whose body is in progress to `heads`; pending requests past the
+//!   first to `pending` — refused, the connection's oldest pending request is
+//!   shed (`pending_shed_by_budget`); bodies to `bodies`. Dropping the
+//!   connection gives everything back.
 //! * A growing head is scanned for its end once (the scan position is kept)
 //!   and validated with exponentially spaced re-parses, so cost is linear.
 //! * `data` consumes all of its input; bytes not parsed are counted in
@@ -74,10 +81,10 @@ mod tests;
 
 use std::collections::VecDeque;
 
+use crate::budget::{Charge, WorkerBudget};
 use crate::message::{ConnMeta, Direction, Endpoint, HttpMessage, MessageKind, Side};
 use crate::time::Timestamp;
 
-pub use body::BodyBudget;
 use body::{BodyBuf, BodyError, Decoder, Framing, FramingError, GapOutcome};
 use detect::{Detected, Resync};
 pub use head::REDACTED;
@@ -85,7 +92,8 @@ use head::{Head, HeadError, StartLine};
 pub use stats::HttpStats;
 
 /// Most requests waiting for their response on one connection; beyond it the
-/// oldest is dropped and counted in `pending_overflow`.
+/// oldest is shed (counted in `pending_overflow`; its sequence number is kept, so
+/// its response still pairs with it).
 pub const MAX_PENDING: usize = 1024;
 
 /// An emptied direction buffer larger than this is freed rather than kept.
@@ -165,6 +173,8 @@ struct InProgress {
     body: BodyBuf,
     /// Client only: wait for the answer after this request.
     await_answer: bool,
+    /// The parsed head's share of the heads pool, given back with the message.
+    _head_charge: Charge,
 }
 
 /// One direction of the connection.
@@ -180,6 +190,9 @@ struct Half {
     buf_ts: Timestamp,
     current: Option<InProgress>,
     fin: bool,
+    /// Bytes of the heads pool charged for `buf` (≥ its capacity after it grew;
+    /// brought down to it by [`HttpConnection::settle`]).
+    charged: usize,
 }
 
 impl Half {
@@ -191,6 +204,7 @@ impl Half {
             buf_ts: Timestamp::default(),
             current: None,
             fin: false,
+            charged: 0,
         }
     }
 }
@@ -205,7 +219,26 @@ struct Pending {
     last_ts: Timestamp,
     /// False for a placeholder standing for a request lost in a gap or unparsable.
     seen: bool,
+    /// Rebuilt from a [`ShedRun`]: its capture time was not kept (no latency).
+    shed: bool,
 }
+
+/// Consecutive pending requests shed for memory (oldest first): their slots are
+/// gone, but their sequence numbers are kept so the responses that answer them
+/// still pair with them and pairing never shifts. A run costs 24 bytes however
+/// many requests it stands for.
+#[derive(Clone, Copy, Debug)]
+struct ShedRun {
+    first: u64,
+    count: u64,
+    seen: bool,
+    is_head: bool,
+    is_connect: bool,
+}
+
+/// Most runs of shed requests kept per connection; past it the oldest run is
+/// forgotten and pairing may shift (counted in `requests_without_response`).
+const MAX_SHED_RUNS: usize = 8;
 
 /// Everything a step needs besides the connection.
 struct Ctx<'a> {
@@ -259,10 +292,29 @@ pub struct HttpConnection {
     direction: Direction,
     halves: [Half; 2],
     pending: VecDeque<Pending>,
+    /// Requests shed from `pending`, older than all of it.
+    shed: VecDeque<ShedRun>,
     next_seq: u64,
     mode: Mode,
-    /// Shared with the worker's other connections (see [`BodyBudget`]).
-    body_budget: BodyBudget,
+    /// The worker's pools, shared with its other connections.
+    budget: WorkerBudget,
+    /// Bytes of the pending pool charged for `pending` (see [`PENDING_COST`]).
+    pending_charged: usize,
+}
+
+/// What one pending-request slot costs the pending pool (its size, rounded up).
+pub const PENDING_COST: usize = 32;
+/// Pending-request slots a connection holds without charging the pool: the
+/// usual non-pipelined exchange never touches the pool.
+const FREE_PENDING_SLOTS: usize = 4;
+
+impl Drop for HttpConnection {
+    fn drop(&mut self) {
+        for h in &self.halves {
+            self.budget.heads.give(h.charged);
+        }
+        self.budget.pending.give(self.pending_charged);
+    }
 }
 
 impl HttpConnection {
@@ -283,16 +335,23 @@ impl HttpConnection {
             direction: meta.direction,
             halves: [Half::new(initial), Half::new(initial)],
             pending: VecDeque::new(),
+            shed: VecDeque::new(),
             next_seq: 0,
             mode: Mode::Http,
-            body_budget: BodyBudget::unlimited(),
+            budget: WorkerBudget::unlimited(),
+            pending_charged: 0,
         }
     }
 
-    /// Keeps this connection's bodies within `budget`, shared with other connections.
-    pub fn with_body_budget(mut self, budget: BodyBudget) -> Self {
-        self.body_budget = budget;
+    /// Draws what this connection holds from `budget`, shared with other connections.
+    pub fn with_budget(mut self, budget: WorkerBudget) -> Self {
+        self.budget = budget;
         self
+    }
+
+    /// Pending requests (waiting for their response).
+    pub fn pending_requests(&self) -> usize {
+        self.pending.len()
     }
 
     /// False once the connection is no longer parsed as HTTP (after `101`, a
@@ -326,6 +385,7 @@ impl HttpConnection {
             out,
         };
         self.feed(side, bytes, &mut cx);
+        self.settle();
     }
 
     /// `len` bytes sent by `side` were never captured.
@@ -349,6 +409,7 @@ impl HttpConnection {
         };
         cx.stats.gaps += 1;
         self.on_gap(side, len, &mut cx);
+        self.settle();
     }
 
     /// `side` finished sending (FIN). Ends a close-delimited response.
@@ -371,6 +432,7 @@ impl HttpConnection {
         }
         self.halves[idx(side)].fin = true;
         self.end_side(side, true, &mut cx);
+        self.settle();
     }
 
     /// Connection is gone (RST, idle eviction, end of capture): emit what is
@@ -399,8 +461,99 @@ impl HttpConnection {
             h.need_more = false;
         }
         cx.stats.requests_without_response += self.pending.iter().filter(|p| p.seen).count() as u64;
-        self.pending.clear();
+        cx.stats.requests_without_response += self
+            .shed
+            .iter()
+            .filter(|r| r.seen)
+            .map(|r| r.count)
+            .sum::<u64>();
+        self.pending = VecDeque::new();
+        self.shed = VecDeque::new();
         self.mode = Mode::Closed;
+        self.settle();
+    }
+
+    // ---- memory --------------------------------------------------------
+
+    /// Brings the pools' charges down to what is held now (buffers that shrank or
+    /// were freed, a pending queue that emptied). Never charges more.
+    fn settle(&mut self) {
+        for h in &mut self.halves {
+            let cap = h.buf.capacity();
+            if h.charged > cap {
+                self.budget.heads.give(h.charged - cap);
+                h.charged = cap;
+            }
+        }
+        // A queue that drained keeps its allocation: give back a large one.
+        if self.pending.len() * 4 <= self.pending.capacity()
+            && self.pending.capacity() > FREE_PENDING_SLOTS
+        {
+            self.pending
+                .shrink_to((self.pending.len() * 2).max(FREE_PENDING_SLOTS));
+        }
+        let want = Self::pending_charge(self.pending.capacity());
+        if self.pending_charged > want {
+            self.budget.pending.give(self.pending_charged - want);
+            self.pending_charged = want;
+        }
+    }
+
+    fn pending_charge(capacity: usize) -> usize {
+        capacity.saturating_sub(FREE_PENDING_SLOTS) * PENDING_COST
+    }
+
+    /// Makes room for `extra` more bytes in half `i`'s buffer, charged to the heads
+    /// pool first; false when the pool cannot give them.
+    fn reserve_buf(&mut self, i: usize, extra: usize) -> bool {
+        let h = &mut self.halves[i];
+        let need = h.buf.len().saturating_add(extra);
+        if need <= h.buf.capacity() {
+            return true;
+        }
+        let add = need.saturating_sub(h.charged);
+        if !self.budget.heads.try_take(add) {
+            return false;
+        }
+        h.charged += add;
+        h.buf.reserve_exact(extra);
+        // The allocator may round the capacity up: account for what it gave.
+        let cap = h.buf.capacity();
+        if cap > h.charged {
+            self.budget.heads.force_take(cap - h.charged);
+            h.charged = cap;
+        }
+        true
+    }
+
+    /// The heads pool refused to keep `side`'s buffered bytes: drop them (and
+    /// `also_skipped` bytes of input not kept either) as if the capture had lost
+    /// them, so pairing stays in step and the direction resynchronises.
+    fn shed_held(&mut self, side: Side, also_skipped: usize, cx: &mut Ctx<'_>) {
+        let i = idx(side);
+        cx.stats.heads_shed_by_budget += 1;
+        cx.stats.skipped_bytes += also_skipped as u64;
+        if self.halves[i].state == State::Body {
+            let h = &mut self.halves[i];
+            cx.stats.skipped_bytes += h.buf.len() as u64;
+            h.buf = Vec::new();
+            h.need_more = false;
+            self.finish(side, cx.ts, true, cx);
+            if self.halves[i].state == State::Idle {
+                self.resync_from_here(side, false, cx);
+            }
+        } else {
+            self.on_gap(side, 0, cx);
+        }
+        let h = &mut self.halves[i];
+        h.buf = Vec::new();
+        h.need_more = false;
+        if let State::Resync { .. } = h.state {
+            // The shed bytes began a message: don't find it again in what follows.
+            h.state = State::Resync {
+                at_line_start: false,
+            };
+        }
     }
 
     // ---- the byte loop -------------------------------------------------
@@ -423,8 +576,12 @@ impl HttpConnection {
                 step = self.step(side, input, cx.ts, cx);
                 input = &input[step.consumed..];
                 if step.need_more && self.mode == Mode::Http {
-                    let h = &mut self.halves[i];
                     if !input.is_empty() {
+                        if !self.reserve_buf(i, input.len()) {
+                            self.shed_held(side, input.len(), cx);
+                            return;
+                        }
+                        let h = &mut self.halves[i];
                         h.buf.extend_from_slice(input);
                         h.buf_ts = cx.ts;
                         h.need_more = true;
@@ -432,18 +589,23 @@ impl HttpConnection {
                     return;
                 }
             } else {
-                let h = &mut self.halves[i];
-                if h.need_more {
+                if self.halves[i].need_more {
                     if input.is_empty() {
                         return;
                     }
                     // Grow geometrically: a head split over many segments is
                     // copied O(n) times in total.
-                    let take = input.len().min(h.buf.len().max(4096));
+                    let take = input.len().min(self.halves[i].buf.len().max(4096));
+                    if !self.reserve_buf(i, take) {
+                        self.shed_held(side, input.len(), cx);
+                        return;
+                    }
+                    let h = &mut self.halves[i];
                     h.buf.extend_from_slice(&input[..take]);
                     input = &input[take..];
                     h.need_more = false;
                 }
+                let h = &mut self.halves[i];
                 let buf = std::mem::take(&mut h.buf);
                 let first_ts = h.buf_ts;
                 step = self.step(side, &buf, first_ts, cx);
@@ -728,15 +890,91 @@ impl HttpConnection {
 
     fn push_pending(&mut self, p: Pending, cx: &mut Ctx<'_>) {
         if self.pending.len() >= MAX_PENDING {
-            if let Some(old) = self.pending.pop_front() {
-                cx.stats.pending_overflow += 1;
-                if old.seen {
-                    cx.stats.requests_without_response += 1;
+            cx.stats.pending_overflow += 1;
+            self.drop_oldest_pending(cx);
+        } else if self.pending.len() == self.pending.capacity() {
+            // The queue must grow: charge the new slots first, or shed the oldest.
+            let new_cap = (self.pending.capacity() * 2).clamp(FREE_PENDING_SLOTS, MAX_PENDING);
+            let add = Self::pending_charge(new_cap).saturating_sub(self.pending_charged);
+            if self.budget.pending.try_take(add) {
+                self.pending_charged += add;
+                self.pending.reserve_exact(new_cap - self.pending.len());
+                let want = Self::pending_charge(self.pending.capacity());
+                if want > self.pending_charged {
+                    self.budget.pending.force_take(want - self.pending_charged);
+                    self.pending_charged = want;
                 }
-                self.release_client(old.seq, cx);
+            } else {
+                // Not empty: the first FREE_PENDING_SLOTS slots cost nothing.
+                cx.stats.pending_shed_by_budget += 1;
+                self.drop_oldest_pending(cx);
             }
         }
         self.pending.push_back(p);
+    }
+
+    /// Gives up the oldest pending request's slot, keeping its sequence number in
+    /// a [`ShedRun`] so its response still pairs with it.
+    fn drop_oldest_pending(&mut self, cx: &mut Ctx<'_>) {
+        let Some(old) = self.pending.pop_front() else {
+            return;
+        };
+        let extends = self.shed.back().is_some_and(|r| {
+            r.first + r.count == old.seq
+                && (r.seen, r.is_head, r.is_connect) == (old.seen, old.is_head, old.is_connect)
+        });
+        match self.shed.back_mut() {
+            Some(r) if extends => r.count += 1,
+            _ => {
+                if self.shed.len() >= MAX_SHED_RUNS {
+                    if let Some(gone) = self.shed.pop_front() {
+                        if gone.seen {
+                            cx.stats.requests_without_response += gone.count;
+                        }
+                    }
+                }
+                self.shed.push_back(ShedRun {
+                    first: old.seq,
+                    count: 1,
+                    seen: old.seen,
+                    is_head: old.is_head,
+                    is_connect: old.is_connect,
+                });
+            }
+        }
+        // No bytes are held for an answer that may not come in order any more.
+        self.release_client(old.seq, cx);
+    }
+
+    /// The oldest request still waiting for its response, shed or not.
+    fn front_pending(&self) -> Option<Pending> {
+        match self.shed.front() {
+            Some(r) => Some(Pending {
+                seq: r.first,
+                is_head: r.is_head,
+                is_connect: r.is_connect,
+                last_ts: Timestamp::default(),
+                seen: r.seen,
+                shed: true,
+            }),
+            None => self.pending.front().copied(),
+        }
+    }
+
+    /// Removes and returns [`Self::front_pending`].
+    fn pop_front_pending(&mut self) -> Option<Pending> {
+        let front = self.front_pending()?;
+        if front.shed {
+            let r = self.shed.front_mut().expect("front_pending saw a run");
+            r.first += 1;
+            r.count -= 1;
+            if r.count == 0 {
+                self.shed.pop_front();
+            }
+        } else {
+            self.pending.pop_front();
+        }
+        Some(front)
     }
 
     fn on_request_head(&mut self, mut head: Head, start_ts: Timestamp, cx: &mut Ctx<'_>) {
@@ -759,6 +997,7 @@ impl HttpConnection {
                 is_connect,
                 last_ts: cx.ts,
                 seen: true,
+                shed: false,
             },
             cx,
         );
@@ -789,11 +1028,11 @@ impl HttpConnection {
             status_message: reason.clone(),
             latency_ms,
         };
-        let latency = |p: &Pending| p.seen.then(|| start_ts.millis_since(p.last_ts));
+        let latency = |p: &Pending| (p.seen && !p.shed).then(|| start_ts.millis_since(p.last_ts));
 
         if (100..200).contains(&status) && status != 101 {
             // Interim: same sequence as the request, which stays pending.
-            let front = self.pending.front().copied();
+            let front = self.front_pending();
             let (seq, lat, orphan) = match front {
                 Some(p) => (p.seq, latency(&p), !p.seen),
                 None => (self.next_seq, None, true),
@@ -810,7 +1049,7 @@ impl HttpConnection {
             return;
         }
 
-        let req = self.pending.pop_front();
+        let req = self.pop_front_pending();
         let (seq, lat, orphan) = match req {
             Some(p) => (p.seq, latency(&p), !p.seen),
             None => {
@@ -878,11 +1117,13 @@ impl HttpConnection {
             }
         };
         let decoder = Decoder::new(framing);
+        let head_charge = Charge::force(&self.budget.heads, held_bytes(&msg));
         self.halves[i].current = Some(InProgress {
             msg,
             decoder: decoder.unwrap_or(Decoder::Length { remaining: 0 }),
-            body: BodyBuf::new(cx.cfg.max_body_size, self.body_budget.clone()),
+            body: BodyBuf::new(cx.cfg.max_body_size, self.budget.bodies.clone()),
             await_answer,
+            _head_charge: head_charge,
         });
         if framing == Framing::None || framing == Framing::Length(0) {
             self.finish(side, cx.ts, false, cx);
@@ -991,12 +1232,13 @@ impl HttpConnection {
                         is_connect: false,
                         last_ts: cx.ts,
                         seen: false,
+                        shed: false,
                     },
                     cx,
                 );
             }
             Side::Server => {
-                if let Some(p) = self.pending.pop_front() {
+                if let Some(p) = self.pop_front_pending() {
                     cx.stats.lost_responses += 1;
                     if p.seen {
                         cx.stats.requests_without_response += 1;
@@ -1098,4 +1340,25 @@ impl HttpConnection {
             State::Idle | State::AwaitAnswer { .. } => {}
         }
     }
+}
+
+/// Heap bytes a message's head keeps while its body is in progress (an estimate
+/// that errs high: each string's bytes plus a fixed cost per header).
+fn held_bytes(msg: &HttpMessage) -> usize {
+    let start = match &msg.kind {
+        MessageKind::Request { method, url } => method.len() + url.len(),
+        MessageKind::Response { status_message, .. } => status_message.len(),
+    };
+    let headers: usize = msg
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            let value_len = match value {
+                crate::message::HeaderValue::Single(v) => v.len(),
+                crate::message::HeaderValue::List(vs) => vs.iter().map(|v| v.len() + 24).sum(),
+            };
+            name.len() + value_len + 64
+        })
+        .sum();
+    start + headers + 128
 }

@@ -107,8 +107,17 @@ http_stats! {
     /// Responses assumed lost (a server-side gap between or inside heads, or an
     /// unparsable response head): the oldest pending request is dequeued.
     lost_responses,
-    /// Unanswered requests dropped because the pending queue was full.
+    /// Unanswered requests shed because the connection's pending queue was full
+    /// (`MAX_PENDING`); their responses still pair, without `latencyMs`.
     pending_overflow,
+    /// Partial heads (or bytes held under detection, resynchronisation or while an
+    /// `Upgrade`/`CONNECT` awaited its answer) dropped because the worker's heads
+    /// budget was spent; handled like a capture gap.
+    heads_shed_by_budget,
+    /// Pending requests shed because the worker's pending budget was spent (deep
+    /// pipelining on many connections): the connection's oldest gives up its slot;
+    /// its response still pairs with it, without `latencyMs`.
+    pending_shed_by_budget,
 }
 
 impl HttpStats {

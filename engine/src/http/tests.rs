@@ -3,6 +3,7 @@
 //! and byte by byte must give the same messages).
 
 use super::*;
+use crate::budget::Pool;
 use crate::message::HeaderValue;
 use std::net::{IpAddr, Ipv4Addr};
 
@@ -935,11 +936,15 @@ fn every_split_point_gives_the_same_messages() {
 
 #[test]
 fn body_budget_is_shared_by_connections_and_given_back() {
-    let budget = BodyBudget::new(100);
+    let budget = Pool::new(100);
+    let pools = WorkerBudget {
+        bodies: budget.clone(),
+        ..WorkerBudget::unlimited()
+    };
     let mut a = Run::new(false);
-    a.conn = HttpConnection::new(&meta(false)).with_body_budget(budget.clone());
+    a.conn = HttpConnection::new(&meta(false)).with_budget(pools.clone());
     let mut b = Run::new(false);
-    b.conn = HttpConnection::new(&meta(false)).with_body_budget(budget.clone());
+    b.conn = HttpConnection::new(&meta(false)).with_budget(pools.clone());
 
     // A is 80 bytes into a 200-byte upload: it holds 80 of the 100.
     a.data(
@@ -1036,4 +1041,163 @@ fn redaction_holds_at_every_split_point_and_across_gaps() {
     ]);
     let json = r.out[0].to_json(None);
     assert!(r.out[0].incomplete && !json.contains("SECRET"), "{json}");
+}
+
+/// A worker budget whose heads and pending pools are `heads` and `pending` bytes.
+fn small_pools(heads: usize, pending: usize) -> WorkerBudget {
+    WorkerBudget {
+        heads: Pool::new(heads),
+        pending: Pool::new(pending),
+        ..WorkerBudget::unlimited()
+    }
+}
+
+#[test]
+fn partial_heads_stay_within_the_heads_pool_and_are_shed_like_gaps() {
+    let pools = small_pools(64 * 1024, 1 << 20);
+    let mut runs: Vec<Run> = (0..40)
+        .map(|_| {
+            let mut r = Run::new(false);
+            r.conn = HttpConnection::new(&meta(false)).with_budget(pools.clone());
+            r
+        })
+        .collect();
+    // Forty clients each start a 16 KiB head that never ends, in 1 KiB steps.
+    let line = [b'a'; 1000];
+    for (k, r) in runs.iter_mut().enumerate() {
+        r.data(Side::Client, b"GET /slow HTTP/1.1\r\nX-Pad: ", k as u64);
+        for _ in 0..16 {
+            r.data(Side::Client, &line, k as u64);
+            assert!(
+                pools.heads.held() <= pools.heads.max(),
+                "pool passed its limit"
+            );
+        }
+    }
+    let shed: u64 = runs.iter().map(|r| r.stats.heads_shed_by_budget).sum();
+    assert!(
+        shed > 0,
+        "40 x 16 KiB cannot fit in 64 KiB without shedding"
+    );
+    // A shed client's next request is still parsed, and the reply pairs with it.
+    let r = runs
+        .iter_mut()
+        .find(|r| r.stats.heads_shed_by_budget > 0)
+        .unwrap();
+    r.data(
+        Side::Client,
+        b"\r\n\r\nGET /next HTTP/1.1\r\nHost: a\r\n\r\n",
+        99,
+    );
+    // The server answers the shed request, then /next.
+    r.data(
+        Side::Server,
+        b"HTTP/1.1 400 Bad\r\nContent-Length: 0\r\n\r\n",
+        100,
+    );
+    r.data(
+        Side::Server,
+        b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+        101,
+    );
+    let next = r
+        .out
+        .iter()
+        .find(|m| matches!(&m.kind, MessageKind::Request { url, .. } if url == "/next"));
+    let next = next.expect("the request after a shed head is parsed");
+    let resps: Vec<&HttpMessage> = r
+        .out
+        .iter()
+        .filter(|m| matches!(m.kind, MessageKind::Response { .. }))
+        .collect();
+    assert_eq!(resps.len(), 2);
+    assert!(
+        resps[0].incomplete,
+        "the shed request's response is marked incomplete"
+    );
+    assert_eq!(
+        resps[1].sequence, next.sequence,
+        "the next response pairs with /next"
+    );
+    // Everything is given back when the connections go.
+    drop(runs);
+    assert_eq!(pools.heads.held(), 0);
+}
+
+#[test]
+fn deep_pipelining_stays_within_the_pending_pool() {
+    let pools = small_pools(1 << 20, 4096);
+    let mut runs: Vec<Run> = (0..8)
+        .map(|_| {
+            let mut r = Run::new(false);
+            r.conn = HttpConnection::new(&meta(false)).with_budget(pools.clone());
+            r
+        })
+        .collect();
+    for r in runs.iter_mut() {
+        for _ in 0..300 {
+            r.data(Side::Client, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", 1);
+            assert!(pools.pending.held() <= pools.pending.max());
+        }
+    }
+    let shed: u64 = runs.iter().map(|r| r.stats.pending_shed_by_budget).sum();
+    assert!(shed > 0);
+    // Every request still came out as a message.
+    assert!(runs.iter().all(|r| r.out.len() == 300));
+    // The answers come, in order: each pairs with its own request, shed or not.
+    for r in runs.iter_mut() {
+        for k in 0..300 {
+            let body = format!("{k}");
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: {}\r\n\r\n{body}",
+                body.len()
+            );
+            r.data(Side::Server, resp.as_bytes(), 2);
+        }
+        let responses: Vec<&HttpMessage> = r
+            .out
+            .iter()
+            .filter(|m| matches!(m.kind, MessageKind::Response { .. }))
+            .collect();
+        assert_eq!(responses.len(), 300);
+        for (k, m) in responses.iter().enumerate() {
+            assert_eq!(m.sequence, k as u64, "response {k} pairs with request {k}");
+            assert_eq!(m.body, format!("{k}").into_bytes());
+            assert!(!m.incomplete);
+        }
+        assert_eq!(r.stats.responses_without_request, 0);
+    }
+    // New requests after the answers use the pool again.
+    for r in runs.iter_mut() {
+        r.data(Side::Client, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n", 3);
+    }
+    for r in runs.iter_mut() {
+        r.conn.close(Timestamp(5), &r.cfg, &mut r.stats, &mut r.out);
+    }
+    assert_eq!(
+        pools.pending.held(),
+        0,
+        "close gives the pending slots back"
+    );
+    drop(runs);
+    assert_eq!(pools.heads.held(), 0);
+}
+
+#[test]
+fn heads_of_messages_in_progress_are_charged_until_they_finish() {
+    let pools = small_pools(1 << 20, 1 << 20);
+    let mut r = Run::new(false);
+    r.conn = HttpConnection::new(&meta(false)).with_budget(pools.clone());
+    r.data(
+        Side::Client,
+        b"POST /up HTTP/1.1\r\nX-Big: 0123456789012345678901234567890123456789\r\nContent-Length: 4\r\n\r\nab",
+        1,
+    );
+    assert!(
+        pools.heads.held() > 40,
+        "the parsed head is held while its body is in progress"
+    );
+    r.data(Side::Client, b"cd", 2);
+    assert_eq!(r.out.len(), 1);
+    assert_eq!(pools.heads.held(), 0);
 }

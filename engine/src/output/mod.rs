@@ -22,6 +22,7 @@ pub mod stdout;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::budget::{Charge, Pool};
 use crate::config::Settings;
 use crate::message::{HttpMessage, Placement};
 use crate::stats::OutputStats;
@@ -30,8 +31,8 @@ pub use http_post::{HttpOutput, HttpOutputConfig};
 pub use stdout::StdoutOutput;
 
 /// Each output holds at most this many bytes of queued JSON, whatever
-/// `outputQueueSize` allows (10 000 messages with 64 KiB bodies would be ~870 MB).
-pub const MAX_QUEUED_BYTES: usize = 64 << 20;
+/// `outputQueueSize` allows (10 000 messages with 64 KiB bodies would be ~870 MB); see docs/memory.md.
+pub const MAX_QUEUED_BYTES: usize = 32 << 20;
 
 /// An output could not be set up. Messages never contain the auth token.
 #[derive(Debug, thiserror::Error)]
@@ -95,6 +96,9 @@ pub struct Batch {
     ends: Vec<usize>,
     /// Where each message's `body` string contents are in `lines` (between the quotes).
     bodies: Vec<std::ops::Range<usize>>,
+    /// Bytes of a queue's byte budget this batch holds while it waits (given back
+    /// when the batch is dropped, after delivery).
+    queued: Option<Charge>,
 }
 
 impl Batch {
@@ -116,6 +120,19 @@ impl Batch {
             self.bodies.push(body);
             self.lines.push(b'\n');
             self.ends.push(self.lines.len());
+        }
+    }
+
+    /// Charges the batch's bytes to `queue` for as long as it lives; false (and
+    /// nothing charged) when they do not fit.
+    pub fn charge_to(&mut self, queue: &Pool) -> bool {
+        self.queued = None;
+        match Charge::try_new(queue, self.lines.capacity()) {
+            Some(c) => {
+                self.queued = Some(c);
+                true
+            }
+            None => false,
         }
     }
 

@@ -127,6 +127,10 @@ use buffer::{Entry, OutOfOrderBuffer};
 /// expected byte are dropped (see the module doc, "Thresholds").
 pub const MAX_SEQ_JUMP: u32 = 1 << 30;
 
+/// Farthest past the last byte seen in a direction that the peer's acknowledgement
+/// may declare bytes lost ([`ReassemblyStats::acks_beyond_seen`] counts the others).
+pub const MAX_ACK_BEYOND_SEEN: u64 = 1 << 20;
+
 /// One captured TCP segment of the direction being reassembled.
 #[derive(Clone, Copy, Debug)]
 pub struct Segment<'a> {
@@ -389,6 +393,14 @@ impl Reassembler {
             return;
         }
         let mut target = self.delivered + d as u64;
+        // An acknowledgement may declare lost only what could plausibly have been
+        // sent unseen: at most MAX_ACK_BEYOND_SEEN past the last byte this
+        // direction showed. Farther is a forged or misread ACK, not capture loss.
+        let seen_end = self.buffer.last_end().unwrap_or(0).max(self.delivered);
+        if target > seen_end.saturating_add(MAX_ACK_BEYOND_SEEN) {
+            stats.acks_beyond_seen += 1;
+            return;
+        }
         if let Some((f, _)) = self.fin {
             // The FIN takes a sequence number of its own; it is not a stream byte.
             target = target.min(f);

@@ -54,6 +54,9 @@ counters! {
         huge_jump_segments,
         /// Acknowledgements ignored because they were more than `MAX_SEQ_JUMP` ahead.
         huge_jump_acks,
+        /// Acknowledgements ignored because they acknowledged more than
+        /// `MAX_ACK_BEYOND_SEEN` (1 MiB) past the last byte seen in that direction.
+        acks_beyond_seen,
         /// Payload bytes dropped because they lie after the sender's FIN.
         beyond_fin_bytes,
         /// Segments carrying new payload after the direction was closed (FIN

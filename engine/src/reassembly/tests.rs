@@ -421,6 +421,12 @@ fn peer_ack_declares_unseen_bytes_lost() {
     h.ack(1001 + (1 << 30) + 1);
     assert_eq!(h.stats.huge_jump_acks, 1);
     assert_eq!(h.out.text(), "x");
+    // An acknowledgement may declare lost at most 1 MiB past the last byte seen.
+    h.ack(1001 + (1 << 20) + 1);
+    assert_eq!(h.stats.acks_beyond_seen, 1);
+    assert_eq!(h.out.text(), "x");
+    h.ack(1001 + (1 << 20));
+    assert_eq!(h.out.text(), format!("x<gap {}>", 1 << 20));
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::process::Command;
 /// harness's output capture, so it shows even though the test "passes". `what` names the
 /// kind of test ("live capture", "live HTTP").
 pub fn skip(what: &str, reason: &str) {
-    if std::env::var_os("CI").is_some() {
+    if super::is_ci() {
         panic!("{what} test cannot run, and CI is set so it may not skip: {reason}");
     }
     let bar = "!".repeat(80);

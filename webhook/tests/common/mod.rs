@@ -2,9 +2,38 @@
 #![allow(dead_code)]
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use k8s_openapi::api::core::v1::Pod;
 use serde_json::{json, Value};
+
+/// How long a test waits for an event before it fails. Generous on purpose: the machine is
+/// shared and noisy, so a deadline only turns a hang into a clear failure; it measures nothing.
+pub const DEADLINE: Duration = Duration::from_secs(60);
+
+/// Polls `done` until it holds; fails naming `what` once [`DEADLINE`] has passed.
+pub fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let end = Instant::now() + DEADLINE;
+    while !done() {
+        assert!(
+            Instant::now() < end,
+            "gave up after {DEADLINE:?} waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// [`wait_until`] for async checks (inside a tokio runtime).
+pub async fn wait_until_async(what: &str, mut done: impl AsyncFnMut() -> bool) {
+    let end = Instant::now() + DEADLINE;
+    while !done().await {
+        assert!(
+            Instant::now() < end,
+            "gave up after {DEADLINE:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
 
 pub fn fixture_path(rel: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
