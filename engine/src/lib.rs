@@ -19,6 +19,7 @@
 
 pub mod capture;
 pub mod config;
+pub mod fatal;
 pub mod flow;
 pub mod http;
 pub mod message;
