@@ -26,9 +26,12 @@ fn demo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/data/demo.pcap")
 }
 
-/// Runs `cmd` to its end, killing it (and failing) if it takes longer than `limit`.
+/// Runs `cmd` to its end, killing it and everything it started (and failing) if it takes
+/// longer than `limit`.
 fn run_bounded(mut cmd: Command, limit: Duration) -> ProcOutput {
+    use std::os::unix::process::CommandExt;
     let mut child = cmd
+        .process_group(0)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -50,7 +53,9 @@ fn run_bounded(mut cmd: Command, limit: Duration) -> ProcOutput {
             break st;
         }
         if Instant::now() >= deadline {
-            let _ = child.kill();
+            // The whole group: a shell's children would keep the pipes open.
+            // SAFETY: plain syscall on the process group this test created.
+            unsafe { libc::kill(-(child.id() as i32), libc::SIGKILL) };
             let _ = child.wait();
             let stderr = String::from_utf8_lossy(&err_t.join().unwrap()).to_string();
             panic!("the child did not end within {limit:?} (it hangs); stderr:\n{stderr}");
