@@ -240,17 +240,22 @@ fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
 #[test]
 fn cli_output_url_sender_panic_exits_1() {
     let (url, posted) = collector();
+    // The 10 messages of the demo are queued at once; the third request panics its sender.
     let out = replay_cli(
-        &["--output-url", &url, "--output-concurrency", "2"],
+        &["--output-url", &url, "--output-concurrency", "2", "--stats"],
         Some("post:2"),
     );
-    assert_died_in(&out, "tcp-sniffer-post-");
-    // Two requests went out before the panic; the other sender drains what was queued.
-    assert!(
-        posted.load(Ordering::SeqCst) >= 2,
-        "posted {}",
-        posted.load(Ordering::SeqCst)
-    );
+    let logs = assert_died_in(&out, "tcp-sniffer-post-");
+    // Drained, not dropped: the other sender posts everything still queued; only the
+    // message the dead sender held is lost, and it is counted.
+    assert_eq!(posted.load(Ordering::SeqCst), 9);
+    let stats = logs
+        .iter()
+        .find(|l| l.get("output").is_some())
+        .expect("--stats line");
+    assert_eq!(stats["output"]["messages"], 10, "{stats}");
+    assert_eq!(stats["output"]["delivered"], 9, "{stats}");
+    assert_eq!(stats["output"]["dropped_at_shutdown"], 1, "{stats}");
 }
 
 /// An output whose `send` panics on the `n`th batch (a bug in the output stage's thread).
