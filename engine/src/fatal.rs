@@ -15,8 +15,8 @@
 //! `panic = "abort"` (it is not; with it, a panic would end the process at once, which
 //! is loud too, but nothing would be drained). While a caught body runs, the engine's
 //! panic hook (installed once, chaining to the previous hook for every other panic)
-//! keeps the panic's location instead of printing Rust's plain-text report, so stderr
-//! stays JSON lines.
+//! keeps the panic's location (and a backtrace when `RUST_BACKTRACE` asks for one) instead
+//! of printing Rust's plain-text report, so stderr stays JSON lines.
 //!
 //! # Fault injection (a test hook)
 //!
@@ -131,6 +131,8 @@ thread_local! {
     static CATCHING: Cell<bool> = const { Cell::new(false) };
     /// Where the last caught panic on this thread happened.
     static LOCATION: RefCell<Option<String>> = const { RefCell::new(None) };
+    /// Its backtrace, when `RUST_BACKTRACE` asks for one.
+    static BACKTRACE: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
 fn install_hook() {
@@ -143,6 +145,10 @@ fn install_hook() {
                     .location()
                     .map(|l| format!("{}:{}", l.file(), l.line()));
                 LOCATION.with(|l| *l.borrow_mut() = at);
+                let bt = std::backtrace::Backtrace::capture();
+                let bt = (bt.status() == std::backtrace::BacktraceStatus::Captured)
+                    .then(|| bt.to_string());
+                BACKTRACE.with(|b| *b.borrow_mut() = bt);
             } else {
                 previous(info);
             }
@@ -164,16 +170,16 @@ pub fn catch<T>(thread: &str, f: impl FnOnce() -> T) -> Result<T, ThreadPanic> {
         }
         let mut p = ThreadPanic::from_payload(thread, payload.as_ref());
         p.location = LOCATION.with(|l| l.borrow_mut().take());
-        log(
-            LogLevel::Error,
-            "engine thread panicked",
-            &[
-                ("thread", json!(p.thread)),
-                ("panic", json!(p.message)),
-                ("location", json!(p.location)),
-                ("code", json!(CODE_INTERNAL)),
-            ],
-        );
+        let mut fields = vec![
+            ("thread", json!(p.thread)),
+            ("panic", json!(p.message)),
+            ("location", json!(p.location)),
+            ("code", json!(CODE_INTERNAL)),
+        ];
+        if let Some(bt) = BACKTRACE.with(|b| b.borrow_mut().take()) {
+            fields.push(("backtrace", json!(bt)));
+        }
+        log(LogLevel::Error, "engine thread panicked", &fields);
         p
     })
 }
