@@ -119,6 +119,8 @@ function main(): void {
   if (url) outputs.push(endpointLabel(url));
 
   let stopping = false;
+  /** A fatal error (even one during a signal's drain) makes the exit code 1. */
+  let failed = false;
   let timer: NodeJS.Timeout | undefined;
   const stopAndExit = (code: number, reason: Record<string, unknown>): void => {
     if (stopping) return;
@@ -133,7 +135,7 @@ function main(): void {
       (json) => {
         const stats = JSON.parse(json) as SnifferStats;
         logLine('info', 'stopped', { stats });
-        exit(code);
+        exit(failed ? 1 : code);
       },
       (e: unknown) => fail(1, `stop failed: ${String(e)}`),
     );
@@ -143,6 +145,7 @@ function main(): void {
     if (kind === 'error') {
       const what = code === 'ERR_TCP_SNIFFER_INTERNAL' ? 'internal error' : 'capture failed';
       logLine('error', what, { error: message ?? 'unknown error', code });
+      failed = true;
       stopAndExit(1, { reason: what });
       // The engine stops every thread and drains within the drain deadline; should the
       // stop still not finish, exit anyway: a dead sniffer must not linger.
