@@ -64,6 +64,15 @@ set -e
 [ "$rc" = 1 ] || fail "missing file exited $rc, want 1"
 grep -q "cannot read capture file" "$tmp/err" || fail "unclear error: $(cat "$tmp/err")"
 
+# No silent death: a panic in an engine thread (injected with the test hook) exits 1 with an
+# error line naming the thread, and does not hang.
+set +e
+TCP_SNIFFER_TEST_PANIC=worker:5 timeout 30 "$bin" --read tests/data/demo.pcap --ports 8080 >/dev/null 2>"$tmp/err"; rc=$?
+set -e
+[ "$rc" = 1 ] || fail "an injected worker panic exited $rc, want 1: $(cat "$tmp/err")"
+grep -q '"message":"engine thread panicked".*"thread":"tcp-sniffer-replay"' "$tmp/err" \
+  || fail "no error line naming the panicked thread: $(cat "$tmp/err")"
+
 # A broken pcap (cut in the middle of a record) keeps what came before.
 head -c 3000 tests/data/demo.pcap >"$tmp/cut.pcap"
 "$bin" --read "$tmp/cut.pcap" --ports 8080 >"$tmp/out" 2>"$tmp/err" || fail "cut pcap exited $?"

@@ -20,6 +20,7 @@
 pub mod budget;
 pub mod capture;
 pub mod config;
+pub mod fatal;
 pub mod flow;
 pub mod http;
 pub mod message;

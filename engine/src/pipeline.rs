@@ -25,6 +25,7 @@ use std::time::{Duration, Instant};
 use crossbeam_channel::bounded;
 
 use crate::config::Settings;
+use crate::fatal::{self, FaultPoint, ThreadPanic};
 use crate::flow::{FlowConfig, FlowCounters, FlowKey, FlowTable};
 use crate::http::HttpConfig;
 use crate::message::{Endpoint, HttpMessage, Placement};
@@ -138,6 +139,7 @@ impl Worker {
 
     #[inline]
     fn process(&mut self, len: usize, ts: Timestamp, decoded: Result<TcpSegment<'_>, DecodeError>) {
+        fatal::inject(FaultPoint::Worker);
         self.capture.packets += 1;
         self.capture.bytes += len as u64;
         if ts > self.clock {
@@ -253,6 +255,16 @@ pub enum RunError {
     /// The source could not be opened.
     #[error(transparent)]
     Source(#[from] SourceError),
+    /// A thread of the replay (a worker when there are several, or an output's own
+    /// thread) panicked: the replay stopped, the outputs were closed (what was queued is
+    /// drained within their deadline). A panic on the calling thread unwinds as usual.
+    #[error("internal error: {panic}")]
+    Panicked {
+        /// The first panic.
+        panic: ThreadPanic,
+        /// The counters of the part of the replay that ran.
+        stats: Box<Stats>,
+    },
 }
 
 /// What a finished run reports.
@@ -305,12 +317,16 @@ pub fn run_file_observed(
     stop: &AtomicBool,
     progress: &(dyn Fn(usize, Stats) + Sync),
 ) -> Result<RunSummary, RunError> {
+    fatal::arm();
     let file = CaptureFile::open(path)?;
     // A file has no "own addresses": direction is unknown.
     let workers = settings.workers.unwrap_or(1).max(1);
     let cfg = flow_config(settings, workers, Vec::new());
+    // Set when a thread of this replay panicked: the rest stop as on `stop`.
+    let abort = AtomicBool::new(false);
     let replay = Replay {
         stop,
+        abort: &abort,
         progress,
         shards: workers,
     };
@@ -318,11 +334,13 @@ pub fn run_file_observed(
         outputs,
         emitted: 0,
         stop,
+        abort: &abort,
+        failed: None,
         progress,
         slot: workers,
         last_progress: Instant::now(),
     };
-    let (mut stats, damaged) = if workers == 1 {
+    let (mut stats, damaged, mut failed) = if workers == 1 {
         let mut w = Worker::new(cfg, 0).with_placement(placement.cloned());
         let damaged = replay.shard(file, &mut w, 0, |batch| {
             to.deliver(batch);
@@ -330,7 +348,7 @@ pub fn run_file_observed(
             !to.all_closed()
         });
         w.finish_with(|w| to.deliver(w.take_batch()));
-        (w.stats(), damaged)
+        (w.stats(), damaged, None)
     } else {
         drop(file);
         replay.sharded(path, cfg, placement, &mut to)
@@ -339,12 +357,20 @@ pub fn run_file_observed(
         stats.capture.file_errors += 1;
     }
     let emitted = to.emitted;
+    failed = failed.or(to.failed.take());
     for o in outputs.iter_mut() {
         o.close();
         stats.output.merge(&o.stats());
+        failed = failed.or_else(|| o.failure());
     }
     stats.output.messages = emitted;
-    Ok(RunSummary { stats, damaged })
+    match failed {
+        Some(panic) => Err(RunError::Panicked {
+            panic,
+            stats: Box::new(stats),
+        }),
+        None => Ok(RunSummary { stats, damaged }),
+    }
 }
 
 /// Hands the serialised messages of a file replay to the outputs, waiting for room
@@ -355,6 +381,10 @@ struct Delivery<'o, 'p> {
     emitted: u64,
     /// Set when the replay is being stopped: stop waiting for room.
     stop: &'p AtomicBool,
+    /// Set when a thread of the replay panicked (stop waiting too).
+    abort: &'p AtomicBool,
+    /// The first output whose own thread panicked (see [`Output::failure`]).
+    failed: Option<ThreadPanic>,
     progress: &'p (dyn Fn(usize, Stats) + Sync),
     /// The `progress` slot for the outputs' counters (after the workers').
     slot: usize,
@@ -366,16 +396,23 @@ impl Delivery<'_, '_> {
         if batch.is_empty() {
             return;
         }
+        fatal::inject(FaultPoint::Output);
         self.emitted += batch.len() as u64;
         let batch = Arc::new(batch);
         for o in self.outputs.iter_mut() {
             // Back-pressure, not loss — unless the replay is being stopped.
             while !o.wait_for_room(&batch, Duration::from_millis(100)) {
-                if self.stop.load(Ordering::Relaxed) {
+                if self.stop.load(Ordering::Relaxed) || self.abort.load(Ordering::Relaxed) {
                     break;
                 }
             }
             o.send(&batch);
+            if self.failed.is_none() {
+                self.failed = o.failure();
+                if self.failed.is_some() {
+                    self.abort.store(true, Ordering::SeqCst);
+                }
+            }
         }
         if self.last_progress.elapsed() >= PROGRESS_INTERVAL {
             self.last_progress = Instant::now();
@@ -388,15 +425,19 @@ impl Delivery<'_, '_> {
         }
     }
 
-    /// Every output is gone (e.g. stdout's reader went away): reading on is pointless.
+    /// Every output is gone (e.g. stdout's reader went away), or one failed: reading on
+    /// is pointless.
     fn all_closed(&self) -> bool {
-        !self.outputs.is_empty() && self.outputs.iter().all(|o| o.is_closed())
+        self.failed.is_some()
+            || (!self.outputs.is_empty() && self.outputs.iter().all(|o| o.is_closed()))
     }
 }
 
 /// What every worker of one replay shares.
 struct Replay<'p> {
     stop: &'p AtomicBool,
+    /// Set when a thread of the replay panicked: the others stop as on `stop`.
+    abort: &'p AtomicBool,
     progress: &'p (dyn Fn(usize, Stats) + Sync),
     shards: usize,
 }
@@ -410,14 +451,15 @@ impl Replay<'_> {
         cfg: FlowConfig,
         placement: Option<&Placement>,
         to: &mut Delivery<'_, '_>,
-    ) -> (Stats, Option<String>) {
+    ) -> (Stats, Option<String>, Option<ThreadPanic>) {
         let (msg_tx, msg_rx) = bounded::<Batch>(self.shards * 4);
         std::thread::scope(|scope| {
             let handles: Vec<_> = (0..self.shards)
                 .map(|id| {
                     let (cfg, msg_tx) = (cfg.clone(), msg_tx.clone());
                     let placement = placement.cloned();
-                    scope.spawn(move || {
+                    let name = format!("tcp-sniffer-replay-{id}");
+                    let body = move || {
                         let mut w = Worker::new(cfg, id as u16).with_placement(placement);
                         // The caller opened it a moment ago; failing now means it changed.
                         let damaged = match CaptureFile::open(path) {
@@ -431,7 +473,18 @@ impl Replay<'_> {
                             let _ = msg_tx.send(w.take_batch());
                         });
                         (w.stats(), damaged)
-                    })
+                    };
+                    // A panic ends this worker (its sender is dropped as it unwinds) and
+                    // stops the others; what they already sent is still delivered.
+                    let thread = name.clone();
+                    std::thread::Builder::new()
+                        .name(name)
+                        .spawn_scoped(scope, move || {
+                            fatal::catch(&thread, body).inspect_err(|_| {
+                                self.abort.store(true, Ordering::SeqCst);
+                            })
+                        })
+                        .expect("cannot start a replay worker thread")
                 })
                 .collect();
             drop(msg_tx);
@@ -445,15 +498,27 @@ impl Replay<'_> {
             }
             let mut stats = Stats::default();
             let mut damaged = None;
+            let mut failed = None;
             for h in handles {
                 // Every worker reads the same file, so they find the same damage.
-                let (s, d) = h
-                    .join()
-                    .unwrap_or_else(|_| (Stats::default(), Some("worker thread panicked".into())));
-                stats.merge(&s);
-                damaged = damaged.or(d);
+                let name = h
+                    .thread()
+                    .name()
+                    .unwrap_or("tcp-sniffer-replay")
+                    .to_string();
+                match h.join() {
+                    Ok(Ok((s, d))) => {
+                        stats.merge(&s);
+                        damaged = damaged.or(d);
+                    }
+                    Ok(Err(p)) => failed = failed.or(Some(p)),
+                    Err(payload) => {
+                        let p = ThreadPanic::from_payload(&name, payload.as_ref());
+                        failed = failed.or(Some(p));
+                    }
+                }
             }
-            (stats, damaged)
+            (stats, damaged, failed)
         })
     }
 
@@ -473,7 +538,7 @@ impl Replay<'_> {
         loop {
             n = n.wrapping_add(1);
             if n.is_multiple_of(4096) {
-                if self.stop.load(Ordering::Relaxed) {
+                if self.stop.load(Ordering::Relaxed) || self.abort.load(Ordering::Relaxed) {
                     return None;
                 }
                 if last_progress.elapsed() >= PROGRESS_INTERVAL {

@@ -30,6 +30,18 @@
 //! dropped and counted (`capture.queue_drops`, `output.dropped_queue_full`).
 //! A fatal capture error (interface removed) is reported through [`Hooks::on_error`] and
 //! stops the sniffer as `stop()` would.
+//!
+//! No silent death: every thread here is started by one helper (`spawn`, over
+//! [`fatal::spawn`]) that catches a panic. The first panic (or capture error) is the run's
+//! [`FatalError`] (`Shared::fatal`): it is logged, reported through [`Hooks::on_error`],
+//! and sets `stop`, so the other threads end as they would on `stop()` (workers flush
+//! their connections, the output stage drains what is queued within the drain deadline)
+//! and nothing waits for the dead thread: a dead worker's sender is dropped as it unwinds,
+//! a dead libpcap reader's queues close, a dead output stage's queue closes (workers then
+//! count what they cannot hand over). A panic in an output's own thread (the stdout writer,
+//! a URL sender) is reported by that output ([`Output::failure`]); the output stage, or the
+//! replay, turns it into the run's fatal error the same way. [`Sniffer::wait`] and
+//! [`Sniffer::fatal_error`] return it.
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -46,6 +58,7 @@ use crate::capture::afpacket::{open_fanout, AfPacketConfig, AfPacketRing};
 use crate::capture::pcap_live::{PcapLive, PcapLiveConfig};
 use crate::capture::{available_cpus, local_addresses, CaptureError, Packet};
 use crate::config::{CaptureBackend, LogLevel, Settings};
+use crate::fatal::{self, FatalError, FaultPoint, ThreadPanic};
 use crate::flow::FlowConfig;
 use crate::message::Placement;
 use crate::output::log::log;
@@ -83,11 +96,15 @@ const OUTPUT_QUEUE_BYTES: usize = 16 << 20;
 /// workers together (the same rule).
 const WORKER_QUEUE_BYTES: usize = 32 << 20;
 
+/// The fatal-error callback of [`Hooks`].
+pub type ErrorHook = Box<dyn Fn(&FatalError) + Send + Sync>;
+
 /// Callbacks into the embedding program (the Node addon's events; the CLI's exit).
 #[derive(Default)]
 pub struct Hooks {
-    /// A fatal error stopped capture (called once, from a sniffer thread).
-    pub on_error: Option<Box<dyn Fn(String) + Send + Sync>>,
+    /// A fatal error stopped capture: a capture error, or a panic in an engine thread
+    /// (called once, from a sniffer thread).
+    pub on_error: Option<ErrorHook>,
     /// Replaying a file finished and every message was handed to the outputs
     /// (called once, from a sniffer thread, after the outputs were closed).
     pub on_end: Option<Box<dyn Fn() + Send + Sync>>,
@@ -131,8 +148,8 @@ struct Shared {
     output: Mutex<OutputStats>,
     /// Set when every thread has finished (file replay done, or stopped).
     finished: AtomicBool,
-    /// The first fatal error, if any.
-    fatal: Mutex<Option<String>>,
+    /// The first fatal error, if any (set once, by `fail`; `fail` also sets `stop`).
+    fatal: Mutex<Option<FatalError>>,
     hooks: Hooks,
 }
 
@@ -145,27 +162,43 @@ impl Shared {
         all[worker] = stats;
     }
 
-    fn fail(&self, err: &CaptureError) {
-        let text = err.to_string();
+    /// Records the run's fatal error (the first one wins), stops every thread and reports it.
+    fn fail(&self, err: FatalError) {
+        let message = match &err {
+            FatalError::Capture(_) => "capture failed; stopping",
+            FatalError::Panic(_) => "internal error; stopping",
+        };
         log(
             LogLevel::Error,
-            "capture failed; stopping",
-            &[("error", json!(text))],
+            message,
+            &[("error", json!(err.detail())), ("code", json!(err.code()))],
         );
         let first = {
             let mut f = self.fatal.lock().unwrap_or_else(|e| e.into_inner());
             let first = f.is_none();
             if first {
-                *f = Some(text.clone());
+                *f = Some(err.clone());
             }
             first
         };
         self.stop.store(true, Ordering::SeqCst);
         if first {
             if let Some(cb) = &self.hooks.on_error {
-                cb(text);
+                cb(&err);
             }
         }
+    }
+
+    fn fail_capture(&self, err: &CaptureError) {
+        self.fail(FatalError::Capture(err.to_string()));
+    }
+
+    /// Whether the run already has a fatal error.
+    fn failed(&self) -> bool {
+        self.fatal
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some()
     }
 }
 
@@ -196,6 +229,7 @@ impl Sniffer {
             fatal: Mutex::new(None),
             hooks,
         });
+        fatal::arm();
         if let Some(path) = settings.read_file.clone() {
             return Self::start_file(settings, path, outputs, placement, shared);
         }
@@ -223,7 +257,7 @@ impl Sniffer {
 
         let (msg_tx, msg_rx) = bounded::<Batch>(OUTPUT_QUEUE_BATCHES * workers);
         let queued = Pool::new(OUTPUT_QUEUE_BYTES);
-        let output_thread = spawn("tcp-sniffer-output", {
+        let output_thread = spawn("tcp-sniffer-output", &shared, {
             let shared = shared.clone();
             move || output_stage(msg_rx, outputs, &shared)
         })?;
@@ -232,7 +266,8 @@ impl Sniffer {
             for (k, ring) in rings.into_iter().enumerate() {
                 let worker = Worker::new(cfg.clone(), k as u16).with_placement(placement.clone());
                 let (shared, tx, queued) = (shared.clone(), msg_tx.clone(), queued.clone());
-                capture_threads.push(spawn(&format!("tcp-sniffer-ring-{k}"), move || {
+                let name = format!("tcp-sniffer-ring-{k}");
+                capture_threads.push(spawn(&name, &shared.clone(), move || {
                     ring_loop(ring, worker, k, tx, &queued, &shared)
                 })?);
             }
@@ -271,7 +306,7 @@ impl Sniffer {
         crate::source::file::CaptureFile::open(&path).map_err(RunError::from)?;
         let workers = settings.workers.unwrap_or(1).max(1);
         let settings = settings.clone();
-        let thread = spawn("tcp-sniffer-replay", {
+        let thread = spawn("tcp-sniffer-replay", &shared, {
             let shared = shared.clone();
             let path = path.clone();
             move || {
@@ -284,14 +319,45 @@ impl Sniffer {
                         shared.publish(slot, s);
                     }
                 };
-                let result = run_file_observed(
-                    &settings,
-                    &path,
-                    &mut outputs,
-                    placement.as_ref(),
-                    &shared.stop,
-                    &progress,
-                );
+                // A panic of this thread's own worker (one worker replays inline) is caught
+                // here, so the outputs are still drained; the replay's other threads and the
+                // outputs' threads come back as `RunError::Panicked` (outputs closed).
+                let result = fatal::catch("tcp-sniffer-replay", || {
+                    run_file_observed(
+                        &settings,
+                        &path,
+                        &mut outputs,
+                        placement.as_ref(),
+                        &shared.stop,
+                        &progress,
+                    )
+                });
+                let result = match result {
+                    Ok(r) => r,
+                    Err(p) => {
+                        shared.fail(FatalError::Panic(p));
+                        let mut total = OutputStats::default();
+                        for o in outputs.iter_mut() {
+                            o.close();
+                            total.merge(&o.stats());
+                        }
+                        total.messages = shared
+                            .output
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .messages;
+                        *shared.output.lock().unwrap_or_else(|e| e.into_inner()) = total;
+                        shared.finished.store(true, Ordering::SeqCst);
+                        return;
+                    }
+                };
+                // The totals replace what the workers reported on the way (in one step: a
+                // reader never sees the counters go back).
+                let publish = |mut s: Stats| {
+                    *shared.output.lock().unwrap_or_else(|e| e.into_inner()) = s.output.clone();
+                    s.output = OutputStats::default();
+                    *shared.workers.lock().unwrap_or_else(|e| e.into_inner()) = vec![s];
+                };
                 match result {
                     Ok(summary) => {
                         if let Some(why) = &summary.damaged {
@@ -301,15 +367,13 @@ impl Sniffer {
                                 &[("file", json!(path)), ("reason", json!(why))],
                             );
                         }
-                        *shared.output.lock().unwrap_or_else(|e| e.into_inner()) =
-                            summary.stats.output.clone();
-                        let mut s = summary.stats;
-                        s.output = OutputStats::default();
-                        // The totals replace what the workers reported on the way (in one
-                        // step: a reader never sees the counters go back).
-                        *shared.workers.lock().unwrap_or_else(|e| e.into_inner()) = vec![s];
+                        publish(summary.stats);
                     }
-                    Err(e) => shared.fail(&CaptureError::InvalidConfig(e.to_string())),
+                    Err(RunError::Panicked { panic, stats }) => {
+                        publish(*stats);
+                        shared.fail(FatalError::Panic(panic));
+                    }
+                    Err(e) => shared.fail(FatalError::Capture(e.to_string())),
                 }
                 shared.finished.store(true, Ordering::SeqCst);
                 if !shared.stop.load(Ordering::SeqCst) {
@@ -363,13 +427,21 @@ impl Sniffer {
                 && self.output_thread.as_ref().is_none_or(|t| t.is_finished()))
     }
 
-    /// The fatal error that stopped capture, if one did.
-    pub fn fatal_error(&self) -> Option<String> {
+    /// The fatal error that stopped capture (a capture error or a panic), if one did.
+    pub fn fatal_error(&self) -> Option<FatalError> {
         self.shared
             .fatal
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// Waits until every thread has finished — a replayed file is done, or a fatal error
+    /// stopped the run (live capture ends only that way; use [`Sniffer::stop`] to end it) —
+    /// and returns the fatal error, if there was one. [`Sniffer::stats`] is final afterwards.
+    pub fn wait(&mut self) -> Result<(), FatalError> {
+        self.join_all();
+        self.fatal_error().map_or(Ok(()), Err)
     }
 
     /// Stops capture, flushes the connections, drains the outputs, returns the final counters.
@@ -380,11 +452,22 @@ impl Sniffer {
 
     fn shutdown(&mut self) {
         self.shared.stop.store(true, Ordering::SeqCst);
-        for t in self.capture_threads.drain(..) {
-            let _ = t.join();
-        }
-        if let Some(t) = self.output_thread.take() {
-            let _ = t.join();
+        self.join_all();
+    }
+
+    /// Joins every thread. Their panics were caught inside them ([`fatal::spawn`]); a join
+    /// error means reporting one panicked too, and is recorded the same way.
+    fn join_all(&mut self) {
+        let threads = self
+            .capture_threads
+            .drain(..)
+            .chain(self.output_thread.take());
+        for t in threads {
+            let name = t.thread().name().unwrap_or("tcp-sniffer").to_string();
+            if let Err(payload) = t.join() {
+                let p = ThreadPanic::from_payload(&name, payload.as_ref());
+                self.shared.fail(FatalError::Panic(p));
+            }
         }
         self.shared.finished.store(true, Ordering::SeqCst);
     }
@@ -396,11 +479,15 @@ impl Drop for Sniffer {
     }
 }
 
-fn spawn(name: &str, f: impl FnOnce() + Send + 'static) -> Result<JoinHandle<()>, StartError> {
-    std::thread::Builder::new()
-        .name(name.to_string())
-        .spawn(f)
-        .map_err(StartError::Spawn)
+/// Starts every thread of a running sniffer: a panic in it becomes the run's fatal error
+/// (logged, reported, and the rest stopped; see the module docs).
+fn spawn(
+    name: &str,
+    shared: &Arc<Shared>,
+    f: impl FnOnce() + Send + 'static,
+) -> Result<JoinHandle<()>, StartError> {
+    let shared = shared.clone();
+    fatal::spawn(name, f, move |p| shared.fail(FatalError::Panic(p))).map_err(StartError::Spawn)
 }
 
 fn af_config(s: &Settings) -> AfPacketConfig {
@@ -450,6 +537,7 @@ fn ring_loop(
     let mut last_housekeeping = Instant::now();
     let mut reported_down = false;
     while !shared.stop.load(Ordering::Relaxed) {
+        fatal::inject(FaultPoint::Capture);
         match ring.poll(POLL_TIMEOUT, |p: Packet<'_>| {
             worker.packet(p.link, p.data, p.ts)
         }) {
@@ -465,7 +553,7 @@ fn ring_loop(
                 }
             }
             Err(e) => {
-                shared.fail(&e);
+                shared.fail_capture(&e);
                 break;
             }
         }
@@ -551,13 +639,15 @@ fn start_pcap(
         txs.push(tx);
         let mut worker = Worker::new(cfg.clone(), k as u16).with_placement(placement.clone());
         let (shared, out, queued) = (shared.clone(), msg_tx.clone(), queued.clone());
-        threads.push(spawn(&format!("tcp-sniffer-worker-{k}"), move || {
+        let name = format!("tcp-sniffer-worker-{k}");
+        threads.push(spawn(&name, &shared.clone(), move || {
             pcap_worker(rx, &mut worker, k, out, &queued, &shared)
         })?);
     }
+    let owner = shared.clone();
     let shared = shared.clone();
     let packets_queued = Pool::new(WORKER_QUEUE_BYTES);
-    threads.push(spawn("tcp-sniffer-pcap", move || {
+    threads.push(spawn("tcp-sniffer-pcap", &owner, move || {
         let mut batches: Vec<PacketBatch> = (0..workers).map(|_| PacketBatch::default()).collect();
         let mut queue_drops = 0u64;
         let mut last_stats = Instant::now();
@@ -588,13 +678,14 @@ fn start_pcap(
             b.packets.push((b.data.len(), p.ts));
         };
         while !shared.stop.load(Ordering::Relaxed) {
+            fatal::inject(FaultPoint::Capture);
             let polled = live.poll(|p: Packet<'_>| shard(p, &mut batches));
             if let Err(e) = polled {
                 if matches!(e, CaptureError::InterfaceDown { .. }) {
                     std::thread::sleep(POLL_TIMEOUT);
                     continue;
                 }
-                shared.fail(&e);
+                shared.fail_capture(&e);
                 break;
             }
             // Hand over after every poll: a lone request must not wait for a full batch.
@@ -686,9 +777,18 @@ fn output_stage(rx: Receiver<Batch>, mut outputs: Vec<Box<dyn Output>>, shared: 
         total.messages = messages;
         *shared.output.lock().unwrap_or_else(|e| e.into_inner()) = total;
     };
+    // An output's own thread panicked: the run's fatal error (once).
+    let check_failures = |outputs: &[Box<dyn Output>]| {
+        if !shared.failed() {
+            if let Some(p) = outputs.iter().find_map(|o| o.failure()) {
+                shared.fail(FatalError::Panic(p));
+            }
+        }
+    };
     loop {
         match rx.recv_timeout(OUTPUT_FLUSH) {
             Ok(batch) => {
+                fatal::inject(FaultPoint::Output);
                 messages += batch.len() as u64;
                 let batch = Arc::new(batch);
                 for o in outputs.iter_mut() {
@@ -704,12 +804,15 @@ fn output_stage(rx: Receiver<Batch>, mut outputs: Vec<Box<dyn Output>>, shared: 
                 o.flush();
             }
             publish(&outputs, messages);
+            check_failures(&outputs);
         }
     }
+    check_failures(&outputs);
     for o in outputs.iter_mut() {
         o.close();
     }
     publish(&outputs, messages);
+    check_failures(&outputs);
 }
 
 /// The addresses of `interface` (for `direction`), re-exported for the CLI's startup line.

@@ -21,8 +21,11 @@
 //! `surface` is `"library"` (camelCase keys, JSON values) or `"env"` (env var names,
 //! text values; empty values count as unset). `sidecar` picks the outputs' default:
 //! stdout when no output URL is set. `deliver(text)` receives each batch's JSON lines
-//! in one crossing (see `js_output`); `onEvent("error", text)` and `onEvent("end")`
-//! carry the engine's hooks.
+//! in one crossing (see `js_output`); `onEvent("error", text, code)` and `onEvent("end")`
+//! carry the engine's hooks (`code`: `ERR_TCP_SNIFFER_CAPTURE`, or
+//! `ERR_TCP_SNIFFER_INTERNAL` when an engine thread panicked; see `tcp_sniffer::fatal`).
+//! The start and stop threads run under `fatal::catch` too: a panic there rejects the
+//! promise (message prefixed `internal error:`) instead of leaving it pending.
 
 mod js_output;
 
@@ -32,6 +35,7 @@ use std::time::Duration;
 use neon::prelude::*;
 use serde_json::{json, Map, Value};
 use tcp_sniffer::config::{CaptureBackend, LogLevel, RawValue, Settings, SettingsBuilder, Surface};
+use tcp_sniffer::fatal::{self, FatalError};
 use tcp_sniffer::message::Placement;
 use tcp_sniffer::output::http_post::HttpOutputConfig;
 use tcp_sniffer::output::{build_outputs, log, Output};
@@ -84,9 +88,8 @@ impl Finalize for Handle {
             }
         };
         if let Some(s) = running {
-            let _ = std::thread::Builder::new()
-                .name("tcp-sniffer-finalize".into())
-                .spawn(move || drop(s));
+            // Nobody is left to tell: a panic here is only logged (by `fatal::spawn`).
+            let _ = fatal::spawn("tcp-sniffer-finalize", move || drop(s), |_| {});
         }
     }
 }
@@ -269,12 +272,13 @@ fn start(mut cx: FunctionContext) -> JsResult<JsPromise> {
         let (ch_err, ch_end) = (cx.channel(), cx.channel());
         let (ev_err, ev_end) = (on_event.clone(), on_event);
         Hooks {
-            on_error: Some(Box::new(move |text: String| {
+            on_error: Some(Box::new(move |err: &FatalError| {
                 let ev = ev_err.clone();
+                let (text, code) = (err.detail(), err.code());
                 let _ = ch_err.try_send(move |mut cx| {
                     let f = ev.to_inner(&mut cx);
-                    let (kind, text) = (cx.string("error"), cx.string(text));
-                    f.call_with(&cx).arg(kind).arg(text).exec(&mut cx)
+                    let (kind, text, code) = (cx.string("error"), cx.string(text), cx.string(code));
+                    f.call_with(&cx).arg(kind).arg(text).arg(code).exec(&mut cx)
                 });
             })),
             on_end: Some(Box::new(move || {
@@ -292,7 +296,11 @@ fn start(mut cx: FunctionContext) -> JsResult<JsPromise> {
         .name("tcp-sniffer-start".into())
         .spawn(move || {
             let placement = Placement::from_env();
-            let result = Sniffer::start(&settings, outputs, placement.clone(), hooks);
+            let result = fatal::catch("tcp-sniffer-start", || {
+                Sniffer::start(&settings, outputs, placement.clone(), hooks)
+                    .map_err(|e| e.to_string())
+            })
+            .unwrap_or_else(|p| Err(FatalError::Panic(p).to_string()));
             let outcome = {
                 let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
                 match result {
@@ -312,7 +320,7 @@ fn start(mut cx: FunctionContext) -> JsResult<JsPromise> {
                     }
                     Err(e) => {
                         st.phase = Phase::Stopped(Box::default());
-                        Err(e.to_string())
+                        Err(e)
                     }
                 }
             };
@@ -374,10 +382,22 @@ fn stop(mut cx: FunctionContext) -> JsResult<JsPromise> {
     let spawned = std::thread::Builder::new()
         .name("tcp-sniffer-stop".into())
         .spawn(move || {
-            let stats = sniffer.stop();
-            let text = stats_json(&stats, None);
-            state.lock().unwrap_or_else(|e| e.into_inner()).phase = Phase::Stopped(Box::new(stats));
-            deferred.settle_with(&channel, move |mut cx| Ok(cx.string(text)));
+            // The engine's threads report their own panics; this catches one in the stop itself.
+            let stats = fatal::catch("tcp-sniffer-stop", || sniffer.stop())
+                .map_err(|p| FatalError::Panic(p).to_string());
+            let text = match &stats {
+                Ok(s) => Ok(stats_json(s, None)),
+                Err(e) => Err(e.clone()),
+            };
+            let last = stats.unwrap_or_default();
+            state.lock().unwrap_or_else(|e| e.into_inner()).phase = Phase::Stopped(Box::new(last));
+            deferred.settle_with(&channel, move |mut cx| match text {
+                Ok(text) => Ok(cx.string(text)),
+                Err(e) => {
+                    let err = cx.error(e)?;
+                    cx.throw(err)
+                }
+            });
         });
     if let Err(e) = spawned {
         return cx.throw_error(format!("cannot start a sniffer thread: {e}"));

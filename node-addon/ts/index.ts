@@ -32,6 +32,23 @@ export class SnifferConfigError extends Error {
   }
 }
 
+/**
+ * A fatal error that stopped the sniffer (the `'error'` event; an iterator throws it).
+ * `code` is stable: `ERR_TCP_SNIFFER_CAPTURE` (capture failed, e.g. the interface went
+ * away) or `ERR_TCP_SNIFFER_INTERNAL` (an engine thread panicked: a bug; the message names
+ * the thread). Either way the sniffer stops: what was already queued is delivered within
+ * `outputDrainTimeoutMs`, and `stop()` resolves with the final counters.
+ */
+export class SnifferError extends Error {
+  constructor(
+    readonly code: 'ERR_TCP_SNIFFER_CAPTURE' | 'ERR_TCP_SNIFFER_INTERNAL',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'SnifferError';
+  }
+}
+
 /** Messages an async iterator buffers before it drops (and counts) new ones. */
 export const DEFAULT_ITERATOR_BUFFER = 10_000;
 /** A throwing callback is logged at most once per this interval (the rest are counted). */
@@ -48,7 +65,7 @@ export interface IterateOptions {
 /** Events of a {@link Sniffer}. */
 export interface SnifferEvents {
   message: [message: HttpMessage];
-  error: [error: Error];
+  error: [error: SnifferError];
   stats: [stats: SnifferStats];
   end: [];
 }
@@ -114,7 +131,7 @@ export class Sniffer extends EventEmitter {
       .start(
         this.#handle,
         (text) => this.#deliver(text),
-        (kind, message) => this.#onEvent(kind, message),
+        (kind, message, code) => this.#onEvent(kind, message, code),
       )
       .then(
         (json) => {
@@ -282,9 +299,12 @@ export class Sniffer extends EventEmitter {
     });
   }
 
-  #onEvent(kind: 'error' | 'end', message?: string): void {
+  #onEvent(kind: 'error' | 'end', message?: string, code?: string): void {
     if (kind === 'error') {
-      const err = new Error(`capture failed: ${message ?? 'unknown error'}`);
+      const err =
+        code === 'ERR_TCP_SNIFFER_INTERNAL'
+          ? new SnifferError(code, `internal error: ${message ?? 'unknown error'}`)
+          : new SnifferError('ERR_TCP_SNIFFER_CAPTURE', `capture failed: ${message ?? 'unknown error'}`);
       this.#endIterators(err);
       // Without an 'error' listener the engine's log line is the report: an observer
       // must not crash the application it observes.

@@ -16,7 +16,7 @@ export interface Native {
   start(
     handle: NativeHandle,
     deliver: ((lines: string) => number) | undefined,
-    onEvent: (kind: 'error' | 'end', message?: string) => void,
+    onEvent: (kind: 'error' | 'end', message?: string, code?: string) => void,
   ): Promise<string>;
   stop(handle: NativeHandle): Promise<string>;
   stats(handle: NativeHandle): string;

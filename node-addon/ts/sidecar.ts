@@ -6,8 +6,10 @@
 // to stdout (when no OUTPUT_URL is set) and/or POSTs them to OUTPUT_URL, logs the
 // counters every STATS_INTERVAL_MS, and on SIGTERM/SIGINT stops and drains.
 //
-// Exit codes: 0 stopped by a signal (or the replayed file ended), 1 capture failure,
-// 2 invalid settings.
+// Exit codes: 0 stopped by a signal (or the replayed file ended), 1 capture failure or
+// an internal error (a panic in an engine thread), 2 invalid settings.
+// TCP_SNIFFER_TEST_PANIC is a fault-injection hook for tests (see the engine's `fatal`
+// module); it is not a setting.
 //
 // Flags (for demos and tests; the container uses none):
 //   --read FILE   replay a pcap/pcapng file instead of capturing live, then exit 0
@@ -34,7 +36,9 @@ Flags:
   --read FILE   replay a pcap/pcapng file instead of capturing live, then exit
   --help        this text
 
-Exit codes: 0 stopped (SIGTERM/SIGINT, or the file ended), 1 capture failure, 2 invalid settings.
+Exit codes: 0 stopped (SIGTERM/SIGINT, or the file ended), 1 capture failure or an
+internal error (an engine thread panicked; logged as an error line naming the thread),
+2 invalid settings.
 `;
 
 const DEFAULT_STATS_INTERVAL_MS = 60_000;
@@ -121,6 +125,8 @@ function main(): void {
   if (url) outputs.push(endpointLabel(url));
 
   let stopping = false;
+  /** A fatal error (even one during a signal's drain) makes the exit code 1. */
+  let failed = false;
   let timer: NodeJS.Timeout | undefined;
   const stopAndExit = (code: number, reason: Record<string, unknown>): void => {
     if (stopping) return;
@@ -135,16 +141,25 @@ function main(): void {
       (json) => {
         const stats = JSON.parse(json) as SnifferStats;
         logLine('info', 'stopped', { stats });
-        exit(code);
+        exit(failed ? 1 : code);
       },
       (e: unknown) => fail(1, `stop failed: ${String(e)}`),
     );
   };
 
-  const onEvent = (kind: 'error' | 'end', message?: string): void => {
+  const onEvent = (kind: 'error' | 'end', message?: string, code?: string): void => {
     if (kind === 'error') {
-      logLine('error', 'capture failed', { error: message ?? 'unknown error' });
-      stopAndExit(1, { reason: 'capture failed' });
+      const what = code === 'ERR_TCP_SNIFFER_INTERNAL' ? 'internal error' : 'capture failed';
+      logLine('error', what, { error: message ?? 'unknown error', code });
+      failed = true;
+      stopAndExit(1, { reason: what });
+      // The engine stops every thread and drains within the drain deadline; should the
+      // stop still not finish, exit anyway: a dead sniffer must not linger.
+      const drainMs = Number(normalized.outputDrainTimeoutMs ?? 5000);
+      setTimeout(() => {
+        logLine('error', 'stop did not finish after a fatal error; exiting');
+        exit(1);
+      }, drainMs + 10_000).unref();
     } else {
       stopAndExit(0, { reason: 'end of file' });
     }

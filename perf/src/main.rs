@@ -69,7 +69,7 @@ enum Cmd {
     /// Write README.md over the reports in a directory: issue 8's targets, met or not, and every
     /// table.
     Summary(SummaryOptions),
-    /// Compare tcp-sniffer JSON lines with a truth file.
+    /// Compare tcp-sniffer JSON lines with a truth file; exits non-zero when they disagree.
     Check {
         /// The `<name>.truth.jsonl` file.
         #[arg(long)]
@@ -150,6 +150,9 @@ fn main() -> Result<()> {
             }
             if rep.expected == 0 {
                 bail!("truth file is empty");
+            }
+            if let Some(why) = compare::truth_disagreement(&rep) {
+                bail!("tcp-sniffer's output disagrees with the truth: {why}");
             }
             Ok(())
         }

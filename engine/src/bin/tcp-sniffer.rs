@@ -1,8 +1,9 @@
 //! `tcp-sniffer`: the command-line face of the engine.
 //!
 //! Glue only: parse flags into the engine's one settings validation, pick the
-//! outputs, run, print `--stats`. Exit codes: 0 done, 1 capture/file failure,
-//! 2 invalid settings.
+//! outputs, run, print `--stats`. Exit codes: 0 done, 1 capture/file failure or an
+//! internal error (a panic in an engine thread, logged as an error line naming the
+//! thread), 2 invalid settings.
 
 use std::process::ExitCode;
 
@@ -17,8 +18,7 @@ use tcp_sniffer::config::LogLevel;
 use tcp_sniffer::config::{RawValue, Settings, SettingsBuilder, Surface};
 use tcp_sniffer::message::Placement;
 use tcp_sniffer::output::{build_outputs, log, Output};
-use tcp_sniffer::pipeline::run_file;
-use tcp_sniffer::runtime::{Hooks, Sniffer};
+use tcp_sniffer::runtime::{Hooks, Sniffer, StartError};
 
 const USAGE: &str = "\
 tcp-sniffer: show the HTTP/1.x requests and responses on the given ports, as JSON lines.
@@ -70,7 +70,8 @@ OPTIONS:
     -V, --version                 the version
 
 Messages go to stdout, one JSON object per line; logs and --stats go to stderr.
-Exit codes: 0 done, 1 capture or file failure, 2 invalid settings.
+Exit codes: 0 done; 1 capture or file failure, or an internal error (a panic in an
+engine thread: logged as an error line that names the thread); 2 invalid settings.
 ";
 
 /// What the command line asks for besides the engine's settings.
@@ -157,7 +158,7 @@ fn main() -> ExitCode {
     // receives them: the stop is always an orderly drain. A thread started earlier would
     // take a SIGINT with the default action and kill the process mid-capture.
     let signals = s.read_file.is_none().then(block_stop_signals);
-    let mut outputs = match build_outputs(s, true) {
+    let outputs = match build_outputs(s, true) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("tcp-sniffer: {e}");
@@ -169,26 +170,40 @@ fn main() -> ExitCode {
     if let Some(warning) = s.insecure_output_url_warning() {
         log::log(LogLevel::Warn, &warning, &[]);
     }
-    let Some(path) = s.read_file.clone() else {
+    if s.read_file.is_none() {
         let signals = signals.unwrap_or_else(block_stop_signals); // set above: live mode
         return live(&cli, outputs, placement, &signals);
-    };
-    match run_file(s, &path, &mut outputs, placement.as_ref()) {
-        Ok(summary) => {
-            if let Some(why) = &summary.damaged {
-                eprintln!(
-                    "tcp-sniffer: {path} is damaged ({why}); every packet before the damage was processed"
-                );
-            }
-            if cli.print_stats {
-                eprintln!("{}", summary.stats.to_json());
-            }
-            ExitCode::SUCCESS
+    }
+    replay(&cli, outputs, placement)
+}
+
+/// Replays `--read FILE` to the end (the same run as the library's `readFile`: a panic in
+/// any of its threads stops it and is reported, see `tcp_sniffer::fatal`).
+fn replay(cli: &Cli, outputs: Vec<Box<dyn Output>>, placement: Option<Placement>) -> ExitCode {
+    let mut sniffer = match Sniffer::start(&cli.settings, outputs, placement, Hooks::default()) {
+        Ok(sn) => sn,
+        Err(e @ StartError::File(_)) => {
+            eprintln!("tcp-sniffer: {e}");
+            return ExitCode::from(1);
         }
         Err(e) => {
-            eprintln!("tcp-sniffer: {e}");
-            ExitCode::from(1)
+            log::log(
+                LogLevel::Error,
+                &format!("cannot start the replay: {e}"),
+                &[],
+            );
+            return ExitCode::from(1);
         }
+    };
+    // The engine has logged the error (with its thread) and stopped the run.
+    let result = sniffer.wait();
+    let stats = sniffer.stop();
+    if cli.print_stats {
+        eprintln!("{}", stats.to_json());
+    }
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(_) => ExitCode::from(1),
     }
 }
 

@@ -46,6 +46,11 @@
 //! and `close()` returns; a sender still inside a request finishes it (bounded by
 //! the request timeout) and exits. Dropping the output without `close()` does the
 //! same without waiting.
+//!
+//! A panic in a sender ends that sender only (the others go on draining the queue); the
+//! message it was sending is counted as `dropped_at_shutdown` when the output closes. The
+//! output then reports itself closed and the panic through [`Output::failure`]: the run
+//! treats it as fatal and stops.
 
 use std::cmp::{Ordering as CmpOrdering, Reverse};
 use std::collections::{BinaryHeap, VecDeque};
@@ -62,6 +67,7 @@ use ureq::Agent;
 use super::log::{self, RateLimit};
 use super::{Batch, Output, OutputError};
 use crate::config::{LogLevel, Settings};
+use crate::fatal::{self, FaultPoint, ThreadPanic};
 use crate::redact::REDACTED;
 use crate::stats::OutputStats;
 
@@ -288,6 +294,8 @@ struct State {
     aborted: bool,
     /// Sender threads still running.
     senders: usize,
+    /// The first sender's panic, if one died of one.
+    failure: Option<ThreadPanic>,
 }
 
 impl State {
@@ -427,9 +435,12 @@ impl HttpOutput {
             let s = shared.clone();
             let agent = agent.clone();
             s.lock().senders += 1;
-            let spawned = std::thread::Builder::new()
-                .name(format!("tcp-sniffer-post-{i}"))
-                .spawn(move || sender_loop(&s, &agent));
+            let on_panic = s.clone();
+            let spawned = fatal::spawn(
+                &format!("tcp-sniffer-post-{i}"),
+                move || sender_loop(&s, &agent),
+                move |p| sender_died(&on_panic, p),
+            );
             if let Err(e) = spawned {
                 shared.lock().senders -= 1;
                 // `out` is dropped here, which stops the senders already started.
@@ -583,7 +594,11 @@ impl Output for HttpOutput {
     }
 
     fn is_closed(&self) -> bool {
-        self.closed
+        self.closed || self.shared.lock().failure.is_some()
+    }
+
+    fn failure(&self) -> Option<ThreadPanic> {
+        self.shared.lock().failure.clone()
     }
 
     fn has_room(&self, batch: &Batch) -> bool {
@@ -625,8 +640,20 @@ enum Outcome {
     Reject(String),
 }
 
+/// A sender panicked: it no longer counts as running (its message in flight stays
+/// pending, so `close()` counts it as dropped at shutdown), and the output has failed.
+fn sender_died(s: &Shared, p: ThreadPanic) {
+    let mut st = s.lock();
+    st.senders -= 1;
+    st.failure.get_or_insert(p);
+    drop(st);
+    s.exit_cv.notify_all();
+    s.work_cv.notify_all();
+}
+
 fn sender_loop(s: &Shared, agent: &Agent) {
     while let Some(job) = next_job(s) {
+        fatal::inject(FaultPoint::Post);
         let outcome = post(s, agent, &job);
         finish(s, job, outcome);
     }

@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use crate::budget::{Charge, Pool};
 use crate::config::Settings;
+use crate::fatal::ThreadPanic;
 use crate::message::{HttpMessage, Placement};
 use crate::stats::OutputStats;
 
@@ -208,6 +209,12 @@ pub trait Output: Send {
     }
     /// Counters so far.
     fn stats(&self) -> OutputStats;
+    /// The panic that killed one of this output's threads, if one did. The output then
+    /// reports itself closed (so nothing waits for it); the run treats the panic as fatal
+    /// (see [`crate::fatal`]).
+    fn failure(&self) -> Option<ThreadPanic> {
+        None
+    }
 }
 
 /// Waits on `room` (with `lock`) until `ready()` holds or `timeout` passes; true when ready.

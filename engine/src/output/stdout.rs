@@ -17,6 +17,10 @@
 //! flushes and exits. If it has not finished within the drain deadline (a reader
 //! that never reads), what is still queued is counted as `dropped_at_shutdown` and
 //! the thread is left behind, blocked in `write`, without delaying the caller.
+//!
+//! A panic in the writer ends it like a closed pipe (the output reports itself closed,
+//! what it had not written is counted as `dropped_stdout_closed`, `close()` does not
+//! wait) and is reported through [`Output::failure`]: the run treats it as fatal.
 
 use std::io::{ErrorKind, Write};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -28,6 +32,7 @@ use serde_json::json;
 
 use super::{log, Batch, Output, OutputError, MAX_QUEUED_BYTES};
 use crate::config::LogLevel;
+use crate::fatal::{self, FaultPoint, ThreadPanic};
 use crate::stats::OutputStats;
 
 /// The writer flushes at least this often while data is waiting.
@@ -58,6 +63,8 @@ struct Shared {
     dropped_at_shutdown: AtomicU64,
     done: Mutex<bool>,
     done_cv: Condvar,
+    /// The writer's panic, if it died of one.
+    failure: Mutex<Option<ThreadPanic>>,
     /// Signalled whenever the writer takes messages off the queue (file replay waits on it).
     room: Condvar,
     room_lock: Mutex<()>,
@@ -94,15 +101,17 @@ impl StdoutOutput {
     ) -> Result<Self, OutputError> {
         let (tx, rx) = crossbeam_channel::unbounded::<Arc<Batch>>();
         let shared = Arc::new(Shared::default());
-        let s = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("tcp-sniffer-stdout".into())
-            .spawn(move || {
+        let (s, on_panic) = (shared.clone(), shared.clone());
+        let thread = fatal::spawn(
+            "tcp-sniffer-stdout",
+            move || {
                 writer_loop(w, rx, &s);
                 *s.done.lock().unwrap_or_else(|e| e.into_inner()) = true;
                 s.done_cv.notify_all();
-            })
-            .map_err(OutputError::Spawn)?;
+            },
+            move |p| writer_died(&on_panic, p),
+        )
+        .map_err(OutputError::Spawn)?;
         Ok(StdoutOutput {
             tx: Some(tx),
             shared,
@@ -113,12 +122,34 @@ impl StdoutOutput {
     }
 }
 
+/// The writer panicked: everything accepted and not yet written is lost (counted as
+/// `dropped_stdout_closed`), the output is closed, and `close()` does not wait.
+fn writer_died(s: &Shared, p: ThreadPanic) {
+    *s.failure.lock().unwrap_or_else(|e| e.into_inner()) = Some(p);
+    s.closed.store(true, Ordering::SeqCst);
+    {
+        let _g = s.acct.lock().unwrap_or_else(|e| e.into_inner());
+        if !s.abandoned.swap(true, Ordering::Relaxed) {
+            let left = s
+                .accepted
+                .load(Ordering::Relaxed)
+                .saturating_sub(s.delivered.load(Ordering::Relaxed))
+                .saturating_sub(s.dropped_closed.load(Ordering::Relaxed));
+            s.dropped_closed.fetch_add(left, Ordering::Relaxed);
+        }
+    }
+    s.room.notify_all();
+    *s.done.lock().unwrap_or_else(|e| e.into_inner()) = true;
+    s.done_cv.notify_all();
+}
+
 fn writer_loop<W: Write>(w: W, rx: Receiver<Arc<Batch>>, s: &Shared) {
     let mut w = std::io::BufWriter::with_capacity(1 << 16, w);
     // Messages in `w`'s buffer: counted as delivered once flushed.
     let mut unflushed = 0u64;
     let mut last_flush = Instant::now();
     for batch in rx.iter() {
+        fatal::inject(FaultPoint::Stdout);
         let n = batch.len();
         s.pending_bytes
             .fetch_sub(batch.as_lines().len(), Ordering::Relaxed);
@@ -271,6 +302,14 @@ impl Output for StdoutOutput {
 
     fn is_closed(&self) -> bool {
         self.shared.closed.load(Ordering::Relaxed)
+    }
+
+    fn failure(&self) -> Option<ThreadPanic> {
+        self.shared
+            .failure
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     fn wait_for_room(&self, batch: &Batch, timeout: Duration) -> bool {
