@@ -205,7 +205,7 @@ impl Worker {
     }
 
     /// About how many bytes the messages not yet handed over take (file replay hands a
-    /// batch over past [`BATCH_BYTES`], so queues of batches are bounded in bytes too).
+    /// batch over past about 1 MiB, so queues of batches are bounded in bytes too).
     pub fn pending_bytes(&self) -> usize {
         self.out_bytes + self.batch.as_lines().len()
     }
