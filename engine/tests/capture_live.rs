@@ -4,8 +4,13 @@
 //! (and every thread or process it starts) lives in a fresh, empty network namespace that the
 //! kernel destroys when the last of them exits — nothing to clean up, even after a panic, and
 //! no name that could collide with another run. `ip` commands spawned from that thread run in
-//! the same namespace. The veth test creates a second namespace the same way and moves the
+//! the same namespace. The veth tests create a second namespace the same way and move the
 //! peer end into it by thread id.
+//!
+//! The VLAN case runs on every kernel: over real 802.1Q sub-interfaces where the kernel has
+//! them, else as 802.1Q-tagged frames injected into the veth pair from the peer's end (see
+//! [`veth_pair`]). Either way the tag reaches packet taps on `va` out of band, in the packet's
+//! metadata (`tp_vlan_tci`), not inline; libpcap re-inserts it into the frame.
 //!
 //! Traffic goes only to addresses inside these namespaces (127.0.0.1, 10.77.x.x on the veth).
 //!
@@ -25,9 +30,12 @@ use tcp_sniffer::capture::{CaptureError, LinkType, Packet};
 use tcp_sniffer::wire::decode_tcp;
 
 mod common;
+#[path = "common/frame.rs"]
+mod frame;
 
 use common::netns::{enter_new_netns, gettid, ip};
 use common::{wait_until, DEADLINE};
+use frame::{Flow, Injector, Segment, ACK, PSH, SYN};
 
 const PORT: u16 = 8080;
 const OTHER_PORT: u16 = 9090;
@@ -134,6 +142,9 @@ struct Seen {
     orig_len: u32,
     /// Payload bytes the capture cut off.
     missing: u32,
+    /// VLAN id of an 802.1Q tag inline in front of the IP header: Ethernet frames as libpcap
+    /// gives them, stripped tags re-inserted. AF_PACKET rings deliver from the IP header on.
+    vlan: Option<u16>,
     at: Instant,
 }
 
@@ -173,6 +184,12 @@ impl Seen {
 
 fn record(p: Packet<'_>, out: &mut Vec<Seen>, undecoded: &mut usize) {
     assert!(p.data.len() <= p.orig_len as usize);
+    let vlan = match (p.link, p.data.get(12..16)) {
+        (LinkType::Ethernet, Some([0x81, 0x00, hi, lo])) => {
+            Some(u16::from_be_bytes([*hi, *lo]) & 0x0fff)
+        }
+        _ => None,
+    };
     match decode_tcp(p.link, p.data) {
         Ok(s) => out.push(Seen {
             src: s.src,
@@ -185,6 +202,7 @@ fn record(p: Packet<'_>, out: &mut Vec<Seen>, undecoded: &mut usize) {
             len: p.data.len(),
             orig_len: p.orig_len,
             missing: s.missing,
+            vlan,
             at: Instant::now(),
         }),
         Err(_) => *undecoded += 1,
@@ -521,33 +539,56 @@ fn afpacket_errors_say_what_is_wrong() {
 
 // ---------------------------------------------------------------- veth pair (and VLAN)
 
-/// Two namespaces joined by a veth pair `va` (10.77.0.1, fd00:77::1; here) — `vb` (10.77.0.2,
-/// fd00:77::2; peer), plus, where the kernel has 802.1Q, VLAN 100 on top (10.77.100.1 —
-/// 10.77.100.2) when `want_vlan`. `va` allows GSO packets up to 192 KiB (BIG TCP over IPv6). The
-/// peer namespace listens on port 8080 (IPv4 and IPv6) and runs `server(listener, vlan)`.
-/// Returns whether the VLAN exists, and the peer.
-fn veth_pair<F>(want_vlan: bool, server: F) -> Result<(bool, Peer), String>
+/// MAC addresses of the veth ends, fixed so that injected frames are addressed like real ones.
+const VA_MAC: [u8; 6] = [0x02, 0x77, 0, 0, 0, 1];
+const VB_MAC: [u8; 6] = [0x02, 0x77, 0, 0, 0, 2];
+
+/// How VLAN 100 crosses the veth pair (10.77.100.1 on `va`'s side, 10.77.100.2 on `vb`'s).
+enum Vlan {
+    /// Not asked for.
+    None,
+    /// The kernel has 802.1Q: sub-interfaces `va.100` and `vb.100`, real connections over them.
+    Device,
+    /// The kernel has no 802.1Q ("Unknown device type"): 802.1Q-tagged frames are sent into the
+    /// veth from `vb`'s end by a raw packet socket opened in the peer namespace. `va` receives
+    /// them like any tagged frame (the kernel moves the tag into the packet's metadata before
+    /// packet taps run), and, having no VLAN device, then drops them: only captures see them.
+    Injected(Injector),
+}
+
+/// Two namespaces joined by a veth pair `va` (10.77.0.1, fd00:77::1, [`VA_MAC`]; here) — `vb`
+/// (10.77.0.2, fd00:77::2, [`VB_MAC`]; peer), plus VLAN 100 when `want_vlan` (see [`Vlan`]).
+/// `va` allows GSO packets up to 192 KiB (BIG TCP over IPv6). The peer namespace listens on
+/// port 8080 (IPv4 and IPv6) and runs `server(listener, vlan_device)`, where `vlan_device`
+/// says whether 10.77.100.2 exists there too. Returns the VLAN and the peer.
+fn veth_pair<F>(want_vlan: bool, server: F) -> Result<(Vlan, Peer), String>
 where
     F: FnOnce(TcpListener, bool) + Send + 'static,
 {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Plan {
+        None,
+        Device,
+        Inject,
+    }
     let (done_tx, done_rx) = mpsc::channel::<()>();
     let (tid_tx, tid_rx) = mpsc::channel();
-    let (go_tx, go_rx) = mpsc::channel::<bool>();
-    let (ready_tx, ready_rx) = mpsc::channel();
+    let (go_tx, go_rx) = mpsc::channel::<Plan>();
+    let (ready_tx, ready_rx) = mpsc::channel::<Result<Option<Injector>, String>>();
     let peer = thread::spawn(move || {
         if let Err(e) = enter_new_netns() {
             tid_tx.send(Err(e)).unwrap();
             return;
         }
         tid_tx.send(Ok(gettid())).unwrap();
-        let Ok(vlan) = go_rx.recv() else { return };
+        let Ok(plan) = go_rx.recv() else { return };
         let mut setup = vec![
             "link set lo up",
             "addr add 10.77.0.2/24 dev vb",
             "addr add fd00:77::2/64 dev vb nodad",
             "link set vb up",
         ];
-        if vlan {
+        if plan == Plan::Device {
             setup.extend([
                 "link add link vb name vb.100 type vlan id 100",
                 "addr add 10.77.100.2/24 dev vb.100",
@@ -557,14 +598,22 @@ where
         for cmd in setup {
             ip(cmd).unwrap();
         }
+        // Opened here, so that it sends out of this namespace's `vb`, whichever thread uses it.
+        let injector = match plan {
+            Plan::Inject => match Injector::open("vb") {
+                Ok(i) => Some(i),
+                Err(e) => return ready_tx.send(Err(e)).unwrap(),
+            },
+            _ => None,
+        };
         let listener = TcpListener::bind(("::", PORT)).unwrap();
-        ready_tx.send(()).unwrap();
-        server(listener, vlan);
+        ready_tx.send(Ok(injector)).unwrap();
+        server(listener, plan == Plan::Device);
         // Keep the namespace, and with it the veth pair, until the test is done reading.
         let _ = done_rx.recv();
     });
     let tid = tid_rx.recv().unwrap()?;
-    ip("link add va type veth peer name vb")?;
+    ip("link add va address 02:77:00:00:00:01 type veth peer name vb address 02:77:00:00:00:02")?;
     ip(&format!("link set vb netns {tid}"))?;
     ip("addr add 10.77.0.1/24 dev va")?;
     ip("addr add fd00:77::1/64 dev va nodad")?;
@@ -572,33 +621,34 @@ where
         eprintln!("!!! NOTE: {e}; GSO super-packets stay at 64 KiB");
     }
     ip("link set va up")?;
-    let vlan = want_vlan
-        && match ip("link add link va name va.100 type vlan id 100") {
+    let plan = if !want_vlan {
+        Plan::None
+    } else {
+        match ip("link add link va name va.100 type vlan id 100") {
             Ok(()) => {
                 ip("addr add 10.77.100.1/24 dev va.100")?;
                 ip("link set va.100 up")?;
-                true
+                Plan::Device
             }
             Err(e) => {
-                let reason =
-                    format!("cannot create a VLAN sub-interface ({e}); load the 8021q module");
-                // Skips loudly; under CI a missing 802.1Q module is a failure, unless the run
-                // declares why this kernel cannot have one (TCP_SNIFFER_ALLOW_NO_VLAN=<why>): a
-                // stated exception, printed, never a silent one.
-                match std::env::var("TCP_SNIFFER_ALLOW_NO_VLAN") {
-                    Ok(why) if !why.trim().is_empty() => eprintln!(
-                        "\n!!! SKIPPED VLAN sub-interface case: {reason}\n\
-                     !!! allowed by TCP_SNIFFER_ALLOW_NO_VLAN: {why}"
-                    ),
-                    _ => common::netns::skip("VLAN sub-interface", &reason),
-                }
-                false
+                eprintln!(
+                    "!!! NOTE: no VLAN sub-interface ({e}); VLAN 100 is tested with \
+                     802.1Q-tagged frames injected from vb instead"
+                );
+                Plan::Inject
             }
-        };
-    go_tx.send(vlan).unwrap();
-    ready_rx
+        }
+    };
+    go_tx.send(plan).unwrap();
+    let injector = ready_rx
         .recv_timeout(DEADLINE)
-        .map_err(|_| "peer namespace did not come up".to_string())?;
+        .map_err(|_| "peer namespace did not come up".to_string())??;
+    let vlan = match (plan, injector) {
+        (Plan::None, _) => Vlan::None,
+        (Plan::Device, _) => Vlan::Device,
+        (Plan::Inject, Some(i)) => Vlan::Injected(i),
+        (Plan::Inject, None) => unreachable!("the peer opens the injector when asked"),
+    };
     Ok((
         vlan,
         Peer {
@@ -624,8 +674,114 @@ impl Peer {
 }
 
 /// The peer's server for the veth tests: one HTTP exchange per address.
-fn one_exchange_per_address(listener: TcpListener, vlan: bool) {
-    serve(listener, if vlan { 2 } else { 1 }).join().unwrap();
+fn one_exchange_per_address(listener: TcpListener, vlan_device: bool) {
+    serve(listener, if vlan_device { 2 } else { 1 })
+        .join()
+        .unwrap();
+}
+
+/// The client port of the injected VLAN connection: below the ephemeral port range, so no real
+/// connection in these tests has it.
+const INJECTED_CLIENT_PORT: u16 = 20100;
+
+/// A connection the veth tests make and expect to find in the capture.
+#[derive(Debug)]
+struct Expected {
+    server: SocketAddr,
+    client_port: u16,
+    /// Injected: how many frames were sent, each to be captured exactly once.
+    injected: Option<usize>,
+}
+
+impl Expected {
+    /// The VLAN connection (10.77.100.x).
+    fn in_vlan(&self) -> bool {
+        self.server.ip() == IpAddr::from([10, 77, 100, 2])
+    }
+
+    /// The packets of this connection among `seen`.
+    fn packets(&self, seen: &[Seen]) -> Vec<Seen> {
+        let (ip, port) = (self.server.ip(), self.server.port());
+        seen.iter()
+            .filter(|s| {
+                (s.dst == ip && s.dst_port == port && s.src_port == self.client_port)
+                    || (s.src == ip && s.src_port == port && s.dst_port == self.client_port)
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// Whether its request and response were both seen.
+    fn seen_in(&self, seen: &[Seen]) -> bool {
+        saw_exchange(&self.packets(seen), self.client_port)
+    }
+
+    /// Fails unless it was captured: request and response, and every injected frame once.
+    fn assert_captured(&self, seen: &[Seen], on: &str) {
+        let packets = self.packets(seen);
+        assert!(
+            saw_exchange(&packets, self.client_port),
+            "exchange with {} not captured on {on}: {seen:#?}",
+            self.server
+        );
+        if let Some(frames) = self.injected {
+            assert_eq!(
+                packets.len(),
+                frames,
+                "on {on}, each of the {frames} injected frames once: {packets:#?}"
+            );
+            assert!(packets
+                .iter()
+                .any(|s| s.syn && s.src_port == self.client_port));
+        }
+    }
+}
+
+/// The traffic of the veth VLAN tests: an exchange with 10.77.0.2 (untagged) and, in VLAN 100,
+/// one with 10.77.100.2 — over the VLAN devices, or injected. Before the injected connection,
+/// a tagged SYN to another port, which the capture's filter must keep out.
+fn veth_vlan_traffic(vlan: &Vlan) -> Vec<Expected> {
+    let real = |server: SocketAddr| Expected {
+        server,
+        client_port: exchange(server),
+        injected: None,
+    };
+    let mut traffic = vec![real(SocketAddr::from(([10, 77, 0, 2], PORT)))];
+    match vlan {
+        Vlan::None => {}
+        Vlan::Device => traffic.push(real(SocketAddr::from(([10, 77, 100, 2], PORT)))),
+        Vlan::Injected(injector) => {
+            let flow = |server_port| Flow {
+                client_ip: IpAddr::from([10, 77, 100, 1]),
+                client_port: INJECTED_CLIENT_PORT,
+                server_ip: IpAddr::from([10, 77, 100, 2]),
+                server_port,
+                client_mac: VA_MAC,
+                server_mac: VB_MAC,
+                vlan: Some(100),
+            };
+            let other_port = frame::segment(
+                &flow(OTHER_PORT),
+                &Segment {
+                    from_client: true,
+                    flags: SYN,
+                    seq: 1,
+                    ack: 0,
+                    ip_id: 1,
+                    payload: b"",
+                },
+            );
+            injector.send(&[other_port]);
+            let frames = frame::tcp_exchange(&flow(PORT), REQUEST, RESPONSE);
+            injector.send(&frames);
+            traffic.push(Expected {
+                server: SocketAddr::from(([10, 77, 100, 2], PORT)),
+                client_port: INJECTED_CLIENT_PORT,
+                injected: Some(frames.len()),
+            });
+        }
+    }
+    traffic
 }
 
 #[test]
@@ -635,6 +791,7 @@ fn afpacket_on_a_veth_pair_with_vlan() {
             Ok(v) => v,
             Err(e) => return skip_capture(&e),
         };
+        assert!(!matches!(vlan, Vlan::None));
         // On the veth itself (VLAN 100 crosses it tagged) and on "any".
         let mut rings = Vec::new();
         for iface in ["va", "any"] {
@@ -645,21 +802,13 @@ fn afpacket_on_a_veth_pair_with_vlan() {
             };
             rings.push(r);
         }
-        let mut targets = vec![SocketAddr::from(([10, 77, 0, 2], PORT))];
-        if vlan {
-            targets.push(SocketAddr::from(([10, 77, 100, 2], PORT)));
-        }
-        let clients: Vec<u16> = targets.iter().map(|t| exchange(*t)).collect();
+        let traffic = veth_vlan_traffic(&vlan);
         for ring in &mut rings {
             let seen = read_until(ring, DEADLINE, |seen| {
-                clients.iter().all(|c| saw_exchange(seen, *c))
+                traffic.iter().all(|e| e.seen_in(seen))
             });
-            for (c, t) in clients.iter().zip(&targets) {
-                assert!(
-                    saw_exchange(&seen, *c),
-                    "exchange with {t} not captured on {}",
-                    ring.interface()
-                );
+            for e in &traffic {
+                e.assert_captured(&seen, ring.interface());
             }
             assert_only_port(&seen, PORT);
         }
@@ -774,23 +923,22 @@ fn pcap_on_a_veth_pair_with_vlan() {
             Ok(v) => v,
             Err(e) => return skip_capture(&e),
         };
+        assert!(!matches!(vlan, Vlan::None));
         let Some(mut cap) = opened(PcapLive::open(&pcap_config("va", &[PORT]))) else {
             return;
         };
         assert_eq!(cap.link(), LinkType::Ethernet);
-        let mut targets = vec![SocketAddr::from(([10, 77, 0, 2], PORT))];
-        if vlan {
-            targets.push(SocketAddr::from(([10, 77, 100, 2], PORT)));
-        }
-        let clients: Vec<u16> = targets.iter().map(|t| exchange(*t)).collect();
+        let traffic = veth_vlan_traffic(&vlan);
         let seen = read_until(&mut cap, DEADLINE, |seen| {
-            clients.iter().all(|c| saw_exchange(seen, *c))
+            traffic.iter().all(|e| e.seen_in(seen))
         });
-        for (c, t) in clients.iter().zip(&targets) {
-            assert!(
-                saw_exchange(&seen, *c),
-                "exchange with {t} not captured on va"
-            );
+        for e in &traffic {
+            e.assert_captured(&seen, "va");
+            // libpcap puts the tag the kernel stripped back in front of the IP header.
+            let tag = e.in_vlan().then_some(100);
+            for s in e.packets(&seen) {
+                assert_eq!(s.vlan, tag, "VLAN tag of {s:?}");
+            }
         }
         assert_only_port(&seen, PORT);
         peer.finish();
@@ -799,50 +947,33 @@ fn pcap_on_a_veth_pair_with_vlan() {
 
 // ---------------------------------------------------------------- inline VLAN tags
 
-/// An Ethernet frame, optionally 802.1Q-tagged, carrying IPv4/TCP `sport → dport` with `payload`.
+/// An Ethernet frame, optionally 802.1Q-tagged, carrying IPv4/TCP 10.77.0.1:`sport` →
+/// 10.77.0.2:`dport` with `payload`.
 fn tcp_frame(vlan: Option<u16>, sport: u16, dport: u16, payload: &[u8]) -> Vec<u8> {
-    let mut f = vec![0x02, 0, 0, 0, 0, 2, 0x02, 0, 0, 0, 0, 1];
-    if let Some(id) = vlan {
-        f.extend_from_slice(&0x8100u16.to_be_bytes());
-        f.extend_from_slice(&id.to_be_bytes());
-    }
-    f.extend_from_slice(&0x0800u16.to_be_bytes());
-    let total = (20 + 20 + payload.len()) as u16;
-    f.extend_from_slice(&[0x45, 0]);
-    f.extend_from_slice(&total.to_be_bytes());
-    f.extend_from_slice(&[0, 1, 0x40, 0, 64, 6, 0, 0, 10, 77, 0, 1, 10, 77, 0, 2]);
-    f.extend_from_slice(&sport.to_be_bytes());
-    f.extend_from_slice(&dport.to_be_bytes());
-    f.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x18, 0xff, 0xff, 0, 0, 0, 0]);
-    f.extend_from_slice(payload);
-    f
+    let flow = Flow {
+        client_ip: IpAddr::from([10, 77, 0, 1]),
+        client_port: sport,
+        server_ip: IpAddr::from([10, 77, 0, 2]),
+        server_port: dport,
+        client_mac: VA_MAC,
+        server_mac: VB_MAC,
+        vlan,
+    };
+    let seg = Segment {
+        from_client: true,
+        flags: PSH | ACK,
+        seq: 1,
+        ack: 1,
+        ip_id: 1,
+        payload,
+    };
+    frame::segment(&flow, &seg)
 }
 
 /// Sends raw frames out of `iface` through a `SOCK_RAW` packet socket: the frames leave with
 /// their VLAN tag inline, as on a device without VLAN transmit offload.
 fn inject(iface: &str, frames: &[Vec<u8>]) {
-    // SAFETY: plain syscalls on a socket we own and close; the buffers outlive the calls.
-    unsafe {
-        let fd = libc::socket(libc::AF_PACKET, libc::SOCK_RAW, 0);
-        assert!(fd >= 0, "{}", std::io::Error::last_os_error());
-        let name = std::ffi::CString::new(iface).unwrap();
-        let mut sll: libc::sockaddr_ll = std::mem::zeroed();
-        sll.sll_family = libc::AF_PACKET as u16;
-        sll.sll_ifindex = libc::if_nametoindex(name.as_ptr()) as i32;
-        sll.sll_halen = 6;
-        for f in frames {
-            let rc = libc::sendto(
-                fd,
-                f.as_ptr() as *const libc::c_void,
-                f.len(),
-                0,
-                &sll as *const libc::sockaddr_ll as *const libc::sockaddr,
-                std::mem::size_of::<libc::sockaddr_ll>() as libc::socklen_t,
-            );
-            assert_eq!(rc, f.len() as isize, "{}", std::io::Error::last_os_error());
-        }
-        libc::close(fd);
-    }
+    Injector::open(iface).unwrap().send(frames);
 }
 
 #[test]

@@ -25,7 +25,10 @@
 //! The filter is [`filter_expression`](super::filter_expression) (with its `vlan` alternative)
 //! on Ethernet devices, where libpcap re-inserts stripped VLAN tags into the frame, and
 //! [`ip_filter_expression`](super::ip_filter_expression) on every other link type, e.g. the
-//! Linux cooked header libpcap uses for `"any"`.
+//! Linux cooked header libpcap uses for `"any"`. The kernel runs the filter before libpcap
+//! re-inserts anything: a received tagged frame (tag in the packet's metadata) matches the
+//! untagged alternative; the `vlan` one is for tags still inline in the frame (sent by a device
+//! without VLAN offload). The live tests cover both (`engine/tests/capture_live.rs`).
 
 use std::os::fd::AsRawFd;
 use std::time::Duration;
