@@ -19,7 +19,8 @@
 //!
 //! When a pool is short, state is shed cheapest first: connections that never
 //! carried a byte of payload (half-open; they are also timed out after
-//! [`HALF_OPEN_TIMEOUT_US`]) make room for new connections at the cap; when the
+//! [`HALF_OPEN_TIMEOUT_US`]) make room for new connections at the cap, then those
+//! whose server has sent nothing yet; when the
 //! `heads` or `reassembly` pool passes [`HIGH_WATERMARK`] of its size,
 //! the flow table evicts the connections that have been idle longest until every pool
 //! is back under [`LOW_WATERMARK`] (`flow.connections_evicted_memory`); bodies are

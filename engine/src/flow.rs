@@ -8,9 +8,11 @@
 //! Invariants:
 //! - at most `max_connections` entries. At the cap, a new connection takes the
 //!   place of the oldest half-open one (no payload seen yet: a SYN flood's, or a
-//!   scanner's) (`connections_half_open_evicted`); when there is none it is not
-//!   tracked and is counted (`connections_over_cap`) — it never evicts a
-//!   connection that carried data;
+//!   scanner's) (`connections_half_open_evicted`), else of the oldest one whose
+//!   server has not sent a byte yet (a slow head or upload that nobody answered:
+//!   the Linux conntrack table's "not assured" rule) (`connections_unanswered_evicted`);
+//!   when there is neither it is not tracked and is counted (`connections_over_cap`)
+//!   — a connection the server answered is never evicted to make room;
 //! - an entry not seen for `idle_timeout` of capture time (half-open ones:
 //!   [`HALF_OPEN_TIMEOUT_US`]) is flushed and removed by [`FlowTable::sweep_idle`]
 //!   (the caller decides how often to sweep);
@@ -114,12 +116,27 @@ struct Connection {
     client_started: bool,
     /// Either side has sent payload: no longer half-open.
     carried_data: bool,
+    /// The server has sent payload.
+    answered: bool,
 }
 
 impl Connection {
     fn is_half_open(&self) -> bool {
         !self.carried_data
     }
+
+    fn is_unanswered(&self) -> bool {
+        !self.answered
+    }
+}
+
+/// The two lists of connections that may make room at the cap, oldest first.
+#[derive(Clone, Copy, Debug)]
+enum Evictable {
+    /// No payload either way.
+    HalfOpen,
+    /// No payload from the server.
+    Unanswered,
 }
 
 /// Feeds one direction's in-order bytes into the HTTP layer.
@@ -163,6 +180,8 @@ pub struct FlowTable {
     /// Half-open connections in the order they were opened, as (key, id); an entry
     /// is stale once its connection is gone or carried data (dropped lazily).
     half_open: VecDeque<(FlowKey, u64)>,
+    /// Likewise for connections whose server has sent no payload yet.
+    unanswered: VecDeque<(FlowKey, u64)>,
     /// The reassembly pool (out-of-order bytes).
     budget: Budget,
     /// The other pools, shared by every connection's HTTP parser.
@@ -180,6 +199,7 @@ impl FlowTable {
             cfg,
             conns: HashMap::default(),
             half_open: VecDeque::new(),
+            unanswered: VecDeque::new(),
             budget: Budget::new(pools.reassembly_max),
             pools,
             id_prefix: u64::from(worker) << 48,
@@ -253,7 +273,10 @@ impl FlowTable {
             if !flags.syn() && seg.payload.is_empty() {
                 return;
             }
-            if self.conns.len() >= self.cfg.max_connections && !self.evict_half_open(ts, c, out) {
+            if self.conns.len() >= self.cfg.max_connections
+                && !self.evict_first(Evictable::HalfOpen, ts, c, out)
+                && !self.evict_first(Evictable::Unanswered, ts, c, out)
+            {
                 if flags.syn() && !flags.ack() {
                     c.flow.connections_over_cap += 1;
                 }
@@ -295,9 +318,10 @@ impl FlowTable {
                     last_seen: ts,
                     client_started: false,
                     carried_data: false,
+                    answered: false,
                 }),
             );
-            self.note_half_open(key, id);
+            self.note_new(key, id);
         }
 
         let Some(conn) = self.conns.get_mut(&key) else {
@@ -314,6 +338,7 @@ impl FlowTable {
         }
         if !seg.payload.is_empty() {
             conn.carried_data = true;
+            conn.answered |= side == Side::Server;
         }
         let segment = Segment {
             seq: seg.seq,
@@ -387,39 +412,55 @@ impl FlowTable {
 
     // ---- shedding (see crate::budget) -------------------------------------
 
-    /// Remembers a new connection as half-open; keeps the list within a small
-    /// multiple of the table so stale entries cannot pile up.
-    fn note_half_open(&mut self, key: FlowKey, id: u64) {
+    /// Remembers a new connection as half-open and unanswered (it is both); keeps
+    /// each list within a small multiple of the table so stale entries cannot pile up.
+    fn note_new(&mut self, key: FlowKey, id: u64) {
+        let bound = 2 * self.conns.len() + 64;
+        let conns = &self.conns;
+        let still = |k: &FlowKey, id: u64, test: fn(&Connection) -> bool| {
+            conns.get(k).is_some_and(|c| c.meta.id == id && test(c))
+        };
         self.half_open.push_back((key, id));
-        if self.half_open.len() > 2 * self.conns.len() + 64 {
-            let conns = &self.conns;
-            self.half_open.retain(|(k, id)| {
-                conns
-                    .get(k)
-                    .is_some_and(|c| c.meta.id == *id && c.is_half_open())
-            });
+        if self.half_open.len() > bound {
+            self.half_open
+                .retain(|(k, id)| still(k, *id, Connection::is_half_open));
+        }
+        self.unanswered.push_back((key, id));
+        if self.unanswered.len() > bound {
+            self.unanswered
+                .retain(|(k, id)| still(k, *id, Connection::is_unanswered));
         }
     }
 
-    /// Evicts the oldest half-open connection, if any; true when one went.
-    fn evict_half_open(
+    /// Evicts the oldest connection still on list `which`, if any; true when one went.
+    fn evict_first(
         &mut self,
+        which: Evictable,
         ts: Timestamp,
         c: &mut FlowCounters,
         out: &mut Vec<HttpMessage>,
     ) -> bool {
-        while let Some((key, id)) = self.half_open.pop_front() {
+        loop {
+            let (list, test): (_, fn(&Connection) -> bool) = match which {
+                Evictable::HalfOpen => (&mut self.half_open, Connection::is_half_open),
+                Evictable::Unanswered => (&mut self.unanswered, Connection::is_unanswered),
+            };
+            let Some((key, id)) = list.pop_front() else {
+                return false;
+            };
             let live = self
                 .conns
                 .get(&key)
-                .is_some_and(|conn| conn.meta.id == id && conn.is_half_open());
+                .is_some_and(|conn| conn.meta.id == id && test(conn));
             if live {
-                c.flow.connections_half_open_evicted += 1;
+                match which {
+                    Evictable::HalfOpen => c.flow.connections_half_open_evicted += 1,
+                    Evictable::Unanswered => c.flow.connections_unanswered_evicted += 1,
+                }
                 self.remove(&key, ts, c, out);
                 return true;
             }
         }
-        false
     }
 
     /// True when the heads or reassembly pool is above `mark` of its size. (The
@@ -783,9 +824,22 @@ mod tests {
         );
         let mut c = FlowCounters::default();
         let mut out = Vec::new();
-        // The one tracked connection carries data: it is not half-open, so it stays.
+        // The one tracked connection was answered by its server: it stays.
         t.segment(
             &seg(CLIENT, SERVER, TcpFlags::ACK, 1, 0, b"GET / HTTP/1.1\r\n"),
+            Timestamp(1),
+            &mut c,
+            &mut out,
+        );
+        t.segment(
+            &seg(
+                SERVER,
+                CLIENT,
+                TcpFlags::ACK,
+                1,
+                17,
+                b"HTTP/1.1 100 Continue\r\n",
+            ),
             Timestamp(1),
             &mut c,
             &mut out,
@@ -1003,6 +1057,59 @@ mod tests {
         );
         assert_eq!(c.flow.connections_half_open_timed_out, 9_999);
         assert_eq!(t.len(), 1, "the connection that carried data stays");
+    }
+
+    #[test]
+    fn unanswered_connections_make_room_at_the_cap_answered_ones_do_not() {
+        let mut t = FlowTable::new(
+            FlowConfig {
+                max_connections: 1_000,
+                ..cfg()
+            },
+            0,
+        );
+        let mut c = FlowCounters::default();
+        let mut out = Vec::new();
+        // One real exchange, answered and still open.
+        exchange_from(&mut t, ([10, 9, 9, 9], 5555), 1, &mut c, &mut out);
+        // 2 000 slow uploads nobody answers fill the table twice over.
+        for n in 0..2_000u32 {
+            let cl = flood_client(n);
+            let ts = Timestamp(10 + u64::from(n));
+            t.segment(
+                &seg(cl, SERVER, TcpFlags::SYN, 1, 0, b""),
+                ts,
+                &mut c,
+                &mut out,
+            );
+            let up = b"POST /up HTTP/1.1\r\nContent-Length: 1000000\r\n\r\nxxxx";
+            t.segment(
+                &seg(cl, SERVER, TcpFlags::ACK, 2, 0, up),
+                ts,
+                &mut c,
+                &mut out,
+            );
+        }
+        assert_eq!(t.len(), 1_000);
+        assert_eq!(c.flow.connections_over_cap, 0);
+        assert!(c.flow.connections_unanswered_evicted >= 1_000);
+        // The answered connection was never the one to go.
+        let answered = FlowKey::new(
+            Endpoint {
+                ip: IpAddr::from([10, 9, 9, 9]),
+                port: 5555,
+            },
+            Endpoint {
+                ip: IpAddr::from(SERVER.0),
+                port: SERVER.1,
+            },
+        );
+        assert!(t.conns.contains_key(&answered));
+        // A real exchange after the flood comes out whole.
+        let before = out.len();
+        exchange_from(&mut t, CLIENT, 1_000_000, &mut c, &mut out);
+        let real: Vec<_> = out[before..].iter().filter(|m| !m.incomplete).collect();
+        assert_eq!(real.len(), 2, "{:?}", &out[before..]);
     }
 
     #[test]

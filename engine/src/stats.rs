@@ -47,6 +47,9 @@ pub struct FlowStats {
     pub connections_half_open_timed_out: u64,
     /// Half-open connections dropped to make room for a new one at the cap.
     pub connections_half_open_evicted: u64,
+    /// Connections whose server had sent nothing yet, dropped (oldest first) to make
+    /// room for a new one at the cap when no half-open one was left.
+    pub connections_unanswered_evicted: u64,
     /// Connections evicted, idlest first, because the worker's memory budget for
     /// heads, pending requests or out-of-order bytes was nearly spent.
     pub connections_evicted_memory: u64,
@@ -137,6 +140,7 @@ impl FlowStats {
             connections_idle_evicted,
             connections_half_open_timed_out,
             connections_half_open_evicted,
+            connections_unanswered_evicted,
             connections_evicted_memory,
             connections_over_cap,
             segments_over_cap,
