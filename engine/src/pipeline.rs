@@ -38,7 +38,7 @@ use crate::time::Timestamp;
 use crate::wire::{decode_tcp, DecodeError, DecodeStats, LinkType, TcpSegment};
 
 /// Connections flushed between two hand-overs at the end of a capture.
-pub const FINISH_SLICE: usize = 256;
+pub const FINISH_SLICE: usize = 16;
 
 /// How often (in capture time) a worker looks for idle connections.
 const SWEEP_INTERVAL_US: u64 = 1_000_000;
@@ -150,10 +150,7 @@ impl Worker {
                 let before = self.out.len();
                 self.table
                     .segment(&seg, ts, &mut self.counters, &mut self.out);
-                // Bodies dominate a message's size; the rest is a few hundred bytes.
-                for m in &self.out[before..] {
-                    self.out_bytes += m.body.len() + 512;
-                }
+                self.count_out_bytes(before);
             }
             Err(e) => self.decode.record(&e),
         }
@@ -166,8 +163,18 @@ impl Worker {
     /// time, and by live capture's timer when no packets come).
     pub fn tick(&mut self, now: Timestamp) {
         self.last_sweep = now;
+        let before = self.out.len();
         self.table
             .sweep_idle(now, &mut self.counters, &mut self.out);
+        self.count_out_bytes(before);
+    }
+
+    /// Adds the messages from `out[before..]` to `out_bytes`: bodies dominate a
+    /// message's size; the rest is a few hundred bytes.
+    fn count_out_bytes(&mut self, before: usize) {
+        for m in &self.out[before..] {
+            self.out_bytes += m.body.len() + 512;
+        }
     }
 
     /// Ends the capture: flushes every connection.
@@ -176,15 +183,22 @@ impl Worker {
     }
 
     /// Ends the capture: flushes every connection, [`FINISH_SLICE`] at a time, calling
-    /// `hand_over` after each slice so the messages of thousands of unfinished
-    /// connections never sit in memory all at once.
+    /// `hand_over` whenever 256 messages or about 1 MiB of them are waiting, so the
+    /// messages of thousands of unfinished connections never sit in memory all at once.
     pub fn finish_with(&mut self, mut hand_over: impl FnMut(&mut Worker)) {
         let now = self.clock;
-        while self
-            .table
-            .close_some(now, FINISH_SLICE, &mut self.counters, &mut self.out)
-        {
-            hand_over(self);
+        loop {
+            let before = self.out.len();
+            let more = self
+                .table
+                .close_some(now, FINISH_SLICE, &mut self.counters, &mut self.out);
+            self.count_out_bytes(before);
+            if !more {
+                break;
+            }
+            if self.pending() >= BATCH_MESSAGES || self.pending_bytes() >= BATCH_BYTES {
+                hand_over(self);
+            }
         }
         hand_over(self);
     }
