@@ -138,19 +138,22 @@ pub struct Args {
     )]
     pub native_sidecar: String,
 
-    /// Largest request body accepted on /mutate, in bytes; larger bodies get 413.
+    /// Largest request body accepted on /mutate, in bytes; larger bodies get 413. The API
+    /// server itself refuses objects over 3 MiB.
     #[arg(
         long = "max-request-bytes",
         env = "MAX_REQUEST_BYTES",
-        default_value = "8388608"
+        default_value = "3145728"
     )]
     pub max_request_bytes: String,
 
-    /// Most TLS connections served at once; more wait in the listen backlog.
+    /// Most TLS connections open at once. At the cap, the connection idle for longest is
+    /// closed to make room (one with a request in flight is never closed); the cap is lowered
+    /// to fit the process's open-file limit.
     #[arg(
         long = "max-connections",
         env = "MAX_CONNECTIONS",
-        default_value = "1024"
+        default_value = "4096"
     )]
     pub max_connections: String,
 
