@@ -177,10 +177,11 @@ where
             ),
         ));
     }
-    let (bytes, _budget) = match read_limited(body, state.max_request_bytes, &state.body_budget).await {
-        Ok(b) => b,
-        Err((status, msg)) => return Ok(error(&state, status, msg)),
-    };
+    let (bytes, _budget) =
+        match read_limited(body, state.max_request_bytes, &state.body_budget).await {
+            Ok(b) => b,
+            Err((status, msg)) => return Ok(error(&state, status, msg)),
+        };
     let started = Instant::now();
     let decision = match review_body(&bytes, &state.inject) {
         Ok(d) => d,
@@ -364,7 +365,12 @@ impl ConnState {
         if self.inflight.load(Ordering::Acquire) > 0 {
             return None;
         }
-        Some(self.idle_since.lock().map(|t| t.elapsed()).unwrap_or_default())
+        Some(
+            self.idle_since
+                .lock()
+                .map(|t| t.elapsed())
+                .unwrap_or_default(),
+        )
     }
 }
 
@@ -651,7 +657,12 @@ async fn connection<S>(
         };
         if let Some(why) = why {
             std::pin::Pin::new(&mut c).graceful_shutdown();
-            finish(std::future::poll_fn(|cx| c.poll_without_shutdown(cx)), why, &limits).await;
+            finish(
+                std::future::poll_fn(|cx| c.poll_without_shutdown(cx)),
+                why,
+                &limits,
+            )
+            .await;
         }
         let tls = c.into_parts().io.into_inner();
         if why != Some(Close::Shed) {
@@ -754,7 +765,10 @@ pub async fn serve(
 
     state.ready.store(false, Ordering::Relaxed);
     drop(listener);
-    tracing::info!(open = tasks.len(), "listener closed; draining open connections");
+    tracing::info!(
+        open = tasks.len(),
+        "listener closed; draining open connections"
+    );
     let _ = stop_tx.send(true);
     let drained = tokio::time::timeout(settings.shutdown_timeout, async {
         while tasks.join_next().await.is_some() {}
@@ -848,7 +862,7 @@ pub fn raise_nofile_limit() -> std::io::Result<u64> {
             lim.rlim_cur = lim.rlim_max;
         }
     }
-    Ok(lim.rlim_cur as u64)
+    Ok(lim.rlim_cur)
 }
 
 /// The connection cap that fits `nofile` descriptors, keeping 64 for the listener, the
