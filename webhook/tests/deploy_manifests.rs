@@ -33,6 +33,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Container, Namespace, Pod, PodSpec, Secret, Service, ServiceAccount,
 };
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -114,6 +115,7 @@ struct Rendered {
     services: Vec<Service>,
     deployments: Vec<Deployment>,
     pdbs: Vec<PodDisruptionBudget>,
+    network_policies: Vec<NetworkPolicy>,
     webhook_configs: Vec<MutatingWebhookConfiguration>,
     /// cert-manager.io Issuers and Certificates, untyped (they are CRDs).
     cert_manager: Vec<Value>,
@@ -133,6 +135,9 @@ fn split(docs: &[Value]) -> Result<Rendered, Vec<String>> {
             ("v1", "Service") => typed(d).map(|t| r.services.push(t)),
             ("apps/v1", "Deployment") => typed(d).map(|t| r.deployments.push(t)),
             ("policy/v1", "PodDisruptionBudget") => typed(d).map(|t| r.pdbs.push(t)),
+            ("networking.k8s.io/v1", "NetworkPolicy") => {
+                typed(d).map(|t| r.network_policies.push(t))
+            }
             ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration") => {
                 typed(d).map(|t| r.webhook_configs.push(t))
             }
@@ -874,6 +879,88 @@ fn assert_clean(what: &str, problems: Vec<String>) {
     );
 }
 
+/// The NetworkPolicy selects the webhook pods, covers ingress, and opens exactly one port:
+/// the container port the server listens on, TCP. `sources` is what `from` must be (empty =
+/// any source).
+fn check_network_policy(r: &Rendered, sources: &[&str]) -> Vec<String> {
+    let mut p = Vec::new();
+    let [np] = &r.network_policies[..] else {
+        return vec![format!(
+            "expected one NetworkPolicy, got {}",
+            r.network_policies.len()
+        )];
+    };
+    let Some(d) = r.deployments.first() else {
+        return vec!["no Deployment".into()];
+    };
+    let pod_labels = d
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.metadata.as_ref())
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default();
+    let Some(spec) = &np.spec else {
+        return vec!["NetworkPolicy without spec".into()];
+    };
+    let sel = spec.pod_selector.as_ref();
+    if sel
+        .and_then(|s| s.match_labels.as_ref())
+        .is_none_or(|m| m.is_empty())
+        || !selects(sel, &pod_labels)
+    {
+        p.push("the NetworkPolicy must select exactly the webhook pods".into());
+    }
+    if spec.policy_types.as_deref() != Some(&["Ingress".to_string()][..]) {
+        p.push(format!(
+            "policyTypes must be [Ingress], got {:?}",
+            spec.policy_types
+        ));
+    }
+    let container = &pod_spec(d).containers[0];
+    let https = container
+        .ports
+        .iter()
+        .flatten()
+        .find(|cp| cp.name.as_deref() == Some("https"));
+    let rules = spec.ingress.clone().unwrap_or_default();
+    if rules.len() != 1 {
+        p.push(format!("expected one ingress rule, got {}", rules.len()));
+    }
+    for rule in &rules {
+        let ports = rule.ports.clone().unwrap_or_default();
+        let ok = ports.len() == 1
+            && ports[0].protocol.as_deref() == Some("TCP")
+            && ports[0].end_port.is_none()
+            && match (&ports[0].port, https) {
+                (Some(IntOrString::String(n)), Some(h)) => h.name.as_deref() == Some(n),
+                (Some(IntOrString::Int(i)), Some(h)) => *i == h.container_port,
+                _ => false,
+            };
+        if !ok {
+            p.push(format!(
+                "the ingress rule must open only the TLS port, got {ports:?}"
+            ));
+        }
+        let from: Vec<String> = rule
+            .from
+            .iter()
+            .flatten()
+            .map(|f| match &f.ip_block {
+                Some(b) if f.namespace_selector.is_none() && f.pod_selector.is_none() => {
+                    b.cidr.clone()
+                }
+                _ => format!("{f:?}"),
+            })
+            .collect();
+        if from != sources {
+            p.push(format!(
+                "ingress sources: expected {sources:?}, got {from:?}"
+            ));
+        }
+    }
+    p
+}
+
 fn rendered(dir: &str) -> Rendered {
     split(&render(dir)).unwrap_or_else(|e| panic!("deploy/{dir}:\n  - {}", e.join("\n  - ")))
 }
@@ -887,6 +974,58 @@ fn base_renders_typed_and_consistent() {
     assert_eq!(r.service_accounts.len(), 1);
     assert_clean("base: server", check_server(&r));
     assert_clean("base: webhook configuration", check_webhook_config(&r));
+    assert_clean("base: network policy", check_network_policy(&r, &[]));
+}
+
+/// deploy/components/control-plane-only narrows the policy to address blocks, used the way
+/// deploy/README.md shows (an overlay with the component and its own ranges).
+#[test]
+fn network_policy_narrowed_to_the_control_plane() {
+    let tmp = std::env::temp_dir().join(format!("tcp-sniffer-np-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let copy = Command::new("cp")
+        .args(["-r", "--"])
+        .arg(repo().join("deploy"))
+        .arg(&tmp)
+        .status()
+        .unwrap();
+    assert!(copy.success());
+    let overlay = tmp.join("overlays/mine");
+    std::fs::create_dir_all(&overlay).unwrap();
+    std::fs::write(
+        overlay.join("kustomization.yaml"),
+        "resources: [../cert-manager]\ncomponents: [../../components/control-plane-only]\n",
+    )
+    .unwrap();
+    let docs = |dir: &Path| -> Vec<Value> {
+        let out = Command::new(repo().join("tests/deploy/render.sh"))
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let r = split(&docs(&overlay)).unwrap_or_else(|e| panic!("{e:?}"));
+    assert_clean(
+        "component: network policy",
+        check_network_policy(&r, &["192.0.2.0/24", "198.51.100.0/24"]),
+    );
+    // With the overlay's own ranges, as the README shows.
+    std::fs::write(
+        overlay.join("kustomization.yaml"),
+        "resources: [../cert-manager]\ncomponents: [../../components/control-plane-only]\npatches:\n  - target: {kind: NetworkPolicy, name: tcp-sniffer-webhook}\n    patch: |-\n      - op: replace\n        path: /spec/ingress/0/from\n        value:\n          - ipBlock: {cidr: 10.0.0.0/28}\n",
+    )
+    .unwrap();
+    let r = split(&docs(&overlay)).unwrap_or_else(|e| panic!("{e:?}"));
+    assert_clean(
+        "overlay: network policy",
+        check_network_policy(&r, &["10.0.0.0/28"]),
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 #[test]
@@ -1064,7 +1203,12 @@ fn checks_catch_broken_manifests() {
         }
         match split(&d) {
             Err(e) => e,
-            Ok(r) => [check_server(&r), check_webhook_config(&r)].concat(),
+            Ok(r) => [
+                check_server(&r),
+                check_webhook_config(&r),
+                check_network_policy(&r, &[]),
+            ]
+            .concat(),
         }
     };
     let on = |kind: &'static str, f: fn(&mut Value)| {
@@ -1075,6 +1219,30 @@ fn checks_catch_broken_manifests() {
         }
     };
     let cases: Vec<BreakCase> = vec![
+        (
+            "network policy opens another port",
+            Box::new(on("NetworkPolicy", |o| {
+                o["spec"]["ingress"][0]["ports"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(serde_json::json!({"port": 9090, "protocol": "TCP"}))
+            })),
+            "only the TLS port",
+        ),
+        (
+            "network policy on the wrong port",
+            Box::new(on("NetworkPolicy", |o| {
+                o["spec"]["ingress"][0]["ports"][0]["port"] = 8080.into()
+            })),
+            "only the TLS port",
+        ),
+        (
+            "network policy selects other pods",
+            Box::new(on("NetworkPolicy", |o| {
+                o["spec"]["podSelector"] = serde_json::json!({})
+            })),
+            "select exactly the webhook pods",
+        ),
         (
             "failurePolicy Fail",
             Box::new(on("MutatingWebhookConfiguration", |o| {
