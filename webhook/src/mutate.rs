@@ -30,8 +30,8 @@ use std::collections::BTreeMap;
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, Patch, PatchOperation};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, EnvVar, EnvVarSource, ObjectFieldSelector, Pod, ResourceRequirements,
-    SeccompProfile, SecretKeySelector, SecurityContext,
+    Capabilities, Container, EnvVar, EnvVarSource, ExecAction, ObjectFieldSelector, Pod, Probe,
+    ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube_core::admission::{
@@ -92,11 +92,15 @@ pub enum SkipReason {
     HostNetwork,
     /// No ports to watch.
     NoPorts,
+    /// Plain-container mode (`NATIVE_SIDECAR=false`) and a pod that runs to completion
+    /// (`restartPolicy` `Never` or `OnFailure`, e.g. a Job's): a plain sidecar would keep it
+    /// from ever completing.
+    RunsToCompletion,
 }
 
 impl SkipReason {
     /// All reasons, for metrics.
-    pub const ALL: [SkipReason; 7] = [
+    pub const ALL: [SkipReason; 8] = [
         SkipReason::NotPod,
         SkipReason::NotCreate,
         SkipReason::InvalidObject,
@@ -104,6 +108,7 @@ impl SkipReason {
         SkipReason::AlreadyInjected,
         SkipReason::HostNetwork,
         SkipReason::NoPorts,
+        SkipReason::RunsToCompletion,
     ];
 
     /// Stable snake_case name (metric label, log field).
@@ -116,6 +121,7 @@ impl SkipReason {
             SkipReason::AlreadyInjected => "already_injected",
             SkipReason::HostNetwork => "host_network",
             SkipReason::NoPorts => "no_ports",
+            SkipReason::RunsToCompletion => "runs_to_completion",
         }
     }
 }
@@ -292,6 +298,17 @@ pub fn mutate(pod: &Pod, settings: &InjectSettings) -> Mutation {
         return Mutation::skip(SkipReason::HostNetwork, warnings, invalid);
     }
 
+    // 4b. A plain sidecar never exits on its own: in a pod that runs to completion (a Job's)
+    // the pod would never complete. Native sidecars are stopped by the kubelet after the app.
+    if !settings.native_sidecar {
+        if let Some(rp @ ("Never" | "OnFailure")) = spec.restart_policy.as_deref() {
+            warnings.push(format!(
+                "tcp-sniffer: not injected: the pod has restartPolicy {rp} (a Job's pod?) and the webhook runs with NATIVE_SIDECAR=false; a plain sidecar container would keep it from completing. Use native sidecars (Kubernetes >= 1.29)"
+            ));
+            return Mutation::skip(SkipReason::RunsToCompletion, warnings, invalid);
+        }
+    }
+
     // 5. Ports.
     let mut ports = None;
     if let Some(v) = annotation(pod, PORTS_ANNOTATION) {
@@ -449,6 +466,7 @@ pub fn sidecar_container(v: &SidecarValues, settings: &InjectSettings) -> Contai
         env: Some(env_vars),
         resources: Some(resources),
         restart_policy: settings.native_sidecar.then(|| "Always".to_string()),
+        startup_probe: settings.native_sidecar.then(capture_running_probe),
         termination_message_policy: Some("FallbackToLogsOnError".into()),
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),
@@ -466,6 +484,32 @@ pub fn sidecar_container(v: &SidecarValues, settings: &InjectSettings) -> Contai
             }),
             ..Default::default()
         }),
+        ..Default::default()
+    }
+}
+
+/// Script of [`capture_running_probe`]: succeeds once the pod's network namespace has a
+/// packet socket (`/proc/net/packet` lists one line per AF_PACKET socket after its header;
+/// the sniffer opens one when capture runs, with AF_PACKET or with libpcap).
+pub const CAPTURE_RUNNING_SCRIPT: &str = "process.exit(require('fs').readFileSync('/proc/net/packet','utf8').trim().split('\\n').length>1?0:1)";
+
+/// Startup probe of the native sidecar. The kubelet starts the next init container and the
+/// app only after a restartable init container's startup probe succeeded, so the app starts
+/// after capture runs. The sidecar has no readiness endpoint of its own (no metrics port
+/// yet); the probe runs the image's own node (the entrypoint's interpreter) on
+/// `/proc/net/packet`, which needs no privilege and no writable file.
+pub fn capture_running_probe() -> Probe {
+    Probe {
+        exec: Some(ExecAction {
+            command: Some(vec![
+                "/usr/local/bin/node".into(),
+                "-e".into(),
+                CAPTURE_RUNNING_SCRIPT.into(),
+            ]),
+        }),
+        period_seconds: Some(1),
+        timeout_seconds: Some(5),
+        failure_threshold: Some(120),
         ..Default::default()
     }
 }
@@ -789,8 +833,12 @@ mod tests {
         serde_json::from_value(v).unwrap()
     }
 
+    /// Plain-container mode: the patch paths below are the simplest to read there.
     fn settings() -> InjectSettings {
-        InjectSettings::with_image("sniffer:test")
+        InjectSettings {
+            native_sidecar: false,
+            ..InjectSettings::with_image("sniffer:test")
+        }
     }
 
     fn simple(annotations: Value) -> Pod {

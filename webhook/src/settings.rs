@@ -131,10 +131,12 @@ pub struct Args {
     pub run_as_user: String,
 
     /// Inject as a native sidecar (init container with restartPolicy: Always; Kubernetes >= 1.29).
+    /// false: a plain container, for older clusters; pods that run to completion (Jobs) are
+    /// then skipped with a warning.
     #[arg(
         long = "native-sidecar",
         env = "NATIVE_SIDECAR",
-        default_value = "false"
+        default_value = "true"
     )]
     pub native_sidecar: String,
 
@@ -286,7 +288,7 @@ impl InjectSettings {
                 memory_limit: Some("256Mi".into()),
             },
             run_as_user: 65532,
-            native_sidecar: false,
+            native_sidecar: true,
         }
     }
 }
@@ -631,7 +633,7 @@ mod tests {
             "--sidecar-cpu-limit",
             "",
             "--native-sidecar",
-            "true",
+            "false",
             "--sample-rate",
             "0.25",
             "--sidecar-run-as-user",
@@ -647,7 +649,7 @@ mod tests {
             Some(("sniffer-token".into(), "token".into()))
         );
         assert_eq!(s.inject.resources.cpu_limit, None);
-        assert!(s.inject.native_sidecar);
+        assert!(!s.inject.native_sidecar);
         assert_eq!(s.inject.sample_rate, "0.25");
         assert_eq!(s.inject.run_as_user, 0);
     }

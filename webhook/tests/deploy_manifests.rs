@@ -1157,13 +1157,22 @@ fn example_app_is_selected_and_injected_as_configured() {
     let mut doc = serde_json::to_value(&pod).unwrap();
     json_patch::patch(&mut doc, &m.patch.unwrap()).unwrap();
     let patched: Pod = serde_json::from_value(doc).unwrap();
-    let sidecar = patched
-        .spec
-        .unwrap()
-        .containers
+    // The deployed settings inject a native sidecar: the first init container.
+    assert!(
+        settings.inject.native_sidecar,
+        "deploy/ sets NATIVE_SIDECAR=true"
+    );
+    let spec = patched.spec.unwrap();
+    assert!(spec.containers.iter().all(|c| c.name != "tcp-sniffer"));
+    let sidecar = spec
+        .init_containers
         .into_iter()
-        .find(|c| c.name == "tcp-sniffer")
-        .expect("the sidecar is added");
+        .flatten()
+        .next()
+        .filter(|c| c.name == "tcp-sniffer")
+        .expect("the sidecar is added as the first init container");
+    assert_eq!(sidecar.restart_policy.as_deref(), Some("Always"));
+    assert!(sidecar.startup_probe.is_some());
     assert_eq!(
         sidecar.image.as_deref(),
         Some(s.env["SNIFFER_IMAGE"].as_str())
