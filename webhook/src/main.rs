@@ -59,6 +59,17 @@ async fn run(mut settings: tcp_sniffer_webhook::settings::Settings) -> anyhow::R
         }
         Err(e) => tracing::warn!(error = %e, "cannot read the open-file limit"),
     }
+    if let Some(b) = &settings.bootstrap {
+        let api = tcp_sniffer_webhook::bootstrap::ApiClient::in_cluster()?;
+        let out = tcp_sniffer_webhook::bootstrap::bootstrap(&api, b).await?;
+        tracing::info!(
+            secret = %format!("{}/{}", b.namespace, b.secret),
+            webhook_config = %b.webhook_config,
+            generated = out.generated,
+            patched_webhooks = out.patched_webhooks,
+            "certificate bootstrap done"
+        );
+    }
     let s = &settings.server;
     let listener = tokio::net::TcpListener::bind(s.listen)
         .await

@@ -179,6 +179,37 @@ pub struct Args {
     /// Log level: error, warn, info or debug.
     #[arg(long = "log-level", env = "LOG_LEVEL", default_value = "info")]
     pub log_level: String,
+
+    /// Certificate bootstrap (deploy/overlays/self-signed): the Secret, in the pod's namespace,
+    /// that holds the webhook's own CA and certificate; made at start when empty, then written
+    /// to --tls-cert/--tls-key, and the CA patched into the webhook configuration. Empty = off.
+    #[arg(
+        long = "bootstrap-secret",
+        env = "BOOTSTRAP_SECRET",
+        default_value = ""
+    )]
+    pub bootstrap_secret: String,
+
+    /// Certificate bootstrap: the MutatingWebhookConfiguration whose caBundles are set.
+    #[arg(
+        long = "bootstrap-webhook-config",
+        env = "BOOTSTRAP_WEBHOOK_CONFIG",
+        default_value = "tcp-sniffer"
+    )]
+    pub bootstrap_webhook_config: String,
+
+    /// Certificate bootstrap: the Service the API server calls (the certificate's names).
+    #[arg(
+        long = "bootstrap-service",
+        env = "BOOTSTRAP_SERVICE",
+        default_value = "tcp-sniffer-webhook"
+    )]
+    pub bootstrap_service: String,
+
+    /// Certificate bootstrap: namespace of the Secret and the Service (downward API); empty =
+    /// the service account's namespace.
+    #[arg(long = "pod-namespace", env = "POD_NAMESPACE", default_value = "")]
+    pub pod_namespace: String,
 }
 
 /// A setting was missing or out of range. The message names the setting (flag and env var)
@@ -209,6 +240,8 @@ pub struct Settings {
     pub inject: InjectSettings,
     /// Log level for the tracing subscriber (`error`, `warn`, `info` or `debug`).
     pub log_level: String,
+    /// Certificate bootstrap before serving (None: the certificate files come from elsewhere).
+    pub bootstrap: Option<crate::bootstrap::BootstrapSettings>,
 }
 
 /// Settings of the HTTPS server.
@@ -483,7 +516,51 @@ impl Args {
                 ))
             }
         };
+        let bootstrap = match self.bootstrap_secret.trim() {
+            "" => None,
+            secret => {
+                let name = |setting: &'static str, v: &str| -> Result<String, SettingsError> {
+                    let v = v.trim();
+                    if values::is_dns1123_subdomain(v) {
+                        Ok(v.to_string())
+                    } else {
+                        Err(err(
+                            setting,
+                            format!("{v:?} is not an object name (lower-case DNS-1123 subdomain)"),
+                        ))
+                    }
+                };
+                let namespace = match self.pod_namespace.trim() {
+                    "" => std::fs::read_to_string(
+                        std::path::Path::new(crate::bootstrap::SERVICE_ACCOUNT_DIR).join("namespace"),
+                    )
+                    .map(|n| n.trim().to_string())
+                    .map_err(|e| {
+                        err(
+                            "--pod-namespace / POD_NAMESPACE",
+                            format!("is needed by --bootstrap-secret (the service account's namespace file is unreadable: {e})"),
+                        )
+                    })?,
+                    n => n.to_string(),
+                };
+                Some(crate::bootstrap::BootstrapSettings {
+                    namespace: name("--pod-namespace / POD_NAMESPACE", &namespace)?,
+                    secret: name("--bootstrap-secret / BOOTSTRAP_SECRET", secret)?,
+                    webhook_config: name(
+                        "--bootstrap-webhook-config / BOOTSTRAP_WEBHOOK_CONFIG",
+                        &self.bootstrap_webhook_config,
+                    )?,
+                    service: name(
+                        "--bootstrap-service / BOOTSTRAP_SERVICE",
+                        &self.bootstrap_service,
+                    )?,
+                    cert_file: tls_cert.clone(),
+                    key_file: tls_key.clone(),
+                })
+            }
+        };
         Ok(Settings {
+            bootstrap,
             server: ServerSettings {
                 listen,
                 tls_cert,
