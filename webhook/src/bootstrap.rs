@@ -28,7 +28,7 @@ pub const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceacc
 /// What to bootstrap.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BootstrapSettings {
-    /// Namespace of the Secret and the Service.
+    /// Namespace of the Secret and the Service; empty: the service account's namespace.
     pub namespace: String,
     /// Secret that holds `ca.crt`, `tls.crt`, `tls.key`.
     pub secret: String,
@@ -297,6 +297,15 @@ pub struct Outcome {
 
 /// Run the bootstrap (see the module doc).
 pub async fn bootstrap(api: &ApiClient, s: &BootstrapSettings) -> Result<Outcome, BootstrapError> {
+    let mut s = s.clone();
+    if s.namespace.is_empty() {
+        let f = Path::new(SERVICE_ACCOUNT_DIR).join("namespace");
+        s.namespace = std::fs::read_to_string(&f)
+            .map_err(|e| fail(format!("{}: {e} (or set POD_NAMESPACE)", f.display())))?
+            .trim()
+            .to_string();
+    }
+    let s = &s;
     let secret_path = format!("/api/v1/namespaces/{}/secrets/{}", s.namespace, s.secret);
     let what = format!("Secret {}/{}", s.namespace, s.secret);
     let mut generated = false;

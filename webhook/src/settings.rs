@@ -530,21 +530,13 @@ impl Args {
                         ))
                     }
                 };
+                // Empty: the service account's namespace, read when bootstrapping.
                 let namespace = match self.pod_namespace.trim() {
-                    "" => std::fs::read_to_string(
-                        std::path::Path::new(crate::bootstrap::SERVICE_ACCOUNT_DIR).join("namespace"),
-                    )
-                    .map(|n| n.trim().to_string())
-                    .map_err(|e| {
-                        err(
-                            "--pod-namespace / POD_NAMESPACE",
-                            format!("is needed by --bootstrap-secret (the service account's namespace file is unreadable: {e})"),
-                        )
-                    })?,
-                    n => n.to_string(),
+                    "" => String::new(),
+                    n => name("--pod-namespace / POD_NAMESPACE", n)?,
                 };
                 Some(crate::bootstrap::BootstrapSettings {
-                    namespace: name("--pod-namespace / POD_NAMESPACE", &namespace)?,
+                    namespace,
                     secret: name("--bootstrap-secret / BOOTSTRAP_SECRET", secret)?,
                     webhook_config: name(
                         "--bootstrap-webhook-config / BOOTSTRAP_WEBHOOK_CONFIG",
