@@ -52,6 +52,8 @@ pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
 /// A connection with nothing in flight is closed after this long.
 pub const IDLE_TIMEOUT: Duration = Duration::from_secs(5);
+/// At the connection cap, a connection idle for less than this is not closed to make room.
+pub const SHED_MIN_IDLE: Duration = Duration::from_secs(1);
 /// Concurrent h2 streams per connection (the API server opens more connections when it needs
 /// more; a client cannot park hundreds of slow streams on one connection).
 pub const H2_MAX_CONCURRENT_STREAMS: u32 = 16;
@@ -432,27 +434,29 @@ impl Registry {
         }
     }
 
-    /// Ask the connection idle for longest (no request in flight) to close. False when every
-    /// connection is busy.
-    fn shed_one(&self) -> bool {
+    /// Ask the (at most) `n` connections idle for longest (no request in flight) to close;
+    /// returns how many were asked. 0 when every connection is busy.
+    fn shed(&self, n: usize) -> usize {
         let Ok(m) = self.conns.lock() else {
-            return false;
+            return 0;
         };
-        let victim = m
+        let mut idle: Vec<(Duration, Arc<ConnState>)> = m
             .values()
             .filter(|c| !c.shedding.load(Ordering::Relaxed))
-            .filter_map(|c| c.idle_for().map(|d| (d, c)))
-            .max_by_key(|(d, _)| *d)
-            .map(|(_, c)| c.clone());
+            .filter_map(|c| c.idle_for().map(|d| (d, c.clone())))
+            .filter(|(d, _)| *d >= SHED_MIN_IDLE)
+            .collect();
         drop(m);
-        match victim {
-            Some(c) => {
-                c.shedding.store(true, Ordering::Relaxed);
-                c.shed.notify_one();
-                true
-            }
-            None => false,
+        let n = n.min(idle.len());
+        if n == 0 {
+            return 0;
         }
+        idle.select_nth_unstable_by(n - 1, |a, b| b.0.cmp(&a.0));
+        for (_, c) in &idle[..n] {
+            c.shedding.store(true, Ordering::Relaxed);
+            c.shed.notify_one();
+        }
+        n
     }
 }
 
@@ -704,6 +708,7 @@ pub async fn serve(
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     let permits = Arc::new(Semaphore::new(settings.max_connections));
+    let shed_batch = (settings.max_connections / 64).clamp(1, 64);
     let mut shutdown = std::pin::pin!(shutdown);
     state.ready.store(true, Ordering::Relaxed);
 
@@ -717,7 +722,7 @@ pub async fn serve(
                     // EMFILE and friends: make room by closing an idle connection, and back
                     // off instead of spinning.
                     tracing::warn!(error = %e, "accept failed");
-                    if registry.shed_one() {
+                    for _ in 0..registry.shed(shed_batch) {
                         state.metrics.connection_closed("shed");
                     }
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -725,24 +730,32 @@ pub async fn serve(
                 }
             },
         };
-        // At the cap, the connection that has been idle longest (or is still in its TLS
-        // handshake) is closed to make room: idle clients cannot lock out the API server
-        // or the kubelet's probes. Connections with a request in flight are never shed.
-        let permit = match permits.clone().try_acquire_owned() {
-            Ok(p) => p,
-            Err(_) => {
-                if registry.shed_one() {
-                    state.metrics.connection_closed("shed");
-                }
-                tokio::select! {
-                    _ = &mut shutdown => break,
-                    p = permits.clone().acquire_owned() => match p {
-                        Ok(p) => p,
-                        Err(_) => break,
-                    },
-                }
+        // At the cap, the connections idle for longest (or still in their TLS handshake) are
+        // closed to make room: idle clients cannot lock out the API server or the kubelet's
+        // probes. Connections with a request in flight, or that connected (or were answered)
+        // less than SHED_MIN_IDLE ago, are never shed: a new client has time to send its
+        // request. Shedding is retried while waiting, as connections age.
+        let mut permit = None;
+        while permit.is_none() {
+            if let Ok(p) = permits.clone().try_acquire_owned() {
+                permit = Some(p);
+                break;
             }
-        };
+            // A batch, so that under a flood of new connections the accept loop waits for a
+            // close once per batch rather than once per connection.
+            for _ in 0..registry.shed(shed_batch) {
+                state.metrics.connection_closed("shed");
+            }
+            tokio::select! {
+                _ = &mut shutdown => break,
+                p = permits.clone().acquire_owned() => match p {
+                    Ok(p) => permit = Some(p),
+                    Err(_) => break,
+                },
+                _ = tokio::time::sleep(SHED_MIN_IDLE / 4) => {}
+            }
+        }
+        let Some(permit) = permit else { break };
         let _ = tcp.set_nodelay(true);
         let registered = registry.register();
         tasks.spawn(
