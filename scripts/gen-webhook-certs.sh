@@ -7,14 +7,13 @@
 #   OUT/cabundle-patch.yaml      patch that sets caBundle (the CA) on every webhook entry
 #   OUT/pki/                     the same as PEM files: ca.crt, ca.key, tls.crt, tls.key
 #
-# OUT defaults to deploy/overlays/self-signed/generated. The files committed there are
-# placeholders, so the overlay renders before this script has run; this script
-# overwrites them. They then hold a private key: do not commit them (pki/ is git-ignored;
-# `git update-index --skip-worktree` keeps the two YAML files out of `git status`).
+# OUT defaults to target/webhook-certs. deploy/overlays/self-signed no longer needs this
+# script (the webhook makes its own certificate); it serves local runs and image tests
+# (tests/images/run.sh), and your own overlay if you want to bring a CA: the files hold a
+# private key, do not commit them.
 #
-# Re-running keeps the CA in OUT/pki (so the caBundle stays valid) and issues a new
-# serving certificate; the webhook reloads it without a restart once the Secret is
-# updated (`kubectl apply -k deploy/overlays/self-signed`). --new-ca replaces the CA too.
+# Re-running keeps the CA in OUT/pki and issues a new serving certificate; the webhook
+# reloads it without a restart once the files change. --new-ca replaces the CA too.
 #
 # Usage: scripts/gen-webhook-certs.sh [--out DIR] [--namespace NS] [--service NAME]
 #          [--secret NAME] [--webhook-config NAME] [--days N] [--ca-days N]
@@ -24,7 +23,7 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-out=$repo/deploy/overlays/self-signed/generated
+out=$repo/target/webhook-certs
 namespace=tcp-sniffer
 service=tcp-sniffer-webhook
 secret=tcp-sniffer-webhook-tls

@@ -8,6 +8,7 @@
 //! - [`values`]: parsers shared by settings and per-pod annotations.
 //! - [`tls`]: certificate and key from files, reloaded when they change.
 //! - [`metrics`]: counters and a latency histogram in Prometheus text format.
+//! - [`bootstrap`]: its own CA and certificate, stored in a Secret, `caBundle` patched.
 //! - [`server`]: warp routes served over TLS (tokio-rustls + hyper-util), graceful shutdown.
 //!
 //! ```
@@ -21,6 +22,7 @@
 //! ```
 #![deny(missing_docs)]
 
+pub mod bootstrap;
 pub mod metrics;
 pub mod mutate;
 pub mod server;

@@ -44,7 +44,33 @@ async fn stop_signal() {
     }
 }
 
-async fn run(settings: tcp_sniffer_webhook::settings::Settings) -> anyhow::Result<()> {
+async fn run(mut settings: tcp_sniffer_webhook::settings::Settings) -> anyhow::Result<()> {
+    match server::raise_nofile_limit() {
+        Ok(nofile) => {
+            let cap = server::connection_cap(settings.server.max_connections, nofile);
+            if cap < settings.server.max_connections {
+                tracing::warn!(
+                    wanted = settings.server.max_connections,
+                    cap,
+                    nofile,
+                    "--max-connections / MAX_CONNECTIONS lowered to fit the open-file limit"
+                );
+                settings.server.max_connections = cap;
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read the open-file limit"),
+    }
+    if let Some(b) = &settings.bootstrap {
+        let api = tcp_sniffer_webhook::bootstrap::ApiClient::in_cluster()?;
+        let out = tcp_sniffer_webhook::bootstrap::bootstrap(&api, b).await?;
+        tracing::info!(
+            secret = %format!("{}/{}", b.namespace, b.secret),
+            webhook_config = %b.webhook_config,
+            generated = out.generated,
+            patched_webhooks = out.patched_webhooks,
+            "certificate bootstrap done"
+        );
+    }
     let s = &settings.server;
     let listener = tokio::net::TcpListener::bind(s.listen)
         .await
@@ -61,6 +87,8 @@ async fn run(settings: tcp_sniffer_webhook::settings::Settings) -> anyhow::Resul
         sample_rate = %i.sample_rate,
         max_body_size = i.max_body_size,
         run_as_user = i.run_as_user,
+        max_connections = s.max_connections,
+        max_request_bytes = s.max_request_bytes,
         cert = %s.tls_cert.display(),
         key = %s.tls_key.display(),
         version = env!("CARGO_PKG_VERSION"),

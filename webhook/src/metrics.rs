@@ -15,7 +15,10 @@ pub const LATENCY_BUCKETS: [f64; 12] = [
 ];
 
 /// HTTP error statuses that are counted.
-pub const HTTP_ERRORS: [u16; 5] = [400, 404, 405, 413, 415];
+pub const HTTP_ERRORS: [u16; 7] = [400, 404, 405, 408, 413, 415, 503];
+
+/// Why the server closed a connection on its own (label of `connections_closed_total`).
+pub const CLOSE_REASONS: [&str; 3] = ["idle", "shed", "handshake_timeout"];
 
 /// All counters of the process.
 #[derive(Debug, Default)]
@@ -34,6 +37,7 @@ pub struct Metrics {
     tls_reload_errors: AtomicU64,
     tls_loaded_at: AtomicU64,
     connections_open: AtomicU64,
+    connections_closed: [AtomicU64; CLOSE_REASONS.len()],
 }
 
 impl Metrics {
@@ -109,6 +113,15 @@ impl Metrics {
             self.connections_open.fetch_add(1, Relaxed);
         } else {
             self.connections_open.fetch_sub(1, Relaxed);
+        }
+    }
+
+    /// The server closed a connection itself: `idle` (no request for the idle timeout,
+    /// including clients that never finish their headers), `shed` (closed to make room at the
+    /// connection cap), `handshake_timeout`.
+    pub fn connection_closed(&self, reason: &str) {
+        if let Some(i) = CLOSE_REASONS.iter().position(|r| *r == reason) {
+            self.connections_closed[i].fetch_add(1, Relaxed);
         }
     }
 
@@ -238,6 +251,18 @@ impl Metrics {
             "tcp_sniffer_webhook_connections_open {}",
             g(&self.connections_open)
         );
+        counter(
+            &mut o,
+            "tcp_sniffer_webhook_connections_closed_total",
+            "Connections the server closed on its own, by reason (idle, shed at the cap, handshake timeout).",
+        );
+        for (i, r) in CLOSE_REASONS.iter().enumerate() {
+            let _ = writeln!(
+                o,
+                "tcp_sniffer_webhook_connections_closed_total{{reason=\"{r}\"}} {}",
+                g(&self.connections_closed[i])
+            );
+        }
         let _ = writeln!(o, "# HELP tcp_sniffer_webhook_build_info Version of this binary.\n# TYPE tcp_sniffer_webhook_build_info gauge");
         let _ = writeln!(
             o,

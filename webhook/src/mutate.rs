@@ -30,8 +30,8 @@ use std::collections::BTreeMap;
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, Patch, PatchOperation};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, EnvVar, EnvVarSource, ObjectFieldSelector, Pod, ResourceRequirements,
-    SeccompProfile, SecretKeySelector, SecurityContext,
+    Capabilities, Container, EnvVar, EnvVarSource, ExecAction, ObjectFieldSelector, Pod, Probe,
+    ResourceRequirements, SeccompProfile, SecretKeySelector, SecurityContext,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use kube_core::admission::{
@@ -64,15 +64,89 @@ pub const SAMPLE_RATE_ANNOTATION: &str = "tcp-sniffer.dev/sample-rate";
 /// Per-pod override of `MAX_BODY_SIZE`.
 pub const MAX_BODY_SIZE_ANNOTATION: &str = "tcp-sniffer.dev/max-body-size";
 
+/// Per-pod headers to redact, **added** to [`DEFAULT_REDACT_HEADERS`] (`REDACT_HEADERS`).
+pub const REDACT_HEADERS_ANNOTATION: &str = "tcp-sniffer.dev/redact-headers";
+/// `"true"`: stdout messages carry bodies (`STDOUT_BODIES=true`).
+pub const LOG_BODIES_ANNOTATION: &str = "tcp-sniffer.dev/log-bodies";
+/// Per-pod `LOG_LEVEL` of the sidecar.
+pub const LOG_LEVEL_ANNOTATION: &str = "tcp-sniffer.dev/log-level";
+
+/// The sidecar's default redacted headers (SPEC.md "Configuration", `redactHeaders`).
+pub const DEFAULT_REDACT_HEADERS: [&str; 6] = [
+    "authorization",
+    "proxy-authorization",
+    "cookie",
+    "set-cookie",
+    "x-api-key",
+    "x-auth-token",
+];
+
 /// Every annotation the webhook reads as a value (used for metric labels).
-pub const VALUE_ANNOTATIONS: [&str; 6] = [
+pub const VALUE_ANNOTATIONS: [&str; 9] = [
     INJECT_KEY,
     PORTS_ANNOTATION,
     INTERFACE_ANNOTATION,
     OUTPUT_URL_ANNOTATION,
     SAMPLE_RATE_ANNOTATION,
     MAX_BODY_SIZE_ANNOTATION,
+    REDACT_HEADERS_ANNOTATION,
+    LOG_BODIES_ANNOTATION,
+    LOG_LEVEL_ANNOTATION,
 ];
+
+/// RFC 9110 `tchar`, the engine's rule for header names.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+/// `REDACT_HEADERS` for a pod that names `v`: the defaults plus these names, lower-cased and
+/// without duplicates (the same value whether the sidecar adds its list to its defaults or
+/// replaces them). Names are checked with the engine's rule (RFC 9110 tokens).
+pub fn redact_headers(v: &str) -> Result<String, String> {
+    let mut out: Vec<String> = DEFAULT_REDACT_HEADERS
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let mut added = 0;
+    for n in v.split(',').map(str::trim).filter(|n| !n.is_empty()) {
+        if !n.bytes().all(is_token_byte) {
+            return Err(format!(
+                "{n:?} is not a header name (RFC 9110 token: letters, digits, !#$%&'*+-.^_`|~)"
+            ));
+        }
+        if n.eq_ignore_ascii_case("none") {
+            return Err("\"none\" (dropping the default redactions) is not accepted per pod; list headers to add".into());
+        }
+        let n = n.to_ascii_lowercase();
+        if !out.contains(&n) {
+            out.push(n);
+        }
+        added += 1;
+    }
+    if added == 0 {
+        return Err("expected comma-separated header names, got none".into());
+    }
+    Ok(out.join(","))
+}
+
+fn log_bodies(v: &str) -> Result<bool, String> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        other => Err(format!(
+            "{other:?} is not accepted; expected \"true\" or \"false\""
+        )),
+    }
+}
+
+fn log_level(v: &str) -> Result<String, String> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        l @ ("error" | "warn" | "info" | "debug") => Ok(l.to_string()),
+        other => Err(format!(
+            "{other:?} is not accepted; expected error, warn, info or debug"
+        )),
+    }
+}
 
 /// Why a pod was left alone.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -92,11 +166,15 @@ pub enum SkipReason {
     HostNetwork,
     /// No ports to watch.
     NoPorts,
+    /// Plain-container mode (`NATIVE_SIDECAR=false`) and a pod that runs to completion
+    /// (`restartPolicy` `Never` or `OnFailure`, e.g. a Job's): a plain sidecar would keep it
+    /// from ever completing.
+    RunsToCompletion,
 }
 
 impl SkipReason {
     /// All reasons, for metrics.
-    pub const ALL: [SkipReason; 7] = [
+    pub const ALL: [SkipReason; 8] = [
         SkipReason::NotPod,
         SkipReason::NotCreate,
         SkipReason::InvalidObject,
@@ -104,6 +182,7 @@ impl SkipReason {
         SkipReason::AlreadyInjected,
         SkipReason::HostNetwork,
         SkipReason::NoPorts,
+        SkipReason::RunsToCompletion,
     ];
 
     /// Stable snake_case name (metric label, log field).
@@ -116,6 +195,7 @@ impl SkipReason {
             SkipReason::AlreadyInjected => "already_injected",
             SkipReason::HostNetwork => "host_network",
             SkipReason::NoPorts => "no_ports",
+            SkipReason::RunsToCompletion => "runs_to_completion",
         }
     }
 }
@@ -166,6 +246,12 @@ pub struct SidecarValues {
     pub sample_rate: String,
     /// MAX_BODY_SIZE.
     pub max_body_size: u64,
+    /// REDACT_HEADERS (None: the sidecar's defaults).
+    pub redact_headers: Option<String>,
+    /// STDOUT_BODIES=true.
+    pub stdout_bodies: bool,
+    /// LOG_LEVEL (None: the sidecar's default).
+    pub log_level: Option<String>,
 }
 
 fn annotation<'a>(pod: &'a Pod, key: &str) -> Option<&'a str> {
@@ -292,6 +378,17 @@ pub fn mutate(pod: &Pod, settings: &InjectSettings) -> Mutation {
         return Mutation::skip(SkipReason::HostNetwork, warnings, invalid);
     }
 
+    // 4b. A plain sidecar never exits on its own: in a pod that runs to completion (a Job's)
+    // the pod would never complete. Native sidecars are stopped by the kubelet after the app.
+    if !settings.native_sidecar {
+        if let Some(rp @ ("Never" | "OnFailure")) = spec.restart_policy.as_deref() {
+            warnings.push(format!(
+                "tcp-sniffer: not injected: the pod has restartPolicy {rp} (a Job's pod?) and the webhook runs with NATIVE_SIDECAR=false; a plain sidecar container would keep it from completing. Use native sidecars (Kubernetes >= 1.29)"
+            ));
+            return Mutation::skip(SkipReason::RunsToCompletion, warnings, invalid);
+        }
+    }
+
     // 5. Ports.
     let mut ports = None;
     if let Some(v) = annotation(pod, PORTS_ANNOTATION) {
@@ -354,12 +451,43 @@ pub fn mutate(pod: &Pod, settings: &InjectSettings) -> Mutation {
         &settings.max_body_size.to_string(),
     );
 
+    let redact_headers = override_value(
+        pod,
+        REDACT_HEADERS_ANNOTATION,
+        None,
+        |v| redact_headers(v).map(Some),
+        &mut warnings,
+        &mut invalid,
+        "(the sidecar's defaults)",
+    );
+    let stdout_bodies = override_value(
+        pod,
+        LOG_BODIES_ANNOTATION,
+        false,
+        log_bodies,
+        &mut warnings,
+        &mut invalid,
+        "false",
+    );
+    let log_level = override_value(
+        pod,
+        LOG_LEVEL_ANNOTATION,
+        None,
+        |v| log_level(v).map(Some),
+        &mut warnings,
+        &mut invalid,
+        "(the sidecar's default)",
+    );
+
     let values = SidecarValues {
         ports,
         interface,
         output_url,
         sample_rate,
         max_body_size,
+        redact_headers,
+        stdout_bodies,
+        log_level,
     };
     let patch = build_patch(
         pod,
@@ -422,6 +550,17 @@ pub fn sidecar_container(v: &SidecarValues, settings: &InjectSettings) -> Contai
     env_vars.extend([
         env("SAMPLE_RATE", v.sample_rate.clone()),
         env("MAX_BODY_SIZE", v.max_body_size.to_string()),
+    ]);
+    if let Some(h) = &v.redact_headers {
+        env_vars.push(env("REDACT_HEADERS", h.clone()));
+    }
+    if v.stdout_bodies {
+        env_vars.push(env("STDOUT_BODIES", "true"));
+    }
+    if let Some(l) = &v.log_level {
+        env_vars.push(env("LOG_LEVEL", l.clone()));
+    }
+    env_vars.extend([
         env_field("POD_NAME", "metadata.name"),
         env_field("POD_NAMESPACE", "metadata.namespace"),
         env_field("NODE_NAME", "spec.nodeName"),
@@ -452,6 +591,7 @@ pub fn sidecar_container(v: &SidecarValues, settings: &InjectSettings) -> Contai
         env: Some(env_vars),
         resources: Some(resources),
         restart_policy: settings.native_sidecar.then(|| "Always".to_string()),
+        startup_probe: settings.native_sidecar.then(capture_running_probe),
         termination_message_policy: Some("FallbackToLogsOnError".into()),
         security_context: Some(SecurityContext {
             allow_privilege_escalation: Some(false),
@@ -469,6 +609,32 @@ pub fn sidecar_container(v: &SidecarValues, settings: &InjectSettings) -> Contai
             }),
             ..Default::default()
         }),
+        ..Default::default()
+    }
+}
+
+/// Script of [`capture_running_probe`]: succeeds once the pod's network namespace has a
+/// packet socket (`/proc/net/packet` lists one line per AF_PACKET socket after its header;
+/// the sniffer opens one when capture runs, with AF_PACKET or with libpcap).
+pub const CAPTURE_RUNNING_SCRIPT: &str = "process.exit(require('fs').readFileSync('/proc/net/packet','utf8').trim().split('\\n').length>1?0:1)";
+
+/// Startup probe of the native sidecar. The kubelet starts the next init container and the
+/// app only after a restartable init container's startup probe succeeded, so the app starts
+/// after capture runs. The sidecar has no readiness endpoint of its own (no metrics port
+/// yet); the probe runs the image's own node (the entrypoint's interpreter) on
+/// `/proc/net/packet`, which needs no privilege and no writable file.
+pub fn capture_running_probe() -> Probe {
+    Probe {
+        exec: Some(ExecAction {
+            command: Some(vec![
+                "/usr/local/bin/node".into(),
+                "-e".into(),
+                CAPTURE_RUNNING_SCRIPT.into(),
+            ]),
+        }),
+        period_seconds: Some(1),
+        timeout_seconds: Some(5),
+        failure_threshold: Some(120),
         ..Default::default()
     }
 }
@@ -792,8 +958,12 @@ mod tests {
         serde_json::from_value(v).unwrap()
     }
 
+    /// Plain-container mode: the patch paths below are the simplest to read there.
     fn settings() -> InjectSettings {
-        InjectSettings::with_image("sniffer:test")
+        InjectSettings {
+            native_sidecar: false,
+            ..InjectSettings::with_image("sniffer:test")
+        }
     }
 
     fn simple(annotations: Value) -> Pod {
@@ -903,11 +1073,14 @@ mod tests {
                 "tcp-sniffer.dev/sample-rate": "2",
                 "tcp-sniffer.dev/max-body-size": "-5",
                 "tcp-sniffer.dev/inject": "perhaps",
+                "tcp-sniffer.dev/redact-headers": "x-token, bad header",
+                "tcp-sniffer.dev/log-bodies": "yes please",
+                "tcp-sniffer.dev/log-level": "trace",
             })),
             &settings(),
         );
         assert_eq!(m.verdict, Verdict::Injected);
-        assert_eq!(m.warnings.len(), 6, "{:#?}", m.warnings);
+        assert_eq!(m.warnings.len(), 9, "{:#?}", m.warnings);
         for key in VALUE_ANNOTATIONS {
             assert!(m.invalid_annotations.contains(&key), "{key}");
             assert!(m.warnings.iter().any(|w| w.contains(key)), "{key}");
@@ -918,6 +1091,22 @@ mod tests {
         assert_eq!(env[1], json!({"name": "INTERFACE", "value": "any"}));
         assert_eq!(env[2], json!({"name": "SAMPLE_RATE", "value": "1"}));
         assert_eq!(env[3], json!({"name": "MAX_BODY_SIZE", "value": "65536"}));
+        assert_eq!(
+            env[4]["name"], "POD_NAME",
+            "no value that was refused is passed on"
+        );
+    }
+
+    #[test]
+    fn redact_headers_are_added_to_the_defaults() {
+        assert_eq!(
+            redact_headers("X-Session, authorization,x-session").unwrap(),
+            "authorization,proxy-authorization,cookie,set-cookie,x-api-key,x-auth-token,x-session"
+        );
+        assert!(redact_headers("a b").is_err());
+        assert!(redact_headers("x-ok, caf\u{e9}").is_err());
+        assert!(redact_headers(" , ").is_err());
+        assert!(redact_headers("none,x-a").is_err());
     }
 
     #[test]

@@ -15,20 +15,25 @@
 //!
 //! [`GracefulShutdown`]: hyper_util::server::graceful::GracefulShutdown
 
+use std::collections::HashMap;
 use std::convert::Infallible;
 use std::future::Future;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
-use futures_util::{Stream, StreamExt};
+use futures_util::{FutureExt as _, Stream, StreamExt};
 use http::{header, HeaderMap, HeaderValue, StatusCode};
+use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{watch, Notify, OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 use warp::reply::Response;
 use warp::{Filter, Rejection};
@@ -39,9 +44,19 @@ use crate::settings::{InjectSettings, ServerSettings};
 use crate::tls::CertStore;
 
 /// How long a client may take for the TLS handshake.
-pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
-/// How long a client may take to send request headers.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long an HTTP/1 client may take to send request headers.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(5);
+/// From the end of the request headers to the answer (body included); the API server's own
+/// webhook timeout is at most 30 s and 5 s in deploy/.
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
+/// A connection with nothing in flight is closed after this long.
+pub const IDLE_TIMEOUT: Duration = Duration::from_secs(5);
+/// At the connection cap, a connection idle for less than this is not closed to make room.
+pub const SHED_MIN_IDLE: Duration = Duration::from_secs(1);
+/// Concurrent h2 streams per connection (the API server opens more connections when it needs
+/// more; a client cannot park hundreds of slow streams on one connection).
+pub const H2_MAX_CONCURRENT_STREAMS: u32 = 16;
 
 /// What the request handlers share.
 #[derive(Debug)]
@@ -54,6 +69,8 @@ pub struct AppState {
     pub ready: AtomicBool,
     /// Largest accepted `/mutate` body.
     pub max_request_bytes: u64,
+    /// Bytes of request bodies that may be held at once (one permit per byte).
+    pub body_budget: Arc<Semaphore>,
 }
 
 fn text(status: StatusCode, body: impl Into<String>) -> Response {
@@ -83,13 +100,20 @@ fn is_json(headers: &HeaderMap) -> bool {
     mime.eq_ignore_ascii_case("application/json")
 }
 
-async fn read_limited<S, B>(body: S, limit: u64) -> Result<Bytes, (StatusCode, String)>
+/// Read the whole body, at most `limit` bytes, each chunk paid for from the shared `budget`
+/// (waiting for it when other requests hold it all). The permits live as long as the bytes.
+async fn read_limited<S, B>(
+    body: S,
+    limit: u64,
+    budget: &Arc<Semaphore>,
+) -> Result<(Bytes, Option<OwnedSemaphorePermit>), (StatusCode, String)>
 where
     S: Stream<Item = Result<B, warp::Error>>,
     B: Buf,
 {
     let mut body = std::pin::pin!(body);
     let mut buf = BytesMut::new();
+    let mut held: Option<OwnedSemaphorePermit> = None;
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(|e| {
             (
@@ -103,9 +127,22 @@ where
                 format!("the body is larger than {limit} bytes (--max-request-bytes)"),
             ));
         }
+        let n = u32::try_from(chunk.remaining()).unwrap_or(u32::MAX);
+        if n > 0 {
+            let p = budget.clone().acquire_many_owned(n).await.map_err(|_| {
+                (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the server is shutting down".to_string(),
+                )
+            })?;
+            match held.as_mut() {
+                Some(h) => h.merge(p),
+                None => held = Some(p),
+            }
+        }
         buf.put(chunk);
     }
-    Ok(buf.freeze())
+    Ok((buf.freeze(), held))
 }
 
 async fn mutate_handler<S, B>(
@@ -142,10 +179,11 @@ where
             ),
         ));
     }
-    let bytes = match read_limited(body, state.max_request_bytes).await {
-        Ok(b) => b,
-        Err((status, msg)) => return Ok(error(&state, status, msg)),
-    };
+    let (bytes, _budget) =
+        match read_limited(body, state.max_request_bytes, &state.body_budget).await {
+            Ok(b) => b,
+            Err((status, msg)) => return Ok(error(&state, status, msg)),
+        };
     let started = Instant::now();
     let decision = match review_body(&bytes, &state.inject) {
         Ok(d) => d,
@@ -258,6 +296,400 @@ pub fn routes(
         .unify()
 }
 
+/// Timeouts and limits that protect the server from slow, idle and oversized clients.
+///
+/// Every phase of a connection is bounded: the TLS handshake, the time to the end of the
+/// request headers, the time from the headers to the answer (body read + decision), the idle
+/// time between requests, and the lingering close after an error answer. Memory is bounded by
+/// `max_request_bytes` per request and `body_budget_bytes` over all requests being read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// TLS handshake.
+    pub handshake_timeout: Duration,
+    /// HTTP/1: from the connection (or the previous answer) to the end of the request headers.
+    pub header_read_timeout: Duration,
+    /// From the request headers to the answer, body included: 408 after it.
+    pub request_deadline: Duration,
+    /// A connection with no request in flight for this long is closed (HTTP/1 and h2 alike,
+    /// so a client that never sends a request, or never finishes its headers, is closed too).
+    pub idle_timeout: Duration,
+    /// h2: PING interval, and how long to wait for the PONG before closing.
+    pub h2_keep_alive_interval: Duration,
+    /// h2: see `h2_keep_alive_interval`.
+    pub h2_keep_alive_timeout: Duration,
+    /// h2: concurrent streams per connection.
+    pub h2_max_concurrent_streams: u32,
+    /// After the server decided to close an HTTP/1 connection (an error answer while the
+    /// client is still sending, a timeout), it sends its answer and FIN and keeps reading and
+    /// discarding for at most this long, so that the close does not turn into a reset that
+    /// destroys the answer at the client.
+    pub linger_timeout: Duration,
+    /// ... and at most this many bytes.
+    pub linger_max_bytes: u64,
+    /// Bytes of request bodies held in memory at once, over all requests. A request whose
+    /// next chunk does not fit waits (within its deadline) for others to finish.
+    pub body_budget_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            handshake_timeout: HANDSHAKE_TIMEOUT,
+            header_read_timeout: HEADER_READ_TIMEOUT,
+            request_deadline: REQUEST_DEADLINE,
+            idle_timeout: IDLE_TIMEOUT,
+            h2_keep_alive_interval: Duration::from_secs(10),
+            h2_keep_alive_timeout: Duration::from_secs(5),
+            h2_max_concurrent_streams: H2_MAX_CONCURRENT_STREAMS,
+            linger_timeout: Duration::from_secs(2),
+            linger_max_bytes: 16 << 20,
+            body_budget_bytes: 32 << 20,
+        }
+    }
+}
+
+/// One open connection, as the accept loop and the idle watchdog see it.
+#[derive(Debug)]
+struct ConnState {
+    id: u64,
+    /// Requests being answered on this connection.
+    inflight: AtomicUsize,
+    /// When `inflight` last dropped to 0 (or the connection was accepted).
+    idle_since: Mutex<Instant>,
+    /// Chosen to be closed at the cap.
+    shedding: AtomicBool,
+    shed: Notify,
+}
+
+impl ConnState {
+    /// How long the connection has had no request in flight; `None` while one is.
+    fn idle_for(&self) -> Option<Duration> {
+        if self.inflight.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        Some(
+            self.idle_since
+                .lock()
+                .map(|t| t.elapsed())
+                .unwrap_or_default(),
+        )
+    }
+}
+
+/// Marks a request in flight on its connection for as long as it lives.
+struct InFlight(Arc<ConnState>);
+
+impl InFlight {
+    fn enter(conn: Arc<ConnState>) -> Self {
+        conn.inflight.fetch_add(1, Ordering::AcqRel);
+        InFlight(conn)
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        if let Ok(mut t) = self.0.idle_since.lock() {
+            *t = Instant::now();
+        }
+        self.0.inflight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Every open connection, so that the longest-idle one can be closed at the cap.
+#[derive(Debug, Default)]
+struct Registry {
+    next_id: AtomicU64,
+    conns: Mutex<HashMap<u64, Arc<ConnState>>>,
+}
+
+/// Removes its connection from the registry when dropped.
+struct Registered {
+    conn: Arc<ConnState>,
+    registry: Arc<Registry>,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        if let Ok(mut m) = self.registry.conns.lock() {
+            m.remove(&self.conn.id);
+        }
+    }
+}
+
+impl Registry {
+    fn register(self: &Arc<Self>) -> Registered {
+        let conn = Arc::new(ConnState {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            inflight: AtomicUsize::new(0),
+            idle_since: Mutex::new(Instant::now()),
+            shedding: AtomicBool::new(false),
+            shed: Notify::new(),
+        });
+        if let Ok(mut m) = self.conns.lock() {
+            m.insert(conn.id, conn.clone());
+        }
+        Registered {
+            conn,
+            registry: self.clone(),
+        }
+    }
+
+    /// Ask the (at most) `n` connections idle for longest (no request in flight) to close;
+    /// returns how many were asked. 0 when every connection is busy.
+    fn shed(&self, n: usize) -> usize {
+        let Ok(m) = self.conns.lock() else {
+            return 0;
+        };
+        let mut idle: Vec<(Duration, Arc<ConnState>)> = m
+            .values()
+            .filter(|c| !c.shedding.load(Ordering::Relaxed))
+            .filter_map(|c| c.idle_for().map(|d| (d, c.clone())))
+            .filter(|(d, _)| *d >= SHED_MIN_IDLE)
+            .collect();
+        drop(m);
+        let n = n.min(idle.len());
+        if n == 0 {
+            return 0;
+        }
+        idle.select_nth_unstable_by(n - 1, |a, b| b.0.cmp(&a.0));
+        for (_, c) in &idle[..n] {
+            c.shedding.store(true, Ordering::Relaxed);
+            c.shed.notify_one();
+        }
+        n
+    }
+}
+
+/// The routes as one connection serves them: each request is marked in flight (so the idle
+/// watchdog and the shedding leave the connection alone) and bounded by the request deadline.
+#[derive(Clone)]
+struct ConnService<S> {
+    inner: S,
+    conn: Arc<ConnState>,
+    deadline: Duration,
+    metrics: Arc<Metrics>,
+    http1: bool,
+}
+
+impl<S> hyper::service::Service<http::Request<Incoming>> for ConnService<S>
+where
+    S: hyper::service::Service<http::Request<Incoming>, Response = Response, Error = Infallible>,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
+
+    fn call(&self, req: http::Request<Incoming>) -> Self::Future {
+        let guard = InFlight::enter(self.conn.clone());
+        let fut = self.inner.call(req);
+        let (deadline, metrics, http1) = (self.deadline, self.metrics.clone(), self.http1);
+        Box::pin(async move {
+            let _guard = guard;
+            match tokio::time::timeout(deadline, fut).await {
+                Ok(r) => r,
+                Err(_) => {
+                    metrics.http_error(StatusCode::REQUEST_TIMEOUT.as_u16());
+                    tracing::debug!(
+                        deadline_ms = deadline.as_millis() as u64,
+                        "request not complete before the deadline; 408"
+                    );
+                    let mut r = text(
+                        StatusCode::REQUEST_TIMEOUT,
+                        format!(
+                            "the request was not complete within {} ms\n",
+                            deadline.as_millis()
+                        ),
+                    );
+                    if http1 {
+                        r.headers_mut()
+                            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+                    }
+                    Ok(r)
+                }
+            }
+        })
+    }
+}
+
+/// Why a connection is being closed by the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Close {
+    Idle,
+    Shed,
+    Stop,
+}
+
+async fn stopped(stop: &mut watch::Receiver<bool>) {
+    loop {
+        if *stop.borrow_and_update() {
+            return;
+        }
+        if stop.changed().await.is_err() {
+            return std::future::pending().await;
+        }
+    }
+}
+
+/// Resolves when the connection should be closed: idle too long, shed at the cap, or the
+/// server is stopping.
+async fn close_signal(
+    conn: &ConnState,
+    idle_timeout: Duration,
+    stop: &mut watch::Receiver<bool>,
+) -> Close {
+    loop {
+        let wait = match conn.idle_for() {
+            Some(d) if d >= idle_timeout => return Close::Idle,
+            Some(d) => idle_timeout - d,
+            None => idle_timeout,
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = conn.shed.notified() => return Close::Shed,
+            _ = stopped(stop) => return Close::Stop,
+        }
+    }
+}
+
+/// Read and discard what the client still sends, after our answer and our FIN, for a
+/// bounded time and byte count; then the socket is dropped.
+async fn linger(mut tls: tokio_rustls::server::TlsStream<TcpStream>, limits: &Limits) {
+    let deadline = tokio::time::Instant::now() + limits.linger_timeout;
+    if tokio::time::timeout_at(deadline, tls.shutdown())
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let (mut tcp, _) = tls.into_inner();
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut seen = 0u64;
+    while seen <= limits.linger_max_bytes {
+        match tokio::time::timeout_at(deadline, tcp.read(&mut buf)).await {
+            Ok(Ok(n)) if n > 0 => seen += n as u64,
+            _ => break,
+        }
+    }
+}
+
+/// One TCP connection from accept to close.
+#[allow(clippy::too_many_arguments)] // the pieces a connection task owns
+async fn connection<S>(
+    tcp: TcpStream,
+    peer: SocketAddr,
+    acceptor: TlsAcceptor,
+    routes: S,
+    conn: Arc<ConnState>,
+    limits: Arc<Limits>,
+    mut stop: watch::Receiver<bool>,
+    metrics: Arc<Metrics>,
+) where
+    S: hyper::service::Service<http::Request<Incoming>, Response = Response, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + Unpin
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let tls = tokio::select! {
+        r = tokio::time::timeout(limits.handshake_timeout, acceptor.accept(tcp)) => match r {
+            Ok(Ok(tls)) => tls,
+            Ok(Err(e)) => {
+                metrics.tls_handshake_error();
+                tracing::debug!(%peer, error = %e, "TLS handshake failed");
+                return;
+            }
+            Err(_) => {
+                metrics.tls_handshake_error();
+                metrics.connection_closed("handshake_timeout");
+                tracing::debug!(%peer, "TLS handshake timed out");
+                return;
+            }
+        },
+        _ = conn.shed.notified() => return,
+        _ = stopped(&mut stop) => return,
+    };
+    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+    let svc = ConnService {
+        inner: routes,
+        conn: conn.clone(),
+        deadline: limits.request_deadline,
+        metrics: metrics.clone(),
+        http1: !h2,
+    };
+    metrics.connection(true);
+    let closed = if h2 {
+        let mut b = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+        b.timer(TokioTimer::new())
+            .max_concurrent_streams(limits.h2_max_concurrent_streams)
+            .keep_alive_interval(limits.h2_keep_alive_interval)
+            .keep_alive_timeout(limits.h2_keep_alive_timeout)
+            .max_header_list_size(64 * 1024)
+            .max_pending_accept_reset_streams(limits.h2_max_concurrent_streams as usize);
+        let c = b.serve_connection(TokioIo::new(tls), svc);
+        let mut c = std::pin::pin!(c);
+        let why = tokio::select! {
+            r = c.as_mut() => {
+                if let Err(e) = r {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                None
+            }
+            why = close_signal(&conn, limits.idle_timeout, &mut stop) => Some(why),
+        };
+        if let Some(why) = why {
+            c.as_mut().graceful_shutdown();
+            finish(c, why, &limits).await;
+        }
+        why
+    } else {
+        let mut b = hyper::server::conn::http1::Builder::new();
+        b.timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .max_buf_size(64 * 1024);
+        let mut c = b.serve_connection(TokioIo::new(tls), svc);
+        let why = tokio::select! {
+            r = std::future::poll_fn(|cx| c.poll_without_shutdown(cx)) => {
+                if let Err(e) = r {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                None
+            }
+            why = close_signal(&conn, limits.idle_timeout, &mut stop) => Some(why),
+        };
+        if let Some(why) = why {
+            std::pin::Pin::new(&mut c).graceful_shutdown();
+            finish(
+                std::future::poll_fn(|cx| c.poll_without_shutdown(cx)),
+                why,
+                &limits,
+            )
+            .await;
+        }
+        let tls = c.into_parts().io.into_inner();
+        if why != Some(Close::Shed) {
+            linger(tls, &limits).await;
+        }
+        why
+    };
+    if closed == Some(Close::Idle) {
+        metrics.connection_closed("idle");
+    }
+    metrics.connection(false);
+}
+
+/// Let a connection that was asked to close finish: in-flight requests complete (bounded by
+/// their deadline; at shutdown by the drain timeout).
+async fn finish<F: Future>(c: F, why: Close, limits: &Limits) {
+    if why == Close::Stop {
+        c.await;
+    } else {
+        let _ = tokio::time::timeout(limits.request_deadline, c).await;
+    }
+}
+
 /// Serve HTTPS on `listener` until `shutdown` resolves, then drain (at most
 /// `settings.shutdown_timeout`). `state.ready` is cleared by the caller's shutdown future
 /// or here, whichever is first.
@@ -266,88 +698,102 @@ pub async fn serve(
     store: Arc<CertStore>,
     state: Arc<AppState>,
     settings: &ServerSettings,
+    limits: Limits,
     shutdown: impl Future<Output = ()>,
 ) {
     let acceptor = TlsAcceptor::from(store.server_config());
-    let service = warp::service(routes(state.clone()));
-    let graceful = GracefulShutdown::new();
+    let routes = TowerToHyperService::new(warp::service(routes(state.clone())));
+    let limits = Arc::new(limits);
+    let registry = Arc::new(Registry::default());
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut tasks = JoinSet::new();
     let permits = Arc::new(Semaphore::new(settings.max_connections));
+    let shed_batch = (settings.max_connections / 64).clamp(1, 64);
     let mut shutdown = std::pin::pin!(shutdown);
     state.ready.store(true, Ordering::Relaxed);
 
     loop {
-        let permit = tokio::select! {
-            _ = &mut shutdown => break,
-            p = permits.clone().acquire_owned() => match p {
-                Ok(p) => p,
-                Err(_) => break,
-            },
-        };
+        while tasks.try_join_next().is_some() {}
         let (tcp, peer) = tokio::select! {
             _ = &mut shutdown => break,
             r = listener.accept() => match r {
                 Ok(x) => x,
                 Err(e) => {
-                    // EMFILE and friends: back off instead of spinning.
+                    // EMFILE and friends: make room by closing an idle connection, and back
+                    // off instead of spinning.
                     tracing::warn!(error = %e, "accept failed");
+                    for _ in 0..registry.shed(shed_batch) {
+                        state.metrics.connection_closed("shed");
+                    }
                     tokio::time::sleep(Duration::from_millis(50)).await;
                     continue;
                 }
             },
         };
-        let _ = tcp.set_nodelay(true);
-        let acceptor = acceptor.clone();
-        let service = service.clone();
-        let watcher = graceful.watcher();
-        let metrics = state.metrics.clone();
-        tokio::spawn(async move {
-            let _permit = permit;
-            let tls = match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await {
-                Ok(Ok(tls)) => tls,
-                Ok(Err(e)) => {
-                    metrics.tls_handshake_error();
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-                Err(_) => {
-                    metrics.tls_handshake_error();
-                    tracing::debug!(%peer, "TLS handshake timed out");
-                    return;
-                }
-            };
-            metrics.connection(true);
-            let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT);
-            builder
-                .http2()
-                .timer(TokioTimer::new())
-                .max_concurrent_streams(256);
-            let conn =
-                builder.serve_connection(TokioIo::new(tls), TowerToHyperService::new(service));
-            if let Err(e) = watcher.watch(conn).await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+        // At the cap, the connections idle for longest (or still in their TLS handshake) are
+        // closed to make room: idle clients cannot lock out the API server or the kubelet's
+        // probes. Connections with a request in flight, or that connected (or were answered)
+        // less than SHED_MIN_IDLE ago, are never shed: a new client has time to send its
+        // request. Shedding is retried while waiting, as connections age.
+        let mut permit = None;
+        while permit.is_none() {
+            if let Ok(p) = permits.clone().try_acquire_owned() {
+                permit = Some(p);
+                break;
             }
-            metrics.connection(false);
-        });
+            // A batch, so that under a flood of new connections the accept loop waits for a
+            // close once per batch rather than once per connection.
+            for _ in 0..registry.shed(shed_batch) {
+                state.metrics.connection_closed("shed");
+            }
+            tokio::select! {
+                _ = &mut shutdown => break,
+                p = permits.clone().acquire_owned() => match p {
+                    Ok(p) => permit = Some(p),
+                    Err(_) => break,
+                },
+                _ = tokio::time::sleep(SHED_MIN_IDLE / 4) => {}
+            }
+        }
+        let Some(permit) = permit else { break };
+        let _ = tcp.set_nodelay(true);
+        let registered = registry.register();
+        tasks.spawn(
+            connection(
+                tcp,
+                peer,
+                acceptor.clone(),
+                routes.clone(),
+                registered.conn.clone(),
+                limits.clone(),
+                stop_rx.clone(),
+                state.metrics.clone(),
+            )
+            .map(move |()| {
+                drop(permit);
+                drop(registered);
+            }),
+        );
     }
 
     state.ready.store(false, Ordering::Relaxed);
     drop(listener);
     tracing::info!(
-        open = graceful.count(),
+        open = tasks.len(),
         "listener closed; draining open connections"
     );
-    if tokio::time::timeout(settings.shutdown_timeout, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(settings.shutdown_timeout, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
         tracing::warn!(
             timeout_ms = settings.shutdown_timeout.as_millis() as u64,
+            open = tasks.len(),
             "drain timed out; closing the remaining connections"
         );
+        tasks.shutdown().await;
     }
 }
 
@@ -361,12 +807,25 @@ pub async fn run(
     metrics: Arc<Metrics>,
     stop: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), crate::tls::TlsError> {
+    run_with_limits(listener, settings, Limits::default(), inject, metrics, stop).await
+}
+
+/// [`run`] with other [`Limits`] than the defaults.
+pub async fn run_with_limits(
+    listener: TcpListener,
+    settings: &ServerSettings,
+    limits: Limits,
+    inject: InjectSettings,
+    metrics: Arc<Metrics>,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), crate::tls::TlsError> {
     let store = CertStore::load(&settings.tls_cert, &settings.tls_key, &metrics)?;
     let state = Arc::new(AppState {
         inject,
         metrics: metrics.clone(),
         ready: AtomicBool::new(false),
         max_request_bytes: settings.max_request_bytes,
+        body_budget: Arc::new(Semaphore::new(limits.body_budget_bytes)),
     });
     let (watch_stop_tx, watch_stop_rx) = tokio::sync::oneshot::channel::<()>();
     let watcher = tokio::spawn(crate::tls::watch(
@@ -388,9 +847,40 @@ pub async fn run(
         );
         tokio::time::sleep(delay).await;
     };
-    serve(listener, store, state, settings, shutdown).await;
+    serve(listener, store, state, settings, limits, shutdown).await;
     let _ = watch_stop_tx.send(());
     let _ = watcher.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Raise this process's soft open-file limit to its hard limit and return the new soft limit.
+/// Every connection costs one descriptor; the connection cap is kept below this.
+pub fn raise_nofile_limit() -> std::io::Result<u64> {
+    let mut lim = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct passed by pointer.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if lim.rlim_cur < lim.rlim_max {
+        let want = libc::rlimit {
+            rlim_cur: lim.rlim_max,
+            rlim_max: lim.rlim_max,
+        };
+        // SAFETY: as above.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &want) } == 0 {
+            lim.rlim_cur = lim.rlim_max;
+        }
+    }
+    Ok(lim.rlim_cur)
+}
+
+/// The connection cap that fits `nofile` descriptors, keeping 64 for the listener, the
+/// certificate files and the runtime.
+pub fn connection_cap(wanted: usize, nofile: u64) -> usize {
+    let fit = nofile.saturating_sub(64).max(1);
+    wanted.min(usize::try_from(fit).unwrap_or(usize::MAX))
 }

@@ -131,26 +131,31 @@ pub struct Args {
     pub run_as_user: String,
 
     /// Inject as a native sidecar (init container with restartPolicy: Always; Kubernetes >= 1.29).
+    /// false: a plain container, for older clusters; pods that run to completion (Jobs) are
+    /// then skipped with a warning.
     #[arg(
         long = "native-sidecar",
         env = "NATIVE_SIDECAR",
-        default_value = "false"
+        default_value = "true"
     )]
     pub native_sidecar: String,
 
-    /// Largest request body accepted on /mutate, in bytes; larger bodies get 413.
+    /// Largest request body accepted on /mutate, in bytes; larger bodies get 413. The API
+    /// server itself refuses objects over 3 MiB.
     #[arg(
         long = "max-request-bytes",
         env = "MAX_REQUEST_BYTES",
-        default_value = "8388608"
+        default_value = "3145728"
     )]
     pub max_request_bytes: String,
 
-    /// Most TLS connections served at once; more wait in the listen backlog.
+    /// Most TLS connections open at once. At the cap, the connection idle for longest is
+    /// closed to make room (one with a request in flight is never closed); the cap is lowered
+    /// to fit the process's open-file limit.
     #[arg(
         long = "max-connections",
         env = "MAX_CONNECTIONS",
-        default_value = "1024"
+        default_value = "4096"
     )]
     pub max_connections: String,
 
@@ -174,6 +179,37 @@ pub struct Args {
     /// Log level: error, warn, info or debug.
     #[arg(long = "log-level", env = "LOG_LEVEL", default_value = "info")]
     pub log_level: String,
+
+    /// Certificate bootstrap (deploy/overlays/self-signed): the Secret, in the pod's namespace,
+    /// that holds the webhook's own CA and certificate; made at start when empty, then written
+    /// to --tls-cert/--tls-key, and the CA patched into the webhook configuration. Empty = off.
+    #[arg(
+        long = "bootstrap-secret",
+        env = "BOOTSTRAP_SECRET",
+        default_value = ""
+    )]
+    pub bootstrap_secret: String,
+
+    /// Certificate bootstrap: the MutatingWebhookConfiguration whose caBundles are set.
+    #[arg(
+        long = "bootstrap-webhook-config",
+        env = "BOOTSTRAP_WEBHOOK_CONFIG",
+        default_value = "tcp-sniffer"
+    )]
+    pub bootstrap_webhook_config: String,
+
+    /// Certificate bootstrap: the Service the API server calls (the certificate's names).
+    #[arg(
+        long = "bootstrap-service",
+        env = "BOOTSTRAP_SERVICE",
+        default_value = "tcp-sniffer-webhook"
+    )]
+    pub bootstrap_service: String,
+
+    /// Certificate bootstrap: namespace of the Secret and the Service (downward API); empty =
+    /// the service account's namespace.
+    #[arg(long = "pod-namespace", env = "POD_NAMESPACE", default_value = "")]
+    pub pod_namespace: String,
 }
 
 /// A setting was missing or out of range. The message names the setting (flag and env var)
@@ -204,6 +240,8 @@ pub struct Settings {
     pub inject: InjectSettings,
     /// Log level for the tracing subscriber (`error`, `warn`, `info` or `debug`).
     pub log_level: String,
+    /// Certificate bootstrap before serving (None: the certificate files come from elsewhere).
+    pub bootstrap: Option<crate::bootstrap::BootstrapSettings>,
 }
 
 /// Settings of the HTTPS server.
@@ -283,7 +321,7 @@ impl InjectSettings {
                 memory_limit: Some("256Mi".into()),
             },
             run_as_user: 65532,
-            native_sidecar: false,
+            native_sidecar: true,
         }
     }
 }
@@ -478,7 +516,43 @@ impl Args {
                 ))
             }
         };
+        let bootstrap = match self.bootstrap_secret.trim() {
+            "" => None,
+            secret => {
+                let name = |setting: &'static str, v: &str| -> Result<String, SettingsError> {
+                    let v = v.trim();
+                    if values::is_dns1123_subdomain(v) {
+                        Ok(v.to_string())
+                    } else {
+                        Err(err(
+                            setting,
+                            format!("{v:?} is not an object name (lower-case DNS-1123 subdomain)"),
+                        ))
+                    }
+                };
+                // Empty: the service account's namespace, read when bootstrapping.
+                let namespace = match self.pod_namespace.trim() {
+                    "" => String::new(),
+                    n => name("--pod-namespace / POD_NAMESPACE", n)?,
+                };
+                Some(crate::bootstrap::BootstrapSettings {
+                    namespace,
+                    secret: name("--bootstrap-secret / BOOTSTRAP_SECRET", secret)?,
+                    webhook_config: name(
+                        "--bootstrap-webhook-config / BOOTSTRAP_WEBHOOK_CONFIG",
+                        &self.bootstrap_webhook_config,
+                    )?,
+                    service: name(
+                        "--bootstrap-service / BOOTSTRAP_SERVICE",
+                        &self.bootstrap_service,
+                    )?,
+                    cert_file: tls_cert.clone(),
+                    key_file: tls_key.clone(),
+                })
+            }
+        };
         Ok(Settings {
+            bootstrap,
             server: ServerSettings {
                 listen,
                 tls_cert,
@@ -628,7 +702,7 @@ mod tests {
             "--sidecar-cpu-limit",
             "",
             "--native-sidecar",
-            "true",
+            "false",
             "--sample-rate",
             "0.25",
             "--sidecar-run-as-user",
@@ -644,7 +718,7 @@ mod tests {
             Some(("sniffer-token".into(), "token".into()))
         );
         assert_eq!(s.inject.resources.cpu_limit, None);
-        assert!(s.inject.native_sidecar);
+        assert!(!s.inject.native_sidecar);
         assert_eq!(s.inject.sample_rate, "0.25");
         assert_eq!(s.inject.run_as_user, 0);
     }

@@ -33,7 +33,9 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{
     ConfigMap, Container, Namespace, Pod, PodSpec, Secret, Service, ServiceAccount,
 };
+use k8s_openapi::api::networking::v1::NetworkPolicy;
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::Value;
@@ -114,6 +116,11 @@ struct Rendered {
     services: Vec<Service>,
     deployments: Vec<Deployment>,
     pdbs: Vec<PodDisruptionBudget>,
+    network_policies: Vec<NetworkPolicy>,
+    roles: Vec<Role>,
+    role_bindings: Vec<RoleBinding>,
+    cluster_roles: Vec<ClusterRole>,
+    cluster_role_bindings: Vec<ClusterRoleBinding>,
     webhook_configs: Vec<MutatingWebhookConfiguration>,
     /// cert-manager.io Issuers and Certificates, untyped (they are CRDs).
     cert_manager: Vec<Value>,
@@ -133,6 +140,19 @@ fn split(docs: &[Value]) -> Result<Rendered, Vec<String>> {
             ("v1", "Service") => typed(d).map(|t| r.services.push(t)),
             ("apps/v1", "Deployment") => typed(d).map(|t| r.deployments.push(t)),
             ("policy/v1", "PodDisruptionBudget") => typed(d).map(|t| r.pdbs.push(t)),
+            ("rbac.authorization.k8s.io/v1", "Role") => typed(d).map(|t| r.roles.push(t)),
+            ("rbac.authorization.k8s.io/v1", "RoleBinding") => {
+                typed(d).map(|t| r.role_bindings.push(t))
+            }
+            ("rbac.authorization.k8s.io/v1", "ClusterRole") => {
+                typed(d).map(|t| r.cluster_roles.push(t))
+            }
+            ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding") => {
+                typed(d).map(|t| r.cluster_role_bindings.push(t))
+            }
+            ("networking.k8s.io/v1", "NetworkPolicy") => {
+                typed(d).map(|t| r.network_policies.push(t))
+            }
             ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration") => {
                 typed(d).map(|t| r.webhook_configs.push(t))
             }
@@ -544,7 +564,11 @@ fn check_server(r: &Rendered) -> Vec<String> {
             }
         }
     }
-    if pod.automount_service_account_token != Some(false) {
+    let bootstraps = settings.as_ref().is_some_and(|st| st.bootstrap.is_some());
+    if bootstraps && pod.automount_service_account_token != Some(true) {
+        p.push("the certificate bootstrap needs automountServiceAccountToken: true".into());
+    }
+    if !bootstraps && pod.automount_service_account_token != Some(false) {
         p.push(
             "the webhook never calls the API: automountServiceAccountToken should be false".into(),
         );
@@ -562,15 +586,19 @@ fn check_server(r: &Rendered) -> Vec<String> {
             st.server.tls_cert.starts_with(&m.mount_path)
                 && st.server.tls_key.starts_with(&m.mount_path)
         });
-        let secret = mount.and_then(|m| {
-            pod.volumes
-                .iter()
-                .flatten()
-                .find(|v| v.name == m.name)
-                .and_then(|v| v.secret.as_ref())
-                .and_then(|s| s.secret_name.clone())
-        });
-        if secret.is_none() {
+        let volume = mount.and_then(|m| pod.volumes.iter().flatten().find(|v| v.name == m.name));
+        if st.bootstrap.is_some() {
+            // The webhook writes the files itself: a writable emptyDir.
+            if volume.and_then(|v| v.empty_dir.as_ref()).is_none()
+                || mount.is_some_and(|m| m.read_only == Some(true))
+            {
+                p.push("with BOOTSTRAP_SECRET, TLS_CERT_FILE/TLS_KEY_FILE must be in a writable emptyDir".into());
+            }
+        } else if volume
+            .and_then(|v| v.secret.as_ref())
+            .and_then(|s| s.secret_name.clone())
+            .is_none()
+        {
             p.push("TLS_CERT_FILE/TLS_KEY_FILE are not in a mounted Secret".into());
         }
         let grace = pod.termination_grace_period_seconds.unwrap_or(30) as u128 * 1000;
@@ -827,41 +855,142 @@ fn check_cert_manager(r: &Rendered) -> Vec<String> {
     p
 }
 
+/// The self-signed overlay: the webhook bootstraps its own certificate. The Secret it names
+/// is rendered (empty, no placeholder), its RBAC grants exactly the verbs it uses on exactly
+/// the Secret and the webhook configuration, bound to the Deployment's service account, and
+/// the names it is given are the rendered objects' names.
 fn check_self_signed(r: &Rendered) -> Vec<String> {
     let mut p = Vec::new();
-    let s = server(r).expect("server objects");
-    let secret = tls_secret_name(r);
+    let s = match server(r) {
+        Ok(s) => s,
+        Err(e) => return vec![e],
+    };
+    let settings = match server_settings(&s.env) {
+        Ok(x) => x,
+        Err(e) => return vec![e],
+    };
+    let Some(b) = settings.bootstrap else {
+        return vec!["BOOTSTRAP_SECRET is not set".into()];
+    };
     match r
         .secrets
         .iter()
-        .find(|x| x.metadata.name.as_deref() == Some(secret.as_str()))
+        .find(|x| x.metadata.name.as_deref() == Some(b.secret.as_str()))
     {
-        None => p.push(format!(
-            "the Secret {secret} the Deployment mounts is not rendered"
-        )),
+        None => p.push(format!("the Secret {} is not rendered", b.secret)),
         Some(x) => {
             if x.metadata.namespace.as_deref() != Some(s.namespace.as_str()) {
-                p.push(format!("the Secret {secret} is not in {}", s.namespace));
+                p.push(format!("the Secret {} is not in {}", b.secret, s.namespace));
             }
-            if x.type_.as_deref() != Some("kubernetes.io/tls") {
-                p.push("the TLS Secret must have type kubernetes.io/tls".into());
-            }
-            let data = x.data.clone().unwrap_or_default();
-            for k in ["tls.crt", "tls.key"] {
-                if data.get(k).is_none_or(|v| v.0.is_empty()) {
-                    p.push(format!("the TLS Secret has no {k}"));
-                }
+            if x.data.is_some() || x.string_data.is_some() {
+                p.push(
+                    "the Secret must be rendered without data (re-applying keeps the webhook's)"
+                        .into(),
+                );
             }
         }
     }
-    for w in r.webhook_configs[0].webhooks.iter().flatten() {
-        if w.client_config
-            .ca_bundle
-            .as_ref()
-            .is_none_or(|b| b.0.is_empty())
-        {
-            p.push(format!("{}: no caBundle", w.name));
+    let cfg = r.webhook_configs[0]
+        .metadata
+        .name
+        .clone()
+        .unwrap_or_default();
+    if b.webhook_config != cfg {
+        p.push(format!(
+            "BOOTSTRAP_WEBHOOK_CONFIG {} is not {cfg}",
+            b.webhook_config
+        ));
+    }
+    if b.service != s.service.metadata.name.clone().unwrap_or_default() {
+        p.push(format!(
+            "BOOTSTRAP_SERVICE {} is not the Service",
+            b.service
+        ));
+    }
+    if !b.namespace.is_empty() && b.namespace != s.namespace {
+        p.push(format!(
+            "POD_NAMESPACE {} is not {}",
+            b.namespace, s.namespace
+        ));
+    }
+    let sa = pod_spec(s.deployment)
+        .service_account_name
+        .clone()
+        .unwrap_or_default();
+    let rule = |rules: &Option<Vec<k8s_openapi::api::rbac::v1::PolicyRule>>| {
+        rules
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|r| {
+                (
+                    r.api_groups.unwrap_or_default(),
+                    r.resources.unwrap_or_default(),
+                    r.resource_names.unwrap_or_default(),
+                    r.verbs,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let strings = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<_>>();
+    let want_role = vec![(
+        strings(&[""]),
+        strings(&["secrets"]),
+        vec![b.secret.clone()],
+        strings(&["get", "update", "patch"]),
+    )];
+    let want_cluster = vec![(
+        strings(&["admissionregistration.k8s.io"]),
+        strings(&["mutatingwebhookconfigurations"]),
+        vec![cfg.clone()],
+        strings(&["get", "patch"]),
+    )];
+    match (&r.roles[..], &r.role_bindings[..]) {
+        ([role], [rb]) => {
+            if rule(&role.rules) != want_role {
+                p.push(format!(
+                    "Role rules: {:?}, expected {want_role:?}",
+                    rule(&role.rules)
+                ));
+            }
+            if role.metadata.namespace.as_deref() != Some(s.namespace.as_str()) {
+                p.push("the Role is not in the webhook's namespace".into());
+            }
+            if rb.role_ref.name != role.metadata.name.clone().unwrap_or_default()
+                || rb.role_ref.kind != "Role"
+                || !rb
+                    .subjects
+                    .iter()
+                    .flatten()
+                    .all(|x| x.kind == "ServiceAccount" && x.name == sa)
+            {
+                p.push(
+                    "the RoleBinding must bind the Role to the webhook's service account".into(),
+                );
+            }
         }
+        _ => p.push("expected one Role and one RoleBinding".into()),
+    }
+    match (&r.cluster_roles[..], &r.cluster_role_bindings[..]) {
+        ([cr], [crb]) => {
+            if rule(&cr.rules) != want_cluster {
+                p.push(format!(
+                    "ClusterRole rules: {:?}, expected {want_cluster:?}",
+                    rule(&cr.rules)
+                ));
+            }
+            if crb.role_ref.name != cr.metadata.name.clone().unwrap_or_default()
+                || crb.role_ref.kind != "ClusterRole"
+                || !crb.subjects.iter().flatten().all(|x| {
+                    x.kind == "ServiceAccount"
+                        && x.name == sa
+                        && x.namespace.as_deref() == Some(s.namespace.as_str())
+                })
+            {
+                p.push("the ClusterRoleBinding must bind the ClusterRole to the webhook's service account".into());
+            }
+        }
+        _ => p.push("expected one ClusterRole and one ClusterRoleBinding".into()),
     }
     p
 }
@@ -872,6 +1001,88 @@ fn assert_clean(what: &str, problems: Vec<String>) {
         "{what}:\n  - {}",
         problems.join("\n  - ")
     );
+}
+
+/// The NetworkPolicy selects the webhook pods, covers ingress, and opens exactly one port:
+/// the container port the server listens on, TCP. `sources` is what `from` must be (empty =
+/// any source).
+fn check_network_policy(r: &Rendered, sources: &[&str]) -> Vec<String> {
+    let mut p = Vec::new();
+    let [np] = &r.network_policies[..] else {
+        return vec![format!(
+            "expected one NetworkPolicy, got {}",
+            r.network_policies.len()
+        )];
+    };
+    let Some(d) = r.deployments.first() else {
+        return vec!["no Deployment".into()];
+    };
+    let pod_labels = d
+        .spec
+        .as_ref()
+        .and_then(|s| s.template.metadata.as_ref())
+        .and_then(|m| m.labels.clone())
+        .unwrap_or_default();
+    let Some(spec) = &np.spec else {
+        return vec!["NetworkPolicy without spec".into()];
+    };
+    let sel = spec.pod_selector.as_ref();
+    if sel
+        .and_then(|s| s.match_labels.as_ref())
+        .is_none_or(|m| m.is_empty())
+        || !selects(sel, &pod_labels)
+    {
+        p.push("the NetworkPolicy must select exactly the webhook pods".into());
+    }
+    if spec.policy_types.as_deref() != Some(&["Ingress".to_string()][..]) {
+        p.push(format!(
+            "policyTypes must be [Ingress], got {:?}",
+            spec.policy_types
+        ));
+    }
+    let container = &pod_spec(d).containers[0];
+    let https = container
+        .ports
+        .iter()
+        .flatten()
+        .find(|cp| cp.name.as_deref() == Some("https"));
+    let rules = spec.ingress.clone().unwrap_or_default();
+    if rules.len() != 1 {
+        p.push(format!("expected one ingress rule, got {}", rules.len()));
+    }
+    for rule in &rules {
+        let ports = rule.ports.clone().unwrap_or_default();
+        let ok = ports.len() == 1
+            && ports[0].protocol.as_deref() == Some("TCP")
+            && ports[0].end_port.is_none()
+            && match (&ports[0].port, https) {
+                (Some(IntOrString::String(n)), Some(h)) => h.name.as_deref() == Some(n),
+                (Some(IntOrString::Int(i)), Some(h)) => *i == h.container_port,
+                _ => false,
+            };
+        if !ok {
+            p.push(format!(
+                "the ingress rule must open only the TLS port, got {ports:?}"
+            ));
+        }
+        let from: Vec<String> = rule
+            .from
+            .iter()
+            .flatten()
+            .map(|f| match &f.ip_block {
+                Some(b) if f.namespace_selector.is_none() && f.pod_selector.is_none() => {
+                    b.cidr.clone()
+                }
+                _ => format!("{f:?}"),
+            })
+            .collect();
+        if from != sources {
+            p.push(format!(
+                "ingress sources: expected {sources:?}, got {from:?}"
+            ));
+        }
+    }
+    p
 }
 
 fn rendered(dir: &str) -> Rendered {
@@ -887,6 +1098,58 @@ fn base_renders_typed_and_consistent() {
     assert_eq!(r.service_accounts.len(), 1);
     assert_clean("base: server", check_server(&r));
     assert_clean("base: webhook configuration", check_webhook_config(&r));
+    assert_clean("base: network policy", check_network_policy(&r, &[]));
+}
+
+/// deploy/components/control-plane-only narrows the policy to address blocks, used the way
+/// deploy/README.md shows (an overlay with the component and its own ranges).
+#[test]
+fn network_policy_narrowed_to_the_control_plane() {
+    let tmp = std::env::temp_dir().join(format!("tcp-sniffer-np-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&tmp);
+    let copy = Command::new("cp")
+        .args(["-r", "--"])
+        .arg(repo().join("deploy"))
+        .arg(&tmp)
+        .status()
+        .unwrap();
+    assert!(copy.success());
+    let overlay = tmp.join("overlays/mine");
+    std::fs::create_dir_all(&overlay).unwrap();
+    std::fs::write(
+        overlay.join("kustomization.yaml"),
+        "resources: [../cert-manager]\ncomponents: [../../components/control-plane-only]\n",
+    )
+    .unwrap();
+    let docs = |dir: &Path| -> Vec<Value> {
+        let out = Command::new(repo().join("tests/deploy/render.sh"))
+            .arg(dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let r = split(&docs(&overlay)).unwrap_or_else(|e| panic!("{e:?}"));
+    assert_clean(
+        "component: network policy",
+        check_network_policy(&r, &["192.0.2.0/24", "198.51.100.0/24"]),
+    );
+    // With the overlay's own ranges, as the README shows.
+    std::fs::write(
+        overlay.join("kustomization.yaml"),
+        "resources: [../cert-manager]\ncomponents: [../../components/control-plane-only]\npatches:\n  - target: {kind: NetworkPolicy, name: tcp-sniffer-webhook}\n    patch: |-\n      - op: replace\n        path: /spec/ingress/0/from\n        value:\n          - ipBlock: {cidr: 10.0.0.0/28}\n",
+    )
+    .unwrap();
+    let r = split(&docs(&overlay)).unwrap_or_else(|e| panic!("{e:?}"));
+    assert_clean(
+        "overlay: network policy",
+        check_network_policy(&r, &["10.0.0.0/28"]),
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 #[test]
@@ -901,80 +1164,103 @@ fn cert_manager_overlay() {
 }
 
 #[test]
-fn self_signed_overlay_renders_with_the_committed_placeholders() {
+fn self_signed_overlay_bootstraps_its_own_certificate() {
     let r = rendered("overlays/self-signed");
     assert_clean("self-signed: server", check_server(&r));
     assert_clean(
         "self-signed: webhook configuration",
         check_webhook_config(&r),
     );
-    assert_clean("self-signed: secret and caBundle", check_self_signed(&r));
+    assert_clean("self-signed: bootstrap", check_self_signed(&r));
+    assert_clean("self-signed: network policy", check_network_policy(&r, &[]));
 }
 
-/// The overlay with what scripts/gen-webhook-certs.sh writes (into a copy of deploy/).
+/// `kubectl apply -k` of any overlay installs something that works: no placeholder text.
 #[test]
-fn self_signed_overlay_with_generated_certificates() {
-    let tmp = std::env::temp_dir().join(format!("tcp-sniffer-deploy-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&tmp);
-    let copy = Command::new("cp")
-        .args(["-r", "--"])
-        .arg(repo().join("deploy"))
-        .arg(&tmp)
-        .status()
-        .unwrap();
-    assert!(copy.success());
-    let generated = tmp.join("overlays/self-signed/generated");
-    let out = Command::new(repo().join("scripts/gen-webhook-certs.sh"))
-        .arg("--out")
-        .arg(&generated)
-        .output()
-        .expect("run scripts/gen-webhook-certs.sh");
-    assert!(
-        out.status.success(),
-        "gen-webhook-certs.sh: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let docs = Command::new(repo().join("tests/deploy/render.sh"))
-        .arg(tmp.join("overlays/self-signed"))
-        .output()
-        .unwrap();
-    assert!(
-        docs.status.success(),
-        "{}",
-        String::from_utf8_lossy(&docs.stderr)
-    );
-    let docs: Vec<Value> = serde_json::from_slice(&docs.stdout).unwrap();
-    let r = split(&docs).unwrap_or_else(|e| panic!("{e:?}"));
-    assert_clean(
-        "self-signed (generated): secret and caBundle",
-        check_self_signed(&r),
-    );
-    // The caBundle is the CA that signed the served certificate.
-    let ca = std::fs::read(generated.join("pki/ca.crt")).unwrap();
-    for w in r.webhook_configs[0].webhooks.iter().flatten() {
-        assert_eq!(
-            w.client_config.ca_bundle.as_ref().unwrap().0,
-            ca,
-            "{}",
-            w.name
+fn no_placeholders_anywhere() {
+    for dir in [
+        "base",
+        "overlays/cert-manager",
+        "overlays/self-signed",
+        "examples",
+    ] {
+        let text = serde_json::to_string(&render(dir)).unwrap();
+        for bad in ["PLACEHOLDER", "placeholder", "REPLACE", "CHANGEME"] {
+            assert!(!text.contains(bad), "deploy/{dir} renders {bad:?}");
+        }
+    }
+}
+
+/// The self-signed checks fail on a broken overlay.
+#[test]
+fn self_signed_checks_catch_broken_rbac() {
+    let docs = render("overlays/self-signed");
+    let broken = |f: &dyn Fn(&mut Value)| -> Vec<String> {
+        let mut d = docs.clone();
+        d.iter_mut().for_each(f);
+        let r = split(&d).unwrap();
+        [check_server(&r), check_self_signed(&r)].concat()
+    };
+    for (what, f, expect) in [
+        (
+            "secrets for any name",
+            Box::new(|o: &mut Value| {
+                if o["kind"] == "Role" {
+                    o["rules"][0]
+                        .as_object_mut()
+                        .unwrap()
+                        .remove("resourceNames");
+                }
+            }) as Box<dyn Fn(&mut Value)>,
+            "Role rules",
+        ),
+        (
+            "list verb",
+            Box::new(|o: &mut Value| {
+                if o["kind"] == "ClusterRole" {
+                    o["rules"][0]["verbs"]
+                        .as_array_mut()
+                        .unwrap()
+                        .push("list".into());
+                }
+            }),
+            "ClusterRole rules",
+        ),
+        (
+            "no token",
+            Box::new(|o: &mut Value| {
+                if o["kind"] == "Deployment" {
+                    o["spec"]["template"]["spec"]["automountServiceAccountToken"] = false.into();
+                }
+            }),
+            "automountServiceAccountToken: true",
+        ),
+        (
+            "secret with data",
+            Box::new(|o: &mut Value| {
+                if o["kind"] == "Secret" {
+                    o["data"] = serde_json::json!({"tls.crt": "UExBQ0VIT0xERVI="});
+                }
+            }),
+            "without data",
+        ),
+        (
+            "read-only TLS dir",
+            Box::new(|o: &mut Value| {
+                if o["kind"] == "Deployment" {
+                    o["spec"]["template"]["spec"]["containers"][0]["volumeMounts"][0]["readOnly"] =
+                        true.into();
+                }
+            }),
+            "writable emptyDir",
+        ),
+    ] {
+        let problems = broken(&*f);
+        assert!(
+            problems.iter().any(|p| p.contains(expect)),
+            "{what}: expected {expect:?} in {problems:#?}"
         );
     }
-    let secret = &r.secrets[0];
-    let crt = &secret.data.as_ref().unwrap()["tls.crt"].0;
-    assert_eq!(crt, &std::fs::read(generated.join("pki/tls.crt")).unwrap());
-    assert!(String::from_utf8_lossy(crt).contains("BEGIN CERTIFICATE"));
-    let verify = Command::new("openssl")
-        .args(["verify", "-CAfile"])
-        .arg(generated.join("pki/ca.crt"))
-        .arg(generated.join("pki/tls.crt"))
-        .output()
-        .unwrap();
-    assert!(
-        verify.status.success(),
-        "{}",
-        String::from_utf8_lossy(&verify.stdout)
-    );
-    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 #[test]
@@ -1018,13 +1304,22 @@ fn example_app_is_selected_and_injected_as_configured() {
     let mut doc = serde_json::to_value(&pod).unwrap();
     json_patch::patch(&mut doc, &m.patch.unwrap()).unwrap();
     let patched: Pod = serde_json::from_value(doc).unwrap();
-    let sidecar = patched
-        .spec
-        .unwrap()
-        .containers
+    // The deployed settings inject a native sidecar: the first init container.
+    assert!(
+        settings.inject.native_sidecar,
+        "deploy/ sets NATIVE_SIDECAR=true"
+    );
+    let spec = patched.spec.unwrap();
+    assert!(spec.containers.iter().all(|c| c.name != "tcp-sniffer"));
+    let sidecar = spec
+        .init_containers
         .into_iter()
-        .find(|c| c.name == "tcp-sniffer")
-        .expect("the sidecar is added");
+        .flatten()
+        .next()
+        .filter(|c| c.name == "tcp-sniffer")
+        .expect("the sidecar is added as the first init container");
+    assert_eq!(sidecar.restart_policy.as_deref(), Some("Always"));
+    assert!(sidecar.startup_probe.is_some());
     assert_eq!(
         sidecar.image.as_deref(),
         Some(s.env["SNIFFER_IMAGE"].as_str())
@@ -1064,7 +1359,12 @@ fn checks_catch_broken_manifests() {
         }
         match split(&d) {
             Err(e) => e,
-            Ok(r) => [check_server(&r), check_webhook_config(&r)].concat(),
+            Ok(r) => [
+                check_server(&r),
+                check_webhook_config(&r),
+                check_network_policy(&r, &[]),
+            ]
+            .concat(),
         }
     };
     let on = |kind: &'static str, f: fn(&mut Value)| {
@@ -1075,6 +1375,30 @@ fn checks_catch_broken_manifests() {
         }
     };
     let cases: Vec<BreakCase> = vec![
+        (
+            "network policy opens another port",
+            Box::new(on("NetworkPolicy", |o| {
+                o["spec"]["ingress"][0]["ports"]
+                    .as_array_mut()
+                    .unwrap()
+                    .push(serde_json::json!({"port": 9090, "protocol": "TCP"}))
+            })),
+            "only the TLS port",
+        ),
+        (
+            "network policy on the wrong port",
+            Box::new(on("NetworkPolicy", |o| {
+                o["spec"]["ingress"][0]["ports"][0]["port"] = 8080.into()
+            })),
+            "only the TLS port",
+        ),
+        (
+            "network policy selects other pods",
+            Box::new(on("NetworkPolicy", |o| {
+                o["spec"]["podSelector"] = serde_json::json!({})
+            })),
+            "select exactly the webhook pods",
+        ),
         (
             "failurePolicy Fail",
             Box::new(on("MutatingWebhookConfiguration", |o| {

@@ -158,8 +158,9 @@ async fn reviews_over_https_http1_and_h2() {
         let resp = response_of(&answer, "3f1c2b7e-8d4a-4c55-9a0e-1b2c3d4e5f60");
         let patched = apply(&resp, &fixture("pods/several-containers.json")).unwrap();
         let pod = as_pod(&patched);
+        // Native sidecar (the default): the first init container.
         assert_eq!(
-            pod.spec.unwrap().containers.last().unwrap().name,
+            pod.spec.unwrap().init_containers.unwrap()[0].name,
             "tcp-sniffer"
         );
     }

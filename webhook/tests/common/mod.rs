@@ -158,6 +158,15 @@ pub fn expected_sidecar(
     });
     if native {
         c["restartPolicy"] = json!("Always");
+        c["startupProbe"] = json!({
+            "exec": {"command": [
+                "/usr/local/bin/node", "-e",
+                "process.exit(require('fs').readFileSync('/proc/net/packet','utf8').trim().split('\\n').length>1?0:1)"
+            ]},
+            "periodSeconds": 1,
+            "timeoutSeconds": 5,
+            "failureThreshold": 120
+        });
     }
     c
 }
