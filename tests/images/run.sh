@@ -256,12 +256,20 @@ import base64, json, sys
 a = json.loads(sys.argv[1])["response"]
 assert a["allowed"] is True and a["uid"] == "0b9c1d2e-0000-4000-8000-000000000001", a
 patch = json.loads(base64.b64decode(a["patch"]))
-side = [op["value"] for op in patch if op["path"] == "/spec/containers/-"]
+# Native sidecar by default: the first init container, restartPolicy Always (a pod with no
+# init containers gets the whole list added).
+side = []
+for op in patch:
+    if op["path"] == "/spec/initContainers":
+        side += op["value"]
+    elif op["path"].startswith("/spec/initContainers/"):
+        side.append(op["value"])
 assert side and side[0]["name"] == "tcp-sniffer" and side[0]["image"] == sys.argv[2], patch
+assert side[0].get("restartPolicy") == "Always", side[0]
 env = {e["name"]: e.get("value") for e in side[0]["env"]}
 assert env["PORTS"] == "80", env
 PY
-then ok "webhook: POST /mutate injects $SIDECAR_IMAGE with PORTS=80"; else bad "webhook: /mutate: $(cat "$tmp/mutate.err" | tail -2) answer: ${answer:0:300}"; fi
+then ok "webhook: POST /mutate injects $SIDECAR_IMAGE as a native sidecar with PORTS=80"; else bad "webhook: /mutate: $(cat "$tmp/mutate.err" | tail -2) answer: ${answer:0:300}"; fi
 metrics=$(in_app curl -sS --cacert /tls/ca.crt https://localhost:8443/metrics || true)
 if grep -q '^tcp_sniffer_webhook_injected_total 1' <<<"$metrics"; then ok "webhook: /metrics counts the injection"; else bad "webhook: /metrics: $(grep injected <<<"$metrics" | head -2)"; fi
 t_stop=$SECONDS
