@@ -70,6 +70,17 @@ struct Shared {
     room_lock: Mutex<()>,
 }
 
+impl Shared {
+    /// Messages accepted and neither written nor counted as dropped yet (queued, or
+    /// written into the buffer but not flushed). Call with `acct` held.
+    fn unaccounted(&self) -> u64 {
+        self.accepted
+            .load(Ordering::Relaxed)
+            .saturating_sub(self.delivered.load(Ordering::Relaxed))
+            .saturating_sub(self.dropped_closed.load(Ordering::Relaxed))
+    }
+}
+
 /// Writes batches to stdout (or any writer) from a background thread.
 pub struct StdoutOutput {
     tx: Option<Sender<Arc<Batch>>>,
@@ -130,11 +141,7 @@ fn writer_died(s: &Shared, p: ThreadPanic) {
     {
         let _g = s.acct.lock().unwrap_or_else(|e| e.into_inner());
         if !s.abandoned.swap(true, Ordering::Relaxed) {
-            let left = s
-                .accepted
-                .load(Ordering::Relaxed)
-                .saturating_sub(s.delivered.load(Ordering::Relaxed))
-                .saturating_sub(s.dropped_closed.load(Ordering::Relaxed));
+            let left = s.unaccounted();
             s.dropped_closed.fetch_add(left, Ordering::Relaxed);
         }
     }
@@ -277,11 +284,7 @@ impl Output for StdoutOutput {
             s.abandoned.store(true, Ordering::Relaxed);
             // Everything accepted and not yet accounted for (queued, or written
             // into the buffer but not flushed).
-            let left = s
-                .accepted
-                .load(Ordering::Relaxed)
-                .saturating_sub(s.delivered.load(Ordering::Relaxed))
-                .saturating_sub(s.dropped_closed.load(Ordering::Relaxed));
+            let left = s.unaccounted();
             s.dropped_at_shutdown.fetch_add(left, Ordering::Relaxed);
             left
         };
