@@ -1,5 +1,9 @@
 //! A running sniffer: the lifecycle of capture threads, workers and the output stage.
 //!
+//! This module is the lifecycle (start, stop, wait, the fatal-error path); `live.rs` holds
+//! live capture (the one worker loop over a packet source, the libpcap reader) and
+//! `output.rs` the output stage.
+//!
 //! [`Sniffer::start`] returns once capture is running (or fails with the reason); [`Sniffer::stop`]
 //! stops capture, flushes what the connections hold (unfinished messages come out
 //! `incomplete`), drains the outputs within their deadline and returns the final counters.
@@ -43,58 +47,24 @@
 //! replay, turns it into the run's fatal error the same way. [`Sniffer::wait`] and
 //! [`Sniffer::fatal_error`] return it.
 
+mod live;
+mod output;
+
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
-
-use crate::budget::{Charge, Pool};
 use serde_json::json;
 
-use crate::capture::afpacket::{open_fanout, AfPacketConfig, AfPacketRing};
-use crate::capture::pcap_live::{PcapLive, PcapLiveConfig};
-use crate::capture::{available_cpus, local_addresses, CaptureError, Packet};
-use crate::config::{CaptureBackend, LogLevel, Settings};
-use crate::fatal::{self, FatalError, FaultPoint, ThreadPanic};
-use crate::flow::FlowConfig;
+use crate::capture::{local_addresses, CaptureError};
+use crate::config::{LogLevel, Settings};
+use crate::fatal::{self, FatalError, ThreadPanic};
 use crate::message::Placement;
 use crate::output::log::log;
-use crate::output::{Batch, Output};
-use crate::pipeline::{flow_config, run_file_observed, shard_of, RunError, Worker};
+use crate::output::Output;
+use crate::pipeline::{run_file_observed, RunError};
 use crate::stats::{OutputStats, Stats};
-use crate::time::Timestamp;
-use crate::wire::LinkType;
-
-/// How long a capture thread waits for packets before checking timers and `stop`.
-const POLL_TIMEOUT: Duration = Duration::from_millis(50);
-/// Longest a capture thread keeps reading after `stop` (a busy interface never goes quiet).
-const STOP_DRAIN_LIMIT: Duration = Duration::from_millis(500);
-/// How often workers publish their counters and sweep idle connections (wall clock).
-const HOUSEKEEPING: Duration = Duration::from_millis(250);
-/// How often the output stage makes written messages visible.
-const OUTPUT_FLUSH: Duration = Duration::from_millis(100);
-/// Message batches waiting for the output stage, per worker.
-const OUTPUT_QUEUE_BATCHES: usize = 64;
-/// Packet batches waiting for one worker (libpcap backend).
-const WORKER_QUEUE_BATCHES: usize = 64;
-/// When a worker's packet queue is full, the libpcap reader keeps adding to that worker's
-/// pending batch (handed over once there is room) up to this many bytes; past it the batch
-/// is dropped and counted. Under live capture batches are small (a poll in immediate mode
-/// returns a few packets), so the queue alone absorbs only milliseconds of jitter.
-const MAX_HELD_PACKET_BYTES: usize = 16 << 20;
-/// Likewise, a worker keeps up to this many finished messages while the output stage's
-/// queue is full, and drops (and counts) them only past it.
-const MAX_HELD_MESSAGES: usize = 1024;
-/// Bytes of serialised messages waiting for (or inside) the output stage's queue, all
-/// workers together: a batch that does not fit is held back or dropped as when the
-/// queue is full. Counting batches alone would let 64 batches of large bodies pile up.
-const OUTPUT_QUEUE_BYTES: usize = 16 << 20;
-/// Bytes of packets waiting in the libpcap reader's queues to the workers, all
-/// workers together (the same rule).
-const WORKER_QUEUE_BYTES: usize = 32 << 20;
 
 /// The fatal-error callback of [`Hooks`].
 pub type ErrorHook = Box<dyn Fn(&FatalError) + Send + Sync>;
@@ -266,65 +236,12 @@ impl Sniffer {
         if let Some(path) = settings.read_file.clone() {
             return Self::start_file(settings, path, outputs, placement, shared);
         }
-        let workers = settings.workers.unwrap_or_else(available_cpus).max(1);
-        let local = local_addresses(&settings.interface);
-        let cfg = flow_config(settings, workers, local);
-
-        let mut fallback_reason = None;
-        let rings = match settings.capture_backend {
-            CaptureBackend::Pcap => None,
-            CaptureBackend::AfPacket => Some(open_fanout(&af_config(settings), workers)?),
-            CaptureBackend::Auto => match open_fanout(&af_config(settings), workers) {
-                Ok(r) => Some(r),
-                Err(e) => {
-                    log(
-                        LogLevel::Warn,
-                        "AF_PACKET capture could not be set up; falling back to libpcap",
-                        &[("reason", json!(e.to_string()))],
-                    );
-                    fallback_reason = Some(e.to_string());
-                    None
-                }
-            },
-        };
-
-        let (msg_tx, msg_rx) = bounded::<Batch>(OUTPUT_QUEUE_BATCHES * workers);
-        let queued = Pool::new(OUTPUT_QUEUE_BYTES);
-        let output_thread = spawn("tcp-sniffer-output", &shared, {
-            let shared = shared.clone();
-            move || output_stage(msg_rx, outputs, &shared)
-        })?;
-        let mut capture_threads = Vec::new();
-        let backend = if let Some(rings) = rings {
-            for (k, ring) in rings.into_iter().enumerate() {
-                let worker = Worker::new(cfg.clone(), k as u16).with_placement(placement.clone());
-                let (shared, tx, queued) = (shared.clone(), msg_tx.clone(), queued.clone());
-                let name = format!("tcp-sniffer-ring-{k}");
-                capture_threads.push(spawn(&name, &shared.clone(), move || {
-                    ring_loop(ring, worker, k, tx, &queued, &shared)
-                })?);
-            }
-            "af_packet"
-        } else {
-            let mut pcfg = PcapLiveConfig::new(&settings.interface, &settings.ports);
-            pcfg.timeout = POLL_TIMEOUT;
-            let live = PcapLive::open(&pcfg)?;
-            capture_threads.extend(start_pcap(
-                live, cfg, workers, &placement, &msg_tx, &queued, &shared,
-            )?);
-            "pcap"
-        };
-        drop(msg_tx);
+        let started = live::start(settings, outputs, placement, &shared)?;
         Ok(Sniffer {
             shared,
-            capture_threads,
-            output_thread: Some(output_thread),
-            info: StartInfo {
-                backend,
-                workers,
-                source: settings.interface.clone(),
-                fallback_reason,
-            },
+            capture_threads: started.capture_threads,
+            output_thread: Some(started.output_thread),
+            info: started.info,
         })
     }
 
@@ -336,7 +253,7 @@ impl Sniffer {
         shared: Arc<Shared>,
     ) -> Result<Sniffer, StartError> {
         // Open it here so a missing or unreadable file fails `start`, not a thread.
-        crate::source::file::CaptureFile::open(&path).map_err(RunError::from)?;
+        crate::capture::file::CaptureFile::open(&path).map_err(RunError::from)?;
         let workers = settings.workers.unwrap_or(1).max(1);
         let settings = settings.clone();
         let thread = spawn("tcp-sniffer-replay", &shared, {
@@ -517,331 +434,6 @@ fn spawn(
 ) -> Result<JoinHandle<()>, StartError> {
     let shared = shared.clone();
     fatal::spawn(name, f, move |p| shared.fail(FatalError::Panic(p))).map_err(StartError::Spawn)
-}
-
-fn af_config(s: &Settings) -> AfPacketConfig {
-    AfPacketConfig::new(&s.interface, &s.ports)
-}
-
-/// Hands a worker's finished messages (serialised by the worker) to the output stage
-/// without blocking capture. When its queue is full they stay with the worker (the next
-/// call sends them with the newer ones), up to [`MAX_HELD_MESSAGES`]; past that they are
-/// dropped and counted.
-fn hand_over(worker: &mut Worker, tx: &Sender<Batch>, queued: &Pool, blocking: bool) {
-    if worker.pending() == 0 {
-        return;
-    }
-    let mut batch = worker.take_batch();
-    let n = batch.len() as u64;
-    if blocking {
-        // Shutdown: the output stage is still draining; waiting here is correct.
-        let _ = tx.send(batch);
-        return;
-    }
-    let sent = if batch.charge_to(queued) {
-        tx.try_send(batch)
-    } else {
-        Err(TrySendError::Full(batch))
-    };
-    match sent {
-        Ok(()) => {}
-        Err(TrySendError::Full(batch)) if batch.len() < MAX_HELD_MESSAGES => {
-            worker.hold_back(batch);
-        }
-        Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-            worker.count_output_drops(n);
-        }
-    }
-}
-
-/// One AF_PACKET ring and its worker, until `stop`.
-fn ring_loop(
-    mut ring: AfPacketRing,
-    mut worker: Worker,
-    k: usize,
-    tx: Sender<Batch>,
-    queued: &Pool,
-    shared: &Shared,
-) {
-    let mut last_housekeeping = Instant::now();
-    let mut reported_down = false;
-    while !shared.stop.load(Ordering::Relaxed) {
-        fatal::inject(FaultPoint::Capture);
-        match ring.poll(POLL_TIMEOUT, |p: Packet<'_>| {
-            worker.packet(p.link, p.data, p.ts)
-        }) {
-            Ok(_) => reported_down = false,
-            Err(CaptureError::InterfaceDown { name }) => {
-                if !reported_down {
-                    log(
-                        LogLevel::Warn,
-                        "interface is down; capture resumes when it comes back up",
-                        &[("interface", json!(name))],
-                    );
-                    reported_down = true;
-                }
-            }
-            Err(e) => {
-                shared.fail_capture(&e);
-                break;
-            }
-        }
-        hand_over(&mut worker, &tx, queued, false);
-        if last_housekeeping.elapsed() >= HOUSEKEEPING {
-            last_housekeeping = Instant::now();
-            worker.tick(Timestamp::now());
-            if let Ok(k_stats) = ring.stats() {
-                worker.set_kernel_drops(k_stats.drops);
-            }
-            shared.publish(k, worker.stats());
-        }
-    }
-    let mut drain = StopDrain::new();
-    while drain.more() {
-        let polled = ring.poll(POLL_TIMEOUT, |p: Packet<'_>| {
-            worker.packet(p.link, p.data, p.ts)
-        });
-        drain.polled(polled.unwrap_or(0));
-    }
-    if let Ok(k_stats) = ring.stats() {
-        worker.set_kernel_drops(k_stats.drops);
-    }
-    drop(ring);
-    worker.finish_with(|w| hand_over(w, &tx, queued, true));
-    shared.publish(k, worker.stats());
-}
-
-/// After `stop`, packets already in the kernel's ring are captured traffic: take them
-/// before flushing, or the response sent a moment before `stop` is lost. A block that is
-/// being filled retires within its timeout (20 ms), so two empty polls of [`POLL_TIMEOUT`]
-/// mean the ring is empty; a busy interface never goes quiet, so the drain also ends after
-/// [`STOP_DRAIN_LIMIT`].
-struct StopDrain {
-    empty_polls: u32,
-    deadline: Instant,
-}
-
-impl StopDrain {
-    fn new() -> StopDrain {
-        StopDrain {
-            empty_polls: 0,
-            deadline: Instant::now() + STOP_DRAIN_LIMIT,
-        }
-    }
-
-    /// Whether to poll again.
-    fn more(&self) -> bool {
-        self.empty_polls < 2 && Instant::now() < self.deadline
-    }
-
-    /// Records how many packets a poll showed (0 also for an error: nothing more to take).
-    fn polled(&mut self, shown: usize) {
-        self.empty_polls = if shown == 0 { self.empty_polls + 1 } else { 0 };
-    }
-}
-
-/// Packets copied out of libpcap's buffer for one worker.
-#[derive(Default)]
-struct PacketBatch {
-    link: Option<LinkType>,
-    data: Vec<u8>,
-    /// (end offset in `data`, timestamp) per packet.
-    packets: Vec<(usize, Timestamp)>,
-    /// The batch's share of [`WORKER_QUEUE_BYTES`] while it is queued.
-    queued: Option<Charge>,
-}
-
-/// The libpcap backend: one reader dispatching to `workers` worker threads.
-fn start_pcap(
-    mut live: PcapLive,
-    cfg: FlowConfig,
-    workers: usize,
-    placement: &Option<Placement>,
-    msg_tx: &Sender<Batch>,
-    queued: &Pool,
-    shared: &Arc<Shared>,
-) -> Result<Vec<JoinHandle<()>>, StartError> {
-    let mut threads = Vec::new();
-    let mut txs = Vec::new();
-    for k in 0..workers {
-        let (tx, rx) = bounded::<PacketBatch>(WORKER_QUEUE_BATCHES);
-        txs.push(tx);
-        let mut worker = Worker::new(cfg.clone(), k as u16).with_placement(placement.clone());
-        let (shared, out, queued) = (shared.clone(), msg_tx.clone(), queued.clone());
-        let name = format!("tcp-sniffer-worker-{k}");
-        threads.push(spawn(&name, &shared.clone(), move || {
-            pcap_worker(rx, &mut worker, k, out, &queued, &shared)
-        })?);
-    }
-    let owner = shared.clone();
-    let shared = shared.clone();
-    let packets_queued = Pool::new(WORKER_QUEUE_BYTES);
-    threads.push(spawn("tcp-sniffer-pcap", &owner, move || {
-        let mut batches: Vec<PacketBatch> = (0..workers).map(|_| PacketBatch::default()).collect();
-        let mut queue_drops = 0u64;
-        let mut last_stats = Instant::now();
-        // A full queue: keep the batch and add to it (see MAX_HELD_PACKET_BYTES).
-        let send = |k: usize, batches: &mut Vec<PacketBatch>, drops: &mut u64| {
-            let mut b = std::mem::take(&mut batches[k]);
-            let n = b.packets.len() as u64;
-            b.queued = None; // a batch held back earlier: charge it afresh
-            b.queued = Charge::try_new(&packets_queued, b.data.capacity());
-            let sent = if b.queued.is_some() {
-                txs[k].try_send(b)
-            } else {
-                Err(TrySendError::Full(b))
-            };
-            match sent {
-                Ok(()) => {}
-                Err(TrySendError::Full(b)) if b.data.len() < MAX_HELD_PACKET_BYTES => {
-                    batches[k] = b;
-                }
-                Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => *drops += n,
-            }
-        };
-        let shard = |p: Packet<'_>, batches: &mut Vec<PacketBatch>| {
-            let k = shard_of(p.link, p.data, workers);
-            let b = &mut batches[k];
-            b.link = Some(p.link);
-            b.data.extend_from_slice(p.data);
-            b.packets.push((b.data.len(), p.ts));
-        };
-        while !shared.stop.load(Ordering::Relaxed) {
-            fatal::inject(FaultPoint::Capture);
-            let polled = live.poll(|p: Packet<'_>| shard(p, &mut batches));
-            if let Err(e) = polled {
-                if matches!(e, CaptureError::InterfaceDown { .. }) {
-                    std::thread::sleep(POLL_TIMEOUT);
-                    continue;
-                }
-                shared.fail_capture(&e);
-                break;
-            }
-            // Hand over after every poll: a lone request must not wait for a full batch.
-            for k in 0..workers {
-                if !batches[k].packets.is_empty() {
-                    send(k, &mut batches, &mut queue_drops);
-                }
-            }
-            if last_stats.elapsed() >= HOUSEKEEPING {
-                last_stats = Instant::now();
-                publish_reader_stats(
-                    &shared,
-                    workers,
-                    queue_drops,
-                    live.stats().map(|s| s.drops).unwrap_or(0),
-                );
-            }
-        }
-        let mut drain = StopDrain::new();
-        while drain.more() {
-            let polled = live.poll(|p: Packet<'_>| shard(p, &mut batches));
-            drain.polled(polled.unwrap_or(0));
-        }
-        // What is batched, and batches held back by a full queue: the workers are still
-        // draining, so wait for room.
-        for (k, b) in batches.into_iter().enumerate() {
-            if !b.packets.is_empty() {
-                let _ = txs[k].send(b);
-            }
-        }
-        let kernel = live.stats().map(|s| s.drops).unwrap_or(0);
-        publish_reader_stats(&shared, workers, queue_drops, kernel);
-        // Dropping `txs` ends the workers once they have drained their queues.
-    })?);
-    Ok(threads)
-}
-
-/// The reader's own counters go in the slot after the workers'.
-fn publish_reader_stats(shared: &Shared, workers: usize, queue_drops: u64, kernel_drops: u64) {
-    let mut s = Stats::default();
-    s.capture.queue_drops = queue_drops;
-    s.capture.kernel_drops = kernel_drops;
-    shared.publish(workers, s);
-}
-
-fn pcap_worker(
-    rx: Receiver<PacketBatch>,
-    worker: &mut Worker,
-    k: usize,
-    tx: Sender<Batch>,
-    queued: &Pool,
-    shared: &Shared,
-) {
-    let mut last_housekeeping = Instant::now();
-    loop {
-        match rx.recv_timeout(POLL_TIMEOUT) {
-            Ok(batch) => {
-                if let Some(link) = batch.link {
-                    let mut start = 0;
-                    for &(end, ts) in &batch.packets {
-                        worker.packet(link, &batch.data[start..end], ts);
-                        start = end;
-                    }
-                }
-                hand_over(worker, &tx, queued, false);
-            }
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
-        }
-        if last_housekeeping.elapsed() >= HOUSEKEEPING {
-            last_housekeeping = Instant::now();
-            worker.tick(Timestamp::now());
-            shared.publish(k, worker.stats());
-        }
-    }
-    worker.finish_with(|w| hand_over(w, &tx, queued, true));
-    shared.publish(k, worker.stats());
-}
-
-/// Hands every batch (serialised by its worker) to every output, flushing every 100 ms.
-fn output_stage(rx: Receiver<Batch>, mut outputs: Vec<Box<dyn Output>>, shared: &Shared) {
-    let mut messages = 0u64;
-    let mut last_flush = Instant::now();
-    let publish = |outputs: &[Box<dyn Output>], messages: u64| {
-        let mut total = OutputStats::default();
-        for o in outputs {
-            total.merge(&o.stats());
-        }
-        total.messages = messages;
-        *shared.output.lock().unwrap_or_else(|e| e.into_inner()) = total;
-    };
-    // An output's own thread panicked: the run's fatal error (once).
-    let check_failures = |outputs: &[Box<dyn Output>]| {
-        if !shared.failed() {
-            if let Some(p) = outputs.iter().find_map(|o| o.failure()) {
-                shared.fail(FatalError::Panic(p));
-            }
-        }
-    };
-    loop {
-        match rx.recv_timeout(OUTPUT_FLUSH) {
-            Ok(batch) => {
-                fatal::inject(FaultPoint::Output);
-                messages += batch.len() as u64;
-                let batch = Arc::new(batch);
-                for o in outputs.iter_mut() {
-                    o.send(&batch);
-                }
-            }
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
-        }
-        if last_flush.elapsed() >= OUTPUT_FLUSH {
-            last_flush = Instant::now();
-            for o in outputs.iter_mut() {
-                o.flush();
-            }
-            publish(&outputs, messages);
-            check_failures(&outputs);
-        }
-    }
-    check_failures(&outputs);
-    for o in outputs.iter_mut() {
-        o.close();
-    }
-    publish(&outputs, messages);
-    check_failures(&outputs);
 }
 
 /// The addresses of `interface` (for `direction`), re-exported for the CLI's startup line.
