@@ -380,3 +380,33 @@ fn json_batches_are_gzipped() {
     assert_eq!(lines as u64, stats.output.messages);
     assert_eq!(stats.output.delivered, stats.output.messages);
 }
+
+#[test]
+fn cli_exits_3_when_a_replay_delivered_nothing_only_when_asked() {
+    let run = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_tcp-sniffer"))
+            .args(["--read", &demo()])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap()
+    };
+    // No traffic on port 9 in the demo capture: nothing is delivered.
+    let nothing = run(&["--ports", "9", "--fail-if-nothing-delivered"]);
+    assert_eq!(nothing.status.code(), Some(3));
+    let log = String::from_utf8_lossy(&nothing.stderr);
+    assert!(log.contains("nothing was delivered"), "{log}");
+    assert_eq!(run(&["--ports", "9"]).status.code(), Some(0), "opt-in only");
+    assert_eq!(
+        run(&["--ports", "8080", "--fail-if-nothing-delivered"])
+            .status
+            .code(),
+        Some(0)
+    );
+    let live = Command::new(env!("CARGO_BIN_EXE_tcp-sniffer"))
+        .args(["-i", "lo", "--ports", "80", "--fail-if-nothing-delivered"])
+        .output()
+        .unwrap();
+    assert_eq!(live.status.code(), Some(2), "only with --read");
+}
