@@ -3,7 +3,7 @@
 //! What is served, rendered by `prometheus-client` at each scrape:
 //! - every counter of [`Stats`] as `tcp_sniffer_<stage>_<counter>_total` (stage as in the
 //!   `--stats` JSON: `capture`, `decode`, `flow`, `reassembly`, `http`, `output`), each with
-//!   the counter's own doc as `# HELP` ([`help`]); `http.requests` and `http.responses` are
+//!   the counter's own doc as `# HELP` (`metrics/help.rs`); `http.requests` and `http.responses` are
 //!   `tcp_sniffer_http_request_messages_total` and `tcp_sniffer_http_response_messages_total`
 //!   ([`counter_name`]) so they do not collide with the RED counter;
 //! - loss by reason, in three families: `tcp_sniffer_packets_dropped_total{reason}`,
