@@ -308,7 +308,12 @@ impl Drop for MetricsServer {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::SeqCst);
         if let Some(t) = self.thread.take() {
-            let _ = t.join();
+            // A scrape holds the counters' owner for a moment: if the sniffer went away
+            // meanwhile, the last reference (and this drop) is on the server's own thread,
+            // which must not join itself; it ends on its own once `stop` is seen.
+            if t.thread().id() != std::thread::current().id() {
+                let _ = t.join();
+            }
         }
     }
 }
