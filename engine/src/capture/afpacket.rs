@@ -28,8 +28,8 @@
 //! A packet over a loopback device reaches packet sockets twice, outgoing and incoming; the
 //! outgoing copy is rejected by the kernel filter ([`Program::skip_loopback_echo`], as libpcap
 //! does for tcpdump), so the kernel copies each loopback packet into the ring once, and every
-//! packet is shown once on `lo` and on `any` alike. `poll` skips such a copy too, should one
-//! arrive (a filter attached by an older build).
+//! packet is shown once on `lo` and on `any` alike. `poll` still checks each frame's type and
+//! skips such a copy, so that invariant does not rest on the filter alone.
 //!
 //! # Sizing
 //!
