@@ -172,8 +172,8 @@ run_sniffer() {
     >/dev/null 2>"$err" &
   local sn=$!
   pids+=($sn)
-  for _ in $(seq 200); do grep -q '"message":"capturing"' "$err" && break; sleep 0.05; done
-  grep -q '"message":"capturing"' "$err" || { cat "$err" >&2; exit 1; }
+  for _ in $(seq 200); do grep -qs '"message":"capturing"' "$err" && break; sleep 0.05; done
+  grep -qs '"message":"capturing"' "$err" || { cat "$err" >&2; exit 1; }
   measure "$sn"
   kill -INT "$sn"
   wait "$sn" || { echo "live-bench: tcp-sniffer exited with $?" >&2; cat "$err" >&2; exit 1; }
