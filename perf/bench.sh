@@ -6,8 +6,10 @@
 #                worker) over every file, median of 5, CLI output checked against the truth
 #   3. replay    the engine in-process (library) over every file with 1 and 2 workers, median
 #                of 5, completeness checked against the truth, loss counters
-#   4. live      nginx under wrk in a network namespace, tcp-sniffer per backend × workers,
-#                tcpdump as the peer (root; skipped with a note otherwise, an error under CI)
+#   4. live      nginx under wrk in a network namespace: no capture, tcpdump, tcp-sniffer per
+#                backend × workers, interleaved over 3 rounds; the app's throughput lost to each
+#                (vs tcpdump: ≤ 2×), CPU per 10k req/s, wake-ups/s (root; skipped with a note
+#                otherwise, an error under CI)
 #
 # CI is read as everywhere in the project (README, "Testing"): set to anything but "", "0" or
 # "false" means CI, and under CI nothing is skipped. compare and replay fail when a tool
@@ -48,12 +50,12 @@ sniffer=$tdir/release/tcp-sniffer
 if [ "$quick" = 1 ]; then
   data=$tdir/bench-quick/data out=$tdir/bench-quick runs=1 js_runs=1
   sizes=(S:2 L:2 F:2 A:2 M:2)
-  live_duration=2 live_runs="af_packet:1 pcap:1"
+  live_duration=2 live_runs="af_packet:1 pcap:1" live_rounds=1
   mode="BENCH_QUICK=1 perf/bench.sh (quick: checks the harness, measures nothing)"
 else
   data=perf/data out=perf/results runs=5 js_runs=3
   sizes=(S:100 L:30 F:20 A:30 M:30)
-  live_duration=10 live_runs="af_packet:1 af_packet:2 pcap:1 pcap:2"
+  live_duration=10 live_runs="af_packet:1 af_packet:2 pcap:1 pcap:2" live_rounds=3
   mode="perf/bench.sh (full)"
 fi
 mkdir -p "$data" "$out"
@@ -91,7 +93,7 @@ echo "== replay: the engine in-process, 1 and 2 workers, every workload" >&2
 step_done "replay (1 and 2 workers, median of $runs)"
 
 echo "== live: nginx under wrk, tcp-sniffer per backend" >&2
-"$perf_bin" live --duration "$live_duration" --runs "$live_runs" --sniffer "$sniffer" --out "$out" >/dev/null
+"$perf_bin" live --duration "$live_duration" --rounds "$live_rounds" --runs "$live_runs" --sniffer "$sniffer" --out "$out" >/dev/null
 step_done "live (${live_duration} s per run)"
 
 echo "== js: messages/s to a JavaScript callback" >&2

@@ -369,7 +369,7 @@ fn library_replay_without_a_panic_waits_ok() {
 /// The CLI capturing live on `lo` in a new network namespace (`unshare -n`), with the fault
 /// armed; `traffic` runs HTTP exchanges on port 8080 meanwhile (a worker needs packets,
 /// the output stage messages).
-fn live_cli(backend: &str, fault: &str, traffic: bool) -> Option<ProcOutput> {
+fn live_cli(backend: &str, fault: &str, traffic: bool, workers: u32) -> Option<ProcOutput> {
     if unsafe { libc::geteuid() } != 0 {
         netns::skip("live capture", "needs root for a network namespace");
         return None;
@@ -386,7 +386,7 @@ fn live_cli(backend: &str, fault: &str, traffic: bool) -> Option<ProcOutput> {
     };
     let script = format!(
         "ip link set lo up || exit 90; \
-         TCP_SNIFFER_TEST_PANIC={fault} {bin} -i lo --ports 8080 --workers 1 --backend {backend} \
+         TCP_SNIFFER_TEST_PANIC={fault} {bin} -i lo --ports 8080 --workers {workers} --backend {backend} \
            >/dev/null & pid=$!; \
          {traffic} wait $pid; rc=$?; [ -n \"$server\" ] && kill $server; exit $rc"
     );
@@ -406,35 +406,40 @@ fn live_cli(backend: &str, fault: &str, traffic: bool) -> Option<ProcOutput> {
 
 #[test]
 fn live_af_packet_capture_panic_exits_1() {
-    if let Some(out) = live_cli("af_packet", "capture", false) {
+    if let Some(out) = live_cli("af_packet", "capture", false, 1) {
         assert_died_in(&out, "tcp-sniffer-ring-0");
     }
 }
 
 #[test]
 fn live_af_packet_worker_panic_exits_1() {
-    if let Some(out) = live_cli("af_packet", "worker", true) {
+    if let Some(out) = live_cli("af_packet", "worker", true, 1) {
         assert_died_in(&out, "tcp-sniffer-ring-0");
     }
 }
 
 #[test]
 fn live_pcap_reader_panic_exits_1() {
-    if let Some(out) = live_cli("pcap", "capture", false) {
+    if let Some(out) = live_cli("pcap", "capture", false, 1) {
         assert_died_in(&out, "tcp-sniffer-pcap");
     }
 }
 
 #[test]
 fn live_pcap_worker_panic_exits_1() {
-    if let Some(out) = live_cli("pcap", "worker", true) {
-        assert_died_in(&out, "tcp-sniffer-worker-0");
+    // Several workers: the reader hands batches to worker threads.
+    if let Some(out) = live_cli("pcap", "worker", true, 2) {
+        assert_died_in(&out, "tcp-sniffer-worker-");
+    }
+    // One worker reads the libpcap handle itself, in the capture thread.
+    if let Some(out) = live_cli("pcap", "worker", true, 1) {
+        assert_died_in(&out, "tcp-sniffer-pcap");
     }
 }
 
 #[test]
 fn live_output_stage_panic_exits_1() {
-    if let Some(out) = live_cli("af_packet", "output", true) {
+    if let Some(out) = live_cli("af_packet", "output", true, 1) {
         assert_died_in(&out, "tcp-sniffer-output");
     }
 }

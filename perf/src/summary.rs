@@ -269,6 +269,86 @@ pub fn targets(
     out
 }
 
+/// Issue 14's targets that the reports above do not already carry: the app's throughput lost
+/// to live capture at most 2× tcpdump's in the same run (each backend × workers), and the
+/// JavaScript callback at least half the CLI's messages/s.
+pub fn issue14_targets(live: Option<&Value>, js: Option<&Value>) -> Vec<Target> {
+    let mut out = Vec::new();
+    let summary: Vec<&Value> = live
+        .and_then(|l| l["summary"].as_array())
+        .map(|s| s.iter().collect())
+        .unwrap_or_default();
+    let lost = |v: &Value| v["throughputLostPct"].as_f64();
+    let tcpdump = summary
+        .iter()
+        .find(|v| {
+            v["capture"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("tcpdump"))
+        })
+        .and_then(|v| lost(v));
+    let sniffers: Vec<&&Value> = summary
+        .iter()
+        .filter(|v| {
+            v["capture"]
+                .as_str()
+                .is_some_and(|c| c.starts_with("tcp-sniffer"))
+        })
+        .collect();
+    let what = "live: app throughput lost with tcp-sniffer ≤ 2× tcpdump's, same run (each backend × workers; tcpdump's loss floored at 1 %)";
+    match (tcpdump, sniffers.is_empty()) {
+        (Some(t), false) => {
+            let allowed = 2.0 * t.max(crate::live::LOSS_NOISE_FLOOR_PCT);
+            out.push(Target {
+                what: what.into(),
+                measured: format!(
+                    "tcpdump {t:.1} %; {}",
+                    sniffers
+                        .iter()
+                        .map(|v| format!(
+                            "{} {:.1} % (CPU {:.1} %/10k req/s, {:.0} wake-ups/s)",
+                            v["capture"].as_str().unwrap_or("?"),
+                            lost(v).unwrap_or(f64::NAN),
+                            v["cpuPctPer10kRps"].as_f64().unwrap_or(f64::NAN),
+                            v["wakeupsPerS"].as_f64().unwrap_or(f64::NAN)
+                        ))
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                ),
+                met: Some(
+                    sniffers
+                        .iter()
+                        .all(|v| lost(v).is_some_and(|l| l <= allowed)),
+                ),
+            });
+        }
+        _ => out.push(Target {
+            what: what.into(),
+            measured: live
+                .and_then(|l| l["note"].as_str())
+                .filter(|n| !n.is_empty())
+                .unwrap_or("not measured")
+                .into(),
+            met: None,
+        }),
+    }
+    let what = "JS: messages/s into onHttpMessage ≥ ½ of the CLI's to stdout (S)";
+    let rate = |k: &str| js.and_then(|j| j[k]["perSec"].as_f64());
+    out.push(match (rate("js"), rate("cli")) {
+        (Some(j), Some(c)) if c > 0.0 => Target {
+            what: what.into(),
+            measured: format!("{j:.0} vs {c:.0} messages/s ({:.2})", j / c),
+            met: Some(j >= c / 2.0),
+        },
+        _ => Target {
+            what: what.into(),
+            measured: "not measured".into(),
+            met: None,
+        },
+    });
+    out
+}
+
 /// Markdown headings one level down (`#` → `##`), so a report nests under a section.
 fn demote(md: &str) -> String {
     let mut s = String::new();
@@ -289,7 +369,8 @@ pub fn run(opts: &SummaryOptions) -> Result<()> {
     let replay = read_json(dir, "replay.json");
     let live = read_json(dir, "live.json");
     let js = read_json(dir, "js-callback.json");
-    let ts = targets(compare.as_ref(), replay.as_ref(), live.as_ref());
+    let mut ts = targets(compare.as_ref(), replay.as_ref(), live.as_ref());
+    ts.extend(issue14_targets(live.as_ref(), js.as_ref()));
     let mut s = String::new();
     let _ = writeln!(s, "# tcp-sniffer benchmark results (issue 8)\n");
     let machine = compare

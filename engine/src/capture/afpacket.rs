@@ -26,8 +26,10 @@
 //! # Loopback
 //!
 //! A packet over a loopback device reaches packet sockets twice, outgoing and incoming; the
-//! outgoing copy is skipped (as libpcap does), so every packet is shown once on `lo` and on
-//! `any` alike.
+//! outgoing copy is rejected by the kernel filter ([`Program::skip_loopback_echo`], as libpcap
+//! does for tcpdump), so the kernel copies each loopback packet into the ring once, and every
+//! packet is shown once on `lo` and on `any` alike. `poll` still checks each frame's type and
+//! skips such a copy, so that invariant does not rest on the filter alone.
 //!
 //! # Sizing
 //!
@@ -157,7 +159,8 @@ pub fn open_fanout(
     let filter = Program::compile(
         &super::ip_filter_expression(&config.ports),
         super::bpf::DLT_RAW,
-    )?;
+    )?
+    .skip_loopback_echo();
     let blocks = config.blocks_per_ring(rings);
     let mut out: Vec<AfPacketRing> = Vec::with_capacity(rings);
     let mut group = config.fanout_group;

@@ -9,8 +9,24 @@
 //! #65535`, which would cut GRO/TSO super-packets, so every non-zero constant return is
 //! rewritten to [`WHOLE_PACKET`]; the kernel then copies the whole packet, bounded by the ring
 //! block.
+//!
+//! [`Program::skip_loopback_echo`] prepends a test that rejects the transmit-side copy of a
+//! loopback packet in the kernel (every packet over `lo` passes the taps twice, outgoing and
+//! incoming): without it the kernel copies each loopback packet into the ring twice, only for
+//! user space to skip one copy — the same work libpcap saves tcpdump with the same test.
 
 use super::CaptureError;
+
+/// `BPF_LD | BPF_W | BPF_ABS`.
+const LD_W_ABS: u16 = 0x20;
+/// `BPF_JMP | BPF_JEQ | BPF_K`.
+const JEQ_K: u16 = 0x15;
+/// Linux's ancillary-data offset for classic BPF loads (`SKF_AD_OFF`, −0x1000).
+const SKF_AD_OFF: u32 = (-0x1000i32) as u32;
+/// `SKF_AD_PKTTYPE`: the packet's `PACKET_*` type.
+const SKF_AD_PKTTYPE: u32 = 4;
+/// `SKF_AD_HATYPE`: the device's `ARPHRD_*` type.
+const SKF_AD_HATYPE: u32 = 28;
 
 /// The accept value that means "the whole packet" (the kernel caps it at the packet length).
 pub const WHOLE_PACKET: u32 = u32::MAX;
@@ -62,6 +78,30 @@ impl Program {
         })
     }
 
+    /// This program behind a test that rejects loopback packets going out
+    /// (`PACKET_OUTGOING` on an `ARPHRD_LOOPBACK` device), so each loopback packet reaches
+    /// the ring once (as it comes in). Other devices' outgoing packets are the host's own
+    /// traffic and still pass to the program. Jumps in classic BPF are relative and forward,
+    /// so the original program is unchanged behind the prefix.
+    pub fn skip_loopback_echo(mut self) -> Program {
+        let insn = |code, jt, jf, k| libc::sock_filter { code, jt, jf, k };
+        let mut prefixed = vec![
+            // 0: A = pkttype
+            insn(LD_W_ABS, 0, 0, SKF_AD_OFF + SKF_AD_PKTTYPE),
+            // 1: outgoing? → 2, else → 5 (the original program)
+            insn(JEQ_K, 0, 3, libc::PACKET_OUTGOING as u32),
+            // 2: A = hatype
+            insn(LD_W_ABS, 0, 0, SKF_AD_OFF + SKF_AD_HATYPE),
+            // 3: loopback? → 4 (reject), else → 5
+            insn(JEQ_K, 0, 1, u32::from(libc::ARPHRD_LOOPBACK)),
+            // 4: reject
+            insn(RET_K, 0, 0, 0),
+        ];
+        prefixed.append(&mut self.instructions);
+        self.instructions = prefixed;
+        self
+    }
+
     /// A program that rejects every packet (`ret #0`).
     pub fn drop_all() -> Program {
         Program {
@@ -111,9 +151,23 @@ impl Program {
     }
 
     /// Runs the program over `frame` in user space (libpcap's interpreter semantics, restricted
-    /// to what compiled port filters use). Returns the accept value (0 = rejected). For tests.
+    /// to what compiled port filters use), as an incoming packet on an Ethernet device.
+    /// Returns the accept value (0 = rejected). For tests.
     pub fn run(&self, frame: &[u8]) -> u32 {
-        run(&self.instructions, frame)
+        self.run_as(frame, libc::PACKET_HOST, libc::ARPHRD_ETHER)
+    }
+
+    /// [`Program::run`] for a packet of type `pkttype` (`PACKET_*`) on a device of type
+    /// `hatype` (`ARPHRD_*`): the two ancillary loads [`Program::skip_loopback_echo`] uses.
+    pub fn run_as(&self, frame: &[u8], pkttype: u8, hatype: u16) -> u32 {
+        run(
+            &self.instructions,
+            frame,
+            Ancillary {
+                pkttype: u32::from(pkttype),
+                hatype: u32::from(hatype),
+            },
+        )
     }
 }
 
@@ -129,8 +183,15 @@ fn parse_instruction(text: &str) -> Option<libc::sock_filter> {
     Some(libc::sock_filter { code, jt, jf, k })
 }
 
-/// A small classic BPF interpreter (no ancillary loads), enough to test compiled filters.
-fn run(prog: &[libc::sock_filter], pkt: &[u8]) -> u32 {
+/// What the interpreter answers for Linux's ancillary loads.
+struct Ancillary {
+    pkttype: u32,
+    hatype: u32,
+}
+
+/// A small classic BPF interpreter (ancillary loads: pkttype and hatype only), enough to
+/// test compiled filters.
+fn run(prog: &[libc::sock_filter], pkt: &[u8], anc: Ancillary) -> u32 {
     let (mut a, mut x) = (0u32, 0u32);
     let mut mem = [0u32; 16];
     let mut pc = 0usize;
@@ -155,6 +216,8 @@ fn run(prog: &[libc::sock_filter], pkt: &[u8]) -> u32 {
                 // LD / LDX
                 let v = match mode {
                     0x00 => k, // IMM
+                    0x20 if k == SKF_AD_OFF + SKF_AD_PKTTYPE => anc.pkttype,
+                    0x20 if k == SKF_AD_OFF + SKF_AD_HATYPE => anc.hatype,
                     0x20 => match load(k, size) {
                         // ABS
                         Some(v) => v,
@@ -347,6 +410,32 @@ mod tests {
         assert!(text.contains("tcp port eighty"), "{text}");
         // `vlan` has no meaning without an Ethernet header.
         assert!(Program::compile("vlan and tcp", DLT_RAW).is_err());
+    }
+
+    #[test]
+    fn loopback_echo_is_rejected_in_the_kernel_filter_and_nothing_else_is() {
+        let prog = Program::compile(&super::super::ip_filter_expression(&[8080]), DLT_RAW)
+            .unwrap()
+            .skip_loopback_echo();
+        let pkt = ipv4_tcp(40000, 8080);
+        let lo = libc::ARPHRD_LOOPBACK;
+        // The loopback packet once: going out rejected, coming in accepted.
+        assert_eq!(prog.run_as(&pkt, libc::PACKET_OUTGOING, lo), 0);
+        assert_eq!(prog.run_as(&pkt, libc::PACKET_HOST, lo), WHOLE_PACKET);
+        // Another device's outgoing traffic is the host's own: kept.
+        assert_eq!(
+            prog.run_as(&pkt, libc::PACKET_OUTGOING, libc::ARPHRD_ETHER),
+            WHOLE_PACKET
+        );
+        // The port filter behind the prefix still decides.
+        assert_eq!(
+            prog.run_as(&ipv4_tcp(40000, 9090), libc::PACKET_HOST, lo),
+            0
+        );
+        assert_eq!(
+            prog.run_as(&ipv6_tcp(8080, 40000), libc::PACKET_HOST, lo),
+            WHOLE_PACKET
+        );
     }
 
     #[test]

@@ -3,12 +3,13 @@
 //! ```text
 //!  AF_PACKET: ring k ──────────────────────────────► worker_loop k   (kernel fanout shards)
 //!  libpcap:   reader ─► batches by flow hash ─► queue k ─► worker_loop k
+//!  libpcap, one worker: the handle ──────────────────────► worker_loop 0
 //!                                   worker_loop k ─► JSON batches ─► output stage
 //! ```
 //!
 //! Every worker runs [`worker_loop`]; what differs between backends is only the source it
-//! polls (an AF_PACKET ring, or the queue the libpcap reader fills) and how that source
-//! ends ([`Ending`]). Live capture never blocks on the output stage: finished messages are
+//! polls (an AF_PACKET ring, the libpcap handle itself when there is one worker, or the
+//! queue the libpcap reader fills for several) and how that source ends ([`Ending`]). Live capture never blocks on the output stage: finished messages are
 //! handed over with [`HandOff::Shed`] (held back up to [`MAX_HELD_MESSAGES`], then dropped
 //! and counted); only at shutdown, when the output stage is draining, does a worker wait
 //! ([`HandOff::Wait`]).
@@ -108,6 +109,31 @@ impl PacketSource for AfPacketRing {
         f: &mut dyn FnMut(Packet<'_>),
     ) -> Result<Polled, CaptureError> {
         AfPacketRing::poll(self, timeout, f).map(Polled::Packets)
+    }
+
+    fn kernel_drops(&mut self) -> Option<u64> {
+        self.stats().ok().map(|s| s.drops)
+    }
+}
+
+impl PacketSource for PcapLive {
+    const ENDING: Ending = Ending::OnStop;
+
+    /// Waits up to the handle's own timeout (set to [`POLL_TIMEOUT`] when it was opened).
+    fn poll(
+        &mut self,
+        _timeout: Duration,
+        f: &mut dyn FnMut(Packet<'_>),
+    ) -> Result<Polled, CaptureError> {
+        match PcapLive::poll(self, f) {
+            Ok(n) => Ok(Polled::Packets(n)),
+            Err(e @ CaptureError::InterfaceDown { .. }) => {
+                // libpcap reports a downed interface at once: don't spin on it.
+                std::thread::sleep(POLL_TIMEOUT);
+                Err(e)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     fn kernel_drops(&mut self) -> Option<u64> {
@@ -352,9 +378,19 @@ pub(super) fn start(
         let mut pcfg = PcapLiveConfig::new(&settings.interface, &settings.ports);
         pcfg.timeout = POLL_TIMEOUT;
         let live = PcapLive::open(&pcfg)?;
-        capture_threads.extend(start_pcap(
-            live, cfg, workers, &placement, &msg_tx, &queued, shared,
-        )?);
+        if workers == 1 {
+            // One worker reads the handle itself: no reader thread, no copy of every
+            // packet into a batch, no queue and no wake-up per hand-over.
+            let worker = Worker::new(cfg, 0).with_placement(placement);
+            let (shared, tx, queued) = (shared.clone(), msg_tx.clone(), queued.clone());
+            capture_threads.push(spawn("tcp-sniffer-pcap", &shared.clone(), move || {
+                worker_loop(live, worker, 0, tx, &queued, &shared)
+            })?);
+        } else {
+            capture_threads.extend(start_pcap(
+                live, cfg, workers, &placement, &msg_tx, &queued, shared,
+            )?);
+        }
         "pcap"
     };
     drop(msg_tx);

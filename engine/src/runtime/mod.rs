@@ -13,7 +13,8 @@
 //!
 //! ```text
 //!  AF_PACKET: ring k ─► worker k   (one thread each; the kernel's fanout hash shards)
-//!  libpcap:   reader ─► batches by flow hash ─► worker k   (bounded queues, try_send)
+//!  libpcap:   reader ─► batches by flow hash ─► worker k   (bounded queues, try_send;
+//!             with one worker, the worker reads the handle itself)
 //!  file:      each worker reads the file, keeps its shard (see pipeline::run_file)
 //!                    worker k ─► JSON batches ─► output stage ─► outputs
 //! ```
