@@ -119,3 +119,19 @@ test('errors: live capture without CAP_NET_RAW rejects with ERR_TCP_SNIFFER_PERM
   assert.equal(out.name, 'SnifferError');
   assert.match(out.message, /CAP_NET_RAW/);
 });
+
+test('errors: an addon that cannot be loaded throws ERR_TCP_SNIFFER_LOAD at require()', async () => {
+  const script = `
+    try { require(${JSON.stringify(pkgDir)}); console.log(JSON.stringify({ loaded: true })); }
+    catch (e) { console.log(JSON.stringify({ code: e.code, message: e.message })); }`;
+  const r = await run(process.execPath, ['-e', script], {
+    env: { ...process.env, TCP_SNIFFER_NATIVE: '/nonexistent/tcp-sniffer/index.node' },
+    timeoutMs: 60_000,
+  });
+  assert.equal(r.code, 0, r.stderr);
+  const out = JSON.parse(r.stdout);
+  assert.equal(out.code, 'ERR_TCP_SNIFFER_LOAD', r.stdout);
+  assert.match(out.message, /cannot load its native addon \/nonexistent\/tcp-sniffer\/index\.node/);
+  assert.match(out.message, /Linux x64 with glibc/);
+  assert.ok(ERROR_CODES.includes(out.code));
+});

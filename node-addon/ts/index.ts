@@ -39,6 +39,7 @@ export type {
  * | `ERR_TCP_SNIFFER_STATE` | `start()` | the sniffer was stopped (also after a failed start): create a new one |
  * | `ERR_TCP_SNIFFER_SYSTEM` | `start()`, `stop()` | the operating system refused a thread (process or cgroup thread limit) |
  * | `ERR_TCP_SNIFFER_INTERNAL` | `start()`, `stop()`, `'error'` | an engine thread panicked: a bug, please report it |
+ * | `ERR_TCP_SNIFFER_LOAD` | `require('tcp-sniffer')` | the native addon cannot be loaded (not Linux x64 with glibc, or libpcap missing); a plain `Error`, since nothing of the library is loaded yet |
  */
 export type SnifferErrorCode =
   | 'ERR_TCP_SNIFFER_CONFIG'
@@ -49,7 +50,8 @@ export type SnifferErrorCode =
   | 'ERR_TCP_SNIFFER_OUTPUT'
   | 'ERR_TCP_SNIFFER_STATE'
   | 'ERR_TCP_SNIFFER_SYSTEM'
-  | 'ERR_TCP_SNIFFER_INTERNAL';
+  | 'ERR_TCP_SNIFFER_INTERNAL'
+  | 'ERR_TCP_SNIFFER_LOAD';
 
 /** Every {@link SnifferErrorCode}, for code that checks codes at run time. */
 export const ERROR_CODES: readonly SnifferErrorCode[] = Object.freeze([
@@ -62,6 +64,7 @@ export const ERROR_CODES: readonly SnifferErrorCode[] = Object.freeze([
   'ERR_TCP_SNIFFER_STATE',
   'ERR_TCP_SNIFFER_SYSTEM',
   'ERR_TCP_SNIFFER_INTERNAL',
+  'ERR_TCP_SNIFFER_LOAD',
 ] as const);
 
 /**
