@@ -101,7 +101,7 @@ RUN set -eu; \
     setcap cap_net_raw+ep $R/usr/local/bin/node; \
     getcap $R/usr/local/bin/node | grep -q 'cap_net_raw=ep'; \
     pcap=$(readlink -f /usr/lib/x86_64-linux-gnu/libpcap.so.0.8); \
-    libs=$( { ldd /usr/local/bin/node; ldd "$pcap"; echo "/usr/lib/x86_64-linux-gnu/libpcap.so.0.8 => $pcap"; } \
+    libs=$( { ldd /usr/local/bin/node; ldd "$pcap"; echo /usr/lib/x86_64-linux-gnu/libpcap.so.0.8; } \
       | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u); \
     for lib in $libs; do \
       dir=$(readlink -f "$(dirname "$lib")"); \

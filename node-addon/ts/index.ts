@@ -35,7 +35,7 @@ export type {
  * | `ERR_TCP_SNIFFER_PERMISSION` | `start()` | live capture needs `CAP_NET_RAW` (or root) |
  * | `ERR_TCP_SNIFFER_CAPTURE` | `start()`, `'error'` | live capture could not start (no such interface, interface down) or failed while running |
  * | `ERR_TCP_SNIFFER_FILE` | `start()` | `readFile` cannot be opened, or is not a pcap/pcapng file |
- * | `ERR_TCP_SNIFFER_OUTPUT` | `start()` | an output could not be set up (e.g. the CA file of `SSL_CERT_FILE`) |
+ * | `ERR_TCP_SNIFFER_OUTPUT` | `start()` | an output could not be set up at start (e.g. the TLS roots of `SSL_CERT_FILE` are unusable) |
  * | `ERR_TCP_SNIFFER_STATE` | `start()` | the sniffer was stopped (also after a failed start): create a new one |
  * | `ERR_TCP_SNIFFER_SYSTEM` | `start()`, `stop()` | the operating system refused a thread (process or cgroup thread limit) |
  * | `ERR_TCP_SNIFFER_INTERNAL` | `start()`, `stop()`, `'error'` | an engine thread panicked: a bug, please report it |
