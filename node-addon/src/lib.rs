@@ -26,6 +26,21 @@
 //! `ERR_TCP_SNIFFER_INTERNAL` when an engine thread panicked; see `tcp_sniffer::fatal`).
 //! The start and stop threads run under `fatal::catch` too: a panic there rejects the
 //! promise (message prefixed `internal error:`) instead of leaving it pending.
+//!
+//! Every error this module throws or rejects with carries a stable `code` property (the
+//! table below; `ts/index.ts` turns them into `SnifferError`s, README "Errors" documents
+//! them for users). Codes are public API: add new ones, never rename or reuse one.
+//!
+//! | code | where | meaning |
+//! |---|---|---|
+//! | `ERR_TCP_SNIFFER_CONFIG` | `validate`, `create` | the settings are invalid (the engine's text names the key) |
+//! | `ERR_TCP_SNIFFER_PERMISSION` | `start` | live capture needs `CAP_NET_RAW` (or root) |
+//! | `ERR_TCP_SNIFFER_CAPTURE` | `start`, `onEvent("error")` | live capture could not start, or failed while running |
+//! | `ERR_TCP_SNIFFER_FILE` | `start` | the capture file to replay cannot be opened or is not a pcap/pcapng file |
+//! | `ERR_TCP_SNIFFER_OUTPUT` | `start` | an output (stdout, output URL) could not be set up |
+//! | `ERR_TCP_SNIFFER_STATE` | `start`, `stop` | the call does not fit the sniffer's lifecycle (started twice, stopped while starting) |
+//! | `ERR_TCP_SNIFFER_SYSTEM` | `start`, `stop` | the operating system refused a thread |
+//! | `ERR_TCP_SNIFFER_INTERNAL` | `start`, `stop`, `onEvent("error")` | an engine thread panicked: a bug |
 
 mod js_output;
 
@@ -34,15 +49,90 @@ use std::time::Duration;
 
 use neon::prelude::*;
 use serde_json::{json, Map, Value};
+use tcp_sniffer::capture::CaptureError;
 use tcp_sniffer::config::{CaptureBackend, LogLevel, RawValue, Settings, SettingsBuilder, Surface};
 use tcp_sniffer::fatal::{self, FatalError};
+use tcp_sniffer::fatal::{CODE_CAPTURE, CODE_INTERNAL};
 use tcp_sniffer::message::Placement;
 use tcp_sniffer::output::http_post::HttpOutputConfig;
+use tcp_sniffer::output::OutputError;
 use tcp_sniffer::output::{build_outputs, log, Output};
-use tcp_sniffer::runtime::{Hooks, Sniffer};
+use tcp_sniffer::pipeline::RunError;
+use tcp_sniffer::runtime::{Hooks, Sniffer, StartError};
 use tcp_sniffer::stats::Stats;
 
 use js_output::{JsOutput, JsShared};
+
+/// The settings are invalid.
+const CODE_CONFIG: &str = "ERR_TCP_SNIFFER_CONFIG";
+/// Live capture lacks a capability.
+const CODE_PERMISSION: &str = "ERR_TCP_SNIFFER_PERMISSION";
+/// The file to replay cannot be used.
+const CODE_FILE: &str = "ERR_TCP_SNIFFER_FILE";
+/// An output could not be set up.
+const CODE_OUTPUT: &str = "ERR_TCP_SNIFFER_OUTPUT";
+/// A lifecycle call out of order.
+const CODE_STATE: &str = "ERR_TCP_SNIFFER_STATE";
+/// The operating system refused a thread.
+const CODE_SYSTEM: &str = "ERR_TCP_SNIFFER_SYSTEM";
+
+/// An error with its stable code, as it crosses into JavaScript.
+type Coded = (&'static str, String);
+
+/// The stable code of a start failure (see the table in the module docs).
+fn start_error_code(e: &StartError) -> &'static str {
+    match e {
+        StartError::Capture(CaptureError::MissingCapability { .. }) => CODE_PERMISSION,
+        StartError::Capture(_) => CODE_CAPTURE,
+        StartError::File(RunError::Panicked { .. }) => CODE_INTERNAL,
+        StartError::File(_) => CODE_FILE,
+        StartError::Spawn(_) => CODE_SYSTEM,
+        // `StartError` is non-exhaustive: a new kind is still a start failure of capture.
+        _ => CODE_CAPTURE,
+    }
+}
+
+/// The stable code of an output that could not be set up.
+fn output_error_code(e: &OutputError) -> &'static str {
+    match e {
+        OutputError::Spawn(_) => CODE_SYSTEM,
+        _ => CODE_OUTPUT,
+    }
+}
+
+/// A JavaScript `Error` with `message` and a `code` property.
+fn coded_error<'a, C: Context<'a>>(
+    cx: &mut C,
+    code: &str,
+    message: impl AsRef<str>,
+) -> JsResult<'a, JsError> {
+    let err = cx.error(message)?;
+    let code = cx.string(code);
+    err.set(cx, "code", code)?;
+    Ok(err)
+}
+
+/// Throws a JavaScript `Error` with `message` and a `code` property.
+fn throw_coded<'a, C: Context<'a>, T>(
+    cx: &mut C,
+    code: &str,
+    message: impl AsRef<str>,
+) -> NeonResult<T> {
+    let err = coded_error(cx, code, message)?;
+    cx.throw(err)
+}
+
+/// Rejects `deferred` with a coded error.
+fn reject_coded<'a, C: Context<'a>>(
+    cx: &mut C,
+    deferred: neon::types::Deferred,
+    code: &str,
+    message: impl AsRef<str>,
+) -> NeonResult<()> {
+    let err = coded_error(cx, code, message)?;
+    deferred.reject(cx, err);
+    Ok(())
+}
 
 /// Where a sniffer is in its lifecycle.
 enum Phase {
@@ -182,7 +272,7 @@ fn validate(mut cx: FunctionContext) -> JsResult<JsString> {
     let production = cx.argument::<JsBoolean>(2)?.value(&mut cx);
     match build_settings(&config, surface, production) {
         Ok(s) => Ok(cx.string(settings_json(&s).to_string())),
-        Err(e) => cx.throw_error(e),
+        Err(e) => throw_coded(&mut cx, CODE_CONFIG, e),
     }
 }
 
@@ -204,7 +294,7 @@ fn create(mut cx: FunctionContext) -> JsResult<JsBox<Handle>> {
     };
     let mut settings = match build_settings(&config, surface, production) {
         Ok(s) => s,
-        Err(e) => return cx.throw_error(e),
+        Err(e) => return throw_coded(&mut cx, CODE_CONFIG, e),
     };
     if let Some(path) = read_file.filter(|p| !p.is_empty()) {
         settings.read_file = Some(path);
@@ -241,9 +331,13 @@ fn start(mut cx: FunctionContext) -> JsResult<JsPromise> {
     let (settings, sidecar) = {
         let mut st = lock(&handle);
         if !matches!(st.phase, Phase::Idle) {
+            let what = if matches!(st.phase, Phase::Stopping | Phase::Stopped(_)) {
+                "the sniffer was stopped; create a new one with createSniffer()"
+            } else {
+                "the sniffer was already started"
+            };
             drop(st);
-            let err = cx.error("the sniffer was already started")?;
-            deferred.reject(&mut cx, err);
+            reject_coded(&mut cx, deferred, CODE_STATE, what)?;
             return Ok(promise);
         }
         st.phase = Phase::Starting;
@@ -256,8 +350,7 @@ fn start(mut cx: FunctionContext) -> JsResult<JsPromise> {
         Ok(o) => o,
         Err(e) => {
             lock(&handle).phase = Phase::Stopped(Box::default());
-            let err = cx.error(e.to_string())?;
-            deferred.reject(&mut cx, err);
+            reject_coded(&mut cx, deferred, output_error_code(&e), e.to_string())?;
             return Ok(promise);
         }
     };
@@ -301,11 +394,11 @@ fn start(mut cx: FunctionContext) -> JsResult<JsPromise> {
         .name("tcp-sniffer-start".into())
         .spawn(move || {
             let placement = Placement::from_env();
-            let result = fatal::catch("tcp-sniffer-start", || {
+            let result: Result<Sniffer, Coded> = fatal::catch("tcp-sniffer-start", || {
                 Sniffer::start(&settings, outputs, placement.clone(), hooks)
-                    .map_err(|e| e.to_string())
+                    .map_err(|e| (start_error_code(&e), e.to_string()))
             })
-            .unwrap_or_else(|p| Err(FatalError::Panic(p).to_string()));
+            .unwrap_or_else(|p| Err((CODE_INTERNAL, FatalError::Panic(p).to_string())));
             let outcome = {
                 let mut st = state.lock().unwrap_or_else(|e| e.into_inner());
                 match result {
@@ -333,15 +426,16 @@ fn start(mut cx: FunctionContext) -> JsResult<JsPromise> {
             };
             deferred.settle_with(&channel, move |mut cx| match outcome {
                 Ok(info) => Ok(cx.string(info).upcast::<JsValue>()),
-                Err(e) => {
-                    let err = cx.error(e)?;
-                    cx.throw(err)
-                }
+                Err((code, e)) => throw_coded(&mut cx, code, e),
             });
         });
     if let Err(e) = spawned {
         lock(&handle).phase = Phase::Stopped(Box::default());
-        return cx.throw_error(format!("cannot start a sniffer thread: {e}"));
+        return throw_coded(
+            &mut cx,
+            CODE_SYSTEM,
+            format!("cannot start a sniffer thread: {e}"),
+        );
     }
     Ok(promise)
 }
@@ -379,8 +473,7 @@ fn stop(mut cx: FunctionContext) -> JsResult<JsPromise> {
                 };
                 st.phase = other;
                 drop(st);
-                let err = cx.error(what)?;
-                deferred.reject(&mut cx, err);
+                reject_coded(&mut cx, deferred, CODE_STATE, what)?;
                 return Ok(promise);
             }
         }
@@ -400,14 +493,15 @@ fn stop(mut cx: FunctionContext) -> JsResult<JsPromise> {
             state.lock().unwrap_or_else(|e| e.into_inner()).phase = Phase::Stopped(Box::new(last));
             deferred.settle_with(&channel, move |mut cx| match text {
                 Ok(text) => Ok(cx.string(text)),
-                Err(e) => {
-                    let err = cx.error(e)?;
-                    cx.throw(err)
-                }
+                Err(e) => throw_coded(&mut cx, CODE_INTERNAL, e),
             });
         });
     if let Err(e) = spawned {
-        return cx.throw_error(format!("cannot start a sniffer thread: {e}"));
+        return throw_coded(
+            &mut cx,
+            CODE_SYSTEM,
+            format!("cannot start a sniffer thread: {e}"),
+        );
     }
     Ok(promise)
 }

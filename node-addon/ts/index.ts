@@ -23,30 +23,84 @@ export type {
   StartInfo,
 } from './types';
 
-/** An invalid configuration. `message` names the setting and what it accepts. */
-export class SnifferConfigError extends Error {
-  readonly code = 'ERR_TCP_SNIFFER_CONFIG';
-  constructor(message: string) {
-    super(message);
-    this.name = 'SnifferConfigError';
-  }
-}
+/**
+ * The stable codes of every error the library throws, rejects with or emits. They are
+ * public API: a code is never renamed or reused (new ones may be added). See the README,
+ * "Errors", for what to do about each.
+ *
+ * | code | thrown by | meaning |
+ * |---|---|---|
+ * | `ERR_TCP_SNIFFER_CONFIG` | `createSniffer` | invalid configuration; the message names the setting and what it accepts |
+ * | `ERR_TCP_SNIFFER_ARGUMENT` | `messages()` | an invalid argument to a method (not a setting) |
+ * | `ERR_TCP_SNIFFER_PERMISSION` | `start()` | live capture needs `CAP_NET_RAW` (or root) |
+ * | `ERR_TCP_SNIFFER_CAPTURE` | `start()`, `'error'` | live capture could not start (no such interface, interface down) or failed while running |
+ * | `ERR_TCP_SNIFFER_FILE` | `start()` | `readFile` cannot be opened, or is not a pcap/pcapng file |
+ * | `ERR_TCP_SNIFFER_OUTPUT` | `start()` | an output could not be set up at start (e.g. the TLS roots of `SSL_CERT_FILE` are unusable) |
+ * | `ERR_TCP_SNIFFER_STATE` | `start()` | the sniffer was stopped (also after a failed start): create a new one |
+ * | `ERR_TCP_SNIFFER_SYSTEM` | `start()`, `stop()` | the operating system refused a thread (process or cgroup thread limit) |
+ * | `ERR_TCP_SNIFFER_INTERNAL` | `start()`, `stop()`, `'error'` | an engine thread panicked: a bug, please report it |
+ * | `ERR_TCP_SNIFFER_LOAD` | `require('tcp-sniffer')` | the native addon cannot be loaded (not Linux x64 with glibc, or libpcap missing); a plain `Error`, since nothing of the library is loaded yet |
+ */
+export type SnifferErrorCode =
+  | 'ERR_TCP_SNIFFER_CONFIG'
+  | 'ERR_TCP_SNIFFER_ARGUMENT'
+  | 'ERR_TCP_SNIFFER_PERMISSION'
+  | 'ERR_TCP_SNIFFER_CAPTURE'
+  | 'ERR_TCP_SNIFFER_FILE'
+  | 'ERR_TCP_SNIFFER_OUTPUT'
+  | 'ERR_TCP_SNIFFER_STATE'
+  | 'ERR_TCP_SNIFFER_SYSTEM'
+  | 'ERR_TCP_SNIFFER_INTERNAL'
+  | 'ERR_TCP_SNIFFER_LOAD';
+
+/** Every {@link SnifferErrorCode}, for code that checks codes at run time. */
+export const ERROR_CODES: readonly SnifferErrorCode[] = Object.freeze([
+  'ERR_TCP_SNIFFER_CONFIG',
+  'ERR_TCP_SNIFFER_ARGUMENT',
+  'ERR_TCP_SNIFFER_PERMISSION',
+  'ERR_TCP_SNIFFER_CAPTURE',
+  'ERR_TCP_SNIFFER_FILE',
+  'ERR_TCP_SNIFFER_OUTPUT',
+  'ERR_TCP_SNIFFER_STATE',
+  'ERR_TCP_SNIFFER_SYSTEM',
+  'ERR_TCP_SNIFFER_INTERNAL',
+  'ERR_TCP_SNIFFER_LOAD',
+] as const);
 
 /**
- * A fatal error that stopped the sniffer (the `'error'` event; an iterator throws it).
- * `code` is stable: `ERR_TCP_SNIFFER_CAPTURE` (capture failed, e.g. the interface went
- * away) or `ERR_TCP_SNIFFER_INTERNAL` (an engine thread panicked: a bug; the message names
- * the thread). Either way the sniffer stops: what was already queued is delivered within
- * `outputDrainTimeoutMs`, and `stop()` resolves with the final counters.
+ * Every error of the library: a stable {@link SnifferErrorCode} in `code`, and a message
+ * written for the person who reads it. A fatal error that stopped a running sniffer (the
+ * `'error'` event; an iterator throws it) has code `ERR_TCP_SNIFFER_CAPTURE` or
+ * `ERR_TCP_SNIFFER_INTERNAL`; either way the sniffer stops: what was already queued is
+ * delivered within `outputDrainTimeoutMs`, and `stop()` resolves with the final counters.
  */
 export class SnifferError extends Error {
   constructor(
-    readonly code: 'ERR_TCP_SNIFFER_CAPTURE' | 'ERR_TCP_SNIFFER_INTERNAL',
+    readonly code: SnifferErrorCode,
     message: string,
   ) {
     super(message);
     this.name = 'SnifferError';
   }
+}
+
+/** An invalid configuration (code `ERR_TCP_SNIFFER_CONFIG`). `message` names the setting and what it accepts. */
+export class SnifferConfigError extends SnifferError {
+  declare readonly code: 'ERR_TCP_SNIFFER_CONFIG';
+  constructor(message: string) {
+    super('ERR_TCP_SNIFFER_CONFIG', message);
+    this.name = 'SnifferConfigError';
+  }
+}
+
+/** An error from the addon as a {@link SnifferError}: its code when it has a known one, else `ERR_TCP_SNIFFER_INTERNAL`. */
+function fromNative(e: unknown): SnifferError {
+  if (e instanceof SnifferError) return e;
+  const message = e instanceof Error ? e.message : String(e);
+  const code = (e as { code?: unknown } | null)?.code;
+  if (code === 'ERR_TCP_SNIFFER_CONFIG') return new SnifferConfigError(message);
+  const known = ERROR_CODES.find((c) => c === code);
+  return new SnifferError(known ?? 'ERR_TCP_SNIFFER_INTERNAL', message);
 }
 
 /** Messages an async iterator buffers before it drops (and counts) new ones. */
@@ -120,12 +174,22 @@ export class Sniffer extends EventEmitter {
     return this.#info;
   }
 
-  /** Starts capturing. Resolves once capture is running; rejects with a clear error. */
+  /**
+   * Starts capturing. Resolves once capture is running (calling it again meanwhile returns
+   * the same promise); rejects with a {@link SnifferError} whose code says why. Once
+   * `stop()` was called (or a start failed) it rejects with `ERR_TCP_SNIFFER_STATE`: a
+   * sniffer runs once; create a new one.
+   */
   start(): Promise<StartInfo> {
-    if (this.#starting) return this.#starting;
-    if (this.#state !== 'idle') {
-      return Promise.reject(new Error('the sniffer was stopped; create a new one'));
+    if (this.#stopping || this.#state === 'stopping' || this.#state === 'stopped') {
+      return Promise.reject(
+        new SnifferError(
+          'ERR_TCP_SNIFFER_STATE',
+          'the sniffer was stopped (stop() was called, or start() failed); a sniffer runs once: create a new one with createSniffer()',
+        ),
+      );
     }
+    if (this.#starting) return this.#starting;
     this.#state = 'starting';
     this.#starting = native
       .start(
@@ -142,8 +206,9 @@ export class Sniffer extends EventEmitter {
         (err: unknown) => {
           this.#state = 'stopped';
           this.#final = this.stats();
-          this.#endIterators(null);
-          throw err instanceof Error ? err : new Error(String(err));
+          const e = fromNative(err);
+          this.#endIterators(e);
+          throw e;
         },
       );
     return this.#starting;
@@ -162,7 +227,9 @@ export class Sniffer extends EventEmitter {
     }
     if (this.#state === 'stopped' && this.#final) return this.#final;
     this.#state = 'stopping';
-    const json = await native.stop(this.#handle);
+    const json = await native.stop(this.#handle).catch((e: unknown) => {
+      throw fromNative(e);
+    });
     this.#state = 'stopped';
     this.#final = this.#withJsCounters(JSON.parse(json));
     this.#endIterators(null);
@@ -186,7 +253,10 @@ export class Sniffer extends EventEmitter {
   messages(options: IterateOptions = {}): AsyncIterableIterator<HttpMessage> {
     const bound = options.bufferSize ?? DEFAULT_ITERATOR_BUFFER;
     if (!Number.isInteger(bound) || bound < 1) {
-      throw new RangeError(`bufferSize: expected an integer >= 1, got ${String(bound)}`);
+      throw new SnifferError(
+        'ERR_TCP_SNIFFER_ARGUMENT',
+        `messages(): bufferSize: expected an integer >= 1, got ${String(bound)}`,
+      );
     }
     const q = new IteratorQueue(bound);
     if (this.#state === 'stopped') q.done = true;
@@ -347,21 +417,34 @@ export class Sniffer extends EventEmitter {
     return s;
   }
 
-  // Typed overloads of the EventEmitter methods.
-  override on<K extends keyof SnifferEvents>(event: K, listener: (...args: SnifferEvents[K]) => void): this;
-  override on(event: string | symbol, listener: (...args: any[]) => void): this;
-  override on(event: string | symbol, listener: (...args: any[]) => void): this {
-    return super.on(event, listener);
+  // The EventEmitter methods, typed by {@link SnifferEvents}: an event name the sniffer
+  // never emits (a typo such as 'mesage') or a listener of the wrong shape does not compile.
+  override on<K extends keyof SnifferEvents>(event: K, listener: (...args: SnifferEvents[K]) => void): this {
+    return super.on(event, listener as (...args: unknown[]) => void);
   }
-  override once<K extends keyof SnifferEvents>(event: K, listener: (...args: SnifferEvents[K]) => void): this;
-  override once(event: string | symbol, listener: (...args: any[]) => void): this;
-  override once(event: string | symbol, listener: (...args: any[]) => void): this {
-    return super.once(event, listener);
+  override once<K extends keyof SnifferEvents>(event: K, listener: (...args: SnifferEvents[K]) => void): this {
+    return super.once(event, listener as (...args: unknown[]) => void);
   }
-  override off<K extends keyof SnifferEvents>(event: K, listener: (...args: SnifferEvents[K]) => void): this;
-  override off(event: string | symbol, listener: (...args: any[]) => void): this;
-  override off(event: string | symbol, listener: (...args: any[]) => void): this {
-    return super.off(event, listener);
+  override off<K extends keyof SnifferEvents>(event: K, listener: (...args: SnifferEvents[K]) => void): this {
+    return super.off(event, listener as (...args: unknown[]) => void);
+  }
+  override addListener<K extends keyof SnifferEvents>(event: K, listener: (...args: SnifferEvents[K]) => void): this {
+    return super.addListener(event, listener as (...args: unknown[]) => void);
+  }
+  override removeListener<K extends keyof SnifferEvents>(event: K, listener: (...args: SnifferEvents[K]) => void): this {
+    return super.removeListener(event, listener as (...args: unknown[]) => void);
+  }
+  override prependListener<K extends keyof SnifferEvents>(event: K, listener: (...args: SnifferEvents[K]) => void): this {
+    return super.prependListener(event, listener as (...args: unknown[]) => void);
+  }
+  override prependOnceListener<K extends keyof SnifferEvents>(event: K, listener: (...args: SnifferEvents[K]) => void): this {
+    return super.prependOnceListener(event, listener as (...args: unknown[]) => void);
+  }
+  override emit<K extends keyof SnifferEvents>(event: K, ...args: SnifferEvents[K]): boolean {
+    return super.emit(event, ...args);
+  }
+  override listenerCount<K extends keyof SnifferEvents>(event: K): number {
+    return super.listenerCount(event);
   }
 }
 

@@ -205,9 +205,11 @@ function main(): void {
       }
     },
     (e: unknown) => {
+      const code = (e as { code?: unknown } | null)?.code;
       fail(1, `cannot start capture: ${e instanceof Error ? e.message : String(e)}`, {
         interface: normalized.interface,
         ports: normalized.ports,
+        ...(typeof code === 'string' ? { code } : {}),
       });
     },
   );

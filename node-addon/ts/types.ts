@@ -168,31 +168,231 @@ export interface StartInfo {
   pod: Pod | null;
 }
 
-/** The counters, grouped by stage (names as the engine's `--stats`). */
+/**
+ * The counters, grouped by stage (the names of the engine's `--stats` and the sidecar's
+ * stats log line). Every counter is a whole number that only grows during a run. The
+ * groups and names are exact: `test/types.test.js` checks them against what the addon
+ * returns, so a counter the engine adds or renames fails the tests until it is typed here.
+ */
 export interface SnifferStats {
-  capture: {
-    packets: number;
-    bytes: number;
-    kernel_drops: number;
-    queue_drops: number;
-    file_errors: number;
-  };
-  decode: Record<string, number>;
-  flow: Record<string, number>;
-  reassembly: Record<string, number>;
-  http: Record<string, number>;
-  output: {
-    messages: number;
-    delivered: number;
-    dropped_queue_full: number;
-    dropped_retries_exhausted: number;
-    dropped_rejected: number;
-    dropped_at_shutdown: number;
-    dropped_stdout_closed: number;
-    retries: number;
-    /** Calls of `onHttpMessage` or a `'message'` listener that threw. */
-    callback_errors: number;
-    /** Messages an async iterator could not buffer because its consumer fell behind during live capture (JavaScript side; a file replay waits instead). */
-    dropped_iterator_full: number;
-  };
+  capture: CaptureStats;
+  decode: DecodeStats;
+  flow: FlowStats;
+  reassembly: ReassemblyStats;
+  http: HttpStats;
+  output: OutputStats;
+}
+
+/** `stats().capture` */
+export interface CaptureStats {
+  /** Packets read from the capture source. */
+  packets: number;
+  /** Bytes of those packets as captured. */
+  bytes: number;
+  /** Packets the kernel dropped (ring full), accumulated. */
+  kernel_drops: number;
+  /** Packets dropped between the reader and a worker because its queue was full. */
+  queue_drops: number;
+  /** Records in a capture file that could not be read (the rest of the file is still read when possible). */
+  file_errors: number;
+}
+
+/** `stats().decode` */
+export interface DecodeStats {
+  /** The capture ended inside a header. */
+  truncated: number;
+  /** Not IPv4/IPv6 at the link layer: ARP, LLDP, …. */
+  not_ip: number;
+  /** IP but not TCP: UDP, ICMP, …. */
+  not_tcp: number;
+  /** IPv4 fragments of TCP, skipped. */
+  ipv4_fragments: number;
+  /** IPv6 fragments, skipped. */
+  ipv6_fragments: number;
+  /** IPsec ESP, undecodable. */
+  esp: number;
+  /** Inconsistent headers. */
+  malformed: number;
+}
+
+/** `stats().flow` */
+export interface FlowStats {
+  /** TCP segments on a monitored port. */
+  segments: number;
+  /** TCP segments on no monitored port (filtered out). */
+  segments_unmonitored: number;
+  /** Segments of connections left out by `sampleRate`. */
+  segments_sampled_out: number;
+  /** Connections tracked. */
+  connections_opened: number;
+  /** Connections that ended with FIN on both sides. */
+  connections_closed: number;
+  /** Connections that ended with RST. */
+  connections_reset: number;
+  /** Connections evicted after `connectionIdleTimeoutMs` without packets. */
+  connections_idle_evicted: number;
+  /** Connections that never carried payload (half-open) dropped after 10 s. */
+  connections_half_open_timed_out: number;
+  /** Half-open connections dropped to make room for a new one at the cap. */
+  connections_half_open_evicted: number;
+  /** Connections whose server had sent nothing yet, dropped (oldest first) to make room for a new one at the cap when no half-open one was left. */
+  connections_unanswered_evicted: number;
+  /** Connections evicted, idlest first, because the worker's memory budget for heads, pending requests or out-of-order bytes was nearly spent. */
+  connections_evicted_memory: number;
+  /** New connections not tracked because `maxConcurrentConnections` was reached. */
+  connections_over_cap: number;
+  /** Segments of connections that could not be tracked because of the cap. */
+  segments_over_cap: number;
+  /** Connections replaced by a new SYN on the same addresses and ports. */
+  connections_reused: number;
+  /** Connections still open when the capture ended (flushed as incomplete where unfinished). */
+  connections_open_at_end: number;
+  /** Payload bytes of connections no longer parsed as HTTP (upgraded, tunnelled, not HTTP). */
+  bytes_not_parsed: number;
+}
+
+/** `stats().reassembly` */
+export interface ReassemblyStats {
+  /** Segments passed to `Reassembler::segment`. */
+  segments: number;
+  /** Payload bytes passed to the sink as data (in order, de-duplicated). */
+  delivered_bytes: number;
+  /** Segments that arrived ahead of the next expected byte (a hole before them). */
+  out_of_order_segments: number;
+  /** Segments made entirely of bytes already delivered (retransmissions), dropped. */
+  retransmitted_segments: number;
+  /** Payload bytes dropped because they were already delivered. */
+  retransmitted_bytes: number;
+  /** Payload bytes dropped because the same stream bytes were already buffered (the first copy wins). */
+  overlap_bytes: number;
+  /** Gaps reported to the sink, whatever the cause. */
+  gap_events: number;
+  /** Stream bytes reported as gaps (never seen), whatever the cause. */
+  gap_bytes: number;
+  /** Gaps forced because the direction's buffer hit `Limits` (bytes or segments). */
+  buffer_overflow_events: number;
+  /** Gaps forced because the worker's `Budget` was exhausted. */
+  budget_exhausted_events: number;
+  /** Gaps declared because the peer acknowledged bytes the capture never saw. */
+  ack_gap_events: number;
+  /** Gaps for bytes the capture cut off (snaplen, `Segment::missing`). */
+  snaplen_gap_events: number;
+  /** Gaps for holes still open when the direction was flushed (RST, eviction, end). */
+  flush_gap_events: number;
+  /** Segments dropped because their sequence number was more than `MAX_SEQ_JUMP` away from the next expected byte. */
+  huge_jump_segments: number;
+  /** Acknowledgements ignored because they were more than `MAX_SEQ_JUMP` ahead. */
+  huge_jump_acks: number;
+  /** Acknowledgements ignored because they acknowledged more than `MAX_ACK_BEYOND_SEEN` (1 MiB) past the last byte seen in that direction. */
+  acks_beyond_seen: number;
+  /** Payload bytes dropped because they lie after the sender's FIN. */
+  beyond_fin_bytes: number;
+  /** Segments carrying new payload after the direction was closed (FIN delivered, RST or flush), dropped. */
+  segments_after_close: number;
+  /** Payload bytes still buffered and dropped by `Reassembler::discard`. */
+  discarded_bytes: number;
+}
+
+/** `stats().http` */
+export interface HttpStats {
+  /** Requests emitted (complete or incomplete). */
+  requests: number;
+  /** Responses emitted (final and interim, complete or incomplete). */
+  responses: number;
+  /** Interim `1xx` responses emitted (other than `101`); also counted in `responses`. */
+  interim_responses: number;
+  /** A message head longer than `max_head_size` without its end. */
+  parse_error_head_too_large: number;
+  /** A message head with more than `max_headers` header lines. */
+  parse_error_too_many_headers: number;
+  /** A malformed request line, status line or header line. */
+  parse_error_invalid_head: number;
+  /** A version other than `HTTP/1.0` or `HTTP/1.1` (including HTTP/0.9 and HTTP/2 text). */
+  parse_error_invalid_version: number;
+  /** An unparsable, overflowing or conflicting `Content-Length` (without `Transfer-Encoding`). */
+  parse_error_invalid_content_length: number;
+  /** A request whose `Transfer-Encoding` does not end in `chunked` (RFC 9112 §6.3: 400). */
+  parse_error_invalid_transfer_encoding: number;
+  /** A malformed chunk-size line or a missing CRLF after chunk data. */
+  parse_error_invalid_chunk: number;
+  /** A chunk size that does not fit in 64 bits. */
+  parse_error_chunk_size_overflow: number;
+  /** A chunk extension longer than the limit (16 KiB per chunk-size line). */
+  parse_error_chunk_extension_too_large: number;
+  /** A trailer section longer than `max_head_size`. */
+  parse_error_trailers_too_large: number;
+  /** Messages with both `Transfer-Encoding` and `Content-Length` (Transfer-Encoding wins). */
+  transfer_encoding_with_content_length: number;
+  /** Connections whose first bytes were a TLS record. */
+  non_http_tls: number;
+  /** Connections whose first bytes were the HTTP/2 connection preface. */
+  non_http_http2: number;
+  /** Connections whose first bytes were neither HTTP/1 nor TLS nor HTTP/2. */
+  non_http_other: number;
+  /** Directions whose first bytes were not a message start, but a plausible one began within the first 64 bytes: the bytes before it were skipped (counted in `skipped_bytes`) and parsing started there. */
+  detect_resyncs: number;
+  /** Heads (requests or responses) with obsolete line folding, parsed after replacing each fold with a space (RFC 9112 §5.2). */
+  obs_fold_heads: number;
+  /** Requests whose request line httparse rejects but that read `TOKEN SP target SP HTTP/1.x` with spaces inside the target (e.g. `CONNECT host:25 / HTTP/1.0`): accepted, the url as on the wire. */
+  lenient_request_lines: number;
+  /** Malformed header lines (not `name: value`) dropped from heads that had a lenient request line (`lenient_request_lines`). */
+  ignored_header_lines: number;
+  /** Connections switched to another protocol by a `101` response. */
+  upgraded_connections: number;
+  /** Connections turned into a tunnel by a `2xx` answer to `CONNECT`. */
+  connect_tunnels: number;
+  /** Bytes seen but not parsed: resynchronisation, tunnels, non-HTTP connections, partial heads at the end of a stream. */
+  skipped_bytes: number;
+  /** Times a direction had to search for the next message start (after an error, a gap, or a mid-stream start). */
+  resyncs: number;
+  /** Gaps reported by the reassembly stage while parsing HTTP. */
+  gaps: number;
+  /** Gap bytes that fell inside a body of known length and were skipped while keeping the framing. */
+  gap_body_bytes: number;
+  /** Messages whose body was cut to `max_body_size` (or lost bytes in a gap). */
+  truncated_bodies: number;
+  /** Of those, messages cut because the worker's body budget (all its messages in progress together) was spent. */
+  bodies_cut_by_budget: number;
+  /** Messages emitted with `incomplete: true`. */
+  incomplete_messages: number;
+  /** Messages whose chunked trailer section was dropped (trailers are not merged into the headers). */
+  trailers_discarded: number;
+  /** Responses for which no request was seen (emitted incomplete). */
+  responses_without_request: number;
+  /** Requests that never got a final response (connection ended, or the response was lost in a gap, or the pending queue overflowed). */
+  requests_without_response: number;
+  /** Requests assumed lost (a client-side gap between or inside heads, or an unparsable request head): a placeholder keeps the pairing in step. */
+  lost_requests: number;
+  /** Responses assumed lost (a server-side gap between or inside heads, or an unparsable response head): the oldest pending request is dequeued. */
+  lost_responses: number;
+  /** Unanswered requests shed because the connection's pending queue was full (`MAX_PENDING`); their responses still pair, without `latencyMs`. */
+  pending_overflow: number;
+  /** Partial heads (or bytes held under detection, resynchronisation or while an `Upgrade`/`CONNECT` awaited its answer) dropped because the worker's heads budget was spent; handled like a capture gap. */
+  heads_shed_by_budget: number;
+  /** Pending requests shed because the worker's pending budget was spent (deep pipelining on many connections): the connection's oldest gives up its slot; its response still pairs with it, without `latencyMs`. */
+  pending_shed_by_budget: number;
+}
+
+/** `stats().output` */
+export interface OutputStats {
+  /** Messages produced by the workers. */
+  messages: number;
+  /** Messages written or sent successfully (every enabled output). */
+  delivered: number;
+  /** Messages dropped because an output queue was full. */
+  dropped_queue_full: number;
+  /** Messages dropped after the output URL's retries were exhausted. */
+  dropped_retries_exhausted: number;
+  /** Messages rejected by the output URL with a non-retryable 4xx. */
+  dropped_rejected: number;
+  /** Messages still pending when the drain deadline passed on stop. */
+  dropped_at_shutdown: number;
+  /** Messages not written because stdout was closed. */
+  dropped_stdout_closed: number;
+  /** Output URL requests retried (each retry of a request counts once, whatever the number of messages in it). */
+  retries: number;
+  /** Calls to the JavaScript callback that threw. */
+  callback_errors: number;
+  /** Messages an async iterator could not buffer because its consumer fell behind during live capture (JavaScript side; a file replay waits instead). */
+  dropped_iterator_full: number;
 }

@@ -163,7 +163,8 @@ sidecar_case() {
   done
   # What the process runs with.
   local status
-  status=$(podman exec "$c" cat /proc/1/status)
+  # Read from the host: the image has no cat (nor shell) to run inside it.
+  status=$(cat "/proc/$(podman inspect --format '{{.State.Pid}}' "$c")/status")
   local eff amb nnp uid
   eff=$(awk '/^CapEff/ {print $2}' <<<"$status")
   amb=$(awk '/^CapAmb/ {print $2}' <<<"$status")
@@ -204,11 +205,32 @@ assert lines and all({"timestamp", "level", "message"} <= set(l) for l in lines)
   echo "images-test: sidecar ($name) took $((SECONDS - t0)) s" >&2
 }
 
+# What the sidecar image is: a supported Node LTS (24 or newer), and nothing to run but node.
+phase "sidecar image contents"
+node_version=$("${RUN[@]}" --rm --network none --entrypoint /usr/local/bin/node "$SIDECAR_IMAGE" --version 2>&1 || true)
+node_major=${node_version#v}; node_major=${node_major%%.*}
+if [[ "$node_major" =~ ^[0-9]+$ ]] && [ "$node_major" -ge 24 ] && [ $((node_major % 2)) = 0 ]; then
+  ok "sidecar image: Node $node_version (an LTS line, 24 or newer)"
+else
+  bad "sidecar image: Node '$node_version', expected an even (LTS) major >= 24"
+fi
+if "${RUN[@]}" --rm --network none --entrypoint /bin/sh "$SIDECAR_IMAGE" -c true >/dev/null 2>&1; then
+  bad "sidecar image: has a shell (/bin/sh); it should hold node, its libraries and the package only"
+else
+  ok "sidecar image: no shell (distroless)"
+fi
+
 sidecar_case podman
 # The image's own ENTRYPOINT behind setpriv, which clears the ambient and inheritable sets.
+# The sidecar image is distroless (no setpriv, no shell): a test-only image adds setpriv.
+phase "building the sidecar image with setpriv (tests/images/sidecar-cri.Dockerfile)"
+CRI_IMAGE=localhost/tcp-sniffer-test/sidecar-cri:$tag
+podman build --isolation=chroot --layers -q -f "$here/sidecar-cri.Dockerfile" \
+  --build-arg BASE_IMAGE=localhost/tcp-sniffer-base/debian:bookworm-slim \
+  --build-arg SIDECAR_IMAGE="$SIDECAR_IMAGE" -t "$CRI_IMAGE" "$here" >/dev/null
 cri_entrypoint=$(podman image inspect --format '{{json .Config.Entrypoint}}' "$SIDECAR_IMAGE" |
-  /usr/bin/python3 -c 'import json, sys; print(json.dumps(["setpriv", "--inh-caps=-all", "--ambient-caps=-all", "--"] + json.load(sys.stdin)))')
-sidecar_case cri --entrypoint "$cri_entrypoint"
+  /usr/bin/python3 -c 'import json, sys; print(json.dumps(["/usr/bin/setpriv", "--inh-caps=-all", "--ambient-caps=-all", "--"] + json.load(sys.stdin)))')
+SIDECAR_IMAGE=$CRI_IMAGE sidecar_case cri --entrypoint "$cri_entrypoint"
 
 phase "sidecar (no-cap): without NET_RAW"
 c=$pod-sidecar-nocap
