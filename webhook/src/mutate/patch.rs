@@ -2,7 +2,7 @@
 
 use json_patch::jsonptr::PointerBuf;
 use json_patch::{AddOperation, Patch, PatchOperation};
-use k8s_openapi::api::core::v1::{Container, Pod};
+use k8s_openapi::api::core::v1::{Container, Pod, Volume};
 use serde_json::Value;
 
 use super::rule::{STATUS_ANNOTATION, STATUS_INJECTED};
@@ -11,11 +11,33 @@ fn add(path: PointerBuf, value: Value) -> PatchOperation {
     PatchOperation::Add(AddOperation { path, value })
 }
 
-/// The JSON Patch that adds `sidecar` to `pod` and marks it injected. Missing arrays and maps
-/// are created first; keys are escaped (`~` → `~0`, `/` → `~1`) by [`PointerBuf::from_tokens`].
-pub fn build_patch(pod: &Pod, sidecar: &Container, native_sidecar: bool) -> Patch {
+/// The JSON Patch that adds `sidecar` (and the `volumes` it mounts) to `pod` and marks it
+/// injected. Missing arrays and maps are created first; keys are escaped (`~` → `~0`, `/` →
+/// `~1`) by [`PointerBuf::from_tokens`].
+pub fn build_patch(
+    pod: &Pod,
+    sidecar: &Container,
+    volumes: &[Volume],
+    native_sidecar: bool,
+) -> Patch {
     let sidecar = serde_json::to_value(sidecar).unwrap_or(Value::Null);
-    let mut ops = Vec::with_capacity(2);
+    let mut ops = Vec::with_capacity(2 + volumes.len());
+    if !volumes.is_empty() {
+        let to_value = |v: &Volume| serde_json::to_value(v).unwrap_or(Value::Null);
+        if pod.spec.as_ref().is_some_and(|s| s.volumes.is_some()) {
+            for v in volumes {
+                ops.push(add(
+                    PointerBuf::from_tokens(["spec", "volumes", "-"]),
+                    to_value(v),
+                ));
+            }
+        } else {
+            ops.push(add(
+                PointerBuf::from_tokens(["spec", "volumes"]),
+                Value::Array(volumes.iter().map(to_value).collect()),
+            ));
+        }
+    }
     if native_sidecar {
         let has_inits = pod
             .spec

@@ -6,8 +6,8 @@ use json_patch::Patch;
 use k8s_openapi::api::core::v1::{Container, Pod};
 
 use super::patch::build_patch;
-use super::sidecar::{sidecar_container, SidecarValues, SIDECAR_NAME};
-use crate::settings::InjectSettings;
+use super::sidecar::{sidecar_container, sidecar_volumes, SidecarValues, CA_VOLUME, SIDECAR_NAME};
+use crate::settings::{InjectSettings, SidecarResources};
 use crate::values;
 
 /// Opt-in label (`"true"`) and opt-out annotation (`"false"`).
@@ -35,6 +35,24 @@ pub const REDACT_HEADERS_ANNOTATION: &str = "tcp-sniffer.dev/redact-headers";
 pub const LOG_BODIES_ANNOTATION: &str = "tcp-sniffer.dev/log-bodies";
 /// Per-pod `LOG_LEVEL` of the sidecar.
 pub const LOG_LEVEL_ANNOTATION: &str = "tcp-sniffer.dev/log-level";
+/// Per-pod `OUTPUT_FORMAT` (`json` or `otlp`; `otlp` needs an output URL).
+pub const OUTPUT_FORMAT_ANNOTATION: &str = "tcp-sniffer.dev/output-format";
+/// Per-pod `OUTPUT_BATCH_SIZE` (messages per POST, 1–10000).
+pub const OUTPUT_BATCH_SIZE_ANNOTATION: &str = "tcp-sniffer.dev/output-batch-size";
+/// CA certificates for a private collector: a ConfigMap in the pod's namespace, `NAME` (key
+/// `ca.crt`) or `NAME/KEY`, mounted into the sidecar and named by `SSL_CERT_FILE`.
+pub const CA_BUNDLE_ANNOTATION: &str = "tcp-sniffer.dev/ca-bundle";
+/// Per-pod CPU request of the sidecar.
+pub const CPU_REQUEST_ANNOTATION: &str = "tcp-sniffer.dev/cpu-request";
+/// Per-pod CPU limit of the sidecar.
+pub const CPU_LIMIT_ANNOTATION: &str = "tcp-sniffer.dev/cpu-limit";
+/// Per-pod memory request of the sidecar.
+pub const MEMORY_REQUEST_ANNOTATION: &str = "tcp-sniffer.dev/memory-request";
+/// Per-pod memory limit of the sidecar.
+pub const MEMORY_LIMIT_ANNOTATION: &str = "tcp-sniffer.dev/memory-limit";
+/// Per-pod port of the sidecar's metrics endpoint (`METRICS_ADDR`, declared as the
+/// container port `metrics`).
+pub const METRICS_PORT_ANNOTATION: &str = "tcp-sniffer.dev/metrics-port";
 
 /// The sidecar's default redacted headers (SPEC.md "Configuration", `redactHeaders`).
 pub const DEFAULT_REDACT_HEADERS: [&str; 6] = [
@@ -47,7 +65,7 @@ pub const DEFAULT_REDACT_HEADERS: [&str; 6] = [
 ];
 
 /// Every annotation the webhook reads as a value (used for metric labels).
-pub const VALUE_ANNOTATIONS: [&str; 9] = [
+pub const VALUE_ANNOTATIONS: [&str; 17] = [
     INJECT_KEY,
     PORTS_ANNOTATION,
     INTERFACE_ANNOTATION,
@@ -57,6 +75,14 @@ pub const VALUE_ANNOTATIONS: [&str; 9] = [
     REDACT_HEADERS_ANNOTATION,
     LOG_BODIES_ANNOTATION,
     LOG_LEVEL_ANNOTATION,
+    OUTPUT_FORMAT_ANNOTATION,
+    OUTPUT_BATCH_SIZE_ANNOTATION,
+    CA_BUNDLE_ANNOTATION,
+    CPU_REQUEST_ANNOTATION,
+    CPU_LIMIT_ANNOTATION,
+    MEMORY_REQUEST_ANNOTATION,
+    MEMORY_LIMIT_ANNOTATION,
+    METRICS_PORT_ANNOTATION,
 ];
 
 /// RFC 9110 `tchar`, the engine's rule for header names.
@@ -282,6 +308,167 @@ fn override_value<T>(
     }
 }
 
+/// The CA bundle for this pod, if any: the annotation's ConfigMap, else the webhook's default.
+/// Applied only with an output URL (it is only read for HTTPS to the collector) and when the
+/// pod has no volume of the same name. The ConfigMap must exist in the pod's namespace: the
+/// kubelet does not start the sidecar without it (an event on the pod names it).
+fn ca_bundle(
+    pod: &Pod,
+    settings: &InjectSettings,
+    has_output_url: bool,
+    warnings: &mut Vec<String>,
+    invalid: &mut Vec<&'static str>,
+) -> Option<(String, String)> {
+    let shown = settings
+        .ca_bundle
+        .as_ref()
+        .map_or_else(|| "(none)".to_string(), |(n, k)| format!("{n}/{k}"));
+    let ca = override_value(
+        pod,
+        CA_BUNDLE_ANNOTATION,
+        settings.ca_bundle.clone(),
+        |v| values::configmap_ref(v).map(Some),
+        warnings,
+        invalid,
+        &shown,
+    )?;
+    let from_pod =
+        annotation(pod, CA_BUNDLE_ANNOTATION).is_some() && !invalid.contains(&CA_BUNDLE_ANNOTATION);
+    let why_not = if !has_output_url {
+        // The default bundle only matters to pods that send somewhere: no warning for those
+        // that do not.
+        if !from_pod {
+            return None;
+        }
+        "there is no output URL to trust it for (set tcp-sniffer.dev/output-url)".to_string()
+    } else if pod
+        .spec
+        .as_ref()
+        .and_then(|s| s.volumes.as_ref())
+        .is_some_and(|v| v.iter().any(|v| v.name == CA_VOLUME))
+    {
+        format!("the pod already has a volume named {CA_VOLUME}")
+    } else {
+        return Some(ca);
+    };
+    warnings.push(format!(
+        "tcp-sniffer: {}: {why_not}; not applied",
+        if from_pod {
+            format!("annotation {CA_BUNDLE_ANNOTATION}")
+        } else {
+            "the webhook's default CA bundle".to_string()
+        }
+    ));
+    if from_pod {
+        invalid.push(CA_BUNDLE_ANNOTATION);
+    }
+    None
+}
+
+/// Request and limit of one resource: each annotation checked alone (a positive quantity),
+/// then together with the other (or the default): a request above its limit would make the API
+/// server refuse the whole pod, so the pod's values for this resource are then not applied.
+fn resource_pair(
+    pod: &Pod,
+    what: &str,
+    keys: [&'static str; 2],
+    defaults: [&Option<String>; 2],
+    warnings: &mut Vec<String>,
+    invalid: &mut Vec<&'static str>,
+) -> (Option<String>, Option<String>) {
+    let shown = |d: &Option<String>| d.clone().unwrap_or_else(|| "(none)".into());
+    let one = |i: usize, warnings: &mut Vec<String>, invalid: &mut Vec<&'static str>| {
+        override_value(
+            pod,
+            keys[i],
+            defaults[i].clone(),
+            |v| values::positive_quantity(v).map(Some),
+            warnings,
+            invalid,
+            &shown(defaults[i]),
+        )
+    };
+    let request = one(0, warnings, invalid);
+    let limit = one(1, warnings, invalid);
+    let nanos = |q: &Option<String>| q.as_deref().and_then(values::quantity_nanos);
+    match (nanos(&request), nanos(&limit)) {
+        (Some(r), Some(l)) if r > l => {
+            let set: Vec<&'static str> = keys
+                .into_iter()
+                .filter(|k| annotation(pod, k).is_some() && !invalid.contains(k))
+                .collect();
+            warnings.push(format!(
+                "tcp-sniffer: annotation {}: the sidecar's {what} request {} would be above its limit {} (the API server refuses such a pod); using the defaults {} / {}",
+                set.join(", "),
+                request.as_deref().unwrap_or(""),
+                limit.as_deref().unwrap_or(""),
+                shown(defaults[0]),
+                shown(defaults[1]),
+            ));
+            invalid.extend(set);
+            (defaults[0].clone(), defaults[1].clone())
+        }
+        _ => (request, limit),
+    }
+}
+
+/// Every TCP port the pod's containers declare (init containers too: the port is shared by
+/// the whole pod's network namespace).
+fn declared_ports(pod: &Pod) -> Vec<u16> {
+    all_containers(pod)
+        .flat_map(|c| c.ports.iter().flatten())
+        .filter(|p| {
+            p.protocol
+                .as_deref()
+                .is_none_or(|proto| proto.eq_ignore_ascii_case("TCP"))
+        })
+        .filter_map(|p| u16::try_from(p.container_port).ok())
+        .collect()
+}
+
+/// The port of the sidecar's metrics endpoint. The sidecar shares the pod's network namespace:
+/// a port the app uses (declared, or watched) would make the sidecar fail to listen, so the
+/// webhook's default moves up to the next free port (with a warning), and an annotation that
+/// names a used port is not applied.
+fn metrics_port(
+    pod: &Pod,
+    watched: &[u16],
+    settings: &InjectSettings,
+    warnings: &mut Vec<String>,
+    invalid: &mut Vec<&'static str>,
+) -> u16 {
+    let mut used = declared_ports(pod);
+    used.extend_from_slice(watched);
+    let default = settings.metrics_port;
+    let port = override_value(
+        pod,
+        METRICS_PORT_ANNOTATION,
+        default,
+        |v| {
+            let p = values::port(v)?;
+            if used.contains(&p) {
+                Err(format!("port {p} is used by the pod"))
+            } else {
+                Ok(p)
+            }
+        },
+        warnings,
+        invalid,
+        &default.to_string(),
+    );
+    if !used.contains(&port) {
+        return port;
+    }
+    let free = (port..=u16::MAX)
+        .chain(1024..port)
+        .find(|p| !used.contains(p))
+        .unwrap_or(port);
+    warnings.push(format!(
+        "tcp-sniffer: port {port} is used by the pod; the sidecar's metrics listen on {free} (set {METRICS_PORT_ANNOTATION} to choose)"
+    ));
+    free
+}
+
 /// Decide what to do with `pod`. Pure: the same pod and settings always give the same answer.
 pub fn mutate(pod: &Pod, settings: &InjectSettings) -> Mutation {
     let mut warnings = Vec::new();
@@ -423,6 +610,79 @@ pub fn mutate(pod: &Pod, settings: &InjectSettings) -> Mutation {
         "(the sidecar's default)",
     );
 
+    let output_format = override_value(
+        pod,
+        OUTPUT_FORMAT_ANNOTATION,
+        settings.output_format.clone(),
+        |v| values::output_format(v).map(Some),
+        &mut warnings,
+        &mut invalid,
+        settings.output_format.as_deref().unwrap_or("json"),
+    );
+    // OTLP goes to the output URL only: without one the sidecar writes JSON lines to stdout.
+    let output_format = match output_format {
+        Some(f) if f == "otlp" && output_url.is_none() => {
+            let from_pod = annotation(pod, OUTPUT_FORMAT_ANNOTATION).is_some();
+            warnings.push(format!(
+                "tcp-sniffer: {}: otlp needs an output URL (set {OUTPUT_URL_ANNOTATION}); not applied, the sidecar writes JSON lines to stdout",
+                if from_pod { format!("annotation {OUTPUT_FORMAT_ANNOTATION}") } else { "the webhook's default output format".to_string() }
+            ));
+            if from_pod {
+                invalid.push(OUTPUT_FORMAT_ANNOTATION);
+            }
+            None
+        }
+        f => f,
+    };
+    let output_batch_size = override_value(
+        pod,
+        OUTPUT_BATCH_SIZE_ANNOTATION,
+        settings.output_batch_size,
+        |v| values::output_batch_size(v).map(Some),
+        &mut warnings,
+        &mut invalid,
+        &settings.output_batch_size.map_or_else(
+            || "(the sidecar's default, 1)".to_string(),
+            |n| n.to_string(),
+        ),
+    );
+    let ca_bundle = ca_bundle(
+        pod,
+        settings,
+        output_url.is_some(),
+        &mut warnings,
+        &mut invalid,
+    );
+    let (cpu_request, cpu_limit) = resource_pair(
+        pod,
+        "cpu",
+        [CPU_REQUEST_ANNOTATION, CPU_LIMIT_ANNOTATION],
+        [
+            &settings.resources.cpu_request,
+            &settings.resources.cpu_limit,
+        ],
+        &mut warnings,
+        &mut invalid,
+    );
+    let (memory_request, memory_limit) = resource_pair(
+        pod,
+        "memory",
+        [MEMORY_REQUEST_ANNOTATION, MEMORY_LIMIT_ANNOTATION],
+        [
+            &settings.resources.memory_request,
+            &settings.resources.memory_limit,
+        ],
+        &mut warnings,
+        &mut invalid,
+    );
+    let resources = SidecarResources {
+        cpu_request,
+        cpu_limit,
+        memory_request,
+        memory_limit,
+    };
+    let metrics_port = metrics_port(pod, &ports, settings, &mut warnings, &mut invalid);
+
     let values = SidecarValues {
         ports,
         interface,
@@ -432,10 +692,16 @@ pub fn mutate(pod: &Pod, settings: &InjectSettings) -> Mutation {
         redact_headers,
         stdout_bodies,
         log_level,
+        output_format,
+        output_batch_size,
+        ca_bundle,
+        resources,
+        metrics_port,
     };
     let patch = build_patch(
         pod,
         &sidecar_container(&values, settings),
+        &sidecar_volumes(&values),
         settings.native_sidecar,
     );
     Mutation {
@@ -537,11 +803,24 @@ mod tests {
                 "tcp-sniffer.dev/redact-headers": "x-token, bad header",
                 "tcp-sniffer.dev/log-bodies": "yes please",
                 "tcp-sniffer.dev/log-level": "trace",
+                "tcp-sniffer.dev/output-format": "xml",
+                "tcp-sniffer.dev/output-batch-size": "0",
+                "tcp-sniffer.dev/ca-bundle": "Corp CA",
+                "tcp-sniffer.dev/cpu-request": "-1",
+                "tcp-sniffer.dev/cpu-limit": "0",
+                "tcp-sniffer.dev/memory-request": "1 Gi",
+                "tcp-sniffer.dev/memory-limit": "big",
+                "tcp-sniffer.dev/metrics-port": "http",
             })),
             &settings(),
         );
         assert_eq!(m.verdict, Verdict::Injected);
-        assert_eq!(m.warnings.len(), 9, "{:#?}", m.warnings);
+        assert_eq!(
+            m.warnings.len(),
+            VALUE_ANNOTATIONS.len(),
+            "{:#?}",
+            m.warnings
+        );
         for key in VALUE_ANNOTATIONS {
             assert!(m.invalid_annotations.contains(&key), "{key}");
             assert!(m.warnings.iter().any(|w| w.contains(key)), "{key}");
