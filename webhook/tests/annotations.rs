@@ -53,6 +53,7 @@ fn run_with(
         let sidecar = sidecar_of(&after);
         let env = sidecar
             .env
+            .clone()
             .unwrap()
             .into_iter()
             .map(|e| (e.name, e.value))

@@ -622,7 +622,8 @@ pub fn mutate(pod: &Pod, settings: &InjectSettings) -> Mutation {
     // OTLP goes to the output URL only: without one the sidecar writes JSON lines to stdout.
     let output_format = match output_format {
         Some(f) if f == "otlp" && output_url.is_none() => {
-            let from_pod = annotation(pod, OUTPUT_FORMAT_ANNOTATION).is_some();
+            let from_pod = annotation(pod, OUTPUT_FORMAT_ANNOTATION).is_some()
+                && !invalid.contains(&OUTPUT_FORMAT_ANNOTATION);
             warnings.push(format!(
                 "tcp-sniffer: {}: otlp needs an output URL (set {OUTPUT_URL_ANNOTATION}); not applied, the sidecar writes JSON lines to stdout",
                 if from_pod { format!("annotation {OUTPUT_FORMAT_ANNOTATION}") } else { "the webhook's default output format".to_string() }
