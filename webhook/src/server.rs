@@ -467,15 +467,6 @@ impl Registry {
         }
         n
     }
-
-    /// Connections asked to close that have not closed yet.
-    fn shedding(&self) -> usize {
-        self.conns.lock().map_or(0, |m| {
-            m.values()
-                .filter(|c| c.shedding.load(Ordering::Relaxed))
-                .count()
-        })
-    }
 }
 
 /// The routes as one connection serves them: each request is marked in flight (so the idle
@@ -728,10 +719,6 @@ pub async fn serve(
     let mut tasks = JoinSet::new();
     let permits = Arc::new(Semaphore::new(settings.max_connections));
     let shed_batch = (settings.max_connections / 64).clamp(1, 64);
-    // Free slots kept ahead of need, so that a new client (a kubelet probe, the API server) is
-    // accepted at once instead of queueing in the kernel behind attackers, each waiting for
-    // the close of a connection shed for it.
-    let headroom = (settings.max_connections / 16).clamp(1, 256);
     let mut shutdown = std::pin::pin!(shutdown);
     state.ready.store(true, Ordering::Relaxed);
 
@@ -779,14 +766,6 @@ pub async fn serve(
             }
         }
         let Some(permit) = permit else { break };
-        let free = permits.available_permits();
-        if free < headroom {
-            let pending = registry.shedding();
-            let want = headroom.saturating_sub(free + pending).min(shed_batch);
-            for _ in 0..registry.shed(want) {
-                state.metrics.connection_closed("shed");
-            }
-        }
         let _ = tcp.set_nodelay(true);
         let registered = registry.register();
         tasks.spawn(
