@@ -24,17 +24,17 @@ fn pod_with(annotations: Value) -> Value {
     pod
 }
 
+/// The sidecar's env as (name, value).
+type Env = Vec<(String, Option<String>)>;
+
 /// (sidecar env as name → value, warnings) for a pod with these annotations.
-fn run(annotations: Value) -> (Vec<(String, Option<String>)>, Vec<String>) {
+fn run(annotations: Value) -> (Env, Vec<String>) {
     let (env, warnings, _) = run_with(annotations, &InjectSettings::with_image("tcp-sniffer:test"));
     (env, warnings)
 }
 
 /// [`run`] with these settings (`native_sidecar` is tried both ways), and the patched pod.
-fn run_with(
-    annotations: Value,
-    settings: &InjectSettings,
-) -> (Vec<(String, Option<String>)>, Vec<String>, Pod) {
+fn run_with(annotations: Value, settings: &InjectSettings) -> (Env, Vec<String>, Pod) {
     let pod = pod_with(annotations);
     let body = serde_json::to_vec(&review_for(&pod)).unwrap();
     let mut first = None;
