@@ -24,6 +24,7 @@ pub mod fatal;
 pub mod flow;
 pub mod http;
 pub mod message;
+pub mod metrics;
 pub mod output;
 pub mod pipeline;
 pub mod reassembly;
