@@ -72,8 +72,7 @@ async fn run(mut settings: tcp_sniffer_webhook::settings::Settings) -> anyhow::R
         );
     }
     let s = &settings.server;
-    let listener = tokio::net::TcpListener::bind(s.listen)
-        .await
+    let listener = server::bind(s.listen)
         .with_context(|| format!("cannot listen on {} (--listen / LISTEN_ADDR)", s.listen))?;
     let addr = listener.local_addr().context("local address")?;
     let i = &settings.inject;

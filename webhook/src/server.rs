@@ -356,6 +356,9 @@ struct ConnState {
     inflight: AtomicUsize,
     /// When `inflight` last dropped to 0 (or the connection was accepted).
     idle_since: Mutex<Instant>,
+    /// Still in the TLS handshake (or not started it): shed before established connections,
+    /// because a client that comes back costs only an accept() until it handshakes.
+    handshaking: AtomicBool,
     /// Chosen to be closed at the cap.
     shedding: AtomicBool,
     shed: Notify,
@@ -422,6 +425,7 @@ impl Registry {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             inflight: AtomicUsize::new(0),
             idle_since: Mutex::new(Instant::now()),
+            handshaking: AtomicBool::new(true),
             shedding: AtomicBool::new(false),
             shed: Notify::new(),
         });
@@ -434,17 +438,22 @@ impl Registry {
         }
     }
 
-    /// Ask the (at most) `n` connections idle for longest (no request in flight) to close;
-    /// returns how many were asked. 0 when every connection is busy.
+    /// Ask (at most) `n` idle connections (no request in flight, idle for at least
+    /// [`SHED_MIN_IDLE`]) to close: those still in their TLS handshake first, then the ones
+    /// idle for longest. Returns how many were asked; 0 when every connection is busy or new.
     fn shed(&self, n: usize) -> usize {
         let Ok(m) = self.conns.lock() else {
             return 0;
         };
-        let mut idle: Vec<(Duration, Arc<ConnState>)> = m
+        // Sort key: handshaking before established, then longest idle first.
+        let mut idle: Vec<((bool, Duration), Arc<ConnState>)> = m
             .values()
             .filter(|c| !c.shedding.load(Ordering::Relaxed))
-            .filter_map(|c| c.idle_for().map(|d| (d, c.clone())))
-            .filter(|(d, _)| *d >= SHED_MIN_IDLE)
+            .filter_map(|c| {
+                let d = c.idle_for()?;
+                (d >= SHED_MIN_IDLE)
+                    .then(|| ((c.handshaking.load(Ordering::Relaxed), d), c.clone()))
+            })
             .collect();
         drop(m);
         let n = n.min(idle.len());
@@ -611,6 +620,7 @@ async fn connection<S>(
         _ = conn.shed.notified() => return,
         _ = stopped(&mut stop) => return,
     };
+    conn.handshaking.store(false, Ordering::Relaxed);
     let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
     let svc = ConnService {
         inner: routes,
@@ -852,6 +862,24 @@ pub async fn run_with_limits(
     let _ = watcher.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Backlog of the listening socket: room in the kernel for a burst of new connections while
+/// the accept loop makes room at the cap (tokio's default is 1024; Linux caps it at
+/// `net.core.somaxconn`, 4096 by default).
+pub const LISTEN_BACKLOG: u32 = 4096;
+
+/// Bind `addr` for [`serve`] with [`LISTEN_BACKLOG`] and `SO_REUSEADDR` (a restart does not
+/// wait for the old socket's TIME_WAIT).
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Raise this process's soft open-file limit to its hard limit and return the new soft limit.

@@ -89,6 +89,40 @@ pub struct Args {
     )]
     pub max_body_size: String,
 
+    /// Default output format of the sidecar: json or otlp (otlp needs an output URL); empty =
+    /// the sidecar's own default (json).
+    #[arg(
+        long = "output-format",
+        env = "DEFAULT_OUTPUT_FORMAT",
+        default_value = ""
+    )]
+    pub output_format: String,
+
+    /// Default messages per POST of the sidecar (1-10000); empty = the sidecar's default (1).
+    #[arg(
+        long = "output-batch-size",
+        env = "DEFAULT_OUTPUT_BATCH_SIZE",
+        default_value = ""
+    )]
+    pub output_batch_size: String,
+
+    /// Default CA bundle for the output URL: a ConfigMap `NAME` (key ca.crt) or `NAME/KEY`,
+    /// which must exist in every injected pod's namespace; empty = the image's roots.
+    #[arg(
+        long = "ca-bundle-configmap",
+        env = "DEFAULT_CA_BUNDLE_CONFIGMAP",
+        default_value = ""
+    )]
+    pub ca_bundle_configmap: String,
+
+    /// Port of the sidecar's metrics endpoint (METRICS_ADDR, container port `metrics`).
+    #[arg(
+        long = "sidecar-metrics-port",
+        env = "SIDECAR_METRICS_PORT",
+        default_value = "9464"
+    )]
+    pub metrics_port: String,
+
     /// CPU request of the sidecar (Kubernetes quantity; empty = none).
     #[arg(
         long = "sidecar-cpu-request",
@@ -301,6 +335,14 @@ pub struct InjectSettings {
     pub run_as_user: i64,
     /// Inject as an init container with restartPolicy: Always.
     pub native_sidecar: bool,
+    /// Default OUTPUT_FORMAT (None: the sidecar's default).
+    pub output_format: Option<String>,
+    /// Default OUTPUT_BATCH_SIZE (None: the sidecar's default).
+    pub output_batch_size: Option<u32>,
+    /// Default CA bundle ConfigMap (name, key) for pods with an output URL.
+    pub ca_bundle: Option<(String, String)>,
+    /// Port of the sidecar's metrics endpoint.
+    pub metrics_port: u16,
 }
 
 impl InjectSettings {
@@ -322,6 +364,10 @@ impl InjectSettings {
             },
             run_as_user: 65532,
             native_sidecar: true,
+            output_format: None,
+            output_batch_size: None,
+            ca_bundle: None,
+            metrics_port: 9464,
         }
     }
 }
@@ -348,16 +394,9 @@ fn quantity(setting: &'static str, v: &str) -> Result<Option<String>, SettingsEr
     if v.is_empty() {
         return Ok(None);
     }
-    if values::is_quantity(v) {
-        Ok(Some(v.to_string()))
-    } else {
-        Err(err(
-            setting,
-            format!(
-                "{v:?} is not a Kubernetes quantity; expected e.g. 100m, 0.5, 64Mi, 1G, or empty for none"
-            ),
-        ))
-    }
+    values::positive_quantity(v)
+        .map(Some)
+        .map_err(|m| err(setting, format!("{m}, or empty for none")))
 }
 
 impl Args {
@@ -467,6 +506,51 @@ impl Args {
                 &self.memory_limit,
             )?,
         };
+        for (what, request, limit, settings) in [
+            (
+                "cpu",
+                &resources.cpu_request,
+                &resources.cpu_limit,
+                "--sidecar-cpu-request / SIDECAR_CPU_REQUEST",
+            ),
+            (
+                "memory",
+                &resources.memory_request,
+                &resources.memory_limit,
+                "--sidecar-memory-request / SIDECAR_MEMORY_REQUEST",
+            ),
+        ] {
+            let nanos = |q: &Option<String>| q.as_deref().and_then(values::quantity_nanos);
+            if let (Some(r), Some(l)) = (nanos(request), nanos(limit)) {
+                if r > l {
+                    return Err(err(
+                        settings,
+                        format!(
+                            "the {what} request {} is above the {what} limit {}: the API server would refuse every injected pod",
+                            request.as_deref().unwrap_or(""),
+                            limit.as_deref().unwrap_or("")
+                        ),
+                    ));
+                }
+            }
+        }
+        fn optional(v: &str) -> Option<&str> {
+            Some(v.trim()).filter(|v| !v.is_empty())
+        }
+        let output_format = optional(&self.output_format)
+            .map(values::output_format)
+            .transpose()
+            .map_err(|m| err("--output-format / DEFAULT_OUTPUT_FORMAT", m))?;
+        let output_batch_size = optional(&self.output_batch_size)
+            .map(values::output_batch_size)
+            .transpose()
+            .map_err(|m| err("--output-batch-size / DEFAULT_OUTPUT_BATCH_SIZE", m))?;
+        let ca_bundle = optional(&self.ca_bundle_configmap)
+            .map(values::configmap_ref)
+            .transpose()
+            .map_err(|m| err("--ca-bundle-configmap / DEFAULT_CA_BUNDLE_CONFIGMAP", m))?;
+        let metrics_port = values::port(&self.metrics_port)
+            .map_err(|m| err("--sidecar-metrics-port / SIDECAR_METRICS_PORT", m))?;
         let run_as_user = parse_u64(
             "--sidecar-run-as-user / SIDECAR_RUN_AS_USER",
             &self.run_as_user,
@@ -574,6 +658,10 @@ impl Args {
                 resources,
                 run_as_user,
                 native_sidecar,
+                output_format,
+                output_batch_size,
+                ca_bundle,
+                metrics_port,
             },
             log_level,
         })
@@ -663,6 +751,34 @@ mod tests {
             ),
             (&["--log-level", "trace"], "--log-level / LOG_LEVEL"),
             (
+                &["--sidecar-memory-limit=-64Mi"],
+                "--sidecar-memory-limit / SIDECAR_MEMORY_LIMIT",
+            ),
+            (
+                &["--sidecar-cpu-request", "2"],
+                "--sidecar-cpu-request / SIDECAR_CPU_REQUEST",
+            ),
+            (
+                &["--sidecar-memory-request", "1Gi"],
+                "--sidecar-memory-request / SIDECAR_MEMORY_REQUEST",
+            ),
+            (
+                &["--output-format", "protobuf"],
+                "--output-format / DEFAULT_OUTPUT_FORMAT",
+            ),
+            (
+                &["--output-batch-size", "0"],
+                "--output-batch-size / DEFAULT_OUTPUT_BATCH_SIZE",
+            ),
+            (
+                &["--ca-bundle-configmap", "Corp CA"],
+                "--ca-bundle-configmap / DEFAULT_CA_BUNDLE_CONFIGMAP",
+            ),
+            (
+                &["--sidecar-metrics-port", "0"],
+                "--sidecar-metrics-port / SIDECAR_METRICS_PORT",
+            ),
+            (
                 &["--tls-reload-interval-ms", "1"],
                 "--tls-reload-interval-ms / TLS_RELOAD_INTERVAL_MS",
             ),
@@ -707,8 +823,27 @@ mod tests {
             "0.25",
             "--sidecar-run-as-user",
             "0",
+            "--output-format",
+            "OTLP",
+            "--output-batch-size",
+            "50",
+            "--ca-bundle-configmap",
+            "corp-ca/bundle.pem",
+            "--sidecar-metrics-port",
+            "9100",
+            "--sidecar-cpu-request",
+            "2",
         ])
         .unwrap();
+        assert_eq!(s.inject.output_format.as_deref(), Some("otlp"));
+        assert_eq!(s.inject.output_batch_size, Some(50));
+        assert_eq!(
+            s.inject.ca_bundle,
+            Some(("corp-ca".into(), "bundle.pem".into()))
+        );
+        assert_eq!(s.inject.metrics_port, 9100);
+        // No CPU limit: any request goes.
+        assert_eq!(s.inject.resources.cpu_request.as_deref(), Some("2"));
         assert_eq!(
             s.inject.output_url.as_deref(),
             Some("https://collector.example/ingest")

@@ -185,6 +185,108 @@ pub fn is_secret_key(v: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
 }
 
+// --- Added for the per-pod output, CA-bundle and resource annotations. ---
+
+/// `OUTPUT_FORMAT`: `json` or `otlp` (SPEC.md "Configuration"), lower-cased.
+pub fn output_format(v: &str) -> Result<String, String> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        f @ ("json" | "otlp") => Ok(f.to_string()),
+        other => Err(format!("{other:?} is not accepted; expected json or otlp")),
+    }
+}
+
+/// `OUTPUT_BATCH_SIZE`: messages per POST, 1–10000 (the engine's range).
+pub fn output_batch_size(v: &str) -> Result<u32, String> {
+    let t = v.trim();
+    match t.parse::<u32>() {
+        Ok(n) if (1..=10_000).contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{t:?} is not accepted; expected a whole number from 1 to 10000"
+        )),
+    }
+}
+
+/// A TCP port 1–65535.
+pub fn port(v: &str) -> Result<u16, String> {
+    let t = v.trim();
+    match t.parse::<u16>() {
+        Ok(p) if p >= 1 => Ok(p),
+        _ => Err(format!("{t:?} is not a port; expected 1-65535")),
+    }
+}
+
+/// A ConfigMap holding PEM CA certificates: `NAME` (key `ca.crt`) or `NAME/KEY`, in the pod's
+/// namespace. Returns (name, key).
+pub fn configmap_ref(v: &str) -> Result<(String, String), String> {
+    let t = v.trim();
+    let (name, key) = t.split_once('/').unwrap_or((t, "ca.crt"));
+    if !is_dns1123_subdomain(name) {
+        return Err(format!(
+            "{name:?} is not a ConfigMap name (lower-case DNS-1123 subdomain); expected NAME or NAME/KEY"
+        ));
+    }
+    if !is_secret_key(key) {
+        return Err(format!(
+            "{key:?} is not a ConfigMap key (letters, digits, '-', '_', '.')"
+        ));
+    }
+    Ok((name.to_string(), key.to_string()))
+}
+
+/// A resource quantity the sidecar can be given: [`is_quantity`], not negative, not zero.
+pub fn positive_quantity(v: &str) -> Result<String, String> {
+    let t = v.trim();
+    match quantity_nanos(t) {
+        Some(n) if n > 0 => Ok(t.to_string()),
+        _ => Err(format!(
+            "{t:?} is not accepted; expected a positive Kubernetes quantity, e.g. 100m, 0.5, 64Mi, 1G"
+        )),
+    }
+}
+
+/// The value of a quantity in billionths of its unit (rounded up, as Kubernetes rounds), to
+/// compare a request with a limit exactly (`0.1` = `100m`, `1Gi` = `1073741824`). `None`: not
+/// a quantity, negative, or absurdly large.
+pub fn quantity_nanos(v: &str) -> Option<u128> {
+    if !is_quantity(v) || v.starts_with('-') {
+        return None;
+    }
+    let v = v.strip_prefix('+').unwrap_or(v);
+    let end = v
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(v.len());
+    let (number, suffix) = v.split_at(end);
+    let (int, frac) = number.split_once('.').unwrap_or((number, ""));
+    let digits: u128 = format!("{int}{frac}").parse().ok()?;
+    let (pow10, pow2): (i64, u32) = match suffix {
+        "" => (0, 0),
+        "m" => (-3, 0),
+        "k" => (3, 0),
+        "M" => (6, 0),
+        "G" => (9, 0),
+        "T" => (12, 0),
+        "P" => (15, 0),
+        "E" => (18, 0),
+        "Ki" => (0, 10),
+        "Mi" => (0, 20),
+        "Gi" => (0, 30),
+        "Ti" => (0, 40),
+        "Pi" => (0, 50),
+        "Ei" => (0, 60),
+        e => (e[1..].parse::<i64>().ok()?, 0),
+    };
+    let base = digits.checked_mul(1u128.checked_shl(pow2)?)?;
+    let exp = 9 + pow10 - frac.len() as i64;
+    if exp >= 0 {
+        base.checked_mul(10u128.checked_pow(u32::try_from(exp).ok()?)?)
+    } else {
+        let Some(div) = 10u128.checked_pow(u32::try_from(-exp).ok()?) else {
+            return Some(u128::from(base > 0));
+        };
+        Some(base.div_ceil(div))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -309,5 +411,40 @@ mod tests {
         assert!(is_secret_key("auth_token.txt"));
         assert!(!is_secret_key("a/b"));
         assert!(!is_secret_key(".."));
+    }
+
+    #[test]
+    fn output_and_resource_values() {
+        assert_eq!(output_format(" OTLP ").unwrap(), "otlp");
+        assert!(output_format("protobuf").is_err());
+        assert_eq!(output_batch_size("100").unwrap(), 100);
+        for bad in ["0", "10001", "-1", "1.5", ""] {
+            assert!(output_batch_size(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(port("9464").unwrap(), 9464);
+        assert!(port("0").is_err() && port("65536").is_err());
+        assert_eq!(
+            configmap_ref("corp-ca").unwrap(),
+            ("corp-ca".into(), "ca.crt".into())
+        );
+        assert_eq!(
+            configmap_ref("corp-ca/bundle.pem").unwrap(),
+            ("corp-ca".into(), "bundle.pem".into())
+        );
+        for bad in ["", "Corp", "a/b/c", "a/", "/k"] {
+            assert!(configmap_ref(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(quantity_nanos("100m"), quantity_nanos("0.1"));
+        assert_eq!(quantity_nanos("1Gi"), quantity_nanos("1073741824"));
+        assert_eq!(quantity_nanos("1.5E-2"), quantity_nanos("15m"));
+        assert!(quantity_nanos("64Mi") > quantity_nanos("64M"));
+        assert!(quantity_nanos("500m") < quantity_nanos("1"));
+        assert_eq!(quantity_nanos("1n"), None);
+        assert_eq!(quantity_nanos("-1"), None);
+        assert_eq!(quantity_nanos("1e99"), None);
+        for bad in ["0", "0m", "-100m", "64MB", ""] {
+            assert!(positive_quantity(bad).is_err(), "{bad:?}");
+        }
+        assert_eq!(positive_quantity(" 64Mi ").unwrap(), "64Mi");
     }
 }

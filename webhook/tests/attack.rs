@@ -42,7 +42,7 @@ struct Running {
 async fn start(tag: &str, limits: Limits, max_connections: usize) -> Running {
     let pki = TestPki::new(tag);
     pki.install("server");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = listener.local_addr().unwrap();
     // The binary's defaults, except the connection cap where a test is about the cap.
     let defaults = {
@@ -577,15 +577,18 @@ async fn reviews_and_healthz_are_answered_under_attack() {
             review_lat.push(t.elapsed());
             check_answer(&answer, pod, uid);
         }
-        let probe = r.client(true);
-        let t = Instant::now();
-        let h = probe
-            .get(r.url("/healthz"))
-            .send()
-            .await
-            .expect("healthz answers under attack");
-        assert_eq!(h.status(), reqwest::StatusCode::OK);
-        healthz_lat.push(t.elapsed());
+        // As the kubelet probes: a new connection each time, /healthz and /readyz.
+        for path in ["/healthz", "/readyz"] {
+            let probe = r.client(true);
+            let t = Instant::now();
+            let h = probe
+                .get(r.url(path))
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{path} not answered under attack: {e}"));
+            assert_eq!(h.status(), reqwest::StatusCode::OK, "{path}");
+            healthz_lat.push(t.elapsed());
+        }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     stop.store(true, Ordering::Relaxed);
@@ -608,7 +611,7 @@ async fn reviews_and_healthz_are_answered_under_attack() {
         "under attack ({idle_n} idle, 100 tricklers, 10 oversized; {} attack connections made; \
          {open_min}..{open_max} TLS connections open while measuring):\n  \
          reviews: n={} p50={:?} p99={:?} max={:?}\n  \
-         healthz (new connection each): n={} p50={:?} p99={:?} max={:?}\n  \
+         healthz+readyz (new connection each): n={} p50={:?} p99={:?} max={:?}\n  \
          closed idle={} shed={} handshake_timeout={}; 408={} 413={}",
         attack_conns.load(Ordering::Relaxed),
         review_lat.len(),

@@ -34,6 +34,11 @@ async fn start(tag: &str) -> Running {
 async fn start_with(tag: &str, shutdown_timeout: Duration) -> Running {
     let pki = TestPki::new(tag);
     let first_der = pki.install("first");
+    start_on(pki, first_der, shutdown_timeout).await
+}
+
+/// Serve the certificate already installed in `pki`.
+async fn start_on(pki: TestPki, first_der: Vec<u8>, shutdown_timeout: Duration) -> Running {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let settings = ServerSettings {
@@ -461,6 +466,54 @@ async fn certificate_rotation_without_dropped_requests() {
     };
     assert!(get("tcp_sniffer_webhook_tls_reloads_total ") >= 2);
     assert!(get("tcp_sniffer_webhook_tls_reload_errors_total ") >= 2);
+    r.stop().await;
+}
+
+/// cert-manager renews the Secret; the kubelet swaps the mounted files (a new directory behind
+/// the `..data` symlink). The webhook serves the new certificate without a restart, to new
+/// connections, while an h2 connection opened before keeps working; a renewal that keeps the
+/// private key (cert-manager's `rotationPolicy: Never`) is picked up too.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn renewal_through_a_secret_volume_is_served_without_restart() {
+    let pki = TestPki::new("secret-volume");
+    let (cert, key, first) = pki.issue("first");
+    pki.install_as_secret_volume(&cert, &key);
+    assert!(std::fs::symlink_metadata(pki.cert_path())
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    let r = start_on(pki, first.clone(), Duration::from_secs(5)).await;
+
+    // A long-lived h2 connection (as the API server keeps), opened on the first certificate.
+    let api = r.client(false);
+    let resp = post_review(&api, &r).await;
+    assert_eq!(resp.status(), StatusCode::OK);
+    assert_eq!(peer_der(&resp), first);
+
+    // 1. Renewal with a new key.
+    let (cert2, key2, second) = r.pki.issue("second");
+    r.pki.install_as_secret_volume(&cert2, &key2);
+    let probe = r.client(true);
+    wait_for_cert(&r, &probe, &second).await;
+    let resp = post_review(&api, &r).await;
+    assert_eq!(
+        resp.status(),
+        StatusCode::OK,
+        "the open connection still works"
+    );
+
+    // 2. Renewal that keeps the key: only the certificate changes.
+    let (cert3, third) = r.pki.issue_with_key("third-same-key", &key2);
+    r.pki.install_as_secret_volume(&cert3, &key2);
+    wait_for_cert(&r, &probe, &third).await;
+
+    let c = r.client(true);
+    let m = metrics_text(&r, &c).await;
+    assert!(
+        m.lines()
+            .any(|l| l.starts_with("tcp_sniffer_webhook_tls_reloads_total ") && !l.ends_with(" 0")),
+        "{m}"
+    );
     r.stop().await;
 }
 

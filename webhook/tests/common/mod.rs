@@ -135,12 +135,14 @@ pub fn expected_sidecar(
         json!({"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}}),
         json!({"name": "NODE_NAME", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "spec.nodeName"}}}),
         json!({"name": "POD_IP", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "status.podIP"}}}),
+        json!({"name": "METRICS_ADDR", "value": "0.0.0.0:9464"}),
     ]);
     let mut c = json!({
         "name": "tcp-sniffer",
         "image": image,
         "imagePullPolicy": "IfNotPresent",
         "env": env,
+        "ports": [{"name": "metrics", "containerPort": 9464, "protocol": "TCP"}],
         "resources": {
             "requests": {"cpu": "50m", "memory": "64Mi"},
             "limits": {"cpu": "500m", "memory": "256Mi"}
@@ -225,6 +227,17 @@ impl TestPki {
         (cert.pem(), key.serialize_pem(), cert.der().to_vec())
     }
 
+    /// Issue a server certificate for an existing key (PEM); returns (cert PEM, leaf DER).
+    pub fn issue_with_key(&self, cn: &str, key_pem: &str) -> (String, Vec<u8>) {
+        let mut params = rcgen::CertificateParams::new(vec![SERVER_NAME.to_string()]).unwrap();
+        params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, cn);
+        let key = rcgen::KeyPair::from_pem(key_pem).unwrap();
+        let cert = params.signed_by(&key, &self.issuer).unwrap();
+        (cert.pem(), cert.der().to_vec())
+    }
+
     /// Issue and install a certificate the way a Secret volume update looks to the reader:
     /// each file is written aside and renamed into place. Returns the leaf DER.
     pub fn install(&self, cn: &str) -> Vec<u8> {
@@ -232,6 +245,41 @@ impl TestPki {
         self.write_atomically(&self.key_path(), &key);
         self.write_atomically(&self.cert_path(), &cert);
         der
+    }
+
+    /// Write a certificate and key the way the kubelet updates a Secret volume (its
+    /// AtomicWriter, which cert-manager rotations go through): both files into a new
+    /// timestamped directory, a `..data_tmp` symlink to it renamed over `..data`, the old
+    /// directory removed. `tls.crt` and `tls.key` are symlinks to `..data/…`, created once.
+    /// The reader sees either the old pair or the new one, never a mix.
+    pub fn install_as_secret_volume(&self, cert: &str, key: &str) {
+        use std::os::unix::fs::symlink;
+        let generation = self.dir.join("..generation");
+        let n: u64 = std::fs::read_to_string(&generation)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0)
+            + 1;
+        std::fs::write(&generation, n.to_string()).unwrap();
+        let ts = format!("..2026_12_03_09_00_{n:02}.{}", 100000000 + n);
+        let ts_dir = self.dir.join(&ts);
+        std::fs::create_dir(&ts_dir).unwrap();
+        std::fs::write(ts_dir.join("tls.crt"), cert).unwrap();
+        std::fs::write(ts_dir.join("tls.key"), key).unwrap();
+        let old = std::fs::read_link(self.dir.join("..data")).ok();
+        let tmp = self.dir.join("..data_tmp");
+        let _ = std::fs::remove_file(&tmp);
+        symlink(&ts, &tmp).unwrap();
+        std::fs::rename(&tmp, self.dir.join("..data")).unwrap();
+        for f in ["tls.crt", "tls.key"] {
+            let p = self.dir.join(f);
+            if std::fs::symlink_metadata(&p).is_err() {
+                symlink(format!("..data/{f}"), &p).unwrap();
+            }
+        }
+        if let Some(old) = old {
+            std::fs::remove_dir_all(self.dir.join(old)).unwrap();
+        }
     }
 
     pub fn write_atomically(&self, path: &std::path::Path, text: &str) {
