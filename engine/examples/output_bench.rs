@@ -63,6 +63,7 @@ fn messages(n: u64) -> Vec<HttpMessage> {
             body_size: 27,
             truncated: false,
             incomplete: false,
+            parse_error: None,
         })
         .collect()
 }

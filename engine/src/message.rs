@@ -145,7 +145,7 @@ pub struct HttpMessage {
     pub destination: Endpoint,
     /// Relative to the captured host.
     pub direction: Direction,
-    /// `"1.0"` or `"1.1"`.
+    /// `"0.9"`, `"1.0"` or `"1.1"`.
     pub http_version: &'static str,
     /// Lower-cased names, first-seen order, Node's joining rules, redaction applied.
     pub headers: Vec<(HeaderName, HeaderValue)>,
@@ -157,6 +157,9 @@ pub struct HttpMessage {
     pub truncated: bool,
     /// Part of the message was never seen (gap, mid-stream start, early end).
     pub incomplete: bool,
+    /// `parseError`: the head broke the grammar but was delimited; the start line
+    /// and headers hold what was there (e.g. `invalid-version`). `None`: omitted.
+    pub parse_error: Option<&'static str>,
 }
 
 /// Where the sniffer runs, from the downward API (`POD_NAME`, `POD_NAMESPACE`, `NODE_NAME`).
@@ -306,6 +309,10 @@ impl HttpMessage {
         out.extend_from_slice(if self.truncated { b"true" } else { b"false" });
         out.extend_from_slice(br#","incomplete":"#);
         out.extend_from_slice(if self.incomplete { b"true" } else { b"false" });
+        if let Some(e) = self.parse_error {
+            out.extend_from_slice(br#","parseError":"#);
+            write_str(e, out);
+        }
         if let MessageKind::Response {
             latency_ms: Some(ms),
             ..
@@ -586,6 +593,7 @@ mod tests {
             body_size: 4,
             truncated: false,
             incomplete: false,
+            parse_error: None,
         }
     }
 

@@ -715,6 +715,7 @@ mod tests {
             body_size: body.len() as u64,
             truncated: false,
             incomplete: false,
+            parse_error: None,
         }
     }
 

@@ -60,6 +60,7 @@ fn message(i: u64) -> HttpMessage {
         body_size: 14,
         truncated: false,
         incomplete: false,
+        parse_error: None,
     }
 }
 

@@ -39,6 +39,7 @@ fn batch(from: u64, n: u64) -> Arc<Batch> {
             body_size: 0,
             truncated: false,
             incomplete: false,
+            parse_error: None,
         })
         .collect();
     Arc::new(Batch::from_messages(&msgs, None))

@@ -29,6 +29,8 @@ pub(super) struct Pending {
     pub(super) seen: bool,
     /// Rebuilt from a [`ShedRun`]: its capture time was not kept (no latency).
     pub(super) shed: bool,
+    /// An HTTP/0.9 request: its reply has no head.
+    pub(super) http09: bool,
 }
 
 /// Consecutive pending requests shed for memory (oldest first): their slots are
@@ -84,6 +86,7 @@ impl HttpConnection {
             body_size: 0,
             truncated: false,
             incomplete: false,
+            parse_error: head.parse_error,
         }
     }
 
@@ -168,6 +171,7 @@ impl HttpConnection {
                 last_ts: Timestamp::default(),
                 seen: r.seen,
                 shed: true,
+                http09: false,
             }),
             None => self.pending.front().copied(),
         }
@@ -215,6 +219,7 @@ impl HttpConnection {
                 last_ts: cx.ts,
                 seen: true,
                 shed: false,
+                http09: head.version == "0.9",
             },
             cx,
         );
@@ -302,6 +307,28 @@ impl HttpConnection {
         self.release_client(seq, cx);
         let framing = body::response_framing(&head, status, req.is_some_and(|p| p.is_head));
         self.start_body(Side::Server, msg, framing, false, cx);
+    }
+
+    /// The server's first byte after an HTTP/0.9 request: a reply without a head
+    /// (`statusCode` 0, `httpVersion` 0.9) whose body runs to the close.
+    pub(super) fn on_http09_reply(&mut self, start_ts: Timestamp, cx: &mut Ctx<'_>) {
+        let Some(p) = self.pop_front_pending() else {
+            return;
+        };
+        cx.stats.http09_responses += 1;
+        let mut head = super::head::http09_head(StartLine::Response {
+            status: 0,
+            reason: String::new(),
+        });
+        let latency = (p.seen && !p.shed).then(|| start_ts.millis_since(p.last_ts));
+        let kind = MessageKind::Response {
+            status_code: 0,
+            status_message: String::new(),
+            latency_ms: latency,
+        };
+        let msg = self.new_message(Side::Server, kind, p.seq, start_ts, &mut head);
+        self.release_client(p.seq, cx);
+        self.start_body(Side::Server, msg, Ok((Framing::Close, false)), false, cx);
     }
 
     /// Starts (or at once finishes) the body of a message whose head was parsed.
@@ -444,6 +471,7 @@ impl HttpConnection {
                         last_ts: cx.ts,
                         seen: false,
                         shed: false,
+                        http09: false,
                     },
                     cx,
                 );

@@ -71,6 +71,19 @@ http_stats! {
     /// Malformed header lines (not `name: value`) dropped from heads that had a
     /// lenient request line (`lenient_request_lines`).
     ignored_header_lines,
+    /// HTTP/0.9 requests (`METHOD SP target` without a version) emitted with `httpVersion` 0.9.
+    http09_requests,
+    /// Replies to HTTP/0.9 requests (no head; the bytes up to the close are the body)
+    /// emitted with `statusCode` 0.
+    http09_responses,
+    /// Heads that broke the grammar but were delimited, emitted with `parseError` (each
+    /// also counted in its `parse_error_*` counter): the peer's answer still pairs.
+    heads_with_parse_error,
+    /// Heads with at least one line ended by a bare LF instead of CRLF (accepted, as
+    /// llhttp's lenient mode and Zeek do).
+    bare_lf_heads,
+    /// Status lines without a reason phrase (`HTTP/1.1 200`), accepted.
+    missing_reason_phrases,
     /// Connections switched to another protocol by a `101` response.
     upgraded_connections,
     /// Connections turned into a tunnel by a `2xx` answer to `CONNECT`.

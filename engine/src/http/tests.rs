@@ -374,26 +374,133 @@ fn framing_errors_emit_incomplete_and_resync() {
 }
 
 #[test]
-fn bad_heads_are_counted_and_skipped() {
+fn delimited_bad_heads_are_emitted_with_parse_error_and_pair() {
     let r = run(&[
         Ev::C(b"GET / HTTP/1.1\r\nBad Header\r\n\r\nGET /ok HTTP/1.1\r\n\r\n"),
         Ev::C(b"GET / HTTP/2.0\r\n\r\nGET /ok2 HTTP/1.1\r\n\r\n"),
         Ev::S(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"),
         Ev::S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
     ]);
+    // Each bad head is emitted with what was there; the server's answers pair in order.
     assert_eq!(
         summary(&r.out),
         vec![
+            s("req", 0, "GET /", "", false),
             s("req", 1, "GET /ok", "", false),
+            s("req", 2, "GET /", "", false),
             s("req", 3, "GET /ok2", "", false),
-            s("res", 0, "400", "", true),
+            s("res", 0, "400", "", false),
             s("res", 1, "200", "", false),
         ]
     );
+    let errors: Vec<_> = r.out.iter().map(|m| m.parse_error).collect();
+    assert_eq!(
+        errors,
+        vec![
+            Some("invalid-header"),
+            None,
+            Some("invalid-version"),
+            None,
+            None,
+            None
+        ]
+    );
+    assert_eq!(r.out[2].http_version, "1.1");
     assert_eq!(r.stats.parse_error_invalid_head, 1);
     assert_eq!(r.stats.parse_error_invalid_version, 1);
-    assert_eq!(r.stats.lost_requests, 2);
-    assert_eq!(r.stats.responses_without_request, 1);
+    assert_eq!(r.stats.heads_with_parse_error, 2);
+    assert_eq!(r.stats.ignored_header_lines, 1);
+    assert_eq!(r.stats.lost_requests, 0);
+    assert_eq!(r.stats.responses_without_request, 0);
+}
+
+#[test]
+fn undelimited_or_binary_bad_heads_are_counted_and_skipped() {
+    let r = run(&[
+        Ev::C(b"GET /a HTTP/1.1\r\n\r\n"),
+        Ev::C(b"G\x00T / HTTP/1.1\r\n\r\nGET /ok HTTP/1.1\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    assert_eq!(
+        summary(&r.out),
+        vec![
+            s("req", 0, "GET /a", "", false),
+            s("req", 2, "GET /ok", "", false),
+            s("res", 0, "200", "", false),
+            s("res", 1, "400", "", true),
+            s("res", 2, "200", "", false),
+        ]
+    );
+    assert!(r.out.iter().all(|m| m.parse_error.is_none()));
+    assert_eq!(r.stats.parse_error_invalid_head, 1);
+    assert_eq!(r.stats.heads_with_parse_error, 0);
+    assert_eq!(r.stats.lost_requests, 1);
+}
+
+#[test]
+fn http09_request_and_reply() {
+    let want = vec![
+        s("req", 0, "GET /zeek.html", "", false),
+        s("res", 0, "0", "<html>\nhi\n</html>\n", false),
+    ];
+    let evs = [
+        Ev::C(b"GET /zeek.html\r\n"),
+        Ev::S(b"<html>\nhi\n</html>\n"),
+        Ev::FinS,
+    ];
+    let r = run(&evs);
+    assert_eq!(summary(&r.out), want);
+    assert_eq!(r.out[0].http_version, "0.9");
+    assert_eq!(r.out[1].http_version, "0.9");
+    assert!(r.out[1].headers.is_empty());
+    assert_eq!(r.stats.http09_requests, 1);
+    assert_eq!(r.stats.http09_responses, 1);
+    assert_eq!(r.stats.parse_errors(), 0);
+    // The reply starting with empty lines keeps them: they are body.
+    let r = run(&[Ev::C(b"POST /x\n"), Ev::S(b"\r\nok"), Ev::FinS]);
+    assert_eq!(r.out[1].body, b"\r\nok");
+    assert_eq!(
+        r.out[0].kind,
+        MessageKind::Request {
+            method: "POST".into(),
+            url: "/x".into()
+        }
+    );
+    // `GET HTTP/1.1` is a request line missing its target, not HTTP/0.9.
+    let r = run(&[
+        Ev::C(b"GET HTTP/1.1\r\nHost: bro.org\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+    ]);
+    assert_eq!(
+        summary(&r.out),
+        vec![
+            s("req", 0, "GET ", "", false),
+            s("res", 0, "200", "ok", false)
+        ]
+    );
+    assert_eq!(r.out[0].parse_error, Some("invalid-request-line"));
+    assert_eq!(r.out[0].http_version, "1.1");
+}
+
+#[test]
+fn leniencies_are_counted() {
+    let r = run(&[
+        Ev::C(b"GET /a HTTP/1.1\nHost: x\n\n"),
+        Ev::S(b"HTTP/1.1 200\r\nX: a\r\n b\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    assert_eq!(
+        summary(&r.out),
+        vec![
+            s("req", 0, "GET /a", "", false),
+            s("res", 0, "200", "", false)
+        ]
+    );
+    assert_eq!(r.stats.bare_lf_heads, 1);
+    assert_eq!(r.stats.missing_reason_phrases, 1);
+    assert_eq!(r.stats.obs_fold_heads, 1);
+    assert_eq!(r.stats.parse_errors(), 0);
 }
 
 #[test]
@@ -916,6 +1023,17 @@ fn every_split_point_gives_the_same_messages() {
             Ev::S(b"HTTP/1.0 200 OK\nX-Fold: a\n b\n\nbody until close"),
             Ev::FinS,
             Ev::FinC,
+        ],
+        // broken heads emitted with parseError, answered in order
+        vec![
+            Ev::C(b"GET /HTTP/1.1\r\nHost: a\r\n\r\nOPTIONS HTTP/1.1\r\n\r\nGET / HTTP/1.\r\nX\r\n\r\n"),
+            Ev::S(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 1\r\n\r\naHTTP/1.1 405 No\r\nContent-Length: 0\r\n\r\nHTTP/1.1 400\r\nContent-Length: 0\r\n\r\n"),
+        ],
+        // HTTP/0.9 request and reply
+        vec![
+            Ev::C(b"GET /zeek.html\r\n"),
+            Ev::S(b"<html>\r\n\r\nHTTP/1.1 200 OK\r\n</html>"),
+            Ev::FinS,
         ],
     ];
     for (n, evs) in exchanges.iter().enumerate() {

@@ -270,6 +270,7 @@ mod tests {
             body_size: 1000,
             truncated,
             incomplete: false,
+            parse_error: None,
         }
     }
 
