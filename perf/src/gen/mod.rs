@@ -220,7 +220,6 @@ impl Conn {
             body_size: 0,
             chunked: false,
             incomplete: false,
-            parse_error: None,
             tags: self.conn_tags.iter().map(|&s| s.into()).collect(),
         }
     }
