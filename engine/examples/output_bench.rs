@@ -64,6 +64,7 @@ fn messages(n: u64) -> Vec<HttpMessage> {
             truncated: false,
             incomplete: false,
             parse_error: None,
+            decoded_body_size: None,
         })
         .collect()
 }

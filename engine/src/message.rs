@@ -160,6 +160,9 @@ pub struct HttpMessage {
     /// `parseError`: the head broke the grammar but was delimited; the start line
     /// and headers hold what was there (e.g. `invalid-version`). `None`: omitted.
     pub parse_error: Option<&'static str>,
+    /// `decodedBodySize`: `body` was decompressed from its `Content-Encoding`; the decoded
+    /// length (counted past `maxBodySize` up to the bomb limit). `None`: omitted.
+    pub decoded_body_size: Option<u64>,
 }
 
 /// Where the sniffer runs, from the downward API (`POD_NAME`, `POD_NAMESPACE`, `NODE_NAME`).
@@ -305,6 +308,10 @@ impl HttpMessage {
         out.extend_from_slice(encoding.as_bytes());
         out.extend_from_slice(br#"","bodySize":"#);
         write_u64(self.body_size, out);
+        if let Some(n) = self.decoded_body_size {
+            out.extend_from_slice(br#","decodedBodySize":"#);
+            write_u64(n, out);
+        }
         out.extend_from_slice(br#","truncated":"#);
         out.extend_from_slice(if self.truncated { b"true" } else { b"false" });
         out.extend_from_slice(br#","incomplete":"#);
@@ -594,6 +601,7 @@ mod tests {
             truncated: false,
             incomplete: false,
             parse_error: None,
+            decoded_body_size: None,
         }
     }
 

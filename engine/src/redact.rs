@@ -716,6 +716,7 @@ mod tests {
             truncated: false,
             incomplete: false,
             parse_error: None,
+            decoded_body_size: None,
         }
     }
 

@@ -61,6 +61,7 @@ fn message(i: u64) -> HttpMessage {
         truncated: false,
         incomplete: false,
         parse_error: None,
+        decoded_body_size: None,
     }
 }
 

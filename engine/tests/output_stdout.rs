@@ -40,6 +40,7 @@ fn batch(from: u64, n: u64) -> Arc<Batch> {
             truncated: false,
             incomplete: false,
             parse_error: None,
+            decoded_body_size: None,
         })
         .collect();
     Arc::new(Batch::from_messages(&msgs, None))

@@ -87,6 +87,7 @@ impl HttpConnection {
             truncated: false,
             incomplete: false,
             parse_error: head.parse_error,
+            decoded_body_size: None,
         }
     }
 
@@ -366,11 +367,14 @@ impl HttpConnection {
             }
         };
         let decoder = Decoder::new(framing);
+        let msg_headers = std::mem::take(&mut msg.headers);
+        let body_buf = self.body_buf(&msg_headers, cx);
+        msg.headers = msg_headers;
         let head_charge = Charge::force(&self.budget.heads, held_bytes(&msg));
         self.halves[i].current = Some(InProgress {
             msg,
             decoder: decoder.unwrap_or(Decoder::Length { remaining: 0 }),
-            body: BodyBuf::new(cx.cfg.max_body_size, self.budget.bodies.clone()),
+            body: body_buf,
             await_answer,
             _head_charge: head_charge,
         });
@@ -379,6 +383,29 @@ impl HttpConnection {
         } else {
             self.halves[i].state = State::Body;
         }
+    }
+
+    /// The body buffer of a message with `headers`: with a content decoder when
+    /// `decodeBodies` is on and the body has one coding this engine decodes.
+    fn body_buf(
+        &self,
+        headers: &[(crate::message::HeaderName, crate::message::HeaderValue)],
+        cx: &mut Ctx<'_>,
+    ) -> BodyBuf {
+        let mut b = BodyBuf::new(cx.cfg.max_body_size, self.budget.bodies.clone());
+        if cx.cfg.decode_bodies {
+            if let Some(c) = super::decode::coding_of(headers) {
+                b.decoder = super::decode::ContentDecoder::new(
+                    c,
+                    cx.cfg.max_body_size,
+                    &self.budget.bodies,
+                );
+                if b.decoder.is_none() {
+                    cx.stats.bodies_not_decoded_budget += 1;
+                }
+            }
+        }
+        b
     }
 
     /// Emits the message in progress on `side` (its last byte captured at `end_ts`).
@@ -398,10 +425,35 @@ impl HttpConnection {
         msg.body_size = ip.body.size;
         let mut body = ip.body;
         msg.truncated = body.size > body.data().len() as u64;
+        if let Some(d) = body.decoder.take() {
+            let clean = !incomplete && !body.gapped && !msg.incomplete;
+            let got = d.finish(clean);
+            match got.stop {
+                super::decode::Stop::Invalid => cx.stats.body_decode_errors += 1,
+                stop => {
+                    cx.stats.bodies_decoded += 1;
+                    if stop == super::decode::Stop::Bomb {
+                        cx.stats.bodies_decode_bomb_limited += 1;
+                    }
+                    if got.cut_by_budget {
+                        cx.stats.bodies_cut_by_budget += 1;
+                    }
+                    msg.truncated =
+                        got.size > got.data.len() as u64 || stop != super::decode::Stop::No;
+                    msg.decoded_body_size = Some(got.size);
+                    // The wire bytes kept are not needed: the decoded ones replace them.
+                    drop(body.take_data());
+                    body.cut_by_budget = false;
+                    msg.body = got.data;
+                }
+            }
+        }
         if body.cut_by_budget {
             cx.stats.bodies_cut_by_budget += 1;
         }
-        msg.body = body.take_data();
+        if msg.decoded_body_size.is_none() {
+            msg.body = body.take_data();
+        }
         msg.incomplete |= incomplete || body.gapped;
         if ip.decoder.had_trailers() {
             cx.stats.trailers_discarded += 1;

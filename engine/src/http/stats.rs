@@ -84,6 +84,17 @@ http_stats! {
     bare_lf_heads,
     /// Status lines without a reason phrase (`HTTP/1.1 200`), accepted.
     missing_reason_phrases,
+    /// Bodies decoded from their `Content-Encoding` (`decodeBodies`): `body` holds decoded
+    /// bytes and `decodedBodySize` is set.
+    bodies_decoded,
+    /// Of those, bodies whose decoding stopped at the bomb limit (output over 64× the input):
+    /// `decodedBodySize` is a lower bound and the message is `truncated`.
+    bodies_decode_bomb_limited,
+    /// Bodies whose encoded bytes were not valid for their coding (or asked for a window over
+    /// 1 MiB): emitted as on the wire, without `decodedBodySize`.
+    body_decode_errors,
+    /// Bodies not decoded because the worker's bodies budget could not hold a decoder's state.
+    bodies_not_decoded_budget,
     /// Connections switched to another protocol by a `101` response.
     upgraded_connections,
     /// Connections turned into a tunnel by a `2xx` answer to `CONNECT`.

@@ -485,6 +485,70 @@ fn http09_request_and_reply() {
 }
 
 #[test]
+fn compressed_bodies_are_decoded_and_sizes_reported() {
+    use std::io::Write as _;
+    let plain: Vec<u8> = (0..2000u64)
+        .flat_map(|i| format!("{{\"n\":{}}}\n", i * 7919 % 10007).into_bytes())
+        .collect();
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(&plain).unwrap();
+    let gz = e.finish().unwrap();
+    let mut head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+        gz.len()
+    )
+    .into_bytes();
+    head.extend_from_slice(&gz);
+    let evs = [Ev::C(b"GET /z HTTP/1.1\r\n\r\n"), Ev::S(&head)];
+    let r = run(&evs);
+    let m = &r.out[1];
+    assert_eq!(m.body, plain);
+    assert_eq!(m.body_size, gz.len() as u64);
+    assert_eq!(m.decoded_body_size, Some(plain.len() as u64));
+    assert!(!m.truncated && !m.incomplete);
+    assert_eq!(r.stats.bodies_decoded, 1);
+    // Every split point gives the same message.
+    let whole = run_split(&evs, Some((usize::MAX, 0)));
+    for cut in 0..=head.len() {
+        assert_eq!(run_split(&evs, Some((1, cut))), whole, "cut {cut}");
+    }
+    // Off: the body is as on the wire.
+    let mut off = Run::new(false);
+    off.cfg.decode_bodies = false;
+    off.data(Side::Client, b"GET /z HTTP/1.1\r\n\r\n", 0);
+    off.data(Side::Server, &head, 1);
+    assert_eq!(off.out[1].body, gz);
+    assert_eq!(off.out[1].decoded_body_size, None);
+    // A gap in the middle: decoded up to the gap, incomplete.
+    let half = head.len() - gz.len() / 2;
+    let r = run(&[
+        Ev::C(b"GET /z HTTP/1.1\r\n\r\n"),
+        Ev::S(&head[..half]),
+        Ev::GapS(10),
+        Ev::S(&head[half + 10..]),
+    ]);
+    let m = &r.out[1];
+    assert!(m.incomplete);
+    assert_eq!(m.body_size, gz.len() as u64);
+    assert!(!m.body.is_empty() && plain.starts_with(&m.body));
+    assert_eq!(m.decoded_body_size, Some(m.body.len() as u64));
+    // Past maxBodySize: the body is cut, decodedBodySize is the full decoded length.
+    let mut cut = Run::new(false);
+    cut.cfg.max_body_size = 100;
+    cut.data(Side::Client, b"GET /z HTTP/1.1\r\n\r\n", 0);
+    cut.data(Side::Server, &head, 1);
+    assert_eq!(cut.out[1].body, plain[..100].to_vec());
+    assert_eq!(cut.out[1].decoded_body_size, Some(plain.len() as u64));
+    assert!(cut.out[1].truncated);
+    // Not valid gzip: emitted as sent, counted.
+    let bad = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 5\r\n\r\nnot z";
+    let r = run(&[Ev::C(b"GET / HTTP/1.1\r\n\r\n"), Ev::S(bad)]);
+    assert_eq!(r.out[1].body, b"not z");
+    assert_eq!(r.out[1].decoded_body_size, None);
+    assert_eq!(r.stats.body_decode_errors, 1);
+}
+
+#[test]
 fn leniencies_are_counted() {
     let r = run(&[
         Ev::C(b"GET /a HTTP/1.1\nHost: x\n\n"),

@@ -271,6 +271,7 @@ mod tests {
             truncated,
             incomplete: false,
             parse_error: None,
+            decoded_body_size: None,
         }
     }
 
