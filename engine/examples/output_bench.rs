@@ -65,6 +65,7 @@ fn messages(n: u64) -> Vec<HttpMessage> {
             incomplete: false,
             parse_error: None,
             decoded_body_size: None,
+            tunnel: false,
         })
         .collect()
 }

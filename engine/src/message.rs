@@ -163,6 +163,8 @@ pub struct HttpMessage {
     /// `decodedBodySize`: `body` was decompressed from its `Content-Encoding`; the decoded
     /// length (counted past `maxBodySize` up to the bomb limit). `None`: omitted.
     pub decoded_body_size: Option<u64>,
+    /// `tunnel: true`: carried inside a `CONNECT` tunnel on the same connection (omitted when false).
+    pub tunnel: bool,
 }
 
 /// Where the sniffer runs, from the downward API (`POD_NAME`, `POD_NAMESPACE`, `NODE_NAME`).
@@ -311,6 +313,9 @@ impl HttpMessage {
         if let Some(n) = self.decoded_body_size {
             out.extend_from_slice(br#","decodedBodySize":"#);
             write_u64(n, out);
+        }
+        if self.tunnel {
+            out.extend_from_slice(br#","tunnel":true"#);
         }
         out.extend_from_slice(br#","truncated":"#);
         out.extend_from_slice(if self.truncated { b"true" } else { b"false" });
@@ -602,6 +607,7 @@ mod tests {
             incomplete: false,
             parse_error: None,
             decoded_body_size: None,
+            tunnel: false,
         }
     }
 

@@ -717,6 +717,7 @@ mod tests {
             incomplete: false,
             parse_error: None,
             decoded_body_size: None,
+            tunnel: false,
         }
     }
 

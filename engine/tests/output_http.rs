@@ -62,6 +62,7 @@ fn message(i: u64) -> HttpMessage {
         incomplete: false,
         parse_error: None,
         decoded_body_size: None,
+        tunnel: false,
     }
 }
 

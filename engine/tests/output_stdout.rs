@@ -41,6 +41,7 @@ fn batch(from: u64, n: u64) -> Arc<Batch> {
             incomplete: false,
             parse_error: None,
             decoded_body_size: None,
+            tunnel: false,
         })
         .collect();
     Arc::new(Batch::from_messages(&msgs, None))

@@ -49,6 +49,10 @@ interface HttpMessageBase {
   truncated: boolean;
   /** Part of the message was never seen (capture gap, started mid-message, early close). */
   incomplete: boolean;
+  /** `body` was decompressed (`decodeBodies`): the decoded length; `bodySize` is the length on the wire. */
+  decodedBodySize?: number;
+  /** Carried inside a `CONNECT` tunnel on the same connection. */
+  tunnel?: true;
   /** The head broke the grammar but was delimited (e.g. `'invalid-version'`); it holds what was there. */
   parseError?: string;
   /** Present when the placement is known. */

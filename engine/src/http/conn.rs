@@ -157,6 +157,8 @@ pub struct HttpConnection {
     pub(super) shed: VecDeque<ShedRun>,
     pub(super) next_seq: u64,
     pub(super) mode: Mode,
+    /// A `CONNECT` succeeded: everything parsed since is inside its tunnel.
+    pub(super) tunnel: bool,
     /// The worker's pools, shared with its other connections.
     pub(super) budget: WorkerBudget,
     /// Bytes of the pending pool charged for `pending` (see [`PENDING_COST`]).
@@ -193,6 +195,7 @@ impl HttpConnection {
             shed: VecDeque::new(),
             next_seq: 0,
             mode: Mode::Http,
+            tunnel: false,
             budget: WorkerBudget::unlimited(),
             pending_charged: 0,
         }
@@ -599,6 +602,7 @@ impl HttpConnection {
     /// Detection found another protocol: stop parsing the connection.
     pub(super) fn not_http(&mut self, kind: Detected, s: &[u8], cx: &mut Ctx<'_>) -> Step {
         match kind {
+            Detected::Tls if self.tunnel => cx.stats.tunnel_tls += 1,
             Detected::Tls => cx.stats.non_http_tls += 1,
             Detected::Http2 => cx.stats.non_http_http2 += 1,
             _ => cx.stats.non_http_other += 1,

@@ -88,6 +88,7 @@ impl HttpConnection {
             incomplete: false,
             parse_error: head.parse_error,
             decoded_body_size: None,
+            tunnel: self.tunnel,
         }
     }
 
@@ -293,14 +294,17 @@ impl HttpConnection {
         msg.incomplete = orphan;
 
         let to_connect = req.is_some_and(|p| p.is_connect);
-        if status == 101 || (to_connect && (200..300).contains(&status)) {
+        if to_connect && (200..300).contains(&status) {
             msg.end_timestamp = cx.ts;
             self.emit(msg, cx);
-            if status == 101 {
-                cx.stats.upgraded_connections += 1;
-            } else {
-                cx.stats.connect_tunnels += 1;
-            }
+            cx.stats.connect_tunnels += 1;
+            self.enter_tunnel(seq, cx);
+            return;
+        }
+        if status == 101 {
+            msg.end_timestamp = cx.ts;
+            self.emit(msg, cx);
+            cx.stats.upgraded_connections += 1;
             self.enter_passthrough(Mode::Tunnel, cx);
             return;
         }
@@ -330,6 +334,28 @@ impl HttpConnection {
         let msg = self.new_message(Side::Server, kind, p.seq, start_ts, &mut head);
         self.release_client(p.seq, cx);
         self.start_body(Side::Server, msg, Ok((Framing::Close, false)), false, cx);
+    }
+
+    /// A `CONNECT` (request `seq`) succeeded: what follows on both sides is the
+    /// tunnelled protocol. Both directions start detection afresh, so cleartext
+    /// HTTP inside is parsed (its messages carry `tunnel: true`, sequences go on)
+    /// and TLS inside is counted (`tunnel_tls`) and skipped. Bytes the client sent
+    /// before the answer were held: they are the tunnel's first bytes.
+    fn enter_tunnel(&mut self, seq: u64, cx: &mut Ctx<'_>) {
+        self.tunnel = true;
+        self.halves[1].state = State::Detect;
+        let h = &mut self.halves[0];
+        match h.state {
+            State::AwaitAnswer { seq: s, .. } if s == seq => {
+                h.state = State::Detect;
+                h.need_more = false;
+                if !h.buf.is_empty() {
+                    self.feed(Side::Client, &[], cx);
+                }
+            }
+            State::Idle => h.state = State::Detect,
+            _ => {}
+        }
     }
 
     /// Starts (or at once finishes) the body of a message whose head was parsed.

@@ -95,9 +95,13 @@ http_stats! {
     body_decode_errors,
     /// Bodies not decoded because the worker's bodies budget could not hold a decoder's state.
     bodies_not_decoded_budget,
+    /// `CONNECT` tunnels whose first bytes were TLS (not parsed; the connection's bytes
+    /// from there on are skipped).
+    tunnel_tls,
     /// Connections switched to another protocol by a `101` response.
     upgraded_connections,
-    /// Connections turned into a tunnel by a `2xx` answer to `CONNECT`.
+    /// Connections turned into a tunnel by a `2xx` answer to `CONNECT` (cleartext HTTP inside
+    /// is parsed, its messages carry `tunnel: true`).
     connect_tunnels,
     /// Bytes seen but not parsed: resynchronisation, tunnels, non-HTTP
     /// connections, partial heads at the end of a stream.

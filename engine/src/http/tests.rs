@@ -747,6 +747,8 @@ fn upgrade_and_connect_become_tunnels() {
     assert_eq!(r.out.len(), 2);
     assert_eq!(r.stats.connect_tunnels, 1);
     assert_eq!(r.stats.non_http_tls, 0);
+    assert_eq!(r.stats.tunnel_tls, 1);
+    assert!(!r.conn.wants_data());
 
     // Refused upgrade: the held bytes are a normal request after all.
     let r = run(&[
@@ -981,6 +983,62 @@ fn garbage_before_the_first_message_is_skipped() {
     );
     assert_eq!((r.stats.non_http_tls, r.stats.detect_resyncs), (1, 0));
     assert!(r.out.is_empty());
+}
+
+#[test]
+fn cleartext_http_inside_a_connect_tunnel_is_parsed() {
+    let evs = [
+        Ev::C(b"CONNECT example.com:80 HTTP/1.1\r\nHost: example.com:80\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 200 Connection established\r\n\r\n"),
+        Ev::C(b"GET /inner HTTP/1.1\r\nHost: example.com\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"),
+        Ev::C(b"GET /second HTTP/1.1\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"),
+    ];
+    let r = run(&evs);
+    assert_eq!(
+        summary(&r.out),
+        vec![
+            s("req", 0, "CONNECT example.com:80", "", false),
+            s("res", 0, "200", "", false),
+            s("req", 1, "GET /inner", "", false),
+            s("res", 1, "200", "hi", false),
+            s("req", 2, "GET /second", "", false),
+            s("res", 2, "404", "", false),
+        ]
+    );
+    let tunnel: Vec<bool> = r.out.iter().map(|m| m.tunnel).collect();
+    assert_eq!(tunnel, [false, false, true, true, true, true]);
+    assert_eq!(r.stats.connect_tunnels, 1);
+    assert_eq!(r.stats.parse_errors(), 0);
+    let json = r.out[2].to_json(None);
+    assert!(json.contains(r#""tunnel":true"#), "{json}");
+    assert!(!r.out[0].to_json(None).contains("tunnel"));
+    // Every split point, and the inner request sent before the answer (held, then parsed).
+    let whole = run_split(&evs, Some((usize::MAX, 0)));
+    assert_eq!(run_split(&evs, None), whole);
+    let early = run(&[
+        Ev::C(b"CONNECT example.com:80 HTTP/1.1\r\n\r\nGET /early HTTP/1.1\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 200 OK\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n"),
+    ]);
+    assert_eq!(
+        summary(&early.out),
+        vec![
+            s("req", 0, "CONNECT example.com:80", "", false),
+            s("res", 0, "200", "", false),
+            s("req", 1, "GET /early", "", false),
+            s("res", 1, "204", "", false),
+        ]
+    );
+    assert!(early.out[2].tunnel && early.out[3].tunnel);
+    // A refused CONNECT is no tunnel: what follows is HTTP to the proxy.
+    let refused = run(&[
+        Ev::C(b"CONNECT example.com:80 HTTP/1.1\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n"),
+        Ev::C(b"GET /x HTTP/1.1\r\n\r\n"),
+    ]);
+    assert!(refused.out.iter().all(|m| !m.tunnel));
+    assert_eq!(refused.out.len(), 3);
 }
 
 #[test]
