@@ -80,6 +80,7 @@ pub mod ethernet;
 pub mod ipv4;
 pub mod ipv6;
 pub mod loopback;
+pub mod pppoe;
 pub mod sll;
 pub mod tcp;
 
@@ -105,6 +106,8 @@ pub enum LinkType {
     LinuxSll,
     /// `LINKTYPE_LINUX_SLL2` (276): Linux cooked capture v2 (20-byte header).
     LinuxSll2,
+    /// `LINKTYPE_C_HDLC` (104): Cisco HDLC (4-byte header ending in an ethertype).
+    CiscoHdlc,
 }
 
 impl LinkType {
@@ -120,6 +123,7 @@ impl LinkType {
             228 => LinkType::Ipv4,
             229 => LinkType::Ipv6,
             276 => LinkType::LinuxSll2,
+            104 => LinkType::CiscoHdlc,
             _ => return None,
         })
     }
@@ -159,6 +163,10 @@ pub enum Layer {
     Sll,
     /// Linux cooked capture v2 header.
     Sll2,
+    /// PPPoE session header.
+    Pppoe,
+    /// Cisco HDLC header.
+    CiscoHdlc,
     /// BSD null loopback header.
     Null,
     /// OpenBSD loop header.
@@ -182,6 +190,8 @@ impl fmt::Display for Layer {
             Layer::Vlan => "VLAN",
             Layer::Sll => "Linux SLL",
             Layer::Sll2 => "Linux SLL2",
+            Layer::Pppoe => "PPPoE",
+            Layer::CiscoHdlc => "Cisco HDLC",
             Layer::Null => "BSD null",
             Layer::Loop => "OpenBSD loop",
             Layer::Ip => "IP",
@@ -329,6 +339,7 @@ pub fn decode_tcp(link: LinkType, frame: &[u8]) -> Result<TcpSegment<'_>, Decode
         LinkType::Ethernet => ethernet::decode(frame)?,
         LinkType::LinuxSll => sll::decode_sll(frame)?,
         LinkType::LinuxSll2 => sll::decode_sll2(frame)?,
+        LinkType::CiscoHdlc => pppoe::decode_cisco_hdlc(frame)?,
         LinkType::Null => loopback::decode_null(frame)?,
         LinkType::Loop => loopback::decode_loop(frame)?,
         LinkType::Raw => (raw_ip_version(frame)?, frame),

@@ -107,9 +107,38 @@ fn response() -> TcpSegment<'static> {
 
 /// Every link type with an IPv4 and an IPv6 frame (where it can carry both), and the segment
 /// each must decode to.
+/// Ethernet + PPPoE session header (ethertype 0x8864) around an IP packet of `len` bytes.
+fn eth_pppoe(protocol: u16, len: usize) -> Vec<u8> {
+    let mut h = ETH_IPV4[..12].to_vec();
+    h.extend_from_slice(&[0x88, 0x64, 0x11, 0x00, 0x00, 0x2a]);
+    h.extend_from_slice(&((len + 2) as u16).to_be_bytes());
+    h.extend_from_slice(&protocol.to_be_bytes());
+    h
+}
+
 fn cases() -> Vec<(LinkType, Vec<u8>, TcpSegment<'static>)> {
     use LinkType::*;
     vec![
+        (
+            Ethernet,
+            frame(&eth_pppoe(0x0021, IPV4_REQUEST.len()), &IPV4_REQUEST),
+            request(),
+        ),
+        (
+            Ethernet,
+            frame(&eth_pppoe(0x0057, IPV6_RESPONSE.len()), &IPV6_RESPONSE),
+            response(),
+        ),
+        (
+            CiscoHdlc,
+            frame(&[0x0f, 0, 0x08, 0x00], &IPV4_REQUEST),
+            request(),
+        ),
+        (
+            CiscoHdlc,
+            frame(&[0x8f, 0, 0x86, 0xdd], &IPV6_RESPONSE),
+            response(),
+        ),
         (Ethernet, frame(&ETH_IPV4, &IPV4_REQUEST), request()),
         (Ethernet, frame(&ETH_IPV6, &IPV6_RESPONSE), response()),
         (Ethernet, frame(&ETH_QINQ_IPV6, &IPV6_RESPONSE), response()),
@@ -142,7 +171,8 @@ fn cases() -> Vec<(LinkType, Vec<u8>, TcpSegment<'static>)> {
     ]
 }
 
-const ALL_LINK_TYPES: [LinkType; 8] = [
+const ALL_LINK_TYPES: [LinkType; 9] = [
+    LinkType::CiscoHdlc,
     LinkType::Ethernet,
     LinkType::Null,
     LinkType::Loop,
@@ -166,6 +196,7 @@ fn from_pcap() {
         (228, Some(LinkType::Ipv4)),
         (229, Some(LinkType::Ipv6)),
         (276, Some(LinkType::LinuxSll2)),
+        (104, Some(LinkType::CiscoHdlc)),
         (105, None), // 802.11
         (127, None), // radiotap
         (-1, None),
@@ -479,7 +510,7 @@ fn random_bytes_never_panic() {
                     LinkType::Ethernet => 14,
                     LinkType::LinuxSll => 16,
                     LinkType::LinuxSll2 => 20,
-                    LinkType::Null | LinkType::Loop => 4,
+                    LinkType::Null | LinkType::Loop | LinkType::CiscoHdlc => 4,
                     _ => 0,
                 };
                 match link {
@@ -488,6 +519,7 @@ fn random_bytes_never_panic() {
                     LinkType::LinuxSll2 => buf[0..2].copy_from_slice(&[0x08, 0x00]),
                     LinkType::Null => buf[..4].copy_from_slice(&2u32.to_le_bytes()),
                     LinkType::Loop => buf[..4].copy_from_slice(&24u32.to_be_bytes()),
+                    LinkType::CiscoHdlc => buf[..4].copy_from_slice(&[0x0f, 0, 0x08, 0x00]),
                     _ => {}
                 }
                 if at < len {
