@@ -116,6 +116,19 @@ fn eth_pppoe(protocol: u16, len: usize) -> Vec<u8> {
     h
 }
 
+/// An outer IPv4 packet (protocol `proto`, DF) carrying `header` then `inner`.
+fn outer(proto: u8, header: &[u8], inner: &[u8]) -> Vec<u8> {
+    let total = (20 + header.len() + inner.len()) as u16;
+    let mut v = vec![0x45, 0];
+    v.extend_from_slice(&total.to_be_bytes());
+    v.extend_from_slice(&[
+        0, 0, 0x40, 0, 64, proto, 0, 0, 192, 168, 0, 1, 192, 168, 0, 2,
+    ]);
+    v.extend_from_slice(header);
+    v.extend_from_slice(inner);
+    v
+}
+
 fn cases() -> Vec<(LinkType, Vec<u8>, TcpSegment<'static>)> {
     use LinkType::*;
     vec![
@@ -137,6 +150,53 @@ fn cases() -> Vec<(LinkType, Vec<u8>, TcpSegment<'static>)> {
         (
             CiscoHdlc,
             frame(&[0x8f, 0, 0x86, 0xdd], &IPV6_RESPONSE),
+            response(),
+        ),
+        (Ipv4, outer(4, &[], &IPV4_REQUEST), request()),
+        (Ipv4, outer(41, &[], &IPV6_RESPONSE), response()),
+        (
+            Ipv4,
+            outer(47, &[0, 0, 0x08, 0x00], &IPV4_REQUEST),
+            request(),
+        ),
+        (
+            Ipv4,
+            outer(
+                47,
+                &[0x30, 0, 0x86, 0xdd, 0, 0, 0, 7, 0, 0, 0, 1],
+                &IPV6_RESPONSE,
+            ),
+            response(),
+        ),
+        (
+            Ipv4,
+            outer(47, &[0, 0, 0x65, 0x58], &frame(&ETH_IPV4, &IPV4_REQUEST)),
+            request(),
+        ),
+        (
+            Ethernet,
+            frame(
+                &ETH_IPV4,
+                &outer(
+                    17,
+                    &[
+                        0xc0, 0x01, 0x12, 0xb5, 0, 0, 0, 0, 0x08, 0, 0, 0, 0, 0, 0x2a, 0,
+                    ],
+                    &frame(&ETH_IPV4, &IPV4_REQUEST),
+                ),
+            ),
+            request(),
+        ),
+        (
+            Ipv4,
+            outer(
+                17,
+                &[
+                    0xc0, 0x01, 0x17, 0xc1, 0, 0, 0, 0, 0x01, 0, 0x65, 0x58, 0, 0, 0x2a, 0, 1, 2,
+                    3, 4,
+                ],
+                &frame(&ETH_IPV6, &IPV6_RESPONSE),
+            ),
             response(),
         ),
         (Ethernet, frame(&ETH_IPV4, &IPV4_REQUEST), request()),
