@@ -63,6 +63,9 @@ fn messages(n: u64) -> Vec<HttpMessage> {
             body_size: 27,
             truncated: false,
             incomplete: false,
+            parse_error: None,
+            decoded_body_size: None,
+            tunnel: false,
         })
         .collect()
 }

@@ -104,6 +104,8 @@ pub struct Settings {
     /// Messages written to stdout carry their body (else `body: ""`; `bodySize` stays).
     /// Other outputs always carry bodies up to `max_body_size`.
     pub stdout_bodies: bool,
+    /// Decompress `gzip`, `deflate`, `br` and `zstd` bodies (`decodeBodies`).
+    pub decode_bodies: bool,
     /// Connections tracked at once (all workers together).
     pub max_concurrent_connections: usize,
     /// Idle connections are evicted after this long (capture time).
@@ -151,6 +153,7 @@ impl Default for Settings {
             sample_rate: 1.0,
             max_body_size: 65_536,
             stdout_bodies: false,
+            decode_bodies: true,
             max_concurrent_connections: 10_000,
             connection_idle_timeout_ms: 60_000,
             redact_headers: effective_list(DEFAULT_REDACT_HEADERS, &[]),
@@ -185,6 +188,7 @@ impl fmt::Debug for Settings {
             sample_rate,
             max_body_size,
             stdout_bodies,
+            decode_bodies,
             max_concurrent_connections,
             connection_idle_timeout_ms,
             redact_headers,
@@ -216,6 +220,7 @@ impl fmt::Debug for Settings {
             .field("sample_rate", sample_rate)
             .field("max_body_size", max_body_size)
             .field("stdout_bodies", stdout_bodies)
+            .field("decode_bodies", decode_bodies)
             .field("max_concurrent_connections", max_concurrent_connections)
             .field("connection_idle_timeout_ms", connection_idle_timeout_ms)
             .field("redact_headers", redact_headers)
@@ -310,6 +315,11 @@ const TABLE: &[Spec] = &[
         "stdoutBodies",
         Some("STDOUT_BODIES"),
         Some("--stdout-bodies"),
+    ),
+    spec(
+        "decodeBodies",
+        Some("DECODE_BODIES"),
+        Some("--decode-bodies"),
     ),
     spec(
         "maxConcurrentConnections",
@@ -486,6 +496,7 @@ impl SettingsBuilder {
                 s.allow_insecure_output_url = Some(boolean(&value).map_err(&err)?)
             }
             "stdoutBodies" => s.stdout_bodies = boolean(&value).map_err(&err)?,
+            "decodeBodies" => s.decode_bodies = boolean(&value).map_err(&err)?,
             "outputUrlAuthToken" => {
                 let v = text(&value).map_err(|_| err("expected a string".into()))?;
                 if v.contains(['\r', '\n']) {
@@ -1139,6 +1150,17 @@ mod tests {
         }
         assert!(d.contains("https://collector.example"), "{d}");
         assert!(d.contains("[REDACTED]"), "{d}");
+    }
+
+    #[test]
+    fn decode_bodies_defaults_on_and_can_be_turned_off() {
+        assert!(cli(&[("--ports", "80")]).unwrap().decode_bodies);
+        assert!(Settings::default().decode_bodies);
+        let off = cli(&[("--ports", "80"), ("--decode-bodies", "false")]).unwrap();
+        assert!(!off.decode_bodies);
+        let s = build_url(Surface::Env, false, &[("DECODE_BODIES", "false")]).unwrap();
+        assert!(!s.decode_bodies);
+        assert!(cli(&[("--ports", "80"), ("--decode-bodies", "maybe")]).is_err());
     }
 
     #[test]

@@ -145,7 +145,7 @@ pub struct HttpMessage {
     pub destination: Endpoint,
     /// Relative to the captured host.
     pub direction: Direction,
-    /// `"1.0"` or `"1.1"`.
+    /// `"0.9"`, `"1.0"` or `"1.1"`.
     pub http_version: &'static str,
     /// Lower-cased names, first-seen order, Node's joining rules, redaction applied.
     pub headers: Vec<(HeaderName, HeaderValue)>,
@@ -157,6 +157,14 @@ pub struct HttpMessage {
     pub truncated: bool,
     /// Part of the message was never seen (gap, mid-stream start, early end).
     pub incomplete: bool,
+    /// `parseError`: the head broke the grammar but was delimited; the start line
+    /// and headers hold what was there (e.g. `invalid-version`). `None`: omitted.
+    pub parse_error: Option<&'static str>,
+    /// `decodedBodySize`: `body` was decompressed from its `Content-Encoding`; the decoded
+    /// length (counted past `maxBodySize` up to the bomb limit). `None`: omitted.
+    pub decoded_body_size: Option<u64>,
+    /// `tunnel: true`: carried inside a `CONNECT` tunnel on the same connection (omitted when false).
+    pub tunnel: bool,
 }
 
 /// Where the sniffer runs, from the downward API (`POD_NAME`, `POD_NAMESPACE`, `NODE_NAME`).
@@ -302,10 +310,21 @@ impl HttpMessage {
         out.extend_from_slice(encoding.as_bytes());
         out.extend_from_slice(br#"","bodySize":"#);
         write_u64(self.body_size, out);
+        if let Some(n) = self.decoded_body_size {
+            out.extend_from_slice(br#","decodedBodySize":"#);
+            write_u64(n, out);
+        }
+        if self.tunnel {
+            out.extend_from_slice(br#","tunnel":true"#);
+        }
         out.extend_from_slice(br#","truncated":"#);
         out.extend_from_slice(if self.truncated { b"true" } else { b"false" });
         out.extend_from_slice(br#","incomplete":"#);
         out.extend_from_slice(if self.incomplete { b"true" } else { b"false" });
+        if let Some(e) = self.parse_error {
+            out.extend_from_slice(br#","parseError":"#);
+            write_str(e, out);
+        }
         if let MessageKind::Response {
             latency_ms: Some(ms),
             ..
@@ -586,6 +605,9 @@ mod tests {
             body_size: 4,
             truncated: false,
             incomplete: false,
+            parse_error: None,
+            decoded_body_size: None,
+            tunnel: false,
         }
     }
 

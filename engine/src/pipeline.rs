@@ -54,6 +54,7 @@ pub fn flow_config(s: &Settings, workers: usize, local_addrs: Vec<std::net::IpAd
         reassembly: Limits::default(),
         http: HttpConfig {
             max_body_size: s.max_body_size,
+            decode_bodies: s.decode_bodies,
             redact_headers: s.redact_headers.clone(),
             redact: crate::redact::Redaction {
                 query_params: s.redact_query_params.clone(),

@@ -715,6 +715,9 @@ mod tests {
             body_size: body.len() as u64,
             truncated: false,
             incomplete: false,
+            parse_error: None,
+            decoded_body_size: None,
+            tunnel: false,
         }
     }
 

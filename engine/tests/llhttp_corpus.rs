@@ -48,7 +48,7 @@ const R_METHOD: &str =
     "deliberate: any token is a method (RFC 9110 §9.1); llhttp knows a fixed list per protocol";
 const R_LF: &str =
     "deliberate: bare LF line ends accepted in heads (httparse; RFC 9112 §2.2 permits it)";
-const R_PROTO: &str = "deliberate: RTSP/ICE and HTTP/0.9 are not HTTP/1.x: a parse error here";
+const R_PROTO: &str = "deliberate: RTSP/ICE are not HTTP/1.x: the head is emitted with `parseError: invalid-version` (httpVersion 1.1, the url holding the rest of the line)";
 const R_PRI: &str = "`PRI * HTTP/1.1` is parsed as a request; only the HTTP/2 preface (`PRI * HTTP/2.0`) is detected";
 const R_CHUNK: &str =
     "deliberate: lenient chunk-size lines (whitespace, empty or unbalanced extensions ignored, as hyper)";
@@ -58,7 +58,13 @@ const R_OBS_FOLD: &str =
 const R_SPACE_TARGET: &str =
     "deliberate: a request-target with spaces (`TOKEN SP target SP HTTP/1.x`) accepted, as real servers do";
 const R_LENIENT: &str =
-    "llhttp runs this case with a lenient flag (see its meta) that accepts what RFC 9112 rejects; tcp-sniffer has no lenient modes: the head is a parse error and no message is emitted for it";
+    "llhttp runs this case with a lenient flag (see its meta) that accepts what RFC 9112 rejects; tcp-sniffer counts the head as a parse error: emitted with `parseError` when it is delimited text, skipped otherwise";
+const R_BROKEN_HEADER: &str =
+    "the head is emitted with `parseError: invalid-header`; a header line whose name is not a token (or that holds a bare CR) is dropped and counted (`ignored_header_lines`), so it does not frame the body; llhttp's lenient flag keeps it";
+const R_BROKEN_VERSION: &str =
+    "the head is emitted with `parseError: invalid-version`; the schema's httpVersion is 0.9, 1.0, 1.1 or 2, so an unreadable version is reported as 1.1 (the url holds the rest of the line)";
+const R_WAIT_BROKEN: &str =
+    "the input ends inside a head that is text: tcp-sniffer waits for its end (bounded by maxHeadSize) to emit it with `parseError`, so no error is counted yet; llhttp fails while streaming";
 const R_LENIENT_CLOSE: &str =
     "llhttp's lenient keep-alive flag ignores bytes after `Connection: close`; tcp-sniffer parses them (see the `close` cases) and these are not HTTP: a parse error";
 const R_LENIENT_LF_CHUNKS: &str =
@@ -71,6 +77,96 @@ const R_SKIP_BODY: &str =
 /// Deliberate differences: (file, case heading, aspect, reason). Aspects: `messages`,
 /// `error`, `version`, `status-text`, `headers` (see the module docs).
 const KNOWN: &[(&str, &str, &str, &str)] = &[
+    (
+        "request/connection.md",
+        "Invalid whitespace token with `Connection` header field (lenient)",
+        "headers",
+        R_BROKEN_HEADER,
+    ),
+    (
+        "request/content-length.md",
+        "Invalid whitespace token with `Content-Length` header field (lenient)",
+        "headers",
+        R_BROKEN_HEADER,
+    ),
+    (
+        "request/content-length.md",
+        "Missing CRLF-CRLF before body",
+        "error",
+        R_WAIT_BROKEN,
+    ),
+    (
+        "request/invalid.md",
+        "Headers separated by dummy characters",
+        "error",
+        R_WAIT_BROKEN,
+    ),
+    (
+        "request/invalid.md",
+        "Headers separated by dummy characters (lenient)",
+        "error",
+        R_WAIT_BROKEN,
+    ),
+    (
+        "request/invalid.md",
+        "Invalid HTTP version",
+        "error",
+        R_WAIT_BROKEN,
+    ),
+    (
+        "request/invalid.md",
+        "Invalid space after start line",
+        "error",
+        R_WAIT_BROKEN,
+    ),
+    (
+        "request/lenient-header-value-relaxed.md",
+        "Space after start line must still fail",
+        "error",
+        R_WAIT_BROKEN,
+    ),
+    (
+        "request/lenient-headers.md",
+        "Empty headers separated by CR (lenient)",
+        "messages",
+        R_BROKEN_HEADER,
+    ),
+    (
+        "request/lenient-version.md",
+        "Invalid HTTP version (lenient)",
+        "version",
+        R_BROKEN_VERSION,
+    ),
+    (
+        "request/method.md",
+        "SOURCE request with ICE",
+        "version",
+        R_PROTO,
+    ),
+    (
+        "request/method.md",
+        "OPTIONS request with RTSP",
+        "version",
+        R_PROTO,
+    ),
+    (
+        "request/method.md",
+        "ANNOUNCE request with RTSP",
+        "version",
+        R_PROTO,
+    ),
+    (
+        "request/sample.md",
+        "No LF after CR",
+        "error",
+        R_WAIT_BROKEN,
+    ),
+    (
+        "response/invalid.md",
+        "Invalid space after start line",
+        "error",
+        R_WAIT_BROKEN,
+    ),
     (
         "request/connection.md",
         "No restart when keep-alive is off (1.0)",
@@ -88,12 +184,6 @@ const KNOWN: &[(&str, &str, &str, &str)] = &[
         "CRLF between requests, explicit `close` followed by tab",
         "error",
         R_CLOSE,
-    ),
-    (
-        "request/connection.md",
-        "Invalid whitespace token with `Connection` header field (lenient)",
-        "messages",
-        R_LENIENT,
     ),
     (
         "request/connection.md",
@@ -141,12 +231,6 @@ const KNOWN: &[(&str, &str, &str, &str)] = &[
         "request/content-length.md",
         "Missing CRLF-CRLF before body (lenient)",
         "messages",
-        R_LENIENT,
-    ),
-    (
-        "request/content-length.md",
-        "Missing CRLF-CRLF before body (lenient)",
-        "error",
         R_LENIENT,
     ),
     (
@@ -243,12 +327,6 @@ const KNOWN: &[(&str, &str, &str, &str)] = &[
     (
         "request/lenient-version.md",
         "Invalid HTTP version (lenient)",
-        "messages",
-        R_LENIENT,
-    ),
-    (
-        "request/lenient-version.md",
-        "Invalid HTTP version (lenient)",
         "error",
         R_LENIENT,
     ),
@@ -290,8 +368,6 @@ const KNOWN: &[(&str, &str, &str, &str)] = &[
     ),
     ("request/method.md", "PRI request HTTP2", "messages", R_PRI),
     ("request/method.md", "PRI request HTTP2", "error", R_PRI),
-    ("request/sample.md", "No HTTP version", "messages", R_PROTO),
-    ("request/sample.md", "No HTTP version", "error", R_PROTO),
     (
         "request/sample.md",
         "Line folding in header value with CRLF",
@@ -303,12 +379,6 @@ const KNOWN: &[(&str, &str, &str, &str)] = &[
         "Line folding in header value with LF",
         "error",
         R_OBS_FOLD,
-    ),
-    (
-        "request/sample.md",
-        "No LF after CR (lenient)",
-        "error",
-        R_LENIENT,
     ),
     (
         "request/sample.md",
@@ -439,7 +509,10 @@ const KNOWN: &[(&str, &str, &str, &str)] = &[
 ];
 
 /// Cases that agree with llhttp in every aspect, at least. Only ever raise it.
-const MIN_AGREEING: usize = 195;
+// Lowered from 195 once: five cases whose input ends inside a text head that breaks the grammar
+// used to count as errors at once; they now wait for the head's end to emit it with
+// `parseError` (R_WAIT_BROKEN), which the corpus cannot show.
+const MIN_AGREEING: usize = 190;
 
 #[derive(Debug)]
 struct Case {

@@ -60,6 +60,9 @@ fn message(i: u64) -> HttpMessage {
         body_size: 14,
         truncated: false,
         incomplete: false,
+        parse_error: None,
+        decoded_body_size: None,
+        tunnel: false,
     }
 }
 

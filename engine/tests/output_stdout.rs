@@ -39,6 +39,9 @@ fn batch(from: u64, n: u64) -> Arc<Batch> {
             body_size: 0,
             truncated: false,
             incomplete: false,
+            parse_error: None,
+            decoded_body_size: None,
+            tunnel: false,
         })
         .collect();
     Arc::new(Batch::from_messages(&msgs, None))

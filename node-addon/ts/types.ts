@@ -37,7 +37,8 @@ interface HttpMessageBase {
   source: Endpoint;
   destination: Endpoint;
   direction: 'inbound' | 'outbound' | 'unknown';
-  httpVersion: '1.0' | '1.1';
+  /** `'0.9'`: a request line without a version, and its head-less reply. */
+  httpVersion: '0.9' | '1.0' | '1.1';
   headers: HttpHeaders;
   /** The body without chunked framing, at most `maxBodySize` bytes of it. */
   body: string;
@@ -48,6 +49,12 @@ interface HttpMessageBase {
   truncated: boolean;
   /** Part of the message was never seen (capture gap, started mid-message, early close). */
   incomplete: boolean;
+  /** `body` was decompressed (`decodeBodies`): the decoded length; `bodySize` is the length on the wire. */
+  decodedBodySize?: number;
+  /** Carried inside a `CONNECT` tunnel on the same connection. */
+  tunnel?: true;
+  /** The head broke the grammar but was delimited (e.g. `'invalid-version'`); it holds what was there. */
+  parseError?: string;
   /** Present when the placement is known. */
   pod?: Pod;
 }

@@ -123,8 +123,12 @@ pub fn check_message(m: &HttpMessage, max_body: usize) {
     assert_eq!(obj["type"], kind);
     assert_eq!(obj["sequence"], m.sequence);
     assert_eq!(obj["bodySize"], m.body_size);
+    match m.parse_error {
+        Some(e) => assert_eq!(obj["parseError"], e),
+        None => assert!(obj.get("parseError").is_none()),
+    }
     assert!(
-        m.http_version == "1.0" || m.http_version == "1.1",
+        matches!(m.http_version, "0.9" | "1.0" | "1.1"),
         "httpVersion {:?}",
         m.http_version
     );

@@ -51,6 +51,7 @@ OPTIONS:
         --max-body-size BYTES     body bytes kept per message (default: 65536; 0 = none)
         --stdout-bodies[=false]   messages on stdout carry their body (default: true; with
                                   =false they carry body \"\" and their bodySize)
+        --decode-bodies[=false]   decompress gzip, deflate, br and zstd bodies (default: true)
         --max-connections N       connections tracked at once (default: 10000)
         --idle-timeout-ms MS      evict connections idle this long (default: 60000, min 1000)
         --redact-headers LIST     header names whose values are replaced by [REDACTED], added
@@ -122,7 +123,10 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Cli>, String>
                 continue;
             }
             // Boolean flags: bare means true; `--flag=false` says false.
-            f @ ("--stdout" | "--stdout-bodies" | "--allow-insecure-output-url")
+            f @ ("--stdout"
+            | "--stdout-bodies"
+            | "--decode-bodies"
+            | "--allow-insecure-output-url")
                 if inline.is_none() =>
             {
                 b.set(f, RawValue::Text("true".into()))

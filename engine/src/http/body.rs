@@ -123,6 +123,9 @@ pub(crate) struct BodyBuf {
     /// The worker's budget ran out while this body still had room under `cap`.
     pub(crate) cut_by_budget: bool,
     budget: Pool,
+    /// Decodes the body's `Content-Encoding` as it arrives (`decodeBodies`); fed
+    /// until the first gap.
+    pub(crate) decoder: Option<super::decode::ContentDecoder>,
 }
 
 impl BodyBuf {
@@ -135,12 +138,18 @@ impl BodyBuf {
             gapped: false,
             cut_by_budget: false,
             budget,
+            decoder: None,
         }
     }
 
     /// Appends body bytes, keeping at most `cap` of them (and what the budget grants).
     pub(crate) fn push(&mut self, b: &[u8]) {
         self.size = self.size.saturating_add(b.len() as u64);
+        if !self.gapped {
+            if let Some(d) = self.decoder.as_mut() {
+                d.push(b);
+            }
+        }
         if !self.gapped && !self.cut_by_budget {
             let room = self.cap.saturating_sub(self.data.len());
             let want = room.min(b.len());

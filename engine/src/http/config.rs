@@ -13,6 +13,8 @@ pub struct HttpConfig {
     pub max_head_size: usize,
     /// Most header lines in one head (capped at 512).
     pub max_headers: usize,
+    /// Decode `gzip`, `deflate`, `br` and `zstd` bodies (`decodeBodies`).
+    pub decode_bodies: bool,
 }
 
 impl Default for HttpConfig {
@@ -26,6 +28,7 @@ impl Default for HttpConfig {
             redact: crate::redact::Redaction::default(),
             max_head_size: 64 * 1024,
             max_headers: 128,
+            decode_bodies: true,
         }
     }
 }

@@ -47,6 +47,8 @@ pub(super) enum State {
         start_ts: Timestamp,
         scanned: usize,
         validated: usize,
+        /// The first line's end was seen (and, on the client side, checked for HTTP/0.9).
+        line1: bool,
     },
     /// Inside a body (the message is in [`Half::current`]).
     Body,
@@ -155,6 +157,8 @@ pub struct HttpConnection {
     pub(super) shed: VecDeque<ShedRun>,
     pub(super) next_seq: u64,
     pub(super) mode: Mode,
+    /// A `CONNECT` succeeded: everything parsed since is inside its tunnel.
+    pub(super) tunnel: bool,
     /// The worker's pools, shared with its other connections.
     pub(super) budget: WorkerBudget,
     /// Bytes of the pending pool charged for `pending` (see [`PENDING_COST`]).
@@ -191,6 +195,7 @@ impl HttpConnection {
             shed: VecDeque::new(),
             next_seq: 0,
             mode: Mode::Http,
+            tunnel: false,
             budget: WorkerBudget::unlimited(),
             pending_charged: 0,
         }
@@ -533,12 +538,18 @@ impl HttpConnection {
                 }
             }
             State::Idle => {
+                if side == Side::Server && self.front_pending().is_some_and(|p| p.http09) {
+                    // HTTP/0.9: the reply has no head; every byte up to the close is body.
+                    self.on_http09_reply(first_ts, cx);
+                    return Step::consumed(0);
+                }
                 let n = detect::leading_newlines(s);
                 if n < s.len() {
                     self.halves[i].state = State::Head {
                         start_ts: first_ts,
                         scanned: 0,
                         validated: 0,
+                        line1: false,
                     };
                 }
                 Step::consumed(n)
@@ -591,6 +602,7 @@ impl HttpConnection {
     /// Detection found another protocol: stop parsing the connection.
     pub(super) fn not_http(&mut self, kind: Detected, s: &[u8], cx: &mut Ctx<'_>) -> Step {
         match kind {
+            Detected::Tls if self.tunnel => cx.stats.tunnel_tls += 1,
             Detected::Tls => cx.stats.non_http_tls += 1,
             Detected::Http2 => cx.stats.non_http_http2 += 1,
             _ => cx.stats.non_http_other += 1,
@@ -606,18 +618,62 @@ impl HttpConnection {
             start_ts,
             scanned,
             validated,
+            mut line1,
         } = self.halves[i].state
         else {
             return Step::consumed(0);
         };
+        if !line1 {
+            // No LF before `scanned` (it would have set `line1`): search the new bytes only.
+            let from = scanned.min(s.len());
+            if let Some(off) = memchr::memchr(b'\n', &s[from..]) {
+                line1 = true;
+                // An HTTP/0.9 request is one line: its head ends there.
+                let lf = from + off;
+                if let Some(start) =
+                    head::http09_request_line(&s[..lf]).filter(|_| side == Side::Client)
+                {
+                    cx.stats.http09_requests += 1;
+                    return self.on_parsed_head(
+                        side,
+                        head::http09_head(start),
+                        start_ts,
+                        s,
+                        lf + 1,
+                        cx,
+                    );
+                }
+            }
+        }
         match detect::find_head_end(s, scanned.min(s.len())) {
             Ok(end) => {
                 let parsed = match side {
                     Side::Client => head::parse_request(&s[..end], cx.cfg),
                     Side::Server => head::parse_response(&s[..end], cx.cfg),
                 };
+                let parsed = match parsed {
+                    // A delimited head that breaks the grammar: emit what is there
+                    // (with `parseError`) so the peer's answer still pairs with it.
+                    Err(e) if e != HeadError::TooManyHeaders => {
+                        match head::parse_broken(side == Side::Client, &s[..end], cx.cfg) {
+                            Some(h) => {
+                                self.count_head_error(e, cx);
+                                cx.stats.heads_with_parse_error += 1;
+                                Ok(h)
+                            }
+                            None => Err(e),
+                        }
+                    }
+                    r => r,
+                };
                 match parsed {
                     Ok(h) => {
+                        let lines = &s[..end];
+                        if memchr::memchr_iter(b'\n', lines)
+                            .any(|p| p == 0 || lines[p - 1] != b'\r')
+                        {
+                            cx.stats.bare_lf_heads += 1;
+                        }
                         if h.obs_fold {
                             cx.stats.obs_fold_heads += 1;
                         }
@@ -625,12 +681,11 @@ impl HttpConnection {
                             cx.stats.lenient_request_lines += 1;
                         }
                         cx.stats.ignored_header_lines += h.ignored_header_lines;
-                        self.on_head(side, h, start_ts, cx);
-                        if self.mode != Mode::Http {
-                            cx.stats.skipped_bytes += (s.len() - end) as u64;
-                            return Step::consumed(s.len());
+                        if matches!(&h.start, head::StartLine::Response { reason, .. } if reason.is_empty())
+                        {
+                            cx.stats.missing_reason_phrases += 1;
                         }
-                        Step::consumed(end)
+                        self.on_parsed_head(side, h, start_ts, s, end, cx)
                     }
                     Err(e) => self.head_error(side, e, cx),
                 }
@@ -642,7 +697,13 @@ impl HttpConnection {
                 let mut validated = validated;
                 if s.len() >= validated.saturating_mul(2) {
                     if let Err(e) = head::validate_partial(side == Side::Client, s, cx.cfg) {
-                        return self.head_error(side, e, cx);
+                        // Text may still end as a delimited head that is emitted with
+                        // `parseError`; wait for its end (bounded by `max_head_size`).
+                        if e == HeadError::TooManyHeaders
+                            || !head::broken_head_plausible(side == Side::Client, s)
+                        {
+                            return self.head_error(side, e, cx);
+                        }
                     }
                     validated = s.len().max(16);
                 }
@@ -650,20 +711,44 @@ impl HttpConnection {
                     start_ts,
                     scanned: resume,
                     validated,
+                    line1,
                 };
                 Step::need_more(0)
             }
         }
     }
 
-    /// A head could not be parsed: count it, skip its first byte and resynchronise.
-    pub(super) fn head_error(&mut self, side: Side, e: HeadError, cx: &mut Ctx<'_>) -> Step {
+    /// A head `s[..end]` was parsed: start its message; the bytes after it are
+    /// skipped when the connection stopped being HTTP.
+    fn on_parsed_head(
+        &mut self,
+        side: Side,
+        h: head::Head,
+        start_ts: Timestamp,
+        s: &[u8],
+        end: usize,
+        cx: &mut Ctx<'_>,
+    ) -> Step {
+        self.on_head(side, h, start_ts, cx);
+        if self.mode != Mode::Http {
+            cx.stats.skipped_bytes += (s.len() - end) as u64;
+            return Step::consumed(s.len());
+        }
+        Step::consumed(end)
+    }
+
+    fn count_head_error(&mut self, e: HeadError, cx: &mut Ctx<'_>) {
         match e {
             HeadError::TooManyHeaders => cx.stats.parse_error_too_many_headers += 1,
             HeadError::Version => cx.stats.parse_error_invalid_version += 1,
             HeadError::Syntax => cx.stats.parse_error_invalid_head += 1,
             HeadError::TooLarge => cx.stats.parse_error_head_too_large += 1,
         }
+    }
+
+    /// A head could not be parsed: count it, skip its first byte and resynchronise.
+    pub(super) fn head_error(&mut self, side: Side, e: HeadError, cx: &mut Ctx<'_>) -> Step {
+        self.count_head_error(e, cx);
         self.lost_message(side, cx);
         cx.stats.skipped_bytes += 1;
         cx.stats.resyncs += 1;

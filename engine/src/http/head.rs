@@ -114,8 +114,12 @@ pub(crate) struct Head {
     pub(crate) obs_fold: bool,
     /// The request line needed the lenient fallback (see the module docs).
     pub(crate) lenient_request_line: bool,
-    /// Malformed header lines dropped (only with a lenient request line).
+    /// Malformed header lines dropped (only with a lenient request line, or
+    /// in a head read by [`parse_broken`]).
     pub(crate) ignored_header_lines: u64,
+    /// The head broke the grammar and was read by [`parse_broken`]: the
+    /// schema's `parseError` value.
+    pub(crate) parse_error: Option<&'static str>,
 }
 
 /// Why a head could not be parsed.
@@ -399,6 +403,184 @@ fn canonical_request(line: &LenientLine<'_>, rest: &[u8]) -> Vec<u8> {
     v
 }
 
+/// An HTTP/0.9 request line, `METHOD SP target` with no version (`line`
+/// without its LF; a final CR is dropped): method a token, target one word
+/// of visible bytes that does not contain `HTTP/` (so neither `GET HTTP/1.1`,
+/// a request line missing its target, nor `GET /HTTP/1.1`, one missing a space,
+/// is one: both are broken HTTP/1.x heads whose header lines follow). Such a
+/// request has no header section and no body: its head ends with this line.
+pub(crate) fn http09_request_line(line: &[u8]) -> Option<StartLine> {
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    let sp = line.iter().position(|&b| b == b' ')?;
+    let (method, target) = (&line[..sp], &line[sp + 1..]);
+    if method.is_empty()
+        || !method.iter().all(|&b| super::detect::is_tchar(b))
+        || target.is_empty()
+        || !target.iter().all(|&b| b > b' ' && b != 0x7f)
+        || memchr::memmem::find(target, b"HTTP/").is_some()
+    {
+        return None;
+    }
+    Some(StartLine::Request {
+        method: latin1(method),
+        url: latin1(target),
+    })
+}
+
+/// The head of an HTTP/0.9 request: its start line, nothing else.
+pub(crate) fn http09_head(start: StartLine) -> Head {
+    let mut h = build(start, 0, &[], &HttpConfig::default());
+    h.version = "0.9";
+    h
+}
+
+/// Whether bytes that failed validation as the start of a head may still be a
+/// delimited head that [`parse_broken`] reads: text only (no control bytes but
+/// CR, LF and HTAB), a request line starting with a visible byte, a status
+/// line starting with `HTTP/`. Garbage with binary bytes stays an error at once.
+pub(crate) fn broken_head_plausible(side_is_client: bool, s: &[u8]) -> bool {
+    let text = s
+        .iter()
+        .all(|&b| b >= b' ' && b != 0x7f || matches!(b, b'\r' | b'\n' | b'\t'));
+    let start_ok = if side_is_client {
+        s.first().is_some_and(|&b| b > b' ' && b != 0x7f)
+    } else {
+        let n = s.len().min(5);
+        s[..n] == b"HTTP/"[..n]
+    };
+    text && start_ok
+}
+
+/// Reads a complete head (`s` up to its empty line) that the strict and
+/// lenient parsers rejected, as Zeek and llhttp's lenient modes do: what is
+/// there is kept, so the message can be emitted with `parseError` and the
+/// peer's answer still pairs with it. `None` when `s` is not text (see
+/// [`broken_head_plausible`]) or a status line does not start with `HTTP/`.
+///
+/// * Request line: the method is the first word and must be a token (else
+///   `None`), the version the last word when it starts with `HTTP`, the url
+///   everything between (possibly empty, e.g. `GET HTTP/1.1`).
+/// * Status line: `HTTP/x.y`, then the status code when it is three digits
+///   (0 otherwise), then the reason phrase.
+/// * Header lines: `name: value` with a token name are kept; any other line
+///   (or one holding a bare CR) is dropped and counted in `ignored_header_lines`.
+///
+/// The `parseError` names the first thing that was wrong: `invalid-request-line`, `invalid-version`, `invalid-status-line` or
+/// `invalid-header`. An unreadable version is reported as `httpVersion` 1.1
+/// (`1.0` when it starts with `HTTP/1.0`).
+pub(crate) fn parse_broken(side_is_client: bool, s: &[u8], cfg: &HttpConfig) -> Option<Head> {
+    let s = &s[super::detect::leading_newlines(s)..];
+    if !broken_head_plausible(side_is_client, s) {
+        return None;
+    }
+    let unfolded = unfold(s);
+    let src = unfolded.as_deref().unwrap_or(s);
+    let mut lines = src
+        .split(|&b| b == b'\n')
+        .map(|l| l.strip_suffix(b"\r").unwrap_or(l));
+    let first = lines.next()?;
+    let mut error: Option<&'static str> = None;
+    let version_of = |v: &[u8], error: &mut Option<&'static str>| -> u8 {
+        match v {
+            b"HTTP/1.1" => 1,
+            b"HTTP/1.0" => 0,
+            _ => {
+                error.get_or_insert("invalid-version");
+                u8::from(!v.starts_with(b"HTTP/1.0"))
+            }
+        }
+    };
+    let (start, minor) = if side_is_client {
+        let sp = first.iter().position(|&b| b == b' ');
+        let method = &first[..sp.unwrap_or(first.len())];
+        // Not a token: not a request line at all (e.g. a stray header line).
+        if method.is_empty() || !method.iter().all(|&b| super::detect::is_tchar(b)) {
+            return None;
+        }
+        let rest = sp.map_or(&b""[..], |p| &first[p + 1..]);
+        // The last word is the version when it starts like one (`HTTP`, `HTTP/1.`).
+        let (url, minor) = match rest.iter().rposition(|&b| b == b' ') {
+            Some(p) if rest[p + 1..].starts_with(b"HTTP") => {
+                let url = &rest[..p];
+                if url.is_empty() || url.contains(&b' ') {
+                    error.get_or_insert("invalid-request-line");
+                }
+                (url, version_of(&rest[p + 1..], &mut error))
+            }
+            _ if rest.starts_with(b"HTTP") => {
+                // `GET HTTP/1.1`: no request-target.
+                error.get_or_insert("invalid-request-line");
+                (&b""[..], version_of(rest, &mut error))
+            }
+            _ => {
+                error.get_or_insert("invalid-version");
+                (rest, 1)
+            }
+        };
+        let url = match std::str::from_utf8(url) {
+            Ok(u) => u.to_owned(),
+            Err(_) => latin1(url),
+        };
+        (
+            StartLine::Request {
+                method: latin1(method),
+                url,
+            },
+            minor,
+        )
+    } else {
+        let mut words = first.splitn(3, |&b| b == b' ');
+        let v = words.next().unwrap_or_default();
+        if !v.starts_with(b"HTTP/") {
+            return None;
+        }
+        let minor = version_of(v, &mut error);
+        let code = words.next().unwrap_or_default();
+        let status = match code {
+            [a, b, c] if [a, b, c].iter().all(|d| d.is_ascii_digit()) => {
+                u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0')
+            }
+            _ => {
+                error.get_or_insert("invalid-status-line");
+                0
+            }
+        };
+        let reason = latin1(words.next().unwrap_or_default());
+        (StartLine::Response { status, reason }, minor)
+    };
+    let mut raw: Vec<httparse::Header<'_>> = Vec::new();
+    let mut ignored = 0u64;
+    for line in lines {
+        if line.is_empty() {
+            break;
+        }
+        // A bare CR inside a line could hide a second header from us: drop the line.
+        let bare_cr = line.contains(&b'\r');
+        let header = line
+            .iter()
+            .position(|&b| b == b':')
+            .filter(|_| !bare_cr)
+            .and_then(|c| {
+                let name = std::str::from_utf8(&line[..c]).ok()?;
+                let ok = !name.is_empty() && name.bytes().all(super::detect::is_tchar);
+                let value = line[c + 1..].trim_ascii();
+                ok.then_some(httparse::Header { name, value })
+            });
+        match header {
+            Some(h) if raw.len() < header_slots(cfg) => raw.push(h),
+            _ => {
+                error.get_or_insert("invalid-header");
+                ignored += 1;
+            }
+        }
+    }
+    let mut head = build(start, minor, &raw, cfg);
+    head.obs_fold = unfolded.is_some();
+    head.ignored_header_lines = ignored;
+    head.parse_error = Some(error.unwrap_or("invalid-header"));
+    Some(head)
+}
+
 /// Parses a response head; `s` holds exactly the head (up to its empty line).
 pub(crate) fn parse_response(s: &[u8], cfg: &HttpConfig) -> Result<Head, HeadError> {
     let unfolded = unfold(s);
@@ -578,6 +760,7 @@ fn build(start: StartLine, minor: u8, raw: &[httparse::Header<'_>], cfg: &HttpCo
         obs_fold: false,
         lenient_request_line: false,
         ignored_header_lines: 0,
+        parse_error: None,
     }
 }
 

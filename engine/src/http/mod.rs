@@ -82,6 +82,7 @@
 mod body;
 mod config;
 mod conn;
+mod decode;
 mod detect;
 mod head;
 mod pairing;

@@ -29,6 +29,8 @@ pub(super) struct Pending {
     pub(super) seen: bool,
     /// Rebuilt from a [`ShedRun`]: its capture time was not kept (no latency).
     pub(super) shed: bool,
+    /// An HTTP/0.9 request: its reply has no head.
+    pub(super) http09: bool,
 }
 
 /// Consecutive pending requests shed for memory (oldest first): their slots are
@@ -84,6 +86,9 @@ impl HttpConnection {
             body_size: 0,
             truncated: false,
             incomplete: false,
+            parse_error: head.parse_error,
+            decoded_body_size: None,
+            tunnel: self.tunnel,
         }
     }
 
@@ -168,6 +173,7 @@ impl HttpConnection {
                 last_ts: Timestamp::default(),
                 seen: r.seen,
                 shed: true,
+                http09: false,
             }),
             None => self.pending.front().copied(),
         }
@@ -215,6 +221,7 @@ impl HttpConnection {
                 last_ts: cx.ts,
                 seen: true,
                 shed: false,
+                http09: head.version == "0.9",
             },
             cx,
         );
@@ -287,14 +294,17 @@ impl HttpConnection {
         msg.incomplete = orphan;
 
         let to_connect = req.is_some_and(|p| p.is_connect);
-        if status == 101 || (to_connect && (200..300).contains(&status)) {
+        if to_connect && (200..300).contains(&status) {
             msg.end_timestamp = cx.ts;
             self.emit(msg, cx);
-            if status == 101 {
-                cx.stats.upgraded_connections += 1;
-            } else {
-                cx.stats.connect_tunnels += 1;
-            }
+            cx.stats.connect_tunnels += 1;
+            self.enter_tunnel(seq, cx);
+            return;
+        }
+        if status == 101 {
+            msg.end_timestamp = cx.ts;
+            self.emit(msg, cx);
+            cx.stats.upgraded_connections += 1;
             self.enter_passthrough(Mode::Tunnel, cx);
             return;
         }
@@ -302,6 +312,50 @@ impl HttpConnection {
         self.release_client(seq, cx);
         let framing = body::response_framing(&head, status, req.is_some_and(|p| p.is_head));
         self.start_body(Side::Server, msg, framing, false, cx);
+    }
+
+    /// The server's first byte after an HTTP/0.9 request: a reply without a head
+    /// (`statusCode` 0, `httpVersion` 0.9) whose body runs to the close.
+    pub(super) fn on_http09_reply(&mut self, start_ts: Timestamp, cx: &mut Ctx<'_>) {
+        let Some(p) = self.pop_front_pending() else {
+            return;
+        };
+        cx.stats.http09_responses += 1;
+        let mut head = super::head::http09_head(StartLine::Response {
+            status: 0,
+            reason: String::new(),
+        });
+        let latency = (p.seen && !p.shed).then(|| start_ts.millis_since(p.last_ts));
+        let kind = MessageKind::Response {
+            status_code: 0,
+            status_message: String::new(),
+            latency_ms: latency,
+        };
+        let msg = self.new_message(Side::Server, kind, p.seq, start_ts, &mut head);
+        self.release_client(p.seq, cx);
+        self.start_body(Side::Server, msg, Ok((Framing::Close, false)), false, cx);
+    }
+
+    /// A `CONNECT` (request `seq`) succeeded: what follows on both sides is the
+    /// tunnelled protocol. Both directions start detection afresh, so cleartext
+    /// HTTP inside is parsed (its messages carry `tunnel: true`, sequences go on)
+    /// and TLS inside is counted (`tunnel_tls`) and skipped. Bytes the client sent
+    /// before the answer were held: they are the tunnel's first bytes.
+    fn enter_tunnel(&mut self, seq: u64, cx: &mut Ctx<'_>) {
+        self.tunnel = true;
+        self.halves[1].state = State::Detect;
+        let h = &mut self.halves[0];
+        match h.state {
+            State::AwaitAnswer { seq: s, .. } if s == seq => {
+                h.state = State::Detect;
+                h.need_more = false;
+                if !h.buf.is_empty() {
+                    self.feed(Side::Client, &[], cx);
+                }
+            }
+            State::Idle => h.state = State::Detect,
+            _ => {}
+        }
     }
 
     /// Starts (or at once finishes) the body of a message whose head was parsed.
@@ -339,11 +393,14 @@ impl HttpConnection {
             }
         };
         let decoder = Decoder::new(framing);
+        let msg_headers = std::mem::take(&mut msg.headers);
+        let body_buf = self.body_buf(&msg_headers, cx);
+        msg.headers = msg_headers;
         let head_charge = Charge::force(&self.budget.heads, held_bytes(&msg));
         self.halves[i].current = Some(InProgress {
             msg,
             decoder: decoder.unwrap_or(Decoder::Length { remaining: 0 }),
-            body: BodyBuf::new(cx.cfg.max_body_size, self.budget.bodies.clone()),
+            body: body_buf,
             await_answer,
             _head_charge: head_charge,
         });
@@ -352,6 +409,29 @@ impl HttpConnection {
         } else {
             self.halves[i].state = State::Body;
         }
+    }
+
+    /// The body buffer of a message with `headers`: with a content decoder when
+    /// `decodeBodies` is on and the body has one coding this engine decodes.
+    fn body_buf(
+        &self,
+        headers: &[(crate::message::HeaderName, crate::message::HeaderValue)],
+        cx: &mut Ctx<'_>,
+    ) -> BodyBuf {
+        let mut b = BodyBuf::new(cx.cfg.max_body_size, self.budget.bodies.clone());
+        if cx.cfg.decode_bodies {
+            if let Some(c) = super::decode::coding_of(headers) {
+                b.decoder = super::decode::ContentDecoder::new(
+                    c,
+                    cx.cfg.max_body_size,
+                    &self.budget.bodies,
+                );
+                if b.decoder.is_none() {
+                    cx.stats.bodies_not_decoded_budget += 1;
+                }
+            }
+        }
+        b
     }
 
     /// Emits the message in progress on `side` (its last byte captured at `end_ts`).
@@ -371,10 +451,35 @@ impl HttpConnection {
         msg.body_size = ip.body.size;
         let mut body = ip.body;
         msg.truncated = body.size > body.data().len() as u64;
+        if let Some(d) = body.decoder.take() {
+            let clean = !incomplete && !body.gapped && !msg.incomplete;
+            let got = d.finish(clean);
+            match got.stop {
+                super::decode::Stop::Invalid => cx.stats.body_decode_errors += 1,
+                stop => {
+                    cx.stats.bodies_decoded += 1;
+                    if stop == super::decode::Stop::Bomb {
+                        cx.stats.bodies_decode_bomb_limited += 1;
+                    }
+                    if got.cut_by_budget {
+                        cx.stats.bodies_cut_by_budget += 1;
+                    }
+                    msg.truncated =
+                        got.size > got.data.len() as u64 || stop != super::decode::Stop::No;
+                    msg.decoded_body_size = Some(got.size);
+                    // The wire bytes kept are not needed: the decoded ones replace them.
+                    drop(body.take_data());
+                    body.cut_by_budget = false;
+                    msg.body = got.data;
+                }
+            }
+        }
         if body.cut_by_budget {
             cx.stats.bodies_cut_by_budget += 1;
         }
-        msg.body = body.take_data();
+        if msg.decoded_body_size.is_none() {
+            msg.body = body.take_data();
+        }
         msg.incomplete |= incomplete || body.gapped;
         if ip.decoder.had_trailers() {
             cx.stats.trailers_discarded += 1;
@@ -444,6 +549,7 @@ impl HttpConnection {
                         last_ts: cx.ts,
                         seen: false,
                         shed: false,
+                        http09: false,
                     },
                     cx,
                 );

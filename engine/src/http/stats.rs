@@ -71,9 +71,37 @@ http_stats! {
     /// Malformed header lines (not `name: value`) dropped from heads that had a
     /// lenient request line (`lenient_request_lines`).
     ignored_header_lines,
+    /// HTTP/0.9 requests (`METHOD SP target` without a version) emitted with `httpVersion` 0.9.
+    http09_requests,
+    /// Replies to HTTP/0.9 requests (no head; the bytes up to the close are the body)
+    /// emitted with `statusCode` 0.
+    http09_responses,
+    /// Heads that broke the grammar but were delimited, emitted with `parseError` (each
+    /// also counted in its `parse_error_*` counter): the peer's answer still pairs.
+    heads_with_parse_error,
+    /// Heads with at least one line ended by a bare LF instead of CRLF (accepted, as
+    /// llhttp's lenient mode and Zeek do).
+    bare_lf_heads,
+    /// Status lines without a reason phrase (`HTTP/1.1 200`), accepted.
+    missing_reason_phrases,
+    /// Bodies decoded from their `Content-Encoding` (`decodeBodies`): `body` holds decoded
+    /// bytes and `decodedBodySize` is set.
+    bodies_decoded,
+    /// Of those, bodies whose decoding stopped at the bomb limit (output over 64× the input):
+    /// `decodedBodySize` is a lower bound and the message is `truncated`.
+    bodies_decode_bomb_limited,
+    /// Bodies whose encoded bytes were not valid for their coding (or asked for a window over
+    /// 1 MiB): emitted as on the wire, without `decodedBodySize`.
+    body_decode_errors,
+    /// Bodies not decoded because the worker's bodies budget could not hold a decoder's state.
+    bodies_not_decoded_budget,
+    /// `CONNECT` tunnels whose first bytes were TLS (not parsed; the connection's bytes
+    /// from there on are skipped).
+    tunnel_tls,
     /// Connections switched to another protocol by a `101` response.
     upgraded_connections,
-    /// Connections turned into a tunnel by a `2xx` answer to `CONNECT`.
+    /// Connections turned into a tunnel by a `2xx` answer to `CONNECT` (cleartext HTTP inside
+    /// is parsed, its messages carry `tunnel: true`).
     connect_tunnels,
     /// Bytes seen but not parsed: resynchronisation, tunnels, non-HTTP
     /// connections, partial heads at the end of a stream.

@@ -374,26 +374,197 @@ fn framing_errors_emit_incomplete_and_resync() {
 }
 
 #[test]
-fn bad_heads_are_counted_and_skipped() {
+fn delimited_bad_heads_are_emitted_with_parse_error_and_pair() {
     let r = run(&[
         Ev::C(b"GET / HTTP/1.1\r\nBad Header\r\n\r\nGET /ok HTTP/1.1\r\n\r\n"),
         Ev::C(b"GET / HTTP/2.0\r\n\r\nGET /ok2 HTTP/1.1\r\n\r\n"),
         Ev::S(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"),
         Ev::S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
     ]);
+    // Each bad head is emitted with what was there; the server's answers pair in order.
     assert_eq!(
         summary(&r.out),
         vec![
+            s("req", 0, "GET /", "", false),
             s("req", 1, "GET /ok", "", false),
+            s("req", 2, "GET /", "", false),
             s("req", 3, "GET /ok2", "", false),
-            s("res", 0, "400", "", true),
+            s("res", 0, "400", "", false),
             s("res", 1, "200", "", false),
         ]
     );
+    let errors: Vec<_> = r.out.iter().map(|m| m.parse_error).collect();
+    assert_eq!(
+        errors,
+        vec![
+            Some("invalid-header"),
+            None,
+            Some("invalid-version"),
+            None,
+            None,
+            None
+        ]
+    );
+    assert_eq!(r.out[2].http_version, "1.1");
     assert_eq!(r.stats.parse_error_invalid_head, 1);
     assert_eq!(r.stats.parse_error_invalid_version, 1);
-    assert_eq!(r.stats.lost_requests, 2);
-    assert_eq!(r.stats.responses_without_request, 1);
+    assert_eq!(r.stats.heads_with_parse_error, 2);
+    assert_eq!(r.stats.ignored_header_lines, 1);
+    assert_eq!(r.stats.lost_requests, 0);
+    assert_eq!(r.stats.responses_without_request, 0);
+}
+
+#[test]
+fn undelimited_or_binary_bad_heads_are_counted_and_skipped() {
+    let r = run(&[
+        Ev::C(b"GET /a HTTP/1.1\r\n\r\n"),
+        Ev::C(b"G\x00T / HTTP/1.1\r\n\r\nGET /ok HTTP/1.1\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    assert_eq!(
+        summary(&r.out),
+        vec![
+            s("req", 0, "GET /a", "", false),
+            s("req", 2, "GET /ok", "", false),
+            s("res", 0, "200", "", false),
+            s("res", 1, "400", "", true),
+            s("res", 2, "200", "", false),
+        ]
+    );
+    assert!(r.out.iter().all(|m| m.parse_error.is_none()));
+    assert_eq!(r.stats.parse_error_invalid_head, 1);
+    assert_eq!(r.stats.heads_with_parse_error, 0);
+    assert_eq!(r.stats.lost_requests, 1);
+}
+
+#[test]
+fn http09_request_and_reply() {
+    let want = vec![
+        s("req", 0, "GET /zeek.html", "", false),
+        s("res", 0, "0", "<html>\nhi\n</html>\n", false),
+    ];
+    let evs = [
+        Ev::C(b"GET /zeek.html\r\n"),
+        Ev::S(b"<html>\nhi\n</html>\n"),
+        Ev::FinS,
+    ];
+    let r = run(&evs);
+    assert_eq!(summary(&r.out), want);
+    assert_eq!(r.out[0].http_version, "0.9");
+    assert_eq!(r.out[1].http_version, "0.9");
+    assert!(r.out[1].headers.is_empty());
+    assert_eq!(r.stats.http09_requests, 1);
+    assert_eq!(r.stats.http09_responses, 1);
+    assert_eq!(r.stats.parse_errors(), 0);
+    // The reply starting with empty lines keeps them: they are body.
+    let r = run(&[Ev::C(b"POST /x\n"), Ev::S(b"\r\nok"), Ev::FinS]);
+    assert_eq!(r.out[1].body, b"\r\nok");
+    assert_eq!(
+        r.out[0].kind,
+        MessageKind::Request {
+            method: "POST".into(),
+            url: "/x".into()
+        }
+    );
+    // `GET HTTP/1.1` is a request line missing its target, not HTTP/0.9.
+    let r = run(&[
+        Ev::C(b"GET HTTP/1.1\r\nHost: bro.org\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+    ]);
+    assert_eq!(
+        summary(&r.out),
+        vec![
+            s("req", 0, "GET ", "", false),
+            s("res", 0, "200", "ok", false)
+        ]
+    );
+    assert_eq!(r.out[0].parse_error, Some("invalid-request-line"));
+    assert_eq!(r.out[0].http_version, "1.1");
+}
+
+#[test]
+fn compressed_bodies_are_decoded_and_sizes_reported() {
+    use std::io::Write as _;
+    let plain: Vec<u8> = (0..2000u64)
+        .flat_map(|i| format!("{{\"n\":{}}}\n", i * 7919 % 10007).into_bytes())
+        .collect();
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    e.write_all(&plain).unwrap();
+    let gz = e.finish().unwrap();
+    let mut head = format!(
+        "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: {}\r\n\r\n",
+        gz.len()
+    )
+    .into_bytes();
+    head.extend_from_slice(&gz);
+    let evs = [Ev::C(b"GET /z HTTP/1.1\r\n\r\n"), Ev::S(&head)];
+    let r = run(&evs);
+    let m = &r.out[1];
+    assert_eq!(m.body, plain);
+    assert_eq!(m.body_size, gz.len() as u64);
+    assert_eq!(m.decoded_body_size, Some(plain.len() as u64));
+    assert!(!m.truncated && !m.incomplete);
+    assert_eq!(r.stats.bodies_decoded, 1);
+    // Every split point gives the same message.
+    let whole = run_split(&evs, Some((usize::MAX, 0)));
+    for cut in 0..=head.len() {
+        assert_eq!(run_split(&evs, Some((1, cut))), whole, "cut {cut}");
+    }
+    // Off: the body is as on the wire.
+    let mut off = Run::new(false);
+    off.cfg.decode_bodies = false;
+    off.data(Side::Client, b"GET /z HTTP/1.1\r\n\r\n", 0);
+    off.data(Side::Server, &head, 1);
+    assert_eq!(off.out[1].body, gz);
+    assert_eq!(off.out[1].decoded_body_size, None);
+    // A gap in the middle: decoded up to the gap, incomplete.
+    let half = head.len() - gz.len() / 2;
+    let r = run(&[
+        Ev::C(b"GET /z HTTP/1.1\r\n\r\n"),
+        Ev::S(&head[..half]),
+        Ev::GapS(10),
+        Ev::S(&head[half + 10..]),
+    ]);
+    let m = &r.out[1];
+    assert!(m.incomplete);
+    assert_eq!(m.body_size, gz.len() as u64);
+    assert!(!m.body.is_empty() && plain.starts_with(&m.body));
+    assert_eq!(m.decoded_body_size, Some(m.body.len() as u64));
+    // Past maxBodySize: the body is cut, decodedBodySize is the full decoded length.
+    let mut cut = Run::new(false);
+    cut.cfg.max_body_size = 100;
+    cut.data(Side::Client, b"GET /z HTTP/1.1\r\n\r\n", 0);
+    cut.data(Side::Server, &head, 1);
+    assert_eq!(cut.out[1].body, plain[..100].to_vec());
+    assert_eq!(cut.out[1].decoded_body_size, Some(plain.len() as u64));
+    assert!(cut.out[1].truncated);
+    // Not valid gzip: emitted as sent, counted.
+    let bad = b"HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 5\r\n\r\nnot z";
+    let r = run(&[Ev::C(b"GET / HTTP/1.1\r\n\r\n"), Ev::S(bad)]);
+    assert_eq!(r.out[1].body, b"not z");
+    assert_eq!(r.out[1].decoded_body_size, None);
+    assert_eq!(r.stats.body_decode_errors, 1);
+}
+
+#[test]
+fn leniencies_are_counted() {
+    let r = run(&[
+        Ev::C(b"GET /a HTTP/1.1\nHost: x\n\n"),
+        Ev::S(b"HTTP/1.1 200\r\nX: a\r\n b\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    assert_eq!(
+        summary(&r.out),
+        vec![
+            s("req", 0, "GET /a", "", false),
+            s("res", 0, "200", "", false)
+        ]
+    );
+    assert_eq!(r.stats.bare_lf_heads, 1);
+    assert_eq!(r.stats.missing_reason_phrases, 1);
+    assert_eq!(r.stats.obs_fold_heads, 1);
+    assert_eq!(r.stats.parse_errors(), 0);
 }
 
 #[test]
@@ -576,6 +747,8 @@ fn upgrade_and_connect_become_tunnels() {
     assert_eq!(r.out.len(), 2);
     assert_eq!(r.stats.connect_tunnels, 1);
     assert_eq!(r.stats.non_http_tls, 0);
+    assert_eq!(r.stats.tunnel_tls, 1);
+    assert!(!r.conn.wants_data());
 
     // Refused upgrade: the held bytes are a normal request after all.
     let r = run(&[
@@ -813,6 +986,62 @@ fn garbage_before_the_first_message_is_skipped() {
 }
 
 #[test]
+fn cleartext_http_inside_a_connect_tunnel_is_parsed() {
+    let evs = [
+        Ev::C(b"CONNECT example.com:80 HTTP/1.1\r\nHost: example.com:80\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 200 Connection established\r\n\r\n"),
+        Ev::C(b"GET /inner HTTP/1.1\r\nHost: example.com\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nhi"),
+        Ev::C(b"GET /second HTTP/1.1\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"),
+    ];
+    let r = run(&evs);
+    assert_eq!(
+        summary(&r.out),
+        vec![
+            s("req", 0, "CONNECT example.com:80", "", false),
+            s("res", 0, "200", "", false),
+            s("req", 1, "GET /inner", "", false),
+            s("res", 1, "200", "hi", false),
+            s("req", 2, "GET /second", "", false),
+            s("res", 2, "404", "", false),
+        ]
+    );
+    let tunnel: Vec<bool> = r.out.iter().map(|m| m.tunnel).collect();
+    assert_eq!(tunnel, [false, false, true, true, true, true]);
+    assert_eq!(r.stats.connect_tunnels, 1);
+    assert_eq!(r.stats.parse_errors(), 0);
+    let json = r.out[2].to_json(None);
+    assert!(json.contains(r#""tunnel":true"#), "{json}");
+    assert!(!r.out[0].to_json(None).contains("tunnel"));
+    // Every split point, and the inner request sent before the answer (held, then parsed).
+    let whole = run_split(&evs, Some((usize::MAX, 0)));
+    assert_eq!(run_split(&evs, None), whole);
+    let early = run(&[
+        Ev::C(b"CONNECT example.com:80 HTTP/1.1\r\n\r\nGET /early HTTP/1.1\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 200 OK\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n"),
+    ]);
+    assert_eq!(
+        summary(&early.out),
+        vec![
+            s("req", 0, "CONNECT example.com:80", "", false),
+            s("res", 0, "200", "", false),
+            s("req", 1, "GET /early", "", false),
+            s("res", 1, "204", "", false),
+        ]
+    );
+    assert!(early.out[2].tunnel && early.out[3].tunnel);
+    // A refused CONNECT is no tunnel: what follows is HTTP to the proxy.
+    let refused = run(&[
+        Ev::C(b"CONNECT example.com:80 HTTP/1.1\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n"),
+        Ev::C(b"GET /x HTTP/1.1\r\n\r\n"),
+    ]);
+    assert!(refused.out.iter().all(|m| !m.tunnel));
+    assert_eq!(refused.out.len(), 3);
+}
+
+#[test]
 fn connect_with_space_in_target_becomes_a_tunnel() {
     let r = run(&[
         Ev::C(CONNECT_WITH_SPACE),
@@ -916,6 +1145,17 @@ fn every_split_point_gives_the_same_messages() {
             Ev::S(b"HTTP/1.0 200 OK\nX-Fold: a\n b\n\nbody until close"),
             Ev::FinS,
             Ev::FinC,
+        ],
+        // broken heads emitted with parseError, answered in order
+        vec![
+            Ev::C(b"GET /HTTP/1.1\r\nHost: a\r\n\r\nOPTIONS HTTP/1.1\r\n\r\nGET / HTTP/1.\r\nX\r\n\r\n"),
+            Ev::S(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 1\r\n\r\naHTTP/1.1 405 No\r\nContent-Length: 0\r\n\r\nHTTP/1.1 400\r\nContent-Length: 0\r\n\r\n"),
+        ],
+        // HTTP/0.9 request and reply
+        vec![
+            Ev::C(b"GET /zeek.html\r\n"),
+            Ev::S(b"<html>\r\n\r\nHTTP/1.1 200 OK\r\n</html>"),
+            Ev::FinS,
         ],
     ];
     for (n, evs) in exchanges.iter().enumerate() {

@@ -271,6 +271,9 @@ mod tests {
             body_size: 1000,
             truncated,
             incomplete: false,
+            parse_error: None,
+            decoded_body_size: None,
+            tunnel: false,
         }
     }
 

@@ -17,6 +17,8 @@ pub mod ethertype {
     pub const QINQ: u16 = 0x88a8;
     /// Pre-standard QinQ outer tag.
     pub const QINQ_LEGACY: u16 = 0x9100;
+    /// PPPoE session stage (RFC 2516).
+    pub const PPPOE_SESSION: u16 = 0x8864;
 }
 
 /// Most stacked VLAN tags we walk through before calling the frame malformed.
@@ -212,6 +214,9 @@ pub fn skip_vlan_tags(mut ethertype: u16, mut rest: &[u8]) -> Result<(u16, &[u8]
 pub(crate) fn decode(frame: &[u8]) -> Result<(Network, &[u8]), DecodeError> {
     let eth = EthernetFrame::new_checked(frame)?;
     let (ethertype, packet) = skip_vlan_tags(eth.ethertype(), eth.payload())?;
+    if ethertype == ethertype::PPPOE_SESSION {
+        return super::pppoe::decode(packet);
+    }
     Ok((Network::from_ethertype(ethertype)?, packet))
 }
 

@@ -22,8 +22,9 @@
 //!
 //! One file per protocol, each a zero-copy *view* over a byte buffer in the style of smoltcp's
 //! `wire` module: [`ethernet`] (Ethernet II and 802.1Q/802.1ad VLAN tags), [`sll`] (Linux cooked
-//! v1 and v2), [`loopback`] (BSD null and OpenBSD loop), [`ipv4`], [`ipv6`] (with extension
-//! headers) and [`tcp`]. A view such as [`ipv4::Ipv4Packet<T: AsRef<[u8]>>`](ipv4::Ipv4Packet)
+//! v1 and v2), [`loopback`] (BSD null and OpenBSD loop), [`pppoe`] (PPPoE sessions and Cisco
+//! HDLC), [`ipv4`], [`ipv6`] (with extension headers), [`encap`] (IP-in-IP, GRE, VXLAN and
+//! Geneve over IPv4, unwrapped to the inner flow) and [`tcp`]. A view such as [`ipv4::Ipv4Packet<T: AsRef<[u8]>>`](ipv4::Ipv4Packet)
 //! names its fields as byte ranges in a private `mod field` and reads each with a one-line
 //! accessor.
 //!
@@ -76,10 +77,12 @@
 use std::fmt;
 use std::net::IpAddr;
 
+pub mod encap;
 pub mod ethernet;
 pub mod ipv4;
 pub mod ipv6;
 pub mod loopback;
+pub mod pppoe;
 pub mod sll;
 pub mod tcp;
 
@@ -105,6 +108,8 @@ pub enum LinkType {
     LinuxSll,
     /// `LINKTYPE_LINUX_SLL2` (276): Linux cooked capture v2 (20-byte header).
     LinuxSll2,
+    /// `LINKTYPE_C_HDLC` (104): Cisco HDLC (4-byte header ending in an ethertype).
+    CiscoHdlc,
 }
 
 impl LinkType {
@@ -120,6 +125,7 @@ impl LinkType {
             228 => LinkType::Ipv4,
             229 => LinkType::Ipv6,
             276 => LinkType::LinuxSll2,
+            104 => LinkType::CiscoHdlc,
             _ => return None,
         })
     }
@@ -159,6 +165,12 @@ pub enum Layer {
     Sll,
     /// Linux cooked capture v2 header.
     Sll2,
+    /// PPPoE session header.
+    Pppoe,
+    /// Cisco HDLC header.
+    CiscoHdlc,
+    /// An encapsulation header (GRE, VXLAN, Geneve).
+    Tunnel,
     /// BSD null loopback header.
     Null,
     /// OpenBSD loop header.
@@ -182,6 +194,9 @@ impl fmt::Display for Layer {
             Layer::Vlan => "VLAN",
             Layer::Sll => "Linux SLL",
             Layer::Sll2 => "Linux SLL2",
+            Layer::Pppoe => "PPPoE",
+            Layer::CiscoHdlc => "Cisco HDLC",
+            Layer::Tunnel => "tunnel",
             Layer::Null => "BSD null",
             Layer::Loop => "OpenBSD loop",
             Layer::Ip => "IP",
@@ -329,17 +344,35 @@ pub fn decode_tcp(link: LinkType, frame: &[u8]) -> Result<TcpSegment<'_>, Decode
         LinkType::Ethernet => ethernet::decode(frame)?,
         LinkType::LinuxSll => sll::decode_sll(frame)?,
         LinkType::LinuxSll2 => sll::decode_sll2(frame)?,
+        LinkType::CiscoHdlc => pppoe::decode_cisco_hdlc(frame)?,
         LinkType::Null => loopback::decode_null(frame)?,
         LinkType::Loop => loopback::decode_loop(frame)?,
         LinkType::Raw => (raw_ip_version(frame)?, frame),
         LinkType::Ipv4 => (Network::Ipv4, frame),
         LinkType::Ipv6 => (Network::Ipv6, frame),
     };
-    let ip = match network {
-        Network::Ipv4 => ipv4::decode(packet)?,
-        Network::Ipv6 => ipv6::decode(packet)?,
-    };
-    tcp::decode(ip)
+    let (mut network, mut packet) = (network, packet);
+    // Overlay encapsulations (IPv4 outer): unwrap to the inner flow, a bounded number of times.
+    for _ in 0..=encap::MAX_DEPTH {
+        let ip = match network {
+            Network::Ipv4 => match ipv4::decode(packet) {
+                Err(DecodeError::NotTcp(proto)) => match encap::inner(proto, packet) {
+                    Some(inner) => {
+                        (network, packet) = inner?;
+                        continue;
+                    }
+                    None => return Err(DecodeError::NotTcp(proto)),
+                },
+                r => r?,
+            },
+            Network::Ipv6 => ipv6::decode(packet)?,
+        };
+        return tcp::decode(ip);
+    }
+    Err(DecodeError::Malformed {
+        layer: Layer::Tunnel,
+        reason: MalformedReason::TooManyVlanTags,
+    })
 }
 
 /// IP protocol / IPv6 next-header numbers this module knows.

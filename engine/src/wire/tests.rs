@@ -107,9 +107,98 @@ fn response() -> TcpSegment<'static> {
 
 /// Every link type with an IPv4 and an IPv6 frame (where it can carry both), and the segment
 /// each must decode to.
+/// Ethernet + PPPoE session header (ethertype 0x8864) around an IP packet of `len` bytes.
+fn eth_pppoe(protocol: u16, len: usize) -> Vec<u8> {
+    let mut h = ETH_IPV4[..12].to_vec();
+    h.extend_from_slice(&[0x88, 0x64, 0x11, 0x00, 0x00, 0x2a]);
+    h.extend_from_slice(&((len + 2) as u16).to_be_bytes());
+    h.extend_from_slice(&protocol.to_be_bytes());
+    h
+}
+
+/// An outer IPv4 packet (protocol `proto`, DF) carrying `header` then `inner`.
+fn outer(proto: u8, header: &[u8], inner: &[u8]) -> Vec<u8> {
+    let total = (20 + header.len() + inner.len()) as u16;
+    let mut v = vec![0x45, 0];
+    v.extend_from_slice(&total.to_be_bytes());
+    v.extend_from_slice(&[
+        0, 0, 0x40, 0, 64, proto, 0, 0, 192, 168, 0, 1, 192, 168, 0, 2,
+    ]);
+    v.extend_from_slice(header);
+    v.extend_from_slice(inner);
+    v
+}
+
 fn cases() -> Vec<(LinkType, Vec<u8>, TcpSegment<'static>)> {
     use LinkType::*;
     vec![
+        (
+            Ethernet,
+            frame(&eth_pppoe(0x0021, IPV4_REQUEST.len()), &IPV4_REQUEST),
+            request(),
+        ),
+        (
+            Ethernet,
+            frame(&eth_pppoe(0x0057, IPV6_RESPONSE.len()), &IPV6_RESPONSE),
+            response(),
+        ),
+        (
+            CiscoHdlc,
+            frame(&[0x0f, 0, 0x08, 0x00], &IPV4_REQUEST),
+            request(),
+        ),
+        (
+            CiscoHdlc,
+            frame(&[0x8f, 0, 0x86, 0xdd], &IPV6_RESPONSE),
+            response(),
+        ),
+        (Ipv4, outer(4, &[], &IPV4_REQUEST), request()),
+        (Ipv4, outer(41, &[], &IPV6_RESPONSE), response()),
+        (
+            Ipv4,
+            outer(47, &[0, 0, 0x08, 0x00], &IPV4_REQUEST),
+            request(),
+        ),
+        (
+            Ipv4,
+            outer(
+                47,
+                &[0x30, 0, 0x86, 0xdd, 0, 0, 0, 7, 0, 0, 0, 1],
+                &IPV6_RESPONSE,
+            ),
+            response(),
+        ),
+        (
+            Ipv4,
+            outer(47, &[0, 0, 0x65, 0x58], &frame(&ETH_IPV4, &IPV4_REQUEST)),
+            request(),
+        ),
+        (
+            Ethernet,
+            frame(
+                &ETH_IPV4,
+                &outer(
+                    17,
+                    &[
+                        0xc0, 0x01, 0x12, 0xb5, 0, 0, 0, 0, 0x08, 0, 0, 0, 0, 0, 0x2a, 0,
+                    ],
+                    &frame(&ETH_IPV4, &IPV4_REQUEST),
+                ),
+            ),
+            request(),
+        ),
+        (
+            Ipv4,
+            outer(
+                17,
+                &[
+                    0xc0, 0x01, 0x17, 0xc1, 0, 0, 0, 0, 0x01, 0, 0x65, 0x58, 0, 0, 0x2a, 0, 1, 2,
+                    3, 4,
+                ],
+                &frame(&ETH_IPV6, &IPV6_RESPONSE),
+            ),
+            response(),
+        ),
         (Ethernet, frame(&ETH_IPV4, &IPV4_REQUEST), request()),
         (Ethernet, frame(&ETH_IPV6, &IPV6_RESPONSE), response()),
         (Ethernet, frame(&ETH_QINQ_IPV6, &IPV6_RESPONSE), response()),
@@ -142,7 +231,8 @@ fn cases() -> Vec<(LinkType, Vec<u8>, TcpSegment<'static>)> {
     ]
 }
 
-const ALL_LINK_TYPES: [LinkType; 8] = [
+const ALL_LINK_TYPES: [LinkType; 9] = [
+    LinkType::CiscoHdlc,
     LinkType::Ethernet,
     LinkType::Null,
     LinkType::Loop,
@@ -166,6 +256,7 @@ fn from_pcap() {
         (228, Some(LinkType::Ipv4)),
         (229, Some(LinkType::Ipv6)),
         (276, Some(LinkType::LinuxSll2)),
+        (104, Some(LinkType::CiscoHdlc)),
         (105, None), // 802.11
         (127, None), // radiotap
         (-1, None),
@@ -479,7 +570,7 @@ fn random_bytes_never_panic() {
                     LinkType::Ethernet => 14,
                     LinkType::LinuxSll => 16,
                     LinkType::LinuxSll2 => 20,
-                    LinkType::Null | LinkType::Loop => 4,
+                    LinkType::Null | LinkType::Loop | LinkType::CiscoHdlc => 4,
                     _ => 0,
                 };
                 match link {
@@ -488,6 +579,7 @@ fn random_bytes_never_panic() {
                     LinkType::LinuxSll2 => buf[0..2].copy_from_slice(&[0x08, 0x00]),
                     LinkType::Null => buf[..4].copy_from_slice(&2u32.to_le_bytes()),
                     LinkType::Loop => buf[..4].copy_from_slice(&24u32.to_be_bytes()),
+                    LinkType::CiscoHdlc => buf[..4].copy_from_slice(&[0x0f, 0, 0x08, 0x00]),
                     _ => {}
                 }
                 if at < len {
