@@ -63,6 +63,8 @@ fn messages(n: u64) -> Vec<HttpMessage> {
             body_size: 27,
             truncated: false,
             incomplete: false,
+            stream_id: None,
+            trailers: Vec::new(),
         })
         .collect()
 }

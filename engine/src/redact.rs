@@ -715,6 +715,8 @@ mod tests {
             body_size: body.len() as u64,
             truncated: false,
             incomplete: false,
+            stream_id: None,
+            trailers: Vec::new(),
         }
     }
 

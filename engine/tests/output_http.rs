@@ -60,6 +60,8 @@ fn message(i: u64) -> HttpMessage {
         body_size: 14,
         truncated: false,
         incomplete: false,
+        stream_id: None,
+        trailers: Vec::new(),
     }
 }
 

@@ -39,6 +39,8 @@ fn batch(from: u64, n: u64) -> Arc<Batch> {
             body_size: 0,
             truncated: false,
             incomplete: false,
+            stream_id: None,
+            trailers: Vec::new(),
         })
         .collect();
     Arc::new(Batch::from_messages(&msgs, None))

@@ -71,7 +71,7 @@
 //! * `data` consumes all of its input; bytes not parsed are counted in
 //!   `skipped_bytes`.
 
-mod body;
+pub(crate) mod body;
 mod detect;
 mod head;
 mod stats;
@@ -89,6 +89,8 @@ use body::{BodyBuf, BodyError, Decoder, Framing, FramingError, GapOutcome};
 use detect::{Detected, Resync};
 pub use head::REDACTED;
 use head::{Head, HeadError, StartLine};
+// Shared with the HTTP/2 stage (same header rules, same redaction).
+pub(crate) use head::{header_name, latin1, redact as redact_headers, DISCARD_DUPLICATES};
 pub use stats::HttpStats;
 
 /// Most requests waiting for their response on one connection; beyond it the
@@ -139,6 +141,8 @@ enum Mode {
     NonHttp,
     /// [`HttpConnection::close`] was called.
     Closed,
+    /// Handed over to the HTTP/2 parser (`h2`).
+    Http2,
 }
 
 /// State of one direction.
@@ -300,6 +304,11 @@ pub struct HttpConnection {
     budget: WorkerBudget,
     /// Bytes of the pending pool charged for `pending` (see [`PENDING_COST`]).
     pending_charged: usize,
+    /// The HTTP/2 parser, once the connection is found to speak HTTP/2.
+    h2: Option<Box<crate::http2::H2Connection>>,
+    /// Seen from the middle and no HTTP/1 message start found yet: bytes are
+    /// also searched for HTTP/2 frames.
+    probe_h2: bool,
 }
 
 /// What one pending-request slot costs the pending pool (its size, rounded up).
@@ -340,6 +349,8 @@ impl HttpConnection {
             mode: Mode::Http,
             budget: WorkerBudget::unlimited(),
             pending_charged: 0,
+            h2: None,
+            probe_h2: meta.mid_stream,
         }
     }
 
@@ -357,7 +368,7 @@ impl HttpConnection {
     /// False once the connection is no longer parsed as HTTP (after `101`, a
     /// successful `CONNECT`, detected non-HTTP, or [`close`](Self::close)).
     pub fn wants_data(&self) -> bool {
-        self.mode == Mode::Http
+        self.mode == Mode::Http || self.mode == Mode::Http2
     }
 
     /// Bytes held by this connection (partial heads, held bytes, kept bodies).
@@ -365,7 +376,8 @@ impl HttpConnection {
         self.halves
             .iter()
             .map(|h| h.buf.capacity() + h.current.as_ref().map_or(0, |c| c.body.data().len()))
-            .sum()
+            .sum::<usize>()
+            + self.h2.as_ref().map_or(0, |h2| h2.buffered_bytes())
     }
 
     /// In-order bytes sent by `side`, captured at `ts`.
@@ -378,6 +390,9 @@ impl HttpConnection {
         stats: &mut HttpStats,
         out: &mut Vec<HttpMessage>,
     ) {
+        if let Some(h2) = self.h2.as_mut() {
+            return h2.data(side, bytes, ts, cfg, stats, out);
+        }
         let mut cx = Ctx {
             ts,
             cfg,
@@ -398,6 +413,9 @@ impl HttpConnection {
         stats: &mut HttpStats,
         out: &mut Vec<HttpMessage>,
     ) {
+        if let Some(h2) = self.h2.as_mut() {
+            return h2.gap(side, len, ts, cfg, stats, out);
+        }
         if self.mode != Mode::Http || len == 0 {
             return;
         }
@@ -421,6 +439,9 @@ impl HttpConnection {
         stats: &mut HttpStats,
         out: &mut Vec<HttpMessage>,
     ) {
+        if let Some(h2) = self.h2.as_mut() {
+            return h2.fin(side, ts, cfg, stats, out);
+        }
         let mut cx = Ctx {
             ts,
             cfg,
@@ -445,6 +466,11 @@ impl HttpConnection {
         stats: &mut HttpStats,
         out: &mut Vec<HttpMessage>,
     ) {
+        if let Some(h2) = self.h2.as_mut() {
+            h2.close(ts, cfg, stats, out);
+            self.mode = Mode::Closed;
+            return;
+        }
         let mut cx = Ctx {
             ts,
             cfg,
@@ -564,7 +590,11 @@ impl HttpConnection {
         let mut idle_steps = 0u32;
         loop {
             if self.mode != Mode::Http {
-                cx.stats.skipped_bytes += input.len() as u64;
+                if let Some(h2) = self.h2.as_mut() {
+                    h2.data(side, input, cx.ts, cx.cfg, cx.stats, cx.out);
+                } else {
+                    cx.stats.skipped_bytes += input.len() as u64;
+                }
                 return;
             }
             let step;
@@ -651,8 +681,12 @@ impl HttpConnection {
         match self.halves[i].state {
             State::Detect => self.step_detect(side, s, cx),
             State::Resync { at_line_start } => {
+                if self.probe_h2 && crate::http2::looks_like_frames(s).is_some() {
+                    return self.start_h2_mid_stream(side, s, cx);
+                }
                 match detect::resync(side, s, at_line_start, head_limit(cx.cfg)) {
                     Resync::Found(p) => {
+                        self.probe_h2 = false;
                         cx.stats.skipped_bytes += p as u64;
                         self.halves[i].state = State::Idle;
                         Step::consumed(p)
@@ -716,8 +750,90 @@ impl HttpConnection {
                 Resync::Maybe(_) if s.len() < detect::DETECT_LIMIT => Step::need_more(0),
                 _ => self.not_http(Detected::Other, s, cx),
             },
+            Detected::Http2 => self.start_http2(side, s, cx),
             kind => self.not_http(kind, s, cx),
         }
+    }
+
+    // ---- HTTP/2 hand-over --------------------------------------------------
+
+    fn h2_peers(&self) -> crate::http2::Peers {
+        crate::http2::Peers {
+            id: self.id,
+            client: self.client,
+            server: self.server,
+            direction: self.direction,
+        }
+    }
+
+    /// The connection speaks HTTP/2 from its start (`side` sent the preface,
+    /// or the server's first frame is SETTINGS): hand it to the HTTP/2
+    /// parser with the bytes `s` and whatever the other side sent meanwhile.
+    fn start_http2(&mut self, side: Side, s: &[u8], cx: &mut Ctx<'_>) -> Step {
+        cx.stats.non_http_http2 += 1;
+        cx.stats.h2_connections += 1;
+        let h2 = crate::http2::H2Connection::new(
+            self.h2_peers(),
+            true,
+            self.next_seq,
+            self.budget.clone(),
+        );
+        self.hand_over(h2, side.peer(), cx);
+        if let Some(h2) = self.h2.as_mut() {
+            h2.data(side, s, cx.ts, cx.cfg, cx.stats, cx.out);
+        }
+        Step::consumed(s.len())
+    }
+
+    /// A connection seen from its middle whose bytes are HTTP/2 frames: frame
+    /// boundaries are found by content and the HPACK tables start unknown.
+    fn start_h2_mid_stream(&mut self, side: Side, s: &[u8], cx: &mut Ctx<'_>) -> Step {
+        cx.stats.h2_connections += 1;
+        cx.stats.h2_mid_stream += 1;
+        let h2 = crate::http2::H2Connection::new(
+            self.h2_peers(),
+            false,
+            self.next_seq,
+            self.budget.clone(),
+        );
+        self.hand_over(h2, side.peer(), cx);
+        if let Some(h2) = self.h2.as_mut() {
+            h2.data(side, s, cx.ts, cx.cfg, cx.stats, cx.out);
+        }
+        Step::consumed(s.len())
+    }
+
+    /// A `101` to `h2c` answered the request `seq` (last byte at `req_end`):
+    /// it is stream 1's request, and the bytes that follow are HTTP/2.
+    fn start_h2c(&mut self, seq: u64, req_end: Timestamp, cx: &mut Ctx<'_>) {
+        cx.stats.h2_connections += 1;
+        cx.stats.h2_upgrades += 1;
+        let h2 = crate::http2::H2Connection::upgraded(
+            self.h2_peers(),
+            seq,
+            req_end,
+            self.next_seq,
+            self.budget.clone(),
+        );
+        self.hand_over(h2, Side::Client, cx);
+    }
+
+    /// Switches to HTTP/2; bytes `held` by that side (the client's bytes held
+    /// while an upgrade awaited its answer, or the other side's bytes under
+    /// detection) are given to the HTTP/2 parser first.
+    fn hand_over(&mut self, h2: crate::http2::H2Connection, held: Side, cx: &mut Ctx<'_>) {
+        let mut h2 = Box::new(h2);
+        self.mode = Mode::Http2;
+        let h = &mut self.halves[idx(held)];
+        let bytes = std::mem::take(&mut h.buf);
+        h.need_more = false;
+        if !bytes.is_empty() {
+            h2.data(held, &bytes, h.buf_ts, cx.cfg, cx.stats, cx.out);
+        }
+        // Pending requests other than the upgrade's cannot be answered in HTTP/1 now.
+        cx.stats.requests_without_response += self.pending.iter().filter(|p| p.seen).count() as u64;
+        self.pending.clear();
+        self.h2 = Some(h2);
     }
 
     /// Detection found HTTP/1.x: every direction still detecting starts parsing.
@@ -767,6 +883,11 @@ impl HttpConnection {
                         }
                         cx.stats.ignored_header_lines += h.ignored_header_lines;
                         self.on_head(side, h, start_ts, cx);
+                        if let Some(h2) = self.h2.as_mut() {
+                            // A 101 to h2c: the server's HTTP/2 starts right after it.
+                            h2.data(side, &s[end..], cx.ts, cx.cfg, cx.stats, cx.out);
+                            return Step::consumed(s.len());
+                        }
                         if self.mode != Mode::Http {
                             cx.stats.skipped_bytes += (s.len() - end) as u64;
                             return Step::consumed(s.len());
@@ -878,6 +999,8 @@ impl HttpConnection {
             body_size: 0,
             truncated: false,
             incomplete: false,
+            stream_id: None,
+            trailers: Vec::new(),
         }
     }
 
@@ -1067,7 +1190,15 @@ impl HttpConnection {
         let to_connect = req.is_some_and(|p| p.is_connect);
         if status == 101 || (to_connect && (200..300).contains(&status)) {
             msg.end_timestamp = cx.ts;
+            let h2c = status == 101 && is_h2c(&msg);
             self.emit(msg, cx);
+            if h2c {
+                if let Some(p) = req.filter(|p| p.seen) {
+                    cx.stats.upgraded_connections += 1;
+                    self.start_h2c(p.seq, p.last_ts, cx);
+                    return;
+                }
+            }
             if status == 101 {
                 cx.stats.upgraded_connections += 1;
             } else {
@@ -1342,9 +1473,17 @@ impl HttpConnection {
     }
 }
 
+/// Whether a `101` response switches to HTTP/2 (`Upgrade: h2c`).
+fn is_h2c(msg: &HttpMessage) -> bool {
+    msg.headers.iter().any(|(n, v)| {
+        n == "upgrade"
+            && matches!(v, crate::message::HeaderValue::Single(v) if v.trim().eq_ignore_ascii_case("h2c"))
+    })
+}
+
 /// Heap bytes a message's head keeps while its body is in progress (an estimate
 /// that errs high: each string's bytes plus a fixed cost per header).
-fn held_bytes(msg: &HttpMessage) -> usize {
+pub(crate) fn held_bytes(msg: &HttpMessage) -> usize {
     let start = match &msg.kind {
         MessageKind::Request { method, url } => method.len() + url.len(),
         MessageKind::Response { status_message, .. } => status_message.len(),

@@ -270,6 +270,8 @@ mod tests {
             body_size: 1000,
             truncated,
             incomplete: false,
+            stream_id: None,
+            trailers: Vec::new(),
         }
     }
 
