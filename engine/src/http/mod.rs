@@ -360,6 +360,11 @@ impl HttpConnection {
         self
     }
 
+    /// Whether the connection was handed over to the HTTP/2 parser.
+    pub fn is_http2(&self) -> bool {
+        self.h2.is_some()
+    }
+
     /// Pending requests (waiting for their response).
     pub fn pending_requests(&self) -> usize {
         self.pending.len()

@@ -31,9 +31,10 @@ use super::huffman;
 use crate::budget::Pool;
 
 /// The largest dynamic table a size update may select. Endpoints advertise
-/// `SETTINGS_HEADER_TABLE_SIZE` (4096 by default; some servers use 64 KiB);
-/// an update beyond this bound is treated as a compression error.
-pub(crate) const MAX_TABLE_SIZE: usize = 1 << 20;
+/// `SETTINGS_HEADER_TABLE_SIZE` (4096 by default; browsers use 64 KiB); an
+/// update beyond this bound is treated as a compression error (the table
+/// becomes unknown), which bounds what one direction can make us hold.
+pub(crate) const MAX_TABLE_SIZE: usize = 64 << 10;
 /// The table size before any update (RFC 9113 §6.5.2).
 pub(crate) const DEFAULT_TABLE_SIZE: usize = 4096;
 /// Bytes charged per entry on top of its name and value (allocation overhead).

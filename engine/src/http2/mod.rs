@@ -487,9 +487,7 @@ impl H2Connection {
             return true;
         }
         // Grow geometrically so a frame collected in small segments is copied O(n).
-        let want = need
-            .max(len.saturating_mul(2))
-            .min(need.max(KEEP_BUF_CAPACITY));
+        let want = need.max(len.saturating_mul(2)).max(64);
         let add = want - len;
         if !self.budget.heads.try_take(add) {
             return false;
