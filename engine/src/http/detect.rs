@@ -107,7 +107,8 @@ pub(crate) fn classify(side: Side, s: &[u8]) -> Detected {
             if first == 0 && s.len() < 9 {
                 return Detected::NeedMore;
             }
-            if first == 0 && s[3] == 0x4 && s[4] == 0 && s[5..9] == [0; 4] && s[2] % 6 == 0 {
+            if first == 0 && s[3] == 0x4 && s[4] == 0 && s[5..9] == [0; 4] && s[2].is_multiple_of(6)
+            {
                 return Detected::Http2;
             }
             const P: &[u8] = b"HTTP/";

@@ -77,7 +77,9 @@ impl FrameHeader {
             kind::DATA | kind::HEADERS | kind::CONTINUATION | kind::PUSH_PROMISE => on_stream,
             kind::PRIORITY => on_stream && self.len == 5,
             kind::RST_STREAM => on_stream && self.len == 4,
-            kind::SETTINGS => !on_stream && self.len % 6 == 0 && self.flags & !flag::ACK == 0,
+            kind::SETTINGS => {
+                !on_stream && self.len.is_multiple_of(6) && self.flags & !flag::ACK == 0
+            }
             kind::PING => !on_stream && self.len == 8 && self.flags & !flag::ACK == 0,
             kind::GOAWAY => !on_stream && self.len >= 8,
             kind::WINDOW_UPDATE => self.len == 4,
@@ -143,7 +145,7 @@ pub(crate) fn goaway(p: &[u8]) -> Result<(u32, u32), FrameError> {
 
 /// The `(identifier, value)` pairs of a SETTINGS frame.
 pub(crate) fn settings(p: &[u8]) -> Result<impl Iterator<Item = (u16, u32)> + '_, FrameError> {
-    if p.len() % 6 != 0 {
+    if !p.len().is_multiple_of(6) {
         return Err(FrameError);
     }
     Ok(p.chunks_exact(6).map(|c| {

@@ -291,7 +291,7 @@ impl Decoder {
 
     /// The entry at `index` (1-based over static then dynamic); `None` when it
     /// is in the unknown part of the table or its name was never known.
-    fn lookup(&self, index: usize) -> Result<Option<(&[u8], &[u8])>, HpackError> {
+    fn lookup(&self, index: usize) -> Result<Option<NameValue<'_>>, HpackError> {
         if index == 0 {
             return Err(HpackError::Index);
         }
@@ -340,6 +340,9 @@ impl Decoder {
         }
     }
 }
+
+/// A table entry's name and value.
+type NameValue<'a> = (&'a [u8], &'a [u8]);
 
 fn push(block: &mut Block, list: &mut usize, max: usize, name: Vec<u8>, value: Vec<u8>) {
     *list = list.saturating_add(name.len() + value.len() + 32);

@@ -133,7 +133,6 @@ struct Run {
     cfg: HttpConfig,
     stats: HttpStats,
     out: Vec<HttpMessage>,
-    budget: WorkerBudget,
 }
 
 impl Run {
@@ -146,7 +145,6 @@ impl Run {
             cfg,
             stats: HttpStats::default(),
             out: Vec::new(),
-            budget,
         }
     }
     fn ev(&mut self, k: usize, e: Ev<'_>) {
@@ -747,8 +745,11 @@ fn fin_and_close_emit_unfinished_streams() {
         Ev::FinC,
     ]);
     assert_eq!(summary(&r.out)[0], s("req", 0, 1, "POST", "/s", 4, true));
-    r.close();
+    assert_eq!(r.out.len(), 1);
+    r.run(&[Ev::FinS]);
     assert_eq!(summary(&r.out)[1], s("resp", 1, 3, "200", "", 0, true));
+    r.close();
+    assert_eq!(r.out.len(), 2);
     assert_eq!(r.stats.responses_without_request, 1);
 }
 
