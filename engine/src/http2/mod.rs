@@ -424,7 +424,7 @@ impl H2Connection {
             });
             if unfinished {
                 self.finish(id, side, true, &mut cx);
-                self.maybe_close(id, &mut cx);
+                self.maybe_close(id);
             }
         }
         self.settle();
@@ -1220,7 +1220,7 @@ impl H2Connection {
             }
         }
         self.finish(id, side, false, cx);
-        self.maybe_close(id, cx);
+        self.maybe_close(id);
     }
 
     /// Emits `side`'s message on stream `id`, if one is in progress.
@@ -1249,16 +1249,15 @@ impl H2Connection {
         self.emit(msg, cx);
     }
 
-    /// Removes stream `id` once both sides are done.
-    fn maybe_close(&mut self, id: u32, cx: &mut Ctx<'_>) {
-        let done = self
-            .streams
-            .get(&id)
-            .is_some_and(|s| s.req.is_none() && s.resp.is_none() && s.client_done && s.server_done);
+    /// Removes stream `id` once both sides are done (or the server is done
+    /// with a stream whose request was never seen: it will not come now).
+    fn maybe_close(&mut self, id: u32) {
+        let done = self.streams.get(&id).is_some_and(|s| {
+            s.req.is_none() && s.resp.is_none() && s.server_done && (s.client_done || !s.req_seen)
+        });
         if done {
             self.streams.remove(&id);
         }
-        let _ = cx;
     }
 
     /// Stream `id` ends now (reset, shed, connection gone): what is unfinished

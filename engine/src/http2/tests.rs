@@ -727,6 +727,13 @@ fn mid_connection_capture_decodes_what_it_can() {
     );
     assert_eq!(r.stats.h2_mid_stream, 1);
     assert_eq!(r.stats.h2_hpack_unknown_fields, 1);
+    // A response whose request was never seen closes its stream when it ends.
+    r.run(&[Ev::S(&[ok(9, false), data(9, true, b"yz")].concat())]);
+    assert_eq!(summary(&r.out)[2], s("resp", 1, 9, "200", "", 2, true));
+    assert_eq!(r.stats.responses_without_request, 1);
+    r.close();
+    assert_eq!(r.out.len(), 3);
+    assert_eq!(r.stats.requests_without_response, 0);
 }
 
 #[test]
