@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::bounded;
 
+use crate::capture::file::{CaptureFile, Record, SourceError};
 use crate::config::Settings;
 use crate::fatal::{self, FaultPoint, ThreadPanic};
 use crate::flow::{FlowConfig, FlowCounters, FlowKey, FlowTable};
@@ -31,8 +32,6 @@ use crate::http::HttpConfig;
 use crate::message::{Endpoint, HttpMessage, Placement};
 use crate::output::{Batch, Output};
 use crate::reassembly::Limits;
-use crate::source::file::{CaptureFile, Record};
-use crate::source::SourceError;
 use crate::stats::{CaptureStats, OutputStats, Stats};
 use crate::time::Timestamp;
 use crate::wire::{decode_tcp, DecodeError, DecodeStats, LinkType, TcpSegment};
