@@ -1,7 +1,7 @@
 //! HTTP/2 in cleartext (RFC 9113): frames, HPACK, streams, and one request and
 //! one response [`HttpMessage`] per stream.
 //!
-//! The HTTP/1 stage hands a connection over to an [`H2Connection`] when it
+//! The HTTP/1 stage hands a connection over to an `H2Connection` when it
 //! sees the client's connection preface (prior knowledge), a server that
 //! speaks first with a SETTINGS frame, or a `101 Switching Protocols` to
 //! `h2c` (the upgrade request is then stream 1's request, already emitted by
@@ -9,13 +9,13 @@
 //!
 //! # How it works
 //!
-//! Each direction is read frame by frame ([`frame`]): a frame's 9-byte header
+//! Each direction is read frame by frame (`frame.rs`): a frame's 9-byte header
 //! is collected, then its payload. DATA payloads are streamed straight into
 //! the stream's body (never buffered beyond `maxBodySize`); other frames are
 //! collected whole (header block fragments up to a limit, control frames up to
 //! [`MAX_CONTROL_FRAME`]) and then handled. A header block (HEADERS or
 //! PUSH_PROMISE plus CONTINUATIONs) is decoded once complete with the sender's
-//! HPACK [`hpack::Decoder`]; the two directions have separate tables.
+//! HPACK `hpack::Decoder`; the two directions have separate tables.
 //!
 //! Streams follow RFC 9113 §5.1 as seen from outside: a stream opens with the
 //! client's HEADERS (or a PUSH_PROMISE, which reserves it), is half-closed by
@@ -41,8 +41,8 @@
 //! A gap inside a DATA payload keeps the frame boundaries: the bytes are
 //! counted into `bodySize` and the message is emitted incomplete. A gap
 //! anywhere else loses them: the direction searches its next bytes for a run of
-//! plausible frame headers ([`find_frames`]), the HPACK table of that direction
-//! becomes unknown (it may have missed insertions, see [`hpack`]), and every
+//! plausible frame headers (`find_frames`), the HPACK table of that direction
+//! becomes unknown (it may have missed insertions, see `hpack.rs`), and every
 //! message that direction had in progress is emitted incomplete when it ends.
 //! A connection first seen in the middle is read the same way from its first
 //! bytes. Header fields that cannot be resolved are left out (never guessed)
@@ -59,7 +59,7 @@
 //! * Per direction at most one frame payload of [`MAX_CONTROL_FRAME`] or one
 //!   header block of `max_head_size` is buffered; at most [`MAX_STREAMS`]
 //!   streams are open per connection.
-//! * Every byte given to [`H2Connection::data`] is consumed: turned into a
+//! * Every byte given to `H2Connection::data` is consumed: turned into a
 //!   message, or counted (`skipped_bytes`).
 
 pub(crate) mod frame;
