@@ -66,7 +66,7 @@
 //! The interface helpers here feed configuration defaults: [`local_addresses`] (to tell inbound
 //! from outbound exchanges) and [`available_cpus`] ([`cgroup`]: the default number of workers).
 //!
-//! [`file`] reads pcap and pcapng files (through libpcap) for replay.
+//! [`file`](mod@file) reads pcap and pcapng files (through libpcap) for replay.
 
 use std::ffi::CStr;
 use std::fmt::Write as _;

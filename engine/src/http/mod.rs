@@ -4,7 +4,7 @@
 //! each direction's in-order bytes ([`HttpConnection::data`]), explicit holes
 //! ([`HttpConnection::gap`]), half-closes ([`HttpConnection::fin`]) and the
 //! connection's end ([`HttpConnection::close`]); it appends finished
-//! [`HttpMessage`]s to `out` and counts everything else in [`HttpStats`].
+//! [`HttpMessage`](crate::message::HttpMessage)s to `out` and counts everything else in [`HttpStats`].
 //!
 //! # How it works
 //!
