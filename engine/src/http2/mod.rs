@@ -663,7 +663,7 @@ impl H2Connection {
         let i = idx(side);
         let max_frame = self.halves[i].max_frame.max(frame::DEFAULT_MAX_FRAME);
         if self.halves[i].buf.is_empty() {
-            if let Some(p) = find_frames(input, max_frame) {
+            if let Some(p) = find_frames(input, max_frame, true) {
                 cx.stats.skipped_bytes += p as u64;
                 cx.stats.h2_resyncs += 1;
                 self.halves[i].read = Read::Header;
@@ -679,7 +679,7 @@ impl H2Connection {
         }
         let h = &mut self.halves[i];
         h.buf.extend_from_slice(&input[..n]);
-        match find_frames(&h.buf, max_frame) {
+        match find_frames(&h.buf, max_frame, true) {
             Some(p) => {
                 cx.stats.skipped_bytes += p as u64;
                 cx.stats.h2_resyncs += 1;
@@ -1443,10 +1443,10 @@ fn add_header(headers: &mut Vec<(HeaderName, HeaderValue)>, name: HeaderName, va
 }
 
 /// The first offset in `s` where [`RESYNC_CHAIN`] plausible frame headers
-/// follow each other (or fewer that end exactly at the end of `s`, at least
-/// two), frames no longer than `max_frame`. Linear in practice: each
+/// follow each other (with `short_ok`, also two that end exactly at the end
+/// of `s`), frames no longer than `max_frame`. Linear in practice: each
 /// candidate is rejected after looking at one header unless it chains.
-pub(crate) fn find_frames(s: &[u8], max_frame: u32) -> Option<usize> {
+pub(crate) fn find_frames(s: &[u8], max_frame: u32, short_ok: bool) -> Option<usize> {
     'outer: for p in 0..s.len().saturating_sub(HEADER_LEN - 1) {
         let mut at = p;
         let mut chained = 0;
@@ -1460,7 +1460,7 @@ pub(crate) fn find_frames(s: &[u8], max_frame: u32) -> Option<usize> {
             }
             chained += 1;
             at += HEADER_LEN + h.len as usize;
-            if at == s.len() && chained >= 2 {
+            if short_ok && at == s.len() && chained >= 2 {
                 return Some(p);
             }
             if at > s.len() {
@@ -1474,6 +1474,12 @@ pub(crate) fn find_frames(s: &[u8], max_frame: u32) -> Option<usize> {
 
 /// Whether `s` (bytes from the middle of a connection, either direction)
 /// looks like HTTP/2 frames from its start or within its first bytes.
+/// Stricter than the search after a gap (a full chain of [`RESYNC_CHAIN`]):
+/// a false positive would turn an HTTP/1 connection into HTTP/2 for good.
 pub(crate) fn looks_like_frames(s: &[u8]) -> Option<usize> {
-    find_frames(&s[..s.len().min(RESYNC_WINDOW)], frame::DEFAULT_MAX_FRAME)
+    find_frames(
+        &s[..s.len().min(RESYNC_WINDOW)],
+        frame::DEFAULT_MAX_FRAME,
+        false,
+    )
 }

@@ -836,3 +836,25 @@ fn hostile_input_never_panics_and_is_bounded() {
     assert_eq!(budget.heads.held(), 0);
     assert_eq!(budget.pending.held(), 0);
 }
+
+#[test]
+fn frame_boundaries_are_found_by_content() {
+    use super::{find_frames, looks_like_frames};
+    let ping = frame(kind::PING, 0, 0, &[0; 8]);
+    let two = [&b"xyz"[..], &ping, &ok(1, true)].concat();
+    // After a gap two frames ending exactly at the end are enough; to call a
+    // mid-stream connection HTTP/2 it takes a chain of three.
+    assert_eq!(find_frames(&two, 16_384, true), Some(3));
+    assert_eq!(looks_like_frames(&two), None);
+    let three = [&two[..], &ping].concat();
+    assert_eq!(looks_like_frames(&three), Some(3));
+    // HTTP/1 text and random bytes are not frames.
+    assert_eq!(
+        looks_like_frames(b"GET / HTTP/1.1\r\nHost: a\r\n\r\nHTTP/1.1 200 OK\r\n\r\n"),
+        None
+    );
+    let noise: Vec<u8> = (0..4096u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+        .collect();
+    assert_eq!(looks_like_frames(&noise), None);
+}
