@@ -37,8 +37,12 @@ interface HttpMessageBase {
   source: Endpoint;
   destination: Endpoint;
   direction: 'inbound' | 'outbound' | 'unknown';
-  httpVersion: '1.0' | '1.1';
+  httpVersion: '1.0' | '1.1' | '2';
+  /** HTTP/2 only: the stream that carried the message. */
+  streamId?: number;
   headers: HttpHeaders;
+  /** Only when the message had trailers (HTTP/2 trailing HEADERS, e.g. gRPC's `grpc-status`). */
+  trailers?: HttpHeaders;
   /** The body without chunked framing, at most `maxBodySize` bytes of it. */
   body: string;
   bodyEncoding: 'utf8' | 'base64';
