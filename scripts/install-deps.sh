@@ -37,6 +37,9 @@ build_pkgs=(build-essential libpcap-dev pkg-config)
 # from its own install); iproute2 makes namespaces; ethtool turns offloads on.
 # nghttp2-client brings h2load, an HTTP/2 load generator (live HTTP/2 tests).
 test_pkgs=(tshark tcpdump nginx curl wrk apache2-utils iproute2 ethtool openssl nghttp2-client)
+# prometheus (with promtool) scrapes and lints the sniffer's /metrics in
+# engine/tests/observability.rs; its package does not start a daemon under a container.
+test_pkgs+=(prometheus)
 
 # Manifests and images (tests/deploy, tests/images, scripts/images.sh): python3-yaml turns
 # `kubectl kustomize` output into JSON; podman (with runc, and catatonit for a pod's
@@ -80,6 +83,10 @@ fi
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/dev/null; then
   systemctl stop nginx || true
 fi
+# Likewise prometheus's package starts one on :9090 where systemd runs; tests start their own.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
+  systemctl stop prometheus || true
+fi
 
 root=0
 [ "$(id -u)" = 0 ] && root=1
@@ -120,6 +127,17 @@ if [ "$what" != build ] && [ "$what" != images ] && ! grpc_ok && [ $root = 1 ] &
   echo "install-deps: installing $GRPC_JS_PKG (npm) into $GRPC_DIR" >&2
   mkdir -p "$GRPC_DIR"
   npm install --prefix "$GRPC_DIR" --no-audit --no-fund --no-save "$GRPC_JS_PKG" >/dev/null
+fi
+
+# The Python `opentelemetry-proto` package decodes the sniffer's OTLP export requests in
+# engine/tests/observability.rs, independently of the Rust crate that encodes them.
+OTLP_VENV="$TOOLS_DIR/otlp"
+OTLP_PKG="opentelemetry-proto==1.*"
+if [ "$what" != build ] && [ "$what" != images ] && [ $root = 1 ] &&
+  ! "$OTLP_VENV/bin/python" -c 'import opentelemetry.proto.collector.trace.v1.trace_service_pb2' 2>/dev/null; then
+  echo "install-deps: installing $OTLP_PKG (PyPI) into $OTLP_VENV" >&2
+  python3 -m venv "$OTLP_VENV"
+  "$OTLP_VENV/bin/pip" install --quiet --disable-pip-version-check "$OTLP_PKG"
 fi
 
 if [ "$what" != images ] && command -v rustup >/dev/null 2>&1; then

@@ -52,6 +52,16 @@ pub enum CaptureBackend {
     Pcap,
 }
 
+/// What the output URL receives (`outputFormat`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum OutputFormat {
+    /// The schema-v1 messages as JSON (NDJSON when batched).
+    #[default]
+    Json,
+    /// OTLP/HTTP protobuf traces: one span per exchange.
+    Otlp,
+}
+
 /// Log verbosity.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
 pub enum LogLevel {
@@ -82,6 +92,11 @@ pub struct Settings {
     pub output_url_auth_token: Option<String>,
     /// Write JSON lines to stdout; `None` = the surface's default.
     pub output_stdout: Option<bool>,
+    /// What the output URL receives.
+    pub output_format: OutputFormat,
+    /// `HOST:PORT` serving `GET /metrics`; `None` = off (the sidecar's default is
+    /// `0.0.0.0:9464`, see [`SettingsBuilder::new`]).
+    pub metrics_addr: Option<String>,
     /// Fraction of connections observed, decided per connection.
     pub sample_rate: f64,
     /// Body bytes kept per message.
@@ -131,6 +146,8 @@ impl Default for Settings {
             allow_insecure_output_url: None,
             output_url_auth_token: None,
             output_stdout: None,
+            output_format: OutputFormat::Json,
+            metrics_addr: None,
             sample_rate: 1.0,
             max_body_size: 65_536,
             stdout_bodies: false,
@@ -163,6 +180,8 @@ impl fmt::Debug for Settings {
             allow_insecure_output_url,
             output_url_auth_token,
             output_stdout,
+            output_format,
+            metrics_addr,
             sample_rate,
             max_body_size,
             stdout_bodies,
@@ -192,6 +211,8 @@ impl fmt::Debug for Settings {
                 &output_url_auth_token.as_ref().map(|_| REDACTED),
             )
             .field("output_stdout", output_stdout)
+            .field("output_format", output_format)
+            .field("metrics_addr", metrics_addr)
             .field("sample_rate", sample_rate)
             .field("max_body_size", max_body_size)
             .field("stdout_bodies", stdout_bodies)
@@ -273,6 +294,12 @@ const TABLE: &[Spec] = &[
     ),
     spec("outputUrlAuthToken", Some("OUTPUT_URL_AUTH_TOKEN"), None),
     spec("outputStdout", Some("OUTPUT_STDOUT"), Some("--stdout")),
+    spec(
+        "outputFormat",
+        Some("OUTPUT_FORMAT"),
+        Some("--output-format"),
+    ),
+    spec("metricsAddr", Some("METRICS_ADDR"), Some("--metrics-addr")),
     spec("sampleRate", Some("SAMPLE_RATE"), Some("--sample-rate")),
     spec(
         "maxBodySize",
@@ -382,6 +409,7 @@ impl SettingsBuilder {
     pub fn new(surface: Surface, production: bool) -> Self {
         let settings = Settings {
             stdout_bodies: surface == Surface::Cli,
+            metrics_addr: (surface == Surface::Env).then(|| DEFAULT_SIDECAR_METRICS_ADDR.into()),
             ..Settings::default()
         };
         SettingsBuilder {
@@ -467,6 +495,21 @@ impl SettingsBuilder {
                 s.output_url_auth_token = if v.is_empty() { None } else { Some(v) };
             }
             "outputStdout" => s.output_stdout = Some(boolean(&value).map_err(&err)?),
+            "outputFormat" => {
+                s.output_format = match text(&value).map_err(&err)?.as_str() {
+                    "json" => OutputFormat::Json,
+                    "otlp" => OutputFormat::Otlp,
+                    other => {
+                        return Err(err(format!(
+                            "expected one of \"json\", \"otlp\", got {other:?}"
+                        )))
+                    }
+                }
+            }
+            "metricsAddr" => {
+                let v = text(&value).map_err(&err)?;
+                s.metrics_addr = parse_metrics_addr(&v).map_err(&err)?;
+            }
             "sampleRate" => {
                 let r = number(&value).map_err(&err)?;
                 if !(r > 0.0 && r <= 1.0) {
@@ -588,6 +631,15 @@ impl SettingsBuilder {
                 reason:
                     "required: the TCP port(s) the application serves HTTP on, e.g. 8080 or 80,8080"
                         .into(),
+            });
+        }
+        if s.output_format == OutputFormat::Otlp && s.output_url.is_none() {
+            return Err(ConfigError {
+                name: name("outputFormat"),
+                reason: format!(
+                    "\"otlp\" sends traces to the output URL, and {} is not set (e.g. https://collector:4318/v1/traces)",
+                    name("outputUrl")
+                ),
             });
         }
         if let Some(url) = &s.output_url {
@@ -799,6 +851,37 @@ fn url_parts(url: &str) -> Result<(String, &str), String> {
     Ok((scheme, host))
 }
 
+/// The sidecar serves `/metrics` here unless `METRICS_ADDR` says otherwise (`off` disables it).
+pub const DEFAULT_SIDECAR_METRICS_ADDR: &str = "0.0.0.0:9464";
+
+/// `HOST:PORT` (host a name, an IPv4 address or a bracketed IPv6 address; port 0 lets the
+/// system pick), or `off`/empty for none.
+fn parse_metrics_addr(v: &str) -> Result<Option<String>, String> {
+    let v = v.trim();
+    if v.is_empty() || v.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let bad = || {
+        format!(
+            "expected HOST:PORT (e.g. 0.0.0.0:9464, 127.0.0.1:9464, [::]:9464) or \"off\", got {v:?}"
+        )
+    };
+    if v.parse::<std::net::SocketAddr>().is_ok() {
+        return Ok(Some(v.to_string()));
+    }
+    let (host, port) = v.rsplit_once(':').ok_or_else(bad)?;
+    port.parse::<u16>().map_err(|_| bad())?;
+    let host_ok = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if !host_ok {
+        return Err(bad());
+    }
+    Ok(Some(v.to_string()))
+}
+
 fn check_output_url(url: &str) -> Result<(), String> {
     url_parts(url).map(|_| ())
 }
@@ -826,6 +909,62 @@ fn is_loopback_host(host: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn metrics_addr_and_output_format() {
+        let build = |surface: Surface, kv: &[(&str, &str)]| {
+            let mut b = SettingsBuilder::new(surface, false);
+            let ports = match surface {
+                Surface::Library => "ports",
+                Surface::Env => "PORTS",
+                Surface::Cli => "--ports",
+            };
+            b.set(ports, RawValue::Text("80".into())).unwrap();
+            for (k, v) in kv {
+                b.set(k, RawValue::Text((*v).into()))?;
+            }
+            b.build()
+        };
+        // Defaults: the sidecar serves metrics, the CLI and the library do not.
+        assert_eq!(
+            build(Surface::Env, &[]).unwrap().metrics_addr.as_deref(),
+            Some("0.0.0.0:9464")
+        );
+        assert_eq!(build(Surface::Cli, &[]).unwrap().metrics_addr, None);
+        assert_eq!(build(Surface::Library, &[]).unwrap().metrics_addr, None);
+        assert_eq!(
+            build(Surface::Env, &[("METRICS_ADDR", "off")])
+                .unwrap()
+                .metrics_addr,
+            None
+        );
+        for ok in ["127.0.0.1:9464", "[::1]:0", "localhost:9090", "0.0.0.0:1"] {
+            let s = build(Surface::Cli, &[("--metrics-addr", ok)]).unwrap();
+            assert_eq!(s.metrics_addr.as_deref(), Some(ok));
+        }
+        for bad in ["9464", "host:", ":9464", "h:70000", "a b:1", "::1:9"] {
+            let e = build(Surface::Library, &[("metricsAddr", bad)]).unwrap_err();
+            assert_eq!(e.name, "metricsAddr");
+            assert!(e.reason.contains("HOST:PORT"), "{e}");
+        }
+        let e = build(Surface::Cli, &[("--output-format", "zipkin")]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid setting --output-format: expected one of \"json\", \"otlp\", got \"zipkin\""
+        );
+        let e = build(Surface::Env, &[("OUTPUT_FORMAT", "otlp")]).unwrap_err();
+        assert_eq!(e.name, "OUTPUT_FORMAT");
+        assert!(e.reason.contains("OUTPUT_URL"), "{e}");
+        let s = build(
+            Surface::Env,
+            &[
+                ("OUTPUT_FORMAT", "otlp"),
+                ("OUTPUT_URL", "https://otel.example:4318/v1/traces"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.output_format, OutputFormat::Otlp);
+    }
 
     fn cli(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         let mut b = SettingsBuilder::new(Surface::Cli, false);

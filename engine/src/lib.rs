@@ -27,6 +27,7 @@ pub mod flow;
 pub mod http;
 pub mod http2;
 pub mod message;
+pub mod metrics;
 pub mod output;
 pub mod pipeline;
 pub mod reassembly;

@@ -83,6 +83,8 @@ pub struct Worker {
     output_drops: u64,
     /// Latest capture time seen (capture clocks can step back; this never does).
     clock: Timestamp,
+    /// RED metrics of this worker's exchanges (recorded only while `/metrics` is served).
+    red: crate::metrics::ExchangeTracker,
 }
 
 impl Worker {
@@ -100,6 +102,7 @@ impl Worker {
             last_sweep: Timestamp(0),
             output_drops: 0,
             clock: Timestamp(0),
+            red: crate::metrics::ExchangeTracker::default(),
         }
     }
 
@@ -232,6 +235,7 @@ impl Worker {
     pub fn take_batch(&mut self) -> Batch {
         self.out_bytes = 0;
         if !self.out.is_empty() {
+            self.red.observe(&self.out);
             self.batch.extend(&self.out, self.placement.as_ref());
             self.out.clear();
         }

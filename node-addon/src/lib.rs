@@ -135,6 +135,11 @@ fn settings_json(s: &Settings) -> Value {
         "allowInsecureOutputUrl": s.allow_insecure_output_url,
         "outputUrlAuthTokenSet": s.output_url_auth_token.is_some(),
         "outputStdout": s.output_stdout,
+        "outputFormat": match s.output_format {
+            tcp_sniffer::config::OutputFormat::Json => "json",
+            tcp_sniffer::config::OutputFormat::Otlp => "otlp",
+        },
+        "metricsAddr": s.metrics_addr,
         "sampleRate": s.sample_rate,
         "maxBodySize": s.max_body_size,
         "stdoutBodies": s.stdout_bodies,
@@ -306,12 +311,14 @@ fn start(mut cx: FunctionContext) -> JsResult<JsPromise> {
                 match result {
                     Ok(sniffer) => {
                         let info = sniffer.info().clone();
+                        let metrics = sniffer.metrics_addr().map(|a| a.to_string());
                         st.phase = Phase::Running(sniffer);
                         Ok(json!({
                             "backend": info.backend,
                             "workers": info.workers,
                             "source": info.source,
                             "fallbackReason": info.fallback_reason,
+                            "metricsAddr": metrics,
                             "pod": placement.map(|p| json!({
                                 "name": p.name, "namespace": p.namespace, "node": p.node
                             })),

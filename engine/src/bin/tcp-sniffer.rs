@@ -39,6 +39,11 @@ OPTIONS:
                                   host; other http:// URLs are accepted with a warning unless
                                   NODE_ENV=production); the bearer token is read from the
                                   OUTPUT_URL_AUTH_TOKEN environment variable
+        --output-format json|otlp json: the messages (NDJSON when batched); otlp: OTLP/HTTP
+                                  protobuf traces, one span per exchange (URL e.g.
+                                  https://collector:4318/v1/traces) (default: json)
+        --metrics-addr HOST:PORT  serve Prometheus metrics at http://HOST:PORT/metrics
+                                  (default: off)
         --allow-insecure-output-url[=false]
                                   accept an http:// output URL to a host that is not loopback
                                   (default: true, with a warning; false under NODE_ENV=production)
@@ -66,18 +71,24 @@ OPTIONS:
         --output-queue-size N, --output-drain-timeout-ms MS, --output-retry-base-ms MS
                                   output URL tuning (see README)
         --stats                   print the final counters as JSON on stderr
+        --fail-if-nothing-delivered
+                                  with --read: exit 3 when no message was delivered (an
+                                  empty capture, wrong ports, or an output that took nothing)
     -h, --help                    this text
     -V, --version                 the version
 
 Messages go to stdout, one JSON object per line; logs and --stats go to stderr.
 Exit codes: 0 done; 1 capture or file failure, or an internal error (a panic in an
-engine thread: logged as an error line that names the thread); 2 invalid settings.
+engine thread: logged as an error line that names the thread); 2 invalid settings;
+3 nothing delivered (only with --fail-if-nothing-delivered).
 ";
 
 /// What the command line asks for besides the engine's settings.
 struct Cli {
     settings: Settings,
     print_stats: bool,
+    /// `--fail-if-nothing-delivered`: a replay that delivered no message exits 3.
+    fail_if_nothing_delivered: bool,
 }
 
 fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Cli>, String> {
@@ -86,6 +97,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Cli>, String>
         .unwrap_or(false);
     let mut b = SettingsBuilder::new(Surface::Cli, production);
     let mut print_stats = false;
+    let mut fail_if_nothing_delivered = false;
     let mut args = args.peekable();
     while let Some(arg) = args.next() {
         let (flag, inline) = match arg.split_once('=') {
@@ -103,6 +115,10 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Cli>, String>
             }
             "--stats" => {
                 print_stats = true;
+                continue;
+            }
+            "--fail-if-nothing-delivered" => {
+                fail_if_nothing_delivered = true;
                 continue;
             }
             // Boolean flags: bare means true; `--flag=false` says false.
@@ -137,9 +153,13 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Cli>, String>
             .map_err(|e| e.to_string())?;
     }
     let settings = b.build().map_err(|e| e.to_string())?;
+    if fail_if_nothing_delivered && settings.read_file.is_none() {
+        return Err("--fail-if-nothing-delivered goes with --read FILE".into());
+    }
     Ok(Some(Cli {
         settings,
         print_stats,
+        fail_if_nothing_delivered,
     }))
 }
 
@@ -202,6 +222,17 @@ fn replay(cli: &Cli, outputs: Vec<Box<dyn Output>>, placement: Option<Placement>
         eprintln!("{}", stats.to_json());
     }
     match result {
+        Ok(()) if cli.fail_if_nothing_delivered && stats.output.delivered == 0 => {
+            log::log(
+                LogLevel::Error,
+                "nothing was delivered (--fail-if-nothing-delivered)",
+                &[
+                    ("messages", json!(stats.output.messages)),
+                    ("packets", json!(stats.capture.packets)),
+                ],
+            );
+            ExitCode::from(3)
+        }
         Ok(()) => ExitCode::SUCCESS,
         Err(_) => ExitCode::from(1),
     }

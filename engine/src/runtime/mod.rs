@@ -93,6 +93,9 @@ pub enum StartError {
     /// A thread could not be started.
     #[error("cannot start a sniffer thread: {0}")]
     Spawn(#[source] std::io::Error),
+    /// `metricsAddr` could not be served (address in use, no permission).
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::MetricsError),
 }
 
 /// What `start` set up (for the startup log line and the tests).
@@ -116,6 +119,8 @@ struct Shared {
     workers: Mutex<Vec<Stats>>,
     /// Latest counters of the output stage.
     output: Mutex<OutputStats>,
+    /// `GET /metrics` when `metricsAddr` is set (stopped when the sniffer is dropped).
+    metrics: Mutex<Option<crate::metrics::MetricsServer>>,
     /// Set when every thread has finished (file replay done, or stopped).
     finished: AtomicBool,
     /// The first fatal error, if any (set once, by `fail`; `fail` also sets `stop`).
@@ -124,6 +129,24 @@ struct Shared {
 }
 
 impl Shared {
+    /// The counters so far: every worker's, plus the output stage's.
+    fn snapshot(&self) -> Stats {
+        let mut total = Stats::default();
+        for s in self
+            .workers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            total.merge(s);
+        }
+        // Workers count what they could not hand to the output stage; the stage counts the rest.
+        total
+            .output
+            .merge(&self.output.lock().unwrap_or_else(|e| e.into_inner()));
+        total
+    }
+
     fn publish(&self, worker: usize, stats: Stats) {
         let mut all = self.workers.lock().unwrap_or_else(|e| e.into_inner());
         if all.len() <= worker {
@@ -195,11 +218,21 @@ impl Sniffer {
             stop: AtomicBool::new(false),
             workers: Mutex::new(Vec::new()),
             output: Mutex::new(OutputStats::default()),
+            metrics: Mutex::new(None),
             finished: AtomicBool::new(false),
             fatal: Mutex::new(None),
             hooks,
         });
         fatal::arm();
+        if let Some(addr) = &settings.metrics_addr {
+            // The server holds a weak reference: it must not keep the counters alive, and
+            // `Shared` holds the server (dropped, and so stopped, with the sniffer).
+            let weak = Arc::downgrade(&shared);
+            let source: crate::metrics::StatsSource =
+                Arc::new(move || weak.upgrade().map(|s| s.snapshot()).unwrap_or_default());
+            let server = crate::metrics::MetricsServer::start(addr, source)?;
+            *shared.metrics.lock().unwrap_or_else(|e| e.into_inner()) = Some(server);
+        }
         if let Some(path) = settings.read_file.clone() {
             return Self::start_file(settings, path, outputs, placement, shared);
         }
@@ -320,21 +353,17 @@ impl Sniffer {
 
     /// The counters so far (workers publish every 250 ms; exact after `stop`).
     pub fn stats(&self) -> Stats {
-        let mut total = Stats::default();
-        for s in self
-            .shared
-            .workers
+        self.shared.snapshot()
+    }
+
+    /// The address `/metrics` is served on, when `metricsAddr` is set.
+    pub fn metrics_addr(&self) -> Option<std::net::SocketAddr> {
+        self.shared
+            .metrics
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .iter()
-        {
-            total.merge(s);
-        }
-        // Workers count what they could not hand to the output stage; the stage counts the rest.
-        total
-            .output
-            .merge(&self.shared.output.lock().unwrap_or_else(|e| e.into_inner()));
-        total
+            .as_ref()
+            .map(|m| m.local_addr())
     }
 
     /// True once every thread has finished: a replayed file is done, or capture stopped.
