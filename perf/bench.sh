@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make bench`: issue 8's whole suite, then a summary of which targets are met.
 #
-#   1. gen       every workload (S L F A M) with its ground truth
+#   1. gen       every workload (S L F A M H) with its ground truth
 #   2. compare   every tool (tcpdump, tshark, tcpflow, httpry, the tcp-sniffer CLI with one
 #                worker) over every file, median of 5, CLI output checked against the truth
 #   3. replay    the engine in-process (library) over every file with 1 and 2 workers, median
@@ -49,12 +49,12 @@ sniffer=$tdir/release/tcp-sniffer
 
 if [ "$quick" = 1 ]; then
   data=$tdir/bench-quick/data out=$tdir/bench-quick runs=1 js_runs=1
-  sizes=(S:2 L:2 F:2 A:2 M:2)
+  sizes=(S:2 L:2 F:2 A:2 M:2 H:2)
   live_duration=2 live_runs="af_packet:1 pcap:1" live_rounds=1
   mode="BENCH_QUICK=1 perf/bench.sh (quick: checks the harness, measures nothing)"
 else
   data=perf/data out=perf/results runs=5 js_runs=3
-  sizes=(S:100 L:30 F:20 A:30 M:30)
+  sizes=(S:100 L:30 F:20 A:30 M:30 H:30)
   live_duration=10 live_runs="af_packet:1 af_packet:2 pcap:1 pcap:2" live_rounds=3
   mode="perf/bench.sh (full)"
 fi

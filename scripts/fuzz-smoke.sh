@@ -29,7 +29,7 @@ FUZZ_TIMEOUT="${FUZZ_TIMEOUT:-10}"
 FUZZ_RSS_MB="${FUZZ_RSS_MB:-2048}"
 FUZZ_SANITIZER="${FUZZ_SANITIZER:-none}"
 CARGO_FUZZ_VERSION="0.13.2"
-ALL_TARGETS=(http_stream packets)
+ALL_TARGETS=(http_stream http2_stream packets)
 if [ "$#" -gt 0 ]; then TARGETS=("$@"); else TARGETS=("${ALL_TARGETS[@]}"); fi
 
 export RUSTC_BOOTSTRAP=1

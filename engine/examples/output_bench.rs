@@ -66,6 +66,8 @@ fn messages(n: u64) -> Vec<HttpMessage> {
             parse_error: None,
             decoded_body_size: None,
             tunnel: false,
+            stream_id: None,
+            trailers: Vec::new(),
         })
         .collect()
 }

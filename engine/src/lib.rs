@@ -10,6 +10,8 @@
 //!        └─► flow   flow table: connection per canonical 5-tuple, caps, idle timeout, sampling
 //!             └─► reassembly   per-direction TCP byte streams: order, de-duplicate, gaps
 //!                  └─► http    HTTP/1 framing, request/response pairing → HttpMessage
+//!                       └─► http2   (HTTP/2 connections, handed over by http) frames,
+//!                                   HPACK, one message per stream side
 //!                       └─► message   serialise once ─► outputs
 //! ```
 //!
@@ -23,6 +25,7 @@ pub mod config;
 pub mod fatal;
 pub mod flow;
 pub mod http;
+pub mod http2;
 pub mod message;
 pub mod metrics;
 pub mod output;

@@ -145,7 +145,7 @@ pub struct HttpMessage {
     pub destination: Endpoint,
     /// Relative to the captured host.
     pub direction: Direction,
-    /// `"0.9"`, `"1.0"` or `"1.1"`.
+    /// `"0.9"`, `"1.0"`, `"1.1"` or `"2"`.
     pub http_version: &'static str,
     /// Lower-cased names, first-seen order, Node's joining rules, redaction applied.
     pub headers: Vec<(HeaderName, HeaderValue)>,
@@ -165,6 +165,11 @@ pub struct HttpMessage {
     pub decoded_body_size: Option<u64>,
     /// `tunnel: true`: carried inside a `CONNECT` tunnel on the same connection (omitted when false).
     pub tunnel: bool,
+    /// HTTP/2 only: the stream's id (`streamId`).
+    pub stream_id: Option<u32>,
+    /// Trailer fields (HTTP/2 trailing HEADERS, e.g. gRPC's `grpc-status`); same
+    /// rules as `headers`. Written as `trailers` only when not empty.
+    pub trailers: Vec<(HeaderName, HeaderValue)>,
 }
 
 /// Where the sniffer runs, from the downward API (`POD_NAME`, `POD_NAMESPACE`, `NODE_NAME`).
@@ -209,6 +214,7 @@ impl HttpMessage {
         let strings: usize = self
             .headers
             .iter()
+            .chain(self.trailers.iter())
             .map(|(n, v)| {
                 n.len()
                     + 6
@@ -263,28 +269,17 @@ impl HttpMessage {
         }
         out.extend_from_slice(br#","httpVersion":""#);
         out.extend_from_slice(self.http_version.as_bytes());
-        out.extend_from_slice(br#"","headers":{"#);
-        for (i, (name, value)) in self.headers.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            write_str(name, out);
-            out.push(b':');
-            match value {
-                HeaderValue::Single(v) => write_str(v, out),
-                HeaderValue::List(vs) => {
-                    out.push(b'[');
-                    for (j, v) in vs.iter().enumerate() {
-                        if j > 0 {
-                            out.push(b',');
-                        }
-                        write_str(v, out);
-                    }
-                    out.push(b']');
-                }
-            }
+        out.push(b'"');
+        if let Some(id) = self.stream_id {
+            out.extend_from_slice(br#","streamId":"#);
+            write_u64(u64::from(id), out);
         }
-        out.extend_from_slice(b"}");
+        out.extend_from_slice(br#","headers":"#);
+        write_fields(&self.headers, out);
+        if !self.trailers.is_empty() {
+            out.extend_from_slice(br#","trailers":"#);
+            write_fields(&self.trailers, out);
+        }
         let (text, encoding) = body_text(&self.body, self.truncated);
         out.extend_from_slice(br#","body":"#);
         let body_start = out.len() + 1;
@@ -378,6 +373,32 @@ fn body_text(body: &[u8], truncated: bool) -> (Option<&str>, &'static str) {
         }
         Err(_) => (None, "base64"),
     }
+}
+
+/// Header or trailer fields as a JSON object (`set-cookie` lists as arrays).
+fn write_fields(fields: &[(HeaderName, HeaderValue)], out: &mut Vec<u8>) {
+    out.push(b'{');
+    for (i, (name, value)) in fields.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_str(name, out);
+        out.push(b':');
+        match value {
+            HeaderValue::Single(v) => write_str(v, out),
+            HeaderValue::List(vs) => {
+                out.push(b'[');
+                for (j, v) in vs.iter().enumerate() {
+                    if j > 0 {
+                        out.push(b',');
+                    }
+                    write_str(v, out);
+                }
+                out.push(b']');
+            }
+        }
+    }
+    out.push(b'}');
 }
 
 fn write_display(v: &impl std::fmt::Display, out: &mut Vec<u8>) {
@@ -608,6 +629,8 @@ mod tests {
             parse_error: None,
             decoded_body_size: None,
             tunnel: false,
+            stream_id: None,
+            trailers: Vec::new(),
         }
     }
 

@@ -34,6 +34,7 @@ fn files_in(dir: &Path) -> Vec<PathBuf> {
 fn run(target: &str, data: &[u8]) -> usize {
     match target {
         "http_stream" => drivers::http_stream(data),
+        "http2_stream" => drivers::http2_stream(data),
         // The `http_stream` script, gaps up to 2^63 (the full `len: u64` of
         // `HttpConnection::gap`, beyond what reassembly delivers).
         "http_stream_u64gap" => drivers::http_stream_script(data, 63),
@@ -46,7 +47,7 @@ fn run(target: &str, data: &[u8]) -> usize {
 fn seeds_replay() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz/seeds");
     let mut n = 0;
-    for target in ["http_stream", "packets"] {
+    for target in ["http_stream", "http2_stream", "packets"] {
         for f in files_in(&root.join(target)) {
             let data = std::fs::read(&f).expect("read seed");
             let msgs = run(target, &data);
@@ -79,6 +80,8 @@ fn regressions_dir_replays() {
             "http_stream"
         } else if name.starts_with("http_stream_u64gap-") {
             "http_stream_u64gap"
+        } else if name.starts_with("http2_stream-") {
+            "http2_stream"
         } else if name.starts_with("packets-") {
             "packets"
         } else {
@@ -93,6 +96,7 @@ fn regressions_dir_replays() {
 fn empty_and_tiny_inputs() {
     for data in [&b""[..], b"\x00", b"\x01", b"\x00\x00", b"\xff\xff\xff"] {
         let _ = drivers::http_stream(data);
+        let _ = drivers::http2_stream(data);
         let _ = drivers::packets(data);
     }
 }

@@ -17,6 +17,9 @@
 //!   run): that one must be flagged `incomplete`, and its body size is not compared (nginx
 //!   counts bytes handed to the kernel, which may never reach the wire);
 //! * an `Expect: 100-continue` request also has its interim `100` response (same `sequence`);
+//! * HTTP/2 (`lo_h2`, peers in `engine/tests/live/h2.js`): every stream the Node `http2` and
+//!   gRPC servers logged, with its `grpc-status`, from curl, the Node client, h2load and a
+//!   gRPC client;
 //! * the counters show no kernel, queue or output drops.
 //!
 //! Each scenario runs for both backends (af_packet, pcap) and 1 and 2 workers: four tests named
@@ -320,6 +323,7 @@ impl Nginx {
                         resp_body,
                         interim: vec![],
                         incomplete: cut,
+                        grpc_status: None,
                     }
                     .normalized(),
                 }
@@ -383,6 +387,7 @@ impl NodeServer {
                             vec![]
                         },
                         incomplete: false,
+                        grpc_status: None,
                     },
                 }
             })
@@ -391,6 +396,74 @@ impl NodeServer {
 }
 
 impl Drop for NodeServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The HTTP/2 peers of `live/h2.js`: a Node `http2` server (prior knowledge) and a gRPC server
+/// (@grpc/grpc-js), logging every stream they finish.
+struct H2Server {
+    child: Child,
+    dir: TempDir,
+}
+
+/// Where `scripts/install-deps.sh test` puts @grpc/grpc-js.
+const GRPC_JS: &str = "/opt/tcp-sniffer-tools/grpc-js/node_modules/@grpc/grpc-js";
+
+impl H2Server {
+    fn start(h2_port: u16, grpc_port: u16) -> H2Server {
+        let dir = TempDir::new("h2");
+        let mut child = Command::new("node")
+            .arg(fixture("h2.js"))
+            .args(["server", &h2_port.to_string(), &grpc_port.to_string()])
+            .arg(dir.file("log.jsonl"))
+            .env("GRPC_JS", GRPC_JS)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("cannot start node");
+        let mut ready = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut ready)
+            .unwrap();
+        assert_eq!(ready.trim(), "ready", "node h2.js server did not start");
+        H2Server { child, dir }
+    }
+
+    /// The logged streams, per client in stream order (the log is in completion order).
+    fn exchanges(&self) -> Vec<Logged> {
+        let mut rows: Vec<(String, u64, Logged)> = fs::read_to_string(self.dir.file("log.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .enumerate()
+            .map(|(i, line)| {
+                let v: Value = serde_json::from_str(line).unwrap();
+                let client = format!("{} {}", v["addr"].as_str().unwrap(), v["port"]);
+                // gRPC calls are sequential on their channel: log order is stream order.
+                let order = v["stream"].as_u64().unwrap_or(i as u64);
+                let ex = Ex {
+                    method: v["method"].as_str().unwrap().into(),
+                    url: v["url"].as_str().unwrap().into(),
+                    version: "2".into(),
+                    req_body: v["reqBody"].as_u64().unwrap(),
+                    status: v["status"].as_u64().unwrap() as u16,
+                    resp_body: v["respBody"].as_u64().unwrap(),
+                    interim: vec![],
+                    incomplete: false,
+                    grpc_status: v["grpc"].as_u64(),
+                };
+                (client.clone(), order, Logged { client, ex })
+            })
+            .collect();
+        rows.sort_by(|a, b| (&a.0, a.1).cmp(&(&b.0, b.1)));
+        rows.into_iter().map(|r| r.2).collect()
+    }
+}
+
+impl Drop for H2Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
@@ -793,6 +866,8 @@ struct Ex {
     interim: Vec<u16>,
     /// Either message was flagged `incomplete` (servers' logs: a body sent short).
     incomplete: bool,
+    /// gRPC: the response's `grpc-status` trailer.
+    grpc_status: Option<u64>,
 }
 
 impl Ex {
@@ -862,6 +937,7 @@ fn observe(messages: &[Value]) -> Observed {
                 .filter(|s| *s < 200 && *s != 101)
                 .collect(),
             incomplete: req["incomplete"] == true || resps.iter().any(|m| m["incomplete"] == true),
+            grpc_status: last.and_then(|m| m["trailers"]["grpc-status"].as_str()?.parse().ok()),
         }
         .normalized();
         let client = format!(
@@ -1200,6 +1276,87 @@ fn lo_node(setup: Setup) {
     });
 }
 
+const H2_PORT: u16 = 8082;
+const GRPC_PORT: u16 = 50051;
+
+/// HTTP/2 in cleartext against real peers: curl `--http2-prior-knowledge` (IPv4, IPv6), the Node `http2` client (7 concurrent streams with interleaved DATA frames, bodies
+/// up to 200 KB, trailers, 204, 404, then more streams on the warm HPACK tables), h2load (many
+/// connections, 10 streams in flight each, GET and POST), and a gRPC client and server
+/// (@grpc/grpc-js: unary calls up to 100 KB, a NOT_FOUND trailers-only answer, a server
+/// stream). Every stream the servers logged must come out with its method, url, status, body
+/// sizes and (gRPC) `grpc-status`, as `httpVersion: "2"` with its `streamId`.
+fn lo_h2(setup: Setup) {
+    if !Path::new(GRPC_JS).exists() {
+        return skip_http(&format!(
+            "{GRPC_JS} is missing (scripts/install-deps.sh test)"
+        ));
+    }
+    in_netns(&["node", "curl", "h2load"], move || {
+        let server = H2Server::start(H2_PORT, GRPC_PORT);
+        let Some(capture) = Capture::start(setup, "lo", &[H2_PORT, GRPC_PORT]) else {
+            return;
+        };
+        let u4 = |path: &str| format!("http://127.0.0.1:{H2_PORT}{path}");
+        let u6 = |path: &str| format!("http://[::1]:{H2_PORT}{path}");
+        let dir = TempDir::new("h2bodies");
+        let small = dir.file("small");
+        fs::write(&small, contents(3000)).unwrap();
+
+        // One URL per call: curl 7.88 fails ("Error in the HTTP2 framing layer") when it
+        // reuses an HTTP/2 connection to Node's server for a second URL.
+        for path in ["/data?size=100", "/data?size=70000", "/trailers", "/empty"] {
+            curl(&["--http2-prior-knowledge", &u4(path)]);
+        }
+        curl(&[
+            "--http2-prior-knowledge",
+            "--data-binary",
+            &format!("@{small}"),
+            &u6("/upload?curl"),
+        ]);
+        client("node", &[&fixture("h2.js"), "client", &u4("")]);
+        client(
+            "h2load",
+            &["-n", "40", "-c", "2", "-m", "10", &u4("/data?size=2000")],
+        );
+        client(
+            "h2load",
+            &[
+                "-n",
+                "20",
+                "-c",
+                "1",
+                "-m",
+                "5",
+                "-d",
+                &small,
+                &u4("/upload?h2load"),
+            ],
+        );
+        let status = Command::new("node")
+            .arg(fixture("h2.js"))
+            .args(["grpc", &GRPC_PORT.to_string()])
+            .env("GRPC_JS", GRPC_JS)
+            .status()
+            .expect("cannot run node");
+        assert!(status.success(), "the gRPC client failed: {status}");
+
+        let captured = capture.stop();
+        let truth = server.exchanges();
+        assert_eq!(truth.len(), 4 + 1 + 9 + 40 + 20 + 7, "{truth:#?}");
+        assert_eq!(
+            truth.iter().filter(|l| l.ex.grpc_status == Some(5)).count(),
+            2
+        );
+        captured.assert_matches(&truth);
+        for m in &captured.messages {
+            assert_eq!(m["httpVersion"], "2", "{m}");
+            assert!(m["streamId"].as_u64().is_some_and(|id| id % 2 == 1), "{m}");
+        }
+        assert_eq!(captured.stats["http"]["h2_hpack_errors"], 0);
+        assert_eq!(captured.stats["http"]["incomplete_messages"], 0);
+    });
+}
+
 /// Connections opened before capture started: their later exchanges still come out, whole.
 fn lo_opened_before_capture(setup: Setup) {
     in_netns(&["nginx", "curl"], move || {
@@ -1469,6 +1626,7 @@ macro_rules! matrix {
 matrix!(
     lo_nginx,
     lo_node,
+    lo_h2,
     lo_opened_before_capture,
     lo_stop_right_after_exchange,
     veth_offloads

@@ -63,6 +63,8 @@ fn message(i: u64) -> HttpMessage {
         parse_error: None,
         decoded_body_size: None,
         tunnel: false,
+        stream_id: None,
+        trailers: Vec::new(),
     }
 }
 

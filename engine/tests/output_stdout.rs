@@ -42,6 +42,8 @@ fn batch(from: u64, n: u64) -> Arc<Batch> {
             parse_error: None,
             decoded_body_size: None,
             tunnel: false,
+            stream_id: None,
+            trailers: Vec::new(),
         })
         .collect();
     Arc::new(Batch::from_messages(&msgs, None))

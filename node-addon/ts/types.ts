@@ -38,8 +38,12 @@ interface HttpMessageBase {
   destination: Endpoint;
   direction: 'inbound' | 'outbound' | 'unknown';
   /** `'0.9'`: a request line without a version, and its head-less reply. */
-  httpVersion: '0.9' | '1.0' | '1.1';
+  httpVersion: '0.9' | '1.0' | '1.1' | '2';
+  /** HTTP/2 only: the stream that carried the message. */
+  streamId?: number;
   headers: HttpHeaders;
+  /** Only when the message had trailers (HTTP/2 trailing HEADERS, e.g. gRPC's `grpc-status`). */
+  trailers?: HttpHeaders;
   /** The body without chunked framing, at most `maxBodySize` bytes of it. */
   body: string;
   bodyEncoding: 'utf8' | 'base64';

@@ -1,6 +1,6 @@
 //! `sniffer-perf`: the benchmark harness of tcp-sniffer.
 //!
-//! * [`gen`] writes deterministic synthetic pcap files (workloads S, L, F, A, M) with the
+//! * [`gen`] writes deterministic synthetic pcap files (workloads S, L, F, A, M, H) with the
 //!   HTTP messages a correct sniffer must emit written beside them ([`truth`]).
 //! * [`compare`] runs tcp-sniffer and other tools (tcpdump, tshark, tcpflow, httpry) over the
 //!   same files and reports wall time, CPU time, peak RSS and throughput as Markdown, JSON and SVG.

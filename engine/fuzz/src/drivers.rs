@@ -23,6 +23,13 @@
 //! the script always ends with close
 //! ```
 //!
+//! # `http2_stream` input
+//!
+//! The `http_stream` script, run with the HTTP/2 connection preface sent by the
+//! client first (unless bit 1 of byte 0 is set: then the bytes must speak for
+//! themselves, e.g. a mid-stream start), so the records exercise the HTTP/2
+//! parser (frames, HPACK, streams) behind the HTTP/1 stage's hand-over.
+//!
 //! # `packets` input
 //!
 //! ```text
@@ -66,6 +73,16 @@ pub fn buffered_bound() -> usize {
     let held = FUZZ_MAX_HEAD.max(256).max(4096) + 4096;
     let per_direction = 2 * held + 2 * FUZZ_MAX_BODY;
     2 * per_direction
+}
+
+/// The most `HttpConnection::buffered_bytes` may report once a connection speaks
+/// HTTP/2 (see `tcp_sniffer::http2`): per direction a frame buffer (at most 64 KiB
+/// searched after a gap plus one 64 KiB input piece, doubled by geometric growth), a
+/// header block (16 KiB, doubled), an HPACK table (64 KiB, charged at most twice its
+/// RFC size); and a body of `max_body_size` per open stream side.
+pub fn h2_buffered_bound() -> usize {
+    let per_direction = 2 * (128 << 10) + 2 * (16 << 10) + 2 * (64 << 10);
+    2 * per_direction + 2 * tcp_sniffer::http2::MAX_STREAMS * FUZZ_MAX_BODY
 }
 
 /// A cursor over the fuzz input.
@@ -128,10 +145,24 @@ pub fn check_message(m: &HttpMessage, max_body: usize) {
         None => assert!(obj.get("parseError").is_none()),
     }
     assert!(
-        matches!(m.http_version, "0.9" | "1.0" | "1.1"),
+        matches!(m.http_version, "0.9" | "1.0" | "1.1" | "2"),
         "httpVersion {:?}",
         m.http_version
     );
+    assert_eq!(
+        m.stream_id.is_some(),
+        m.http_version == "2",
+        "streamId exactly on HTTP/2 messages: {m:?}"
+    );
+    if let Some(id) = m.stream_id {
+        assert_eq!(obj["streamId"], id);
+    }
+    if m.trailers.is_empty() {
+        assert!(obj.get("trailers").is_none(), "empty trailers written");
+    } else {
+        let t = obj["trailers"].as_object().expect("trailers is an object");
+        assert_eq!(t.len(), m.trailers.len(), "{:?}", m.trailers);
+    }
     let headers = obj["headers"].as_object().expect("headers is an object");
     assert_eq!(
         headers.len(),
@@ -184,6 +215,16 @@ pub fn http_stream(data: &[u8]) -> usize {
 /// [`http_stream`] with gaps of up to 2^`max_gap_log2` bytes (63: anything the
 /// `len: u64` of `HttpConnection::gap` allows).
 pub fn http_stream_script(data: &[u8], max_gap_log2: u8) -> usize {
+    script(data, max_gap_log2, false)
+}
+
+/// Runs one `http2_stream` script (see the module docs); returns how many
+/// messages it emitted.
+pub fn http2_stream(data: &[u8]) -> usize {
+    script(data, MAX_GAP_LOG2, true)
+}
+
+fn script(data: &[u8], max_gap_log2: u8, h2: bool) -> usize {
     let mut input = Input { rest: data };
     let flags = input.byte().unwrap_or(0);
     let meta = ConnMeta {
@@ -210,6 +251,24 @@ pub fn http_stream_script(data: &[u8], max_gap_log2: u8) -> usize {
     let mut out = Vec::new();
     let mut ts = T0;
     let mut emitted = 0usize;
+    if h2 && flags & 2 == 0 {
+        let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+        conn.data(
+            Side::Client,
+            preface,
+            Timestamp(ts),
+            &cfg,
+            &mut stats,
+            &mut out,
+        );
+    }
+    let bound = |conn: &HttpConnection| {
+        if conn.is_http2() {
+            h2_buffered_bound()
+        } else {
+            bound
+        }
+    };
     while let Some(h) = input.byte() {
         let side = if h & 1 == 0 {
             Side::Client
@@ -245,6 +304,7 @@ pub fn http_stream_script(data: &[u8], max_gap_log2: u8) -> usize {
             _ => conn.close(now, &cfg, &mut stats, &mut out),
         }
         let held = conn.buffered_bytes();
+        let bound = bound(&conn);
         assert!(
             held <= bound,
             "buffered_bytes {held} > bound {bound} after {} input bytes",
@@ -261,7 +321,7 @@ pub fn http_stream_script(data: &[u8], max_gap_log2: u8) -> usize {
     }
     assert!(!conn.wants_data(), "closed connection still wants data");
     assert!(
-        conn.buffered_bytes() <= bound,
+        conn.buffered_bytes() <= bound(&conn),
         "buffered_bytes {} after close",
         conn.buffered_bytes()
     );

@@ -4,4 +4,4 @@
 
 mod drivers;
 
-pub use drivers::{http_stream, http_stream_script, packets};
+pub use drivers::{http2_stream, http_stream, http_stream_script, packets};

@@ -29,6 +29,8 @@ pub(super) enum Mode {
     NonHttp,
     /// [`HttpConnection::close`] was called.
     Closed,
+    /// Handed over to the HTTP/2 parser (`h2`).
+    Http2,
 }
 
 /// State of one direction.
@@ -163,6 +165,11 @@ pub struct HttpConnection {
     pub(super) budget: WorkerBudget,
     /// Bytes of the pending pool charged for `pending` (see [`PENDING_COST`]).
     pub(super) pending_charged: usize,
+    /// The HTTP/2 parser, once the connection is found to speak HTTP/2.
+    pub(super) h2: Option<Box<crate::http2::H2Connection>>,
+    /// Seen from the middle and no HTTP/1 message start found yet: bytes are
+    /// also searched for HTTP/2 frames.
+    pub(super) probe_h2: bool,
 }
 
 impl Drop for HttpConnection {
@@ -198,6 +205,8 @@ impl HttpConnection {
             tunnel: false,
             budget: WorkerBudget::unlimited(),
             pending_charged: 0,
+            h2: None,
+            probe_h2: meta.mid_stream,
         }
     }
 
@@ -205,6 +214,11 @@ impl HttpConnection {
     pub fn with_budget(mut self, budget: WorkerBudget) -> Self {
         self.budget = budget;
         self
+    }
+
+    /// Whether the connection was handed over to the HTTP/2 parser.
+    pub fn is_http2(&self) -> bool {
+        self.h2.is_some()
     }
 
     /// Pending requests (waiting for their response).
@@ -215,7 +229,7 @@ impl HttpConnection {
     /// False once the connection is no longer parsed as HTTP (after `101`, a
     /// successful `CONNECT`, detected non-HTTP, or [`close`](Self::close)).
     pub fn wants_data(&self) -> bool {
-        self.mode == Mode::Http
+        self.mode == Mode::Http || self.mode == Mode::Http2
     }
 
     /// Bytes held by this connection (partial heads, held bytes, kept bodies).
@@ -223,7 +237,8 @@ impl HttpConnection {
         self.halves
             .iter()
             .map(|h| h.buf.capacity() + h.current.as_ref().map_or(0, |c| c.body.data().len()))
-            .sum()
+            .sum::<usize>()
+            + self.h2.as_ref().map_or(0, |h2| h2.buffered_bytes())
     }
 
     /// In-order bytes sent by `side`, captured at `ts`.
@@ -236,6 +251,9 @@ impl HttpConnection {
         stats: &mut HttpStats,
         out: &mut Vec<HttpMessage>,
     ) {
+        if let Some(h2) = self.h2.as_mut() {
+            return h2.data(side, bytes, ts, cfg, stats, out);
+        }
         let mut cx = Ctx {
             ts,
             cfg,
@@ -256,6 +274,9 @@ impl HttpConnection {
         stats: &mut HttpStats,
         out: &mut Vec<HttpMessage>,
     ) {
+        if let Some(h2) = self.h2.as_mut() {
+            return h2.gap(side, len, ts, cfg, stats, out);
+        }
         if self.mode != Mode::Http || len == 0 {
             return;
         }
@@ -279,6 +300,9 @@ impl HttpConnection {
         stats: &mut HttpStats,
         out: &mut Vec<HttpMessage>,
     ) {
+        if let Some(h2) = self.h2.as_mut() {
+            return h2.fin(side, ts, cfg, stats, out);
+        }
         let mut cx = Ctx {
             ts,
             cfg,
@@ -303,6 +327,11 @@ impl HttpConnection {
         stats: &mut HttpStats,
         out: &mut Vec<HttpMessage>,
     ) {
+        if let Some(h2) = self.h2.as_mut() {
+            h2.close(ts, cfg, stats, out);
+            self.mode = Mode::Closed;
+            return;
+        }
         let mut cx = Ctx {
             ts,
             cfg,
@@ -422,7 +451,11 @@ impl HttpConnection {
         let mut idle_steps = 0u32;
         loop {
             if self.mode != Mode::Http {
-                cx.stats.skipped_bytes += input.len() as u64;
+                if let Some(h2) = self.h2.as_mut() {
+                    h2.data(side, input, cx.ts, cx.cfg, cx.stats, cx.out);
+                } else {
+                    cx.stats.skipped_bytes += input.len() as u64;
+                }
                 return;
             }
             let step;
@@ -515,8 +548,12 @@ impl HttpConnection {
         match self.halves[i].state {
             State::Detect => self.step_detect(side, s, cx),
             State::Resync { at_line_start } => {
+                if self.probe_h2 && crate::http2::looks_like_frames(s).is_some() {
+                    return self.start_h2_mid_stream(side, s, cx);
+                }
                 match detect::resync(side, s, at_line_start, head_limit(cx.cfg)) {
                     Resync::Found(p) => {
+                        self.probe_h2 = false;
                         cx.stats.skipped_bytes += p as u64;
                         self.halves[i].state = State::Idle;
                         Step::consumed(p)
@@ -586,8 +623,90 @@ impl HttpConnection {
                 Resync::Maybe(_) if s.len() < detect::DETECT_LIMIT => Step::need_more(0),
                 _ => self.not_http(Detected::Other, s, cx),
             },
+            Detected::Http2 => self.start_http2(side, s, cx),
             kind => self.not_http(kind, s, cx),
         }
+    }
+
+    // ---- HTTP/2 hand-over --------------------------------------------------
+
+    fn h2_peers(&self) -> crate::http2::Peers {
+        crate::http2::Peers {
+            id: self.id,
+            client: self.client,
+            server: self.server,
+            direction: self.direction,
+        }
+    }
+
+    /// The connection speaks HTTP/2 from its start (`side` sent the preface,
+    /// or the server's first frame is SETTINGS): hand it to the HTTP/2
+    /// parser with the bytes `s` and whatever the other side sent meanwhile.
+    fn start_http2(&mut self, side: Side, s: &[u8], cx: &mut Ctx<'_>) -> Step {
+        cx.stats.non_http_http2 += 1;
+        cx.stats.h2_connections += 1;
+        let h2 = crate::http2::H2Connection::new(
+            self.h2_peers(),
+            true,
+            self.next_seq,
+            self.budget.clone(),
+        );
+        self.hand_over(h2, side.peer(), cx);
+        if let Some(h2) = self.h2.as_mut() {
+            h2.data(side, s, cx.ts, cx.cfg, cx.stats, cx.out);
+        }
+        Step::consumed(s.len())
+    }
+
+    /// A connection seen from its middle whose bytes are HTTP/2 frames: frame
+    /// boundaries are found by content and the HPACK tables start unknown.
+    fn start_h2_mid_stream(&mut self, side: Side, s: &[u8], cx: &mut Ctx<'_>) -> Step {
+        cx.stats.h2_connections += 1;
+        cx.stats.h2_mid_stream += 1;
+        let h2 = crate::http2::H2Connection::new(
+            self.h2_peers(),
+            false,
+            self.next_seq,
+            self.budget.clone(),
+        );
+        self.hand_over(h2, side.peer(), cx);
+        if let Some(h2) = self.h2.as_mut() {
+            h2.data(side, s, cx.ts, cx.cfg, cx.stats, cx.out);
+        }
+        Step::consumed(s.len())
+    }
+
+    /// A `101` to `h2c` answered the request `seq` (last byte at `req_end`):
+    /// it is stream 1's request, and the bytes that follow are HTTP/2.
+    pub(super) fn start_h2c(&mut self, seq: u64, req_end: Timestamp, cx: &mut Ctx<'_>) {
+        cx.stats.h2_connections += 1;
+        cx.stats.h2_upgrades += 1;
+        let h2 = crate::http2::H2Connection::upgraded(
+            self.h2_peers(),
+            seq,
+            req_end,
+            self.next_seq,
+            self.budget.clone(),
+        );
+        self.hand_over(h2, Side::Client, cx);
+    }
+
+    /// Switches to HTTP/2; bytes `held` by that side (the client's bytes held
+    /// while an upgrade awaited its answer, or the other side's bytes under
+    /// detection) are given to the HTTP/2 parser first.
+    fn hand_over(&mut self, h2: crate::http2::H2Connection, held: Side, cx: &mut Ctx<'_>) {
+        let mut h2 = Box::new(h2);
+        self.mode = Mode::Http2;
+        let h = &mut self.halves[idx(held)];
+        let bytes = std::mem::take(&mut h.buf);
+        h.need_more = false;
+        if !bytes.is_empty() {
+            h2.data(held, &bytes, h.buf_ts, cx.cfg, cx.stats, cx.out);
+        }
+        // Pending requests other than the upgrade's cannot be answered in HTTP/1 now.
+        cx.stats.requests_without_response += self.pending.iter().filter(|p| p.seen).count() as u64;
+        self.pending.clear();
+        self.h2 = Some(h2);
     }
 
     /// Detection found HTTP/1.x: every direction still detecting starts parsing.
@@ -730,6 +849,11 @@ impl HttpConnection {
         cx: &mut Ctx<'_>,
     ) -> Step {
         self.on_head(side, h, start_ts, cx);
+        if let Some(h2) = self.h2.as_mut() {
+            // A 101 to h2c: the server's HTTP/2 starts right after it.
+            h2.data(side, &s[end..], cx.ts, cx.cfg, cx.stats, cx.out);
+            return Step::consumed(s.len());
+        }
         if self.mode != Mode::Http {
             cx.stats.skipped_bytes += (s.len() - end) as u64;
             return Step::consumed(s.len());

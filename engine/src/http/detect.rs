@@ -31,7 +31,8 @@ pub(crate) enum Detected {
     Http,
     /// A TLS record (`0x16 0x03 ..`).
     Tls,
-    /// The HTTP/2 connection preface (`PRI * HTTP/2.0`).
+    /// The HTTP/2 connection preface (`PRI * HTTP/2.0`), or a server's first
+    /// SETTINGS frame.
     Http2,
     /// Anything else.
     Other,
@@ -101,6 +102,15 @@ pub(crate) fn classify(side: Side, s: &[u8]) -> Detected {
             }
         }
         Side::Server => {
+            // A server that speaks first with HTTP/2 (prior knowledge): its
+            // SETTINGS frame (RFC 9113 §3.4), on stream 0, without ACK.
+            if first == 0 && s.len() < 9 {
+                return Detected::NeedMore;
+            }
+            if first == 0 && s[3] == 0x4 && s[4] == 0 && s[5..9] == [0; 4] && s[2].is_multiple_of(6)
+            {
+                return Detected::Http2;
+            }
             const P: &[u8] = b"HTTP/";
             let n = s.len().min(P.len());
             if s[..n] != P[..n] {
@@ -353,6 +363,19 @@ mod tests {
         assert_eq!(classify(Side::Server, b"HTTP/1.1 200"), Detected::Http);
         assert_eq!(classify(Side::Server, b"220 smtp"), Detected::Other);
         assert_eq!(classify(Side::Server, b"\x16\x03\x03"), Detected::Tls);
+        // A server's SETTINGS first (prior-knowledge HTTP/2).
+        assert_eq!(
+            classify(
+                Side::Server,
+                b"\x00\x00\x06\x04\x00\x00\x00\x00\x00\x00\x03"
+            ),
+            Detected::Http2
+        );
+        assert_eq!(classify(Side::Server, b"\x00\x00\x06"), Detected::NeedMore);
+        assert_eq!(
+            classify(Side::Server, b"\x00\x00\x06\x00\x00\x00\x00\x00\x01"),
+            Detected::Other
+        );
     }
 
     #[test]

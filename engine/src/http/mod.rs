@@ -9,7 +9,10 @@
 //! # How it works
 //!
 //! Each direction is a small state machine: `Detect` (first bytes of a
-//! connection seen from its SYN: TLS, HTTP/2 or other binary stop parsing;
+//! connection seen from its SYN: TLS or other binary stop parsing; HTTP/2 —
+//! the client preface or a server's first SETTINGS — hands the connection
+//! over to [`crate::http2`], as does a `101` to `h2c` or, on a connection seen
+//! from its middle, bytes that are HTTP/2 frames;
 //! a message start within the first 64 bytes after some garbage is parsed,
 //! the garbage skipped, see `detect.rs`),
 //! `Resync` (searching for a plausible message start, see `detect.rs`),
@@ -79,7 +82,7 @@
 //! `body.rs` frames bodies, `detect.rs` finds where messages start, and
 //! `stats.rs` counts everything.
 
-mod body;
+pub(crate) mod body;
 mod config;
 mod conn;
 mod decode;
@@ -94,5 +97,8 @@ mod tests;
 pub use config::HttpConfig;
 pub use conn::HttpConnection;
 pub use head::REDACTED;
+// Shared with the HTTP/2 stage (same header rules, same redaction, same head charge).
+pub(crate) use head::{header_name, latin1, redact as redact_headers, DISCARD_DUPLICATES};
+pub(crate) use pairing::held_bytes;
 pub use pairing::{MAX_PENDING, PENDING_COST};
 pub use stats::HttpStats;

@@ -89,6 +89,8 @@ impl HttpConnection {
             parse_error: head.parse_error,
             decoded_body_size: None,
             tunnel: self.tunnel,
+            stream_id: None,
+            trailers: Vec::new(),
         }
     }
 
@@ -303,8 +305,15 @@ impl HttpConnection {
         }
         if status == 101 {
             msg.end_timestamp = cx.ts;
+            let h2c = is_h2c(&msg);
             self.emit(msg, cx);
             cx.stats.upgraded_connections += 1;
+            if h2c {
+                if let Some(p) = req.filter(|p| p.seen) {
+                    self.start_h2c(p.seq, p.last_ts, cx);
+                    return;
+                }
+            }
             self.enter_passthrough(Mode::Tunnel, cx);
             return;
         }
@@ -567,9 +576,17 @@ impl HttpConnection {
     }
 }
 
+/// Whether a `101` response switches to HTTP/2 (`Upgrade: h2c`).
+fn is_h2c(msg: &HttpMessage) -> bool {
+    msg.headers.iter().any(|(n, v)| {
+        n == "upgrade"
+            && matches!(v, crate::message::HeaderValue::Single(v) if v.trim().eq_ignore_ascii_case("h2c"))
+    })
+}
+
 /// Heap bytes a message's head keeps while its body is in progress (an estimate
 /// that errs high: each string's bytes plus a fixed cost per header).
-pub(super) fn held_bytes(msg: &HttpMessage) -> usize {
+pub(crate) fn held_bytes(msg: &HttpMessage) -> usize {
     let start = match &msg.kind {
         MessageKind::Request { method, url } => method.len() + url.len(),
         MessageKind::Response { status_message, .. } => status_message.len(),

@@ -146,6 +146,46 @@ http_stats! {
     /// pipelining on many connections): the connection's oldest gives up its slot;
     /// its response still pairs with it, without `latencyMs`.
     pending_shed_by_budget,
+    /// Connections parsed as HTTP/2 (prior knowledge, a server speaking first
+    /// with SETTINGS, `Upgrade: h2c`, or frames found mid-connection).
+    h2_connections,
+    /// Of those, connections switched by `101` to `h2c`.
+    h2_upgrades,
+    /// Of those, connections first seen mid-way whose frames were found by content.
+    h2_mid_stream,
+    /// HTTP/2 frames read (both directions, every type).
+    h2_frames,
+    /// HTTP/2 streams opened (one request/response exchange each).
+    h2_streams,
+    /// RST_STREAM frames (a message in progress on the stream is emitted incomplete).
+    h2_resets,
+    /// GOAWAY frames.
+    h2_goaways,
+    /// Server pushes (PUSH_PROMISE): the promised request is emitted.
+    h2_push_promises,
+    /// Trailing header blocks (trailers, e.g. gRPC status).
+    h2_trailers,
+    /// Header blocks HPACK could not decode (COMPRESSION_ERROR); that
+    /// direction's table becomes unknown and the message is incomplete.
+    h2_hpack_errors,
+    /// Header fields left out because they referred to HPACK table entries of
+    /// unknown content (mid-connection start, or after a gap).
+    h2_hpack_unknown_fields,
+    /// HPACK tables dropped because the heads budget refused their growth.
+    h2_hpack_tables_shed,
+    /// Header blocks lost whole (larger than the limit, interrupted, or cut by a gap).
+    h2_header_blocks_lost,
+    /// Frames whose payload broke their type's layout, or out of place.
+    h2_frame_errors,
+    /// Frames skipped unread: unknown types, oversized control frames.
+    h2_frames_skipped,
+    /// DATA frames on streams whose headers were not seen (bytes skipped).
+    h2_data_without_stream,
+    /// Times frame boundaries were searched for and found again after a gap.
+    h2_resyncs,
+    /// Streams shed (their messages emitted incomplete) at `MAX_STREAMS` or
+    /// when the pending budget was spent.
+    h2_streams_shed,
 }
 
 impl HttpStats {

@@ -690,11 +690,22 @@ fn mid_stream_start_resyncs() {
     assert_eq!(r.stats.skipped_bytes, 26 + 34);
 }
 
+/// HTTP/2 is detected once and handed to the HTTP/2 parser (tests in `http2/`).
+#[test]
+fn http2_preface_is_handed_over() {
+    let p = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+    let mut r = Run::new(false);
+    r.data(Side::Client, &p[..3], 0);
+    r.data(Side::Client, &p[3..], 0);
+    assert!(r.conn.wants_data());
+    assert_eq!((r.stats.non_http_http2, r.stats.h2_connections), (1, 1));
+    assert_eq!(r.stats.skipped_bytes, 0);
+}
+
 #[test]
 fn non_http_is_detected_once() {
     for (bytes, field) in [
         (&b"\x16\x03\x01\x00\xa5\x01\x00\x00"[..], "tls"),
-        (&b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"[..], "h2"),
         (&b"\x00\x00\x00\x01binary"[..], "other"),
     ] {
         let mut r = Run::new(false);
@@ -706,7 +717,6 @@ fn non_http_is_detected_once() {
         let counts = (st.non_http_tls, st.non_http_http2, st.non_http_other);
         let want = match field {
             "tls" => (1, 0, 0),
-            "h2" => (0, 1, 0),
             _ => (0, 0, 1),
         };
         assert_eq!(counts, want, "{field}");

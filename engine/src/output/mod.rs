@@ -274,6 +274,8 @@ mod tests {
             parse_error: None,
             decoded_body_size: None,
             tunnel: false,
+            stream_id: None,
+            trailers: Vec::new(),
         }
     }
 

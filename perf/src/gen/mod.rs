@@ -11,6 +11,7 @@
 //! a time, so connections interleave packet by packet. Nothing is buffered beyond the open
 //! connections' current exchange.
 
+pub mod h2;
 pub mod hostile;
 pub mod http;
 pub mod workloads;

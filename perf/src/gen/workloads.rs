@@ -7,6 +7,7 @@
 //! | F | 64 open at once | exactly 1, `Connection: close`, server closes | GET → 200 with 50–150 B |
 //! | A | 64 open at once, 10 % with sequence numbers about to wrap | 5–40 | see [`Workload::plan`]: pipelining, 100-continue, chunk extensions and trailers, chunked requests, split heads, reordering, retransmission, overlap, capture gaps |
 //! | M | 128 open at once, 20 % IPv6, 10 % VLAN-tagged, 5 % HTTP/1.0 | 1–30, 10 % end with `Connection: close` | GET/POST/PUT/DELETE/PATCH/HEAD/OPTIONS; 200/201/204/301/304/400/404/500; bodies log-uniform up to 64 KiB, 15 % chunked; HTTP/1.0 responses close-delimited |
+//! | H | 64 open at once, HTTP/2 prior knowledge | 20–200 streams, 1–10 at once, DATA interleaved | a third gRPC unary calls (grpc-status trailers), the rest REST GETs with 100 B–64 KiB JSON; see [`super::h2`] |
 //!
 //! Server port: 8080 for 30 % of connections, else 80.
 
@@ -30,6 +31,8 @@ pub enum Workload {
     A,
     /// Realistic mix.
     M,
+    /// HTTP/2 and gRPC (prior knowledge, interleaved streams)
+    H,
 }
 
 /// A message body as written on the wire.
@@ -148,7 +151,7 @@ fn response(
     (t, range)
 }
 
-fn take_seq(c: &mut Conn) -> u64 {
+pub(super) fn take_seq(c: &mut Conn) -> u64 {
     let s = c.next_sequence;
     c.next_sequence += 1;
     c.exchanges_left = c.exchanges_left.saturating_sub(1);
@@ -170,6 +173,7 @@ impl Workload {
             Workload::F => 64,
             Workload::A => 64,
             Workload::M => 128,
+            Workload::H => 64,
         }
     }
 
@@ -191,6 +195,7 @@ impl Workload {
             Workload::F => 1,
             Workload::A => rng.range(5, 40),
             Workload::M => rng.range(1, 30),
+            Workload::H => rng.range(20, 200),
         } as u32;
         let wrap = self == Workload::A && rng.chance(100);
         let mut c = Conn::new(idx, flow, rng, exchanges, wrap);
@@ -215,6 +220,7 @@ impl Workload {
             Workload::F => plan_f(c, fill, truth),
             Workload::A => plan_a(c, fill, truth),
             Workload::M => plan_m(c, fill, truth),
+            Workload::H => super::h2::plan_h(c, fill, truth),
         }
     }
 }
