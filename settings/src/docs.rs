@@ -6,7 +6,8 @@ use crate::table::{DefaultValue, Kind, Setting, TABLE};
 use crate::value::int_range;
 
 /// Marks the start of the generated table in `docs/settings.md`.
-pub const BEGIN: &str = "<!-- settings table: generated from settings/src/table.rs; do not edit by hand -->";
+pub const BEGIN: &str =
+    "<!-- settings table: generated from settings/src/table.rs; do not edit by hand -->";
 /// Marks its end.
 pub const END: &str = "<!-- end of settings table -->";
 
@@ -99,10 +100,11 @@ pub fn flag_help(s: &Setting) -> String {
         k => accepted(k),
     };
     let default = match s.default {
-        DefaultValue::PerSurface { cli, .. } => format!("`{cli}`"),
-        _ => default(s),
+        DefaultValue::PerSurface { cli, .. } => format!("Default: `{cli}`."),
+        DefaultValue::Required(_) => "Required.".into(),
+        _ => format!("Default: {}.", default(s)),
     };
-    plain(&format!("{}. Accepts {accepted}. Default: {default}.", s.help))
+    plain(&format!("{}. Accepts {accepted}. {default}", s.help))
 }
 
 /// The value name shown in `--help` (`--ports LIST`).

@@ -60,9 +60,7 @@ impl Setting {
         let text = match self.default {
             DefaultValue::Value(v) => v,
             DefaultValue::List(l) => return l.into(),
-            DefaultValue::Unset(_) | DefaultValue::Required(_) => {
-                return serde_json::Value::Null
-            }
+            DefaultValue::Unset(_) | DefaultValue::Required(_) => return serde_json::Value::Null,
             DefaultValue::PerSurface { cli, env, library } => match surface {
                 Surface::Cli => cli,
                 Surface::Env => env,
@@ -115,7 +113,10 @@ mod tests {
         let s = find(Surface::Cli, "--max-connections").unwrap();
         assert_eq!(s.name_on(Surface::Env), "MAX_CONCURRENT_CONNECTIONS");
         assert_eq!(s.name_on(Surface::Library), "maxConcurrentConnections");
-        assert_eq!(table::OUTPUT_URL_AUTH_TOKEN.name_on(Surface::Cli), "outputUrlAuthToken");
+        assert_eq!(
+            table::OUTPUT_URL_AUTH_TOKEN.name_on(Surface::Cli),
+            "outputUrlAuthToken"
+        );
         assert!(!table::READ_FILE.on(Surface::Env));
     }
 }

@@ -109,10 +109,7 @@ mod tests {
     fn names_round_trip() {
         for l in LogLevel::ALL {
             assert_eq!(LogLevel::from_name(l.as_str()), Some(l));
-            assert_eq!(
-                LogLevel::from_name(&l.as_str().to_uppercase()),
-                Some(l)
-            );
+            assert_eq!(LogLevel::from_name(&l.as_str().to_uppercase()), Some(l));
             assert_eq!(serde_json::to_value(l).unwrap(), json!(l.as_str()));
         }
         assert_eq!(LogLevel::from_name("trace"), None);

@@ -451,7 +451,9 @@ pub fn by_env(env: &str) -> Option<&'static Setting> {
 /// The row with flag `--long` (given with its dashes).
 pub fn by_flag(flag: &str) -> Option<&'static Setting> {
     let long = flag.strip_prefix("--")?;
-    TABLE.iter().find(|s| s.flag.is_some_and(|f| f.long == long))
+    TABLE
+        .iter()
+        .find(|s| s.flag.is_some_and(|f| f.long == long))
 }
 
 /// Environment variables that are settings (the sidecar reads exactly these).
@@ -513,7 +515,10 @@ mod tests {
 
     #[test]
     fn lookups() {
-        assert_eq!(by_flag("--max-connections").unwrap().key, "maxConcurrentConnections");
+        assert_eq!(
+            by_flag("--max-connections").unwrap().key,
+            "maxConcurrentConnections"
+        );
         assert_eq!(by_env("MAX_BODY_SIZE").unwrap().key, "maxBodySize");
         assert!(by_flag("max-connections").is_none());
         assert!(by_env("READ_FILE").is_none());

@@ -437,7 +437,15 @@ mod tests {
         for ok in ["any", "eth0", "lo", "veth1234567890a", "br-1.2"] {
             assert_eq!(interface(ok).unwrap(), ok);
         }
-        for bad in ["", "a/b", "eth0:1", "has space", "0123456789abcdef", ".", ".."] {
+        for bad in [
+            "",
+            "a/b",
+            "eth0:1",
+            "has space",
+            "0123456789abcdef",
+            ".",
+            "..",
+        ] {
             assert!(interface(bad).is_err(), "{bad:?}");
         }
     }
@@ -486,7 +494,12 @@ mod tests {
         let e = t(Kind::Secret, "tok\nen").unwrap_err();
         assert!(!e.contains("tok"), "{e}");
         assert!(url_is_insecure("http://collector:8080/x"));
-        for ok in ["https://c/x", "http://127.0.0.1/", "http://[::1]:9/", "HTTP://LOCALHOST/"] {
+        for ok in [
+            "https://c/x",
+            "http://127.0.0.1/",
+            "http://[::1]:9/",
+            "HTTP://LOCALHOST/",
+        ] {
             assert!(!url_is_insecure(ok), "{ok}");
         }
     }
