@@ -97,7 +97,7 @@ export interface SnifferConfig {
   onHttpMessage?: (message: HttpMessage) => void;
   /** Fraction of connections observed, 0 < rate ≤ 1 (default 1). */
   sampleRate?: number;
-  /** Body bytes kept per message, ≥ 0 (default 65536; 0 = no bodies). */
+  /** Body bytes kept per message, 0–16777216 (16 MiB; default 65536; 0 = no bodies). */
   maxBodySize?: number;
   /** Connections tracked at once, ≥ 1 (default 10000). */
   maxConcurrentConnections?: number;

@@ -151,6 +151,16 @@ impl Setting {
         }
     }
 
+    /// The default as text, for a setting whose default is a [`DefaultValue::Value`]
+    /// (usable in constants, e.g. another program's own defaults). Fails to compile (in a
+    /// `const`) or panics for any other default.
+    pub const fn default_text(&self) -> &'static str {
+        match self.default {
+            DefaultValue::Value(v) => v,
+            _ => panic!("this setting's default is not a single value"),
+        }
+    }
+
     /// `--long` of the flag, if any.
     pub fn long_flag(&self) -> Option<String> {
         self.flag.map(|f| format!("--{}", f.long))
