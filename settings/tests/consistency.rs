@@ -8,7 +8,9 @@ use std::path::PathBuf;
 use tcp_sniffer_settings::{docs, DefaultValue, Kind, TABLE};
 
 fn repo_file(rel: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..").join(rel)
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("..")
+        .join(rel)
 }
 
 const REGENERATE: &str = "UPDATE_DOCS=1 cargo test -p tcp-sniffer-settings --test consistency";
@@ -29,7 +31,7 @@ fn docs_settings_md_is_generated_from_the_table() {
     };
     let start = a + docs::BEGIN.len();
     let want = format!("\n{}", docs::markdown_table());
-    if &text[start..b] == want {
+    if text[start..b] == want {
         return;
     }
     if std::env::var_os("UPDATE_DOCS").is_some() {
@@ -45,7 +47,10 @@ fn docs_settings_md_is_generated_from_the_table() {
 /// The body of `export interface NAME { … }` in `ts`.
 fn interface_body<'a>(ts: &'a str, name: &str) -> &'a str {
     let head = format!("export interface {name} {{");
-    let start = ts.find(&head).unwrap_or_else(|| panic!("no {head} in types.ts")) + head.len();
+    let start = ts
+        .find(&head)
+        .unwrap_or_else(|| panic!("no {head} in types.ts"))
+        + head.len();
     let mut depth = 1;
     for (i, c) in ts[start..].char_indices() {
         match c {
@@ -126,10 +131,8 @@ fn typescript_config_type_matches_the_table() {
             Kind::Ports => ty.contains("number[]"),
             Kind::Names(_) => ty.contains("string[]"),
             Kind::Choice(choices) => {
-                let mut got: Vec<&str> = ty
-                    .split('|')
-                    .map(|t| t.trim().trim_matches('\''))
-                    .collect();
+                let mut got: Vec<&str> =
+                    ty.split('|').map(|t| t.trim().trim_matches('\'')).collect();
                 let mut want = choices.to_vec();
                 got.sort_unstable();
                 want.sort_unstable();
@@ -137,12 +140,17 @@ fn typescript_config_type_matches_the_table() {
             }
         };
         if !fits {
-            problems.push(format!("{}: type {ty} does not fit {:?}", row.key, row.kind));
+            problems.push(format!(
+                "{}: type {ty} does not fit {:?}",
+                row.key, row.kind
+            ));
         }
     }
     for (k, _, _) in &members {
         if k != "onHttpMessage" && !TABLE.iter().any(|r| r.key == k) {
-            problems.push(format!("{k}: in SnifferConfig but not in the settings table"));
+            problems.push(format!(
+                "{k}: in SnifferConfig but not in the settings table"
+            ));
         }
     }
     assert!(

@@ -159,7 +159,10 @@ mod tests {
             tracing::trace!("fine");
         });
         let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
-        let lines: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
         assert_eq!(lines.len(), 3, "{text}");
         assert_eq!(lines[0]["level"], "info");
         assert_eq!(lines[0]["message"], "listening");

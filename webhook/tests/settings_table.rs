@@ -45,8 +45,19 @@ fn sidecar_env(annotations: Value, s: &InjectSettings) -> Option<Vec<(String, Op
 /// Values to try per annotation: valid ones, edge cases, and ones only one side might accept.
 fn samples(annotation: &str) -> &'static [&'static str] {
     match annotation.trim_start_matches("tcp-sniffer.dev/") {
-        "ports" => &["8080", "80, 443", "1,65535", "0", "65536", "80,80", "80,,81", "1e3", "x"],
-        "interface" => &["any", "eth0", "veth1234567890a", "eth0:1", "a/b", "0123456789abcdef", ".", ""],
+        "ports" => &[
+            "8080", "80, 443", "1,65535", "0", "65536", "80,80", "80,,81", "1e3", "x",
+        ],
+        "interface" => &[
+            "any",
+            "eth0",
+            "veth1234567890a",
+            "eth0:1",
+            "a/b",
+            "0123456789abcdef",
+            ".",
+            "",
+        ],
         "output-url" => &[
             "https://collector.example/in",
             "http://127.0.0.1:9000/x",
@@ -59,7 +70,15 @@ fn samples(annotation: &str) -> &'static [&'static str] {
         ],
         "sample-rate" => &["1", "0.5", "0.50", "1e-3", "0", "1.5", "NaN", "inf", "-0.1"],
         "max-body-size" => &["0", "65536", "16777216", "16777217", "-1", "1.5", "64k"],
-        "redact-headers" => &["x-a", "X-A, x-b", "none", "x,none", "bad header", "caf\u{e9}", " , "],
+        "redact-headers" => &[
+            "x-a",
+            "X-A, x-b",
+            "none",
+            "x,none",
+            "bad header",
+            "caf\u{e9}",
+            " , ",
+        ],
         "log-bodies" => &["true", "false", "TRUE", "yes", "1", ""],
         "log-level" => &["debug", "DEBUG", " info ", "trace", "info,debug", ""],
         _ => &["true", "false", "x"],
@@ -99,7 +118,10 @@ fn what_the_sidecar_refuses_the_webhook_refuses() {
     for row_and_check in [
         (&table::PORTS, values::ports("80,80").is_err()),
         (&table::INTERFACE, values::interface("eth0:1").is_err()),
-        (&table::MAX_BODY_SIZE, values::max_body_size("16777217").is_err()),
+        (
+            &table::MAX_BODY_SIZE,
+            values::max_body_size("16777217").is_err(),
+        ),
         (&table::SAMPLE_RATE, values::sample_rate("0").is_err()),
         (&table::LOG_LEVEL, values::log_level("trace").is_err()),
     ] {
