@@ -25,8 +25,6 @@ use serde_json::{Map, Value};
 use tcp_sniffer_settings::table::{self, DefaultValue, TABLE};
 use tcp_sniffer_settings::value::effective_list;
 
-use crate::redact::REDACTED;
-
 pub use tcp_sniffer_settings::value::{url_label, RawValue, Surface};
 pub use tcp_sniffer_settings::LogLevel;
 
@@ -155,63 +153,14 @@ impl Default for Settings {
 }
 
 impl fmt::Debug for Settings {
+    /// The serialised form (so a new field cannot be forgotten here: it has no token, only
+    /// `outputUrlAuthTokenSet`), with the output URL cut to `scheme://host[:port]`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Destructured so that a new field cannot be forgotten here.
-        let Settings {
-            interface,
-            ports,
-            output_url,
-            allow_insecure_output_url,
-            output_url_auth_token,
-            output_stdout,
-            sample_rate,
-            max_body_size,
-            stdout_bodies,
-            max_concurrent_connections,
-            connection_idle_timeout_ms,
-            redact_headers,
-            redact_query_params,
-            redact_body_fields,
-            capture_backend,
-            workers,
-            read_file,
-            log_level,
-            output_batch_size,
-            output_batch_wait_ms,
-            output_concurrency,
-            output_queue_size,
-            output_drain_timeout_ms,
-            output_retry_base_ms,
-        } = self;
-        f.debug_struct("Settings")
-            .field("interface", interface)
-            .field("ports", ports)
-            .field("output_url", &output_url.as_deref().map(url_label))
-            .field("allow_insecure_output_url", allow_insecure_output_url)
-            .field(
-                "output_url_auth_token",
-                &output_url_auth_token.as_ref().map(|_| REDACTED),
-            )
-            .field("output_stdout", output_stdout)
-            .field("sample_rate", sample_rate)
-            .field("max_body_size", max_body_size)
-            .field("stdout_bodies", stdout_bodies)
-            .field("max_concurrent_connections", max_concurrent_connections)
-            .field("connection_idle_timeout_ms", connection_idle_timeout_ms)
-            .field("redact_headers", redact_headers)
-            .field("redact_query_params", redact_query_params)
-            .field("redact_body_fields", redact_body_fields)
-            .field("capture_backend", capture_backend)
-            .field("workers", workers)
-            .field("read_file", read_file)
-            .field("log_level", log_level)
-            .field("output_batch_size", output_batch_size)
-            .field("output_batch_wait_ms", output_batch_wait_ms)
-            .field("output_concurrency", output_concurrency)
-            .field("output_queue_size", output_queue_size)
-            .field("output_drain_timeout_ms", output_drain_timeout_ms)
-            .field("output_retry_base_ms", output_retry_base_ms)
-            .finish()
+        let mut v = serde_json::to_value(self).map_err(|_| fmt::Error)?;
+        if let Some(url) = &self.output_url {
+            v["outputUrl"] = url_label(url).into();
+        }
+        write!(f, "Settings {v}")
     }
 }
 
@@ -547,7 +496,7 @@ mod tests {
             assert!(!d.contains(secret), "{secret} in {d}");
         }
         assert!(d.contains("https://collector.example"), "{d}");
-        assert!(d.contains("[REDACTED]"), "{d}");
+        assert!(d.contains("\"outputUrlAuthTokenSet\":true"), "{d}");
     }
 
     #[test]
