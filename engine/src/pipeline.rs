@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 
 use crossbeam_channel::bounded;
 
+use crate::capture::file::{CaptureFile, Record, SourceError};
 use crate::config::Settings;
 use crate::fatal::{self, FaultPoint, ThreadPanic};
 use crate::flow::{FlowConfig, FlowCounters, FlowKey, FlowTable};
@@ -31,8 +32,6 @@ use crate::http::HttpConfig;
 use crate::message::{Endpoint, HttpMessage, Placement};
 use crate::output::{Batch, Output};
 use crate::reassembly::Limits;
-use crate::source::file::{CaptureFile, Record};
-use crate::source::SourceError;
 use crate::stats::{CaptureStats, OutputStats, Stats};
 use crate::time::Timestamp;
 use crate::wire::{decode_tcp, DecodeError, DecodeStats, LinkType, TcpSegment};
@@ -76,6 +75,8 @@ pub struct Worker {
     output_drops: u64,
     /// Latest capture time seen (capture clocks can step back; this never does).
     clock: Timestamp,
+    /// RED metrics of this worker's exchanges (recorded only while `/metrics` is served).
+    red: crate::metrics::ExchangeTracker,
 }
 
 impl Worker {
@@ -93,6 +94,7 @@ impl Worker {
             last_sweep: Timestamp(0),
             output_drops: 0,
             clock: Timestamp(0),
+            red: crate::metrics::ExchangeTracker::default(),
         }
     }
 
@@ -225,6 +227,7 @@ impl Worker {
     pub fn take_batch(&mut self) -> Batch {
         self.out_bytes = 0;
         if !self.out.is_empty() {
+            self.red.observe(&self.out);
             self.batch.extend(&self.out, self.placement.as_ref());
             self.out.clear();
         }

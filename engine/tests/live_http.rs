@@ -1473,3 +1473,143 @@ matrix!(
     lo_stop_right_after_exchange,
     veth_offloads
 );
+
+/// Observability, live: nginx on `lo` in a namespace, curl as the client, the library
+/// sniffer serving `/metrics` (scraped by a real Prometheus in the same namespace) and
+/// exporting OTLP spans to a receiver that decodes them with the official protobuf types.
+/// Every request curl made must be counted by Prometheus and come out as one span.
+#[test]
+fn lo_nginx_red_metrics_in_prometheus_and_otlp_spans() {
+    in_netns(&["nginx", "curl", "prometheus"], move || {
+        use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+        use prost::Message as _;
+        use tcp_sniffer::config::OutputFormat;
+        use tcp_sniffer::output::{HttpOutput, HttpOutputConfig};
+
+        let v4 = SocketAddr::from(([127, 0, 0, 1], NGINX_PORT));
+        let _nginx = Nginx::start(&[v4]);
+        let (url, got) = common::otlp::receiver();
+        let mut out = HttpOutputConfig::new(url);
+        out.format = OutputFormat::Otlp;
+        out.batch_size = 16;
+        out.batch_wait = Duration::from_millis(100);
+        let settings = Settings {
+            interface: "lo".into(),
+            ports: vec![NGINX_PORT],
+            metrics_addr: Some("127.0.0.1:0".into()),
+            ..Settings::default()
+        };
+        let output = HttpOutput::new(out).unwrap();
+        let sniffer =
+            match Sniffer::start(&settings, vec![Box::new(output)], None, Hooks::default()) {
+                Ok(s) => s,
+                Err(StartError::Capture(e @ CaptureError::MissingCapability { .. })) => {
+                    return skip_http(&e.to_string())
+                }
+                Err(e) => panic!("cannot start the sniffer: {e}"),
+            };
+        let metrics = sniffer.metrics_addr().expect("metrics served").to_string();
+
+        // 30 GETs (10 of them 404) on keep-alive connections, 5 POSTs, 3 HEADs.
+        let u = |p: &str| format!("http://{v4}{p}");
+        let gets: Vec<String> = (0..20)
+            .map(|i| u(&format!("/1k?i={i}")))
+            .chain((0..10).map(|i| u(&format!("/missing/{i}"))))
+            .collect();
+        let gets: Vec<&str> = gets.iter().map(String::as_str).collect();
+        curl(&gets);
+        for i in 0..5 {
+            curl(&[
+                "-X",
+                "POST",
+                "--data-binary",
+                "x=1",
+                &u(&format!("/post/{i}")),
+            ]);
+        }
+        for _ in 0..3 {
+            curl(&["-I", &u("/1k")]);
+        }
+        let (total, not_found) = (38u64, 10u64);
+
+        let dir = TempDir::new("prometheus");
+        let config = dir.file("prometheus.yml");
+        fs::write(
+            &config,
+            format!(
+                "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\nscrape_configs:\n  - job_name: sniffer\n    static_configs:\n      - targets: ['{metrics}']\n"
+            ),
+        )
+        .unwrap();
+        let mut prom = Command::new("prometheus")
+            .arg(format!("--config.file={config}"))
+            .arg(format!("--storage.tsdb.path={}", dir.file("data")))
+            .arg("--web.listen-address=127.0.0.1:9090")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("prometheus starts");
+        let query = |q: &str| -> Option<String> {
+            let mut r = ureq::get("http://127.0.0.1:9090/api/v1/query")
+                .query("query", q)
+                .call()
+                .ok()?;
+            let v: Value = serde_json::from_reader(r.body_mut().as_reader()).ok()?;
+            v["data"]["result"][0]["value"][1]
+                .as_str()
+                .map(str::to_string)
+        };
+        let counted = common::wait_for(
+            "Prometheus counts every request",
+            Duration::from_secs(120),
+            || query("sum(tcp_sniffer_http_requests_total)").filter(|v| *v == total.to_string()),
+        );
+        let by_class = query("sum(tcp_sniffer_http_requests_total{status_class=\"4xx\"})");
+        let posts = query("sum(tcp_sniffer_http_requests_total{method=\"POST\"})");
+        let hist = query("sum(tcp_sniffer_http_request_duration_seconds_count)");
+        let _ = prom.kill();
+        let _ = prom.wait();
+        eprintln!(
+            "prometheus: {counted} requests, 4xx {by_class:?}, POST {posts:?}, histogram {hist:?}"
+        );
+        assert_eq!(by_class, Some(not_found.to_string()));
+        assert_eq!(posts, Some("5".into()));
+        assert_eq!(hist, Some(total.to_string()));
+
+        let stats = sniffer.stop();
+        assert_eq!(
+            stats.output.delivered, stats.output.messages,
+            "{:?}",
+            stats.output
+        );
+        let mut spans = Vec::new();
+        for (_, body) in got.lock().unwrap().iter() {
+            let req = ExportTraceServiceRequest::decode(body.as_slice()).expect("decodes");
+            for rs in req.resource_spans {
+                for ss in rs.scope_spans {
+                    spans.extend(ss.spans);
+                }
+            }
+        }
+        assert_eq!(spans.len() as u64, total);
+        let paths: Vec<String> = spans
+            .iter()
+            .filter_map(|s| {
+                s.attributes
+                    .iter()
+                    .find(|a| a.key == "url.path")
+                    .and_then(|a| match a.value.as_ref()?.value.as_ref()? {
+                        opentelemetry_proto::tonic::common::v1::any_value::Value::StringValue(
+                            p,
+                        ) => Some(p.clone()),
+                        _ => None,
+                    })
+            })
+            .collect();
+        for i in 0..10 {
+            assert!(paths.contains(&format!("/missing/{i}")), "{paths:?}");
+        }
+        assert_eq!(spans.iter().filter(|s| s.name == "POST").count(), 5);
+        eprintln!("first span: {:?}", spans[0]);
+    });
+}

@@ -269,12 +269,14 @@ fn start(mut cx: FunctionContext) -> JsResult<JsPromise> {
                 match result {
                     Ok(sniffer) => {
                         let info = sniffer.info().clone();
+                        let metrics = sniffer.metrics_addr().map(|a| a.to_string());
                         st.phase = Phase::Running(sniffer);
                         Ok(json!({
                             "backend": info.backend,
                             "workers": info.workers,
                             "source": info.source,
                             "fallbackReason": info.fallback_reason,
+                            "metricsAddr": metrics,
                             "pod": placement.map(|p| json!({
                                 "name": p.name, "namespace": p.namespace, "node": p.node
                             })),

@@ -4,16 +4,20 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const http = require('node:http');
+const zlib = require('node:zlib');
 const { createSniffer } = require('..');
 const { demoPcap } = require('./helpers');
 
 async function collector(handler) {
   const received = [];
   const server = http.createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (d) => (body += d));
+    const chunks = [];
+    req.on('data', (d) => chunks.push(d));
     req.on('end', () => {
+      // Batches arrive gzip'd (Content-Encoding: gzip), as a real collector accepts them.
+      let raw = Buffer.concat(chunks);
+      if (req.headers['content-encoding'] === 'gzip') raw = zlib.gunzipSync(raw);
+      const body = raw.toString('utf8');
       received.push({ headers: req.headers, body, method: req.method, url: req.url });
       handler(req, res);
     });
@@ -67,6 +71,7 @@ test('output URL: batching sends NDJSON', async () => {
   c.server.close();
   const lines = c.received.flatMap((r) => {
     assert.equal(r.headers['content-type'], 'application/x-ndjson');
+    assert.equal(r.headers['content-encoding'], 'gzip');
     return r.body.split('\n').filter(Boolean).map((l) => JSON.parse(l));
   });
   assert.equal(lines.length, 10);

@@ -45,6 +45,21 @@ for (const [env, expected] of invalid) {
   });
 }
 
+test('sidecar: METRICS_ADDR is validated (exit 2) and served (start line names the address)', async () => {
+  const bad = await sidecar({ PORTS: '8080', METRICS_ADDR: '9464' }, ['--read', demoPcap]);
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(jsonLines(bad.stderr)[0].message, /^invalid setting METRICS_ADDR: expected HOST:PORT/);
+  const r = await sidecar({ PORTS: '8080', METRICS_ADDR: '127.0.0.1:0', OUTPUT_FORMAT: 'json' }, ['--read', demoPcap]);
+  assert.equal(r.code, 0, r.stderr);
+  const start = jsonLines(r.stderr).find((l) => l.message === 'tcp-sniffer sidecar started');
+  assert.match(start.metricsAddr, /^127\.0\.0\.1:[1-9][0-9]*$/, r.stderr);
+  assert.equal(start.outputFormat, 'json');
+  const off = await sidecar({ PORTS: '8080', METRICS_ADDR: 'off' }, ['--read', demoPcap]);
+  assert.equal(off.code, 0, off.stderr);
+  const offStart = jsonLines(off.stderr).find((l) => l.message === 'tcp-sniffer sidecar started');
+  assert.equal(offStart.metricsAddr, null);
+});
+
 test('sidecar: capture failure at start → exit 1', async () => {
   const r = await sidecar({ PORTS: '80', INTERFACE: 'nosuchif0', CAPTURE_BACKEND: 'pcap' });
   assert.equal(r.code, 1, r.stderr);

@@ -24,7 +24,9 @@ ALLOW_INSECURE_OUTPUT_URL, OUTPUT_URL_AUTH_TOKEN, OUTPUT_STDOUT, SAMPLE_RATE, MA
 STDOUT_BODIES, MAX_CONCURRENT_CONNECTIONS, CONNECTION_IDLE_TIMEOUT_MS, REDACT_HEADERS,
 REDACT_QUERY_PARAMS, REDACT_BODY_FIELDS, CAPTURE_BACKEND, WORKERS, LOG_LEVEL,
 OUTPUT_BATCH_SIZE, OUTPUT_BATCH_WAIT_MS, OUTPUT_CONCURRENCY, OUTPUT_QUEUE_SIZE,
-OUTPUT_DRAIN_TIMEOUT_MS, OUTPUT_RETRY_BASE_MS, STATS_INTERVAL_MS (default 60000, >= 1000);
+OUTPUT_DRAIN_TIMEOUT_MS, OUTPUT_RETRY_BASE_MS, OUTPUT_FORMAT (json or otlp), METRICS_ADDR
+(Prometheus /metrics, default 0.0.0.0:9464, "off" for none), STATS_INTERVAL_MS (default 60000,
+>= 1000);
 placement from POD_NAME, POD_NAMESPACE, NODE_NAME.
 
 Safe defaults: messages on stdout carry no body unless STDOUT_BODIES=true; OUTPUT_URL must
@@ -188,6 +190,8 @@ function main(): void {
         fallbackReason: info.fallbackReason,
         pod: info.pod,
         outputs,
+        outputFormat: normalized.outputFormat,
+        metricsAddr: info.metricsAddr,
         sampleRate: normalized.sampleRate,
         maxBodySize: normalized.maxBodySize,
         stdoutBodies: normalized.stdoutBodies,

@@ -91,6 +91,16 @@ export interface SnifferConfig {
   outputUrlAuthToken?: string;
   /** Also write JSON lines to stdout (default false for the library). */
   outputStdout?: boolean;
+  /**
+   * What `outputUrl` receives: `'json'` (the messages; NDJSON when batched, default) or
+   * `'otlp'`: OTLP/HTTP protobuf traces, one span per exchange (e.g. `…:4318/v1/traces`).
+   */
+  outputFormat?: 'json' | 'otlp';
+  /**
+   * `HOST:PORT` to serve Prometheus metrics on (`GET /metrics`), e.g. `'127.0.0.1:9464'`
+   * (port 0: any free port, reported by `start()`). Default: off (the sidecar: `0.0.0.0:9464`).
+   */
+  metricsAddr?: string;
   /** Messages written to stdout carry their body (default false: `body: ""`, `bodySize` kept). The callback, events and the output URL always get bodies up to `maxBodySize`. */
   stdoutBodies?: boolean;
   /** Called once per message; a throwing callback is logged and counted, capture goes on. */
@@ -153,6 +163,8 @@ export interface StartInfo {
   source: string;
   /** Why `auto` fell back from AF_PACKET to libpcap, if it did. */
   fallbackReason: string | null;
+  /** The address `/metrics` is served on, when `metricsAddr` is set. */
+  metricsAddr: string | null;
   pod: Pod | null;
 }
 

@@ -41,6 +41,7 @@ pub fn accepted(kind: Kind) -> String {
             k.what()
         ),
         Kind::Path => "a pcap or pcapng file".into(),
+        Kind::HostPort => "`HOST:PORT` (e.g. `0.0.0.0:9464`, `[::]:9464`), or `off`".into(),
     }
 }
 
@@ -119,5 +120,6 @@ pub fn value_name(kind: Kind) -> &'static str {
         Kind::Int { .. } => "N",
         Kind::Choice(_) => "WORD",
         Kind::Path => "FILE",
+        Kind::HostPort => "HOST:PORT",
     }
 }

@@ -83,6 +83,9 @@ pub enum Kind {
     Names(NameKind),
     /// A file path.
     Path,
+    /// `HOST:PORT` to listen on (a name, an IPv4 address or a bracketed IPv6 address; port 0
+    /// lets the system pick), or `off`/empty for none.
+    HostPort,
 }
 
 /// A setting's default.
@@ -236,6 +239,30 @@ pub const OUTPUT_STDOUT: Setting = Setting::new(
 .env("OUTPUT_STDOUT")
 .flag("stdout");
 
+/// `outputFormat`.
+pub const OUTPUT_FORMAT: Setting = Setting::new(
+    "outputFormat",
+    Kind::Choice(&["json", "otlp"]),
+    Value("json"),
+    "what the output URL receives: `json`, the messages (NDJSON when batched); `otlp`, OTLP/HTTP protobuf traces to `outputUrl` as given (e.g. `…:4318/v1/traces`), one span per exchange, gzip'd, with the same token, batching (`outputBatchSize` spans), retries and counters; `otlp` needs `outputUrl`",
+)
+.env("OUTPUT_FORMAT")
+.flag("output-format");
+
+/// `metricsAddr`.
+pub const METRICS_ADDR: Setting = Setting::new(
+    "metricsAddr",
+    Kind::HostPort,
+    PerSurface {
+        cli: "off",
+        env: "0.0.0.0:9464",
+        library: "off",
+    },
+    "serve `GET /metrics` at `HOST:PORT` (Prometheus text format, OpenMetrics on request; port 0: any free port); a port in use fails the start (exit 1)",
+)
+.env("METRICS_ADDR")
+.flag("metrics-addr");
+
 /// `sampleRate`.
 pub const SAMPLE_RATE: Setting = Setting::new(
     "sampleRate",
@@ -365,7 +392,7 @@ pub const OUTPUT_BATCH_SIZE: Setting = Setting::new(
     "outputBatchSize",
     int(1, 10_000),
     Value("1"),
-    "messages per POST to the output URL; above 1, POSTs carry `application/x-ndjson`",
+    "messages per POST to the output URL; above 1, POSTs carry `application/x-ndjson` with `Content-Encoding: gzip`",
 )
 .env("OUTPUT_BATCH_SIZE")
 .flag("output-batch-size");
@@ -415,7 +442,7 @@ pub const OUTPUT_RETRY_BASE_MS: Setting = Setting::new(
     "outputRetryBaseMs",
     int(1, 60_000),
     Value("1000"),
-    "first retry delay of the output URL in milliseconds; retries wait 1×, 2×, 4× this",
+    "first retry delay of the output URL in milliseconds; retries wait 1×, 2×, 4× this, each ±20 % at random (so a fleet does not retry in step); a `Retry-After` (seconds) on a 429/5xx lengthens the wait, up to 4× this × 1.2",
 )
 .env("OUTPUT_RETRY_BASE_MS")
 .flag("output-retry-base-ms");
@@ -428,6 +455,8 @@ pub const TABLE: &[Setting] = &[
     ALLOW_INSECURE_OUTPUT_URL,
     OUTPUT_URL_AUTH_TOKEN,
     OUTPUT_STDOUT,
+    OUTPUT_FORMAT,
+    METRICS_ADDR,
     SAMPLE_RATE,
     MAX_BODY_SIZE,
     STDOUT_BODIES,

@@ -185,6 +185,7 @@ pub fn parse(kind: Kind, v: &RawValue) -> Result<Value, String> {
             }
         }
         Kind::Names(kind) => name_list(v, kind).map(Value::from),
+        Kind::HostPort => host_port(&text(v)?).map(|a| a.map_or(Value::Null, Value::String)),
         Kind::Path => {
             let t = text(v)?;
             if t.is_empty() {
@@ -255,6 +256,34 @@ fn integer(v: &RawValue, min: u64, max: u64) -> Result<u64, String> {
         Some(n) if (min..=max).contains(&n) => Ok(n),
         _ => Err(format!("expected {}, got {shown}", int_range(min, max))),
     }
+}
+
+/// `HOST:PORT` (host a name, an IPv4 address or a bracketed IPv6 address; port 0 lets the
+/// system pick), or `off`/empty for none.
+pub fn host_port(v: &str) -> Result<Option<String>, String> {
+    let v = v.trim();
+    if v.is_empty() || v.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let bad = || {
+        format!(
+            "expected HOST:PORT (e.g. 0.0.0.0:9464, 127.0.0.1:9464, [::]:9464) or \"off\", got {v:?}"
+        )
+    };
+    if v.parse::<std::net::SocketAddr>().is_ok() {
+        return Ok(Some(v.to_string()));
+    }
+    let (host, port) = v.rsplit_once(':').ok_or_else(bad)?;
+    port.parse::<u16>().map_err(|_| bad())?;
+    let host_ok = !host.is_empty()
+        && host.len() <= 253
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
+    if !host_ok {
+        return Err(bad());
+    }
+    Ok(Some(v.to_string()))
 }
 
 /// An interface name as Linux accepts it (`dev_valid_name`: 1–15 bytes, not `.` or `..`, no

@@ -125,7 +125,9 @@ fn typescript_config_type_matches_the_table() {
             ));
         }
         let fits = match row.kind {
-            Kind::Interface | Kind::Url | Kind::Secret | Kind::Path => ty == "string",
+            Kind::Interface | Kind::Url | Kind::Secret | Kind::Path | Kind::HostPort => {
+                ty == "string"
+            }
             Kind::Bool => ty == "boolean",
             Kind::Fraction | Kind::Int { .. } => ty == "number",
             Kind::Ports => ty.contains("number[]"),

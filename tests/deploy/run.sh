@@ -7,7 +7,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 command -v kubectl >/dev/null || { echo "deploy-test: kubectl is required (kubectl kustomize)" >&2; exit 1; }
-for k in deploy/base deploy/overlays/* deploy/examples; do
+for k in deploy/base deploy/overlays/* deploy/examples deploy/observability; do
   kubectl kustomize "$k" >/dev/null || { echo "deploy-test: $k does not render" >&2; exit 1; }
 done
 exec cargo test --locked -p tcp-sniffer-webhook --test deploy_manifests "$@"

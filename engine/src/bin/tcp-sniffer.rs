@@ -35,12 +35,14 @@ be given once; --read cannot go with --interface or --backend.
 Messages go to stdout, one JSON object per line; logs and --stats go to stderr.
 Exit codes: 0 done; 1 capture or file failure, or an internal error (a panic in an
 engine thread: logged as an error line that names the thread); 2 invalid settings or
-arguments.";
+arguments; 3 nothing delivered (only with --fail-if-nothing-delivered).";
 
 /// What the command line asks for besides the engine's settings.
 struct Cli {
     settings: Settings,
     print_stats: bool,
+    /// `--fail-if-nothing-delivered`: a replay that delivered no message exits 3.
+    fail_if_nothing_delivered: bool,
 }
 
 /// The command line: one flag per row of the settings table that has one (its help, value
@@ -80,6 +82,13 @@ fn command() -> Command {
             .long("stats")
             .action(ArgAction::SetTrue)
             .help("Print the final counters as JSON on stderr."),
+    )
+    .arg(
+        Arg::new("fail-if-nothing-delivered")
+            .long("fail-if-nothing-delivered")
+            .action(ArgAction::SetTrue)
+            .requires(tcp_sniffer_settings::table::READ_FILE.key)
+            .help("With --read: exit 3 when no message was delivered (an empty capture, wrong ports, or an output that took nothing)."),
     )
 }
 
@@ -121,6 +130,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Cli>, (String
     Ok(Some(Cli {
         settings,
         print_stats: m.get_flag("stats"),
+        fail_if_nothing_delivered: m.get_flag("fail-if-nothing-delivered"),
     }))
 }
 
@@ -183,6 +193,17 @@ fn replay(cli: &Cli, outputs: Vec<Box<dyn Output>>, placement: Option<Placement>
         eprintln!("{}", stats.to_json());
     }
     match result {
+        Ok(()) if cli.fail_if_nothing_delivered && stats.output.delivered == 0 => {
+            log::log(
+                LogLevel::Error,
+                "nothing was delivered (--fail-if-nothing-delivered)",
+                &[
+                    ("messages", json!(stats.output.messages)),
+                    ("packets", json!(stats.capture.packets)),
+                ],
+            );
+            ExitCode::from(3)
+        }
         Ok(()) => ExitCode::SUCCESS,
         Err(_) => ExitCode::from(1),
     }

@@ -3,8 +3,10 @@
 //! and byte by byte must give the same messages).
 
 use super::*;
-use crate::budget::Pool;
+use crate::budget::{Pool, WorkerBudget};
 use crate::message::HeaderValue;
+use crate::message::{ConnMeta, Direction, Endpoint, HttpMessage, MessageKind, Side};
+use crate::time::Timestamp;
 use std::net::{IpAddr, Ipv4Addr};
 
 fn meta(mid_stream: bool) -> ConnMeta {

@@ -65,8 +65,9 @@ use ureq::tls::{Certificate, PemItem, RootCerts, TlsConfig};
 use ureq::Agent;
 
 use super::log::{self, RateLimit};
+use super::otlp::{self, EncodedSpan, SpanBuilder};
 use super::{Batch, Output, OutputError};
-use crate::config::{LogLevel, Settings};
+use crate::config::{LogLevel, OutputFormat, Settings};
 use crate::fatal::{self, FaultPoint, ThreadPanic};
 use crate::redact::REDACTED;
 use crate::stats::OutputStats;
@@ -114,6 +115,8 @@ pub struct HttpOutputConfig {
     pub request_timeout: Duration,
     /// Trusted root certificates (PEM) replacing the built-in Mozilla roots.
     pub ca_pem: Option<Vec<u8>>,
+    /// JSON messages, or OTLP spans ([`super::otlp`]).
+    pub format: OutputFormat,
 }
 
 impl fmt::Debug for HttpOutputConfig {
@@ -135,6 +138,7 @@ impl fmt::Debug for HttpOutputConfig {
             .field("connect_timeout", &self.connect_timeout)
             .field("request_timeout", &self.request_timeout)
             .field("ca_pem", &self.ca_pem.as_ref().map(|p| p.len()))
+            .field("format", &self.format)
             .finish()
     }
 }
@@ -157,6 +161,7 @@ impl HttpOutputConfig {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             request_timeout: DEFAULT_REQUEST_TIMEOUT,
             ca_pem: None,
+            format: OutputFormat::Json,
         }
     }
 
@@ -174,6 +179,7 @@ impl HttpOutputConfig {
         c.queue_size = s.output_queue_size;
         c.drain_timeout = Duration::from_millis(s.output_drain_timeout_ms);
         c.retry_base = Duration::from_millis(s.output_retry_base_ms);
+        c.format = s.output_format;
         if let Some(path) = std::env::var_os("SSL_CERT_FILE").filter(|p| !p.is_empty()) {
             let pem = std::fs::read(&path).map_err(|e| OutputError::CaFile {
                 path: path.to_string_lossy().into_owned(),
@@ -236,9 +242,11 @@ struct Counters {
     retries: AtomicU64,
 }
 
-/// A message waiting to be batched.
+/// A message (JSON) or an exchange (an encoded OTLP span) waiting to be batched.
 struct Fresh {
     json: Vec<u8>,
+    /// Messages it stands for (1 for JSON; an exchange's request and responses for OTLP).
+    count: usize,
     at: Instant,
 }
 
@@ -280,6 +288,8 @@ impl Ord for Scheduled {
 #[derive(Default)]
 struct State {
     fresh: VecDeque<Fresh>,
+    /// Messages in `fresh`.
+    fresh_msgs: usize,
     retry: BinaryHeap<Reverse<Scheduled>>,
     /// Messages in `retry`.
     retry_msgs: usize,
@@ -300,7 +310,7 @@ struct State {
 
 impl State {
     fn pending(&self) -> usize {
-        self.fresh.len() + self.retry_msgs + self.in_flight
+        self.fresh_msgs + self.retry_msgs + self.in_flight
     }
 }
 
@@ -317,6 +327,9 @@ struct Inner {
     max_retries: u32,
     queue_size: usize,
     max_bytes: usize,
+    format: OutputFormat,
+    /// Request bodies are gzip'd (`Content-Encoding: gzip`): JSON batches and OTLP.
+    gzip: bool,
 }
 
 struct Shared {
@@ -330,6 +343,9 @@ struct Shared {
     log_exhausted: RateLimit,
     log_rejected: RateLimit,
     log_queue_full: RateLimit,
+    /// OTLP: the encoded `Resource` of every export request (set from the first message
+    /// that carries the pod's placement).
+    resource: Mutex<Vec<u8>>,
 }
 
 impl Shared {
@@ -343,6 +359,8 @@ pub struct HttpOutput {
     shared: Arc<Shared>,
     drain_timeout: Duration,
     closed: bool,
+    /// OTLP: pairs messages into spans (on the caller's thread).
+    spans: Option<SpanBuilder>,
 }
 
 impl fmt::Debug for HttpOutput {
@@ -417,6 +435,8 @@ impl HttpOutput {
                 max_retries: cfg.max_retries,
                 queue_size: cfg.queue_size.max(1),
                 max_bytes: cfg.max_queued_bytes.max(1),
+                format: cfg.format,
+                gzip: cfg.format == OutputFormat::Otlp || cfg.batch_size > 1,
             },
             state: Mutex::new(State::default()),
             work_cv: Condvar::new(),
@@ -425,11 +445,13 @@ impl HttpOutput {
             log_exhausted: RateLimit::new(LOG_INTERVAL),
             log_rejected: RateLimit::new(LOG_INTERVAL),
             log_queue_full: RateLimit::new(LOG_INTERVAL),
+            resource: Mutex::new(SpanBuilder::default().resource()),
         });
         let out = HttpOutput {
             shared: shared.clone(),
             drain_timeout: cfg.drain_timeout,
             closed: false,
+            spans: (cfg.format == OutputFormat::Otlp).then(SpanBuilder::default),
         };
         for i in 0..concurrency {
             let s = shared.clone();
@@ -458,6 +480,7 @@ impl HttpOutput {
         st.aborted = true;
         let left = st.pending() as u64;
         st.fresh.clear();
+        st.fresh_msgs = 0;
         st.retry.clear();
         st.retry_msgs = 0;
         self.shared
@@ -469,10 +492,39 @@ impl HttpOutput {
     }
 }
 
-impl Output for HttpOutput {
-    fn send(&mut self, batch: &Arc<Batch>) {
-        let n = batch.len();
-        if n == 0 {
+/// What [`HttpOutput::enqueue`] queues: a message's JSON (copied only once accepted), or
+/// an encoded span.
+enum Item<'a> {
+    Json(&'a [u8]),
+    Span(EncodedSpan),
+}
+
+impl Item<'_> {
+    fn len(&self) -> usize {
+        match self {
+            Item::Json(j) => j.len(),
+            Item::Span(e) => e.bytes.len(),
+        }
+    }
+    fn messages(&self) -> usize {
+        match self {
+            Item::Json(_) => 1,
+            Item::Span(e) => e.messages,
+        }
+    }
+    fn into_vec(self) -> Vec<u8> {
+        match self {
+            Item::Json(j) => j.to_vec(),
+            Item::Span(e) => e.bytes,
+        }
+    }
+}
+
+impl HttpOutput {
+    /// Queues `items` (standing for `total` messages) within the bounds; counts the rest as
+    /// dropped (queue full, or at shutdown once closing).
+    fn enqueue<'a>(&self, items: impl Iterator<Item = Item<'a>>, total: usize) {
+        if total == 0 {
             return;
         }
         let s = &self.shared;
@@ -483,29 +535,30 @@ impl Output for HttpOutput {
                 drop(st);
                 s.counters
                     .dropped_at_shutdown
-                    .fetch_add(n as u64, Ordering::Relaxed);
+                    .fetch_add(total as u64, Ordering::Relaxed);
                 return;
             }
             // An empty queue takes one whole batch whatever its size (see `has_room`).
             let empty = st.pending() == 0;
-            let room = if empty {
-                n
-            } else {
-                s.inner.queue_size.saturating_sub(st.pending())
-            };
             let mut accepted = 0;
-            for m in batch.messages().take(room) {
-                if !empty && st.bytes + m.len() > s.inner.max_bytes {
+            for item in items {
+                let m = item.messages();
+                if !empty
+                    && (st.pending() + m > s.inner.queue_size
+                        || st.bytes + item.len() > s.inner.max_bytes)
+                {
                     break;
                 }
-                st.bytes += m.len();
+                st.bytes += item.len();
+                st.fresh_msgs += m;
                 st.fresh.push_back(Fresh {
-                    json: m.to_vec(),
+                    json: item.into_vec(),
+                    count: m,
                     at: now,
                 });
-                accepted += 1;
+                accepted += m;
             }
-            (n - accepted) as u64
+            total.saturating_sub(accepted) as u64
         };
         s.work_cv.notify_all();
         if dropped > 0 {
@@ -527,12 +580,78 @@ impl Output for HttpOutput {
         }
     }
 
-    /// Senders batch and time by themselves; nothing to do here.
-    fn flush(&mut self) {}
+    /// OTLP: queues finished spans, and counts messages that could not be read back.
+    fn enqueue_spans(&mut self, spans: Vec<EncodedSpan>) {
+        let Some(b) = self.spans.as_mut() else {
+            return;
+        };
+        let unreadable = std::mem::take(&mut b.unreadable);
+        {
+            let mut r = self
+                .shared
+                .resource
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let now = b.resource();
+            if *r != now {
+                *r = now;
+            }
+        }
+        if unreadable > 0 {
+            self.shared
+                .counters
+                .dropped_rejected
+                .fetch_add(unreadable, Ordering::Relaxed);
+            log::log(
+                LogLevel::Warn,
+                "messages that could not be turned into spans; dropped",
+                &[("messages", json!(unreadable))],
+            );
+        }
+        let total = spans.iter().map(|e| e.messages).sum();
+        self.enqueue(spans.into_iter().map(Item::Span), total);
+    }
+}
+
+impl Output for HttpOutput {
+    fn send(&mut self, batch: &Arc<Batch>) {
+        let n = batch.len();
+        if n == 0 {
+            return;
+        }
+        if let Some(b) = self.spans.as_mut() {
+            let now = Instant::now();
+            let mut out = Vec::new();
+            for m in batch.messages() {
+                b.push(m, now, &mut out);
+            }
+            self.enqueue_spans(out);
+            return;
+        }
+        self.enqueue(batch.messages().map(Item::Json), n);
+    }
+
+    /// Senders batch and time by themselves; OTLP exports requests whose responses are
+    /// overdue ([`otlp::HOLD_FOR`]).
+    fn flush(&mut self) {
+        if let Some(b) = self.spans.as_mut() {
+            let mut out = Vec::new();
+            b.expire(Instant::now(), false, &mut out);
+            if !out.is_empty() {
+                self.enqueue_spans(out);
+            }
+        }
+    }
 
     fn close(&mut self) {
         if self.closed {
             return;
+        }
+        // OTLP: requests still waiting for their responses go out alone.
+        if let Some(b) = self.spans.as_mut() {
+            let mut out = Vec::new();
+            b.expire(Instant::now(), true, &mut out);
+            self.enqueue_spans(out);
         }
         self.closed = true;
         let s = &self.shared;
@@ -634,8 +753,8 @@ impl Drop for HttpOutput {
 /// What one attempt came to.
 enum Outcome {
     Delivered,
-    /// Connection error, timeout, 429, 5xx.
-    Retry(String),
+    /// Connection error, timeout, 429, 5xx; with the server's `Retry-After`, if any.
+    Retry(String, Option<Duration>),
     /// Anything else that is not 2xx.
     Reject(String),
 }
@@ -687,23 +806,32 @@ fn next_job(s: &Shared) -> Option<Job> {
                 || now >= due;
             if ready {
                 let n = st.fresh.len().min(inner.batch_size);
-                st.in_flight += n;
                 let taken: Vec<Fresh> = st.fresh.drain(..n).collect();
+                let count: usize = taken.iter().map(|f| f.count).sum();
+                st.fresh_msgs -= count;
+                st.in_flight += count;
                 drop(st);
                 let bytes = taken.iter().map(|f| f.json.len()).sum();
-                let body = if inner.batch_size == 1 {
-                    taken.into_iter().next()?.json
-                } else {
-                    let mut body = Vec::with_capacity(taken.iter().map(|f| f.json.len() + 1).sum());
-                    for f in &taken {
-                        body.extend_from_slice(&f.json);
-                        body.push(b'\n');
+                let body = match inner.format {
+                    OutputFormat::Otlp => {
+                        let resource = s.resource.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                        otlp::export_request(&resource, taken.iter().map(|f| f.json.as_slice()))
                     }
-                    body
+                    OutputFormat::Json if inner.batch_size == 1 => taken.into_iter().next()?.json,
+                    OutputFormat::Json => {
+                        let mut body =
+                            Vec::with_capacity(taken.iter().map(|f| f.json.len() + 1).sum());
+                        for f in &taken {
+                            body.extend_from_slice(&f.json);
+                            body.push(b'\n');
+                        }
+                        body
+                    }
                 };
+                let body = if inner.gzip { gzip(&body) } else { body };
                 return Some(Job {
                     body,
-                    count: n,
+                    count,
                     bytes,
                     retries: 0,
                 });
@@ -728,14 +856,51 @@ fn next_job(s: &Shared) -> Option<Job> {
     }
 }
 
+/// `body` gzip'd (fast level: the network, not the CPU, is what batching saves).
+fn gzip(body: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut enc = flate2::write::GzEncoder::new(
+        Vec::with_capacity(body.len() / 4 + 64),
+        flate2::Compression::fast(),
+    );
+    // Writing to a Vec cannot fail.
+    let _ = enc.write_all(body);
+    enc.finish().unwrap_or_default()
+}
+
+/// `Retry-After` as delta-seconds (an HTTP-date is not read: the schedule applies).
+fn retry_after(resp: &ureq::http::Response<ureq::Body>) -> Option<Duration> {
+    let v = resp.headers().get("retry-after")?.to_str().ok()?.trim();
+    v.parse::<u64>().ok().map(Duration::from_secs)
+}
+
+/// The wait before retry number `retry` (0-based): `base × 2^retry`, times a random factor
+/// in [0.8, 1.2) so a fleet of sidecars does not retry in step; raised to the server's
+/// `Retry-After` when that is longer, but never past the schedule's last step
+/// (`base × 2^(max_retries-1)`, 4 s by default) times 1.2.
+fn retry_delay(base: Duration, retry: u32, max_retries: u32, after: Option<Duration>) -> Duration {
+    let step = base.saturating_mul(1u32 << retry.min(16));
+    let jittered = step.mul_f64(otlp::random_between(0.8, 1.2));
+    let longest = base
+        .saturating_mul(1u32 << max_retries.saturating_sub(1).min(16))
+        .mul_f64(1.2);
+    match after {
+        Some(a) if a > jittered => a.min(longest),
+        _ => jittered,
+    }
+}
+
 fn post(s: &Shared, agent: &Agent, job: &Job) -> Outcome {
     let inner = &s.inner;
-    let content_type = if inner.batch_size > 1 {
-        "application/x-ndjson"
-    } else {
-        "application/json"
+    let content_type = match inner.format {
+        OutputFormat::Otlp => "application/x-protobuf",
+        OutputFormat::Json if inner.batch_size > 1 => "application/x-ndjson",
+        OutputFormat::Json => "application/json",
     };
     let mut req = agent.post(&inner.url).header("content-type", content_type);
+    if inner.gzip {
+        req = req.header("content-encoding", "gzip");
+    }
     if let Some(auth) = &inner.auth {
         req = req.header("authorization", auth.clone());
     }
@@ -759,9 +924,10 @@ fn post(s: &Shared, agent: &Agent, job: &Job) -> Outcome {
                 .with_config()
                 .limit(RESPONSE_BODY_LIMIT)
                 .read_to_vec();
+            let after = retry_after(&resp);
             match status {
                 200..=299 => Outcome::Delivered,
-                429 | 500..=599 => Outcome::Retry(format!("HTTP {status}")),
+                429 | 500..=599 => Outcome::Retry(format!("HTTP {status}"), after),
                 300..=399 => Outcome::Reject(format!(
                     "HTTP {status}: redirect to {} not followed",
                     location.as_deref().unwrap_or("(no location)")
@@ -769,7 +935,7 @@ fn post(s: &Shared, agent: &Agent, job: &Job) -> Outcome {
                 _ => Outcome::Reject(format!("HTTP {status}")),
             }
         }
-        Err(e) => Outcome::Retry(scrub(describe_error(&e), &inner.secrets)),
+        Err(e) => Outcome::Retry(scrub(describe_error(&e), &inner.secrets), None),
     }
 }
 
@@ -791,7 +957,7 @@ fn finish(s: &Shared, mut job: Job, outcome: Outcome) {
     let n = job.count as u64;
     let mut st = s.lock();
     st.in_flight -= job.count;
-    if !matches!(outcome, Outcome::Retry(_)) || job.retries >= inner.max_retries {
+    if !matches!(outcome, Outcome::Retry(..)) || job.retries >= inner.max_retries {
         st.bytes -= job.bytes;
     }
     if st.aborted {
@@ -802,8 +968,8 @@ fn finish(s: &Shared, mut job: Job, outcome: Outcome) {
         Outcome::Delivered => {
             c.delivered.fetch_add(n, Ordering::Relaxed);
         }
-        Outcome::Retry(reason) if job.retries < inner.max_retries => {
-            let delay = inner.retry_base.saturating_mul(1u32 << job.retries.min(16));
+        Outcome::Retry(reason, after) if job.retries < inner.max_retries => {
+            let delay = retry_delay(inner.retry_base, job.retries, inner.max_retries, after);
             job.retries += 1;
             c.retries.fetch_add(1, Ordering::Relaxed);
             log::log(
@@ -827,7 +993,7 @@ fn finish(s: &Shared, mut job: Job, outcome: Outcome) {
             drop(st);
             s.work_cv.notify_one();
         }
-        Outcome::Retry(reason) => {
+        Outcome::Retry(reason, _) => {
             drop(st);
             c.dropped_retries_exhausted.fetch_add(n, Ordering::Relaxed);
             if let Some(held) = s.log_exhausted.check() {
@@ -918,6 +1084,30 @@ mod tests {
         c.auth_token = Some("bad\ntoken".into());
         let e = HttpOutput::new(c).unwrap_err();
         assert!(!e.to_string().contains("bad"), "{e}");
+    }
+
+    #[test]
+    fn retry_delays_are_jittered_and_honour_retry_after_within_the_schedule() {
+        let base = Duration::from_secs(1);
+        for retry in 0..3 {
+            let step = base * (1 << retry);
+            let draws: Vec<Duration> = (0..200)
+                .map(|_| retry_delay(base, retry, 3, None))
+                .collect();
+            for d in &draws {
+                assert!(*d >= step.mul_f64(0.8) && *d < step.mul_f64(1.2), "{d:?}");
+            }
+            let distinct: std::collections::HashSet<_> = draws.iter().collect();
+            assert!(distinct.len() > 150, "not jittered: {distinct:?}");
+        }
+        // Retry-After longer than the step raises it, up to the last step × 1.2.
+        let d = retry_delay(base, 0, 3, Some(Duration::from_secs(3)));
+        assert_eq!(d, Duration::from_secs(3));
+        let d = retry_delay(base, 0, 3, Some(Duration::from_secs(3600)));
+        assert_eq!(d, Duration::from_secs(4).mul_f64(1.2));
+        // Shorter than the step: the schedule wins.
+        let d = retry_delay(base, 2, 3, Some(Duration::from_secs(1)));
+        assert!(d >= Duration::from_millis(3200), "{d:?}");
     }
 
     #[test]

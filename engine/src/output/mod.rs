@@ -17,6 +17,7 @@
 
 pub mod http_post;
 pub mod log;
+pub mod otlp;
 pub mod stdout;
 
 use std::sync::{Arc, Condvar, Mutex};

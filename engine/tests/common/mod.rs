@@ -4,6 +4,7 @@
 #![allow(dead_code)]
 
 pub mod netns;
+pub mod otlp;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
