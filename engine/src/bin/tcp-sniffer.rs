@@ -87,7 +87,6 @@ fn command() -> Command {
         Arg::new("fail-if-nothing-delivered")
             .long("fail-if-nothing-delivered")
             .action(ArgAction::SetTrue)
-            .requires(tcp_sniffer_settings::table::READ_FILE.key)
             .help("With --read: exit 3 when no message was delivered (an empty capture, wrong ports, or an output that took nothing)."),
     )
 }
@@ -127,6 +126,12 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Cli>, (String
             .map_err(invalid)?;
     }
     let settings = b.build().map_err(invalid)?;
+    if m.get_flag("fail-if-nothing-delivered") && settings.read_file.is_none() {
+        return Err((
+            "tcp-sniffer: --fail-if-nothing-delivered goes with --read FILE".into(),
+            2,
+        ));
+    }
     Ok(Some(Cli {
         settings,
         print_stats: m.get_flag("stats"),
