@@ -2,47 +2,35 @@
 //!
 //! The library's `createSniffer(config)` (camelCase keys), the sidecar's environment
 //! (`MAX_BODY_SIZE`) and the command line (`--max-body-size`) all name the same settings.
-//! Every surface feeds values through [`SettingsBuilder::set`], so a bad value gets the
-//! same error text everywhere; the error names the setting the way the user spelled it.
+//! The settings themselves — names on every surface, accepted values, defaults, help — are
+//! the rows of the `tcp-sniffer-settings` crate ([`tcp_sniffer_settings::table`]); this
+//! module feeds every surface's values through those rows' parsers
+//! ([`SettingsBuilder::set`]), so a bad value gets the same error text everywhere, naming
+//! the setting the way the user spelled it. [`Settings`] is then deserialised from the
+//! normalised values by its camelCase field names: a row without a field (or a field without
+//! a row) fails the tests below, so the two cannot drift.
 //!
 //! Invariants of a built [`Settings`]: every field is within its accepted range, `ports`
 //! is non-empty without duplicates, and `output_url` (when set) is an absolute `http`/`https`
 //! URL that obeys the cleartext rule (see [`SettingsBuilder::new`]).
 //!
 //! Credentials never appear in an error or in `Debug`: the output URL is shown as
-//! `scheme://host[:port]` ([`url_label`]) and the token not at all.
+//! `scheme://host[:port]` ([`url_label`]) and the token not at all. Serialised (the Node
+//! addon's `validate`), the token is only `outputUrlAuthTokenSet: bool`.
 
 use std::fmt;
 
-use serde_json::Value;
+use serde::{Deserialize, Serialize, Serializer};
+use serde_json::{Map, Value};
+use tcp_sniffer_settings::table::{self, DefaultValue, TABLE};
+use tcp_sniffer_settings::value::effective_list;
 
-use crate::redact::{
-    effective_list, DEFAULT_REDACT_BODY_FIELDS, DEFAULT_REDACT_HEADERS,
-    DEFAULT_REDACT_QUERY_PARAMS, REDACTED,
-};
+pub use tcp_sniffer_settings::value::{url_label, RawValue, Surface};
+pub use tcp_sniffer_settings::LogLevel;
 
-/// Which surface a value came from; decides how the setting is named in errors.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Surface {
-    /// `createSniffer({...})` keys, e.g. `maxBodySize`.
-    Library,
-    /// Environment variables, e.g. `MAX_BODY_SIZE`.
-    Env,
-    /// Command-line flags, e.g. `--max-body-size`.
-    Cli,
-}
-
-/// A setting's value before validation.
-#[derive(Clone, Debug)]
-pub enum RawValue {
-    /// From env or the command line: always text.
-    Text(String),
-    /// From the library: a JSON value (numbers, booleans, arrays are typed).
-    Json(Value),
-}
-
-/// Capture backend choice.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Capture backend choice (`captureBackend`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum CaptureBackend {
     /// AF_PACKET, falling back to libpcap when it cannot be set up.
     Auto,
@@ -53,7 +41,8 @@ pub enum CaptureBackend {
 }
 
 /// What the output URL receives (`outputFormat`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum OutputFormat {
     /// The schema-v1 messages as JSON (NDJSON when batched).
     #[default]
@@ -62,40 +51,43 @@ pub enum OutputFormat {
     Otlp,
 }
 
-/// Log verbosity.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum LogLevel {
-    /// Errors only.
-    Error,
-    /// Errors and warnings.
-    Warn,
-    /// The default.
-    Info,
-    /// Everything.
-    Debug,
-}
+/// The sidecar serves `/metrics` here unless `METRICS_ADDR` says otherwise (`off` disables it).
+pub const DEFAULT_SIDECAR_METRICS_ADDR: &str = match table::METRICS_ADDR.default {
+    DefaultValue::PerSurface { env, .. } => env,
+    _ => panic!("metricsAddr's default depends on the surface"),
+};
 
 /// Validated settings. Construct with [`SettingsBuilder`]. `Debug` shows neither the token
-/// nor the output URL's credentials, path or query.
-#[derive(Clone)]
+/// nor the output URL's credentials, path or query. Each field is the table row whose key is
+/// its name in camelCase (see `tcp_sniffer_settings::table` for what each accepts).
+#[derive(Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Settings {
     /// Interface name or `any`.
     pub interface: String,
-    /// Monitored TCP ports (server side).
+    /// Monitored TCP ports (server side). Empty only in [`Settings::default`].
+    #[serde(default)]
     pub ports: Vec<u16>,
     /// Where to POST messages.
     pub output_url: Option<String>,
     /// Accept an `http://` output URL to a host that is not loopback; `None` = the surface's
     /// default (see [`SettingsBuilder::new`]).
     pub allow_insecure_output_url: Option<bool>,
-    /// Bearer token for the output URL. Never logged.
+    /// Bearer token for the output URL. Never logged; serialised as `outputUrlAuthTokenSet`.
+    #[serde(
+        rename(
+            serialize = "outputUrlAuthTokenSet",
+            deserialize = "outputUrlAuthToken"
+        ),
+        serialize_with = "is_set"
+    )]
     pub output_url_auth_token: Option<String>,
     /// Write JSON lines to stdout; `None` = the surface's default.
     pub output_stdout: Option<bool>,
     /// What the output URL receives.
     pub output_format: OutputFormat,
     /// `HOST:PORT` serving `GET /metrics`; `None` = off (the sidecar's default is
-    /// `0.0.0.0:9464`, see [`SettingsBuilder::new`]).
+    /// [`DEFAULT_SIDECAR_METRICS_ADDR`]).
     pub metrics_addr: Option<String>,
     /// Fraction of connections observed, decided per connection.
     pub sample_rate: f64,
@@ -104,14 +96,14 @@ pub struct Settings {
     /// Messages written to stdout carry their body (else `body: ""`; `bodySize` stays).
     /// Other outputs always carry bodies up to `max_body_size`.
     pub stdout_bodies: bool,
-    /// Decompress `gzip`, `deflate`, `br` and `zstd` bodies (`decodeBodies`).
+    /// Decompress `Content-Encoding` bodies as they arrive (gzip, deflate, br, zstd).
     pub decode_bodies: bool,
     /// Connections tracked at once (all workers together).
     pub max_concurrent_connections: usize,
     /// Idle connections are evicted after this long (capture time).
     pub connection_idle_timeout_ms: u64,
     /// Lower-cased header names whose values are replaced by `[REDACTED]` (the defaults
-    /// plus what was given, see [`crate::redact::effective_list`]).
+    /// plus what was given, see [`effective_list`]).
     pub redact_headers: Vec<String>,
     /// Lower-cased query parameter names whose values in `url` become `[REDACTED]`.
     pub redact_query_params: Vec<String>,
@@ -139,104 +131,60 @@ pub struct Settings {
     pub output_retry_base_ms: u64,
 }
 
+fn is_set<S: Serializer>(token: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_bool(token.is_some())
+}
+
+/// The table's values for `given` (normalised by the rows' parsers) over the defaults on
+/// `surface`. A name list is added to its default list. Errors with the reason of a
+/// required setting that is missing.
+fn from_table(surface: Surface, given: &Map<String, Value>) -> Result<Settings, ConfigError> {
+    let mut map = Map::new();
+    for row in TABLE {
+        let value = match (given.get(row.key), row.default) {
+            (Some(Value::Array(names)), DefaultValue::List(defaults)) => {
+                let names: Vec<String> = names
+                    .iter()
+                    .filter_map(|n| n.as_str().map(str::to_string))
+                    .collect();
+                effective_list(defaults, &names).into()
+            }
+            (Some(v), _) => v.clone(),
+            (None, DefaultValue::Required(reason)) => {
+                return Err(ConfigError {
+                    name: row.name_on(surface),
+                    reason: reason.into(),
+                })
+            }
+            (None, _) => row.default_on(surface),
+        };
+        map.insert(row.key.into(), value);
+    }
+    // Only fails when a table row and a field of `Settings` disagree: a bug the tests catch.
+    serde_json::from_value(Value::Object(map)).map_err(|e| ConfigError {
+        name: "settings".into(),
+        reason: format!("internal error: the settings table and Settings disagree: {e}"),
+    })
+}
+
 impl Default for Settings {
+    /// The table's defaults (the library's where they depend on the surface), no ports.
     fn default() -> Self {
-        Settings {
-            interface: "any".into(),
-            ports: Vec::new(),
-            output_url: None,
-            allow_insecure_output_url: None,
-            output_url_auth_token: None,
-            output_stdout: None,
-            output_format: OutputFormat::Json,
-            metrics_addr: None,
-            sample_rate: 1.0,
-            max_body_size: 65_536,
-            stdout_bodies: false,
-            decode_bodies: true,
-            max_concurrent_connections: 10_000,
-            connection_idle_timeout_ms: 60_000,
-            redact_headers: effective_list(DEFAULT_REDACT_HEADERS, &[]),
-            redact_query_params: effective_list(DEFAULT_REDACT_QUERY_PARAMS, &[]),
-            redact_body_fields: effective_list(DEFAULT_REDACT_BODY_FIELDS, &[]),
-            capture_backend: CaptureBackend::Auto,
-            workers: None,
-            read_file: None,
-            log_level: LogLevel::Info,
-            output_batch_size: 1,
-            output_batch_wait_ms: 1_000,
-            output_concurrency: 4,
-            output_queue_size: 10_000,
-            output_drain_timeout_ms: 10_000,
-            output_retry_base_ms: 1_000,
-        }
+        let mut given = Map::new();
+        given.insert(table::PORTS.key.into(), Value::Array(Vec::new()));
+        from_table(Surface::Library, &given).expect("the table's defaults build Settings")
     }
 }
 
 impl fmt::Debug for Settings {
+    /// The serialised form (so a new field cannot be forgotten here: it has no token, only
+    /// `outputUrlAuthTokenSet`), with the output URL cut to `scheme://host[:port]`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Destructured so that a new field cannot be forgotten here.
-        let Settings {
-            interface,
-            ports,
-            output_url,
-            allow_insecure_output_url,
-            output_url_auth_token,
-            output_stdout,
-            output_format,
-            metrics_addr,
-            sample_rate,
-            max_body_size,
-            stdout_bodies,
-            decode_bodies,
-            max_concurrent_connections,
-            connection_idle_timeout_ms,
-            redact_headers,
-            redact_query_params,
-            redact_body_fields,
-            capture_backend,
-            workers,
-            read_file,
-            log_level,
-            output_batch_size,
-            output_batch_wait_ms,
-            output_concurrency,
-            output_queue_size,
-            output_drain_timeout_ms,
-            output_retry_base_ms,
-        } = self;
-        f.debug_struct("Settings")
-            .field("interface", interface)
-            .field("ports", ports)
-            .field("output_url", &output_url.as_deref().map(url_label))
-            .field("allow_insecure_output_url", allow_insecure_output_url)
-            .field(
-                "output_url_auth_token",
-                &output_url_auth_token.as_ref().map(|_| REDACTED),
-            )
-            .field("output_stdout", output_stdout)
-            .field("output_format", output_format)
-            .field("metrics_addr", metrics_addr)
-            .field("sample_rate", sample_rate)
-            .field("max_body_size", max_body_size)
-            .field("stdout_bodies", stdout_bodies)
-            .field("decode_bodies", decode_bodies)
-            .field("max_concurrent_connections", max_concurrent_connections)
-            .field("connection_idle_timeout_ms", connection_idle_timeout_ms)
-            .field("redact_headers", redact_headers)
-            .field("redact_query_params", redact_query_params)
-            .field("redact_body_fields", redact_body_fields)
-            .field("capture_backend", capture_backend)
-            .field("workers", workers)
-            .field("read_file", read_file)
-            .field("log_level", log_level)
-            .field("output_batch_size", output_batch_size)
-            .field("output_batch_wait_ms", output_batch_wait_ms)
-            .field("output_concurrency", output_concurrency)
-            .field("output_queue_size", output_queue_size)
-            .field("output_drain_timeout_ms", output_drain_timeout_ms)
-            .field("output_retry_base_ms", output_retry_base_ms)
-            .finish()
+        let mut v = serde_json::to_value(self).map_err(|_| fmt::Error)?;
+        if let Some(url) = &self.output_url {
+            v["outputUrl"] = url_label(url).into();
+        }
+        write!(f, "Settings {v}")
     }
 }
 
@@ -245,9 +193,9 @@ impl Settings {
     /// the token would cross the network in clear. Surfaces that accept it log
     /// [`Settings::insecure_output_url_warning`].
     pub fn output_url_is_insecure(&self) -> bool {
-        self.output_url.as_deref().is_some_and(|u| {
-            url_parts(u).is_ok_and(|(scheme, host)| scheme == "http" && !is_loopback_host(host))
-        })
+        self.output_url
+            .as_deref()
+            .is_some_and(tcp_sniffer_settings::value::url_is_insecure)
     }
 
     /// The warning to log when the output URL is insecure (credentials never shown).
@@ -280,130 +228,34 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
-/// One row of the settings table.
-struct Spec {
-    key: &'static str,
-    env: Option<&'static str>,
-    flag: Option<&'static str>,
-}
-
-/// The settings table of SPEC.md (plus the output tuning settings).
-const TABLE: &[Spec] = &[
-    spec("interface", Some("INTERFACE"), Some("--interface")),
-    spec("ports", Some("PORTS"), Some("--ports")),
-    spec("outputUrl", Some("OUTPUT_URL"), Some("--output-url")),
-    spec(
-        "allowInsecureOutputUrl",
-        Some("ALLOW_INSECURE_OUTPUT_URL"),
-        Some("--allow-insecure-output-url"),
-    ),
-    spec("outputUrlAuthToken", Some("OUTPUT_URL_AUTH_TOKEN"), None),
-    spec("outputStdout", Some("OUTPUT_STDOUT"), Some("--stdout")),
-    spec(
-        "outputFormat",
-        Some("OUTPUT_FORMAT"),
-        Some("--output-format"),
-    ),
-    spec("metricsAddr", Some("METRICS_ADDR"), Some("--metrics-addr")),
-    spec("sampleRate", Some("SAMPLE_RATE"), Some("--sample-rate")),
-    spec(
-        "maxBodySize",
-        Some("MAX_BODY_SIZE"),
-        Some("--max-body-size"),
-    ),
-    spec(
-        "stdoutBodies",
-        Some("STDOUT_BODIES"),
-        Some("--stdout-bodies"),
-    ),
-    spec(
-        "decodeBodies",
-        Some("DECODE_BODIES"),
-        Some("--decode-bodies"),
-    ),
-    spec(
-        "maxConcurrentConnections",
-        Some("MAX_CONCURRENT_CONNECTIONS"),
-        Some("--max-connections"),
-    ),
-    spec(
-        "connectionIdleTimeoutMs",
-        Some("CONNECTION_IDLE_TIMEOUT_MS"),
-        Some("--idle-timeout-ms"),
-    ),
-    spec(
-        "redactHeaders",
-        Some("REDACT_HEADERS"),
-        Some("--redact-headers"),
-    ),
-    spec(
-        "redactQueryParams",
-        Some("REDACT_QUERY_PARAMS"),
-        Some("--redact-query-params"),
-    ),
-    spec(
-        "redactBodyFields",
-        Some("REDACT_BODY_FIELDS"),
-        Some("--redact-body-fields"),
-    ),
-    spec("captureBackend", Some("CAPTURE_BACKEND"), Some("--backend")),
-    spec("workers", Some("WORKERS"), Some("--workers")),
-    spec("readFile", None, Some("--read")),
-    spec("logLevel", Some("LOG_LEVEL"), Some("--log-level")),
-    spec(
-        "outputBatchSize",
-        Some("OUTPUT_BATCH_SIZE"),
-        Some("--output-batch-size"),
-    ),
-    spec(
-        "outputBatchWaitMs",
-        Some("OUTPUT_BATCH_WAIT_MS"),
-        Some("--output-batch-wait-ms"),
-    ),
-    spec(
-        "outputConcurrency",
-        Some("OUTPUT_CONCURRENCY"),
-        Some("--output-concurrency"),
-    ),
-    spec(
-        "outputQueueSize",
-        Some("OUTPUT_QUEUE_SIZE"),
-        Some("--output-queue-size"),
-    ),
-    spec(
-        "outputDrainTimeoutMs",
-        Some("OUTPUT_DRAIN_TIMEOUT_MS"),
-        Some("--output-drain-timeout-ms"),
-    ),
-    spec(
-        "outputRetryBaseMs",
-        Some("OUTPUT_RETRY_BASE_MS"),
-        Some("--output-retry-base-ms"),
-    ),
-];
-
-const fn spec(key: &'static str, env: Option<&'static str>, flag: Option<&'static str>) -> Spec {
-    Spec { key, env, flag }
-}
-
 /// Environment variables that are settings (the sidecar reads exactly these).
 pub fn env_names() -> impl Iterator<Item = &'static str> {
-    TABLE.iter().filter_map(|s| s.env)
+    table::env_names()
 }
 
 /// Library keys accepted by [`SettingsBuilder::set`] with [`Surface::Library`].
 pub fn library_keys() -> impl Iterator<Item = &'static str> {
-    TABLE.iter().map(|s| s.key)
+    table::library_keys()
 }
 
 /// Collects raw values from one surface, then validates them together.
-#[derive(Debug)]
 pub struct SettingsBuilder {
     surface: Surface,
-    settings: Settings,
-    ports_set: bool,
+    /// Normalised values given so far, by library key.
+    given: Map<String, Value>,
     /// `allowInsecureOutputUrl` when it is not given.
     insecure_default: bool,
+}
+
+impl fmt::Debug for SettingsBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Only the keys: values may be credentials.
+        f.debug_struct("SettingsBuilder")
+            .field("surface", &self.surface)
+            .field("given", &self.given.keys().collect::<Vec<_>>())
+            .field("insecure_default", &self.insecure_default)
+            .finish()
+    }
 }
 
 impl SettingsBuilder {
@@ -411,31 +263,16 @@ impl SettingsBuilder {
     /// `NODE_ENV=production`.
     ///
     /// The surface sets two defaults. `stdoutBodies`: `true` on the command line, `false`
-    /// for the library and the sidecar (the env surface). The output URL must be `https://`,
-    /// or `http://` to a loopback host; any other `http://` URL needs
+    /// for the library and the sidecar (the env surface; see the table's row). The output
+    /// URL must be `https://`, or `http://` to a loopback host; any other `http://` URL needs
     /// `allowInsecureOutputUrl`, which defaults to `true` (accepted; the caller logs
     /// [`Settings::insecure_output_url_warning`]) for the command line and the library
     /// unless `production`, and to `false` (refused) for the sidecar.
     pub fn new(surface: Surface, production: bool) -> Self {
-        let settings = Settings {
-            stdout_bodies: surface == Surface::Cli,
-            metrics_addr: (surface == Surface::Env).then(|| DEFAULT_SIDECAR_METRICS_ADDR.into()),
-            ..Settings::default()
-        };
         SettingsBuilder {
             surface,
-            settings,
-            ports_set: false,
+            given: Map::new(),
             insecure_default: surface != Surface::Env && !production,
-        }
-    }
-
-    /// The name of `key` on this builder's surface.
-    fn name_of(&self, spec: &Spec) -> String {
-        match self.surface {
-            Surface::Library => spec.key.to_string(),
-            Surface::Env => spec.env.unwrap_or(spec.key).to_string(),
-            Surface::Cli => spec.flag.unwrap_or(spec.key).to_string(),
         }
     }
 
@@ -455,169 +292,20 @@ impl SettingsBuilder {
         name: &str,
         value: RawValue,
     ) -> Result<(), ConfigError> {
-        let spec = TABLE
-            .iter()
-            .find(|s| match surface {
-                Surface::Library => s.key == name,
-                Surface::Env => s.env == Some(name),
-                Surface::Cli => s.flag == Some(name),
-            })
-            .ok_or_else(|| self.unknown(name))?;
-        let err_name = match surface {
-            Surface::Library => spec.key.to_string(),
-            Surface::Env => spec.env.unwrap_or(spec.key).to_string(),
-            Surface::Cli => spec.flag.unwrap_or(spec.key).to_string(),
-        };
-        let err = |reason: String| ConfigError {
-            name: err_name.clone(),
+        let row = tcp_sniffer_settings::find(surface, name).ok_or_else(|| self.unknown(name))?;
+        let v = row.parse(&value).map_err(|reason| ConfigError {
+            name: row.name_on(surface),
             reason,
-        };
-        let s = &mut self.settings;
-        match spec.key {
-            "interface" => {
-                let v = text(&value).map_err(&err)?;
-                if v.is_empty() || v.len() > 15 || v.contains(['/', ' ', '\0']) {
-                    return Err(err(format!(
-                        "expected an interface name (1-15 characters, no '/' or spaces) or \"any\", got {v:?}"
-                    )));
-                }
-                s.interface = v;
-            }
-            "ports" => {
-                s.ports = parse_ports(&value).map_err(&err)?;
-                self.ports_set = true;
-            }
-            "outputUrl" => {
-                // Never echo the value: it may hold credentials.
-                let v = text(&value).map_err(|_| err("expected a URL string".into()))?;
-                s.output_url = if v.is_empty() { None } else { Some(v) };
-            }
-            "allowInsecureOutputUrl" => {
-                s.allow_insecure_output_url = Some(boolean(&value).map_err(&err)?)
-            }
-            "stdoutBodies" => s.stdout_bodies = boolean(&value).map_err(&err)?,
-            "decodeBodies" => s.decode_bodies = boolean(&value).map_err(&err)?,
-            "outputUrlAuthToken" => {
-                let v = text(&value).map_err(|_| err("expected a string".into()))?;
-                if v.contains(['\r', '\n']) {
-                    // Never echo the token itself.
-                    return Err(err("must not contain line breaks".into()));
-                }
-                s.output_url_auth_token = if v.is_empty() { None } else { Some(v) };
-            }
-            "outputStdout" => s.output_stdout = Some(boolean(&value).map_err(&err)?),
-            "outputFormat" => {
-                s.output_format = match text(&value).map_err(&err)?.as_str() {
-                    "json" => OutputFormat::Json,
-                    "otlp" => OutputFormat::Otlp,
-                    other => {
-                        return Err(err(format!(
-                            "expected one of \"json\", \"otlp\", got {other:?}"
-                        )))
-                    }
-                }
-            }
-            "metricsAddr" => {
-                let v = text(&value).map_err(&err)?;
-                s.metrics_addr = parse_metrics_addr(&v).map_err(&err)?;
-            }
-            "sampleRate" => {
-                let r = number(&value).map_err(&err)?;
-                if !(r > 0.0 && r <= 1.0) {
-                    return Err(err(format!(
-                        "expected a number with 0 < rate <= 1, got {r}"
-                    )));
-                }
-                s.sample_rate = r;
-            }
-            "maxBodySize" => {
-                s.max_body_size = integer(&value, 0, usize::MAX as u64).map_err(&err)? as usize
-            }
-            "maxConcurrentConnections" => {
-                s.max_concurrent_connections =
-                    integer(&value, 1, 10_000_000).map_err(&err)? as usize
-            }
-            "connectionIdleTimeoutMs" => {
-                s.connection_idle_timeout_ms =
-                    integer(&value, 1_000, u32::MAX as u64).map_err(&err)?
-            }
-            "redactHeaders" => {
-                let given = parse_name_list(&value, NameKind::Header).map_err(&err)?;
-                s.redact_headers = effective_list(DEFAULT_REDACT_HEADERS, &given);
-            }
-            "redactQueryParams" => {
-                let given = parse_name_list(&value, NameKind::QueryParam).map_err(&err)?;
-                s.redact_query_params = effective_list(DEFAULT_REDACT_QUERY_PARAMS, &given);
-            }
-            "redactBodyFields" => {
-                let given = parse_name_list(&value, NameKind::BodyField).map_err(&err)?;
-                s.redact_body_fields = effective_list(DEFAULT_REDACT_BODY_FIELDS, &given);
-            }
-            "captureBackend" => {
-                s.capture_backend = match text(&value).map_err(&err)?.as_str() {
-                    "auto" => CaptureBackend::Auto,
-                    "af_packet" => CaptureBackend::AfPacket,
-                    "pcap" => CaptureBackend::Pcap,
-                    other => {
-                        return Err(err(format!(
-                            "expected one of \"auto\", \"af_packet\", \"pcap\", got {other:?}"
-                        )))
-                    }
-                }
-            }
-            "workers" => s.workers = Some(integer(&value, 1, 1024).map_err(&err)? as usize),
-            "readFile" => {
-                let v = text(&value).map_err(&err)?;
-                if v.is_empty() {
-                    return Err(err("expected a path to a pcap or pcapng file".into()));
-                }
-                s.read_file = Some(v);
-            }
-            "logLevel" => {
-                s.log_level = match text(&value).map_err(&err)?.to_ascii_lowercase().as_str() {
-                    "error" => LogLevel::Error,
-                    "warn" => LogLevel::Warn,
-                    "info" => LogLevel::Info,
-                    "debug" => LogLevel::Debug,
-                    other => {
-                        return Err(err(format!(
-                        "expected one of \"error\", \"warn\", \"info\", \"debug\", got {other:?}"
-                    )))
-                    }
-                }
-            }
-            "outputBatchSize" => {
-                s.output_batch_size = integer(&value, 1, 10_000).map_err(&err)? as usize
-            }
-            "outputBatchWaitMs" => {
-                s.output_batch_wait_ms = integer(&value, 1, 600_000).map_err(&err)?
-            }
-            "outputConcurrency" => {
-                s.output_concurrency = integer(&value, 1, 256).map_err(&err)? as usize
-            }
-            "outputQueueSize" => {
-                s.output_queue_size = integer(&value, 1, 10_000_000).map_err(&err)? as usize
-            }
-            "outputDrainTimeoutMs" => {
-                s.output_drain_timeout_ms = integer(&value, 0, 3_600_000).map_err(&err)?
-            }
-            "outputRetryBaseMs" => {
-                s.output_retry_base_ms = integer(&value, 1, 60_000).map_err(&err)?
-            }
-            _ => unreachable!("every TABLE key is matched above"),
-        }
+        })?;
+        self.given.insert(row.key.into(), v);
         Ok(())
     }
 
     fn unknown(&self, name: &str) -> ConfigError {
         let known: Vec<String> = TABLE
             .iter()
-            .filter(|s| match self.surface {
-                Surface::Library => true,
-                Surface::Env => s.env.is_some(),
-                Surface::Cli => s.flag.is_some(),
-            })
-            .map(|s| self.name_of(s))
+            .filter(|s| s.on(self.surface))
+            .map(|s| s.name_on(self.surface))
             .collect();
         ConfigError {
             name: name.to_string(),
@@ -627,52 +315,33 @@ impl SettingsBuilder {
 
     /// Checks what only makes sense with every value known, and returns the settings.
     pub fn build(self) -> Result<Settings, ConfigError> {
-        let s = self.settings;
-        let name = |key: &str| {
-            let spec = TABLE.iter().find(|s| s.key == key).expect("key in TABLE");
-            match self.surface {
-                Surface::Library => spec.key.to_string(),
-                Surface::Env => spec.env.unwrap_or(spec.key).to_string(),
-                Surface::Cli => spec.flag.unwrap_or(spec.key).to_string(),
-            }
-        };
-        if !self.ports_set {
-            return Err(ConfigError {
-                name: name("ports"),
-                reason:
-                    "required: the TCP port(s) the application serves HTTP on, e.g. 8080 or 80,8080"
-                        .into(),
-            });
-        }
+        let s = from_table(self.surface, &self.given)?;
+        let name = |row: &tcp_sniffer_settings::Setting| row.name_on(self.surface);
         if s.output_format == OutputFormat::Otlp && s.output_url.is_none() {
             return Err(ConfigError {
-                name: name("outputFormat"),
+                name: name(&table::OUTPUT_FORMAT),
                 reason: format!(
                     "\"otlp\" sends traces to the output URL, and {} is not set (e.g. https://collector:4318/v1/traces)",
-                    name("outputUrl")
+                    name(&table::OUTPUT_URL)
                 ),
             });
         }
         if let Some(url) = &s.output_url {
-            check_output_url(url).map_err(|reason| ConfigError {
-                name: name("outputUrl"),
-                reason,
-            })?;
             let allowed = s.allow_insecure_output_url.unwrap_or(self.insecure_default);
             if s.output_url_is_insecure() && !allowed {
                 let why = if s.allow_insecure_output_url == Some(false) {
-                    format!("{} is false", name("allowInsecureOutputUrl"))
+                    format!("{} is false", name(&table::ALLOW_INSECURE_OUTPUT_URL))
                 } else if self.surface == Surface::Env {
                     "the sidecar refuses it".to_string()
                 } else {
                     "NODE_ENV=production".to_string()
                 };
                 return Err(ConfigError {
-                    name: name("outputUrl"),
+                    name: name(&table::OUTPUT_URL),
                     reason: format!(
                         "{} is plain http to a host that is not loopback, which sends the captured traffic and the token in clear ({why}); use https://, or set {}=true to accept it",
                         url_label(url),
-                        name("allowInsecureOutputUrl"),
+                        name(&table::ALLOW_INSECURE_OUTPUT_URL),
                     ),
                 });
             }
@@ -681,245 +350,12 @@ impl SettingsBuilder {
     }
 }
 
-fn text(v: &RawValue) -> Result<String, String> {
-    match v {
-        RawValue::Text(t) => Ok(t.trim().to_string()),
-        RawValue::Json(Value::String(t)) => Ok(t.clone()),
-        RawValue::Json(other) => Err(format!("expected a string, got {other}")),
-    }
-}
-
-fn boolean(v: &RawValue) -> Result<bool, String> {
-    match v {
-        RawValue::Json(Value::Bool(b)) => Ok(*b),
-        RawValue::Text(t) => match t.trim().to_ascii_lowercase().as_str() {
-            "true" | "1" | "yes" => Ok(true),
-            "false" | "0" | "no" => Ok(false),
-            other => Err(format!("expected true or false, got {other:?}")),
-        },
-        RawValue::Json(other) => Err(format!("expected a boolean, got {other}")),
-    }
-}
-
-fn number(v: &RawValue) -> Result<f64, String> {
-    match v {
-        RawValue::Json(Value::Number(n)) => n
-            .as_f64()
-            .ok_or_else(|| format!("expected a number, got {n}")),
-        RawValue::Text(t) => t
-            .trim()
-            .parse::<f64>()
-            .ok()
-            .filter(|f| f.is_finite())
-            .ok_or_else(|| format!("expected a number, got {t:?}")),
-        RawValue::Json(other) => Err(format!("expected a number, got {other}")),
-    }
-}
-
-fn integer(v: &RawValue, min: u64, max: u64) -> Result<u64, String> {
-    let range = || {
-        if max >= u32::MAX as u64 {
-            format!("an integer >= {min}")
-        } else {
-            format!("an integer from {min} to {max}")
-        }
-    };
-    let n = match v {
-        RawValue::Json(Value::Number(n)) => n.as_u64(),
-        RawValue::Text(t) => t.trim().parse::<u64>().ok(),
-        RawValue::Json(_) => None,
-    };
-    let shown = match v {
-        RawValue::Text(t) => format!("{t:?}"),
-        RawValue::Json(j) => j.to_string(),
-    };
-    match n {
-        Some(n) if (min..=max).contains(&n) => Ok(n),
-        _ => Err(format!("expected {}, got {shown}", range())),
-    }
-}
-
-fn parse_ports(v: &RawValue) -> Result<Vec<u16>, String> {
-    let items: Vec<RawValue> = match v {
-        RawValue::Text(t) => t
-            .split(',')
-            .map(|p| RawValue::Text(p.trim().to_string()))
-            .collect(),
-        RawValue::Json(Value::Array(a)) => a.iter().cloned().map(RawValue::Json).collect(),
-        RawValue::Json(n @ Value::Number(_)) => vec![RawValue::Json(n.clone())],
-        RawValue::Json(Value::String(t)) => return parse_ports(&RawValue::Text(t.clone())),
-        RawValue::Json(other) => return Err(format!("expected an array of ports, got {other}")),
-    };
-    let mut ports = Vec::with_capacity(items.len());
-    for item in &items {
-        let p =
-            integer(item, 1, 65_535).map_err(|e| format!("each port must be 1-65535: {e}"))? as u16;
-        if ports.contains(&p) {
-            return Err(format!("port {p} is listed twice"));
-        }
-        ports.push(p);
-    }
-    if ports.is_empty() {
-        return Err("at least one port is required".into());
-    }
-    Ok(ports)
-}
-
-/// What a name list holds (decides which names are valid).
-#[derive(Clone, Copy)]
-enum NameKind {
-    Header,
-    QueryParam,
-    BodyField,
-}
-
-impl NameKind {
-    fn what(self) -> &'static str {
-        match self {
-            NameKind::Header => "header names",
-            NameKind::QueryParam => "query parameter names",
-            NameKind::BodyField => "field names",
-        }
-    }
-}
-
-/// A comma-separated list (or a JSON array) of names, trimmed, lower-cased, without
-/// duplicates; `none` may only come first (it drops the defaults, see
-/// [`crate::redact::effective_list`]).
-fn parse_name_list(v: &RawValue, kind: NameKind) -> Result<Vec<String>, String> {
-    let what = kind.what();
-    let names: Vec<String> = match v {
-        RawValue::Text(t) => t.split(',').map(|s| s.trim().to_string()).collect(),
-        RawValue::Json(Value::String(t)) => t.split(',').map(|s| s.trim().to_string()).collect(),
-        RawValue::Json(Value::Array(a)) => a
-            .iter()
-            .map(|x| match x {
-                Value::String(s) => Ok(s.trim().to_string()),
-                other => Err(format!("expected {what} as strings, got {other}")),
-            })
-            .collect::<Result<_, _>>()?,
-        RawValue::Json(other) => return Err(format!("expected an array of {what}, got {other}")),
-    };
-    let mut out: Vec<String> = Vec::new();
-    for n in names.into_iter().filter(|n| !n.is_empty()) {
-        if n.eq_ignore_ascii_case("none") {
-            if !out.is_empty() {
-                return Err(format!(
-                    "\"none\" (drop the default list) must be the first entry, got it after {:?}",
-                    out.last().map(String::as_str).unwrap_or_default()
-                ));
-            }
-            out.push("none".into());
-            continue;
-        }
-        let valid = match kind {
-            NameKind::Header => n.bytes().all(is_token_byte),
-            NameKind::QueryParam => {
-                n.len() <= 256 && !n.chars().any(|c| c.is_control() || "&=#".contains(c))
-            }
-            NameKind::BodyField => n.len() <= 256 && !n.chars().any(char::is_control),
-        };
-        if !valid {
-            let single = &what[..what.len() - 1];
-            return Err(format!("{n:?} is not a valid {single}"));
-        }
-        let n = n.to_ascii_lowercase();
-        if !out.contains(&n) {
-            out.push(n);
-        }
-    }
-    Ok(out)
-}
-
-/// RFC 9110 `tchar`.
-fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
-/// Scheme (lower-cased) and host of an absolute URL (the host without brackets or port).
-/// Errors never quote the URL: it may hold credentials.
-fn url_parts(url: &str) -> Result<(String, &str), String> {
-    let (scheme, rest) = url
-        .split_once("://")
-        .ok_or_else(|| "expected an http:// or https:// URL".to_string())?;
-    let scheme = scheme.to_ascii_lowercase();
-    if scheme != "http" && scheme != "https" {
-        let shown: String = scheme.chars().take(16).collect();
-        return Err(format!(
-            "expected an http:// or https:// URL, got scheme {shown:?}"
-        ));
-    }
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let host = if let Some(stripped) = host_port.strip_prefix('[') {
-        stripped.split(']').next().unwrap_or("")
-    } else {
-        host_port.split(':').next().unwrap_or("")
-    };
-    if host.is_empty() {
-        return Err("the URL has no host".to_string());
-    }
-    Ok((scheme, host))
-}
-
-/// The sidecar serves `/metrics` here unless `METRICS_ADDR` says otherwise (`off` disables it).
-pub const DEFAULT_SIDECAR_METRICS_ADDR: &str = "0.0.0.0:9464";
-
-/// `HOST:PORT` (host a name, an IPv4 address or a bracketed IPv6 address; port 0 lets the
-/// system pick), or `off`/empty for none.
-fn parse_metrics_addr(v: &str) -> Result<Option<String>, String> {
-    let v = v.trim();
-    if v.is_empty() || v.eq_ignore_ascii_case("off") {
-        return Ok(None);
-    }
-    let bad = || {
-        format!(
-            "expected HOST:PORT (e.g. 0.0.0.0:9464, 127.0.0.1:9464, [::]:9464) or \"off\", got {v:?}"
-        )
-    };
-    if v.parse::<std::net::SocketAddr>().is_ok() {
-        return Ok(Some(v.to_string()));
-    }
-    let (host, port) = v.rsplit_once(':').ok_or_else(bad)?;
-    port.parse::<u16>().map_err(|_| bad())?;
-    let host_ok = !host.is_empty()
-        && host.len() <= 253
-        && host
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'.');
-    if !host_ok {
-        return Err(bad());
-    }
-    Ok(Some(v.to_string()))
-}
-
-fn check_output_url(url: &str) -> Result<(), String> {
-    url_parts(url).map(|_| ())
-}
-
-/// `scheme://host[:port]` of a URL: what logs and errors may show of it (never the
-/// userinfo, path, query or fragment, which can hold credentials).
-pub fn url_label(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return "(not a URL)".into();
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let scheme: String = scheme.chars().take(16).collect();
-    format!("{scheme}://{host}")
-}
-
-fn is_loopback_host(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .map(|ip| ip.is_loopback())
-            .unwrap_or(false)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::redact::{
+        DEFAULT_REDACT_BODY_FIELDS, DEFAULT_REDACT_HEADERS, DEFAULT_REDACT_QUERY_PARAMS,
+    };
 
     #[test]
     fn metrics_addr_and_output_format() {
@@ -1012,7 +448,7 @@ mod tests {
             .unwrap_err();
         assert_eq!(
             e.to_string(),
-            "invalid setting MAX_BODY_SIZE: expected an integer >= 0, got \"-1\""
+            "invalid setting MAX_BODY_SIZE: expected an integer from 0 to 16777216, got \"-1\""
         );
         let mut b = SettingsBuilder::new(Surface::Library, false);
         let e = b
@@ -1028,6 +464,17 @@ mod tests {
         assert!(e.to_string().starts_with(
             "invalid setting maxBodySzie: unknown setting; accepted: interface, ports"
         ));
+    }
+
+    #[test]
+    fn decode_bodies_defaults_on_and_can_be_turned_off() {
+        assert!(cli(&[("--ports", "80")]).unwrap().decode_bodies);
+        assert!(Settings::default().decode_bodies);
+        let off = cli(&[("--ports", "80"), ("--decode-bodies", "false")]).unwrap();
+        assert!(!off.decode_bodies);
+        let s = build_url(Surface::Env, false, &[("DECODE_BODIES", "false")]).unwrap();
+        assert!(!s.decode_bodies);
+        assert!(cli(&[("--ports", "80"), ("--decode-bodies", "maybe")]).is_err());
     }
 
     fn build_url(
@@ -1149,18 +596,7 @@ mod tests {
             assert!(!d.contains(secret), "{secret} in {d}");
         }
         assert!(d.contains("https://collector.example"), "{d}");
-        assert!(d.contains("[REDACTED]"), "{d}");
-    }
-
-    #[test]
-    fn decode_bodies_defaults_on_and_can_be_turned_off() {
-        assert!(cli(&[("--ports", "80")]).unwrap().decode_bodies);
-        assert!(Settings::default().decode_bodies);
-        let off = cli(&[("--ports", "80"), ("--decode-bodies", "false")]).unwrap();
-        assert!(!off.decode_bodies);
-        let s = build_url(Surface::Env, false, &[("DECODE_BODIES", "false")]).unwrap();
-        assert!(!s.decode_bodies);
-        assert!(cli(&[("--ports", "80"), ("--decode-bodies", "maybe")]).is_err());
+        assert!(d.contains("\"outputUrlAuthTokenSet\":true"), "{d}");
     }
 
     #[test]
@@ -1221,5 +657,61 @@ mod tests {
             e.to_string(),
             "invalid setting redactBodyFields: expected field names as strings, got 1"
         );
+    }
+
+    /// Every row of the table is a field of `Settings` and every field a row: a row added
+    /// without its field (or the reverse) fails here, not at a user's start.
+    #[test]
+    fn table_and_struct_agree() {
+        let v = serde_json::to_value(Settings::default()).unwrap();
+        let mut fields: Vec<&str> = v.as_object().unwrap().keys().map(|k| k.as_str()).collect();
+        fields.sort_unstable();
+        let mut keys: Vec<&str> = TABLE
+            .iter()
+            .map(|s| match s.key {
+                "outputUrlAuthToken" => "outputUrlAuthTokenSet",
+                k => k,
+            })
+            .collect();
+        keys.sort_unstable();
+        assert_eq!(fields, keys);
+        // Each row's default is the struct's default; a value given on each surface lands
+        // in its field (the serialised form is the normalised one).
+        for row in TABLE {
+            let got = &v[row.key];
+            let want = row.default_on(Surface::Library);
+            if row.key != "outputUrlAuthToken" && row.key != "ports" {
+                assert_eq!(*got, want, "{}", row.key);
+            }
+        }
+        // Every choice of captureBackend and logLevel deserialises.
+        for row in [&table::CAPTURE_BACKEND, &table::LOG_LEVEL] {
+            let tcp_sniffer_settings::Kind::Choice(choices) = row.kind else {
+                panic!("{} is a choice", row.key)
+            };
+            for c in choices {
+                let mut b = SettingsBuilder::new(Surface::Library, false);
+                b.set("ports", RawValue::Json(serde_json::json!([80])))
+                    .unwrap();
+                b.set(row.key, RawValue::Json(serde_json::json!(c)))
+                    .unwrap();
+                let s = serde_json::to_value(b.build().unwrap()).unwrap();
+                assert_eq!(s[row.key], *c);
+            }
+        }
+    }
+
+    #[test]
+    fn serialised_settings_never_carry_the_token() {
+        let mut b = SettingsBuilder::new(Surface::Env, false);
+        b.set("PORTS", RawValue::Text("80".into())).unwrap();
+        b.set("OUTPUT_URL_AUTH_TOKEN", RawValue::Text("tok-s3cret".into()))
+            .unwrap();
+        let v = serde_json::to_value(b.build().unwrap()).unwrap();
+        assert_eq!(v["outputUrlAuthTokenSet"], true);
+        assert!(!v.to_string().contains("tok-s3cret"), "{v}");
+        assert_eq!(v["stdoutBodies"], false);
+        assert_eq!(v["logLevel"], "info");
+        assert_eq!(v["captureBackend"], "auto");
     }
 }

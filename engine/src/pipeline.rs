@@ -52,16 +52,7 @@ pub fn flow_config(s: &Settings, workers: usize, local_addrs: Vec<std::net::IpAd
         sample_rate: s.sample_rate,
         local_addrs,
         reassembly: Limits::default(),
-        http: HttpConfig {
-            max_body_size: s.max_body_size,
-            decode_bodies: s.decode_bodies,
-            redact_headers: s.redact_headers.clone(),
-            redact: crate::redact::Redaction {
-                query_params: s.redact_query_params.clone(),
-                body_fields: s.redact_body_fields.clone(),
-            },
-            ..HttpConfig::default()
-        },
+        http: HttpConfig::from_settings(s),
         workers,
     }
 }

@@ -28,71 +28,11 @@ use crate::message::{HeaderValue, HttpMessage, MessageKind};
 /// The replacement text of a redacted value.
 pub const REDACTED: &str = "[REDACTED]";
 
-/// Headers redacted by default (`redactHeaders` adds to these).
-pub const DEFAULT_REDACT_HEADERS: &[&str] = &[
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "set-cookie",
-    "x-api-key",
-    "x-auth-token",
-];
-
-/// Query parameters redacted by default (`redactQueryParams` adds to these).
-pub const DEFAULT_REDACT_QUERY_PARAMS: &[&str] = &[
-    "access_token",
-    "refresh_token",
-    "id_token",
-    "token",
-    "api_key",
-    "apikey",
-    "password",
-    "passwd",
-    "secret",
-    "client_secret",
-    "signature",
-    "sig",
-    "x-amz-signature",
-    "x-amz-credential",
-    "x-amz-security-token",
-];
-
-/// JSON keys and form fields redacted by default (`redactBodyFields` adds to these).
-pub const DEFAULT_REDACT_BODY_FIELDS: &[&str] = &[
-    "password",
-    "passwd",
-    "secret",
-    "client_secret",
-    "token",
-    "access_token",
-    "refresh_token",
-    "api_key",
-    "apikey",
-    "credit_card",
-    "card_number",
-    "cvv",
-    "ssn",
-];
-
-/// The list in effect for a setting: `defaults` followed by `given` (lower-cased, without
-/// duplicates); when the first entry of `given` is `none` (any case), only the entries after it.
-pub fn effective_list(defaults: &[&str], given: &[String]) -> Vec<String> {
-    let (base, extra): (&[&str], &[String]) = match given.first() {
-        Some(first) if first.eq_ignore_ascii_case("none") => (&[], &given[1..]),
-        _ => (defaults, given),
-    };
-    let mut out: Vec<String> = Vec::with_capacity(base.len() + extra.len());
-    for n in base
-        .iter()
-        .map(|s| s.to_ascii_lowercase())
-        .chain(extra.iter().map(|s| s.to_ascii_lowercase()))
-    {
-        if !out.contains(&n) {
-            out.push(n);
-        }
-    }
-    out
-}
+// The default lists and how a given list combines with them are part of the settings
+// contract, so they live with the settings table.
+pub use tcp_sniffer_settings::value::{
+    effective_list, DEFAULT_REDACT_BODY_FIELDS, DEFAULT_REDACT_HEADERS, DEFAULT_REDACT_QUERY_PARAMS,
+};
 
 /// What the HTTP stage redacts besides headers.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -50,7 +50,7 @@ use std::time::Duration;
 use neon::prelude::*;
 use serde_json::{json, Map, Value};
 use tcp_sniffer::capture::CaptureError;
-use tcp_sniffer::config::{CaptureBackend, LogLevel, RawValue, Settings, SettingsBuilder, Surface};
+use tcp_sniffer::config::{LogLevel, RawValue, Settings, SettingsBuilder, Surface};
 use tcp_sniffer::fatal::{self, FatalError};
 use tcp_sniffer::fatal::{CODE_CAPTURE, CODE_INTERNAL};
 use tcp_sniffer::message::Placement;
@@ -216,52 +216,10 @@ fn build_settings(config: &str, surface: Surface, production: bool) -> Result<Se
     Ok(settings)
 }
 
-/// The normalized settings as library keys. The token is never included, only whether it is set.
-fn settings_json(s: &Settings) -> Value {
-    json!({
-        "interface": s.interface,
-        "ports": s.ports,
-        "outputUrl": s.output_url,
-        "allowInsecureOutputUrl": s.allow_insecure_output_url,
-        "outputUrlAuthTokenSet": s.output_url_auth_token.is_some(),
-        "outputStdout": s.output_stdout,
-        "outputFormat": match s.output_format {
-            tcp_sniffer::config::OutputFormat::Json => "json",
-            tcp_sniffer::config::OutputFormat::Otlp => "otlp",
-        },
-        "metricsAddr": s.metrics_addr,
-        "sampleRate": s.sample_rate,
-        "maxBodySize": s.max_body_size,
-        "stdoutBodies": s.stdout_bodies,
-        "maxConcurrentConnections": s.max_concurrent_connections,
-        "connectionIdleTimeoutMs": s.connection_idle_timeout_ms,
-        "redactHeaders": s.redact_headers,
-        "redactQueryParams": s.redact_query_params,
-        "redactBodyFields": s.redact_body_fields,
-        "captureBackend": match s.capture_backend {
-            CaptureBackend::Auto => "auto",
-            CaptureBackend::AfPacket => "af_packet",
-            CaptureBackend::Pcap => "pcap",
-        },
-        "workers": s.workers,
-        "readFile": s.read_file,
-        "logLevel": level_name(s.log_level),
-        "outputBatchSize": s.output_batch_size,
-        "outputBatchWaitMs": s.output_batch_wait_ms,
-        "outputConcurrency": s.output_concurrency,
-        "outputQueueSize": s.output_queue_size,
-        "outputDrainTimeoutMs": s.output_drain_timeout_ms,
-        "outputRetryBaseMs": s.output_retry_base_ms,
-    })
-}
-
-fn level_name(l: LogLevel) -> &'static str {
-    match l {
-        LogLevel::Error => "error",
-        LogLevel::Warn => "warn",
-        LogLevel::Info => "info",
-        LogLevel::Debug => "debug",
-    }
+/// The normalized settings as library keys (serde, by the table's key names). The token is
+/// never included, only whether it is set (`outputUrlAuthTokenSet`).
+fn settings_json(s: &Settings) -> String {
+    serde_json::to_string(s).unwrap_or_default()
 }
 
 /// `validate(json, surface, production) -> string`
@@ -271,7 +229,7 @@ fn validate(mut cx: FunctionContext) -> JsResult<JsString> {
     let surface = parse_surface(&mut cx, &surface)?;
     let production = cx.argument::<JsBoolean>(2)?.value(&mut cx);
     match build_settings(&config, surface, production) {
-        Ok(s) => Ok(cx.string(settings_json(&s).to_string())),
+        Ok(s) => Ok(cx.string(settings_json(&s))),
         Err(e) => throw_coded(&mut cx, CODE_CONFIG, e),
     }
 }
@@ -543,12 +501,8 @@ fn set_paused(mut cx: FunctionContext) -> JsResult<JsUndefined> {
 
 /// `log(level, message, fieldsJson?)`: one JSON line on stderr through the engine's logger.
 fn js_log(mut cx: FunctionContext) -> JsResult<JsUndefined> {
-    let level = match cx.argument::<JsString>(0)?.value(&mut cx).as_str() {
-        "error" => LogLevel::Error,
-        "warn" => LogLevel::Warn,
-        "debug" => LogLevel::Debug,
-        _ => LogLevel::Info,
-    };
+    let level = cx.argument::<JsString>(0)?.value(&mut cx);
+    let level = LogLevel::from_name(&level).unwrap_or(LogLevel::Info);
     let message = cx.argument::<JsString>(1)?.value(&mut cx);
     let fields: Map<String, Value> = match cx.argument_opt(2) {
         Some(v) if v.is_a::<JsString, _>(&mut cx) => {
@@ -571,12 +525,8 @@ fn js_log(mut cx: FunctionContext) -> JsResult<JsUndefined> {
 
 /// `setLogLevel(level)`: the process-wide log level (the sidecar sets it before its first line).
 fn set_log_level(mut cx: FunctionContext) -> JsResult<JsUndefined> {
-    let level = match cx.argument::<JsString>(0)?.value(&mut cx).as_str() {
-        "error" => LogLevel::Error,
-        "warn" => LogLevel::Warn,
-        "debug" => LogLevel::Debug,
-        _ => LogLevel::Info,
-    };
+    let level = cx.argument::<JsString>(0)?.value(&mut cx);
+    let level = LogLevel::from_name(&level).unwrap_or(LogLevel::Info);
     log::set_level(level);
     Ok(cx.undefined())
 }

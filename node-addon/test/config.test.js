@@ -30,8 +30,8 @@ const cases = [
   // interface
   ['interface lo', { ...P, interface: 'lo' }, null],
   ['interface any', { ...P, interface: 'any' }, null],
-  ['interface empty', { ...P, interface: '' }, 'invalid setting interface: expected an interface name (1-15 characters, no \'/\' or spaces) or "any", got ""'],
-  ['interface too long', { ...P, interface: 'averyveryverylongname' }, 'invalid setting interface: expected an interface name (1-15 characters, no \'/\' or spaces) or "any", got "averyveryverylongname"'],
+  ['interface empty', { ...P, interface: '' }, 'invalid setting interface: expected an interface name (1-15 characters, no \'/\', \':\' or spaces) or "any", got ""'],
+  ['interface too long', { ...P, interface: 'averyveryverylongname' }, 'invalid setting interface: expected an interface name (1-15 characters, no \'/\', \':\' or spaces) or "any", got "averyveryverylongname"'],
   ['interface number', { ...P, interface: 5 }, 'invalid setting interface: expected a string, got 5'],
   // outputUrl
   ['outputUrl http', { ...P, outputUrl: 'http://collector.example/ingest' }, null],
@@ -65,8 +65,8 @@ const cases = [
   ['sampleRate string', { ...P, sampleRate: 'half' }, 'invalid setting sampleRate: expected a number, got "half"'],
   // maxBodySize
   ['maxBodySize 0', { ...P, maxBodySize: 0 }, null],
-  ['maxBodySize negative', { ...P, maxBodySize: -1 }, 'invalid setting maxBodySize: expected an integer >= 0, got -1'],
-  ['maxBodySize fraction', { ...P, maxBodySize: 1.5 }, 'invalid setting maxBodySize: expected an integer >= 0, got 1.5'],
+  ['maxBodySize negative', { ...P, maxBodySize: -1 }, 'invalid setting maxBodySize: expected an integer from 0 to 16777216, got -1'],
+  ['maxBodySize fraction', { ...P, maxBodySize: 1.5 }, 'invalid setting maxBodySize: expected an integer from 0 to 16777216, got 1.5'],
   // maxConcurrentConnections
   ['maxConcurrentConnections 1', { ...P, maxConcurrentConnections: 1 }, null],
   ['maxConcurrentConnections 0', { ...P, maxConcurrentConnections: 0 }, 'invalid setting maxConcurrentConnections: expected an integer from 1 to 10000000, got 0'],

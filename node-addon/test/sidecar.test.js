@@ -17,7 +17,7 @@ const invalid = [
   [{}, 'invalid setting PORTS: required: the TCP port(s) the application serves HTTP on, e.g. 8080 or 80,8080'],
   [{ PORTS: '80,80' }, 'invalid setting PORTS: port 80 is listed twice'],
   [{ PORTS: '0' }, 'invalid setting PORTS: each port must be 1-65535: expected an integer from 1 to 65535, got "0"'],
-  [{ PORTS: '80', MAX_BODY_SIZE: '-1' }, 'invalid setting MAX_BODY_SIZE: expected an integer >= 0, got "-1"'],
+  [{ PORTS: '80', MAX_BODY_SIZE: '-1' }, 'invalid setting MAX_BODY_SIZE: expected an integer from 0 to 16777216, got "-1"'],
   [{ PORTS: '80', SAMPLE_RATE: '2' }, 'invalid setting SAMPLE_RATE: expected a number with 0 < rate <= 1, got 2'],
   [{ PORTS: '80', CAPTURE_BACKEND: 'dpdk' }, 'invalid setting CAPTURE_BACKEND: expected one of "auto", "af_packet", "pcap", got "dpdk"'],
   [{ PORTS: '80', OUTPUT_STDOUT: 'maybe' }, 'invalid setting OUTPUT_STDOUT: expected true or false, got "maybe"'],

@@ -114,11 +114,13 @@ export interface SnifferConfig {
   metricsAddr?: string;
   /** Messages written to stdout carry their body (default false: `body: ""`, `bodySize` kept). The callback, events and the output URL always get bodies up to `maxBodySize`. */
   stdoutBodies?: boolean;
+  /** Decompress gzip, deflate, br and zstd bodies as they arrive (default true): `body` is decoded, `decodedBodySize` its length. */
+  decodeBodies?: boolean;
   /** Called once per message; a throwing callback is logged and counted, capture goes on. */
   onHttpMessage?: (message: HttpMessage) => void;
   /** Fraction of connections observed, 0 < rate ≤ 1 (default 1). */
   sampleRate?: number;
-  /** Body bytes kept per message, ≥ 0 (default 65536; 0 = no bodies). */
+  /** Body bytes kept per message, 0–16777216 (16 MiB; default 65536; 0 = no bodies). */
   maxBodySize?: number;
   /** Connections tracked at once, ≥ 1 (default 10000). */
   maxConcurrentConnections?: number;

@@ -23,6 +23,7 @@
 #![deny(missing_docs)]
 
 pub mod bootstrap;
+pub mod logging;
 pub mod metrics;
 pub mod mutate;
 pub mod server;

@@ -1,4 +1,5 @@
-//! `tcp-sniffer-webhook`: parse settings, set up JSON logs on stderr, serve until SIGTERM.
+//! `tcp-sniffer-webhook`: parse settings, set up JSON logs on stderr (the format of every
+//! tcp-sniffer binary, see `logging`), serve until SIGTERM.
 //!
 //! Exit codes: 0 after a clean shutdown, 2 for invalid settings, 1 when the server cannot
 //! start (certificate unreadable, address in use).
@@ -11,22 +12,6 @@ use tcp_sniffer_webhook::metrics::Metrics;
 use tcp_sniffer_webhook::server;
 use tcp_sniffer_webhook::settings::Args;
 use tcp_sniffer_webhook::values;
-
-fn init_logs(level: &str) {
-    // This crate at the chosen level; libraries (rustls, h2, hyper) at most at warn, so
-    // `debug` shows our decisions without every HTTP/2 frame.
-    let deps = if level == "error" { "error" } else { "warn" };
-    let filter = tracing_subscriber::EnvFilter::new(format!("{deps},tcp_sniffer_webhook={level}"));
-    tracing_subscriber::fmt()
-        .json()
-        .flatten_event(true)
-        .with_current_span(false)
-        .with_span_list(false)
-        .with_target(false)
-        .with_writer(std::io::stderr)
-        .with_env_filter(filter)
-        .init();
-}
 
 async fn stop_signal() {
     use tokio::signal::unix::{signal, SignalKind};
@@ -116,7 +101,7 @@ fn main() {
             std::process::exit(2);
         }
     };
-    init_logs(&settings.log_level);
+    tcp_sniffer_webhook::logging::init(settings.log_level);
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -12,6 +12,7 @@ use std::time::Duration;
 use clap::Parser;
 
 use crate::values;
+use tcp_sniffer_settings::{table, LogLevel};
 
 /// Raw command line / environment, as parsed by clap. Validate with [`Args::validate`].
 #[derive(Debug, Clone, Parser)]
@@ -74,18 +75,26 @@ pub struct Args {
     pub token_secret_key: String,
 
     /// Default capture interface of the sidecar.
-    #[arg(long = "interface", env = "DEFAULT_INTERFACE", default_value = "any")]
+    #[arg(
+        long = "interface",
+        env = "DEFAULT_INTERFACE",
+        default_value = table::INTERFACE.default_text()
+    )]
     pub interface: String,
 
     /// Default sample rate of the sidecar (0 < rate <= 1).
-    #[arg(long = "sample-rate", env = "DEFAULT_SAMPLE_RATE", default_value = "1")]
+    #[arg(
+        long = "sample-rate",
+        env = "DEFAULT_SAMPLE_RATE",
+        default_value = table::SAMPLE_RATE.default_text()
+    )]
     pub sample_rate: String,
 
-    /// Default max body size of the sidecar, in bytes (>= 0).
+    /// Default max body size of the sidecar, in bytes (0 to 16 MiB).
     #[arg(
         long = "max-body-size",
         env = "DEFAULT_MAX_BODY_SIZE",
-        default_value = "65536"
+        default_value = table::MAX_BODY_SIZE.default_text()
     )]
     pub max_body_size: String,
 
@@ -211,7 +220,11 @@ pub struct Args {
     pub shutdown_timeout_ms: String,
 
     /// Log level: error, warn, info or debug.
-    #[arg(long = "log-level", env = "LOG_LEVEL", default_value = "info")]
+    #[arg(
+        long = "log-level",
+        env = "LOG_LEVEL",
+        default_value = table::LOG_LEVEL.default_text()
+    )]
     pub log_level: String,
 
     /// Certificate bootstrap (deploy/overlays/self-signed): the Secret, in the pod's namespace,
@@ -272,8 +285,8 @@ pub struct Settings {
     pub server: ServerSettings,
     /// What the injected sidecar looks like.
     pub inject: InjectSettings,
-    /// Log level for the tracing subscriber (`error`, `warn`, `info` or `debug`).
-    pub log_level: String,
+    /// Log level of the webhook's own log lines.
+    pub log_level: LogLevel,
     /// Certificate bootstrap before serving (None: the certificate files come from elsewhere).
     pub bootstrap: Option<crate::bootstrap::BootstrapSettings>,
 }
@@ -353,9 +366,11 @@ impl InjectSettings {
             image_pull_policy: "IfNotPresent".into(),
             output_url: None,
             token_secret: None,
-            interface: "any".into(),
-            sample_rate: "1".into(),
-            max_body_size: 65536,
+            // The sidecar's own defaults (the settings table).
+            interface: table::INTERFACE.default_text().into(),
+            sample_rate: table::SAMPLE_RATE.default_text().into(),
+            max_body_size: values::max_body_size(table::MAX_BODY_SIZE.default_text())
+                .unwrap_or_default(),
             resources: SidecarResources {
                 cpu_request: Some("50m".into()),
                 memory_request: Some("64Mi".into()),
@@ -591,15 +606,16 @@ impl Args {
             0,
             600_000,
         )?);
-        let log_level = match self.log_level.trim().to_ascii_lowercase().as_str() {
-            l @ ("error" | "warn" | "info" | "debug") => l.to_string(),
-            other => {
-                return Err(err(
-                    "--log-level / LOG_LEVEL",
-                    format!("{other:?} is not accepted; expected error, warn, info or debug"),
-                ))
-            }
-        };
+        let log_level = LogLevel::from_name(&self.log_level).ok_or_else(|| {
+            err(
+                "--log-level / LOG_LEVEL",
+                format!(
+                    "{:?} is not accepted; expected one of {}",
+                    self.log_level.trim(),
+                    LogLevel::NAMES.join(", ")
+                ),
+            )
+        })?;
         let bootstrap = match self.bootstrap_secret.trim() {
             "" => None,
             secret => {
@@ -692,7 +708,7 @@ mod tests {
         let s = args(&[]).unwrap();
         assert_eq!(s.server.listen, "0.0.0.0:8443".parse().unwrap());
         assert_eq!(s.inject, InjectSettings::with_image("img:1"));
-        assert_eq!(s.log_level, "info");
+        assert_eq!(s.log_level, LogLevel::Info);
     }
 
     #[test]

@@ -2,34 +2,25 @@
 //!
 //! Each returns the value normalised the way it is written into the sidecar's env, or a
 //! message that says what was wrong and what is accepted (the caller adds the setting's name).
-//! The rules are SPEC.md's "Configuration" table, so the sidecar never sees a value it would
-//! refuse at start.
+//! The sidecar's own settings are checked with the sidecar's parsers (the shared
+//! `tcp-sniffer-settings` table, the same code the engine validates with), so the sidecar
+//! never receives a value it would refuse at start; `tests/settings_table.rs` checks that on
+//! the env of injected pods.
+
+use tcp_sniffer_settings::table::{self, Setting};
+use tcp_sniffer_settings::value::{self as shared, effective_list, NameKind, RawValue};
+
+pub use tcp_sniffer_settings::value::url_label;
+pub use tcp_sniffer_settings::value::DEFAULT_REDACT_HEADERS;
+
+/// `row`'s parser on text, as the sidecar reads it from its env.
+fn sidecar_parse(row: &Setting, v: &str) -> Result<serde_json::Value, String> {
+    row.parse(&RawValue::Text(v.to_string()))
+}
 
 /// `PORTS`: 1–65535, comma-separated, no duplicates, at least one. Order is kept.
 pub fn ports(v: &str) -> Result<Vec<u16>, String> {
-    let mut out: Vec<u16> = Vec::new();
-    for part in v.split(',') {
-        let part = part.trim();
-        if part.is_empty() {
-            continue;
-        }
-        let p = match part.parse::<u32>() {
-            Ok(p) if (1..=65535).contains(&p) => p as u16,
-            _ => {
-                return Err(format!(
-                    "{part:?} is not a port; expected 1-65535, comma-separated"
-                ))
-            }
-        };
-        if out.contains(&p) {
-            return Err(format!("port {p} is listed twice"));
-        }
-        out.push(p);
-    }
-    if out.is_empty() {
-        return Err("no port given; expected 1-65535, comma-separated, at least one".into());
-    }
-    Ok(out)
+    shared::ports(&RawValue::Text(v.to_string()))
 }
 
 /// Ports as the sidecar's `PORTS` env value.
@@ -44,20 +35,7 @@ pub fn ports_env(ports: &[u16]) -> String {
 /// `INTERFACE`: `any` or a Linux interface name (1–15 bytes, no `/`, `:` or whitespace, not
 /// `.` or `..`).
 pub fn interface(v: &str) -> Result<String, String> {
-    let v = v.trim();
-    let ok = !v.is_empty()
-        && v.len() <= 15
-        && v != "."
-        && v != ".."
-        && v.bytes()
-            .all(|b| b.is_ascii_graphic() && b != b'/' && b != b':');
-    if ok {
-        Ok(v.to_string())
-    } else {
-        Err(format!(
-            "{v:?} is not an interface name; expected `any` or a Linux interface name (1-15 characters, no '/', ':' or spaces)"
-        ))
-    }
+    shared::interface(v.trim())
 }
 
 /// `OUTPUT_URL`: an absolute `https://` URL with a host, or `http://` to a loopback host (the
@@ -65,66 +43,66 @@ pub fn interface(v: &str) -> Result<String, String> {
 /// never quote the value: it may hold credentials (userinfo, a token in the query).
 pub fn output_url(v: &str) -> Result<String, String> {
     let v = v.trim();
-    let bad = || {
+    shared::url_parts(v)?;
+    if shared::url_is_insecure(v) {
+        return Err(format!(
+            "{} is plain http to a host that is not loopback: the sidecar refuses it (captured traffic and the token would cross the network in clear); use https://",
+            url_label(v)
+        ));
+    }
+    // Stricter than the sidecar on purpose: a URL the HTTP client could not parse would only
+    // fail at the first POST.
+    v.parse::<http::Uri>().map_err(|_| {
         format!(
             "{} is not accepted; expected an https:// URL with a host (http:// only to a loopback host)",
             url_label(v)
         )
-    };
-    if v.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(bad());
-    }
-    let uri: http::Uri = v.parse().map_err(|_| bad())?;
-    let host = match uri.host() {
-        Some(h) if !h.is_empty() => h.trim_start_matches('[').trim_end_matches(']'),
-        _ => return Err(bad()),
-    };
-    match uri.scheme_str() {
-        Some("https") => Ok(v.to_string()),
-        Some("http") if is_loopback(host) => Ok(v.to_string()),
-        Some("http") => Err(format!(
-            "{} is plain http to a host that is not loopback: the sidecar refuses it (captured traffic and the token would cross the network in clear); use https://",
-            url_label(v)
-        )),
-        _ => Err(bad()),
-    }
-}
-
-fn is_loopback(host: &str) -> bool {
-    host.eq_ignore_ascii_case("localhost")
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-/// `scheme://host[:port]` of a URL: what logs and warnings may show of it (never the userinfo,
-/// path or query, which can hold credentials).
-pub fn url_label(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return "(not a URL)".into();
-    };
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
-    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
-    let scheme: String = scheme.chars().take(16).collect();
-    format!("{scheme}://{host}")
+    })?;
+    Ok(v.to_string())
 }
 
 /// `SAMPLE_RATE`: a number with 0 < rate ≤ 1, written back in its shortest form.
 pub fn sample_rate(v: &str) -> Result<String, String> {
-    let t = v.trim();
-    match t.parse::<f64>() {
-        Ok(r) if r.is_finite() && r > 0.0 && r <= 1.0 => Ok(format!("{r}")),
-        _ => Err(format!(
-            "{t:?} is not accepted; expected a number with 0 < rate <= 1"
+    let r = sidecar_parse(&table::SAMPLE_RATE, v)?;
+    Ok(format!("{}", r.as_f64().unwrap_or(1.0)))
+}
+
+/// `MAX_BODY_SIZE`: bytes, an integer from 0 to 16 MiB.
+pub fn max_body_size(v: &str) -> Result<u64, String> {
+    Ok(sidecar_parse(&table::MAX_BODY_SIZE, v)?
+        .as_u64()
+        .unwrap_or_default())
+}
+
+/// `REDACT_HEADERS` for a pod that names `v`: the defaults plus these names, lower-cased and
+/// without duplicates (the same value whether the sidecar adds its list to its defaults or
+/// replaces them). `none` (dropping the defaults) is not accepted per pod.
+pub fn redact_headers(v: &str) -> Result<String, String> {
+    let names = shared::name_list(&RawValue::Text(v.to_string()), NameKind::Header)?;
+    match names.first().map(String::as_str) {
+        None => Err("expected comma-separated header names, got none".into()),
+        Some("none") => Err("\"none\" (dropping the default redactions) is not accepted per pod; list headers to add".into()),
+        Some(_) => Ok(effective_list(DEFAULT_REDACT_HEADERS, &names).join(",")),
+    }
+}
+
+/// The `log-bodies` annotation (→ `STDOUT_BODIES`): only `"true"` or `"false"` (any case),
+/// a subset of what the sidecar accepts.
+pub fn log_bodies(v: &str) -> Result<bool, String> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        t @ ("true" | "false") => shared::boolean(&RawValue::Text(t.into())),
+        other => Err(format!(
+            "{other:?} is not accepted; expected \"true\" or \"false\""
         )),
     }
 }
 
-/// `MAX_BODY_SIZE`: bytes, an integer ≥ 0.
-pub fn max_body_size(v: &str) -> Result<u64, String> {
-    let t = v.trim();
-    t.parse::<u64>()
-        .map_err(|_| format!("{t:?} is not accepted; expected a whole number of bytes >= 0"))
+/// `LOG_LEVEL`: `error`, `warn`, `info` or `debug` (any case), written in lower case.
+pub fn log_level(v: &str) -> Result<String, String> {
+    Ok(sidecar_parse(&table::LOG_LEVEL, v)?
+        .as_str()
+        .unwrap_or_default()
+        .to_string())
 }
 
 /// A Kubernetes resource quantity in its canonical-ish forms: a decimal number followed by
@@ -314,20 +292,9 @@ mod tests {
 
     #[test]
     fn interface_rules() {
-        for ok in ["any", "eth0", "lo", "veth1234567890a", "br-1.2"] {
-            assert_eq!(interface(ok).unwrap(), ok);
-        }
-        for bad in [
-            "",
-            "a/b",
-            "eth0:1",
-            "has space",
-            "0123456789abcdef",
-            ".",
-            "..",
-        ] {
-            assert!(interface(bad).is_err(), "{bad:?}");
-        }
+        // The shared parser (tested with the table); here only that the webhook trims.
+        assert_eq!(interface(" eth0 ").unwrap(), "eth0");
+        assert!(interface("eth0:1").is_err());
     }
 
     #[test]

@@ -72,7 +72,7 @@ fn unreadable_certificate_exits_1_with_a_json_log() {
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     let last: Value = serde_json::from_str(err.lines().last().unwrap()).unwrap();
-    assert_eq!(last["level"], "ERROR");
+    assert_eq!(last["level"], "error");
     assert!(
         last["error"]
             .as_str()
@@ -121,7 +121,7 @@ fn serves_and_stops_cleanly_on_sigterm() {
     };
     let first = next(&mut lines);
     assert_eq!(first["message"], "tcp-sniffer-webhook listening");
-    assert_eq!(first["native_sidecar"], true);
+    assert_eq!(first["nativeSidecar"], true);
     let addr: std::net::SocketAddr = first["addr"].as_str().unwrap().parse().unwrap();
 
     let rt = tokio::runtime::Builder::new_current_thread()

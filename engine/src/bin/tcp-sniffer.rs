@@ -13,76 +13,29 @@ use std::process::ExitCode;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+use clap::parser::ValueSource;
+use clap::{Arg, ArgAction, Command};
 use serde_json::json;
 use tcp_sniffer::config::LogLevel;
 use tcp_sniffer::config::{RawValue, Settings, SettingsBuilder, Surface};
 use tcp_sniffer::message::Placement;
 use tcp_sniffer::output::{build_outputs, log, Output};
 use tcp_sniffer::runtime::{Hooks, Sniffer, StartError};
+use tcp_sniffer_settings::{docs, Kind, TABLE};
 
 const USAGE: &str = "\
-tcp-sniffer: show the HTTP/1.x requests and responses on the given ports, as JSON lines.
+tcp-sniffer --read FILE --ports PORTS [OPTIONS]   replay a pcap/pcapng file
+       tcp-sniffer -i IFACE --ports PORTS [OPTIONS]      capture live";
 
-USAGE:
-    tcp-sniffer --read FILE --ports PORTS [OPTIONS]      replay a pcap/pcapng file
-    tcp-sniffer -i IFACE --ports PORTS [OPTIONS]         capture live
-
-OPTIONS:
-    -p, --ports LIST              server ports, comma-separated (required), e.g. 80,8080
-    -r, --read FILE               replay a pcap or pcapng file instead of capturing
-    -i, --interface NAME          interface to capture on, or 'any' (default: any)
-        --backend auto|af_packet|pcap
-                                  live capture backend (default: auto)
-        --workers N               worker threads (default: 1 for files, CPUs for live)
-        --stdout                  write JSON lines to stdout (default when no --output-url)
-        --output-url URL          POST each message to URL (https://, or http:// to a loopback
-                                  host; other http:// URLs are accepted with a warning unless
-                                  NODE_ENV=production); the bearer token is read from the
-                                  OUTPUT_URL_AUTH_TOKEN environment variable
-        --output-format json|otlp json: the messages (NDJSON when batched); otlp: OTLP/HTTP
-                                  protobuf traces, one span per exchange (URL e.g.
-                                  https://collector:4318/v1/traces) (default: json)
-        --metrics-addr HOST:PORT  serve Prometheus metrics at http://HOST:PORT/metrics
-                                  (default: off)
-        --allow-insecure-output-url[=false]
-                                  accept an http:// output URL to a host that is not loopback
-                                  (default: true, with a warning; false under NODE_ENV=production)
-        --sample-rate R           observe this fraction of connections, 0 < R <= 1 (default: 1)
-        --max-body-size BYTES     body bytes kept per message (default: 65536; 0 = none)
-        --stdout-bodies[=false]   messages on stdout carry their body (default: true; with
-                                  =false they carry body \"\" and their bodySize)
-        --decode-bodies[=false]   decompress gzip, deflate, br and zstd bodies (default: true)
-        --max-connections N       connections tracked at once (default: 10000)
-        --idle-timeout-ms MS      evict connections idle this long (default: 60000, min 1000)
-        --redact-headers LIST     header names whose values are replaced by [REDACTED], added
-                                  to the defaults: authorization, proxy-authorization, cookie,
-                                  set-cookie, x-api-key, x-auth-token ('none' first drops them)
-        --redact-query-params LIST
-                                  query parameters whose values in url become [REDACTED], added
-                                  to the defaults: access_token, refresh_token, id_token, token,
-                                  api_key, apikey, password, passwd, secret, client_secret,
-                                  signature, sig, x-amz-signature, x-amz-credential,
-                                  x-amz-security-token ('none' first drops them)
-        --redact-body-fields LIST JSON keys (any depth) and form fields whose values become
-                                  \"[REDACTED]\", added to the defaults: password, passwd, secret,
-                                  client_secret, token, access_token, refresh_token, api_key,
-                                  apikey, credit_card, card_number, cvv, ssn ('none' first drops them)
-        --log-level LEVEL         error, warn, info or debug (default: info)
-        --output-batch-size N, --output-batch-wait-ms MS, --output-concurrency N,
-        --output-queue-size N, --output-drain-timeout-ms MS, --output-retry-base-ms MS
-                                  output URL tuning (see README)
-        --stats                   print the final counters as JSON on stderr
-        --fail-if-nothing-delivered
-                                  with --read: exit 3 when no message was delivered (an
-                                  empty capture, wrong ports, or an output that took nothing)
-    -h, --help                    this text
-    -V, --version                 the version
+const AFTER_HELP: &str = "\
+Boolean flags alone mean true; --flag=false says false. The output URL's bearer token is
+read from the OUTPUT_URL_AUTH_TOKEN environment variable, never from a flag. Each flag may
+be given once; --read cannot go with --interface or --backend.
 
 Messages go to stdout, one JSON object per line; logs and --stats go to stderr.
 Exit codes: 0 done; 1 capture or file failure, or an internal error (a panic in an
-engine thread: logged as an error line that names the thread); 2 invalid settings;
-3 nothing delivered (only with --fail-if-nothing-delivered).
-";
+engine thread: logged as an error line that names the thread); 2 invalid settings or
+arguments; 3 nothing delivered (only with --fail-if-nothing-delivered).";
 
 /// What the command line asks for besides the engine's settings.
 struct Cli {
@@ -92,78 +45,97 @@ struct Cli {
     fail_if_nothing_delivered: bool,
 }
 
-fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Cli>, String> {
+/// The command line: one flag per row of the settings table that has one (its help, value
+/// name, short letter and conflicts come from the row), plus `--stats`. clap checks the
+/// shape (unknown flags, repeats, conflicts, missing values); the values go through the
+/// engine's one validation, so their errors read the same as the library's and the sidecar's.
+fn command() -> Command {
+    let mut cmd = Command::new("tcp-sniffer")
+        .version(env!("CARGO_PKG_VERSION"))
+        .about("tcp-sniffer: show the HTTP/1.x requests and responses on the given ports, as JSON lines.")
+        .override_usage(USAGE)
+        .after_help(AFTER_HELP)
+        .max_term_width(100);
+    for row in TABLE {
+        let Some(flag) = row.flag else { continue };
+        let mut arg = Arg::new(row.key)
+            .long(flag.long)
+            .help(docs::flag_help(row))
+            .value_name(docs::value_name(row.kind))
+            .action(ArgAction::Set);
+        if let Some(c) = flag.short {
+            arg = arg.short(c);
+        }
+        if row.kind == Kind::Bool {
+            arg = arg
+                .num_args(0..=1)
+                .require_equals(true)
+                .default_missing_value("true");
+        }
+        for other in row.conflicts {
+            arg = arg.conflicts_with(*other);
+        }
+        cmd = cmd.arg(arg);
+    }
+    cmd.arg(
+        Arg::new("stats")
+            .long("stats")
+            .action(ArgAction::SetTrue)
+            .help("Print the final counters as JSON on stderr."),
+    )
+    .arg(
+        Arg::new("fail-if-nothing-delivered")
+            .long("fail-if-nothing-delivered")
+            .action(ArgAction::SetTrue)
+            .help("With --read: exit 3 when no message was delivered (an empty capture, wrong ports, or an output that took nothing)."),
+    )
+}
+
+/// `Ok(None)`: `--help` or `--version` was printed. `Err`: the message and the exit code.
+fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Cli>, (String, u8)> {
+    let argv = std::iter::once("tcp-sniffer".to_string()).chain(args);
+    let m = match command().try_get_matches_from(argv) {
+        Ok(m) => m,
+        Err(e) => {
+            let code = e.exit_code();
+            let text = e.render().to_string();
+            if code == 0 {
+                print!("{text}");
+                return Ok(None);
+            }
+            return Err((text.trim_end().to_string(), code as u8));
+        }
+    };
     let production = std::env::var("NODE_ENV")
         .map(|v| v == "production")
         .unwrap_or(false);
+    let invalid = |e: tcp_sniffer::config::ConfigError| (format!("tcp-sniffer: {e}"), 2);
     let mut b = SettingsBuilder::new(Surface::Cli, production);
-    let mut print_stats = false;
-    let mut fail_if_nothing_delivered = false;
-    let mut args = args.peekable();
-    while let Some(arg) = args.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((f, v)) if f.starts_with("--") => (f.to_string(), Some(v.to_string())),
-            _ => (arg.clone(), None),
-        };
-        let flag = match flag.as_str() {
-            "-h" | "--help" => {
-                print!("{USAGE}");
-                return Ok(None);
-            }
-            "-V" | "--version" => {
-                println!("tcp-sniffer {}", env!("CARGO_PKG_VERSION"));
-                return Ok(None);
-            }
-            "--stats" => {
-                print_stats = true;
-                continue;
-            }
-            "--fail-if-nothing-delivered" => {
-                fail_if_nothing_delivered = true;
-                continue;
-            }
-            // Boolean flags: bare means true; `--flag=false` says false.
-            f @ ("--stdout"
-            | "--stdout-bodies"
-            | "--decode-bodies"
-            | "--allow-insecure-output-url")
-                if inline.is_none() =>
-            {
-                b.set(f, RawValue::Text("true".into()))
-                    .map_err(|e| e.to_string())?;
-                continue;
-            }
-            "-p" => "--ports".to_string(),
-            "-r" => "--read".to_string(),
-            "-i" => "--interface".to_string(),
-            f if f.starts_with('-') => f.to_string(),
-            other => {
-                return Err(format!(
-                    "unexpected argument {other:?}; see tcp-sniffer --help"
-                ))
-            }
-        };
-        let value = match inline {
-            Some(v) => v,
-            None => args
-                .next()
-                .ok_or_else(|| format!("{flag} needs a value; see tcp-sniffer --help"))?,
-        };
-        b.set(&flag, RawValue::Text(value))
-            .map_err(|e| e.to_string())?;
+    for row in TABLE {
+        let Some(flag) = row.flag else { continue };
+        if m.value_source(row.key) != Some(ValueSource::CommandLine) {
+            continue;
+        }
+        if let Some(v) = m.get_one::<String>(row.key) {
+            b.set(&format!("--{}", flag.long), RawValue::Text(v.clone()))
+                .map_err(invalid)?;
+        }
     }
     if let Ok(token) = std::env::var("OUTPUT_URL_AUTH_TOKEN") {
         b.set_as(Surface::Env, "OUTPUT_URL_AUTH_TOKEN", RawValue::Text(token))
-            .map_err(|e| e.to_string())?;
+            .map_err(invalid)?;
     }
-    let settings = b.build().map_err(|e| e.to_string())?;
-    if fail_if_nothing_delivered && settings.read_file.is_none() {
-        return Err("--fail-if-nothing-delivered goes with --read FILE".into());
+    let settings = b.build().map_err(invalid)?;
+    if m.get_flag("fail-if-nothing-delivered") && settings.read_file.is_none() {
+        return Err((
+            "tcp-sniffer: --fail-if-nothing-delivered goes with --read FILE".into(),
+            2,
+        ));
     }
     Ok(Some(Cli {
         settings,
-        print_stats,
-        fail_if_nothing_delivered,
+        print_stats: m.get_flag("stats"),
+        fail_if_nothing_delivered: m.get_flag("fail-if-nothing-delivered"),
     }))
 }
 
@@ -171,9 +143,9 @@ fn main() -> ExitCode {
     let cli = match parse_args(std::env::args().skip(1)) {
         Ok(Some(cli)) => cli,
         Ok(None) => return ExitCode::SUCCESS,
-        Err(msg) => {
-            eprintln!("tcp-sniffer: {msg}");
-            return ExitCode::from(2);
+        Err((msg, code)) => {
+            eprintln!("{msg}");
+            return ExitCode::from(code);
         }
     };
     let s = &cli.settings;

@@ -17,18 +17,26 @@ pub struct HttpConfig {
     pub decode_bodies: bool,
 }
 
-impl Default for HttpConfig {
-    fn default() -> Self {
+impl HttpConfig {
+    /// The HTTP stage's part of validated settings.
+    pub fn from_settings(s: &crate::config::Settings) -> Self {
         HttpConfig {
-            max_body_size: 65_536,
-            redact_headers: crate::redact::effective_list(
-                crate::redact::DEFAULT_REDACT_HEADERS,
-                &[],
-            ),
-            redact: crate::redact::Redaction::default(),
+            max_body_size: s.max_body_size,
+            redact_headers: s.redact_headers.clone(),
+            redact: crate::redact::Redaction {
+                query_params: s.redact_query_params.clone(),
+                body_fields: s.redact_body_fields.clone(),
+            },
             max_head_size: 64 * 1024,
             max_headers: 128,
-            decode_bodies: true,
+            decode_bodies: s.decode_bodies,
         }
+    }
+}
+
+impl Default for HttpConfig {
+    /// The settings' defaults (the table in `tcp-sniffer-settings`).
+    fn default() -> Self {
+        Self::from_settings(&crate::config::Settings::default())
     }
 }

@@ -1,8 +1,9 @@
 //! A tiny structured logger: JSON lines on stderr.
 //!
 //! Each line is one object with `timestamp` (RFC 3339 UTC, microseconds), `level`,
-//! `message` and any extra fields. stdout carries messages only, so logs never go
-//! there. Secrets (the output URL's token) and HTTP bodies are never passed here.
+//! `message` and any extra fields, camelCase: the format of every tcp-sniffer binary,
+//! written by [`tcp_sniffer_settings::log::line`]. stdout carries messages only, so logs
+//! never go there. Secrets (the output URL's token) and HTTP bodies are never passed here.
 //!
 //! The level is process-wide ([`set_level`], default `info`). The destination can be
 //! replaced ([`set_sink`]), e.g. by a host that routes logs elsewhere or by tests.
@@ -12,7 +13,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::config::LogLevel;
 use crate::time::Timestamp;
@@ -22,22 +23,9 @@ static LEVEL: AtomicU8 = AtomicU8::new(level_rank(LogLevel::Info));
 type Sink = Box<dyn Write + Send>;
 static SINK: Mutex<Option<Sink>> = Mutex::new(None);
 
+/// Levels are ordered from least to most verbose.
 const fn level_rank(l: LogLevel) -> u8 {
-    match l {
-        LogLevel::Error => 0,
-        LogLevel::Warn => 1,
-        LogLevel::Info => 2,
-        LogLevel::Debug => 3,
-    }
-}
-
-fn level_name(l: LogLevel) -> &'static str {
-    match l {
-        LogLevel::Error => "error",
-        LogLevel::Warn => "warn",
-        LogLevel::Info => "info",
-        LogLevel::Debug => "debug",
-    }
+    l as u8
 }
 
 /// Sets the most verbose level that is written (process-wide).
@@ -61,15 +49,12 @@ pub fn log(level: LogLevel, message: &str, fields: &[(&str, Value)]) {
     if !enabled(level) {
         return;
     }
-    let mut obj = Map::new();
-    obj.insert("timestamp".into(), Timestamp::now().to_string().into());
-    obj.insert("level".into(), level_name(level).into());
-    obj.insert("message".into(), message.into());
-    for (k, v) in fields {
-        obj.insert((*k).to_string(), v.clone());
-    }
-    let mut line = serde_json::to_vec(&Value::Object(obj)).unwrap_or_default();
-    line.push(b'\n');
+    let line = tcp_sniffer_settings::log::line(
+        &Timestamp::now().to_string(),
+        level,
+        message,
+        fields.iter().map(|(k, v)| (*k, v.clone())),
+    );
     let mut sink = SINK.lock().unwrap_or_else(|e| e.into_inner());
     match sink.as_mut() {
         Some(w) => {
@@ -148,6 +133,5 @@ mod tests {
     #[test]
     fn levels_order() {
         assert!(level_rank(LogLevel::Error) < level_rank(LogLevel::Debug));
-        assert_eq!(level_name(LogLevel::Warn), "warn");
     }
 }

@@ -54,15 +54,8 @@ pub const MEMORY_LIMIT_ANNOTATION: &str = "tcp-sniffer.dev/memory-limit";
 /// container port `metrics`).
 pub const METRICS_PORT_ANNOTATION: &str = "tcp-sniffer.dev/metrics-port";
 
-/// The sidecar's default redacted headers (SPEC.md "Configuration", `redactHeaders`).
-pub const DEFAULT_REDACT_HEADERS: [&str; 6] = [
-    "authorization",
-    "proxy-authorization",
-    "cookie",
-    "set-cookie",
-    "x-api-key",
-    "x-auth-token",
-];
+/// The sidecar's default redacted headers (`redactHeaders`, from the settings table).
+pub use crate::values::DEFAULT_REDACT_HEADERS;
 
 /// Every annotation the webhook reads as a value (used for metric labels).
 pub const VALUE_ANNOTATIONS: [&str; 17] = [
@@ -85,58 +78,17 @@ pub const VALUE_ANNOTATIONS: [&str; 17] = [
     METRICS_PORT_ANNOTATION,
 ];
 
-/// RFC 9110 `tchar`, the engine's rule for header names.
-fn is_token_byte(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
-}
-
-/// `REDACT_HEADERS` for a pod that names `v`: the defaults plus these names, lower-cased and
-/// without duplicates (the same value whether the sidecar adds its list to its defaults or
-/// replaces them). Names are checked with the engine's rule (RFC 9110 tokens).
+/// `REDACT_HEADERS` for a pod that names `v` (see [`values::redact_headers`]).
 pub fn redact_headers(v: &str) -> Result<String, String> {
-    let mut out: Vec<String> = DEFAULT_REDACT_HEADERS
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    let mut added = 0;
-    for n in v.split(',').map(str::trim).filter(|n| !n.is_empty()) {
-        if !n.bytes().all(is_token_byte) {
-            return Err(format!(
-                "{n:?} is not a header name (RFC 9110 token: letters, digits, !#$%&'*+-.^_`|~)"
-            ));
-        }
-        if n.eq_ignore_ascii_case("none") {
-            return Err("\"none\" (dropping the default redactions) is not accepted per pod; list headers to add".into());
-        }
-        let n = n.to_ascii_lowercase();
-        if !out.contains(&n) {
-            out.push(n);
-        }
-        added += 1;
-    }
-    if added == 0 {
-        return Err("expected comma-separated header names, got none".into());
-    }
-    Ok(out.join(","))
+    values::redact_headers(v)
 }
 
 fn log_bodies(v: &str) -> Result<bool, String> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "true" => Ok(true),
-        "false" => Ok(false),
-        other => Err(format!(
-            "{other:?} is not accepted; expected \"true\" or \"false\""
-        )),
-    }
+    values::log_bodies(v)
 }
 
 fn log_level(v: &str) -> Result<String, String> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        l @ ("error" | "warn" | "info" | "debug") => Ok(l.to_string()),
-        other => Err(format!(
-            "{other:?} is not accepted; expected error, warn, info or debug"
-        )),
-    }
+    values::log_level(v)
 }
 
 /// Why a pod was left alone.
