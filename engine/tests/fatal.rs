@@ -370,6 +370,7 @@ fn library_replay_without_a_panic_waits_ok() {
 /// armed; `traffic` runs HTTP exchanges on port 8080 meanwhile (a worker needs packets,
 /// the output stage messages).
 fn live_cli(backend: &str, fault: &str, traffic: bool, workers: u32) -> Option<ProcOutput> {
+    // SAFETY: geteuid(2) takes nothing and cannot fail.
     if unsafe { libc::geteuid() } != 0 {
         netns::skip("live capture", "needs root for a network namespace");
         return None;

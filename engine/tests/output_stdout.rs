@@ -53,6 +53,7 @@ fn batch(from: u64, n: u64) -> Arc<Batch> {
 fn pipe() -> (std::fs::File, std::fs::File) {
     use std::os::fd::FromRawFd;
     let mut fds = [0; 2];
+    // SAFETY: `fds` is a writable array of two descriptors, as pipe(2) requires.
     assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
     // SAFETY: both descriptors were just created and are owned by nobody else.
     unsafe {
