@@ -2,7 +2,7 @@
 //!
 //! A log line is one JSON object on stderr: `timestamp` (RFC 3339 UTC with microseconds),
 //! `level` (`error`, `warn`, `info` or `debug`, lower case), `message`, then the line's
-//! fields with camelCase names. [`line`] writes it; the engine's logger (the CLI and the
+//! fields with camelCase names. [`line()`] writes it; the engine's logger (the CLI and the
 //! sidecar) and the webhook's tracing formatter both call it, so the format cannot drift.
 
 use std::borrow::Cow;
