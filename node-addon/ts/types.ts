@@ -350,6 +350,26 @@ export interface HttpStats {
   lenient_request_lines: number;
   /** Malformed header lines (not `name: value`) dropped from heads that had a lenient request line (`lenient_request_lines`). */
   ignored_header_lines: number;
+  /** HTTP/0.9 requests (`METHOD SP target` without a version) emitted with `httpVersion` 0.9. */
+  http09_requests: number;
+  /** Replies to HTTP/0.9 requests (no head; the bytes up to the close are the body) emitted with `statusCode` 0. */
+  http09_responses: number;
+  /** Heads that broke the grammar but were delimited, emitted with `parseError` (each also counted in its `parse_error_*` counter): the peer's answer still pairs. */
+  heads_with_parse_error: number;
+  /** Heads with at least one line ended by a bare LF instead of CRLF (accepted, as llhttp's lenient mode and Zeek do). */
+  bare_lf_heads: number;
+  /** Status lines without a reason phrase (`HTTP/1.1 200`), accepted. */
+  missing_reason_phrases: number;
+  /** Bodies decoded from their `Content-Encoding` (`decodeBodies`): `body` holds decoded bytes and `decodedBodySize` is set. */
+  bodies_decoded: number;
+  /** Of those, bodies whose decoding stopped at the bomb limit (output over 64× the input): `decodedBodySize` is a lower bound and the message is `truncated`. */
+  bodies_decode_bomb_limited: number;
+  /** Bodies whose encoded bytes were not valid for their coding (or asked for a window over 1 MiB): emitted as on the wire, without `decodedBodySize`. */
+  body_decode_errors: number;
+  /** Bodies not decoded because the worker's bodies budget could not hold a decoder's state. */
+  bodies_not_decoded_budget: number;
+  /** `CONNECT` tunnels whose first bytes were TLS (not parsed; the connection's bytes from there on are skipped). */
+  tunnel_tls: number;
   /** Connections switched to another protocol by a `101` response. */
   upgraded_connections: number;
   /** Connections turned into a tunnel by a `2xx` answer to `CONNECT`. */
@@ -384,6 +404,42 @@ export interface HttpStats {
   heads_shed_by_budget: number;
   /** Pending requests shed because the worker's pending budget was spent (deep pipelining on many connections): the connection's oldest gives up its slot; its response still pairs with it, without `latencyMs`. */
   pending_shed_by_budget: number;
+  /** Connections parsed as HTTP/2 (prior knowledge, a server speaking first with SETTINGS, `Upgrade: h2c`, or frames found mid-connection). */
+  h2_connections: number;
+  /** Of those, connections switched by `101` to `h2c`. */
+  h2_upgrades: number;
+  /** Of those, connections first seen mid-way whose frames were found by content. */
+  h2_mid_stream: number;
+  /** HTTP/2 frames read (both directions, every type). */
+  h2_frames: number;
+  /** HTTP/2 streams opened (one request/response exchange each). */
+  h2_streams: number;
+  /** RST_STREAM frames (a message in progress on the stream is emitted incomplete). */
+  h2_resets: number;
+  /** GOAWAY frames. */
+  h2_goaways: number;
+  /** Server pushes (PUSH_PROMISE): the promised request is emitted. */
+  h2_push_promises: number;
+  /** Trailing header blocks (trailers, e.g. gRPC status). */
+  h2_trailers: number;
+  /** Header blocks HPACK could not decode (COMPRESSION_ERROR); that direction's table becomes unknown and the message is incomplete. */
+  h2_hpack_errors: number;
+  /** Header fields left out because they referred to HPACK table entries of unknown content (mid-connection start, or after a gap). */
+  h2_hpack_unknown_fields: number;
+  /** HPACK tables dropped because the heads budget refused their growth. */
+  h2_hpack_tables_shed: number;
+  /** Header blocks lost whole (larger than the limit, interrupted, or cut by a gap). */
+  h2_header_blocks_lost: number;
+  /** Frames whose payload broke their type's layout, or out of place. */
+  h2_frame_errors: number;
+  /** Frames skipped unread: unknown types, oversized control frames. */
+  h2_frames_skipped: number;
+  /** DATA frames on streams whose headers were not seen (bytes skipped). */
+  h2_data_without_stream: number;
+  /** Times frame boundaries were searched for and found again after a gap. */
+  h2_resyncs: number;
+  /** Streams shed (their messages emitted incomplete) at `MAX_STREAMS` or when the pending budget was spent. */
+  h2_streams_shed: number;
 }
 
 /** `stats().output` */

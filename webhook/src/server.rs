@@ -89,6 +89,18 @@ fn error(state: &AppState, status: StatusCode, msg: String) -> Response {
     text(status, format!("{msg}\n"))
 }
 
+/// An error answered before the request body was read to its end: the connection cannot
+/// carry another request, so say so. Without `Connection: close` an HTTP/1 client pools the
+/// connection and sends its next request into one the server is closing (hyper's client then
+/// fails it with `IncompleteMessage`). [`ConnService`] removes the header on HTTP/2, where it
+/// is not allowed and streams end on their own.
+fn error_body_unread(state: &AppState, status: StatusCode, msg: String) -> Response {
+    let mut r = error(state, status, msg);
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
+}
+
 fn is_json(headers: &HeaderMap) -> bool {
     let Some(ct) = headers
         .get(header::CONTENT_TYPE)
@@ -159,7 +171,7 @@ where
             .get(header::CONTENT_TYPE)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned())
             .unwrap_or_else(|| "none".into());
-        return Ok(error(
+        return Ok(error_body_unread(
             &state,
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             format!("Content-Type must be application/json, got {got}"),
@@ -170,7 +182,7 @@ where
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > state.max_request_bytes) {
-        return Ok(error(
+        return Ok(error_body_unread(
             &state,
             StatusCode::PAYLOAD_TOO_LARGE,
             format!(
@@ -182,7 +194,7 @@ where
     let (bytes, _budget) =
         match read_limited(body, state.max_request_bytes, &state.body_budget).await {
             Ok(b) => b,
-            Err((status, msg)) => return Ok(error(&state, status, msg)),
+            Err((status, msg)) => return Ok(error_body_unread(&state, status, msg)),
         };
     let started = Instant::now();
     let decision = match review_body(&bytes, &state.inject) {
@@ -496,6 +508,11 @@ where
         Box::pin(async move {
             let _guard = guard;
             match tokio::time::timeout(deadline, fut).await {
+                Ok(Ok(mut r)) if !http1 => {
+                    // Connection-specific headers are not allowed in HTTP/2 (RFC 9113 §8.2.2).
+                    r.headers_mut().remove(header::CONNECTION);
+                    Ok(r)
+                }
                 Ok(r) => r,
                 Err(_) => {
                     metrics.http_error(StatusCode::REQUEST_TIMEOUT.as_u16());

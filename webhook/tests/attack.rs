@@ -253,6 +253,22 @@ async fn oversized_bodies_get_a_readable_413() {
                 panic!("http1={http1} chunked={}: no 413 but {e:?}", i % 2 == 1)
             });
             assert_eq!(resp.status(), reqwest::StatusCode::PAYLOAD_TOO_LARGE);
+            // The body was not read to its end, so the connection cannot be reused: an
+            // HTTP/1 client must be told, or it pools the connection and its next request
+            // meets the server's close (hyper: IncompleteMessage).
+            let connection = resp
+                .headers()
+                .get("connection")
+                .map(|v| v.as_bytes().to_vec());
+            if http1 {
+                assert_eq!(
+                    connection.as_deref(),
+                    Some(&b"close"[..]),
+                    "http1 413 without Connection: close"
+                );
+            } else {
+                assert_eq!(connection, None, "a Connection header on HTTP/2");
+            }
             assert!(resp.text().await.unwrap().contains("larger than"));
         }
     }
