@@ -22,14 +22,19 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::bounded;
+use crossbeam_channel::{bounded, Sender, TrySendError};
+use serde_json::json;
 
-use crate::capture::file::{CaptureFile, Record, SourceError};
-use crate::config::Settings;
+use crate::budget::Pool;
+use crate::capture::file::{CaptureFile, SourceError};
+use crate::capture::source::{Ending, FileSource, HandOff, PacketSource, Polled};
+use crate::capture::{CaptureError, Packet};
+use crate::config::{LogLevel, Settings};
 use crate::fatal::{self, FaultPoint, ThreadPanic};
 use crate::flow::{FlowConfig, FlowCounters, FlowKey, FlowTable};
 use crate::http::HttpConfig;
 use crate::message::{Endpoint, HttpMessage, Placement};
+use crate::output::log::log;
 use crate::output::{Batch, Output};
 use crate::reassembly::Limits;
 use crate::stats::{CaptureStats, OutputStats, Stats};
@@ -190,7 +195,7 @@ impl Worker {
             if !more {
                 break;
             }
-            if self.pending() >= BATCH_MESSAGES || self.pending_bytes() >= BATCH_BYTES {
+            if self.batch_full() {
                 hand_over(self);
             }
         }
@@ -221,6 +226,12 @@ impl Worker {
     /// Messages finished and not yet handed over, serialised or not.
     pub fn pending(&self) -> usize {
         self.out.len() + self.batch.len()
+    }
+
+    /// Whether a full batch is waiting: [`BATCH_MESSAGES`] messages or about
+    /// [`BATCH_BYTES`] of them (the unit in which files and shutdown hand over).
+    fn batch_full(&self) -> bool {
+        self.pending() >= BATCH_MESSAGES || self.pending_bytes() >= BATCH_BYTES
     }
 
     /// Every message finished and not yet handed over, serialised as one batch.
@@ -290,6 +301,196 @@ const BATCH_MESSAGES: usize = 256;
 /// ... or once they take about this many bytes (messages with large bodies).
 const BATCH_BYTES: usize = 1 << 20;
 
+/// How long a worker waits in one poll of its source before checking timers and `stop`.
+pub(crate) const POLL_TIMEOUT: Duration = Duration::from_millis(50);
+/// Longest a capture thread keeps reading after `stop` (a busy interface never goes quiet).
+const STOP_DRAIN_LIMIT: Duration = Duration::from_millis(500);
+/// How often workers publish their counters (and live ones sweep idle connections on the
+/// wall clock).
+pub(crate) const HOUSEKEEPING: Duration = Duration::from_millis(250);
+/// A live worker keeps up to this many finished messages while the output stage's queue
+/// is full, and drops (and counts) them only past it.
+const MAX_HELD_MESSAGES: usize = 1024;
+
+/// What the worker loop needs from the run it belongs to.
+pub(crate) trait RunControl: Sync {
+    /// Whether the run is being stopped (`stop()`, a fatal error, a panic elsewhere).
+    fn stopping(&self) -> bool;
+    /// Worker `k`'s counters so far.
+    fn publish(&self, k: usize, stats: Stats);
+    /// A capture error ended worker's source: the run's fatal error.
+    fn fail_capture(&self, err: &CaptureError);
+}
+
+/// Where a worker's finished messages go.
+pub(crate) trait Downstream {
+    /// Hands `worker`'s finished messages on under `policy`. False when nothing downstream
+    /// will take more (every output is gone): reading on is pointless.
+    fn hand_over(&mut self, worker: &mut Worker, policy: HandOff) -> bool;
+}
+
+/// The queue to an output stage on another thread (live capture; a file read by
+/// several workers).
+pub(crate) struct OutputQueue {
+    pub(crate) tx: Sender<Batch>,
+    /// Bytes of batches waiting in the queue, all workers together (live capture: a batch
+    /// that does not fit is held back or dropped as when the queue is full; counting
+    /// batches alone would let large bodies pile up).
+    pub(crate) queued: Pool,
+}
+
+impl Downstream for OutputQueue {
+    fn hand_over(&mut self, worker: &mut Worker, policy: HandOff) -> bool {
+        if worker.pending() == 0 {
+            return true;
+        }
+        let mut batch = worker.take_batch();
+        let n = batch.len() as u64;
+        if policy == HandOff::Wait {
+            return self.tx.send(batch).is_ok();
+        }
+        let sent = if batch.charge_to(&self.queued) {
+            self.tx.try_send(batch)
+        } else {
+            Err(TrySendError::Full(batch))
+        };
+        match sent {
+            Ok(()) => {}
+            Err(TrySendError::Full(batch)) if batch.len() < MAX_HELD_MESSAGES => {
+                worker.hold_back(batch);
+            }
+            Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
+                worker.count_output_drops(n);
+            }
+        }
+        true
+    }
+}
+
+/// The one worker loop, for every [`PacketSource`]: polls `source` into `worker` until
+/// the source ends (or the run stops, as the source's [`Ending`] says), hands finished
+/// messages `down` as the source's [`HandOff`] says, and publishes counters every
+/// [`HOUSEKEEPING`] (live sources also sweep idle connections then, on the wall clock).
+/// At the end it flushes every connection and hands the rest over, waiting for room.
+/// Returns why the source ended early, if it was damaged.
+pub(crate) fn worker_loop<S: PacketSource, D: Downstream, C: RunControl + ?Sized>(
+    mut source: S,
+    worker: &mut Worker,
+    k: usize,
+    down: &mut D,
+    run: &C,
+) -> Option<String> {
+    let shard = source.shard();
+    let mut last_housekeeping = Instant::now();
+    let mut reported_down = false;
+    // Set once `stop` is seen by a capture handle: what is left to take from the kernel.
+    let mut drain: Option<StopDrain> = None;
+    loop {
+        match S::ENDING {
+            Ending::Drain => {
+                if drain.is_none() && run.stopping() {
+                    drain = Some(StopDrain::new());
+                }
+                match &drain {
+                    Some(d) if !d.more() => break,
+                    Some(_) => {}
+                    None => fatal::inject(FaultPoint::Capture),
+                }
+            }
+            Ending::AtOnce if run.stopping() => break,
+            Ending::AtOnce | Ending::Closed => {}
+        }
+        let polled = source.poll(POLL_TIMEOUT, |p: Packet<'_>| match shard {
+            None => worker.packet(p.link, p.data, p.ts),
+            Some((mine, of)) => worker.packet_in_shard(p.link, p.data, p.ts, mine, of),
+        });
+        if let Some(d) = &mut drain {
+            // Draining: an error, like an empty poll, means there is nothing more to take.
+            d.polled(match polled {
+                Ok(Polled::Packets(n)) => n,
+                Ok(Polled::End) | Err(_) => 0,
+            });
+            continue;
+        }
+        match polled {
+            Ok(Polled::Packets(_)) => reported_down = false,
+            Ok(Polled::End) => break,
+            Err(CaptureError::InterfaceDown { name }) => {
+                if !reported_down {
+                    log(
+                        LogLevel::Warn,
+                        "interface is down; capture resumes when it comes back up",
+                        &[("interface", json!(name))],
+                    );
+                    reported_down = true;
+                }
+            }
+            Err(e) => {
+                run.fail_capture(&e);
+                break;
+            }
+        }
+        let open = match S::HAND_OFF {
+            HandOff::Shed => down.hand_over(worker, HandOff::Shed),
+            HandOff::Wait => !worker.batch_full() || down.hand_over(worker, HandOff::Wait),
+        };
+        if !open {
+            break;
+        }
+        if last_housekeeping.elapsed() >= HOUSEKEEPING {
+            last_housekeeping = Instant::now();
+            if S::HAND_OFF == HandOff::Shed {
+                // No packets for a while must still end idle connections. Never for a
+                // file: its output must not depend on how fast it was read.
+                worker.tick(Timestamp::now());
+            }
+            if let Some(drops) = source.kernel_drops() {
+                worker.set_kernel_drops(drops);
+            }
+            run.publish(k, worker.stats());
+        }
+    }
+    if let Some(drops) = source.kernel_drops() {
+        worker.set_kernel_drops(drops);
+    }
+    let damaged = source.damage();
+    drop(source);
+    worker.finish_with(|w| {
+        down.hand_over(w, HandOff::Wait);
+    });
+    run.publish(k, worker.stats());
+    damaged
+}
+
+/// After `stop`, packets already in the kernel's ring are captured traffic: take them
+/// before flushing, or the response sent a moment before `stop` is lost. A block that is
+/// being filled retires within its timeout (20 ms), so two empty polls of [`POLL_TIMEOUT`]
+/// mean the ring is empty; a busy interface never goes quiet, so the drain also ends after
+/// [`STOP_DRAIN_LIMIT`].
+pub(crate) struct StopDrain {
+    empty_polls: u32,
+    deadline: Instant,
+}
+
+impl StopDrain {
+    pub(crate) fn new() -> StopDrain {
+        StopDrain {
+            empty_polls: 0,
+            deadline: Instant::now() + STOP_DRAIN_LIMIT,
+        }
+    }
+
+    /// Whether to poll again.
+    pub(crate) fn more(&self) -> bool {
+        self.empty_polls < 2 && Instant::now() < self.deadline
+    }
+
+    /// Records how many packets a poll showed (0 also for an error: nothing more to take).
+    pub(crate) fn polled(&mut self, shown: usize) {
+        self.empty_polls = if shown == 0 { self.empty_polls + 1 } else { 0 };
+    }
+}
+
 /// Replays a pcap/pcapng file through `workers` workers into `outputs`.
 pub fn run_file(
     settings: &Settings,
@@ -310,9 +511,6 @@ pub fn run_file_until(
 ) -> Result<RunSummary, RunError> {
     run_file_observed(settings, path, outputs, placement, stop, &|_, _| {})
 }
-
-/// How often a replay reports its counters to `progress` (wall clock).
-const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
 
 /// [`run_file_until`], reporting counters while it runs: about every 250 ms each worker
 /// `k` calls `progress(k, its counters so far)`, and the delivering thread calls
@@ -350,13 +548,10 @@ pub fn run_file_observed(
         last_progress: Instant::now(),
     };
     let (mut stats, damaged, mut failed) = if workers == 1 {
+        // One worker reads the file on this thread and hands its batches straight to
+        // the outputs: no thread, no queue.
         let mut w = Worker::new(cfg, 0).with_placement(placement.cloned());
-        let damaged = replay.shard(file, &mut w, 0, |batch| {
-            to.deliver(batch);
-            // Every output is gone (e.g. stdout's reader went away): reading on is pointless.
-            !to.all_closed()
-        });
-        w.finish_with(|w| to.deliver(w.take_batch()));
+        let damaged = worker_loop(FileSource::new(file), &mut w, 0, &mut to, &replay);
         (w.stats(), damaged, None)
     } else {
         drop(file);
@@ -423,7 +618,7 @@ impl Delivery<'_, '_> {
                 }
             }
         }
-        if self.last_progress.elapsed() >= PROGRESS_INTERVAL {
+        if self.last_progress.elapsed() >= HOUSEKEEPING {
             self.last_progress = Instant::now();
             let mut s = Stats::default();
             for o in self.outputs.iter() {
@@ -442,6 +637,15 @@ impl Delivery<'_, '_> {
     }
 }
 
+/// The outputs themselves, on the worker's own thread (a file read by one worker). It
+/// always waits for room, whatever the policy: only files hand over this way.
+impl Downstream for Delivery<'_, '_> {
+    fn hand_over(&mut self, worker: &mut Worker, _policy: HandOff) -> bool {
+        self.deliver(worker.take_batch());
+        !self.all_closed()
+    }
+}
+
 /// What every worker of one replay shares.
 struct Replay<'p> {
     stop: &'p AtomicBool,
@@ -449,6 +653,27 @@ struct Replay<'p> {
     abort: &'p AtomicBool,
     progress: &'p (dyn Fn(usize, Stats) + Sync),
     shards: usize,
+}
+
+impl RunControl for Replay<'_> {
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed) || self.abort.load(Ordering::Relaxed)
+    }
+
+    fn publish(&self, k: usize, stats: Stats) {
+        (self.progress)(k, stats);
+    }
+
+    /// A file source reports damage, never a capture error; should one come, the replay
+    /// stops as for a panic elsewhere and the error is logged.
+    fn fail_capture(&self, err: &CaptureError) {
+        log(
+            LogLevel::Error,
+            "reading the capture file failed; stopping",
+            &[("error", json!(err.to_string()))],
+        );
+        self.abort.store(true, Ordering::SeqCst);
+    }
 }
 
 impl Replay<'_> {
@@ -470,17 +695,26 @@ impl Replay<'_> {
                     let name = format!("tcp-sniffer-replay-{id}");
                     let body = move || {
                         let mut w = Worker::new(cfg, id as u16).with_placement(placement);
+                        // A closed receiver: the outputs are gone; the loop stops reading.
+                        let mut down = OutputQueue {
+                            tx: msg_tx,
+                            // Never charged: a file hands over with `Wait`, which blocks
+                            // on the bounded queue instead.
+                            queued: Pool::new(usize::MAX),
+                        };
                         // The caller opened it a moment ago; failing now means it changed.
                         let damaged = match CaptureFile::open(path) {
                             Ok(file) => {
-                                // A closed receiver: the outputs are gone; stop reading.
-                                self.shard(file, &mut w, id, |batch| msg_tx.send(batch).is_ok())
+                                let source = FileSource::sharded(file, id, self.shards);
+                                worker_loop(source, &mut w, id, &mut down, self)
                             }
-                            Err(e) => Some(format!("cannot reopen the file: {e}")),
+                            Err(e) => {
+                                w.finish_with(|w| {
+                                    down.hand_over(w, HandOff::Wait);
+                                });
+                                Some(format!("cannot reopen the file: {e}"))
+                            }
                         };
-                        w.finish_with(|w| {
-                            let _ = msg_tx.send(w.take_batch());
-                        });
                         (w.stats(), damaged)
                     };
                     // A panic ends this worker (its sender is dropped as it unwinds) and
@@ -529,43 +763,6 @@ impl Replay<'_> {
             }
             (stats, damaged, failed)
         })
-    }
-
-    /// One worker's pass over `file`: the packets of shard `shard`, its batches to
-    /// `hand_over` (which returns false when reading on is pointless). Returns why the
-    /// file is damaged, if it is.
-    fn shard(
-        &self,
-        mut file: CaptureFile,
-        w: &mut Worker,
-        shard: usize,
-        mut hand_over: impl FnMut(Batch) -> bool,
-    ) -> Option<String> {
-        let link = file.link();
-        let mut last_progress = Instant::now();
-        let mut n = 0u32;
-        loop {
-            n = n.wrapping_add(1);
-            if n.is_multiple_of(4096) {
-                if self.stop.load(Ordering::Relaxed) || self.abort.load(Ordering::Relaxed) {
-                    return None;
-                }
-                if last_progress.elapsed() >= PROGRESS_INTERVAL {
-                    last_progress = Instant::now();
-                    (self.progress)(shard, w.stats());
-                }
-            }
-            match file.next_record() {
-                Record::Packet(ts, frame) if self.shards == 1 => w.packet(link, frame, ts),
-                Record::Packet(ts, frame) => w.packet_in_shard(link, frame, ts, shard, self.shards),
-                Record::End => return None,
-                Record::Damaged(why) => return Some(why),
-            }
-            let full = w.pending() >= BATCH_MESSAGES || w.pending_bytes() >= BATCH_BYTES;
-            if full && !hand_over(w.take_batch()) {
-                return None;
-            }
-        }
     }
 }
 

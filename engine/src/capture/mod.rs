@@ -67,6 +67,9 @@
 //! from outbound exchanges) and [`available_cpus`] ([`cgroup`]: the default number of workers).
 //!
 //! [`mod@file`] reads pcap and pcapng files (through libpcap) for replay.
+//!
+//! [`source`] puts all of them behind one small interface, [`source::PacketSource`], that
+//! the one worker loop drives: live sources shed when behind, a file waits.
 
 use std::ffi::CStr;
 use std::fmt::Write as _;
@@ -79,6 +82,7 @@ pub mod bpf;
 pub mod cgroup;
 pub mod file;
 pub mod pcap_live;
+pub mod source;
 
 pub use cgroup::available_cpus;
 pub use file::{CaptureFile, Record, SourceError};

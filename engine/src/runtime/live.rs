@@ -1,4 +1,4 @@
-//! Live capture: one worker loop over a [`PacketSource`], and the libpcap reader.
+//! Live capture: the sources of the one worker loop, and the libpcap reader.
 //!
 //! ```text
 //!  AF_PACKET: ring k ──────────────────────────────► worker_loop k   (kernel fanout shards)
@@ -7,12 +7,13 @@
 //!                                   worker_loop k ─► JSON batches ─► output stage
 //! ```
 //!
-//! Every worker runs [`worker_loop`]; what differs between backends is only the source it
-//! polls (an AF_PACKET ring, the libpcap handle itself when there is one worker, or the
-//! queue the libpcap reader fills for several) and how that source ends ([`Ending`]). Live capture never blocks on the output stage: finished messages are
-//! handed over with [`HandOff::Shed`] (held back up to [`MAX_HELD_MESSAGES`], then dropped
-//! and counted); only at shutdown, when the output stage is draining, does a worker wait
-//! ([`HandOff::Wait`]).
+//! Every worker runs [`worker_loop`] (in `pipeline`, shared with file replay); what differs
+//! between backends is only the [`PacketSource`] it polls (an AF_PACKET ring, the libpcap
+//! handle itself when there is one worker, or the queue the libpcap reader fills for
+//! several) and how that source ends ([`Ending`]). Live capture never blocks on the output
+//! stage: every live source hands over with [`HandOff::Shed`] (a batch is held back up to a
+//! bound, then dropped and counted); only at shutdown, when the output stage is draining,
+//! does a worker wait ([`HandOff::Wait`]).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -25,8 +26,9 @@ use serde_json::json;
 use super::output::output_stage;
 use super::{spawn, Shared, StartError, StartInfo};
 use crate::budget::{Charge, Pool};
-use crate::capture::afpacket::{open_fanout, AfPacketConfig, AfPacketRing};
+use crate::capture::afpacket::{open_fanout, AfPacketConfig};
 use crate::capture::pcap_live::{PcapLive, PcapLiveConfig};
+use crate::capture::source::{Ending, HandOff, PacketSource, Polled};
 use crate::capture::{available_cpus, local_addresses, CaptureError, Packet};
 use crate::config::{CaptureBackend, LogLevel, Settings};
 use crate::fatal::{self, FaultPoint};
@@ -34,17 +36,14 @@ use crate::flow::FlowConfig;
 use crate::message::Placement;
 use crate::output::log::log;
 use crate::output::{Batch, Output};
-use crate::pipeline::{flow_config, shard_of, Worker};
+use crate::pipeline::{
+    flow_config, shard_of, worker_loop, OutputQueue, RunControl, StopDrain, Worker, HOUSEKEEPING,
+    POLL_TIMEOUT,
+};
 use crate::stats::Stats;
 use crate::time::Timestamp;
 use crate::wire::LinkType;
 
-/// How long a capture thread waits for packets before checking timers and `stop`.
-pub(super) const POLL_TIMEOUT: Duration = Duration::from_millis(50);
-/// Longest a capture thread keeps reading after `stop` (a busy interface never goes quiet).
-const STOP_DRAIN_LIMIT: Duration = Duration::from_millis(500);
-/// How often workers publish their counters and sweep idle connections (wall clock).
-const HOUSEKEEPING: Duration = Duration::from_millis(250);
 /// Message batches waiting for the output stage, per worker.
 const OUTPUT_QUEUE_BATCHES: usize = 64;
 /// Packet batches waiting for one worker (libpcap backend).
@@ -54,9 +53,6 @@ const WORKER_QUEUE_BATCHES: usize = 64;
 /// is dropped and counted. Under live capture batches are small (a poll in immediate mode
 /// returns a few packets), so the queue alone absorbs only milliseconds of jitter.
 const MAX_HELD_PACKET_BYTES: usize = 16 << 20;
-/// Likewise, a worker keeps up to this many finished messages while the output stage's
-/// queue is full, and drops (and counts) them only past it.
-const MAX_HELD_MESSAGES: usize = 1024;
 /// Bytes of serialised messages waiting for (or inside) the output stage's queue, all
 /// workers together: a batch that does not fit is held back or dropped as when the
 /// queue is full. Counting batches alone would let 64 batches of large bodies pile up.
@@ -65,92 +61,17 @@ const OUTPUT_QUEUE_BYTES: usize = 16 << 20;
 /// workers together (the same rule).
 const WORKER_QUEUE_BYTES: usize = 32 << 20;
 
-/// What one poll of a [`PacketSource`] gave.
-pub(super) enum Polled {
-    /// This many packets were shown to the callback (0: the timeout passed).
-    Packets(usize),
-    /// The source is done: nothing more will come.
-    End,
-}
-
-/// How a source's worker loop ends.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum Ending {
-    /// A capture handle: on `stop`, take what the kernel already holds ([`StopDrain`]),
-    /// then end. Fault injection's capture point is here.
-    OnStop,
-    /// A queue filled by another thread: run until the feeder closes it (the feeder
-    /// drains its own capture handle on `stop`).
-    Closed,
-}
-
-/// Where a worker's packets come from. Packets are borrowed for the callback only.
-pub(super) trait PacketSource {
-    /// How the worker loop over this source ends.
-    const ENDING: Ending;
-
-    /// Shows the packets available within `timeout` to `f`.
-    fn poll(
-        &mut self,
-        timeout: Duration,
-        f: &mut dyn FnMut(Packet<'_>),
-    ) -> Result<Polled, CaptureError>;
-
-    /// The kernel's drop total for this source, if it has its own.
-    fn kernel_drops(&mut self) -> Option<u64>;
-}
-
-impl PacketSource for AfPacketRing {
-    const ENDING: Ending = Ending::OnStop;
-
-    fn poll(
-        &mut self,
-        timeout: Duration,
-        f: &mut dyn FnMut(Packet<'_>),
-    ) -> Result<Polled, CaptureError> {
-        AfPacketRing::poll(self, timeout, f).map(Polled::Packets)
-    }
-
-    fn kernel_drops(&mut self) -> Option<u64> {
-        self.stats().ok().map(|s| s.drops)
-    }
-}
-
-impl PacketSource for PcapLive {
-    const ENDING: Ending = Ending::OnStop;
-
-    /// Waits up to the handle's own timeout (set to [`POLL_TIMEOUT`] when it was opened).
-    fn poll(
-        &mut self,
-        _timeout: Duration,
-        f: &mut dyn FnMut(Packet<'_>),
-    ) -> Result<Polled, CaptureError> {
-        match PcapLive::poll(self, f) {
-            Ok(n) => Ok(Polled::Packets(n)),
-            Err(e @ CaptureError::InterfaceDown { .. }) => {
-                // libpcap reports a downed interface at once: don't spin on it.
-                std::thread::sleep(POLL_TIMEOUT);
-                Err(e)
-            }
-            Err(e) => Err(e),
-        }
-    }
-
-    fn kernel_drops(&mut self) -> Option<u64> {
-        self.stats().ok().map(|s| s.drops)
-    }
-}
-
 /// One worker's queue of packet batches from the libpcap reader.
 struct PacketQueue(Receiver<PacketBatch>);
 
 impl PacketSource for PacketQueue {
     const ENDING: Ending = Ending::Closed;
+    const HAND_OFF: HandOff = HandOff::Shed;
 
-    fn poll(
+    fn poll<F: FnMut(Packet<'_>)>(
         &mut self,
         timeout: Duration,
-        f: &mut dyn FnMut(Packet<'_>),
+        mut f: F,
     ) -> Result<Polled, CaptureError> {
         match self.0.recv_timeout(timeout) {
             Ok(batch) => {
@@ -174,150 +95,20 @@ impl PacketSource for PacketQueue {
             Err(RecvTimeoutError::Disconnected) => Ok(Polled::End),
         }
     }
-
-    fn kernel_drops(&mut self) -> Option<u64> {
-        None // the reader counts them (its own stats slot)
-    }
+    // No kernel drops of its own: the reader counts them (its own stats slot).
 }
 
-/// How a worker hands its finished messages to the output stage.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum HandOff {
-    /// Live capture: never block. A full queue holds the batch back (the next call sends
-    /// it with the newer ones) up to [`MAX_HELD_MESSAGES`]; past that it is dropped and
-    /// counted.
-    Shed,
-    /// Wait for room (shutdown, when the output stage is draining; file replay).
-    Wait,
-}
-
-/// Hands a worker's finished messages (serialised by the worker) to the output stage.
-fn hand_over(worker: &mut Worker, tx: &Sender<Batch>, queued: &Pool, policy: HandOff) {
-    if worker.pending() == 0 {
-        return;
-    }
-    let mut batch = worker.take_batch();
-    let n = batch.len() as u64;
-    if policy == HandOff::Wait {
-        let _ = tx.send(batch);
-        return;
-    }
-    let sent = if batch.charge_to(queued) {
-        tx.try_send(batch)
-    } else {
-        Err(TrySendError::Full(batch))
-    };
-    match sent {
-        Ok(()) => {}
-        Err(TrySendError::Full(batch)) if batch.len() < MAX_HELD_MESSAGES => {
-            worker.hold_back(batch);
-        }
-        Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => {
-            worker.count_output_drops(n);
-        }
-    }
-}
-
-/// The one worker loop: polls `source` into `worker` until the source ends, hands the
-/// finished messages over, sweeps idle connections and publishes counters every
-/// [`HOUSEKEEPING`]; at the end flushes the connections and waits to hand over the rest.
-fn worker_loop<S: PacketSource>(
-    mut source: S,
+/// Runs the one worker loop over a live `source` into the output stage.
+fn run_worker<S: PacketSource>(
+    source: S,
     mut worker: Worker,
     k: usize,
     tx: Sender<Batch>,
-    queued: &Pool,
+    queued: Pool,
     shared: &Shared,
 ) {
-    let mut last_housekeeping = Instant::now();
-    let mut reported_down = false;
-    // Set once `stop` is seen by a capture handle: what is left to take from the kernel.
-    let mut drain: Option<StopDrain> = None;
-    loop {
-        if S::ENDING == Ending::OnStop {
-            if drain.is_none() && shared.stop.load(Ordering::Relaxed) {
-                drain = Some(StopDrain::new());
-            }
-            match &drain {
-                Some(d) if !d.more() => break,
-                Some(_) => {}
-                None => fatal::inject(FaultPoint::Capture),
-            }
-        }
-        let polled = source.poll(POLL_TIMEOUT, &mut |p: Packet<'_>| {
-            worker.packet(p.link, p.data, p.ts)
-        });
-        if let Some(d) = &mut drain {
-            // Draining: an error, like an empty poll, means there is nothing more to take.
-            d.polled(match polled {
-                Ok(Polled::Packets(n)) => n,
-                Ok(Polled::End) | Err(_) => 0,
-            });
-            continue;
-        }
-        match polled {
-            Ok(Polled::Packets(_)) => reported_down = false,
-            Ok(Polled::End) => break,
-            Err(CaptureError::InterfaceDown { name }) => {
-                if !reported_down {
-                    log(
-                        LogLevel::Warn,
-                        "interface is down; capture resumes when it comes back up",
-                        &[("interface", json!(name))],
-                    );
-                    reported_down = true;
-                }
-            }
-            Err(e) => {
-                shared.fail_capture(&e);
-                break;
-            }
-        }
-        hand_over(&mut worker, &tx, queued, HandOff::Shed);
-        if last_housekeeping.elapsed() >= HOUSEKEEPING {
-            last_housekeeping = Instant::now();
-            worker.tick(Timestamp::now());
-            if let Some(drops) = source.kernel_drops() {
-                worker.set_kernel_drops(drops);
-            }
-            shared.publish(k, worker.stats());
-        }
-    }
-    if let Some(drops) = source.kernel_drops() {
-        worker.set_kernel_drops(drops);
-    }
-    drop(source);
-    worker.finish_with(|w| hand_over(w, &tx, queued, HandOff::Wait));
-    shared.publish(k, worker.stats());
-}
-
-/// After `stop`, packets already in the kernel's ring are captured traffic: take them
-/// before flushing, or the response sent a moment before `stop` is lost. A block that is
-/// being filled retires within its timeout (20 ms), so two empty polls of [`POLL_TIMEOUT`]
-/// mean the ring is empty; a busy interface never goes quiet, so the drain also ends after
-/// [`STOP_DRAIN_LIMIT`].
-struct StopDrain {
-    empty_polls: u32,
-    deadline: Instant,
-}
-
-impl StopDrain {
-    fn new() -> StopDrain {
-        StopDrain {
-            empty_polls: 0,
-            deadline: Instant::now() + STOP_DRAIN_LIMIT,
-        }
-    }
-
-    /// Whether to poll again.
-    fn more(&self) -> bool {
-        self.empty_polls < 2 && Instant::now() < self.deadline
-    }
-
-    /// Records how many packets a poll showed (0 also for an error: nothing more to take).
-    fn polled(&mut self, shown: usize) {
-        self.empty_polls = if shown == 0 { self.empty_polls + 1 } else { 0 };
-    }
+    let mut down = OutputQueue { tx, queued };
+    worker_loop(source, &mut worker, k, &mut down, shared);
 }
 
 /// The threads of a live capture.
@@ -370,7 +161,7 @@ pub(super) fn start(
             let (shared, tx, queued) = (shared.clone(), msg_tx.clone(), queued.clone());
             let name = format!("tcp-sniffer-ring-{k}");
             capture_threads.push(spawn(&name, &shared.clone(), move || {
-                worker_loop(ring, worker, k, tx, &queued, &shared)
+                run_worker(ring, worker, k, tx, queued, &shared)
             })?);
         }
         "af_packet"
@@ -384,7 +175,7 @@ pub(super) fn start(
             let worker = Worker::new(cfg, 0).with_placement(placement);
             let (shared, tx, queued) = (shared.clone(), msg_tx.clone(), queued.clone());
             capture_threads.push(spawn("tcp-sniffer-pcap", &shared.clone(), move || {
-                worker_loop(live, worker, 0, tx, &queued, &shared)
+                run_worker(live, worker, 0, tx, queued, &shared)
             })?);
         } else {
             capture_threads.extend(start_pcap(
@@ -440,7 +231,7 @@ fn start_pcap(
         let (shared, out, queued) = (shared.clone(), msg_tx.clone(), queued.clone());
         let name = format!("tcp-sniffer-worker-{k}");
         threads.push(spawn(&name, &shared.clone(), move || {
-            worker_loop(PacketQueue(rx), worker, k, out, &queued, &shared)
+            run_worker(PacketQueue(rx), worker, k, out, queued, &shared)
         })?);
     }
     let owner = shared.clone();

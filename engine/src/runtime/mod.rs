@@ -15,9 +15,14 @@
 //!  AF_PACKET: ring k ─► worker k   (one thread each; the kernel's fanout hash shards)
 //!  libpcap:   reader ─► batches by flow hash ─► worker k   (bounded queues, try_send;
 //!             with one worker, the worker reads the handle itself)
-//!  file:      each worker reads the file, keeps its shard (see pipeline::run_file)
+//!  file:      each worker reads the file, keeps its shard (see pipeline::run_file);
+//!             one worker hands its batches to the outputs itself, several to the
+//!             replay's delivering thread
 //!                    worker k ─► JSON batches ─► output stage ─► outputs
 //! ```
+//!
+//! Every worker, live or file, runs the same loop (`pipeline::worker_loop`) over a
+//! `capture::source::PacketSource`; live sources shed when behind, a file waits.
 //!
 //! Shutdown, in order (every field that takes part is in `Shared`):
 //! 1. `stop` is set; capture threads notice within one poll timeout (≤ 50 ms) and take
@@ -183,16 +188,26 @@ impl Shared {
         }
     }
 
-    fn fail_capture(&self, err: &CaptureError) {
-        self.fail(FatalError::Capture(err.to_string()));
-    }
-
     /// Whether the run already has a fatal error.
     fn failed(&self) -> bool {
         self.fatal
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .is_some()
+    }
+}
+
+impl crate::pipeline::RunControl for Shared {
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    fn publish(&self, k: usize, stats: Stats) {
+        Shared::publish(self, k, stats);
+    }
+
+    fn fail_capture(&self, err: &CaptureError) {
+        self.fail(FatalError::Capture(err.to_string()));
     }
 }
 
