@@ -129,6 +129,9 @@ pub struct Settings {
     pub output_drain_timeout_ms: u64,
     /// First retry delay; later retries double it (1 s, 2 s, 4 s by default).
     pub output_retry_base_ms: u64,
+    /// The sidecar logs the counters this often (its own setting: the engine only
+    /// validates it, with the rest of the sidecar's environment).
+    pub stats_interval_ms: u64,
 }
 
 fn is_set<S: Serializer>(token: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
@@ -211,22 +214,9 @@ impl Settings {
     }
 }
 
-/// A rejected setting. `Display` gives the whole message for the user.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ConfigError {
-    /// The setting as the user named it (`maxBodySize`, `MAX_BODY_SIZE` or `--max-body-size`).
-    pub name: String,
-    /// What is wrong and what is accepted.
-    pub reason: String,
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "invalid setting {}: {}", self.name, self.reason)
-    }
-}
-
-impl std::error::Error for ConfigError {}
+/// A rejected setting (`name`, `reason`); `Display` gives the whole message for the user.
+/// The settings crate's type, so a rule broken there reads the same here.
+pub use tcp_sniffer_settings::rules::Invalid as ConfigError;
 
 /// Environment variables that are settings (the sidecar reads exactly these).
 pub fn env_names() -> impl Iterator<Item = &'static str> {
@@ -315,17 +305,11 @@ impl SettingsBuilder {
 
     /// Checks what only makes sense with every value known, and returns the settings.
     pub fn build(self) -> Result<Settings, ConfigError> {
+        // The rules between settings (conflicts, one setting needing another): the table's,
+        // the same for every surface and for the webhook.
+        tcp_sniffer_settings::rules::check(self.surface, &self.given)?;
         let s = from_table(self.surface, &self.given)?;
         let name = |row: &tcp_sniffer_settings::Setting| row.name_on(self.surface);
-        if s.output_format == OutputFormat::Otlp && s.output_url.is_none() {
-            return Err(ConfigError {
-                name: name(&table::OUTPUT_FORMAT),
-                reason: format!(
-                    "\"otlp\" sends traces to the output URL, and {} is not set (e.g. https://collector:4318/v1/traces)",
-                    name(&table::OUTPUT_URL)
-                ),
-            });
-        }
         if let Some(url) = &s.output_url {
             let allowed = s.allow_insecure_output_url.unwrap_or(self.insecure_default);
             if s.output_url_is_insecure() && !allowed {
@@ -411,6 +395,50 @@ mod tests {
         )
         .unwrap();
         assert_eq!(s.output_format, OutputFormat::Otlp);
+    }
+
+    /// Every surface refuses the table's conflicting pairs, naming them as it spells them;
+    /// the webhook and clap read the same rows (`tcp_sniffer_settings::rules`).
+    #[test]
+    fn cross_setting_rules_are_the_same_on_every_surface() {
+        for (a, b) in tcp_sniffer_settings::rules::conflicting_pairs() {
+            let (ra, rb) = (table::by_key(a).unwrap(), table::by_key(b).unwrap());
+            for surface in [Surface::Library, Surface::Env, Surface::Cli] {
+                if !ra.on(surface) || !rb.on(surface) {
+                    continue;
+                }
+                let mut builder = SettingsBuilder::new(surface, false);
+                let sample = |r: &tcp_sniffer_settings::Setting| match r.kind {
+                    tcp_sniffer_settings::Kind::Choice(c) => c[0].to_string(),
+                    tcp_sniffer_settings::Kind::Interface => "lo".into(),
+                    _ => "capture.pcap".into(),
+                };
+                for (k, v) in [
+                    ("ports", "80".to_string()),
+                    (a, sample(ra)),
+                    (b, sample(rb)),
+                ] {
+                    let row = table::by_key(k).unwrap();
+                    builder
+                        .set(&row.name_on(surface), RawValue::Text(v))
+                        .unwrap();
+                }
+                let e = builder.build().unwrap_err();
+                assert_eq!(e.name, rb.name_on(surface), "{e}");
+                assert!(e.reason.contains(&ra.name_on(surface)), "{e}");
+            }
+        }
+        // A sidecar-only row: the environment takes it, createSniffer does not.
+        let mut b = SettingsBuilder::new(Surface::Env, false);
+        b.set("PORTS", RawValue::Text("80".into())).unwrap();
+        b.set("STATS_INTERVAL_MS", RawValue::Text("5000".into()))
+            .unwrap();
+        assert_eq!(b.build().unwrap().stats_interval_ms, 5000);
+        let mut b = SettingsBuilder::new(Surface::Library, false);
+        let e = b
+            .set("statsIntervalMs", RawValue::Json(serde_json::json!(5000)))
+            .unwrap_err();
+        assert!(e.reason.starts_with("unknown setting"), "{e}");
     }
 
     fn cli(pairs: &[(&str, &str)]) -> Result<Settings, ConfigError> {

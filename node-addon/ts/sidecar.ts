@@ -43,8 +43,6 @@ internal error (an engine thread panicked; logged as an error line naming the th
 2 invalid settings.
 `;
 
-const DEFAULT_STATS_INTERVAL_MS = 60_000;
-
 /** Exits with `code` after stderr has taken the last lines written through Node. */
 function exit(code: number): never {
   process.exit(code);
@@ -75,18 +73,6 @@ function parseArgs(argv: string[]): { readFile?: string } {
   return out;
 }
 
-/** STATS_INTERVAL_MS is the sidecar's own setting: an integer >= 1000. */
-function statsInterval(env: NodeJS.ProcessEnv): number {
-  const raw = env.STATS_INTERVAL_MS;
-  if (raw === undefined || raw.trim() === '') return DEFAULT_STATS_INTERVAL_MS;
-  const t = raw.trim();
-  const n = /^[0-9]+$/.test(t) ? Number(t) : NaN;
-  if (!Number.isSafeInteger(n) || n < 1000) {
-    fail(2, `invalid setting STATS_INTERVAL_MS: expected an integer >= 1000, got ${JSON.stringify(raw)}`);
-  }
-  return n;
-}
-
 /** `scheme://host[:port]` of a URL: what logs may show (no credentials, path or query). */
 function endpointLabel(url: string): string {
   try {
@@ -106,7 +92,6 @@ function main(): void {
     const v = env[name];
     if (v !== undefined) settingsEnv[name] = v;
   }
-  const interval = statsInterval(env);
 
   // One validation: the engine's, on the env surface (errors name the variable).
   let normalized: Record<string, unknown>;
@@ -119,6 +104,8 @@ function main(): void {
     fail(2, e instanceof Error ? e.message : String(e));
   }
   native.setLogLevel(String(normalized.logLevel ?? 'info'));
+  // STATS_INTERVAL_MS is a row of the settings table (sidecar only), validated above.
+  const interval = Number(normalized.statsIntervalMs);
 
   const outputs: string[] = [];
   const url = normalized.outputUrl as string | null;

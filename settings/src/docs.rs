@@ -77,9 +77,13 @@ pub fn markdown_table() -> String {
     );
     for s in TABLE {
         let env = s.env.map_or("—".to_string(), |e| format!("`{e}`"));
+        let key = if s.library {
+            format!("`{}`", s.key)
+        } else {
+            "(sidecar only)".to_string()
+        };
         out.push_str(&format!(
-            "| `{}` | {env} | {} | {} | {}; {} |\n",
-            s.key,
+            "| {key} | {env} | {} | {} | {}; {} |\n",
             flag_cell(s),
             default(s),
             accepted(s.kind),

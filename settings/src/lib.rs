@@ -23,6 +23,7 @@
 
 pub mod docs;
 pub mod log;
+pub mod rules;
 pub mod table;
 pub mod value;
 
@@ -44,7 +45,7 @@ impl Setting {
     /// Whether the setting can be given on `surface`.
     pub fn on(&self, surface: Surface) -> bool {
         match surface {
-            Surface::Library => true,
+            Surface::Library => self.library,
             Surface::Env => self.env.is_some(),
             Surface::Cli => self.flag.is_some(),
         }
@@ -75,11 +76,12 @@ impl Setting {
 
 /// The row named `name` on `surface`.
 pub fn find(surface: Surface, name: &str) -> Option<&'static Setting> {
-    match surface {
+    let row = match surface {
         Surface::Library => table::by_key(name),
         Surface::Env => table::by_env(name),
         Surface::Cli => table::by_flag(name),
-    }
+    }?;
+    row.on(surface).then_some(row)
 }
 
 #[cfg(test)]

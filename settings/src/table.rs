@@ -41,8 +41,26 @@ pub struct Setting {
     /// One line of help: what it does (the accepted values and default are added from
     /// `kind` and `default`).
     pub help: &'static str,
-    /// Keys of settings it cannot be given with on the command line (exit 2).
+    /// Keys of settings it cannot be given with, on any surface (checked by
+    /// [`crate::rules::check`]; the command line also tells clap, exit 2).
     pub conflicts: &'static [&'static str],
+    /// A setting this one needs when it has a certain value (checked by
+    /// [`crate::rules::check`] on every surface, and by the webhook on what it injects).
+    pub needs: Option<Needs>,
+    /// Whether `createSniffer` takes it (false: a setting of the sidecar process only,
+    /// read from its environment, such as `STATS_INTERVAL_MS`).
+    pub library: bool,
+}
+
+/// "When this setting is `when`, `key` must be set too."
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Needs {
+    /// The value (normalised text, e.g. `otlp`) that needs the other setting.
+    pub when: &'static str,
+    /// Library key of the setting it needs.
+    pub key: &'static str,
+    /// Why, for the error: it reads "`when` {why}, and {key} is not set".
+    pub why: &'static str,
 }
 
 /// A command-line flag.
@@ -120,6 +138,22 @@ impl Setting {
             default,
             help,
             conflicts: &[],
+            needs: None,
+            library: true,
+        }
+    }
+
+    const fn needs(self, when: &'static str, key: &'static str, why: &'static str) -> Self {
+        Setting {
+            needs: Some(Needs { when, key, why }),
+            ..self
+        }
+    }
+
+    const fn sidecar_only(self) -> Self {
+        Setting {
+            library: false,
+            ..self
         }
     }
 
@@ -247,7 +281,12 @@ pub const OUTPUT_FORMAT: Setting = Setting::new(
     "what the output URL receives: `json`, the messages (NDJSON when batched); `otlp`, OTLP/HTTP protobuf traces to `outputUrl` as given (e.g. `…:4318/v1/traces`), one span per exchange, gzip'd, with the same token, batching (`outputBatchSize` spans), retries and counters; `otlp` needs `outputUrl`",
 )
 .env("OUTPUT_FORMAT")
-.flag("output-format");
+.flag("output-format")
+.needs(
+    "otlp",
+    "outputUrl",
+    "sends traces to the output URL (e.g. https://collector:4318/v1/traces)",
+);
 
 /// `metricsAddr`.
 pub const METRICS_ADDR: Setting = Setting::new(
@@ -457,6 +496,17 @@ pub const OUTPUT_RETRY_BASE_MS: Setting = Setting::new(
 .env("OUTPUT_RETRY_BASE_MS")
 .flag("output-retry-base-ms");
 
+/// `statsIntervalMs`: the sidecar's own (it logs the counters); not a library option
+/// (`stats()` is there to call) nor a flag (`--stats` prints them at the end).
+pub const STATS_INTERVAL_MS: Setting = Setting::new(
+    "statsIntervalMs",
+    int(1_000, u32::MAX as u64),
+    Value("60000"),
+    "the sidecar logs its counters every this many milliseconds",
+)
+.env("STATS_INTERVAL_MS")
+.sidecar_only();
+
 /// Every setting, in the order of the docs and of `--help`.
 pub const TABLE: &[Setting] = &[
     INTERFACE,
@@ -486,9 +536,10 @@ pub const TABLE: &[Setting] = &[
     OUTPUT_QUEUE_SIZE,
     OUTPUT_DRAIN_TIMEOUT_MS,
     OUTPUT_RETRY_BASE_MS,
+    STATS_INTERVAL_MS,
 ];
 
-/// The row with library key `key`.
+/// The row with key `key` (library keys, and the keys of sidecar-only rows).
 pub fn by_key(key: &str) -> Option<&'static Setting> {
     TABLE.iter().find(|s| s.key == key)
 }
@@ -511,9 +562,9 @@ pub fn env_names() -> impl Iterator<Item = &'static str> {
     TABLE.iter().filter_map(|s| s.env)
 }
 
-/// Library keys.
+/// Library keys (what `createSniffer` takes).
 pub fn library_keys() -> impl Iterator<Item = &'static str> {
-    TABLE.iter().map(|s| s.key)
+    TABLE.iter().filter(|s| s.library).map(|s| s.key)
 }
 
 #[cfg(test)]
@@ -548,6 +599,16 @@ mod tests {
             for c in a.conflicts {
                 assert!(by_key(c).is_some_and(|r| r.flag.is_some()), "{c}");
             }
+            if let Some(n) = a.needs {
+                assert!(by_key(n.key).is_some(), "{}", n.key);
+                assert!(
+                    a.parse(&crate::RawValue::Text(n.when.into())).is_ok(),
+                    "{}: {} is not a value it takes",
+                    a.key,
+                    n.when
+                );
+            }
+            assert!(a.library || a.env.is_some(), "{}: on no surface", a.key);
             for b in &TABLE[i + 1..] {
                 assert_ne!(a.key, b.key);
                 assert!(a.env.is_none() || a.env != b.env, "{:?}", a.env);

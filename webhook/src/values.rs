@@ -165,23 +165,32 @@ pub fn is_secret_key(v: &str) -> bool {
 
 // --- Added for the per-pod output, CA-bundle and resource annotations. ---
 
-/// `OUTPUT_FORMAT`: `json` or `otlp` (SPEC.md "Configuration"), lower-cased.
+/// `OUTPUT_FORMAT`: `json` or `otlp`, lower-cased (the table's row and parser).
 pub fn output_format(v: &str) -> Result<String, String> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        f @ ("json" | "otlp") => Ok(f.to_string()),
-        other => Err(format!("{other:?} is not accepted; expected json or otlp")),
-    }
+    Ok(sidecar_parse(&table::OUTPUT_FORMAT, v.trim())?
+        .as_str()
+        .unwrap_or_default()
+        .to_string())
 }
 
-/// `OUTPUT_BATCH_SIZE`: messages per POST, 1–10000 (the engine's range).
+/// `OUTPUT_BATCH_SIZE`: messages per POST (the table's row and parser).
 pub fn output_batch_size(v: &str) -> Result<u32, String> {
-    let t = v.trim();
-    match t.parse::<u32>() {
-        Ok(n) if (1..=10_000).contains(&n) => Ok(n),
-        _ => Err(format!(
-            "{t:?} is not accepted; expected a whole number from 1 to 10000"
-        )),
+    let n = sidecar_parse(&table::OUTPUT_BATCH_SIZE, v)?;
+    Ok(n.as_u64().and_then(|n| u32::try_from(n).ok()).unwrap_or(1))
+}
+
+/// The table's rules between settings (`tcp_sniffer_settings::rules`) on the env the
+/// sidecar will get, given as `(env var, value)` pairs already checked one by one: `Err`
+/// with the sidecar's own message when it would refuse the combination.
+pub fn sidecar_rules(env: &[(&str, Option<&str>)]) -> Result<(), String> {
+    let mut given = serde_json::Map::new();
+    for (name, value) in env {
+        let (Some(row), Some(v)) = (table::by_env(name), value) else {
+            continue;
+        };
+        given.insert(row.key.to_string(), sidecar_parse(row, v)?);
     }
+    tcp_sniffer_settings::rules::check(shared::Surface::Env, &given).map_err(|e| e.to_string())
 }
 
 /// A TCP port 1–65535.

@@ -571,13 +571,18 @@ pub fn mutate(pod: &Pod, settings: &InjectSettings) -> Mutation {
         &mut invalid,
         settings.output_format.as_deref().unwrap_or("json"),
     );
-    // OTLP goes to the output URL only: without one the sidecar writes JSON lines to stdout.
-    let output_format = match output_format {
-        Some(f) if f == "otlp" && output_url.is_none() => {
+    // The table's rules between settings, on what the sidecar would get (e.g. otlp goes to
+    // the output URL only): a combination it refuses is not applied, and the sidecar
+    // writes JSON lines to stdout.
+    let output_format = match values::sidecar_rules(&[
+        ("OUTPUT_FORMAT", output_format.as_deref()),
+        ("OUTPUT_URL", output_url.as_deref()),
+    ]) {
+        Err(why) => {
             let from_pod = annotation(pod, OUTPUT_FORMAT_ANNOTATION).is_some()
                 && !invalid.contains(&OUTPUT_FORMAT_ANNOTATION);
             warnings.push(format!(
-                "tcp-sniffer: {}: otlp needs an output URL (set {OUTPUT_URL_ANNOTATION}); not applied, the sidecar writes JSON lines to stdout",
+                "tcp-sniffer: {}: {why} (set {OUTPUT_URL_ANNOTATION}); not applied, the sidecar writes JSON lines to stdout",
                 if from_pod { format!("annotation {OUTPUT_FORMAT_ANNOTATION}") } else { "the webhook's default output format".to_string() }
             ));
             if from_pod {
@@ -585,7 +590,7 @@ pub fn mutate(pod: &Pod, settings: &InjectSettings) -> Mutation {
             }
             None
         }
-        f => f,
+        Ok(()) => output_format,
     };
     let output_batch_size = override_value(
         pod,
