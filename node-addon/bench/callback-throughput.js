@@ -45,16 +45,16 @@ const child = `
   s.start();
 `;
 
-// The crossing alone: the addon's raw deliver(text) with no JSON.parse (what the batch
-// crossing costs, without turning the text into objects).
+// The crossing alone: the addon's raw deliver(chunks) with no JSON.parse (what the batch
+// crossing costs, without turning the text into objects); messages counted by the engine.
 const rawChild = `
   const { native } = require(${JSON.stringify(path.resolve(__dirname, '..', 'dist', 'load.js'))});
   const h = native.create(JSON.stringify({ ports: ${JSON.stringify(ports)}.split(',').map(Number), readFile: ${JSON.stringify(path.resolve(file))} }), 'library', false, false);
-  let n = 0;
+  let chunks = 0;
   const t0 = process.hrtime.bigint();
-  native.start(h, (text) => { n += text.split('\\n').length - 1; return 0; }, () => {
+  native.start(h, (c) => { chunks += c.length; return 0; }, () => {
     const secs = Number(process.hrtime.bigint() - t0) / 1e9;
-    native.stop(h).then(() => console.log(JSON.stringify({ n, secs })));
+    native.stop(h).then((st) => console.log(JSON.stringify({ n: JSON.parse(st).output.delivered, chunks, secs })));
   });
 `;
 
