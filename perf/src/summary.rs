@@ -537,6 +537,34 @@ mod tests {
     }
 
     #[test]
+    fn two_worker_targets_come_from_the_same_compare_run() {
+        let tool = |name: &str, wall: f64| serde_json::json!({"tool": name, "median": {"wallS": wall, "maxRssKib": 70.0 * 1024.0}});
+        let compare = serde_json::json!({"files": [{"workload": "S", "results": [
+            tool("tcpdump", 0.1), tool("tshark", 30.0), tool("tcp-sniffer", 0.5),
+            tool(crate::compare::SNIFFER_2W, 0.24),
+        ]}]});
+        let t = targets(Some(&compare), None, None);
+        let find = |w: &str| t.iter().find(|t| t.what.contains(w)).unwrap();
+        let floor1 = find("one worker: tcp-sniffer wall ÷ tcpdump");
+        assert_eq!(floor1.met, Some(false));
+        assert!(floor1.measured.starts_with("5.00×"), "{}", floor1.measured);
+        let floor2 = find("two workers (CLI)");
+        assert_eq!(floor2.met, Some(true));
+        assert!(
+            floor2.measured.contains("stretch ≤ 2×: not met"),
+            "{}",
+            floor2.measured
+        );
+        let scaling = find("1 worker's wall ÷ 2 workers' wall");
+        assert_eq!(
+            (scaling.met, scaling.measured.as_str()),
+            (Some(true), "2.08×")
+        );
+        // The 2-worker CLI's RSS counts too (70 MiB here).
+        assert_eq!(find("peak RSS").met, Some(false));
+    }
+
+    #[test]
     fn targets_without_reports_are_not_measured() {
         let t = targets(None, None, None);
         assert!(t.iter().all(|t| t.met.is_none()));
