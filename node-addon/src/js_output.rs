@@ -314,3 +314,88 @@ impl Output for JsOutput {
         self.shared.stats()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+    use tcp_sniffer::message::{Direction, Endpoint, HttpMessage, MessageKind};
+    use tcp_sniffer::time::Timestamp;
+
+    fn msg(seq: u64, body: &str) -> HttpMessage {
+        let ep = Endpoint {
+            ip: std::net::Ipv4Addr::LOCALHOST.into(),
+            port: 8080,
+        };
+        HttpMessage {
+            kind: MessageKind::Request {
+                method: "POST".into(),
+                url: format!("/items/{seq}?q=\"x\"\n"),
+            },
+            connection_id: 7,
+            sequence: seq,
+            timestamp: Timestamp(seq),
+            end_timestamp: Timestamp(seq + 1),
+            source: ep,
+            destination: ep,
+            direction: Direction::Unknown,
+            http_version: "1.1",
+            headers: Vec::new(),
+            body: body.as_bytes().to_vec(),
+            body_size: body.len() as u64,
+            truncated: false,
+            incomplete: false,
+            parse_error: None,
+            decoded_body_size: None,
+            tunnel: false,
+            stream_id: None,
+            trailers: Vec::new(),
+        }
+    }
+
+    /// Every chunk is a JSON array; together they are the batch's messages in order, and
+    /// only a message that alone exceeds [`CHUNK_BYTES`] makes a chunk exceed it.
+    #[test]
+    fn chunks_are_json_arrays_of_the_batch_in_order() {
+        let big = "Grüße, 世界 ".repeat(6000); // ~96 KB, more than a chunk
+        let msgs: Vec<HttpMessage> = (0..700)
+            .map(|i| match i % 97 {
+                0 => msg(i, &big),
+                1 => msg(i, "naïve \u{1} \"quoted\""),
+                _ => msg(i, "{\"n\":1}"),
+            })
+            .collect();
+        let batch = Batch::from_messages(&msgs, None);
+        let chunks = Chunks::of(&batch);
+        assert_eq!(chunks.n, 700);
+        assert!(chunks.texts.len() > 3, "{} chunks", chunks.texts.len());
+        assert_eq!(
+            chunks.bytes,
+            chunks.texts.iter().map(String::len).sum::<usize>()
+        );
+        let want: Vec<Value> = batch
+            .messages()
+            .map(|m| serde_json::from_slice(m).unwrap())
+            .collect();
+        let mut got = Vec::new();
+        for t in &chunks.texts {
+            let Value::Array(items) = serde_json::from_str::<Value>(t).unwrap() else {
+                panic!("a chunk is not a JSON array: {}", &t[..40]);
+            };
+            assert!(
+                t.len() <= CHUNK_BYTES || items.len() == 1,
+                "a chunk of {} bytes holds {} messages",
+                t.len(),
+                items.len()
+            );
+            got.extend(items);
+        }
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn an_empty_batch_has_no_chunks() {
+        let chunks = Chunks::of(&Batch::default());
+        assert_eq!((chunks.texts.len(), chunks.n, chunks.bytes), (0, 0, 0));
+    }
+}
