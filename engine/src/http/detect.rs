@@ -124,6 +124,57 @@ pub(crate) fn classify(side: Side, s: &[u8]) -> Detected {
     }
 }
 
+/// `ports: any`: like [`classify`], but the client's first bytes must be a whole
+/// request line `METHOD SP target SP HTTP/1.x` (method in upper case) or the HTTP/2
+/// preface, and the server's a status line `HTTP/1.x NNN` or a SETTINGS frame. On an
+/// unlisted port any protocol may speak, and a token followed by a space (`220 smtp`,
+/// memcached's `get key`) is not evidence of HTTP. HTTP/0.9 is therefore not
+/// recognised there.
+pub(crate) fn classify_strict(side: Side, s: &[u8]) -> Detected {
+    let c = classify(side, s);
+    if c != Detected::Http {
+        return c;
+    }
+    let t = &s[leading_newlines(s)..];
+    let line = match side {
+        Side::Client => request_line(t, DETECT_LIMIT),
+        Side::Server => status_line(t),
+    };
+    match line {
+        Candidate::Yes => Detected::Http,
+        Candidate::Maybe => Detected::NeedMore,
+        Candidate::No => Detected::Other,
+    }
+}
+
+/// `ports: any`: which role the sender of first bytes `s` plays, if they tell: a
+/// request line, the HTTP/2 preface or a TLS ClientHello are sent by a client; a
+/// status line, an HTTP/2 server's SETTINGS or a TLS ServerHello by a server (also
+/// after up to [`DETECT_WINDOW`] bytes of garbage, see [`find_start`]). `None` while
+/// they do not tell (yet).
+pub(crate) fn first_bytes_role(s: &[u8]) -> Option<Side> {
+    let t = &s[leading_newlines(s)..];
+    // TLS record header (5 bytes), then the handshake type: 1 ClientHello, 2 ServerHello.
+    if t.len() >= 6 && t[0] == 0x16 && t[1] == 0x03 {
+        return match t[5] {
+            1 => Some(Side::Client),
+            2 => Some(Side::Server),
+            _ => None,
+        };
+    }
+    for side in [Side::Client, Side::Server] {
+        if matches!(classify_strict(side, t), Detected::Http | Detected::Http2) {
+            return Some(side);
+        }
+    }
+    for side in [Side::Client, Side::Server] {
+        if let Resync::Found(_) = find_start(side, t) {
+            return Some(side);
+        }
+    }
+    None
+}
+
 /// Finds the end of a message head: the index just after the empty line
 /// (`\n\r\n` or `\n\n`), searching from `from`. `s` must not start with an
 /// empty line. On `Err`, the position to resume searching from once more
