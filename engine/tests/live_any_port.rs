@@ -266,11 +266,10 @@ fn scenario(dir: PathBuf, backend: &'static str) {
         log_lines().len() - probes >= 3
     });
 
+    let pid = sniffer.0.id() as i32;
     // SAFETY: signalling our own child, which has not been reaped yet.
-    assert_eq!(
-        unsafe { libc::kill(sniffer.0.id() as i32, libc::SIGINT) },
-        0
-    );
+    let signalled = unsafe { libc::kill(pid, libc::SIGINT) };
+    assert_eq!(signalled, 0);
     let end = Instant::now() + DEADLINE;
     let status = loop {
         if let Some(s) = sniffer.0.try_wait().unwrap() {

@@ -325,7 +325,7 @@ pub fn port_spec(v: &RawValue) -> Result<PortSpec, String> {
     let is_any = |t: &str| t.trim().eq_ignore_ascii_case(ANY_PORT);
     let any = match v {
         RawValue::Text(t) | RawValue::Json(Value::String(t)) => is_any(t),
-        RawValue::Json(Value::Array(a)) => a.len() == 1 && a[0].as_str().is_some_and(|t| is_any(t)),
+        RawValue::Json(Value::Array(a)) => a.len() == 1 && a[0].as_str().is_some_and(is_any),
         _ => false,
     };
     if any {
@@ -334,9 +334,7 @@ pub fn port_spec(v: &RawValue) -> Result<PortSpec, String> {
     ports(v).map(PortSpec::List).map_err(|e| {
         let mentions_any = match v {
             RawValue::Text(t) | RawValue::Json(Value::String(t)) => t.split(',').any(is_any),
-            RawValue::Json(Value::Array(a)) => {
-                a.iter().any(|x| x.as_str().is_some_and(|t| is_any(t)))
-            }
+            RawValue::Json(Value::Array(a)) => a.iter().any(|x| x.as_str().is_some_and(is_any)),
             _ => false,
         };
         if mentions_any {
