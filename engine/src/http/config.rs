@@ -108,3 +108,26 @@ impl Default for HttpConfig {
         Self::from_settings(&crate::config::Settings::default())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_port_is_noted_once_per_kind_and_run() {
+        let n = PortNotices::default();
+        assert!(n.first(PortNotice::Tls, 443));
+        assert!(!n.first(PortNotice::Tls, 443));
+        assert!(
+            n.first(PortNotice::Http2MidStream, 443),
+            "kinds are separate"
+        );
+        for p in [0u16, 63, 64, 65535] {
+            assert!(n.first(PortNotice::Tls, p), "{p}");
+            assert!(!n.first(PortNotice::Tls, p), "{p}");
+        }
+        // A new run (a new HttpConfig) warns again.
+        let other = HttpConfig::default();
+        assert!(other.notices.first(PortNotice::Tls, 443));
+    }
+}

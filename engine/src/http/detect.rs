@@ -524,4 +524,49 @@ mod tests {
             Resync::NotFound
         );
     }
+
+    #[test]
+    fn any_port_roles_come_from_the_first_bytes() {
+        let c = Some(Side::Client);
+        let sv = Some(Side::Server);
+        for (bytes, want) in [
+            (&b"GET / HTTP/1.1\r\n"[..], c),
+            (b"\r\nPOST /x HTTP/1.0\n", c),
+            (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", c),
+            (&[0x16, 0x03, 0x01, 0x00, 0x05, 0x01], c),
+            (b"HTTP/1.1 200 OK\r\n", sv),
+            (&[0, 0, 6, 4, 0, 0, 0, 0, 0], sv),
+            (&[0x16, 0x03, 0x03, 0x00, 0x05, 0x02], sv),
+            (b"\x00\x01junk then GET / HTTP/1.1\r\n", c),
+            // Not evidence of HTTP on an unlisted port.
+            (b"220 mail.example ESMTP\r\n", None),
+            (b"get key\r\n", None),
+            (b"GET /", None),
+            (b"SSH-2.0-OpenSSH_9.2\r\n", None),
+        ] {
+            assert_eq!(
+                first_bytes_role(bytes),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+        assert_eq!(
+            classify_strict(Side::Client, b"get key\r\n"),
+            Detected::Other
+        );
+        assert_eq!(classify(Side::Client, b"get key\r\n"), Detected::Http);
+        assert_eq!(
+            classify_strict(Side::Client, b"GET / HT"),
+            Detected::NeedMore
+        );
+        assert_eq!(
+            classify_strict(Side::Client, b"GET / HTTP/1.1\r\n"),
+            Detected::Http
+        );
+        assert_eq!(
+            classify_strict(Side::Server, b"HTTP/1.1 404 "),
+            Detected::Http
+        );
+    }
 }
