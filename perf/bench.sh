@@ -3,7 +3,8 @@
 #
 #   1. gen       every workload (S L F A M H) with its ground truth
 #   2. compare   every tool (tcpdump, tshark, tcpflow, httpry, the tcp-sniffer CLI with one
-#                worker) over every file, median of 5, CLI output checked against the truth
+#                worker and, as tcp-sniffer-2w, with two) over every file, interleaved, median
+#                of 5, CLI output checked against the truth
 #   3. replay    the engine in-process (library) over every file with 1 and 2 workers, median
 #                of 5, completeness checked against the truth, loss counters
 #   4. live      nginx under wrk in a network namespace: no capture, tcpdump, tcp-sniffer per
@@ -83,8 +84,9 @@ done
 s_file="$data/S-${sizes[0]##*:}mb-seed1.pcap"
 step_done "gen"
 
-echo "== compare: every tool, one worker, every workload" >&2
+echo "== compare: every tool, tcp-sniffer with 1 and 2 workers, every workload" >&2
 "$perf_bin" compare "${files[@]}" --runs "$runs" --check-truth --sniffer "$sniffer" \
+  --tools tcpdump,tshark,tcpflow,httpry,tcp-sniffer,tcp-sniffer-2w \
   --sniffer-args "--workers 1" --out "$out" >/dev/null
 step_done "compare (every tool, median of $runs)"
 

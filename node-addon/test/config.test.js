@@ -8,7 +8,7 @@ const { createSniffer, SnifferConfigError } = require('..');
 const P = { ports: [8080] };
 const ACCEPTED =
   'interface, ports, outputUrl, allowInsecureOutputUrl, outputUrlAuthToken, outputStdout, outputFormat, metricsAddr, ' +
-  'sampleRate, maxBodySize, stdoutBodies, maxConcurrentConnections, connectionIdleTimeoutMs, ' +
+  'sampleRate, maxBodySize, stdoutBodies, decodeBodies, maxConcurrentConnections, connectionIdleTimeoutMs, ' +
   'redactHeaders, redactQueryParams, redactBodyFields, captureBackend, workers, ' +
   'readFile, logLevel, outputBatchSize, outputBatchWaitMs, outputConcurrency, outputQueueSize, ' +
   'outputDrainTimeoutMs, outputRetryBaseMs';
