@@ -11,7 +11,7 @@
 //! a row) fails the tests below, so the two cannot drift.
 //!
 //! Invariants of a built [`Settings`]: every field is within its accepted range, `ports`
-//! is non-empty without duplicates, and `output_url` (when set) is an absolute `http`/`https`
+//! has no duplicates (empty means `any`: every TCP port, HTTP recognised by content), and `output_url` (when set) is an absolute `http`/`https`
 //! URL that obeys the cleartext rule (see [`SettingsBuilder::new`]).
 //!
 //! Credentials never appear in an error or in `Debug`: the output URL is shown as
@@ -65,8 +65,10 @@ pub const DEFAULT_SIDECAR_METRICS_ADDR: &str = match table::METRICS_ADDR.default
 pub struct Settings {
     /// Interface name or `any`.
     pub interface: String,
-    /// Monitored TCP ports (server side). Empty only in [`Settings::default`].
-    #[serde(default)]
+    /// Monitored TCP ports (server side). Empty means `any` (the setting's value `"any"`,
+    /// and [`Settings::default`]): every TCP port, HTTP recognised by content; see
+    /// [`Settings::any_port`].
+    #[serde(default, with = "ports_any")]
     pub ports: Vec<u16>,
     /// Where to POST messages.
     pub output_url: Option<String>,
@@ -134,6 +136,38 @@ pub struct Settings {
     pub stats_interval_ms: u64,
 }
 
+/// `ports` as the settings table normalises it: an array of ports, or `"any"` (held as an
+/// empty list).
+mod ports_any {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use tcp_sniffer_settings::value::ANY_PORT;
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Repr {
+        List(Vec<u16>),
+        Word(String),
+    }
+
+    pub fn serialize<S: Serializer>(ports: &[u16], s: S) -> Result<S::Ok, S::Error> {
+        if ports.is_empty() {
+            s.serialize_str(ANY_PORT)
+        } else {
+            ports.serialize(s)
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u16>, D::Error> {
+        match Repr::deserialize(d)? {
+            Repr::List(p) => Ok(p),
+            Repr::Word(w) if w == ANY_PORT => Ok(Vec::new()),
+            Repr::Word(w) => Err(serde::de::Error::custom(format!(
+                "ports: expected a list or \"{ANY_PORT}\", got {w:?}"
+            ))),
+        }
+    }
+}
+
 fn is_set<S: Serializer>(token: &Option<String>, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_bool(token.is_some())
 }
@@ -171,7 +205,7 @@ fn from_table(surface: Surface, given: &Map<String, Value>) -> Result<Settings, 
 }
 
 impl Default for Settings {
-    /// The table's defaults (the library's where they depend on the surface), no ports.
+    /// The table's defaults (the library's where they depend on the surface), `ports: any`.
     fn default() -> Self {
         let mut given = Map::new();
         given.insert(table::PORTS.key.into(), Value::Array(Vec::new()));
@@ -192,6 +226,11 @@ impl fmt::Debug for Settings {
 }
 
 impl Settings {
+    /// `ports: any`: every TCP port is watched and HTTP is recognised by content.
+    pub fn any_port(&self) -> bool {
+        self.ports.is_empty()
+    }
+
     /// The output URL is `http://` to a host that is not loopback: the captured traffic and
     /// the token would cross the network in clear. Surfaces that accept it log
     /// [`Settings::insecure_output_url_warning`].
@@ -453,7 +492,7 @@ mod tests {
     fn ports_are_required_and_validated() {
         assert_eq!(
             cli(&[]).unwrap_err().to_string(),
-            "invalid setting --ports: required: the TCP port(s) the application serves HTTP on, e.g. 8080 or 80,8080"
+            "invalid setting --ports: required: the TCP port(s) the application serves HTTP on, e.g. 8080 or 80,8080, or any"
         );
         assert_eq!(
             cli(&[("--ports", "80, 8080")]).unwrap().ports,
@@ -466,6 +505,13 @@ mod tests {
         assert!(cli(&[("--ports", "0")]).is_err());
         assert!(cli(&[("--ports", "65536")]).is_err());
         assert!(cli(&[("--ports", "")]).is_err());
+        let any = cli(&[("--ports", "any")]).unwrap();
+        assert!(any.any_port() && any.ports.is_empty());
+        assert_eq!(serde_json::to_value(&any).unwrap()["ports"], "any");
+        assert!(cli(&[("--ports", "any,80")])
+            .unwrap_err()
+            .to_string()
+            .contains("must stand alone"));
     }
 
     #[test]

@@ -23,6 +23,12 @@
 //! - the map's hasher is seeded per table (an attacker who knows the hash cannot
 //!   aim every connection at one bucket); sharding and sampling use
 //!   [`FlowKey::stable_hash`], which is the same in every run;
+//! - with `ports: any` (an empty `ports` list) every TCP connection is tracked until its
+//!   first bytes tell: the HTTP stage decides which side is the client from who sends a
+//!   request line (see `HttpConnection::orient_by_content`), and a connection found not
+//!   to be HTTP is removed at once (`connections_not_http`) and remembered in a bounded
+//!   let-go set (at most `max_connections` keys, forgotten after the idle timeout) so its
+//!   later segments cost one lookup (`segments_not_http`) and hold nothing;
 //! - every removal goes through `FlowTable::remove`, which flushes the
 //!   reassemblers (gaps become `incomplete` messages) and closes the HTTP state,
 //!   so nothing buffered is dropped without being emitted or counted.
@@ -74,8 +80,12 @@ impl FlowKey {
 /// What the flow table needs to know, fixed for a run.
 #[derive(Clone, Debug)]
 pub struct FlowConfig {
-    /// Monitored server ports.
+    /// Monitored server ports; empty means `ports: any` (every TCP port, HTTP recognised
+    /// by content).
     pub ports: Vec<u16>,
+    /// With `ports: any`: ports never tracked (the sniffer's own output URL and metrics
+    /// ports, so its own traffic is not observed and fed back to it).
+    pub exclude_ports: Vec<u16>,
     /// Connections this table may track at once.
     pub max_connections: usize,
     /// Capture-time idleness after which a connection is evicted.
@@ -182,6 +192,9 @@ pub struct FlowTable {
     half_open: VecDeque<(FlowKey, u64)>,
     /// Likewise for connections whose server has sent no payload yet.
     unanswered: VecDeque<(FlowKey, u64)>,
+    /// `ports: any`: connections let go because they are not HTTP, with when they were
+    /// last seen. At most `max_connections` keys (see [`FlowTable::let_go`]).
+    let_go: HashMap<FlowKey, Timestamp, ahash::RandomState>,
     /// The reassembly pool (out-of-order bytes).
     budget: Budget,
     /// The other pools, shared by every connection's HTTP parser.
@@ -200,6 +213,7 @@ impl FlowTable {
             conns: HashMap::default(),
             half_open: VecDeque::new(),
             unanswered: VecDeque::new(),
+            let_go: HashMap::default(),
             budget: Budget::new(pools.reassembly_max),
             pools,
             id_prefix: u64::from(worker) << 48,
@@ -235,8 +249,17 @@ impl FlowTable {
         c: &mut FlowCounters,
         out: &mut Vec<HttpMessage>,
     ) {
-        let src_monitored = self.cfg.ports.contains(&seg.src_port);
-        let dst_monitored = self.cfg.ports.contains(&seg.dst_port);
+        let any = self.cfg.ports.is_empty();
+        let (src_monitored, dst_monitored) = if any {
+            let excluded = |p: &u16| self.cfg.exclude_ports.contains(p);
+            let watched = !excluded(&seg.src_port) && !excluded(&seg.dst_port);
+            (watched, watched)
+        } else {
+            (
+                self.cfg.ports.contains(&seg.src_port),
+                self.cfg.ports.contains(&seg.dst_port),
+            )
+        };
         if !src_monitored && !dst_monitored {
             c.flow.segments_unmonitored += 1;
             return;
@@ -256,6 +279,18 @@ impl FlowTable {
             return;
         }
         let flags = seg.flags;
+        if any && !self.let_go.is_empty() {
+            if let Some(seen) = self.let_go.get_mut(&key) {
+                if flags.syn() && !flags.ack() {
+                    // A new connection on the same addresses: detect it afresh.
+                    self.let_go.remove(&key);
+                } else {
+                    *seen = ts;
+                    c.flow.segments_not_http += 1;
+                    return;
+                }
+            }
+        }
 
         // A fresh SYN on addresses of a connection we still hold: the old one is over.
         if flags.syn() && !flags.ack() {
@@ -306,7 +341,12 @@ impl FlowTable {
             };
             self.next_id += 1;
             c.flow.connections_opened += 1;
-            let http = HttpConnection::new(&meta).with_budget(self.pools.clone());
+            let mut http = HttpConnection::new(&meta).with_budget(self.pools.clone());
+            if any {
+                // Which side is the client is only a guess until the first bytes tell.
+                let swapped = self.direction_of(&server, &client);
+                http = http.orient_by_content(swapped);
+            }
             let id = meta.id;
             self.conns.insert(
                 key,
@@ -398,7 +438,11 @@ impl FlowTable {
             &mut c.reassembly,
             &mut sink,
         );
-        if flags.rst() {
+        if any && conn.http.is_not_http() {
+            c.flow.connections_not_http += 1;
+            self.remove(&key, ts, c, out);
+            self.let_go(key, ts);
+        } else if flags.rst() {
             c.flow.connections_reset += 1;
             self.remove(&key, ts, c, out);
         } else if conn.from_client.is_closed() && conn.from_server.is_closed() {
@@ -408,6 +452,25 @@ impl FlowTable {
         if self.under_pressure(HIGH_WATERMARK) {
             self.relieve_pressure(ts, c, out);
         }
+    }
+
+    /// Remembers `key` as not HTTP (`ports: any`). The set holds at most
+    /// `max_connections` keys: when full, the keys idle longest (half of the set) are
+    /// forgotten — a forgotten connection that sends again is tracked and let go anew.
+    fn let_go(&mut self, key: FlowKey, ts: Timestamp) {
+        if self.let_go.len() >= self.cfg.max_connections.max(1) {
+            let mut seen: Vec<Timestamp> = self.let_go.values().copied().collect();
+            let mid = seen.len() / 2;
+            let (_, median, _) = seen.select_nth_unstable(mid);
+            let median = *median;
+            self.let_go.retain(|_, t| *t > median);
+        }
+        self.let_go.insert(key, ts);
+    }
+
+    /// Connections let go as not HTTP and still remembered (`ports: any`).
+    pub fn let_go_len(&self) -> usize {
+        self.let_go.len()
     }
 
     // ---- shedding (see crate::budget) -------------------------------------
@@ -543,6 +606,8 @@ impl FlowTable {
     /// Evicts connections idle since before `now - idle_timeout`.
     pub fn sweep_idle(&mut self, now: Timestamp, c: &mut FlowCounters, out: &mut Vec<HttpMessage>) {
         let limit = self.cfg.idle_timeout_us;
+        self.let_go
+            .retain(|_, seen| now.micros_since(*seen) < limit);
         let half_open_limit = limit.min(HALF_OPEN_TIMEOUT_US);
         let idle: Vec<(FlowKey, bool)> = self
             .conns
@@ -601,6 +666,7 @@ mod tests {
     fn cfg() -> FlowConfig {
         FlowConfig {
             ports: vec![80],
+            exclude_ports: vec![],
             max_connections: 100,
             idle_timeout_us: 60_000_000,
             sample_rate: 1.0,
@@ -1199,5 +1265,247 @@ mod tests {
             h(&b),
             "two tables hash the same key alike: the hasher is not seeded"
         );
+    }
+
+    // ---- ports: any ----------------------------------------------------------
+
+    fn any_cfg() -> FlowConfig {
+        FlowConfig {
+            ports: vec![],
+            ..cfg()
+        }
+    }
+
+    /// A whole connection from `a` (the SYN's sender) to `b`: `a_says` then `b_says`, FINs.
+    fn conn_segments<'a>(
+        a: ([u8; 4], u16),
+        b: ([u8; 4], u16),
+        a_says: &'a [u8],
+        b_says: &'a [u8],
+        syn: bool,
+    ) -> Vec<TcpSegment<'a>> {
+        let (ai, bi) = (1_000u32, 9_000u32);
+        let mut v = Vec::new();
+        if syn {
+            v.push(seg(a, b, TcpFlags::SYN, ai - 1, 0, b""));
+            v.push(seg(b, a, TcpFlags::SYN | TcpFlags::ACK, bi - 1, ai, b""));
+        }
+        let a_end = ai + a_says.len() as u32;
+        let b_end = bi + b_says.len() as u32;
+        if !a_says.is_empty() {
+            v.push(seg(a, b, TcpFlags::ACK | TcpFlags::PSH, ai, bi, a_says));
+        }
+        if !b_says.is_empty() {
+            v.push(seg(b, a, TcpFlags::ACK | TcpFlags::PSH, bi, a_end, b_says));
+        }
+        v.push(seg(a, b, TcpFlags::ACK | TcpFlags::FIN, a_end, b_end, b""));
+        v.push(seg(
+            b,
+            a,
+            TcpFlags::ACK | TcpFlags::FIN,
+            b_end,
+            a_end + 1,
+            b"",
+        ));
+        v
+    }
+
+    fn run_any(segs: &[TcpSegment<'_>]) -> (FlowTable, FlowCounters, Vec<HttpMessage>) {
+        let mut t = FlowTable::new(any_cfg(), 0);
+        let mut c = FlowCounters::default();
+        let mut out = Vec::new();
+        for (i, s) in segs.iter().enumerate() {
+            t.segment(s, Timestamp(1 + i as u64), &mut c, &mut out);
+        }
+        t.close_all(Timestamp(1_000), &mut c, &mut out);
+        (t, c, out)
+    }
+
+    #[test]
+    fn any_port_recognises_http_on_an_unlisted_port() {
+        let client = ([10, 0, 0, 1], 51000);
+        let server = ([10, 0, 0, 2], 31337);
+        let (_, c, out) = run_any(&conn_segments(client, server, REQ, RESP, true));
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert!(matches!(out[0].kind, MessageKind::Request { .. }));
+        assert_eq!(out[0].source.port, 51000);
+        assert_eq!(out[0].destination.port, 31337);
+        assert!(matches!(out[1].kind, MessageKind::Response { .. }));
+        assert_eq!(out[1].source.port, 31337);
+        assert_eq!(c.flow.connections_not_http, 0);
+    }
+
+    #[test]
+    fn any_port_takes_the_client_from_the_request_line_not_the_port_or_the_syn() {
+        // Mid-stream (no SYN), the server on the higher port: the lower-port guess is
+        // wrong and the content corrects it.
+        let client = ([10, 0, 0, 1], 80);
+        let server = ([10, 0, 0, 2], 60000);
+        for syn in [false, true] {
+            // With a SYN, make the server the SYN's sender (a peer that connects out and
+            // then answers requests: reverse connections do this).
+            let segs = if syn {
+                let mut v = vec![
+                    seg(server, client, TcpFlags::SYN, 8_999, 0, b""),
+                    seg(
+                        client,
+                        server,
+                        TcpFlags::SYN | TcpFlags::ACK,
+                        999,
+                        9_000,
+                        b"",
+                    ),
+                ];
+                v.extend(conn_segments(client, server, REQ, RESP, false));
+                v
+            } else {
+                conn_segments(client, server, REQ, RESP, false)
+            };
+            let (_, _, out) = run_any(&segs);
+            let req = out
+                .iter()
+                .find(|m| matches!(m.kind, MessageKind::Request { .. }))
+                .unwrap();
+            let resp = out
+                .iter()
+                .find(|m| matches!(m.kind, MessageKind::Response { .. }))
+                .unwrap();
+            assert_eq!(req.source.port, 80, "syn={syn}");
+            assert_eq!(req.destination.port, 60000, "syn={syn}");
+            assert_eq!(resp.source.port, 60000, "syn={syn}");
+            assert_eq!(resp.sequence, req.sequence, "syn={syn}: {out:?}");
+            assert_eq!(out.len(), 2, "syn={syn}: {out:?}");
+        }
+    }
+
+    #[test]
+    fn any_port_lets_go_of_connections_that_are_not_http_and_counts_them() {
+        let client = ([10, 0, 0, 1], 51000);
+        let server = ([10, 0, 0, 2], 25);
+        let mut segs = conn_segments(
+            client,
+            server,
+            b"EHLO client.example\r\n",
+            b"220 mail.example ESMTP\r\n",
+            true,
+        );
+        // The server speaks first in SMTP: put its banner before the client's line.
+        segs.swap(2, 3);
+        let memcached = conn_segments(
+            ([10, 0, 0, 1], 51001),
+            ([10, 0, 0, 2], 11211),
+            b"get key\r\n",
+            b"END\r\n",
+            true,
+        );
+        let tls = conn_segments(
+            ([10, 0, 0, 1], 51002),
+            ([10, 0, 0, 2], 8443),
+            &[0x16, 0x03, 0x01, 0x00, 0x05, 0x01, 0, 0, 1, 0],
+            &[0x16, 0x03, 0x03, 0x00, 0x05, 0x02, 0, 0, 1, 0],
+            true,
+        );
+        let all: Vec<_> = segs.into_iter().chain(memcached).chain(tls).collect();
+        let (t, c, out) = run_any(&all);
+        assert!(out.is_empty(), "{out:?}");
+        assert_eq!(c.flow.connections_not_http, 3);
+        assert_eq!(c.http.non_http_tls, 1);
+        assert!(
+            c.flow.segments_not_http > 0,
+            "later segments are dropped unread"
+        );
+        assert_eq!(t.len(), 0, "nothing is held for them");
+        assert!(t.let_go_len() <= 3);
+    }
+
+    #[test]
+    fn any_port_gives_up_on_a_mid_stream_connection_without_http_after_the_window() {
+        let a = ([10, 0, 0, 1], 40000);
+        let b = ([10, 0, 0, 2], 5432);
+        let mut t = FlowTable::new(any_cfg(), 0);
+        let mut c = FlowCounters::default();
+        let mut out = Vec::new();
+        let chunk = vec![0x42u8; 1400];
+        let mut seq = 1u32;
+        let mut n = 0;
+        while t.len() <= 1 && n < 1000 {
+            let s = seg(a, b, TcpFlags::ACK | TcpFlags::PSH, seq, 1, &chunk);
+            t.segment(&s, Timestamp(n), &mut c, &mut out);
+            seq += chunk.len() as u32;
+            n += 1;
+            if c.flow.connections_not_http > 0 {
+                break;
+            }
+        }
+        assert_eq!(c.flow.connections_not_http, 1);
+        let seen = n as usize * chunk.len();
+        assert!(
+            seen > crate::http::ORIENT_WINDOW && seen <= crate::http::ORIENT_WINDOW + 1400,
+            "gave up after {seen} bytes"
+        );
+        assert_eq!(t.len(), 0);
+        // Later segments cost a lookup and are counted.
+        let s = seg(a, b, TcpFlags::ACK | TcpFlags::PSH, seq, 1, &chunk);
+        t.segment(&s, Timestamp(n + 1), &mut c, &mut out);
+        assert_eq!(c.flow.segments_not_http, 1);
+        assert_eq!(t.len(), 0);
+        // A new SYN on the same addresses is a new connection, detected afresh.
+        let syn = seg(a, b, TcpFlags::SYN, 77, 0, b"");
+        t.segment(&syn, Timestamp(n + 2), &mut c, &mut out);
+        assert_eq!(t.len(), 1);
+        assert!(out.is_empty());
+    }
+
+    #[test]
+    fn any_port_let_go_set_is_bounded() {
+        let mut t = FlowTable::new(
+            FlowConfig {
+                max_connections: 8,
+                ..any_cfg()
+            },
+            0,
+        );
+        let mut c = FlowCounters::default();
+        let mut out = Vec::new();
+        for i in 0..200u16 {
+            for s in conn_segments(
+                ([10, 0, 0, 1], 20000 + i),
+                ([10, 0, 0, 2], 6379),
+                b"*1\r\n$4\r\nPING\r\n",
+                b"+PONG\r\n",
+                true,
+            ) {
+                t.segment(&s, Timestamp(u64::from(i)), &mut c, &mut out);
+            }
+            assert!(t.let_go_len() <= 8, "{}", t.let_go_len());
+        }
+        assert_eq!(c.flow.connections_not_http, 200);
+        t.sweep_idle(Timestamp(10_000_000_000), &mut c, &mut out);
+        assert_eq!(t.let_go_len(), 0, "forgotten after the idle timeout");
+    }
+
+    #[test]
+    fn any_port_never_tracks_the_sniffers_own_ports() {
+        let mut t = FlowTable::new(
+            FlowConfig {
+                exclude_ports: vec![4318],
+                ..any_cfg()
+            },
+            0,
+        );
+        let mut c = FlowCounters::default();
+        let mut out = Vec::new();
+        for s in conn_segments(
+            ([127, 0, 0, 1], 40000),
+            ([127, 0, 0, 1], 4318),
+            REQ,
+            RESP,
+            true,
+        ) {
+            t.segment(&s, Timestamp(1), &mut c, &mut out);
+        }
+        assert!(out.is_empty());
+        assert_eq!(c.flow.segments, 0);
+        assert!(c.flow.segments_unmonitored > 0);
     }
 }

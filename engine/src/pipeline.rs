@@ -51,6 +51,7 @@ const SWEEP_INTERVAL_US: u64 = 1_000_000;
 pub fn flow_config(s: &Settings, workers: usize, local_addrs: Vec<std::net::IpAddr>) -> FlowConfig {
     FlowConfig {
         ports: s.ports.clone(),
+        exclude_ports: own_ports(s),
         // The cap is for the whole sniffer; each worker holds an equal share.
         max_connections: s.max_concurrent_connections.div_ceil(workers.max(1)),
         idle_timeout_us: s.connection_idle_timeout_ms.saturating_mul(1000),
@@ -60,6 +61,37 @@ pub fn flow_config(s: &Settings, workers: usize, local_addrs: Vec<std::net::IpAd
         http: HttpConfig::from_settings(s),
         workers,
     }
+}
+
+/// With `ports: any`, the ports of the sniffer's own traffic, which it must not observe:
+/// the output URL's (its POSTs would be captured, reported and POSTed again, without end)
+/// and the metrics endpoint's. Empty with listed ports: the user chose those.
+fn own_ports(s: &Settings) -> Vec<u16> {
+    if !s.any_port() {
+        return Vec::new();
+    }
+    let mut own = Vec::new();
+    if let Some(url) = &s.output_url {
+        // `scheme://host[:port]`, never credentials.
+        let label = crate::config::url_label(url);
+        let default = if label.starts_with("https") { 443 } else { 80 };
+        let authority = label.split_once("://").map_or("", |(_, a)| a);
+        let port = match authority.rsplit_once(':') {
+            Some((host, p)) if !host.ends_with('[') && !p.contains(']') => p.parse().ok(),
+            _ => None,
+        };
+        own.push(port.unwrap_or(default));
+    }
+    if let Some(port) = s
+        .metrics_addr
+        .as_deref()
+        .and_then(|a| a.rsplit_once(':'))
+        .and_then(|(_, p)| p.parse::<u16>().ok())
+        .filter(|p| *p != 0)
+    {
+        own.push(port);
+    }
+    own
 }
 
 /// One shard: decodes packets and turns them into messages.

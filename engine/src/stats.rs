@@ -63,6 +63,11 @@ pub struct FlowStats {
     pub connections_open_at_end: u64,
     /// Payload bytes of connections no longer parsed as HTTP (upgraded, tunnelled, not HTTP).
     pub bytes_not_parsed: u64,
+    /// `ports: any`: connections let go because their first bytes were not HTTP (or no
+    /// message start was found within the detection window of a connection seen mid-way).
+    pub connections_not_http: u64,
+    /// `ports: any`: segments of connections let go as not HTTP, dropped unread.
+    pub segments_not_http: u64,
 }
 
 /// Output stage: messages produced, delivered and dropped.
@@ -147,6 +152,8 @@ impl FlowStats {
             connections_reused,
             connections_open_at_end,
             bytes_not_parsed,
+            connections_not_http,
+            segments_not_http,
         );
     }
 }

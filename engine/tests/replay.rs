@@ -134,3 +134,69 @@ fn damaged_files_keep_what_came_before() {
     assert!(summary.damaged.is_some());
     std::fs::remove_dir_all(&dir).ok();
 }
+
+fn any_port_pcap() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/data/any-port.pcap")
+}
+
+/// `tests/data/any-port.pcap` (scripts/gen-encap-fixtures.py): HTTP on 31337, HTTP seen
+/// mid-way with the server on the higher port, SMTP, TLS, and HTTP on 9999 inside VXLAN
+/// over IPv6. With `--ports any` every HTTP exchange comes out, each request sent by the
+/// side that sent the request line, and the rest is let go and counted.
+#[test]
+fn any_port_finds_http_on_unlisted_ports_by_content() {
+    for workers in ["1", "2"] {
+        let (msgs, summary) = common::replay(
+            &any_port_pcap(),
+            &common::settings(&[("--ports", "any"), ("--workers", workers)]),
+        );
+        let mut got: Vec<(String, u64, u64, String)> = msgs
+            .iter()
+            .map(|m| {
+                let what = if m["type"] == "request" {
+                    format!(
+                        "{} {}",
+                        m["method"].as_str().unwrap(),
+                        m["url"].as_str().unwrap()
+                    )
+                } else {
+                    m["statusCode"].to_string()
+                };
+                (
+                    m["type"].as_str().unwrap().to_string(),
+                    m["source"]["port"].as_u64().unwrap(),
+                    m["destination"]["port"].as_u64().unwrap(),
+                    what,
+                )
+            })
+            .collect();
+        got.sort();
+        let want: Vec<(String, u64, u64, String)> = [
+            ("request", 41000, 31337, "GET /odd-port"),
+            ("request", 42000, 9999, "GET /in-vxlan6"),
+            ("request", 80, 60000, "POST /reverse"),
+            ("response", 9999, 42000, "200"),
+            ("response", 31337, 41000, "200"),
+            ("response", 60000, 80, "201"),
+        ]
+        .iter()
+        .map(|(t, s, d, w)| (t.to_string(), *s, *d, w.to_string()))
+        .collect();
+        let mut want = want;
+        want.sort();
+        assert_eq!(got, want, "workers {workers}");
+        for m in &msgs {
+            if m["type"] == "response" {
+                assert!(m["latencyMs"].is_number(), "paired: {m}");
+            }
+        }
+        let s = &summary.stats;
+        assert_eq!(s.flow.connections_not_http, 2, "SMTP and TLS let go");
+        assert_eq!(s.http.non_http_tls, 1);
+        assert!(s.flow.segments_not_http > 0);
+        assert_eq!(s.http.requests, 3);
+    }
+    // With listed ports the same capture shows only what is listed.
+    let (msgs, _) = common::replay(&any_port_pcap(), &common::settings(&[("--ports", "31337")]));
+    assert_eq!(msgs.len(), 2);
+}

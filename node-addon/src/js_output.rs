@@ -1,13 +1,25 @@
 //! [`JsOutput`]: the engine's [`Output`] that hands batches to JavaScript.
 //!
-//! One `Channel::try_send` per batch carries the whole batch's JSON-lines text into
-//! one call of the JavaScript `deliver(text)` function (the TypeScript side splits
-//! and parses it). The queue between the engine and the JavaScript thread is the
-//! Channel's, and it is bounded here, by counting what is in flight: at most
-//! `outputQueueSize` messages and [`MAX_QUEUED_BYTES`] bytes. When JavaScript is too
-//! slow and the bound is reached, live capture drops the batch and counts it
-//! (`dropped_queue_full`); file replay asks [`Output::has_room`] first and waits
-//! instead, so a replay delivers everything.
+//! One `Channel::try_send` per batch carries the whole batch into one call of the
+//! JavaScript `deliver(chunks)` function. `chunks` is an array of strings, each a JSON
+//! array of whole messages (`[{…},{…}]`) of at most about [`CHUNK_BYTES`] bytes (a
+//! single larger message is a chunk of its own); the TypeScript side runs one
+//! `JSON.parse` per chunk. The chunks are built on the engine's output thread, so the
+//! JavaScript thread only creates the strings and parses them.
+//!
+//! Why chunks (measured, `node --cpu-prof` and `perf` on a 100 MB replay, see
+//! `bench/callback-throughput.js`): V8 puts every object larger than 128 KiB in its
+//! large-object space, one `mmap` per object, zeroed and unmapped again after the next
+//! scavenge. A whole batch as one string (256 messages, ~150 KB) and the `'[' + … + ']'`
+//! JavaScript used to wrap it spent about a quarter of the JavaScript thread in page faults
+//! and `munmap`. 48 KiB chunks stay in the young generation even as two-byte strings
+//! (non-ASCII text).
+//!
+//! The queue between the engine and the JavaScript thread is the Channel's, and it is
+//! bounded here, by counting what is in flight: at most `outputQueueSize` messages and
+//! [`MAX_QUEUED_BYTES`] bytes. When JavaScript is too slow and the bound is reached, live
+//! capture drops the batch and counts it (`dropped_queue_full`); file replay asks
+//! [`Output::has_room`] first and waits instead, so a replay delivers everything.
 //!
 //! `deliver` returns how many user callbacks threw for that batch; the count goes to
 //! `callback_errors`. On `close` the output waits (at most `outputDrainTimeoutMs`)
@@ -89,8 +101,8 @@ pub struct JsOutput {
 }
 
 impl JsOutput {
-    /// `deliver(text: string) => number` is called on the JavaScript thread once per
-    /// batch with its JSON lines; it returns how many user callbacks threw.
+    /// `deliver(chunks: string[]) => number` is called on the JavaScript thread once per
+    /// batch with its messages as JSON arrays; it returns how many user callbacks threw.
     pub fn new(
         channel: Channel,
         deliver: Root<JsFunction>,
@@ -115,24 +127,78 @@ impl JsOutput {
     }
 }
 
+/// A chunk of a batch grows to about this many bytes of JSON before the next one starts
+/// (see the module docs: under V8's 128 KiB large-object size, even as a two-byte string).
+pub const CHUNK_BYTES: usize = 48 << 10;
+
+/// A batch as it crosses: JSON arrays of whole messages, each about [`CHUNK_BYTES`] at most.
+struct Chunks {
+    texts: Vec<String>,
+    /// Messages in all of them.
+    n: usize,
+    /// Bytes of all of them (what the in-flight byte bound counts).
+    bytes: usize,
+}
+
+impl Chunks {
+    /// Splits `batch` into JSON arrays of whole messages.
+    fn of(batch: &Batch) -> Chunks {
+        let mut texts = Vec::new();
+        let mut cur: Vec<u8> = Vec::new();
+        let mut bytes = 0;
+        let mut done = |cur: &mut Vec<u8>, texts: &mut Vec<String>| {
+            cur.push(b']');
+            bytes += cur.len();
+            let raw = std::mem::take(cur);
+            // The engine writes JSON, which is UTF-8; lossy only guards the impossible case.
+            texts.push(
+                String::from_utf8(raw)
+                    .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+            );
+        };
+        for m in batch.messages() {
+            if !cur.is_empty() && cur.len() + m.len() + 1 > CHUNK_BYTES {
+                done(&mut cur, &mut texts);
+            }
+            if cur.is_empty() {
+                cur.reserve(CHUNK_BYTES.max(m.len() + 2));
+                cur.push(b'[');
+            } else {
+                cur.push(b',');
+            }
+            cur.extend_from_slice(m);
+        }
+        if !cur.is_empty() {
+            done(&mut cur, &mut texts);
+        }
+        Chunks {
+            texts,
+            n: batch.len(),
+            bytes,
+        }
+    }
+}
+
 /// Runs on the JavaScript thread: one call of `deliver` for the whole batch.
 fn deliver_batch(
     mut cx: Cx,
     deliver: &Root<JsFunction>,
-    batch: &Batch,
+    chunks: &Chunks,
     shared: &JsShared,
 ) -> NeonResult<()> {
-    let (n, bytes) = (batch.len(), batch.as_lines().len());
+    let (n, bytes) = (chunks.n, chunks.bytes);
     if shared.abandoned.load(Ordering::SeqCst) {
         // `close` counted this batch as dropped_at_shutdown already.
         return Ok(());
     }
-    // The engine writes JSON, which is UTF-8; lossy only guards the impossible case.
-    let text = String::from_utf8_lossy(batch.as_lines());
     let f = deliver.to_inner(&mut cx);
     let result = cx.try_catch(|cx| {
-        let arg = cx.string(&text);
-        f.call_with(cx).arg(arg).apply::<JsValue, _>(cx)
+        let arr = JsArray::new(cx, chunks.texts.len());
+        for (i, t) in chunks.texts.iter().enumerate() {
+            let s = cx.string(t);
+            arr.set(cx, i as u32, s)?;
+        }
+        f.call_with(cx).arg(arr).apply::<JsValue, _>(cx)
     });
     let errors = match result {
         Ok(v) => v
@@ -179,12 +245,17 @@ impl Output for JsOutput {
             s.dropped_queue_full.fetch_add(n as u64, Ordering::Relaxed);
             return;
         }
+        // Built here, on the engine's output thread: the JavaScript thread is the
+        // bottleneck of this path. What is in flight is these chunks (the batch itself is
+        // not kept), so they are what the byte bound counts.
+        let chunks = Chunks::of(batch);
+        let bytes = chunks.bytes;
         s.in_flight.fetch_add(n, Ordering::SeqCst);
         s.in_flight_bytes.fetch_add(bytes, Ordering::SeqCst);
-        let (batch, deliver, shared) = (batch.clone(), self.deliver.clone(), s.clone());
+        let (deliver, shared) = (self.deliver.clone(), s.clone());
         let sent = self
             .channel
-            .try_send(move |cx| deliver_batch(cx, &deliver, &batch, &shared));
+            .try_send(move |cx| deliver_batch(cx, &deliver, &chunks, &shared));
         if sent.is_err() {
             // The JavaScript environment is shutting down.
             s.leave(n, bytes);
@@ -241,5 +312,90 @@ impl Output for JsOutput {
 
     fn stats(&self) -> OutputStats {
         self.shared.stats()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::Value;
+    use tcp_sniffer::message::{Direction, Endpoint, HttpMessage, MessageKind};
+    use tcp_sniffer::time::Timestamp;
+
+    fn msg(seq: u64, body: &str) -> HttpMessage {
+        let ep = Endpoint {
+            ip: std::net::Ipv4Addr::LOCALHOST.into(),
+            port: 8080,
+        };
+        HttpMessage {
+            kind: MessageKind::Request {
+                method: "POST".into(),
+                url: format!("/items/{seq}?q=\"x\"\n"),
+            },
+            connection_id: 7,
+            sequence: seq,
+            timestamp: Timestamp(seq),
+            end_timestamp: Timestamp(seq + 1),
+            source: ep,
+            destination: ep,
+            direction: Direction::Unknown,
+            http_version: "1.1",
+            headers: Vec::new(),
+            body: body.as_bytes().to_vec(),
+            body_size: body.len() as u64,
+            truncated: false,
+            incomplete: false,
+            parse_error: None,
+            decoded_body_size: None,
+            tunnel: false,
+            stream_id: None,
+            trailers: Vec::new(),
+        }
+    }
+
+    /// Every chunk is a JSON array; together they are the batch's messages in order, and
+    /// only a message that alone exceeds [`CHUNK_BYTES`] makes a chunk exceed it.
+    #[test]
+    fn chunks_are_json_arrays_of_the_batch_in_order() {
+        let big = "Grüße, 世界 ".repeat(6000); // ~96 KB, more than a chunk
+        let msgs: Vec<HttpMessage> = (0..700)
+            .map(|i| match i % 97 {
+                0 => msg(i, &big),
+                1 => msg(i, "naïve \u{1} \"quoted\""),
+                _ => msg(i, "{\"n\":1}"),
+            })
+            .collect();
+        let batch = Batch::from_messages(&msgs, None);
+        let chunks = Chunks::of(&batch);
+        assert_eq!(chunks.n, 700);
+        assert!(chunks.texts.len() > 3, "{} chunks", chunks.texts.len());
+        assert_eq!(
+            chunks.bytes,
+            chunks.texts.iter().map(String::len).sum::<usize>()
+        );
+        let want: Vec<Value> = batch
+            .messages()
+            .map(|m| serde_json::from_slice(m).unwrap())
+            .collect();
+        let mut got = Vec::new();
+        for t in &chunks.texts {
+            let Value::Array(items) = serde_json::from_str::<Value>(t).unwrap() else {
+                panic!("a chunk is not a JSON array: {}", &t[..40]);
+            };
+            assert!(
+                t.len() <= CHUNK_BYTES || items.len() == 1,
+                "a chunk of {} bytes holds {} messages",
+                t.len(),
+                items.len()
+            );
+            got.extend(items);
+        }
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn an_empty_batch_has_no_chunks() {
+        let chunks = Chunks::of(&Batch::default());
+        assert_eq!((chunks.texts.len(), chunks.n, chunks.bytes), (0, 0, 0));
     }
 }

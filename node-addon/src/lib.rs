@@ -20,8 +20,8 @@
 //!
 //! `surface` is `"library"` (camelCase keys, JSON values) or `"env"` (env var names,
 //! text values; empty values count as unset). `sidecar` picks the outputs' default:
-//! stdout when no output URL is set. `deliver(text)` receives each batch's JSON lines
-//! in one crossing (see `js_output`); `onEvent("error", text, code)` and `onEvent("end")`
+//! stdout when no output URL is set. `deliver(chunks)` receives each batch in one
+//! crossing, as JSON arrays of messages of at most about 48 KiB each (see `js_output`); `onEvent("error", text, code)` and `onEvent("end")`
 //! carry the engine's hooks (`code`: `ERR_TCP_SNIFFER_CAPTURE`, or
 //! `ERR_TCP_SNIFFER_INTERNAL` when an engine thread panicked; see `tcp_sniffer::fatal`).
 //! The start and stop threads run under `fatal::catch` too: a panic there rejects the

@@ -8,7 +8,7 @@ const { createSniffer, SnifferConfigError } = require('..');
 const P = { ports: [8080] };
 const ACCEPTED =
   'interface, ports, outputUrl, allowInsecureOutputUrl, outputUrlAuthToken, outputStdout, outputFormat, metricsAddr, ' +
-  'sampleRate, maxBodySize, stdoutBodies, maxConcurrentConnections, connectionIdleTimeoutMs, ' +
+  'sampleRate, maxBodySize, stdoutBodies, decodeBodies, maxConcurrentConnections, connectionIdleTimeoutMs, ' +
   'redactHeaders, redactQueryParams, redactBodyFields, captureBackend, workers, ' +
   'readFile, logLevel, outputBatchSize, outputBatchWaitMs, outputConcurrency, outputQueueSize, ' +
   'outputDrainTimeoutMs, outputRetryBaseMs';
@@ -16,7 +16,7 @@ const ACCEPTED =
 // [description, config, expected error text or null when valid]
 const cases = [
   // ports
-  ['ports missing', {}, 'invalid setting ports: required: the TCP port(s) the application serves HTTP on, e.g. 8080 or 80,8080'],
+  ['ports missing', {}, 'invalid setting ports: required: the TCP port(s) the application serves HTTP on, e.g. 8080 or 80,8080, or any'],
   ['ports array', { ports: [80, 8080] }, null],
   ['ports single number', { ports: 8080 }, null],
   ['ports comma string', { ports: '80, 8080' }, null],

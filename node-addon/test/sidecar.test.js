@@ -14,7 +14,7 @@ function sidecar(env, args = []) {
 
 // Invalid env → exit 2, one JSON error line naming the variable (the engine's text).
 const invalid = [
-  [{}, 'invalid setting PORTS: required: the TCP port(s) the application serves HTTP on, e.g. 8080 or 80,8080'],
+  [{}, 'invalid setting PORTS: required: the TCP port(s) the application serves HTTP on, e.g. 8080 or 80,8080, or any'],
   [{ PORTS: '80,80' }, 'invalid setting PORTS: port 80 is listed twice'],
   [{ PORTS: '0' }, 'invalid setting PORTS: each port must be 1-65535: expected an integer from 1 to 65535, got "0"'],
   [{ PORTS: '80', MAX_BODY_SIZE: '-1' }, 'invalid setting MAX_BODY_SIZE: expected an integer from 0 to 16777216, got "-1"'],

@@ -5,8 +5,9 @@
 // iterator. Configuration is validated once, by the engine; the only check made here is
 // JavaScript's own: `onHttpMessage` must be a function.
 //
-// Messages cross from Rust in batches: one call of `deliver(text)` per batch, where
-// `text` is the batch's JSON lines; it is parsed with a single JSON.parse.
+// Messages cross from Rust in batches: one call of `deliver(chunks)` per batch, where each
+// chunk is a JSON array of whole messages (at most about 48 KiB; node-addon/src/js_output.rs
+// says why), parsed with one JSON.parse each.
 import { EventEmitter } from 'node:events';
 import { native, type NativeHandle } from './load';
 import type { HttpMessage, SnifferConfig, SnifferStats, StartInfo } from './types';
@@ -194,7 +195,7 @@ export class Sniffer extends EventEmitter {
     this.#starting = native
       .start(
         this.#handle,
-        (text) => this.#deliver(text),
+        (chunks) => this.#deliver(chunks),
         (kind, message, code) => this.#onEvent(kind, message, code),
       )
       .then(
@@ -301,12 +302,15 @@ export class Sniffer extends EventEmitter {
     return this.messages();
   }
 
-  /** One batch from Rust: returns how many callbacks threw. */
-  #deliver(text: string): number {
-    const body = text.endsWith('\n') ? text.slice(0, -1) : text;
-    if (body.length === 0) return 0;
-    // JSON strings never hold a raw newline, so the line breaks separate the objects.
-    const messages = JSON.parse('[' + body.replaceAll('\n', ',') + ']') as HttpMessage[];
+  /** One batch from Rust (JSON arrays of messages, in order): returns how many callbacks threw. */
+  #deliver(chunks: string[]): number {
+    let errors = 0;
+    for (const chunk of chunks) errors += this.#dispatch(JSON.parse(chunk) as HttpMessage[]);
+    return errors;
+  }
+
+  /** Hands `messages` to the callback, the listeners and the iterators: returns how many callbacks threw. */
+  #dispatch(messages: HttpMessage[]): number {
     const cb = this.#callback;
     const listeners = this.listenerCount('message') > 0;
     let errors = 0;

@@ -18,7 +18,7 @@ export interface Native {
   ): NativeHandle;
   start(
     handle: NativeHandle,
-    deliver: ((lines: string) => number) | undefined,
+    deliver: ((chunks: string[]) => number) | undefined,
     onEvent: (kind: 'error' | 'end', message?: string, code?: string) => void,
   ): Promise<string>;
   stop(handle: NativeHandle): Promise<string>;

@@ -88,8 +88,11 @@ export type HttpMessage = HttpRequestMessage | HttpResponseMessage;
 export interface SnifferConfig {
   /** Interface name, or `"any"` (default). */
   interface?: string;
-  /** TCP ports the application serves HTTP on (required): 1–65535, no duplicates. */
-  ports: number[] | number | string;
+  /**
+   * TCP ports the application serves HTTP on (required): 1–65535, no duplicates; or `"any"`:
+   * HTTP/1 and the HTTP/2 preface are recognised by content on every TCP port.
+   */
+  ports: number[] | number | 'any' | string;
   /**
    * POST each message here: `https://`, or `http://` to a loopback host. Any other `http://`
    * URL needs `allowInsecureOutputUrl` (outside NODE_ENV=production it defaults to true and
@@ -262,6 +265,10 @@ export interface FlowStats {
   connections_open_at_end: number;
   /** Payload bytes of connections no longer parsed as HTTP (upgraded, tunnelled, not HTTP). */
   bytes_not_parsed: number;
+  /** `ports: "any"`: connections let go because their first bytes were not HTTP. */
+  connections_not_http: number;
+  /** `ports: "any"`: segments of connections let go as not HTTP, dropped unread. */
+  segments_not_http: number;
 }
 
 /** `stats().reassembly` */

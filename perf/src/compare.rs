@@ -36,11 +36,13 @@ pub struct CompareOptions {
     /// Timed runs per tool and file; the report gives the median.
     #[arg(long, default_value_t = 5)]
     pub runs: usize,
-    /// Tools to run, comma-separated: tcpdump, tshark, tcpflow, httpry, tcp-sniffer.
+    /// Tools to run, comma-separated: tcpdump, tshark, tcpflow, httpry, tcp-sniffer, and
+    /// tcp-sniffer-2w (the same CLI with `--workers 2` in place of any `--workers` in
+    /// `--sniffer-args`; compared with tcpdump and the first in the summary's targets).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "tcpdump,tshark,tcpflow,httpry,tcp-sniffer"
+        default_value = "tcpdump,tshark,tcpflow,httpry,tcp-sniffer,tcp-sniffer-2w"
     )]
     pub tools: Vec<String>,
     /// The tcp-sniffer binary.
@@ -61,6 +63,14 @@ pub struct CompareOptions {
     /// A run taking longer is killed and the tool marked failed for that file.
     #[arg(long, default_value_t = 900)]
     pub timeout_s: u64,
+}
+
+/// The tcp-sniffer CLI with two workers, as a tool of its own.
+pub const SNIFFER_2W: &str = "tcp-sniffer-2w";
+
+/// tcp-sniffer, with one worker or two.
+fn is_sniffer(tool: &str) -> bool {
+    tool == "tcp-sniffer" || tool == SNIFFER_2W
 }
 
 /// How to run one tool.
@@ -104,7 +114,21 @@ impl Tool {
             }
             _ => {
                 let mut a = vec![s("--read"), f, s("--ports"), s(&opts.ports), s("--stdout")];
-                a.extend(opts.sniffer_args.split_whitespace().map(s));
+                let mut extra = opts.sniffer_args.split_whitespace();
+                if self.name == SNIFFER_2W {
+                    while let Some(x) = extra.next() {
+                        match x {
+                            "--workers" => {
+                                extra.next();
+                            }
+                            x if x.starts_with("--workers=") => {}
+                            x => a.push(s(x)),
+                        }
+                    }
+                    a.extend([s("--workers"), s("2")]);
+                } else {
+                    a.extend(extra.map(s));
+                }
                 a
             }
         }
@@ -142,7 +166,7 @@ fn resolve_tools(opts: &CompareOptions) -> Vec<Tool> {
         .map(|name| {
             let name = name.trim().to_string();
             let (program, note) = match name.as_str() {
-                "tcp-sniffer" => match find_program(&opts.sniffer.to_string_lossy()) {
+                "tcp-sniffer" | SNIFFER_2W => match find_program(&opts.sniffer.to_string_lossy()) {
                     Some(p) => (Some(p), String::new()),
                     None => (
                         None,
@@ -283,7 +307,7 @@ pub fn run(opts: &CompareOptions) -> Result<()> {
     // What makes the run fail, reported after the reports are written.
     let mut problems: Vec<String> = Vec::new();
     for t in tools.iter().filter(|t| t.program.is_none()) {
-        if t.name == "tcp-sniffer" || crate::live::is_ci() {
+        if is_sniffer(&t.name) || crate::live::is_ci() {
             problems.push(format!(
                 "{} (under CI no tool may be skipped)",
                 t.note.trim_start_matches("SKIPPED: ")
@@ -373,7 +397,8 @@ pub fn run(opts: &CompareOptions) -> Result<()> {
         // One untimed run per tool with text output, to count what it found.
         for (t, res) in tools.iter().zip(results.iter_mut()) {
             let Some(prog) = &t.program else { continue };
-            if res.status != "ok" || !matches!(t.name.as_str(), "tshark" | "httpry" | "tcp-sniffer")
+            if res.status != "ok"
+                || !(matches!(t.name.as_str(), "tshark" | "httpry") || is_sniffer(&t.name))
             {
                 continue;
             }
@@ -392,15 +417,16 @@ pub fn run(opts: &CompareOptions) -> Result<()> {
                 (_, Ok(0)) => {
                     res.output_count =
                         Some(count_lines(&out_path, t.name == "httpry").unwrap_or(0));
-                    if t.name == "tcp-sniffer" && opts.check_truth {
+                    if is_sniffer(&t.name) && opts.check_truth {
                         match &truth {
                             Some(tr) => {
                                 let c = truth::check(tr, BufReader::new(File::open(&out_path)?))?;
                                 if let Some(why) = truth_disagreement(&c) {
-                                    eprintln!("  tcp-sniffer DISAGREES with the truth: {why}");
+                                    eprintln!("  {} DISAGREES with the truth: {why}", t.name);
                                     problems.push(format!(
-                                        "{}: tcp-sniffer's output disagrees with {}: {why}",
+                                        "{}: {}'s output disagrees with {}: {why}",
                                         file.display(),
+                                        t.name,
                                         truth_path.display()
                                     ));
                                 }

@@ -117,8 +117,24 @@ fn file_table(s: &mut String, fr: &FileResult) {
             "tcp-sniffer wall ÷ tcpdump read floor",
             get("tcpdump").map(|t| sn / t),
             &|v| v <= 4.0,
-            "≤ 4×",
+            "≤ 4×; stretch ≤ 3×",
         );
+        if let Some(sn2) = get(crate::compare::SNIFFER_2W) {
+            target(
+                s,
+                "tcp-sniffer with 2 workers: wall ÷ tcpdump read floor",
+                get("tcpdump").map(|t| sn2 / t),
+                &|v| v <= 2.5,
+                "≤ 2.5×; stretch ≤ 2×",
+            );
+            target(
+                s,
+                "tcp-sniffer: 1 worker's wall ÷ 2 workers' wall",
+                Some(sn / sn2),
+                &|v| v >= 1.7,
+                "≥ 1.7×",
+            );
+        }
         if let Some(rss) = fr
             .results
             .iter()
@@ -133,10 +149,14 @@ fn file_table(s: &mut String, fr: &FileResult) {
             );
         }
     }
-    if let Some(c) = fr.results.iter().find_map(|t| t.check.as_ref()) {
+    for (tool, c) in fr
+        .results
+        .iter()
+        .filter_map(|t| Some((&t.tool, t.check.as_ref()?)))
+    {
         let _ = writeln!(
             s,
-            "\nTruth check of tcp-sniffer: completeness **{:.3} %** ({} of {} expected, {} exact; {} emitted; {} expected incomplete).",
+            "\nTruth check of {tool}: completeness **{:.3} %** ({} of {} expected, {} exact; {} emitted; {} expected incomplete).",
             c.completeness * 100.0,
             c.matched,
             c.expected,
@@ -161,6 +181,7 @@ fn file_table(s: &mut String, fr: &FileResult) {
 fn color(tool: &str) -> &'static str {
     match tool {
         "tcp-sniffer" => "#d62728",
+        "tcp-sniffer-2w" => "#ff7f0e",
         "tcpdump" => "#7f7f7f",
         "tshark" => "#1f77b4",
         "tcpflow" => "#2ca02c",

@@ -34,6 +34,14 @@ pub struct Target {
     pub met: Option<bool>,
 }
 
+fn met_word(met: bool) -> &'static str {
+    if met {
+        "met"
+    } else {
+        "not met"
+    }
+}
+
 fn read_json(dir: &Path, name: &str) -> Option<Value> {
     let text = std::fs::read_to_string(dir.join(name)).ok()?;
     serde_json::from_str(&text).ok()
@@ -97,12 +105,39 @@ pub fn targets(
         out.push(match v {
             Some(v) => Target {
                 what,
-                measured: format!("{v:.2}×"),
+                measured: if tool == "tcpdump" {
+                    format!("{v:.2}× (stretch ≤ 3×: {})", met_word(v <= 3.0))
+                } else {
+                    format!("{v:.2}×")
+                },
                 met: Some(ok(v)),
             },
             None => not_run(&what),
         });
     }
+    // Issue 14: the CLI with two workers, in the same interleaved rounds.
+    let sn2 = wall(crate::compare::SNIFFER_2W);
+    let what = "S, two workers (CLI): tcp-sniffer wall ÷ tcpdump read floor (≤ 2.5×)";
+    out.push(match (sn2, wall("tcpdump")) {
+        (Some(sn2), Some(t)) => {
+            let v = sn2 / t;
+            Target {
+                what: what.into(),
+                measured: format!("{v:.2}× (stretch ≤ 2×: {})", met_word(v <= 2.0)),
+                met: Some(v <= 2.5),
+            }
+        }
+        _ => not_run(what),
+    });
+    let what = "S, CLI: 1 worker's wall ÷ 2 workers' wall (≥ 1.7×)";
+    out.push(match (sn, sn2) {
+        (Some(sn), Some(sn2)) => Target {
+            what: what.into(),
+            measured: format!("{:.2}×", sn / sn2),
+            met: Some(sn / sn2 >= 1.7),
+        },
+        _ => not_run(what),
+    });
     // replay: scaling, completeness, RSS
     let s_rep = replay.and_then(|r| file_for(r, "S"));
     let row_wall = |f: &Value, w: u64| -> Option<f64> {
@@ -112,7 +147,7 @@ pub fn targets(
             .find(|r| r["workers"].as_u64() == Some(w))?["median"]["wallS"]
             .as_f64()
     };
-    let what = "S: 2 workers ÷ 1 worker throughput (≥ 1.7×)";
+    let what = "S, engine in-process (replay): 2 workers ÷ 1 worker throughput (≥ 1.7×)";
     out.push(
         match s_rep.and_then(|f| Some(row_wall(f, 1)? / row_wall(f, 2)?)) {
             Some(x) => Target {
@@ -185,13 +220,14 @@ pub fn targets(
         .flatten()
     {
         for t in f["results"].as_array().into_iter().flatten() {
-            if t["tool"].as_str() != Some("tcp-sniffer") {
+            let tool = t["tool"].as_str().unwrap_or("");
+            if tool != "tcp-sniffer" && tool != crate::compare::SNIFFER_2W {
                 continue;
             }
             if let Some(k) = t["median"]["maxRssKib"].as_f64() {
                 consider(
                     k / 1024.0,
-                    format!("compare {} CLI", f["workload"].as_str().unwrap_or("?")),
+                    format!("compare {} {tool}", f["workload"].as_str().unwrap_or("?")),
                 );
             }
         }
@@ -438,7 +474,7 @@ pub fn run(opts: &SummaryOptions) -> Result<()> {
     for (name, title) in [
         (
             "compare.md",
-            "Side by side: every tool over the same files (CLI, one worker)",
+            "Side by side: every tool over the same files (CLI, one worker; tcp-sniffer-2w: two)",
         ),
         (
             "replay.md",
@@ -501,9 +537,37 @@ mod tests {
     }
 
     #[test]
+    fn two_worker_targets_come_from_the_same_compare_run() {
+        let tool = |name: &str, wall: f64| serde_json::json!({"tool": name, "median": {"wallS": wall, "maxRssKib": 70.0 * 1024.0}});
+        let compare = serde_json::json!({"files": [{"workload": "S", "results": [
+            tool("tcpdump", 0.1), tool("tshark", 30.0), tool("tcp-sniffer", 0.5),
+            tool(crate::compare::SNIFFER_2W, 0.24),
+        ]}]});
+        let t = targets(Some(&compare), None, None);
+        let find = |w: &str| t.iter().find(|t| t.what.contains(w)).unwrap();
+        let floor1 = find("one worker: tcp-sniffer wall ÷ tcpdump");
+        assert_eq!(floor1.met, Some(false));
+        assert!(floor1.measured.starts_with("5.00×"), "{}", floor1.measured);
+        let floor2 = find("two workers (CLI)");
+        assert_eq!(floor2.met, Some(true));
+        assert!(
+            floor2.measured.contains("stretch ≤ 2×: not met"),
+            "{}",
+            floor2.measured
+        );
+        let scaling = find("1 worker's wall ÷ 2 workers' wall");
+        assert_eq!(
+            (scaling.met, scaling.measured.as_str()),
+            (Some(true), "2.08×")
+        );
+        // The 2-worker CLI's RSS counts too (70 MiB here).
+        assert_eq!(find("peak RSS").met, Some(false));
+    }
+
+    #[test]
     fn targets_without_reports_are_not_measured() {
         let t = targets(None, None, None);
         assert!(t.iter().all(|t| t.met.is_none()));
-        assert_eq!(t.len(), 3 + 1 + 5 + 1 + 2);
+        assert_eq!(t.len(), 3 + 2 + 1 + 5 + 1 + 2);
     }
 }

@@ -18,7 +18,7 @@ pub fn accepted(kind: Kind) -> String {
             "an interface name (1–15 characters, no `/`, `:` or spaces), or `any`".into()
         }
         Kind::Ports => {
-            "1–65535, comma-separated in env/CLI (an array in the library), no duplicates, at least one".into()
+            "1–65535, comma-separated in env/CLI (an array in the library), no duplicates, at least one; or `any`".into()
         }
         Kind::Url => "an `http://` or `https://` URL".into(),
         Kind::Secret => "a string without line breaks".into(),

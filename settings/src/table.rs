@@ -78,7 +78,7 @@ pub enum Kind {
     /// A Linux interface name (1–15 bytes, no `/`, `:` or whitespace, not `.`/`..`) or `any`.
     Interface,
     /// TCP ports 1–65535, comma-separated in text (an array or a number in the library), no
-    /// duplicates, at least one.
+    /// duplicates, at least one; or `any` (every TCP port, HTTP recognised by content).
     Ports,
     /// An absolute `http://` or `https://` URL with a host. Never echoed in errors.
     Url,
@@ -227,8 +227,8 @@ pub const INTERFACE: Setting = Setting::new(
 pub const PORTS: Setting = Setting::new(
     "ports",
     Kind::Ports,
-    Required("required: the TCP port(s) the application serves HTTP on, e.g. 8080 or 80,8080"),
-    "server ports whose HTTP is observed",
+    Required("required: the TCP port(s) the application serves HTTP on, e.g. 8080 or 80,8080, or any"),
+    "server ports whose HTTP is observed; `any`: HTTP/1 and the HTTP/2 preface are recognised by content on every TCP port (the side that sends the request line is the client; connections that are not HTTP are let go after the first bytes and counted in `flow.connections_not_http`)",
 )
 .env("PORTS")
 .short("ports", 'p');

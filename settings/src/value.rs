@@ -4,7 +4,7 @@
 //! its normalised JSON form, or a reason that says what is wrong and what is accepted (the
 //! caller adds the setting's name). Normalised forms: [`Kind::Int`] a JSON integer,
 //! [`Kind::Fraction`] a number, [`Kind::Bool`] a boolean, [`Kind::Ports`] an array of
-//! integers, [`Kind::Names`] an array of lower-cased names (`"none"` only first),
+//! integers or the string [`ANY_PORT`], [`Kind::Names`] an array of lower-cased names (`"none"` only first),
 //! [`Kind::Choice`] the lower-cased word, the rest strings; an empty [`Kind::Url`] or
 //! [`Kind::Secret`] is `null` (unset).
 //!
@@ -138,7 +138,10 @@ pub fn effective_list(defaults: &[&str], given: &[String]) -> Vec<String> {
 pub fn parse(kind: Kind, v: &RawValue) -> Result<Value, String> {
     match kind {
         Kind::Interface => interface(&text(v)?).map(Value::from),
-        Kind::Ports => ports(v).map(Value::from),
+        Kind::Ports => match port_spec(v)? {
+            PortSpec::Any => Ok(Value::from(ANY_PORT)),
+            PortSpec::List(p) => Ok(Value::from(p)),
+        },
         Kind::Url => {
             // Never echo the value: it may hold credentials.
             let t = text(v).map_err(|_| "expected a URL string".to_string())?;
@@ -304,7 +307,46 @@ pub fn interface(v: &str) -> Result<String, String> {
     }
 }
 
+/// The `ports` value that means every TCP port (HTTP recognised by content).
+pub const ANY_PORT: &str = "any";
+
+/// What `ports` says: every TCP port, or a list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PortSpec {
+    /// `any`: HTTP is recognised by content on every TCP port.
+    Any,
+    /// These server ports only (see [`ports`]).
+    List(Vec<u16>),
+}
+
+/// `ports`: `any` (any case, alone; also `["any"]` from the library), or a list as [`ports`]
+/// accepts it. `any` mixed with port numbers is refused: it would be ambiguous which was meant.
+pub fn port_spec(v: &RawValue) -> Result<PortSpec, String> {
+    let is_any = |t: &str| t.trim().eq_ignore_ascii_case(ANY_PORT);
+    let any = match v {
+        RawValue::Text(t) | RawValue::Json(Value::String(t)) => is_any(t),
+        RawValue::Json(Value::Array(a)) => a.len() == 1 && a[0].as_str().is_some_and(is_any),
+        _ => false,
+    };
+    if any {
+        return Ok(PortSpec::Any);
+    }
+    ports(v).map(PortSpec::List).map_err(|e| {
+        let mentions_any = match v {
+            RawValue::Text(t) | RawValue::Json(Value::String(t)) => t.split(',').any(is_any),
+            RawValue::Json(Value::Array(a)) => a.iter().any(|x| x.as_str().is_some_and(is_any)),
+            _ => false,
+        };
+        if mentions_any {
+            "\"any\" must stand alone (it already means every port), not in a list of ports".into()
+        } else {
+            e
+        }
+    })
+}
+
 /// TCP ports: 1–65535, comma-separated in text, no duplicates, at least one. Order is kept.
+/// (`any` is not a list: see [`port_spec`].)
 pub fn ports(v: &RawValue) -> Result<Vec<u16>, String> {
     let items: Vec<RawValue> = match v {
         RawValue::Text(t) => t
@@ -482,8 +524,20 @@ mod tests {
     #[test]
     fn ports_and_names() {
         assert_eq!(t(Kind::Ports, "80, 8080").unwrap(), json!([80, 8080]));
-        for bad in ["", "0", "65536", "80,80", "80,,81", "1e3", "http"] {
+        for bad in [
+            "", "0", "65536", "80,80", "80,,81", "1e3", "http", "anyport",
+        ] {
             assert!(t(Kind::Ports, bad).is_err(), "{bad}");
+        }
+        for any in ["any", " ANY ", "Any"] {
+            assert_eq!(t(Kind::Ports, any).unwrap(), json!("any"), "{any}");
+        }
+        let from_js = |v: Value| parse(Kind::Ports, &RawValue::Json(v));
+        assert_eq!(from_js(json!("any")).unwrap(), json!("any"));
+        assert_eq!(from_js(json!(["any"])).unwrap(), json!("any"));
+        for mixed in [json!("any,80"), json!(["any", 80]), json!([80, "any"])] {
+            let e = from_js(mixed.clone()).unwrap_err();
+            assert!(e.contains("must stand alone"), "{mixed}: {e}");
         }
         let h = Kind::Names(NameKind::Header);
         assert_eq!(t(h, "X-A, x-a ,B").unwrap(), json!(["x-a", "b"]));

@@ -18,13 +18,20 @@ fn sidecar_parse(row: &Setting, v: &str) -> Result<serde_json::Value, String> {
     row.parse(&RawValue::Text(v.to_string()))
 }
 
-/// `PORTS`: 1–65535, comma-separated, no duplicates, at least one. Order is kept.
+/// `PORTS`: 1–65535, comma-separated, no duplicates, at least one, order kept; or `any`
+/// (every TCP port, HTTP recognised by content), given as an empty list.
 pub fn ports(v: &str) -> Result<Vec<u16>, String> {
-    shared::ports(&RawValue::Text(v.to_string()))
+    match shared::port_spec(&RawValue::Text(v.to_string()))? {
+        shared::PortSpec::Any => Ok(Vec::new()),
+        shared::PortSpec::List(p) => Ok(p),
+    }
 }
 
-/// Ports as the sidecar's `PORTS` env value.
+/// Ports as the sidecar's `PORTS` env value (`any` for an empty list, see [`ports`]).
 pub fn ports_env(ports: &[u16]) -> String {
+    if ports.is_empty() {
+        return shared::ANY_PORT.to_string();
+    }
     ports
         .iter()
         .map(u16::to_string)
@@ -297,6 +304,9 @@ mod tests {
             assert!(ports(bad).is_err(), "{bad:?}");
         }
         assert_eq!(ports_env(&[80, 8080]), "80,8080");
+        assert_eq!(ports("ANY").unwrap(), Vec::<u16>::new());
+        assert_eq!(ports_env(&ports("any").unwrap()), "any");
+        assert!(ports("any,80").is_err());
     }
 
     #[test]

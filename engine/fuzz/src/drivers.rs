@@ -189,15 +189,27 @@ pub fn check_message(m: &HttpMessage, max_body: usize) {
     // Redaction may lengthen a body (a short value becomes "[REDACTED]"); one that grows
     // past maxBodySize is cut back to it and marked truncated.
     let cut_after_redaction = m.truncated && m.body.len() == max_body;
+    // A decoded body (`decodeBodies`) holds the decoded bytes: it is bounded by
+    // `decodedBodySize`, not by the size on the wire.
+    let body_limit = m.decoded_body_size.unwrap_or(m.body_size);
     assert!(
-        m.body.len() as u64 <= m.body_size
+        m.body.len() as u64 <= body_limit
             || cut_after_redaction
             || m.body.windows(10).any(|w| w == b"[REDACTED]"),
-        "body longer than bodySize: {} > {}",
+        "body longer than {}: {} > {body_limit}",
+        if m.decoded_body_size.is_some() {
+            "decodedBodySize"
+        } else {
+            "bodySize"
+        },
         m.body.len(),
-        m.body_size
     );
-    if m.body.len() as u64 == m.body_size && !m.incomplete && !cut_after_redaction {
+    // (A decoded body stopped at the bomb limit is whole up to that limit and truncated.)
+    if m.decoded_body_size.is_none()
+        && m.body.len() as u64 == m.body_size
+        && !m.incomplete
+        && !cut_after_redaction
+    {
         assert!(!m.truncated, "complete whole body marked truncated: {m:?}");
     }
     assert!(

@@ -287,7 +287,14 @@ pub fn filter_expression(ports: &[u16]) -> String {
 /// TCP): the kernel hands them to packet taps with an 8-byte hop-by-hop header (a Jumbo Payload
 /// option) between the IPv6 and TCP headers, which libpcap's `tcp port` does not look through,
 /// so without it every such packet — most of a fast IPv6 transfer — would be filtered out.
-/// No ports means all TCP.
+/// No ports means all TCP (`ports: any`).
+///
+/// Every expression also lets the overlay encapsulations through ([`ENCAP_FILTER`]: VXLAN,
+/// Geneve, GRE, IP-in-IP, 6in4 and 4in6, over IPv4 or IPv6): the kernel cannot look
+/// inside them for the inner TCP port, so the decoder unwraps them and the flow table
+/// keeps the monitored ports (`flow.segments_unmonitored` counts the rest). A pod's own
+/// interface carries no overlay packets, so this costs nothing there; on a node's
+/// interface it is what makes the pods' flows visible.
 pub fn ip_filter_expression(ports: &[u16]) -> String {
     let mut ports = ports.to_vec();
     ports.sort_unstable();
@@ -295,7 +302,7 @@ pub fn ip_filter_expression(ports: &[u16]) -> String {
     // An IPv6 hop-by-hop header of 8 bytes followed by TCP: the BIG TCP layout.
     const BIG_TCP: &str = "ip6[6] == 0 and ip6[40] == 6";
     if ports.is_empty() {
-        return format!("tcp or ({BIG_TCP})");
+        return format!("tcp or ({BIG_TCP}) or {ENCAP_FILTER}");
     }
     let mut plain = String::new();
     let mut big = String::new();
@@ -307,8 +314,17 @@ pub fn ip_filter_expression(ports: &[u16]) -> String {
         let _ = write!(plain, "tcp port {port}");
         let _ = write!(big, "ip6[48:2] == {port} or ip6[50:2] == {port}");
     }
-    format!("{plain} or ({BIG_TCP} and ({big}))")
+    format!("{plain} or ({BIG_TCP} and ({big})) or {ENCAP_FILTER}")
 }
+
+/// The overlay encapsulations the decoder unwraps (`wire::encap`), as a filter clause:
+/// VXLAN (UDP 4789) and Geneve (UDP 6081) by destination port, GRE (47), IP-in-IP (4) and
+/// IPv6-in-IP (41) by protocol, under an IPv4 or an IPv6 outer header (`ip6 proto` looks at
+/// the fixed header's next header only: an outer IPv6 header with extension headers before
+/// the tunnel is not matched).
+pub const ENCAP_FILTER: &str = "(udp dst port 4789 or udp dst port 6081 \
+     or ip proto 47 or ip proto 4 or ip proto 41 \
+     or ip6 proto 47 or ip6 proto 4 or ip6 proto 41)";
 
 /// The filter expression that fits a libpcap link type: [`filter_expression`] for Ethernet,
 /// [`ip_filter_expression`] otherwise.
@@ -485,10 +501,13 @@ mod tests {
             ip_filter_expression(&[8080, 80, 80]),
             format!(
                 "tcp port 80 or tcp port 8080 or ({big} and (ip6[48:2] == 80 or ip6[50:2] == 80 \
-                 or ip6[48:2] == 8080 or ip6[50:2] == 8080))"
+                 or ip6[48:2] == 8080 or ip6[50:2] == 8080)) or {ENCAP_FILTER}"
             )
         );
-        assert_eq!(ip_filter_expression(&[]), format!("tcp or ({big})"));
+        assert_eq!(
+            ip_filter_expression(&[]),
+            format!("tcp or ({big}) or {ENCAP_FILTER}")
+        );
         let p = ip_filter_expression(&[80]);
         assert_eq!(
             filter_expression(&[80]),

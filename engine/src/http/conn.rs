@@ -170,7 +170,30 @@ pub struct HttpConnection {
     /// Seen from the middle and no HTTP/1 message start found yet: bytes are
     /// also searched for HTTP/2 frames.
     pub(super) probe_h2: bool,
+    /// `ports: any`: which side is the client is not known yet (see
+    /// [`HttpConnection::orient_by_content`]); `None` once it is, or with listed ports.
+    pub(super) orient: Option<Orient>,
+    /// The roles were swapped: the side the flow table calls `Client` sends responses.
+    pub(super) swapped: bool,
+    /// `ports: any`: detection asks for a whole request or status line
+    /// ([`detect::classify_strict`]).
+    pub(super) strict_detect: bool,
 }
+
+/// Orientation by content (`ports: any`), until the first bytes decide it.
+#[derive(Clone, Copy, Debug)]
+pub(super) struct Orient {
+    /// `direction` if the roles were swapped.
+    pub(super) swapped_direction: Direction,
+    /// Bytes seen without a message start (connections seen mid-way); past
+    /// [`ORIENT_WINDOW`] the connection is declared not HTTP.
+    pub(super) unproven: usize,
+}
+
+/// `ports: any`: bytes of a connection seen mid-way searched for a message start (in
+/// both directions together) before it is declared not HTTP and let go. A connection seen
+/// from its start is decided on its first bytes (see `detect`).
+pub const ORIENT_WINDOW: usize = 64 * 1024;
 
 impl Drop for HttpConnection {
     fn drop(&mut self) {
@@ -207,6 +230,111 @@ impl HttpConnection {
             pending_charged: 0,
             h2: None,
             probe_h2: meta.mid_stream,
+            orient: None,
+            swapped: false,
+            strict_detect: false,
+        }
+    }
+
+    /// `ports: any`: the flow table's client and server are only a guess (the SYN's
+    /// sender, or the higher port); the first bytes decide. The side whose first bytes
+    /// are a request line (or the HTTP/2 preface, or a TLS ClientHello) is the client;
+    /// a status line (or an HTTP/2 server's SETTINGS, or a TLS ServerHello) marks the
+    /// server. A connection seen mid-way is decided by the first request or status line
+    /// found in either direction, and declared not HTTP after [`ORIENT_WINDOW`] bytes
+    /// without one. `swapped_direction` is the `direction` with client and server swapped.
+    pub fn orient_by_content(mut self, swapped_direction: Direction) -> Self {
+        self.orient = Some(Orient {
+            swapped_direction,
+            unproven: 0,
+        });
+        self.strict_detect = true;
+        self
+    }
+
+    /// Detected as not HTTP (TLS, another protocol, or nothing found within the
+    /// detection window): nothing more will be parsed.
+    pub fn is_not_http(&self) -> bool {
+        self.mode == Mode::NonHttp
+    }
+
+    /// The client's endpoint as decided so far.
+    pub fn client(&self) -> Endpoint {
+        self.client
+    }
+
+    /// The server's endpoint as decided so far.
+    pub fn server(&self) -> Endpoint {
+        self.server
+    }
+
+    /// The role of the flow table's `side` (they differ once the roles were swapped).
+    fn role(&self, side: Side) -> Side {
+        if self.swapped {
+            side.peer()
+        } else {
+            side
+        }
+    }
+
+    /// `ports: any`: decides the roles from `bytes`, the next bytes sent by the flow
+    /// table's `side`, while they are undecided; swaps them when the guess was wrong.
+    /// Gives up (not HTTP) after [`ORIENT_WINDOW`] bytes of a mid-way connection.
+    fn orient(&mut self, side: Side, bytes: &[u8], cx: &mut Ctx<'_>) {
+        let Some(o) = self.orient.as_mut() else {
+            return;
+        };
+        if self.mode != Mode::Http || self.h2.is_some() {
+            self.orient = None;
+            return;
+        }
+        let role = if self.swapped { side.peer() } else { side };
+        let h = &self.halves[idx(role)];
+        let verdict = match h.state {
+            State::Detect => {
+                // Bytes this side sent so far (bounded: detection holds at most DETECT_LIMIT).
+                let joined;
+                let s = if h.buf.is_empty() {
+                    bytes
+                } else {
+                    let more = bytes.len().min(detect::DETECT_LIMIT);
+                    joined = [&h.buf[..], &bytes[..more]].concat();
+                    &joined[..]
+                };
+                detect::first_bytes_role(s)
+            }
+            State::Resync { at_line_start } => {
+                let max = head_limit(cx.cfg);
+                let found = |r| match detect::resync(r, bytes, at_line_start, max) {
+                    Resync::Found(p) => Some(p),
+                    _ => None,
+                };
+                match (found(Side::Client), found(Side::Server)) {
+                    (Some(c), Some(s)) => Some(if c <= s { Side::Client } else { Side::Server }),
+                    (Some(_), None) => Some(Side::Client),
+                    (None, Some(_)) => Some(Side::Server),
+                    (None, None) => {
+                        o.unproven = o.unproven.saturating_add(bytes.len());
+                        if o.unproven > ORIENT_WINDOW {
+                            self.orient = None;
+                            cx.stats.non_http_other += 1;
+                            cx.stats.skipped_bytes += bytes.len() as u64;
+                            self.enter_passthrough(Mode::NonHttp, cx);
+                        }
+                        None
+                    }
+                }
+            }
+            _ => None,
+        };
+        if let Some(found) = verdict {
+            let o = self.orient.take().expect("checked above");
+            if found != role {
+                self.swapped = !self.swapped;
+                std::mem::swap(&mut self.client, &mut self.server);
+                self.halves.swap(0, 1);
+                self.direction = o.swapped_direction;
+            }
         }
     }
 
@@ -251,15 +379,22 @@ impl HttpConnection {
         stats: &mut HttpStats,
         out: &mut Vec<HttpMessage>,
     ) {
-        if let Some(h2) = self.h2.as_mut() {
-            return h2.data(side, bytes, ts, cfg, stats, out);
-        }
         let mut cx = Ctx {
             ts,
             cfg,
             stats,
             out,
         };
+        if self.orient.is_some() {
+            self.orient(side, bytes, &mut cx);
+            if self.mode == Mode::NonHttp {
+                return;
+            }
+        }
+        let side = self.role(side);
+        if let Some(h2) = self.h2.as_mut() {
+            return h2.data(side, bytes, ts, cfg, cx.stats, cx.out);
+        }
         self.feed(side, bytes, &mut cx);
         self.settle();
     }
@@ -274,6 +409,7 @@ impl HttpConnection {
         stats: &mut HttpStats,
         out: &mut Vec<HttpMessage>,
     ) {
+        let side = self.role(side);
         if let Some(h2) = self.h2.as_mut() {
             return h2.gap(side, len, ts, cfg, stats, out);
         }
@@ -300,6 +436,7 @@ impl HttpConnection {
         stats: &mut HttpStats,
         out: &mut Vec<HttpMessage>,
     ) {
+        let side = self.role(side);
         if let Some(h2) = self.h2.as_mut() {
             return h2.fin(side, ts, cfg, stats, out);
         }
@@ -606,7 +743,12 @@ impl HttpConnection {
     }
 
     pub(super) fn step_detect(&mut self, side: Side, s: &[u8], cx: &mut Ctx<'_>) -> Step {
-        match detect::classify(side, s) {
+        let detected = if self.strict_detect {
+            detect::classify_strict(side, s)
+        } else {
+            detect::classify(side, s)
+        };
+        match detected {
             Detected::NeedMore if s.len() < detect::DETECT_LIMIT => Step::need_more(0),
             Detected::Http | Detected::NeedMore => {
                 self.detected_http();
@@ -663,6 +805,9 @@ impl HttpConnection {
     fn start_h2_mid_stream(&mut self, side: Side, s: &[u8], cx: &mut Ctx<'_>) -> Step {
         cx.stats.h2_connections += 1;
         cx.stats.h2_mid_stream += 1;
+        cx.cfg
+            .notices
+            .note(super::config::PortNotice::Http2MidStream, self.server.port);
         let h2 = crate::http2::H2Connection::new(
             self.h2_peers(),
             false,
@@ -722,7 +867,12 @@ impl HttpConnection {
     pub(super) fn not_http(&mut self, kind: Detected, s: &[u8], cx: &mut Ctx<'_>) -> Step {
         match kind {
             Detected::Tls if self.tunnel => cx.stats.tunnel_tls += 1,
-            Detected::Tls => cx.stats.non_http_tls += 1,
+            Detected::Tls => {
+                cx.stats.non_http_tls += 1;
+                cx.cfg
+                    .notices
+                    .note(super::config::PortNotice::Tls, self.server.port);
+            }
             Detected::Http2 => cx.stats.non_http_http2 += 1,
             _ => cx.stats.non_http_other += 1,
         }

@@ -124,6 +124,57 @@ pub(crate) fn classify(side: Side, s: &[u8]) -> Detected {
     }
 }
 
+/// `ports: any`: like [`classify`], but the client's first bytes must be a whole
+/// request line `METHOD SP target SP HTTP/1.x` (method in upper case) or the HTTP/2
+/// preface, and the server's a status line `HTTP/1.x NNN` or a SETTINGS frame. On an
+/// unlisted port any protocol may speak, and a token followed by a space (`220 smtp`,
+/// memcached's `get key`) is not evidence of HTTP. HTTP/0.9 is therefore not
+/// recognised there.
+pub(crate) fn classify_strict(side: Side, s: &[u8]) -> Detected {
+    let c = classify(side, s);
+    if c != Detected::Http {
+        return c;
+    }
+    let t = &s[leading_newlines(s)..];
+    let line = match side {
+        Side::Client => request_line(t, DETECT_LIMIT),
+        Side::Server => status_line(t),
+    };
+    match line {
+        Candidate::Yes => Detected::Http,
+        Candidate::Maybe => Detected::NeedMore,
+        Candidate::No => Detected::Other,
+    }
+}
+
+/// `ports: any`: which role the sender of first bytes `s` plays, if they tell: a
+/// request line, the HTTP/2 preface or a TLS ClientHello are sent by a client; a
+/// status line, an HTTP/2 server's SETTINGS or a TLS ServerHello by a server (also
+/// after up to [`DETECT_WINDOW`] bytes of garbage, see [`find_start`]). `None` while
+/// they do not tell (yet).
+pub(crate) fn first_bytes_role(s: &[u8]) -> Option<Side> {
+    let t = &s[leading_newlines(s)..];
+    // TLS record header (5 bytes), then the handshake type: 1 ClientHello, 2 ServerHello.
+    if t.len() >= 6 && t[0] == 0x16 && t[1] == 0x03 {
+        return match t[5] {
+            1 => Some(Side::Client),
+            2 => Some(Side::Server),
+            _ => None,
+        };
+    }
+    for side in [Side::Client, Side::Server] {
+        if matches!(classify_strict(side, t), Detected::Http | Detected::Http2) {
+            return Some(side);
+        }
+    }
+    for side in [Side::Client, Side::Server] {
+        if let Resync::Found(_) = find_start(side, t) {
+            return Some(side);
+        }
+    }
+    None
+}
+
 /// Finds the end of a message head: the index just after the empty line
 /// (`\n\r\n` or `\n\n`), searching from `from`. `s` must not start with an
 /// empty line. On `Err`, the position to resume searching from once more
@@ -471,6 +522,51 @@ mod tests {
         assert_eq!(
             resync(Side::Server, b"HTTP/2 200\n", true, 99),
             Resync::NotFound
+        );
+    }
+
+    #[test]
+    fn any_port_roles_come_from_the_first_bytes() {
+        let c = Some(Side::Client);
+        let sv = Some(Side::Server);
+        for (bytes, want) in [
+            (&b"GET / HTTP/1.1\r\n"[..], c),
+            (b"\r\nPOST /x HTTP/1.0\n", c),
+            (b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", c),
+            (&[0x16, 0x03, 0x01, 0x00, 0x05, 0x01], c),
+            (b"HTTP/1.1 200 OK\r\n", sv),
+            (&[0, 0, 6, 4, 0, 0, 0, 0, 0], sv),
+            (&[0x16, 0x03, 0x03, 0x00, 0x05, 0x02], sv),
+            (b"\x00\x01junk then GET / HTTP/1.1\r\n", c),
+            // Not evidence of HTTP on an unlisted port.
+            (b"220 mail.example ESMTP\r\n", None),
+            (b"get key\r\n", None),
+            (b"GET /", None),
+            (b"SSH-2.0-OpenSSH_9.2\r\n", None),
+        ] {
+            assert_eq!(
+                first_bytes_role(bytes),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(bytes)
+            );
+        }
+        assert_eq!(
+            classify_strict(Side::Client, b"get key\r\n"),
+            Detected::Other
+        );
+        assert_eq!(classify(Side::Client, b"get key\r\n"), Detected::Http);
+        assert_eq!(
+            classify_strict(Side::Client, b"GET / HT"),
+            Detected::NeedMore
+        );
+        assert_eq!(
+            classify_strict(Side::Client, b"GET / HTTP/1.1\r\n"),
+            Detected::Http
+        );
+        assert_eq!(
+            classify_strict(Side::Server, b"HTTP/1.1 404 "),
+            Detected::Http
         );
     }
 }

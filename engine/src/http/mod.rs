@@ -94,8 +94,8 @@ mod stats;
 #[cfg(test)]
 mod tests;
 
-pub use config::HttpConfig;
-pub use conn::HttpConnection;
+pub use config::{HttpConfig, PortNotice, PortNotices};
+pub use conn::{HttpConnection, ORIENT_WINDOW};
 pub use head::REDACTED;
 // Shared with the HTTP/2 stage (same header rules, same redaction, same head charge).
 pub(crate) use head::{header_name, latin1, redact as redact_headers, DISCARD_DUPLICATES};

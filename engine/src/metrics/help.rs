@@ -31,6 +31,8 @@ pub(super) const HELP: &[(&str, &str, &str)] = &[
     ("flow", "connections_reused", "Connections replaced by a new SYN on the same addresses and ports."),
     ("flow", "connections_open_at_end", "Connections still open when the capture ended (flushed as incomplete where unfinished)."),
     ("flow", "bytes_not_parsed", "Payload bytes of connections no longer parsed as HTTP (upgraded, tunnelled, not HTTP)."),
+    ("flow", "connections_not_http", "ports any: connections let go because their first bytes were not HTTP (or no message start was found within the detection window of a connection seen mid-way)."),
+    ("flow", "segments_not_http", "ports any: segments of connections let go as not HTTP, dropped unread."),
     ("reassembly", "segments", "Segments passed to Reassembler::segment."),
     ("reassembly", "delivered_bytes", "Payload bytes passed to the sink as data (in order, de-duplicated)."),
     ("reassembly", "out_of_order_segments", "Segments that arrived ahead of the next expected byte (a hole before them)."),

@@ -5,12 +5,14 @@
 //! Flannel, Calico's VXLAN mode, Cilium) and Geneve (UDP port 6081, RFC 8926;
 //! OVN, Cilium).
 //!
-//! Only an IPv4 outer packet is unwrapped (the overlays above run over IPv4 on
-//! almost every cluster) and at most [`MAX_DEPTH`] layers deep. The outer
-//! packet's own addresses are dropped: the flow is the inner one. Decoding
-//! inner headers uses the same checked views, so the panic contract holds.
-//! Live capture's kernel filter matches TCP ports only: encapsulated traffic
-//! reaches this decoder from files, or from a filter widened to match it.
+//! The outer packet may be IPv4 or IPv6 (after its extension headers: VXLAN,
+//! Geneve and GRE over IPv6, IP-in-IPv6 (4in6, protocol 4) and IPv6-in-IPv6
+//! (protocol 41)); at most [`MAX_DEPTH`] layers are unwrapped. A fragmented
+//! outer packet is not unwrapped (counted as not TCP). The outer packet's own
+//! addresses are dropped: the flow is the inner one. Decoding inner headers
+//! uses the same checked views, so the panic contract holds. Live capture's
+//! kernel filter lets these encapsulations through whatever the inner port
+//! (`capture::ENCAP_FILTER`); the flow table keeps the monitored ports.
 
 use super::{be16, ethernet, ipv4::Ipv4Packet, protocol, DecodeError, Layer, Network};
 
@@ -40,7 +42,12 @@ pub(crate) fn inner(proto: u8, outer: &[u8]) -> Option<Result<(Network, &[u8]), 
     if ip.is_fragment() {
         return None;
     }
-    let p = ip.payload();
+    inner_payload(proto, ip.payload())
+}
+
+/// The packet inside the payload `p` of an IPv4 or IPv6 packet whose (upper-layer)
+/// protocol is `proto`: `None` when it is not an encapsulation this module unwraps.
+pub(crate) fn inner_payload(proto: u8, p: &[u8]) -> Option<Result<(Network, &[u8]), DecodeError>> {
     match proto {
         IPIP => Some(Ok((Network::Ipv4, p))),
         IPV6_IN_IP => Some(Ok((Network::Ipv6, p))),
@@ -115,5 +122,75 @@ fn udp(p: &[u8]) -> Option<Result<(Network, &[u8]), DecodeError>> {
             by_ethertype(be16(&body[2..4]), rest)
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+#[path = "encap_fixtures.rs"]
+mod fixtures;
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::net::IpAddr;
+
+    pub(crate) use super::fixtures::{FIXTURES, INNER_PAYLOAD};
+    use crate::wire::{decode_tcp, DecodeError, LinkType};
+
+    #[test]
+    fn every_encapsulation_unwraps_to_the_inner_segment() {
+        for (name, packet, version) in FIXTURES {
+            let seg = decode_tcp(LinkType::Raw, packet).unwrap_or_else(|e| panic!("{name}: {e:?}"));
+            let (src, dst): (IpAddr, IpAddr) = if *version == 4 {
+                ("10.1.0.1".parse().unwrap(), "10.1.0.2".parse().unwrap())
+            } else {
+                ("fd00::1".parse().unwrap(), "fd00::2".parse().unwrap())
+            };
+            assert_eq!((seg.src, seg.dst), (src, dst), "{name}");
+            assert_eq!((seg.src_port, seg.dst_port), (40000, 8080), "{name}");
+            assert_eq!(seg.seq, 1000, "{name}");
+            assert_eq!(seg.payload, INNER_PAYLOAD, "{name}");
+            assert_eq!(seg.missing, 0, "{name}");
+        }
+    }
+
+    #[test]
+    fn cut_encapsulated_packets_are_errors_never_panics() {
+        for (name, packet, _) in FIXTURES {
+            for len in 0..packet.len() {
+                // Any prefix either decodes (the IP length says more is missing) or is an error.
+                let _ = decode_tcp(LinkType::Raw, &packet[..len]);
+            }
+            assert!(decode_tcp(LinkType::Raw, packet).is_ok(), "{name}");
+        }
+    }
+
+    #[test]
+    fn ipv6_outer_fragments_and_other_protocols_are_not_unwrapped() {
+        let (_, vxlan6, _) = FIXTURES
+            .iter()
+            .find(|(n, _, _)| *n == "vxlan_ipv6")
+            .unwrap();
+        // UDP to another port: plain UDP, not a tunnel.
+        let mut other = vxlan6.to_vec();
+        other[42..44].copy_from_slice(&53u16.to_be_bytes());
+        assert!(matches!(
+            decode_tcp(LinkType::Raw, &other),
+            Err(DecodeError::NotTcp(17))
+        ));
+        // The VXLAN I flag clear: not VXLAN.
+        let mut no_i = vxlan6.to_vec();
+        no_i[48] = 0;
+        assert!(matches!(
+            decode_tcp(LinkType::Raw, &no_i),
+            Err(DecodeError::NotTcp(17))
+        ));
+        // Behind a fragment header (first fragment, more to come): never unwrapped.
+        let mut frag = vxlan6[..40].to_vec();
+        frag[6] = 44;
+        let plen = u16::from_be_bytes([frag[4], frag[5]]) + 8;
+        frag[4..6].copy_from_slice(&plen.to_be_bytes());
+        frag.extend_from_slice(&[17, 0, 0, 1, 0, 0, 0, 9]);
+        frag.extend_from_slice(&vxlan6[40..]);
+        assert!(decode_tcp(LinkType::Raw, &frag).is_err());
     }
 }

@@ -339,9 +339,21 @@ pub fn is_extension(next_header: u8) -> bool {
     )
 }
 
-/// IPv6 → the TCP bytes it carries, after the extension headers.
-#[inline]
+/// IPv6 → the TCP bytes it carries, after the extension headers (the decoder itself
+/// uses [`upper`], which also hands tunnels on).
+#[cfg(test)]
 pub(crate) fn decode(packet: &[u8]) -> Result<IpPayload<'_>, DecodeError> {
+    match upper(packet)? {
+        (protocol::TCP, payload) => Ok(payload),
+        (other, _) => Err(DecodeError::NotTcp(other)),
+    }
+}
+
+/// IPv6 → its upper-layer protocol and the bytes it carries, after the extension headers
+/// (so a tunnel inside IPv6 can be unwrapped, see `encap`). Fragments are errors as in
+/// [`decode`]: a non-TCP first fragment is `NotTcp`, never unwrapped.
+#[inline]
+pub(crate) fn upper(packet: &[u8]) -> Result<(u8, IpPayload<'_>), DecodeError> {
     let ip = Ipv6Packet::new_checked(packet)?;
     let mut payload = IpPayload {
         src: IpAddr::V6(ip.src_addr()),
@@ -359,7 +371,7 @@ pub(crate) fn decode(packet: &[u8]) -> Result<IpPayload<'_>, DecodeError> {
     for _ in 0..=MAX_EXT_HEADERS {
         match next {
             protocol::TCP if fragmented => return Err(DecodeError::Ipv6Fragment),
-            protocol::TCP => return Ok(payload),
+            protocol::TCP => return Ok((protocol::TCP, payload)),
             protocol::FRAGMENT => {
                 let frag =
                     FragmentHeader::new_checked(payload.data).map_err(|e| payload.refine(e))?;
@@ -382,7 +394,8 @@ pub(crate) fn decode(packet: &[u8]) -> Result<IpPayload<'_>, DecodeError> {
                 next = ext.next_header();
                 payload.data = ext.payload();
             }
-            other => return Err(DecodeError::NotTcp(other)),
+            other if fragmented => return Err(DecodeError::NotTcp(other)),
+            other => return Ok((other, payload)),
         }
     }
     Err(DecodeError::Malformed {

@@ -352,7 +352,8 @@ pub fn decode_tcp(link: LinkType, frame: &[u8]) -> Result<TcpSegment<'_>, Decode
         LinkType::Ipv6 => (Network::Ipv6, frame),
     };
     let (mut network, mut packet) = (network, packet);
-    // Overlay encapsulations (IPv4 outer): unwrap to the inner flow, a bounded number of times.
+    // Overlay encapsulations (IPv4 or IPv6 outer): unwrap to the inner flow, a bounded number
+    // of times.
     for _ in 0..=encap::MAX_DEPTH {
         let ip = match network {
             Network::Ipv4 => match ipv4::decode(packet) {
@@ -365,7 +366,16 @@ pub fn decode_tcp(link: LinkType, frame: &[u8]) -> Result<TcpSegment<'_>, Decode
                 },
                 r => r?,
             },
-            Network::Ipv6 => ipv6::decode(packet)?,
+            Network::Ipv6 => match ipv6::upper(packet)? {
+                (protocol::TCP, ip) => ip,
+                (proto, ip) => match encap::inner_payload(proto, ip.data) {
+                    Some(inner) => {
+                        (network, packet) = inner?;
+                        continue;
+                    }
+                    None => return Err(DecodeError::NotTcp(proto)),
+                },
+            },
         };
         return tcp::decode(ip);
     }

@@ -485,8 +485,10 @@ pub fn mutate(pod: &Pod, settings: &InjectSettings) -> Mutation {
             }
         }
     }
+    // An annotation `any` gives an empty list: every port, recognised by content.
+    let any_port = ports.as_ref().is_some_and(Vec::is_empty);
     let ports = ports.unwrap_or_else(|| container_ports(pod));
-    if ports.is_empty() {
+    if ports.is_empty() && !any_port {
         warnings.push(format!(
             "tcp-sniffer: not injected: no ports to watch; set the annotation {PORTS_ANNOTATION} or declare a TCP containerPort"
         ));
@@ -746,6 +748,23 @@ mod tests {
         let m = mutate(&p, &s);
         assert_eq!(m.verdict, Verdict::Skipped(SkipReason::NoPorts));
         assert!(m.warnings[0].contains(PORTS_ANNOTATION));
+    }
+
+    #[test]
+    fn ports_annotation_any_watches_every_port() {
+        let s = settings();
+        // Even a pod that declares no port: `any` recognises HTTP by content.
+        let mut p = simple(json!({"tcp-sniffer.dev/ports": "any"}));
+        p.spec.as_mut().unwrap().containers[0].ports = None;
+        let m = mutate(&p, &s);
+        assert!(m.invalid_annotations.is_empty(), "{:?}", m.warnings);
+        let v = serde_json::to_value(m.patch.unwrap()).unwrap();
+        assert_eq!(
+            v[0]["value"]["env"][0],
+            json!({"name": "PORTS", "value": "any"})
+        );
+        let m = mutate(&simple(json!({"tcp-sniffer.dev/ports": "any,80"})), &s);
+        assert_eq!(m.invalid_annotations, vec![PORTS_ANNOTATION]);
     }
 
     #[test]

@@ -31,7 +31,7 @@ pub const CA_FILE: &str = "/etc/tcp-sniffer/ca/ca.crt";
 /// The sidecar's per-pod values after annotations were applied.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SidecarValues {
-    /// Ports to watch.
+    /// Ports to watch; empty means `any` (every TCP port, HTTP recognised by content).
     pub ports: Vec<u16>,
     /// INTERFACE.
     pub interface: String,
