@@ -1148,8 +1148,19 @@ impl H2Connection {
         if let Some(m) = self.message_mut(id, side) {
             m.trailers_seen = true;
             m.msg.incomplete |= f.incomplete;
-            // Pseudo-headers in trailers are malformed (§8.1); they were dropped.
-            m.msg.trailers.extend(f.headers);
+            // Pseudo-headers in trailers are malformed (§8.1); they were dropped. A
+            // second trailer block (or a name repeated across blocks) merges like
+            // headers do, so each name appears once.
+            for (name, value) in f.headers {
+                match value {
+                    HeaderValue::Single(v) => add_header(&mut m.msg.trailers, name, v),
+                    HeaderValue::List(vs) => {
+                        for v in vs {
+                            add_header(&mut m.msg.trailers, name.clone(), v);
+                        }
+                    }
+                }
+            }
             cx.stats.h2_trailers += 1;
         }
     }
