@@ -29,7 +29,7 @@ const invalid = [
   [{ PORTS: '80', CONNECTION_IDLE_TIMEOUT_MS: '10' }, 'invalid setting CONNECTION_IDLE_TIMEOUT_MS: expected an integer >= 1000, got "10"'],
   [{ PORTS: '80', LOG_LEVEL: 'loud' }, 'invalid setting LOG_LEVEL: expected one of "error", "warn", "info", "debug", got "loud"'],
   [{ PORTS: '80', STATS_INTERVAL_MS: '500' }, 'invalid setting STATS_INTERVAL_MS: expected an integer >= 1000, got "500"'],
-  [{ PORTS: '80', STATS_INTERVAL_MS: 'soon' }, 'invalid setting STATS_INTERVAL_MS: expected an integer >= 1000, got "soon"'],,
+  [{ PORTS: '80', STATS_INTERVAL_MS: 'soon' }, 'invalid setting STATS_INTERVAL_MS: expected an integer >= 1000, got "soon"'],
 ];
 
 for (const [env, expected] of invalid) {

@@ -1,5 +1,5 @@
-//! Rules between settings, read from the table's rows ([`Setting::conflicts`],
-//! [`Setting::needs`]) and checked here for every surface: the engine's validation (so the
+//! Rules between settings, read from the table's rows (`conflicts`,
+//! `needs`) and checked here for every surface: the engine's validation (so the
 //! command line, the sidecar's environment and `createSniffer` refuse the same
 //! combinations with the same words) and the webhook (which must never inject a
 //! combination the sidecar refuses). The command line also hands the conflicts to clap,
@@ -50,7 +50,7 @@ fn conflict_reason(row: &Setting) -> &'static str {
 }
 
 /// Checks `given` — the values given on `surface`, normalised, by key — against every
-/// rule of the table. Defaults count for [`Setting::needs`] (a default can need another
+/// rule of the table. Defaults count for `needs` rules (a default can need another
 /// setting); only given values count for conflicts (a default never conflicts).
 pub fn check(surface: Surface, given: &Map<String, Value>) -> Result<(), Invalid> {
     let value = |row: &Setting| -> Value {

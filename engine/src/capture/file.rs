@@ -2,7 +2,7 @@
 //!
 //! libpcap opens every file (so opening errors and the link type are exactly libpcap's)
 //! and reads pcapng and anything unusual. Classic pcap records — the common case, and
-//! the one replay speed is measured on — are read by [`FastPcap`], a buffered reader of
+//! the one replay speed is measured on — are read by `FastPcap`, a buffered reader of
 //! our own: libpcap reads each record with two `fread` calls and copies it once more,
 //! which was about a tenth of a one-worker replay.
 //!
