@@ -412,41 +412,61 @@ fn write_u64(n: u64, out: &mut Vec<u8>) {
 
 fn write_hex16(n: u64, out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    for shift in (0..16).rev() {
-        out.push(HEX[((n >> (shift * 4)) & 0xf) as usize]);
+    // Into a stack buffer, copied once (one capacity check instead of sixteen).
+    let mut buf = [0u8; 16];
+    for (i, d) in buf.iter_mut().enumerate() {
+        *d = HEX[((n >> ((15 - i) * 4)) & 0xf) as usize];
     }
+    out.extend_from_slice(&buf);
 }
 
 fn write_endpoint(e: &Endpoint, out: &mut Vec<u8>) {
-    out.extend_from_slice(br#"{"ip":""#);
-    match e.ip {
-        IpAddr::V4(v4) => {
-            // Dotted quad into a stack buffer, copied once.
-            let mut buf = [0u8; 15];
-            let mut n = 0;
-            for (i, o) in v4.octets().into_iter().enumerate() {
-                if i > 0 {
-                    buf[n] = b'.';
-                    n += 1;
-                }
-                if o >= 100 {
-                    buf[n] = b'0' + o / 100;
-                    n += 1;
-                }
-                if o >= 10 {
-                    buf[n] = b'0' + (o / 10) % 10;
-                    n += 1;
-                }
-                buf[n] = b'0' + o % 10;
-                n += 1;
-            }
-            out.extend_from_slice(&buf[..n]);
+    let IpAddr::V4(v4) = e.ip else {
+        out.extend_from_slice(br#"{"ip":""#);
+        write_display(&e.ip, out);
+        out.extend_from_slice(br#"","port":"#);
+        write_u64(u64::from(e.port), out);
+        out.push(b'}');
+        return;
+    };
+    // The whole object in a stack buffer, copied once: `{"ip":"` (7) + a dotted quad (at
+    // most 15) + `","port":` (9) + at most 5 digits + `}`.
+    let mut buf = [0u8; 37];
+    buf[..7].copy_from_slice(br#"{"ip":""#);
+    let mut n = 7;
+    for (i, o) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            buf[n] = b'.';
+            n += 1;
         }
-        IpAddr::V6(_) => write_display(&e.ip, out),
+        if o >= 100 {
+            buf[n] = b'0' + o / 100;
+            n += 1;
+        }
+        if o >= 10 {
+            buf[n] = b'0' + (o / 10) % 10;
+            n += 1;
+        }
+        buf[n] = b'0' + o % 10;
+        n += 1;
     }
-    out.extend_from_slice(br#"","port":"#);
-    write_u64(u64::from(e.port), out);
-    out.push(b'}');
+    buf[n..n + 9].copy_from_slice(br#"","port":"#);
+    n += 9;
+    let mut digits = [0u8; 5];
+    let mut port = e.port;
+    let mut d = 5;
+    loop {
+        d -= 1;
+        digits[d] = b'0' + (port % 10) as u8;
+        port /= 10;
+        if port == 0 {
+            break;
+        }
+    }
+    buf[n..n + 5 - d].copy_from_slice(&digits[d..]);
+    n += 5 - d;
+    buf[n] = b'}';
+    out.extend_from_slice(&buf[..n + 1]);
 }
 
 /// Latency in milliseconds with microsecond precision, shortest form (`45.449`, `2`, `0.001`).
@@ -493,62 +513,132 @@ static ESCAPE: [u8; 256] = {
     t
 };
 
-/// Whether any byte of `bytes` is one [`ESCAPE`] escapes (a control character, `"`, `\\`
-/// or DEL): 16 bytes per step with SSE2 (part of every x86_64 CPU).
+/// The index of the first byte of `bytes` that [`ESCAPE`] escapes (a control character,
+/// `"`, `\\` or DEL), or `bytes.len()` when there is none: 16 bytes per step with SSE2
+/// (part of every x86_64 CPU). A string of 16 bytes or more ends with one overlapping
+/// 16-byte step instead of a byte-by-byte tail.
 #[cfg(target_arch = "x86_64")]
-fn needs_escape(bytes: &[u8]) -> bool {
+#[inline]
+fn find_escape(bytes: &[u8]) -> usize {
     use std::arch::x86_64::{
-        _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
         _mm_set1_epi8,
     };
-    let mut chunks = bytes.chunks_exact(16);
-    // SAFETY: SSE2 is in the x86_64 baseline, so these intrinsics are always available;
-    // each load reads exactly the 16 bytes of its in-bounds chunk (unaligned load).
-    let found = unsafe {
-        let below_space = _mm_set1_epi8(0x1f);
-        let quote = _mm_set1_epi8(b'"' as i8);
-        let backslash = _mm_set1_epi8(b'\\' as i8);
-        let del = _mm_set1_epi8(0x7f);
-        chunks.by_ref().any(|chunk| {
-            let v = _mm_loadu_si128(chunk.as_ptr().cast());
-            // Unsigned min(v, 0x1f) == v exactly when v <= 0x1f.
-            let control = _mm_cmpeq_epi8(_mm_min_epu8(v, below_space), v);
-            let special = _mm_or_si128(
-                _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
-                _mm_cmpeq_epi8(v, del),
-            );
-            _mm_movemask_epi8(_mm_or_si128(control, special)) != 0
-        })
-    };
-    found || chunks.remainder().iter().any(|&b| ESCAPE[b as usize] != 0)
+    /// Bit i set when byte i of the 16 at `p` is escaped.
+    ///
+    /// SAFETY (caller): `p..p + 16` is in bounds. SSE2 is in the x86_64 baseline.
+    #[inline(always)]
+    unsafe fn mask(p: *const u8) -> u32 {
+        let v = _mm_loadu_si128(p.cast::<__m128i>());
+        // Unsigned min(v, 0x1f) == v exactly when v <= 0x1f.
+        let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
+        let special = _mm_or_si128(
+            _mm_or_si128(
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8)),
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8)),
+            ),
+            _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)),
+        );
+        _mm_movemask_epi8(_mm_or_si128(control, special)) as u32
+    }
+    let len = bytes.len();
+    if len < 16 {
+        // Most header names and many values: one or two overlapping 8-byte words say
+        // "nothing to escape" without a byte loop; only a hit looks for the position.
+        let clean = match len {
+            8..=15 => {
+                !word_needs_escape(u64::from_le_bytes(bytes[..8].try_into().unwrap_or([0; 8])))
+                    && !word_needs_escape(u64::from_le_bytes(
+                        bytes[len - 8..].try_into().unwrap_or([0; 8]),
+                    ))
+            }
+            4..=7 => {
+                let lo = u32::from_le_bytes(bytes[..4].try_into().unwrap_or([0; 4]));
+                let hi = u32::from_le_bytes(bytes[len - 4..].try_into().unwrap_or([0; 4]));
+                !word_needs_escape(u64::from(lo) | u64::from(hi) << 32)
+            }
+            _ => false,
+        };
+        if clean {
+            return len;
+        }
+        return bytes
+            .iter()
+            .position(|&b| ESCAPE[b as usize] != 0)
+            .unwrap_or(len);
+    }
+    let p = bytes.as_ptr();
+    let mut i = 0;
+    while i + 16 <= len {
+        // SAFETY: i + 16 <= len.
+        let m = unsafe { mask(p.add(i)) };
+        if m != 0 {
+            return i + m.trailing_zeros() as usize;
+        }
+        i += 16;
+    }
+    if i < len {
+        // The last 16 bytes (len >= 16), minus the ones already scanned.
+        // SAFETY: len - 16 + 16 == len.
+        let m = unsafe { mask(p.add(len - 16)) } >> (i - (len - 16));
+        if m != 0 {
+            return i + m.trailing_zeros() as usize;
+        }
+    }
+    len
 }
 
-/// Whether any byte of `bytes` is one [`ESCAPE`] escapes (portable version).
+/// Whether any of the 8 bytes of `w` is one [`ESCAPE`] escapes (below 0x20, `"`, `\\`,
+/// DEL). Exact, no false positives: each test is the classic "has a byte below n" /
+/// "has a zero byte" word trick, exact for the question "is there any".
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn word_needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    let below_space = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    (below_space
+        | has_zero(w ^ (ONES * u64::from(b'"')))
+        | has_zero(w ^ (ONES * u64::from(b'\\')))
+        | has_zero(w ^ (ONES * 0x7f)))
+        != 0
+}
+
+/// The index of the first byte [`ESCAPE`] escapes, or `bytes.len()` (portable version).
 #[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn find_escape(bytes: &[u8]) -> usize {
+    bytes
+        .iter()
+        .position(|&b| ESCAPE[b as usize] != 0)
+        .unwrap_or(bytes.len())
+}
+
+/// Whether any byte of `bytes` is one [`ESCAPE`] escapes.
+#[cfg(test)]
 fn needs_escape(bytes: &[u8]) -> bool {
-    bytes.iter().any(|&b| ESCAPE[b as usize] != 0)
+    find_escape(bytes) < bytes.len()
 }
 
 /// Writes `s` as a JSON string literal (RFC 8259 escaping).
+///
+/// Runs between escaped bytes are found 16 bytes at a time and copied whole: JSON bodies
+/// (a quote every few bytes) are the common case that needs escaping at all.
+#[inline]
 pub fn write_str(s: &str, out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
     out.push(b'"');
-    // Fast path: most strings (header names and values, URLs, text bodies) need no
-    // escaping at all.
-    if !needs_escape(bytes) {
-        out.extend_from_slice(bytes);
-        out.push(b'"');
-        return;
-    }
     let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
+    loop {
+        let at = start + find_escape(&bytes[start..]);
+        out.extend_from_slice(&bytes[start..at]);
+        let Some(&b) = bytes.get(at) else {
+            break;
+        };
         let esc = ESCAPE[b as usize];
-        if esc == 0 {
-            continue;
-        }
-        out.extend_from_slice(&bytes[start..i]);
         if esc == b'u' {
             out.extend_from_slice(&[
                 b'\\',
@@ -561,9 +651,8 @@ pub fn write_str(s: &str, out: &mut Vec<u8>) {
         } else {
             out.extend_from_slice(&[b'\\', esc]);
         }
-        start = i + 1;
+        start = at + 1;
     }
-    out.extend_from_slice(&bytes[start..]);
     out.push(b'"');
 }
 
@@ -589,6 +678,128 @@ mod tests {
         // Neighbours that could borrow into each other in the subtraction.
         assert!(!needs_escape("\u{e9}\u{e9}\u{e9}\u{e9}abc".as_bytes()));
         assert!(needs_escape(b"\x80\x1f\x80\x80\x80\x80\x80\x80"));
+    }
+
+    /// The escaping rule spelled out byte by byte: what `write_str` must produce.
+    fn reference_str(s: &str) -> Vec<u8> {
+        let mut out = vec![b'"'];
+        for &b in s.as_bytes() {
+            match ESCAPE[b as usize] {
+                0 => out.push(b),
+                b'u' => out.extend_from_slice(format!("\\u{b:04x}").as_bytes()),
+                e => out.extend_from_slice(&[b'\\', e]),
+            }
+        }
+        out.push(b'"');
+        out
+    }
+
+    #[test]
+    fn find_escape_agrees_with_the_table_for_every_byte_at_short_lengths() {
+        // The word tests of strings under 16 bytes: every byte value at every position,
+        // next to neighbours (0xff, 0x80, 0x21) that could borrow into it.
+        for len in 1..20 {
+            for at in 0..len {
+                for fill in [b'a', 0xff, 0x80, 0x21, 0x20] {
+                    for b in 0..=255u8 {
+                        let mut s = vec![fill; len];
+                        s[at] = b;
+                        let want = if ESCAPE[b as usize] != 0 {
+                            at
+                        } else if ESCAPE[fill as usize] != 0 {
+                            0
+                        } else {
+                            len
+                        };
+                        assert_eq!(
+                            find_escape(&s),
+                            want,
+                            "len {len} fill {fill:#x} {b:#04x} at {at}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn find_escape_gives_the_first_escaped_byte_at_every_length_and_position() {
+        // Lengths around the 16-byte steps and the overlapping last step; one or two
+        // escaped bytes anywhere (the first one must win), every kind of escaped byte.
+        for len in 0..50 {
+            assert_eq!(find_escape(&vec![b'a'; len]), len, "len {len}");
+            for at in 0..len {
+                for b in [b'"', b'\\', 0x00, 0x1f, 0x7f, b'\n'] {
+                    let mut s = vec![0xc3u8; len];
+                    s[at] = b;
+                    assert_eq!(find_escape(&s), at, "len {len}, {b:#04x} at {at}");
+                    if at + 3 < len {
+                        s[at + 3] = b'"';
+                        assert_eq!(find_escape(&s), at, "len {len}, two from {at}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn write_str_matches_the_byte_by_byte_rule() {
+        let cases = [
+            "",
+            "plain",
+            "{\"id\":4201,\"name\":\"item-4201\",\"tags\":[\"a\",\"b\"]}",
+            "\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"\"",
+            "tab\there, line\nbreak\r\u{1}\u{7f} é ü \u{2028} end with quote\"",
+            "0123456789abcdef\\",
+            "0123456789abcde\\f",
+        ];
+        for s in cases {
+            let mut out = Vec::new();
+            write_str(s, &mut out);
+            assert_eq!(out, reference_str(s), "{s:?}");
+        }
+        // Every byte value at every position of strings around the 16-byte boundaries.
+        for len in (1usize..=20).chain([31, 33]) {
+            for at in 0..len {
+                for b in 0..0x80u8 {
+                    let mut s = vec![b'x'; len];
+                    s[at] = b;
+                    let s = String::from_utf8(s).unwrap();
+                    let mut out = Vec::new();
+                    write_str(&s, &mut out);
+                    assert_eq!(out, reference_str(&s), "len {len}, {b:#04x} at {at}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn endpoints_are_written_as_display_would() {
+        for ip in [
+            "0.0.0.0",
+            "10.1.0.159",
+            "255.255.255.255",
+            "9.99.100.1",
+            "::1",
+            "fd00:c::12",
+        ] {
+            for port in [0u16, 7, 80, 443, 8080, 32768, 65535] {
+                let e = Endpoint {
+                    ip: ip.parse().unwrap(),
+                    port,
+                };
+                let mut out = Vec::new();
+                write_endpoint(&e, &mut out);
+                assert_eq!(
+                    String::from_utf8(out).unwrap(),
+                    format!(r#"{{"ip":"{ip}","port":{port}}}"#)
+                );
+            }
+        }
+        let mut out = Vec::new();
+        write_hex16(0x0123_4567_89ab_cdef, &mut out);
+        write_hex16(1, &mut out);
+        assert_eq!(out, b"0123456789abcdef0000000000000001");
     }
 
     fn sample() -> HttpMessage {
