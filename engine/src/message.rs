@@ -630,6 +630,22 @@ pub fn write_str(s: &str, out: &mut Vec<u8>) {
     const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
     out.reserve(bytes.len() + 2);
+    let first = find_escape(bytes);
+    if first == bytes.len() {
+        // Nothing to escape (most strings): the quotes and the bytes in one copy, with the
+        // one capacity check above instead of three.
+        let len = out.len();
+        // SAFETY: `reserve` made room for bytes.len() + 2 more bytes after `len`; all of
+        // them are written (quote, bytes, quote) before `set_len` covers them.
+        unsafe {
+            let dst = out.as_mut_ptr().add(len);
+            dst.write(b'"');
+            std::ptr::copy_nonoverlapping(bytes.as_ptr(), dst.add(1), bytes.len());
+            dst.add(1 + bytes.len()).write(b'"');
+            out.set_len(len + bytes.len() + 2);
+        }
+        return;
+    }
     out.push(b'"');
     let mut start = 0;
     loop {
