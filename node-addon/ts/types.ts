@@ -355,6 +355,8 @@ export interface HttpStats {
   obs_fold_heads: number;
   /** Requests whose request line httparse rejects but that read `TOKEN SP target SP HTTP/1.x` with spaces inside the target (e.g. `CONNECT host:25 / HTTP/1.0`): accepted, the url as on the wire. */
   lenient_request_lines: number;
+  /** Heads with a header value holding a control byte other than HTAB, NUL, CR and LF (e.g. form feed): accepted, the value as sent, as llhttp's lenient header-value modes and nginx do. */
+  lenient_header_values: number;
   /** Malformed header lines (not `name: value`) dropped from heads that had a lenient request line (`lenient_request_lines`). */
   ignored_header_lines: number;
   /** HTTP/0.9 requests (`METHOD SP target` without a version) emitted with `httpVersion` 0.9. */
@@ -367,6 +369,8 @@ export interface HttpStats {
   bare_lf_heads: number;
   /** Status lines without a reason phrase (`HTTP/1.1 200`), accepted. */
   missing_reason_phrases: number;
+  /** Unparsable bytes after a message with `Connection: close` on the same side (each run up to where a message start was searched for again): skipped (in `skipped_bytes`) as the peer ignores them, not counted as parse errors. */
+  data_after_close: number;
   /** Bodies decoded from their `Content-Encoding` (`decodeBodies`): `body` holds decoded bytes and `decodedBodySize` is set. */
   bodies_decoded: number;
   /** Of those, bodies whose decoding stopped at the bomb limit (output over 64× the input): `decodedBodySize` is a lower bound and the message is `truncated`. */

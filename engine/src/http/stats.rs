@@ -68,6 +68,10 @@ http_stats! {
     /// `TOKEN SP target SP HTTP/1.x` with spaces inside the target (e.g.
     /// `CONNECT host:25 / HTTP/1.0`): accepted, the url as on the wire.
     lenient_request_lines,
+    /// Heads with a header value holding a control byte other than HTAB, NUL, CR and LF
+    /// (e.g. form feed): accepted, the value as sent, as llhttp's lenient header-value
+    /// modes and nginx do.
+    lenient_header_values,
     /// Malformed header lines (not `name: value`) dropped from heads that had a
     /// lenient request line (`lenient_request_lines`).
     ignored_header_lines,
@@ -84,6 +88,10 @@ http_stats! {
     bare_lf_heads,
     /// Status lines without a reason phrase (`HTTP/1.1 200`), accepted.
     missing_reason_phrases,
+    /// Unparsable bytes after a message with `Connection: close` on the same side (each
+    /// run up to where a message start was searched for again): skipped (in
+    /// `skipped_bytes`) as the peer ignores them, not counted as parse errors.
+    data_after_close,
     /// Bodies decoded from their `Content-Encoding` (`decodeBodies`): `body` holds decoded
     /// bytes and `decodedBodySize` is set.
     bodies_decoded,
