@@ -218,17 +218,25 @@ pub(crate) fn validate_partial(
 pub(crate) fn parse_request(s: &[u8], cfg: &HttpConfig) -> Result<Head, HeadError> {
     let unfolded = unfold(s);
     let src = unfolded.as_deref().unwrap_or(s);
-    let mut head = match parse_request_from(src, None, cfg) {
-        Ok(h) => h,
-        Err(e) => {
-            // Only a head httparse rejects pays for the scan and the copy.
-            let Some(masked) = mask_value_controls(src) else {
-                return Err(e);
-            };
-            let mut h = parse_request_from(&masked, Some(src), cfg).map_err(|_| e)?;
+    let first = parse_request_from(src, None, cfg);
+    // Only a head httparse rejects (or one whose lenient request line made it drop header
+    // lines) pays for the scan and the copy; the masked parse wins if it keeps more lines.
+    let retry = first.as_ref().map_or(true, |h| h.ignored_header_lines > 0);
+    let masked = if retry {
+        mask_value_controls(src)
+    } else {
+        None
+    };
+    let mut head = match masked.map(|m| parse_request_from(&m, Some(src), cfg)) {
+        Some(Ok(mut h))
+            if first
+                .as_ref()
+                .map_or(true, |f| h.ignored_header_lines < f.ignored_header_lines) =>
+        {
             h.lenient_header_values = true;
             h
         }
+        _ => first?,
     };
     head.obs_fold = unfolded.is_some();
     Ok(head)
