@@ -367,6 +367,8 @@ export interface HttpStats {
   heads_with_parse_error: number;
   /** Heads with at least one line ended by a bare LF instead of CRLF (accepted, as llhttp's lenient mode and Zeek do). */
   bare_lf_heads: number;
+  /** Complete chunked bodies with at least one framing line (chunk size, end of chunk data, trailer, final empty line) ended by a bare LF instead of CRLF (accepted, as llhttp's lenient mode does). */
+  bare_lf_chunked_bodies: number;
   /** Status lines without a reason phrase (`HTTP/1.1 200`), accepted. */
   missing_reason_phrases: number;
   /** Unparsable bytes after a message with `Connection: close` on the same side (each run up to where a message start was searched for again): skipped (in `skipped_bytes`) as the peer ignores them, not counted as parse errors. */

@@ -1060,6 +1060,9 @@ impl HttpConnection {
         match ip.decoder.decode(s, &mut ip.body, head_limit(cx.cfg)) {
             Ok(d) => {
                 if d.done {
+                    if ip.decoder.bare_lf() {
+                        cx.stats.bare_lf_chunked_bodies += 1;
+                    }
                     self.finish(side, cx.ts, false, cx);
                 }
                 Step::consumed(d.consumed)

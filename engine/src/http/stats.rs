@@ -86,6 +86,10 @@ http_stats! {
     /// Heads with at least one line ended by a bare LF instead of CRLF (accepted, as
     /// llhttp's lenient mode and Zeek do).
     bare_lf_heads,
+    /// Complete chunked bodies with at least one framing line (chunk size, end of chunk
+    /// data, trailer, final empty line) ended by a bare LF instead of CRLF (accepted, as
+    /// llhttp's lenient mode does).
+    bare_lf_chunked_bodies,
     /// Status lines without a reason phrase (`HTTP/1.1 200`), accepted.
     missing_reason_phrases,
     /// Unparsable bytes after a message with `Connection: close` on the same side (each

@@ -1555,3 +1555,23 @@ fn data_after_connection_close_is_counted_not_an_error() {
     assert_eq!(r.stats.data_after_close, 0);
     assert!(r.stats.parse_errors() > 0);
 }
+
+/// Bare LF in chunk framing (llhttp's lenient mode accepts it, RFC 9112 §2.2 lets a recipient):
+/// the body is read and the message counted once in `bare_lf_chunked_bodies`, no parse error.
+#[test]
+fn bare_lf_in_chunked_framing_is_counted() {
+    let r = run(&[
+        Ev::C(b"POST / HTTP/1.1\nTransfer-Encoding: chunked\n\n1\nA\n1;abc\nB\n0\nBaz: ghi\n\n"),
+        Ev::S(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"),
+    ]);
+    assert_eq!(
+        summary(&r.out),
+        vec![
+            s("req", 0, "POST /", "AB", false),
+            s("res", 0, "200", "ok", false)
+        ]
+    );
+    assert_eq!(r.stats.bare_lf_chunked_bodies, 1);
+    assert_eq!(r.stats.bare_lf_heads, 1);
+    assert_eq!(r.stats.parse_errors(), 0);
+}

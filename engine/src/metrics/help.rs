@@ -78,6 +78,7 @@ pub(super) const HELP: &[(&str, &str, &str)] = &[
     ("http", "http09_responses", "Replies to HTTP/0.9 requests (no head; the bytes up to the close are the body) emitted with statusCode 0."),
     ("http", "heads_with_parse_error", "Heads that broke the grammar but were delimited, emitted with parseError so the peer's answer still pairs (each also counted in its parse_error counter)."),
     ("http", "bare_lf_heads", "Heads with at least one line ended by a bare LF instead of CRLF (accepted)."),
+    ("http", "bare_lf_chunked_bodies", "Complete chunked bodies with at least one framing line (chunk size, end of chunk data, trailer, final empty line) ended by a bare LF instead of CRLF (accepted)."),
     ("http", "missing_reason_phrases", "Status lines without a reason phrase (HTTP/1.1 200), accepted."),
     ("http", "data_after_close", "Unparsable bytes after a message with Connection: close on the same side: skipped (in skipped_bytes) as the peer ignores them, not counted as parse errors."),
     ("http", "bodies_decoded", "Bodies decoded from their Content-Encoding (decodeBodies): body holds decoded bytes and decodedBodySize is set."),
