@@ -266,6 +266,9 @@ pub(crate) struct Chunked {
     /// ended with a bare LF instead of CRLF: accepted (RFC 9112 §2.2 lets a
     /// recipient do so), and counted by the caller.
     pub(crate) bare_lf: bool,
+    /// Whitespace followed a chunk size (`a \r\n`): accepted (as hyper and
+    /// llhttp's lenient spaces-after-chunk-size mode), counted by the caller.
+    pub(crate) size_whitespace: bool,
     /// The previous framing byte (0 after chunk data), to tell a bare LF.
     prev: u8,
 }
@@ -311,6 +314,7 @@ impl Decoder {
                 trailer_len: 0,
                 had_trailers: false,
                 bare_lf: false,
+                size_whitespace: false,
                 prev: 0,
             })),
             Framing::Close => Some(Decoder::Eof),
@@ -325,6 +329,11 @@ impl Decoder {
     /// The message had a trailer section.
     pub(crate) fn had_trailers(&self) -> bool {
         matches!(self, Decoder::Chunked(c) if c.had_trailers)
+    }
+
+    /// A chunked body with whitespace after a chunk size (see [`Chunked::size_whitespace`]).
+    pub(crate) fn size_whitespace(&self) -> bool {
+        matches!(self, Decoder::Chunked(c) if c.size_whitespace)
     }
 
     /// A chunked body with a framing line ended by a bare LF (see [`Chunked::bare_lf`]).
@@ -448,7 +457,10 @@ impl Chunked {
                 Size
             }
             Size => match b {
-                b' ' | b'\t' => SizeLws,
+                b' ' | b'\t' => {
+                    self.size_whitespace = true;
+                    SizeLws
+                }
                 b';' => Extension,
                 b'\r' => SizeLf,
                 b'\n' => self.size_line_done(),
@@ -607,6 +619,17 @@ mod tests {
         assert_eq!(&input[r.consumed..], b"NEXT");
         assert_eq!(b.data, b"AB");
         assert!(d.bare_lf());
+        assert!(!d.size_whitespace());
+        // Whitespace after a size is accepted and flagged.
+        let mut d = Decoder::new(Framing::Chunked).unwrap();
+        let mut b = BodyBuf::new(100, Pool::unlimited());
+        assert!(
+            d.decode(b"a \t\r\n0123456789\r\n0\r\n\r\n", &mut b, 1024)
+                .unwrap()
+                .done
+        );
+        assert_eq!(b.data, b"0123456789");
+        assert!(d.size_whitespace() && !d.bare_lf());
         // Each kind of line alone: size line, after data, trailer, final empty line.
         for input in [
             &b"1\nA\r\n0\r\n\r\n"[..],

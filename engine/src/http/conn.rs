@@ -958,6 +958,9 @@ impl HttpConnection {
                         if h.lenient_header_values {
                             cx.stats.lenient_header_values += 1;
                         }
+                        if self.halves[i].after_close {
+                            cx.stats.messages_after_close += 1;
+                        }
                         self.halves[i].after_close = h.conn_close;
                         cx.stats.ignored_header_lines += h.ignored_header_lines;
                         if matches!(&h.start, head::StartLine::Response { reason, .. } if reason.is_empty())
@@ -1062,6 +1065,9 @@ impl HttpConnection {
                 if d.done {
                     if ip.decoder.bare_lf() {
                         cx.stats.bare_lf_chunked_bodies += 1;
+                    }
+                    if ip.decoder.size_whitespace() {
+                        cx.stats.chunk_size_whitespace_bodies += 1;
                     }
                     self.finish(side, cx.ts, false, cx);
                 }

@@ -90,12 +90,18 @@ http_stats! {
     /// data, trailer, final empty line) ended by a bare LF instead of CRLF (accepted, as
     /// llhttp's lenient mode does).
     bare_lf_chunked_bodies,
+    /// Complete chunked bodies with whitespace after a chunk size (`a \r\n`): accepted,
+    /// as hyper and llhttp's lenient mode do.
+    chunk_size_whitespace_bodies,
     /// Status lines without a reason phrase (`HTTP/1.1 200`), accepted.
     missing_reason_phrases,
     /// Unparsable bytes after a message with `Connection: close` on the same side (each
     /// run up to where a message start was searched for again): skipped (in
     /// `skipped_bytes`) as the peer ignores them, not counted as parse errors.
     data_after_close,
+    /// Message heads parsed on a side after a message with `Connection: close` on it (a peer
+    /// that closes ignores them): parsed anyway, as llhttp's lenient keep-alive mode does.
+    messages_after_close,
     /// Bodies decoded from their `Content-Encoding` (`decodeBodies`): `body` holds decoded
     /// bytes and `decodedBodySize` is set.
     bodies_decoded,

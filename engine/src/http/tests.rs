@@ -1547,11 +1547,13 @@ fn data_after_connection_close_is_counted_not_an_error() {
     assert_eq!(r.stats.data_after_close, 0);
     assert!(r.stats.parse_errors() > 0);
 
-    // A message after the close is still parsed, and resets the state.
+    // A message after the close is still parsed (llhttp's lenient keep-alive), counted, and
+    // resets the state.
     let r = run(&[Ev::C(
         b"GET /a HTTP/1.1\r\nConnection: close\r\n\r\nGET /b HTTP/1.1\r\n\r\n\x01\x02",
     )]);
     assert_eq!(r.stats.requests, 2);
+    assert_eq!(r.stats.messages_after_close, 1);
     assert_eq!(r.stats.data_after_close, 0);
     assert!(r.stats.parse_errors() > 0);
 }
@@ -1573,5 +1575,22 @@ fn bare_lf_in_chunked_framing_is_counted() {
     );
     assert_eq!(r.stats.bare_lf_chunked_bodies, 1);
     assert_eq!(r.stats.bare_lf_heads, 1);
+    assert_eq!(r.stats.chunk_size_whitespace_bodies, 0);
     assert_eq!(r.stats.parse_errors(), 0);
+    assert_eq!(r.stats.messages_after_close, 0);
+}
+
+/// Whitespace after a chunk size (llhttp's lenient spaces-after-chunk-size mode, hyper):
+/// accepted and counted once per body.
+#[test]
+fn whitespace_after_chunk_size_is_counted() {
+    let r = run(&[Ev::C(
+        b"PUT /url HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\na \r\n0123456789\r\n1\t\r\nx\r\n0\r\n\r\n",
+    )]);
+    assert_eq!(r.out[0].body, b"0123456789x");
+    assert_eq!(r.stats.chunk_size_whitespace_bodies, 1);
+    assert_eq!(
+        (r.stats.bare_lf_chunked_bodies, r.stats.parse_errors()),
+        (0, 0)
+    );
 }
