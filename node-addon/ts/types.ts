@@ -351,7 +351,7 @@ export interface HttpStats {
   non_http_other: number;
   /** Directions whose first bytes were not a message start, but a plausible one began within the first 64 bytes: the bytes before it were skipped (counted in `skipped_bytes`) and parsing started there. */
   detect_resyncs: number;
-  /** Heads (requests or responses) with obsolete line folding, parsed after replacing each fold with a space (RFC 9112 §5.2). */
+  /** Heads (requests or responses) with obsolete line folding, parsed after removing each fold's line break, its whitespace kept (RFC 9112 §5.2; llhttp's value). */
   obs_fold_heads: number;
   /** Requests whose request line httparse rejects but that read `TOKEN SP target SP HTTP/1.x` with spaces inside the target (e.g. `CONNECT host:25 / HTTP/1.0`): accepted, the url as on the wire. */
   lenient_request_lines: number;

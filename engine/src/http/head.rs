@@ -18,10 +18,12 @@
 //!
 //! * Obsolete line folding (RFC 9112 §5.2, `obs-fold`), in requests and
 //!   responses: when a header line is followed by a line starting with SP or
-//!   HTAB, each `CR? LF 1*(SP / HTAB)` is replaced by one SP before parsing,
-//!   as the RFC allows a recipient to do. (httparse rejects folds in
-//!   requests.) A line starting with whitespace right after the start line
-//!   is not a fold and stays an error.
+//!   HTAB, the fold's line break (`CR? LF`) is removed before parsing and its
+//!   whitespace kept, so `a CRLF HTAB b` reads `a HTAB b`: the RFC lets a
+//!   recipient replace a fold with whitespace, and this is the value llhttp
+//!   (and so a Node server) reports. (httparse rejects folds in requests.) A
+//!   line starting with whitespace right after the start line is not a fold
+//!   and stays an error.
 //! * A request line that httparse rejects but that reads
 //!   `TOKEN SP target SP HTTP/1.x`, where the target may contain spaces but no
 //!   CR, LF or NUL and neither starts nor ends with whitespace (e.g.
@@ -121,7 +123,7 @@ pub(crate) struct Head {
     pub(crate) upgrade: bool,
     /// `Connection: close`: the sender ends the connection after this message.
     pub(crate) conn_close: bool,
-    /// Obsolete line folds were replaced by spaces before parsing.
+    /// Obsolete line folds were unfolded before parsing (see the module docs).
     pub(crate) obs_fold: bool,
     /// The request line needed the lenient fallback (see the module docs).
     pub(crate) lenient_request_line: bool,
@@ -748,9 +750,9 @@ fn unmask<'a>(
         .collect()
 }
 
-/// A copy of `s` with every obsolete line fold (`CR? LF 1*(SP / HTAB)` after
-/// a header line) replaced by one SP; `None` when there is none. Never longer
-/// than `s`.
+/// A copy of `s` with the line break (`CR? LF`) of every obsolete line fold
+/// (`CR? LF 1*(SP / HTAB)` after a header line) removed, its whitespace kept;
+/// `None` when there is none. Never longer than `s`.
 fn unfold(s: &[u8]) -> Option<Vec<u8>> {
     // Folds continue a header line, so they come after the start line's LF.
     let start = memchr::memchr(b'\n', s)? + 1;
@@ -768,11 +770,8 @@ fn unfold(s: &[u8]) -> Option<Vec<u8>> {
             if out.last() == Some(&b'\r') {
                 out.pop();
             }
-            out.push(b' ');
+            // The whitespace that follows is copied as it is.
             i += 1;
-            while matches!(s.get(i), Some(b' ' | b'\t')) {
-                i += 1;
-            }
             continue;
         }
         out.push(s[i]);
@@ -805,7 +804,8 @@ pub(crate) fn latin1(b: &[u8]) -> String {
     }
 }
 
-/// A header value: latin-1, obsolete line folds replaced by one space.
+/// A header value: latin-1, the line breaks of obsolete line folds removed (their
+/// whitespace kept, as [`unfold`] does).
 fn header_value(v: &[u8]) -> String {
     if memchr::memchr(b'\n', v).is_none() {
         return latin1(v);
@@ -815,11 +815,7 @@ fn header_value(v: &[u8]) -> String {
     while i < v.len() {
         let b = v[i];
         if b == b'\r' || b == b'\n' {
-            // CR? LF followed by the fold's whitespace: one space.
-            while i < v.len() && matches!(v[i], b'\r' | b'\n' | b' ' | b'\t') {
-                i += 1;
-            }
-            out.push(' ');
+            i += 1;
             continue;
         }
         out.push(b as char);
@@ -1120,7 +1116,7 @@ mod tests {
     #[test]
     fn obs_fold_in_responses() {
         let h = parse_response(b"HTTP/1.1 200 OK\r\nX: a\r\n  b\r\n\r\n", &cfg()).unwrap();
-        assert_eq!(h.headers, vec![("x".into(), single("a b"))]);
+        assert_eq!(h.headers, vec![("x".into(), single("a  b"))]);
         assert!(h.obs_fold);
         let h = parse_response(b"HTTP/1.1 200 OK\r\nX: a b\r\n\r\n", &cfg()).unwrap();
         assert!(!h.obs_fold);
@@ -1140,11 +1136,18 @@ mod tests {
                 ("transfer-encoding".into(), single("chunked")),
             ]
         );
-        // Several folds, tabs, bare LF; each fold becomes one space.
+        // Several folds, tabs, bare LF; each fold's line break goes, its whitespace stays
+        // (llhttp's value).
         let h = parse_request(b"GET / HTTP/1.1\nX: a\n\t b\n  c\nY: d\r\n\r\n", &cfg()).unwrap();
         assert_eq!(
             h.headers,
-            vec![("x".into(), single("a b c")), ("y".into(), single("d"))]
+            vec![("x".into(), single("a\t b  c")), ("y".into(), single("d"))]
+        );
+        // A value that starts on the continuation line, and an empty one.
+        let h = parse_request(b"GET / HTTP/1.1\r\nA:\r\n x\r\nB: \r\n \r\n\r\n", &cfg()).unwrap();
+        assert_eq!(
+            h.headers,
+            vec![("a".into(), single("x")), ("b".into(), single(""))]
         );
         // Whitespace before the first header line is not a fold.
         assert!(parse_request(b"GET / HTTP/1.1\r\n X: a\r\n\r\n", &cfg()).is_err());
@@ -1160,7 +1163,7 @@ mod tests {
         assert_eq!(unfold(b"GET / HTTP/1.1\r\nX: a\r\n\r\n"), None);
         assert_eq!(
             unfold(b"GET / HTTP/1.1\r\nX: a\r\n \t b\r\n\r\n").as_deref(),
-            Some(&b"GET / HTTP/1.1\r\nX: a b\r\n\r\n"[..])
+            Some(&b"GET / HTTP/1.1\r\nX: a \t b\r\n\r\n"[..])
         );
     }
 

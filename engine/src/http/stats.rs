@@ -62,7 +62,7 @@ http_stats! {
     /// (counted in `skipped_bytes`) and parsing started there.
     detect_resyncs,
     /// Heads (requests or responses) with obsolete line folding, parsed after
-    /// replacing each fold with a space (RFC 9112 §5.2).
+    /// removing each fold's line break, its whitespace kept (RFC 9112 §5.2; llhttp's value).
     obs_fold_heads,
     /// Requests whose request line httparse rejects but that read
     /// `TOKEN SP target SP HTTP/1.x` with spaces inside the target (e.g.

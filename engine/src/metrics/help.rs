@@ -70,7 +70,7 @@ pub(super) const HELP: &[(&str, &str, &str)] = &[
     ("http", "non_http_http2", "Connections whose first bytes were the HTTP/2 connection preface."),
     ("http", "non_http_other", "Connections whose first bytes were neither HTTP/1 nor TLS nor HTTP/2."),
     ("http", "detect_resyncs", "Directions whose first bytes were not a message start, but a plausible one began within the first 64 bytes: the bytes before it were skipped (counted in skipped_bytes) and parsing started there."),
-    ("http", "obs_fold_heads", "Heads (requests or responses) with obsolete line folding, parsed after replacing each fold with a space (RFC 9112 §5.2)."),
+    ("http", "obs_fold_heads", "Heads (requests or responses) with obsolete line folding, parsed after removing each fold's line break, its whitespace kept (RFC 9112 §5.2)."),
     ("http", "lenient_request_lines", "Requests whose request line httparse rejects but that read TOKEN SP target SP HTTP/1.x with spaces inside the target (e.g. CONNECT host:25 / HTTP/1.0): accepted, the url as on the wire."),
     ("http", "lenient_header_values", "Heads with a header value holding a control byte other than HTAB, NUL, CR and LF (e.g. form feed): accepted, the value as sent, as llhttp's lenient header-value modes and nginx do."),
     ("http", "ignored_header_lines", "Malformed header lines (not name: value) dropped from heads that had a lenient request line or were emitted with parseError."),
