@@ -1,7 +1,9 @@
 //! Content decoding (`decodeBodies`): `gzip` (and `x-gzip`), `deflate` (zlib, or
 //! raw deflate as some servers send it), `br` and `zstd`, streamed as the body
 //! arrives, so a body cut by `maxBodySize`, by a capture gap or by the end of
-//! the connection still decodes up to where it stops.
+//! the connection still decodes up to where it stops. HTTP/1 (`pairing.rs`)
+//! and HTTP/2 (`crate::http2`) share it through [`body_buf`] and
+//! [`finish_body`], so both decode, count and report bodies the same way.
 //!
 //! # Invariants
 //!
@@ -362,6 +364,70 @@ impl ContentDecoder {
     }
 }
 
+/// The body buffer of a message with `headers`: with a content decoder when
+/// `decodeBodies` is on and the body has one coding this engine decodes. Shared
+/// by HTTP/1 and HTTP/2 so both decode (and count) bodies the same way.
+pub(crate) fn body_buf(
+    headers: &[(HeaderName, HeaderValue)],
+    cfg: &super::HttpConfig,
+    pool: &Pool,
+    stats: &mut super::HttpStats,
+) -> super::body::BodyBuf {
+    let mut b = super::body::BodyBuf::new(cfg.max_body_size, pool.clone());
+    if cfg.decode_bodies {
+        if let Some(c) = coding_of(headers) {
+            b.decoder = ContentDecoder::new(c, cfg.max_body_size, pool);
+            if b.decoder.is_none() {
+                stats.bodies_not_decoded_budget += 1;
+            }
+        }
+    }
+    b
+}
+
+/// Moves `body` into `msg`: `bodySize`, `truncated`, and the kept bytes, or,
+/// when the body had a decoder that did not fail, the decoded bytes and
+/// `decodedBodySize`. `clean`: the whole body was seen (no gap, cut or early
+/// end), so a coded stream that does not end properly is invalid. Counts the
+/// decoding and budget stats. Leaves `msg.incomplete` to the caller (`body.gapped`
+/// stays readable).
+pub(crate) fn finish_body(
+    msg: &mut crate::message::HttpMessage,
+    body: &mut super::body::BodyBuf,
+    clean: bool,
+    stats: &mut super::HttpStats,
+) {
+    msg.body_size = body.size;
+    msg.truncated = body.size > body.data().len() as u64;
+    if let Some(d) = body.decoder.take() {
+        let got = d.finish(clean);
+        match got.stop {
+            Stop::Invalid => stats.body_decode_errors += 1,
+            stop => {
+                stats.bodies_decoded += 1;
+                if stop == Stop::Bomb {
+                    stats.bodies_decode_bomb_limited += 1;
+                }
+                if got.cut_by_budget {
+                    stats.bodies_cut_by_budget += 1;
+                }
+                msg.truncated = got.size > got.data.len() as u64 || stop != Stop::No;
+                msg.decoded_body_size = Some(got.size);
+                // The wire bytes kept are not needed: the decoded ones replace them.
+                drop(body.take_data());
+                body.cut_by_budget = false;
+                msg.body = got.data;
+            }
+        }
+    }
+    if body.cut_by_budget {
+        stats.bodies_cut_by_budget += 1;
+    }
+    if msg.decoded_body_size.is_none() {
+        msg.body = body.take_data();
+    }
+}
+
 fn finish_flate(
     flush: std::io::Result<()>,
     finish: Option<std::io::Result<()>>,
@@ -410,14 +476,14 @@ fn zstd_window_ok(b: &[u8]) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn pool() -> Pool {
         crate::budget::WorkerBudget::unlimited().bodies
     }
 
-    fn gzip(b: &[u8]) -> Vec<u8> {
+    pub(crate) fn gzip(b: &[u8]) -> Vec<u8> {
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         e.write_all(b).unwrap();
         e.finish().unwrap()
@@ -430,7 +496,16 @@ mod tests {
         d.finish(true)
     }
 
-    const TEXT: &[u8] = b"the quick brown fox jumps over the lazy dog, again and again and again\n";
+    pub(crate) const TEXT: &[u8] = b"the quick brown fox jumps over the lazy dog, again and again and again\n";
+
+    /// `TEXT.repeat(20)` compressed by Node's zlib.brotliCompressSync (lgwin 18).
+    pub(crate) const BR_TEXT20: &[u8] = &[
+        0x13, 0x8b, 0x05, 0xa0, 0x8c, 0x94, 0x6e, 0xe6, 0x22, 0xa8, 0x93, 0xf5, 0x2f, 0xe9,
+        0xd6, 0xd5, 0x68, 0x14, 0x8d, 0x80, 0x7c, 0x43, 0x0b, 0x83, 0x0d, 0x38, 0x70, 0x08,
+        0x70, 0xd8, 0x27, 0x9c, 0x75, 0x70, 0x1f, 0x3c, 0x64, 0xfd, 0xa1, 0x33, 0x45, 0x32,
+        0x9a, 0xcf, 0x86, 0xa8, 0xc4, 0x84, 0x25, 0x82, 0x1b, 0x83, 0x51, 0xfd, 0xe1, 0xd2,
+        0xd8, 0x18, 0x36, 0xfe, 0x8f, 0x54, 0x00,
+    ];
 
     #[test]
     fn decodes_every_coding_at_every_split_point() {
@@ -445,14 +520,7 @@ mod tests {
             e.write_all(&plain).unwrap();
             e.finish().unwrap()
         };
-        // `plain` compressed by Node's zlib.brotliCompressSync (lgwin 18).
-        let br: Vec<u8> = vec![
-            0x13, 0x8b, 0x05, 0xa0, 0x8c, 0x94, 0x6e, 0xe6, 0x22, 0xa8, 0x93, 0xf5, 0x2f, 0xe9,
-            0xd6, 0xd5, 0x68, 0x14, 0x8d, 0x80, 0x7c, 0x43, 0x0b, 0x83, 0x0d, 0x38, 0x70, 0x08,
-            0x70, 0xd8, 0x27, 0x9c, 0x75, 0x70, 0x1f, 0x3c, 0x64, 0xfd, 0xa1, 0x33, 0x45, 0x32,
-            0x9a, 0xcf, 0x86, 0xa8, 0xc4, 0x84, 0x25, 0x82, 0x1b, 0x83, 0x51, 0xfd, 0xe1, 0xd2,
-            0xd8, 0x18, 0x36, 0xfe, 0x8f, 0x54, 0x00,
-        ];
+        let br = BR_TEXT20.to_vec();
         let zst = zstd::bulk::compress(&plain, 3).unwrap();
         let cases: Vec<(Coding, Vec<u8>, Vec<u8>)> = vec![
             (Coding::Gzip, gzip(&plain), plain.clone()),
