@@ -12,10 +12,11 @@
 //!   compressed input seen so far ([`MAX_RATIO`]), so CPU spent is bounded by
 //!   the input. `decodedBodySize` counts decoded bytes up to that stop.
 //! * Memory: each decoder's state is charged to the worker's bodies pool
-//!   before it is created ([`state_cost`]); decoders whose window would need
-//!   more than [`MAX_WINDOW_LOG`] bits (brotli, zstd) are refused up front, so
-//!   no stream can make a decoder allocate more than that. Refused or failed:
-//!   the body is emitted as on the wire, counted.
+//!   before it is created ([`state_cost`]), a brotli window once the stream
+//!   declares it (its first byte); streams asking for a window over
+//!   [`MAX_BROTLI_WINDOW_LOG`] (brotli) or [`MAX_WINDOW_LOG`] (zstd) bits are
+//!   refused up front, so no stream can make a decoder allocate more than that.
+//!   Refused or failed: the body is emitted as on the wire, counted.
 //! * Only one coding is decoded (`Content-Encoding: gzip`); a list of codings
 //!   (`gzip, br`) or an unknown one leaves the body as on the wire.
 
@@ -26,8 +27,13 @@ use crate::message::{HeaderName, HeaderValue};
 
 /// Decoding stops when output would exceed this many times the input seen.
 pub(crate) const MAX_RATIO: u64 = 64;
-/// Largest window (log2 bytes) a brotli or zstd stream may ask for: 1 MiB.
+/// Largest window (log2 bytes) a zstd stream may ask for: 1 MiB.
 pub(crate) const MAX_WINDOW_LOG: u32 = 20;
+/// Largest window (log2 bytes) a brotli stream may ask for: 4 MiB, the default
+/// of the brotli library and so of Node's `zlib.brotliCompress` (servers behind
+/// Express `compression`, Next.js, ...); each decoder is charged the window its
+/// stream declares, not this.
+pub(crate) const MAX_BROTLI_WINDOW_LOG: u32 = 22;
 
 /// A content coding this module decodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -59,7 +65,10 @@ pub(crate) fn state_cost(c: Coding) -> usize {
         // inflate state with its 32 KiB window, plus flate2's 32 KiB buffer
         Coding::Gzip | Coding::Deflate => 96 * 1024,
         // ring buffer up to the window, plus tables and the output buffer
-        Coding::Br | Coding::Zstd => (1 << MAX_WINDOW_LOG) + 192 * 1024,
+        Coding::Zstd => (1 << MAX_WINDOW_LOG) + 192 * 1024,
+        // tables and the output buffer; the ring buffer (up to the declared
+        // window) is charged once the first byte declares it
+        Coding::Br => 192 * 1024,
     }
 }
 
@@ -136,6 +145,8 @@ pub(crate) enum Stop {
     Bomb,
     /// The stream is not valid for its coding (or asked for too large a window).
     Invalid,
+    /// The bodies pool could not hold the window the stream declared: not decoded.
+    Budget,
 }
 
 /// A streaming decoder for one body.
@@ -246,7 +257,9 @@ impl ContentDecoder {
             };
             self.inner = self.start(&held, sink);
             if let Inner::Stopped(_) = self.inner {
-                self.stop = Stop::Invalid;
+                if self.stop == Stop::No {
+                    self.stop = Stop::Invalid;
+                }
                 return;
             }
             self.write(&held);
@@ -280,7 +293,7 @@ impl ContentDecoder {
     }
 
     /// The decoder for a stream whose first bytes are `held` (at least [`Self::need`]).
-    fn start(&self, held: &[u8], sink: Sink) -> Inner {
+    fn start(&mut self, held: &[u8], sink: Sink) -> Inner {
         match self.coding {
             Coding::Deflate => {
                 // RFC 1950: CMF/FLG with CM = 8, CINFO <= 7 and the pair a multiple of 31.
@@ -294,9 +307,17 @@ impl ContentDecoder {
                 }
             }
             Coding::Br => match brotli_window_log(held) {
-                Some(w) if w <= MAX_WINDOW_LOG => Inner::Br(Box::new(
-                    brotli_decompressor::DecompressorWriter::new(sink, 4096),
-                )),
+                Some(w) if w <= MAX_BROTLI_WINDOW_LOG => {
+                    if self.pool.try_take(1 << w) {
+                        self.state_charged += 1 << w;
+                        Inner::Br(Box::new(brotli_decompressor::DecompressorWriter::new(
+                            sink, 4096,
+                        )))
+                    } else {
+                        self.stop = Stop::Budget;
+                        Inner::Stopped(sink)
+                    }
+                }
                 _ => Inner::Stopped(sink),
             },
             Coding::Zstd if zstd_window_ok(held) => {
@@ -403,6 +424,7 @@ pub(crate) fn finish_body(
         let got = d.finish(clean);
         match got.stop {
             Stop::Invalid => stats.body_decode_errors += 1,
+            Stop::Budget => stats.bodies_not_decoded_budget += 1,
             stop => {
                 stats.bodies_decoded += 1;
                 if stop == Stop::Bomb {
@@ -582,11 +604,47 @@ pub(crate) mod tests {
             0,
         );
         assert_eq!(d.stop, Stop::Invalid);
-        // brotli large-window stream.
+        // brotli large-window stream, and one declaring 2^24 (over MAX_BROTLI_WINDOW_LOG).
         let d = decode_split(Coding::Br, &[0x11, 0x00, 0x00], 100, 1);
         assert_eq!(d.stop, Stop::Invalid);
+        let d = decode_split(Coding::Br, &[0x0f, 0x00, 0x00], 100, 1);
+        assert_eq!(d.stop, Stop::Invalid);
+        assert_eq!(brotli_window_log(&[0x0f]), Some(24));
         assert_eq!(brotli_window_log(&[0x0b]), Some(22));
         assert_eq!(brotli_window_log(&[0x00]), Some(16));
+    }
+
+    /// What Node's `zlib.brotliCompressSync` writes by default (window 2^22): only the
+    /// first byte differs from [`BR_TEXT20`] (window 2^18) for this input.
+    pub(crate) fn br_text20_window22() -> Vec<u8> {
+        let mut b = BR_TEXT20.to_vec();
+        b[0] = 0x1b;
+        b
+    }
+
+    /// A brotli window is charged as declared: 2^22 decodes with room for it, and is
+    /// not decoded (Budget, not Invalid) without; the charge is given back either way.
+    #[test]
+    fn brotli_windows_are_charged_as_declared() {
+        let plain = TEXT.repeat(20);
+        let wire = br_text20_window22();
+        assert_eq!(brotli_window_log(&wire), Some(22));
+        for cut in 0..=wire.len() {
+            let d = decode_split(Coding::Br, &wire, 1 << 20, cut);
+            assert_eq!((d.stop, &d.data), (Stop::No, &plain), "cut {cut}");
+        }
+        let p = crate::budget::Pool::new((1 << 22) + 100 * 1024);
+        let mut d = ContentDecoder::new(Coding::Br, 100, &p).unwrap();
+        d.push(&wire);
+        let got = d.finish(true);
+        assert_eq!(got.stop, Stop::Budget);
+        assert_eq!(p.held(), 0);
+        let p = crate::budget::Pool::new((1 << 22) + 256 * 1024);
+        let mut d = ContentDecoder::new(Coding::Br, 100, &p).unwrap();
+        d.push(&wire);
+        assert!(p.held() >= 1 << 22);
+        assert_eq!(d.finish(true).stop, Stop::No);
+        assert_eq!(p.held(), 0);
     }
 
     #[test]
