@@ -1398,7 +1398,11 @@ fn lo_h2(setup: Setup) {
             assert_eq!(resp["decodedBodySize"], plain.len(), "{url}: {resp}");
             assert_eq!(resp["bodyEncoding"], "utf8", "{url}");
             assert_eq!(resp["body"].as_str(), Some(&plain[..kept]), "{url}");
-            assert_eq!(resp["truncated"] == true, kept < plain.len(), "{url}: {resp}");
+            assert_eq!(
+                resp["truncated"] == true,
+                kept < plain.len(),
+                "{url}: {resp}"
+            );
         }
         assert_eq!(captured.stats["http"]["bodies_decoded"], coded.len());
         assert_eq!(captured.stats["http"]["body_decode_errors"], 0);

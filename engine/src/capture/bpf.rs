@@ -421,7 +421,11 @@ mod tests {
             &[(43, 1), (60, 1)],
         ];
         let prog = Program::compile(&super::super::ip_filter_expression(&[8080]), DLT_RAW).unwrap();
-        let eth = Program::compile(&super::super::filter_expression(&[8080]), pcap::Linktype::ETHERNET).unwrap();
+        let eth = Program::compile(
+            &super::super::filter_expression(&[8080]),
+            pcap::Linktype::ETHERNET,
+        )
+        .unwrap();
         let mut tested = 0;
         for (name, ip, _) in FIXTURES {
             // Outer IPv6 without extension headers of its own.
@@ -432,9 +436,17 @@ mod tests {
                 let p = with_ext_headers(ip, exts);
                 assert_eq!(prog.run(&p), WHOLE_PACKET, "{name} behind {exts:?}");
                 let frame = ethernet(None, 0x86dd, &p);
-                assert_eq!(eth.run(&frame), WHOLE_PACKET, "{name} behind {exts:?}, Ethernet");
+                assert_eq!(
+                    eth.run(&frame),
+                    WHOLE_PACKET,
+                    "{name} behind {exts:?}, Ethernet"
+                );
                 let tagged = ethernet(Some(7), 0x86dd, &p);
-                assert_eq!(eth.run(&tagged), WHOLE_PACKET, "{name} behind {exts:?}, VLAN");
+                assert_eq!(
+                    eth.run(&tagged),
+                    WHOLE_PACKET,
+                    "{name} behind {exts:?}, VLAN"
+                );
                 let seg = crate::wire::decode_tcp(crate::wire::LinkType::Raw, &p)
                     .unwrap_or_else(|e| panic!("{name} behind {exts:?}: {e:?}"));
                 assert_eq!(seg.dst_port, 8080, "{name} behind {exts:?}");
@@ -448,7 +460,11 @@ mod tests {
         let mut dns = ipv6_tcp(40000, 53);
         dns[6] = 17;
         for exts in chains {
-            assert_eq!(prog.run(&with_ext_headers(&dns, exts)), 0, "DNS behind {exts:?}");
+            assert_eq!(
+                prog.run(&with_ext_headers(&dns, exts)),
+                0,
+                "DNS behind {exts:?}"
+            );
             let tcp = with_ext_headers(&ipv6_tcp(40000, 22), exts);
             assert_eq!(prog.run(&tcp), 0, "TCP behind {exts:?}");
         }
@@ -459,8 +475,16 @@ mod tests {
         assert_eq!(prog.run(&short), 0);
         // The filter stays well inside the kernel's 4096-instruction limit with many ports.
         let many: Vec<u16> = (8000..8100).collect();
-        let big = Program::compile(&super::super::filter_expression(&many), pcap::Linktype::ETHERNET).unwrap();
-        assert!(big.instructions().len() < 4096, "{}", big.instructions().len());
+        let big = Program::compile(
+            &super::super::filter_expression(&many),
+            pcap::Linktype::ETHERNET,
+        )
+        .unwrap();
+        assert!(
+            big.instructions().len() < 4096,
+            "{}",
+            big.instructions().len()
+        );
     }
 
     /// IPv6 BIG TCP: payload length 0 and an 8-byte hop-by-hop header with a Jumbo Payload

@@ -911,8 +911,14 @@ fn gzip_and_br_bodies_decode_across_data_frames() {
     let c = [client_start(), get(1, "/g"), get(3, "/b")].concat();
     let check = |r: &Run| {
         assert_eq!(r.out.len(), 4);
-        let g = r.out.iter().find(|m| m.stream_id == Some(1) && matches!(m.kind, MessageKind::Response { .. }));
-        let b = r.out.iter().find(|m| m.stream_id == Some(3) && matches!(m.kind, MessageKind::Response { .. }));
+        let g = r
+            .out
+            .iter()
+            .find(|m| m.stream_id == Some(1) && matches!(m.kind, MessageKind::Response { .. }));
+        let b = r
+            .out
+            .iter()
+            .find(|m| m.stream_id == Some(3) && matches!(m.kind, MessageKind::Response { .. }));
         for (m, wire_len) in [(g.unwrap(), gz.len()), (b.unwrap(), BR_TEXT20.len())] {
             assert_eq!(m.body, plain);
             assert_eq!(m.body_size, wire_len as u64);
@@ -942,7 +948,9 @@ fn gzip_and_br_bodies_decode_across_data_frames() {
         ],
     );
     let mut r = Run::new();
-    r.run(&[Ev::C(&[client_start(), post, data_frames(5, &gz, 100)].concat())]);
+    r.run(&[Ev::C(
+        &[client_start(), post, data_frames(5, &gz, 100)].concat(),
+    )]);
     assert_eq!(r.out[0].body, plain);
     assert_eq!(r.out[0].decoded_body_size, Some(plain.len() as u64));
     assert_eq!(r.out[0].body_size, gz.len() as u64);
@@ -977,7 +985,11 @@ fn a_cut_coded_body_decodes_up_to_the_cut() {
         let mut r = Run::new();
         r.run(evs);
         r.close();
-        let m = r.out.iter().find(|m| matches!(m.kind, MessageKind::Response { .. })).unwrap();
+        let m = r
+            .out
+            .iter()
+            .find(|m| matches!(m.kind, MessageKind::Response { .. }))
+            .unwrap();
         assert!(m.incomplete, "run {k}");
         assert!(!m.body.is_empty() && m.body.len() < plain.len(), "run {k}");
         assert!(plain.starts_with(&m.body), "run {k}");
@@ -986,8 +998,10 @@ fn a_cut_coded_body_decodes_up_to_the_cut() {
         assert_eq!(r.stats.body_decode_errors, 0, "run {k}");
     }
     // Past maxBodySize: `body` is cut, `decodedBodySize` still counts it all.
-    let mut cfg = HttpConfig::default();
-    cfg.max_body_size = 100;
+    let cfg = HttpConfig {
+        max_body_size: 100,
+        ..HttpConfig::default()
+    };
     let mut r = Run::with(false, WorkerBudget::unlimited(), cfg);
     r.run(&[Ev::C(&c), Ev::S(&head), Ev::S(&data_frames(1, &gz, 1000))]);
     assert_eq!(r.out[1].body, plain[..100].to_vec());
@@ -999,16 +1013,28 @@ fn a_cut_coded_body_decodes_up_to_the_cut() {
 #[test]
 fn a_decompression_bomb_stops_at_the_ratio_limit() {
     let gz = gzip(&vec![0u8; 4 << 20]);
-    let mut cfg = HttpConfig::default();
-    cfg.max_body_size = 1 << 30;
+    let cfg = HttpConfig {
+        max_body_size: 1 << 30,
+        ..HttpConfig::default()
+    };
     let mut r = Run::with(false, WorkerBudget::unlimited(), cfg);
     r.run(&[
         Ev::C(&[client_start(), get(1, "/bomb")].concat()),
-        Ev::S(&[settings(), ok_coded(1, "gzip", "text/plain"), data_frames(1, &gz, 1024)].concat()),
+        Ev::S(
+            &[
+                settings(),
+                ok_coded(1, "gzip", "text/plain"),
+                data_frames(1, &gz, 1024),
+            ]
+            .concat(),
+        ),
     ]);
     let m = &r.out[1];
     let size = m.decoded_body_size.unwrap();
-    assert!(size <= gz.len() as u64 * crate::http::decode::MAX_RATIO, "{size}");
+    assert!(
+        size <= gz.len() as u64 * crate::http::decode::MAX_RATIO,
+        "{size}"
+    );
     assert!(size < 4 << 20 && size > 0);
     assert!(m.truncated);
     assert_eq!(m.body.len() as u64, size);
@@ -1022,17 +1048,29 @@ fn bodies_not_decoded_stay_as_on_the_wire() {
     let plain = TEXT.repeat(20);
     let gz = gzip(&plain);
     let c = [client_start(), get(1, "/z")].concat();
-    let sv = [settings(), ok_coded(1, "gzip", "text/plain"), data(1, true, &gz)].concat();
+    let sv = [
+        settings(),
+        ok_coded(1, "gzip", "text/plain"),
+        data(1, true, &gz),
+    ]
+    .concat();
     // decodeBodies off.
-    let mut cfg = HttpConfig::default();
-    cfg.decode_bodies = false;
+    let cfg = HttpConfig {
+        decode_bodies: false,
+        ..HttpConfig::default()
+    };
     let mut r = Run::with(false, WorkerBudget::unlimited(), cfg);
     r.run(&[Ev::C(&c), Ev::S(&sv)]);
     assert_eq!(r.out[1].body, gz);
     assert_eq!(r.out[1].decoded_body_size, None);
     assert_eq!(r.stats.bodies_decoded, 0);
     // Not gzip at all: counted, emitted as sent.
-    let bad = [settings(), ok_coded(1, "gzip", "text/plain"), data(1, true, b"not z")].concat();
+    let bad = [
+        settings(),
+        ok_coded(1, "gzip", "text/plain"),
+        data(1, true, b"not z"),
+    ]
+    .concat();
     let mut r = Run::new();
     r.run(&[Ev::C(&c), Ev::S(&bad)]);
     assert_eq!(r.out[1].body, b"not z");
@@ -1040,7 +1078,11 @@ fn bodies_not_decoded_stay_as_on_the_wire() {
     assert_eq!(r.stats.body_decode_errors, 1);
     // gRPC: a (misplaced) content-encoding is not applied to the length-prefixed
     // messages; per-message compression (grpc-encoding, flag byte) is left as is.
-    for ct in ["application/grpc", "application/grpc+proto", "Application/GRPC;x=1"] {
+    for ct in [
+        "application/grpc",
+        "application/grpc+proto",
+        "Application/GRPC;x=1",
+    ] {
         let mut msg = vec![1u8];
         msg.extend_from_slice(&(gz.len() as u32).to_be_bytes());
         msg.extend_from_slice(&gz);
@@ -1064,10 +1106,19 @@ fn bodies_not_decoded_stay_as_on_the_wire() {
         r.run(&[Ev::C(&c), Ev::S(&sv)]);
         assert_eq!(r.out[1].body, msg, "{ct}");
         assert_eq!(r.out[1].decoded_body_size, None, "{ct}");
-        assert_eq!(r.stats.bodies_decoded + r.stats.body_decode_errors, 0, "{ct}");
+        assert_eq!(
+            r.stats.bodies_decoded + r.stats.body_decode_errors,
+            0,
+            "{ct}"
+        );
     }
     // gRPC-Web is plain HTTP to its proxy: a content-encoding there is real.
-    let sv = [settings(), ok_coded(1, "gzip", "application/grpc-web+proto"), data(1, true, &gz)].concat();
+    let sv = [
+        settings(),
+        ok_coded(1, "gzip", "application/grpc-web+proto"),
+        data(1, true, &gz),
+    ]
+    .concat();
     let mut r = Run::new();
     r.run(&[Ev::C(&c), Ev::S(&sv)]);
     assert_eq!(r.out[1].body, plain);
