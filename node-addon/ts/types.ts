@@ -381,7 +381,7 @@ export interface HttpStats {
   bodies_decoded: number;
   /** Of those, bodies whose decoding stopped at the bomb limit (output over 64× the input): `decodedBodySize` is a lower bound and the message is `truncated`. */
   bodies_decode_bomb_limited: number;
-  /** Bodies whose encoded bytes were not valid for their coding (or asked for a window over 1 MiB): emitted as on the wire, without `decodedBodySize`. */
+  /** Bodies whose encoded bytes were not valid for their coding (or asked for a window over the limit: brotli 4 MiB, zstd 1 MiB): emitted as on the wire, without `decodedBodySize`. */
   body_decode_errors: number;
   /** Bodies not decoded because the worker's bodies budget could not hold a decoder's state. */
   bodies_not_decoded_budget: number;

@@ -102,7 +102,7 @@
 pub(crate) mod body;
 mod config;
 mod conn;
-mod decode;
+pub(crate) mod decode;
 mod detect;
 mod head;
 mod pairing;

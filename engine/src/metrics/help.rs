@@ -85,7 +85,7 @@ pub(super) const HELP: &[(&str, &str, &str)] = &[
     ("http", "messages_after_close", "Message heads parsed on a side after a message with Connection: close on it (a peer that closes ignores them): parsed anyway."),
     ("http", "bodies_decoded", "Bodies decoded from their Content-Encoding (decodeBodies): body holds decoded bytes and decodedBodySize is set."),
     ("http", "bodies_decode_bomb_limited", "Decoded bodies whose decoding stopped at the bomb limit (output over 64 times the input): decodedBodySize is a lower bound."),
-    ("http", "body_decode_errors", "Bodies whose encoded bytes were not valid for their coding (or asked for a window over 1 MiB): emitted as on the wire."),
+    ("http", "body_decode_errors", "Bodies whose encoded bytes were not valid for their coding (or asked for a window over the limit: brotli 4 MiB, zstd 1 MiB): emitted as on the wire."),
     ("http", "bodies_not_decoded_budget", "Bodies not decoded because the worker's bodies budget could not hold a decoder's state."),
     ("http", "tunnel_tls", "CONNECT tunnels whose first bytes were TLS: not parsed, their bytes skipped."),
     ("http", "upgraded_connections", "Connections switched to another protocol by a 101 response."),
