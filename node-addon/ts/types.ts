@@ -477,6 +477,8 @@ export interface OutputStats {
   dropped_stdout_closed: number;
   /** Output URL requests retried (each retry of a request counts once, whatever the number of messages in it). */
   retries: number;
+  /** OTLP spans the collector accepted in a request but then dropped, as its answer's `partial_success.rejected_spans` said (their messages also count as delivered). */
+  otlp_spans_rejected: number;
   /** Calls to the JavaScript callback that threw. */
   callback_errors: number;
   /** Messages an async iterator could not buffer because its consumer fell behind during live capture (JavaScript side; a file replay waits instead). */

@@ -131,5 +131,6 @@ pub(super) const HELP: &[(&str, &str, &str)] = &[
     ("output", "dropped_at_shutdown", "Messages still pending when the drain deadline passed on stop."),
     ("output", "dropped_stdout_closed", "Messages not written because stdout was closed."),
     ("output", "retries", "Output URL requests retried (each retry of a request counts once, whatever the number of messages in it)."),
+    ("output", "otlp_spans_rejected", "OTLP spans the collector accepted in a request but then dropped, as its answer's partial_success.rejected_spans said (their messages also count as delivered)."),
     ("output", "callback_errors", "Calls to the JavaScript callback that threw."),
 ];
