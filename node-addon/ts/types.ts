@@ -327,7 +327,7 @@ export interface HttpStats {
   parse_error_too_many_headers: number;
   /** A malformed request line, status line or header line. */
   parse_error_invalid_head: number;
-  /** A version other than `HTTP/1.0` or `HTTP/1.1` (including HTTP/0.9 and HTTP/2 text). */
+  /** A version other than `HTTP/1.0` or `HTTP/1.1` (including HTTP/0.9 and HTTP/2 text); `HTTP/1.2` … `HTTP/1.9` are read as 1.1 instead (`higher_minor_versions`). */
   parse_error_invalid_version: number;
   /** An unparsable, overflowing or conflicting `Content-Length` (without `Transfer-Encoding`). */
   parse_error_invalid_content_length: number;
@@ -357,6 +357,8 @@ export interface HttpStats {
   lenient_request_lines: number;
   /** Heads with a header value holding a control byte other than HTAB, NUL, CR and LF (e.g. form feed): accepted, the value as sent, as llhttp's lenient header-value modes and nginx do. */
   lenient_header_values: number;
+  /** Heads (requests or responses) whose start line said `HTTP/1.2` … `HTTP/1.9`: parsed as HTTP/1.1, their messages' `httpVersion` `"1.1"` (RFC 9112 §2.3, RFC 9110 §6.2). */
+  higher_minor_versions: number;
   /** Malformed header lines (not `name: value`) dropped from heads that had a lenient request line (`lenient_request_lines`). */
   ignored_header_lines: number;
   /** HTTP/0.9 requests (`METHOD SP target` without a version) emitted with `httpVersion` 0.9. */

@@ -958,6 +958,9 @@ impl HttpConnection {
                         if h.lenient_header_values {
                             cx.stats.lenient_header_values += 1;
                         }
+                        if h.higher_minor {
+                            cx.stats.higher_minor_versions += 1;
+                        }
                         if self.halves[i].after_close {
                             cx.stats.messages_after_close += 1;
                         }

@@ -24,6 +24,13 @@
 //!   (and so a Node server) reports. (httparse rejects folds in requests.) A
 //!   line starting with whitespace right after the start line is not a fold
 //!   and stays an error.
+//! * A higher minor version of HTTP/1 (`HTTP/1.2` … `HTTP/1.9`) in a request
+//!   or status line: RFC 9112 §2.3 and RFC 9110 §6.2 say to process it as the
+//!   highest 1.x minor the recipient implements, so the head is parsed as
+//!   `HTTP/1.1` (from a copy whose version digit is replaced; same length, so
+//!   every offset holds) and its message says `httpVersion` `"1.1"`, without
+//!   a `parseError`. `HTTP/1.10` and up, and any other major version, stay an
+//!   error.
 //! * A request line that httparse rejects but that reads
 //!   `TOKEN SP target SP HTTP/1.x`, where the target may contain spaces but no
 //!   CR, LF or NUL and neither starts nor ends with whitespace (e.g.
@@ -129,6 +136,8 @@ pub(crate) struct Head {
     pub(crate) lenient_request_line: bool,
     /// A header value held control bytes (see the module docs).
     pub(crate) lenient_header_values: bool,
+    /// The start line said `HTTP/1.2` … `HTTP/1.9`, read as 1.1 (see the module docs).
+    pub(crate) higher_minor: bool,
     /// Malformed header lines dropped (only with a lenient request line, or
     /// in a head read by [`parse_broken`]).
     pub(crate) ignored_header_lines: u64,
@@ -179,6 +188,8 @@ pub(crate) fn validate_partial(
     let s = unfolded.as_deref().unwrap_or(s);
     let masked = mask_value_controls(s);
     let s = masked.as_deref().unwrap_or(s);
+    let lowered = lower_minor(side_is_client, s);
+    let s = lowered.as_deref().unwrap_or(s);
     let mut storage = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS_LIMIT];
     let slots = &mut storage[..header_slots(cfg)];
     if !side_is_client {
@@ -220,6 +231,8 @@ pub(crate) fn validate_partial(
 pub(crate) fn parse_request(s: &[u8], cfg: &HttpConfig) -> Result<Head, HeadError> {
     let unfolded = unfold(s);
     let src = unfolded.as_deref().unwrap_or(s);
+    let lowered = lower_minor(true, src);
+    let src = lowered.as_deref().unwrap_or(src);
     let first = parse_request_from(src, None, cfg);
     // Only a head httparse rejects (or one whose lenient request line made it drop header
     // lines) pays for the scan and the copy; the masked parse wins if it keeps more lines.
@@ -241,6 +254,7 @@ pub(crate) fn parse_request(s: &[u8], cfg: &HttpConfig) -> Result<Head, HeadErro
         _ => first?,
     };
     head.obs_fold = unfolded.is_some();
+    head.higher_minor = lowered.is_some();
     Ok(head)
 }
 
@@ -560,6 +574,8 @@ pub(crate) fn parse_broken(side_is_client: bool, s: &[u8], cfg: &HttpConfig) -> 
         match v {
             b"HTTP/1.1" => 1,
             b"HTTP/1.0" => 0,
+            // A higher 1.x minor is read as 1.1 (see the module docs).
+            [b'H', b'T', b'T', b'P', b'/', b'1', b'.', b'2'..=b'9'] => 1,
             _ => {
                 error.get_or_insert("invalid-version");
                 u8::from(!v.starts_with(b"HTTP/1.0"))
@@ -661,6 +677,8 @@ pub(crate) fn parse_broken(side_is_client: bool, s: &[u8], cfg: &HttpConfig) -> 
 pub(crate) fn parse_response(s: &[u8], cfg: &HttpConfig) -> Result<Head, HeadError> {
     let unfolded = unfold(s);
     let src = unfolded.as_deref().unwrap_or(s);
+    let lowered = lower_minor(false, src);
+    let src = lowered.as_deref().unwrap_or(src);
     let mut head = match parse_response_from(src, None, cfg) {
         Ok(h) => h,
         Err(e) => {
@@ -673,6 +691,7 @@ pub(crate) fn parse_response(s: &[u8], cfg: &HttpConfig) -> Result<Head, HeadErr
         }
     };
     head.obs_fold = unfolded.is_some();
+    head.higher_minor = lowered.is_some();
     Ok(head)
 }
 
@@ -704,6 +723,35 @@ fn parse_response_from(
         Some(o) => build(start, minor, &unmask(res.headers, src, o), cfg),
         None => build(start, minor, res.headers, cfg),
     })
+}
+
+/// A copy of `s` whose start-line version `HTTP/1.<d>`, `d` in 2..=9, reads `HTTP/1.1`;
+/// `None` when the version is anything else (see the module docs). Works on a head that
+/// is still incomplete: a request line without its line end yet is judged by what is
+/// there (if a digit follows later, the whole head is checked again and fails as before).
+fn lower_minor(side_is_client: bool, s: &[u8]) -> Option<Vec<u8>> {
+    let higher =
+        |v: &[u8]| v.len() == 8 && v.starts_with(b"HTTP/1.") && (b'2'..=b'9').contains(&v[7]);
+    let at = if side_is_client {
+        // The version is the request line's last word.
+        let end = memchr::memchr(b'\n', s).unwrap_or(s.len());
+        let line = &s[..end];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let start = line.len().checked_sub(9)?;
+        if line[start] != b' ' || !higher(&line[start + 1..]) {
+            return None;
+        }
+        line.len() - 1
+    } else {
+        // The status line starts with the version, then SP.
+        if s.len() < 8 || !higher(&s[..8]) || s.get(8).is_some_and(|&b| b != b' ') {
+            return None;
+        }
+        7
+    };
+    let mut copy = s.to_vec();
+    copy[at] = b'1';
+    Some(copy)
 }
 
 /// Control bytes a header value may hold leniently: every C0 control and DEL
@@ -898,6 +946,7 @@ fn build(start: StartLine, minor: u8, raw: &[httparse::Header<'_>], cfg: &HttpCo
         conn_close,
         obs_fold: false,
         lenient_request_line: false,
+        higher_minor: false,
         lenient_header_values: false,
         ignored_header_lines: 0,
         parse_error: None,

@@ -1594,3 +1594,73 @@ fn whitespace_after_chunk_size_is_counted() {
         (0, 0)
     );
 }
+
+/// RFC 9112 §2.3 / RFC 9110 §6.2: `HTTP/1.2` … `HTTP/1.9` are processed as HTTP/1.1, in
+/// request and status lines, whatever the split points; other versions stay errors.
+#[test]
+fn higher_minor_http1_versions_are_read_as_1_1() {
+    let evs = [
+        Ev::C(b"GET /a HTTP/1.2\r\nHost: x\r\n\r\n"),
+        Ev::S(b"HTTP/1.9 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+        Ev::C(b"POST /b HTTP/1.5\r\nContent-Length: 3\r\n\r\nabc"),
+        Ev::S(b"HTTP/1.3 201 Created\r\nContent-Length: 0\r\n\r\n"),
+        // The lenient request line (spaces in the target) takes a higher minor too.
+        Ev::C(b"GET /c d HTTP/1.4\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 204 No Content\r\n\r\n"),
+    ];
+    let r = run(&evs);
+    assert_eq!(
+        summary(&r.out),
+        vec![
+            s("req", 0, "GET /a", "", false),
+            s("res", 0, "200", "ok", false),
+            s("req", 1, "POST /b", "abc", false),
+            s("res", 1, "201", "", false),
+            s("req", 2, "GET /c d", "", false),
+            s("res", 2, "204", "", false),
+        ]
+    );
+    for m in &r.out {
+        assert_eq!((m.http_version, m.parse_error), ("1.1", None), "{m:?}");
+    }
+    assert_eq!(r.stats.higher_minor_versions, 5);
+    assert_eq!(r.stats.parse_errors(), 0);
+    assert_eq!(r.stats.heads_with_parse_error, 0);
+    let full = |out: &[HttpMessage]| {
+        let v: Vec<_> = out
+            .iter()
+            .map(|m| (m.http_version, m.parse_error))
+            .collect();
+        (summary(out), v)
+    };
+    let whole = full(&run_split(&evs, None));
+    assert_eq!(whole, full(&r.out), "byte by byte");
+    for (k, e) in evs.iter().enumerate() {
+        let (Ev::C(b) | Ev::S(b)) = *e else { continue };
+        for cut in 0..=b.len() {
+            assert_eq!(
+                full(&run_split(&evs, Some((k, cut)))),
+                whole,
+                "event {k} cut {cut}"
+            );
+        }
+    }
+
+    // Not a higher 1.x minor: still an invalid version, reported as 1.1.
+    for line in [
+        &b"GET / HTTP/2.0\r\n\r\n"[..],
+        b"GET / HTTP/5.6\r\n\r\n",
+        b"GET / HTTP/1.10\r\n\r\n",
+    ] {
+        let r = run(&[Ev::C(line), Ev::C(b"GET /ok HTTP/1.1\r\n\r\n")]);
+        assert_eq!(r.out[0].parse_error, Some("invalid-version"), "{line:?}");
+        assert_eq!(r.out[1].parse_error, None, "{line:?}");
+        assert_eq!(r.stats.higher_minor_versions, 0, "{line:?}");
+    }
+    let r = run(&[
+        Ev::C(b"GET / HTTP/1.1\r\n\r\n"),
+        Ev::S(b"HTTP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    assert_eq!(r.stats.higher_minor_versions, 0);
+    assert!(r.stats.parse_errors() > 0, "{:?}", r.out);
+}
