@@ -839,9 +839,23 @@ fn otlp_partial_success_is_counted_logged_and_never_retried() {
     }
     .encode_to_vec()
     .leak();
+    // More than were sent (a collector bug): counted as the request's three spans.
+    let too_many: &'static [u8] = ExportTraceServiceResponse {
+        partial_success: Some(ExportTracePartialSuccess {
+            rejected_spans: 99,
+            error_message: "quota".into(),
+        }),
+    }
+    .encode_to_vec()
+    .leak();
     let json: &'static [u8] =
         br#"{"partialSuccess":{"rejectedSpans":"1","errorMessage":"attribute too long"}}"#;
-    let cases: [(Reply, u64, Option<&str>); 5] = [
+    let cases: [(Reply, u64, Option<&str>); 6] = [
+        (
+            Reply::Answer(200, "application/x-protobuf", too_many),
+            3,
+            Some("quota"),
+        ),
         (
             Reply::Answer(200, "application/x-protobuf", pb),
             2,
