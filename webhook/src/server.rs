@@ -906,13 +906,15 @@ async fn probe_connection<S>(
         .max_buf_size(16 * 1024);
     let c = b.serve_connection(TokioIo::new(tcp), svc);
     let mut c = std::pin::pin!(c);
-    tokio::select! {
-        _ = tokio::time::timeout(PROBE_TIMEOUT, c.as_mut()) => {}
-        _ = conn.shed.notified() => {}
-        _ = stopped(&mut stop) => {
-            c.as_mut().graceful_shutdown();
-            let _ = tokio::time::timeout(PROBE_TIMEOUT, c).await;
-        }
+    let stopping = tokio::select! {
+        _ = tokio::time::timeout(PROBE_TIMEOUT, c.as_mut()) => false,
+        _ = conn.shed.notified() => false,
+        _ = stopped(&mut stop) => true,
+    };
+    if stopping {
+        // A request being answered is finished (within PROBE_TIMEOUT), then the close.
+        c.as_mut().graceful_shutdown();
+        let _ = tokio::time::timeout(PROBE_TIMEOUT, c).await;
     }
 }
 
