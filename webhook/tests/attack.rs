@@ -855,3 +855,39 @@ async fn probes_on_the_probe_port_are_answered_while_tls_is_saturated() {
         Err(_) => panic!("attackers still hold the server"),
     }
 }
+
+/// The probe listener cannot itself be held: twice its cap of idle connections (sending
+/// nothing) and a header trickler do not keep a probe from being answered, and the server
+/// closes every one of them on its own (the idle ones shed at the cap or timed out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_listener_is_bounded() {
+    let r = start_with("probe-cap", Limits::default(), 64, true, Duration::ZERO).await;
+    let addr = r.probe_addr.unwrap();
+    let mut idle = Vec::new();
+    for _ in 0..2 * server::PROBE_MAX_CONNECTIONS {
+        idle.push(TcpStream::connect(addr).await.unwrap());
+    }
+    let mut trickler = TcpStream::connect(addr).await.unwrap();
+    trickler
+        .write_all(b"GET /healthz HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    let t = Instant::now();
+    let resp = r
+        .probe(reqwest::Method::GET, "/healthz")
+        .await
+        .expect("a probe is answered while the probe port is flooded");
+    assert_eq!(resp.status(), reqwest::StatusCode::OK);
+    println!(
+        "probe answered in {:?} with {} idle connections and a trickler on the probe port",
+        t.elapsed(),
+        idle.len()
+    );
+    // Closed by the server (408 or not): read_to_close fails the test if it never is.
+    let _ = read_to_close(&mut trickler).await;
+    for mut s in idle {
+        let (got, _) = read_to_close(&mut s).await;
+        assert!(got.is_empty(), "an idle probe connection got {got:?}");
+    }
+    r.stop().await;
+}
