@@ -86,6 +86,35 @@ pub(crate) const DISCARD_DUPLICATES: &[&str] = &[
     "user-agent",
 ];
 
+/// Adds one header line to `headers` by the schema's one merge rule (the module docs), shared
+/// by HTTP/1 heads and HTTP/2 header and trailer blocks so both fold a repeated name alike:
+/// the first value of a [`DISCARD_DUPLICATES`] name wins, `set-cookie` is a list, repeated
+/// `cookie` values are joined with `"; "` and every other name with `", "`.
+pub(crate) fn merge_header(
+    headers: &mut Vec<(HeaderName, HeaderValue)>,
+    name: HeaderName,
+    value: String,
+) {
+    match headers.iter_mut().find(|(n, _)| *n == name) {
+        None => {
+            let v = if name == "set-cookie" {
+                HeaderValue::List(vec![value])
+            } else {
+                HeaderValue::Single(value)
+            };
+            headers.push((name, v));
+        }
+        Some((_, HeaderValue::List(list))) => list.push(value),
+        Some((n, HeaderValue::Single(joined))) => {
+            if DISCARD_DUPLICATES.contains(&&**n) {
+                return;
+            }
+            joined.push_str(if *n == "cookie" { "; " } else { ", " });
+            joined.push_str(&value);
+        }
+    }
+}
+
 /// The first line of a head.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum StartLine {
@@ -908,24 +937,7 @@ fn build(start: StartLine, minor: u8, raw: &[httparse::Header<'_>], cfg: &HttpCo
             "upgrade" => has_upgrade = true,
             _ => {}
         }
-        match headers.iter_mut().find(|(n, _)| *n == name) {
-            None => {
-                let v = if name == "set-cookie" {
-                    HeaderValue::List(vec![value])
-                } else {
-                    HeaderValue::Single(value)
-                };
-                headers.push((name, v));
-            }
-            Some((_, HeaderValue::List(list))) => list.push(value),
-            Some((n, HeaderValue::Single(joined))) => {
-                if DISCARD_DUPLICATES.contains(&&**n) {
-                    continue;
-                }
-                joined.push_str(if *n == "cookie" { "; " } else { ", " });
-                joined.push_str(&value);
-            }
-        }
+        merge_header(&mut headers, name, value);
     }
     redact(&mut headers, &cfg.redact_headers);
 

@@ -115,7 +115,7 @@ pub use config::{HttpConfig, PortNotice, PortNotices};
 pub use conn::{HttpConnection, ORIENT_WINDOW};
 pub use head::REDACTED;
 // Shared with the HTTP/2 stage (same header rules, same redaction, same head charge).
-pub(crate) use head::{header_name, latin1, redact as redact_headers, DISCARD_DUPLICATES};
+pub(crate) use head::{header_name, latin1, merge_header, redact as redact_headers};
 pub(crate) use pairing::held_bytes;
 pub use pairing::{MAX_PENDING, PENDING_COST};
 pub use stats::HttpStats;

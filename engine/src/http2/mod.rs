@@ -83,7 +83,7 @@ use std::collections::BTreeMap;
 use crate::budget::{Charge, WorkerBudget};
 use crate::http::body::BodyBuf;
 use crate::http::decode;
-use crate::http::{HttpConfig, HttpStats};
+use crate::http::{merge_header, HttpConfig, HttpStats};
 use crate::message::{
     Direction, Endpoint, HeaderName, HeaderValue, HttpMessage, MessageKind, Side,
 };
@@ -1163,10 +1163,10 @@ impl H2Connection {
             // headers do, so each name appears once.
             for (name, value) in f.headers {
                 match value {
-                    HeaderValue::Single(v) => add_header(&mut m.msg.trailers, name, v),
+                    HeaderValue::Single(v) => merge_header(&mut m.msg.trailers, name, v),
                     HeaderValue::List(vs) => {
                         for v in vs {
-                            add_header(&mut m.msg.trailers, name.clone(), v);
+                            merge_header(&mut m.msg.trailers, name.clone(), v);
                         }
                     }
                 }
@@ -1427,7 +1427,7 @@ impl Fields {
                     b":path" => f.path = Some(value),
                     b":authority" => {
                         if !host_seen {
-                            add_header(&mut f.headers, "host".into(), value.clone());
+                            merge_header(&mut f.headers, "host".into(), value.clone());
                             host_seen = true;
                         }
                         f.authority = Some(value);
@@ -1445,7 +1445,7 @@ impl Fields {
                 }
                 host_seen = true;
             }
-            add_header(&mut f.headers, name, value);
+            merge_header(&mut f.headers, name, value);
         }
         crate::http::redact_headers(&mut f.headers, &cfg.redact_headers);
         f
@@ -1467,30 +1467,6 @@ impl Fields {
                 });
         self.headers = h;
         self.trailers = t;
-    }
-}
-
-/// Adds a header with Node's rules (see the HTTP/1 head parser): `set-cookie`
-/// collects a list, `cookie` crumbs join with `"; "` (RFC 9113 §8.2.3), some
-/// names keep their first value, others join with `", "`.
-fn add_header(headers: &mut Vec<(HeaderName, HeaderValue)>, name: HeaderName, value: String) {
-    match headers.iter_mut().find(|(n, _)| *n == name) {
-        None => {
-            let v = if name == "set-cookie" {
-                HeaderValue::List(vec![value])
-            } else {
-                HeaderValue::Single(value)
-            };
-            headers.push((name, v));
-        }
-        Some((_, HeaderValue::List(list))) => list.push(value),
-        Some((n, HeaderValue::Single(joined))) => {
-            if crate::http::DISCARD_DUPLICATES.contains(&&**n) {
-                return;
-            }
-            joined.push_str(if *n == "cookie" { "; " } else { ", " });
-            joined.push_str(&value);
-        }
     }
 }
 
