@@ -278,7 +278,7 @@ pub const OUTPUT_FORMAT: Setting = Setting::new(
     "outputFormat",
     Kind::Choice(&["json", "otlp"]),
     Value("json"),
-    "what the output URL receives: `json`, the messages (NDJSON when batched); `otlp`, OTLP/HTTP protobuf traces to `outputUrl` as given (e.g. `…:4318/v1/traces`), one span per exchange, gzip'd, with the same token, batching (`outputBatchSize` spans), retries and counters; `otlp` needs `outputUrl`",
+    "what the output URL receives: `json`, the messages (NDJSON when batched); `otlp`, OTLP/HTTP protobuf traces to `outputUrl` as given (e.g. `…:4318/v1/traces`), one span per exchange, gzip'd, with the same token, batching (`outputBatchSize` spans), retries and counters",
 )
 .env("OUTPUT_FORMAT")
 .flag("output-format")
