@@ -103,7 +103,7 @@ pub fn rules(s: &Setting, name: impl Fn(&Setting) -> String) -> Vec<String> {
     }
     if let Some(n) = s.needs {
         out.push(format!(
-            "`{}` needs `{}` (`{}` {})",
+            "`{}` needs `{}`: `{}` {}",
             n.when,
             named(n.key),
             n.when,
