@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # The tcp-sniffer mutating admission webhook (tcp-sniffer-webhook): a static-ish Rust
-# binary (glibc only; rustls, no OpenSSL) on debian-slim, non-root (65532), HTTPS on 8443.
+# binary (glibc only; rustls, no OpenSSL) on debian-slim, non-root (65532), HTTPS on 8443,
+# plain-HTTP probes (/healthz, /readyz only) on 8081.
 #
 # Targets:
 #   runtime (default)  builds the binary from source; context = repo root
@@ -32,8 +33,8 @@ RUN cargo build --release --locked -p tcp-sniffer-webhook \
  && strip /out/tcp-sniffer-webhook
 
 FROM ${BASE_IMAGE} AS runtime-base
-ENV LISTEN_ADDR=0.0.0.0:8443
-EXPOSE 8443
+ENV LISTEN_ADDR=0.0.0.0:8443 PROBE_ADDR=0.0.0.0:8081
+EXPOSE 8443 8081
 USER 65532:65532
 STOPSIGNAL SIGTERM
 ENTRYPOINT ["/usr/local/bin/tcp-sniffer-webhook"]

@@ -36,7 +36,7 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 
   -keyout "$WORK/tls.key" -out "$WORK/tls.crt" 2>/dev/null
 
 "$BIN" --listen "$ADDR" --tls-cert "$WORK/tls.crt" --tls-key "$WORK/tls.key" \
-  --sniffer-image bench/tcp-sniffer:bench --shutdown-delay-ms 0 --log-level warn \
+  --probe-addr "" --sniffer-image bench/tcp-sniffer:bench --shutdown-delay-ms 0 --log-level warn \
   2>"$WORK/webhook.log" &
 PID=$!
 for _ in $(seq 1 100); do

@@ -6,9 +6,11 @@
 Each seed is an `http_stream` script (format in engine/fuzz/src/drivers.rs) of
 HTTP/2 traffic shaped like what real peers send (curl/nghttp2, Node, grpc-js):
 SETTINGS, HEADERS with literal and indexed HPACK fields, DATA split across
-frames, trailers, RST_STREAM, PUSH_PROMISE, and an h2c upgrade. The driver sends
+frames, trailers, RST_STREAM, PUSH_PROMISE, an h2c upgrade, and bodies with a
+content-encoding (decodeBodies) across frames and cut by a reset. The driver sends
 the client preface first unless bit 1 of byte 0 is set.
 """
+import gzip
 import os
 import struct
 
@@ -58,6 +60,11 @@ def script(records, flags=0):
 
 
 C, S = 0, 1
+TEXT = b"the quick brown fox jumps over the lazy dog, again and again and again\n" * 20
+GZ = gzip.compress(TEXT, mtime=0)
+# TEXT compressed by Node's zlib.brotliCompressSync (window 2^22).
+BR = bytes.fromhex(
+    "1b8b05a08c946ee622a893f52fe9d6d568148d807c430b830d38700870d8279c75701f3c64fda13345329acf86a8c48425821b8351fde1d2d81836fe8f5400")
 req = [(":method", "GET"), (":scheme", "http"), (":path", "/a?token=x"), (":authority", "h:8080"), ("user-agent", "curl/7.88.1")]
 seeds = {
     "interleaved": script([
@@ -81,6 +88,10 @@ seeds = {
         (C, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + SETTINGS),
         (S, b"HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: h2c\r\n\r\n" + SETTINGS + headers(1, [(":status", "200")]) + data(1, b"up", True)),
     ], flags=2),
+    "coded": script([
+        (C, SETTINGS + headers(1, req, True) + headers(3, [(":method", "POST"), (":path", "/up"), ("content-encoding", "gzip")]) + data(3, GZ[:30]) + data(3, GZ[30:], True) + headers(5, req, True)),
+        (S, SETTINGS + headers(1, [(":status", "200"), ("content-encoding", "br")]) + headers(5, [(":status", "200"), ("content-encoding", "gzip")]) + data(1, BR[:20]) + data(5, GZ[:40]) + data(1, BR[20:], True) + frame(3, 0, 5, b"\0\0\0\x08") + headers(3, [(":status", "204")], True)),
+    ]),
 }
 os.makedirs(OUT, exist_ok=True)
 for name, s in seeds.items():

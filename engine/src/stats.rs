@@ -90,6 +90,9 @@ pub struct OutputStats {
     /// Output URL requests retried (each retry of a request counts once, whatever
     /// the number of messages in it).
     pub retries: u64,
+    /// OTLP spans the collector accepted in a request but then dropped, as its answer's
+    /// `partial_success.rejected_spans` said (their messages also count as delivered).
+    pub otlp_spans_rejected: u64,
     /// Calls to the JavaScript callback that threw.
     pub callback_errors: u64,
 }
@@ -172,6 +175,7 @@ impl OutputStats {
             dropped_at_shutdown,
             dropped_stdout_closed,
             retries,
+            otlp_spans_rejected,
             callback_errors,
         );
     }

@@ -1316,6 +1316,27 @@ fn lo_h2(setup: Setup) {
                 &u4("/upload?h2load"),
             ],
         );
+        // Compressed bodies (decodeBodies): curl decodes them too (`--compressed`), and what
+        // it got must be what the sniffer tells. 1500 lines fit in maxBodySize (64 KiB),
+        // 5000 do not (the body is cut, decodedBodySize counts it all).
+        let coded = [("gzip", 1500), ("br", 1500), ("gzip", 5000), ("br", 5000)];
+        for (coding, lines) in coded {
+            let got = dir.file(&format!("{coding}-{lines}"));
+            client(
+                "curl",
+                &[
+                    "-sS",
+                    "--max-time",
+                    "30",
+                    "--http2-prior-knowledge",
+                    "--compressed",
+                    "-o",
+                    &got,
+                    &u4(&format!("/coded?coding={coding}&lines={lines}")),
+                ],
+            );
+            assert_eq!(fs::read_to_string(&got).unwrap(), coded_text(lines));
+        }
         let status = Command::new("node")
             .arg(fixture("h2.js"))
             .args(["grpc", &GRPC_PORT.to_string()])
@@ -1326,7 +1347,7 @@ fn lo_h2(setup: Setup) {
 
         let captured = capture.stop();
         let truth = server.exchanges();
-        assert_eq!(truth.len(), 4 + 1 + 9 + 40 + 20 + 7, "{truth:#?}");
+        assert_eq!(truth.len(), 4 + 1 + 9 + 40 + 20 + 4 + 7, "{truth:#?}");
         assert_eq!(
             truth.iter().filter(|l| l.ex.grpc_status == Some(5)).count(),
             2
@@ -1338,7 +1359,45 @@ fn lo_h2(setup: Setup) {
         }
         assert_eq!(captured.stats["http"]["h2_hpack_errors"], 0);
         assert_eq!(captured.stats["http"]["incomplete_messages"], 0);
+        // bodySize is the compressed DATA length (compared above with the server's log); the
+        // body is decoded, cut at maxBodySize, and decodedBodySize is the whole decoded length.
+        for (coding, lines) in coded {
+            let url = format!("/coded?coding={coding}&lines={lines}");
+            let req = captured
+                .messages
+                .iter()
+                .find(|m| m["url"] == url.as_str())
+                .unwrap_or_else(|| panic!("no request for {url}"));
+            let resp = captured
+                .messages
+                .iter()
+                .find(|m| {
+                    m["type"] == "response"
+                        && m["connectionId"] == req["connectionId"]
+                        && m["streamId"] == req["streamId"]
+                })
+                .unwrap_or_else(|| panic!("no response for {url}"));
+            let plain = coded_text(lines);
+            let kept = plain.len().min(65536);
+            assert_eq!(resp["decodedBodySize"], plain.len(), "{url}: {resp}");
+            assert_eq!(resp["bodyEncoding"], "utf8", "{url}");
+            assert_eq!(resp["body"].as_str(), Some(&plain[..kept]), "{url}");
+            assert_eq!(
+                resp["truncated"] == true,
+                kept < plain.len(),
+                "{url}: {resp}"
+            );
+        }
+        assert_eq!(captured.stats["http"]["bodies_decoded"], coded.len());
+        assert_eq!(captured.stats["http"]["body_decode_errors"], 0);
     });
+}
+
+/// The body of `h2.js`'s `/coded?lines=N`, before compression.
+fn coded_text(lines: usize) -> String {
+    (0..lines)
+        .map(|i| format!("line {i} of the coded body\n"))
+        .collect()
 }
 
 /// Connections opened before capture started: their later exchanges still come out, whole.

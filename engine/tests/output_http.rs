@@ -86,6 +86,8 @@ enum Reply {
     Redirect(u16),
     /// Status with `Retry-After: <seconds>`.
     RetryAfter(u16, u64),
+    /// Status with this content type and body.
+    Answer(u16, &'static str, &'static [u8]),
 }
 
 type Responder = dyn Fn(usize, &Req) -> Reply + Send + Sync;
@@ -208,8 +210,13 @@ fn handle<S: Read + Write>(
         };
         let n = counter.fetch_add(1, Ordering::SeqCst);
         reqs.lock().unwrap().push(req.clone());
+        let mut body: &[u8] = b"ok";
         let (status, extra) = match respond(n, &req) {
             Reply::Status(s) => (s, String::new()),
+            Reply::Answer(s, ct, b) => {
+                body = b;
+                (s, format!("content-type: {ct}\r\n"))
+            }
             Reply::RetryAfter(s, secs) => (s, format!("retry-after: {secs}\r\n")),
             Reply::Slow(d, s) => {
                 std::thread::sleep(d);
@@ -225,12 +232,14 @@ fn handle<S: Read + Write>(
                 format!("location: http://127.0.0.2:{port}/elsewhere\r\n"),
             ),
         };
-        let resp = format!("HTTP/1.1 {status} X\r\ncontent-length: 2\r\n{extra}\r\nok");
+        let mut resp = format!(
+            "HTTP/1.1 {status} X\r\ncontent-length: {}\r\n{extra}\r\n",
+            body.len()
+        )
+        .into_bytes();
+        resp.extend_from_slice(body);
         let s = r.get_mut();
-        if s.write_all(resp.as_bytes())
-            .and_then(|_| s.flush())
-            .is_err()
-        {
+        if s.write_all(&resp).and_then(|_| s.flush()).is_err() {
             return;
         }
     }
@@ -775,4 +784,107 @@ fn retry_after_is_honoured_within_the_schedule() {
         gap >= Duration::from_millis(950),
         "Retry-After ignored: {gap:?}"
     );
+}
+
+/// OTLP/HTTP partial success: a 200 whose `ExportTraceServiceResponse` says the collector
+/// dropped some spans. Counted in `otlp_spans_rejected`, one warn line with the collector's
+/// message, and no retry; a garbage or empty answer is a plain success.
+#[test]
+fn otlp_partial_success_is_counted_logged_and_never_retried() {
+    use opentelemetry_proto::tonic::collector::trace::v1::{
+        ExportTracePartialSuccess, ExportTraceServiceResponse,
+    };
+    use prost::Message as _;
+    use tcp_sniffer::config::{LogLevel, OutputFormat};
+
+    let pb: &'static [u8] = ExportTraceServiceResponse {
+        partial_success: Some(ExportTracePartialSuccess {
+            rejected_spans: 2,
+            error_message: "spans older than 24h dropped".into(),
+        }),
+    }
+    .encode_to_vec()
+    .leak();
+    // More than were sent (a collector bug): counted as the request's three spans.
+    let too_many: &'static [u8] = ExportTraceServiceResponse {
+        partial_success: Some(ExportTracePartialSuccess {
+            rejected_spans: 99,
+            error_message: "quota".into(),
+        }),
+    }
+    .encode_to_vec()
+    .leak();
+    let json: &'static [u8] =
+        br#"{"partialSuccess":{"rejectedSpans":"1","errorMessage":"attribute too long"}}"#;
+    let cases: [(Reply, u64, Option<&str>); 6] = [
+        (
+            Reply::Answer(200, "application/x-protobuf", too_many),
+            3,
+            Some("quota"),
+        ),
+        (
+            Reply::Answer(200, "application/x-protobuf", pb),
+            2,
+            Some("spans older than 24h dropped"),
+        ),
+        (
+            Reply::Answer(200, "application/json", json),
+            1,
+            Some("attribute too long"),
+        ),
+        (Reply::Answer(200, "application/x-protobuf", b""), 0, None),
+        (
+            Reply::Answer(200, "application/x-protobuf", b"\xff\xfe not protobuf"),
+            0,
+            None,
+        ),
+        (Reply::Answer(200, "application/json", b"<html>"), 0, None),
+    ];
+    for (reply, rejected, message) in cases {
+        let logs = LogCapture::default();
+        log::set_sink(Some(Box::new(logs.clone())));
+        log::set_level(LogLevel::Debug);
+        let srv = serve(move |_, _| reply);
+        let mut c = cfg(&srv.url());
+        c.format = OutputFormat::Otlp;
+        c.batch_size = 10;
+        let mut out = HttpOutput::new(c).unwrap();
+        // Three exchanges (request + response each): three spans in one export request.
+        out.send(&batch(0, 6));
+        out.close();
+        log::set_sink(None);
+        log::set_level(LogLevel::Info);
+        let st = out.stats();
+        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(srv.requests().len(), 1, "{reply:?}: never retried\n{text}");
+        assert_eq!(st.retries, 0, "{reply:?}");
+        assert_eq!(st.delivered, 6, "{reply:?}: the request was accepted");
+        assert_eq!(st.dropped_rejected, 0, "{reply:?}");
+        assert_eq!(st.otlp_spans_rejected, rejected, "{reply:?}\n{text}");
+        let lines: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).expect("log lines are JSON"))
+            .collect();
+        let warns: Vec<&serde_json::Value> =
+            lines.iter().filter(|l| l["level"] == "warn").collect();
+        match message {
+            Some(m) => {
+                assert_eq!(warns.len(), 1, "{reply:?}: one warn line\n{text}");
+                assert_eq!(warns[0]["errorMessage"], m, "{text}");
+                assert_eq!(warns[0]["rejectedSpans"], rejected, "{text}");
+                assert_eq!(warns[0]["spans"], 3, "{text}");
+            }
+            None => {
+                assert!(warns.is_empty(), "{reply:?}: no warning\n{text}");
+            }
+        }
+        let unreadable = lines.iter().any(|l| {
+            l["level"] == "debug" && l["message"].as_str().unwrap().contains("unreadable")
+        });
+        let garbage = matches!(reply, Reply::Answer(_, _, b) if !b.is_empty() && rejected == 0);
+        assert_eq!(
+            unreadable, garbage,
+            "{reply:?}: debug line for a garbage answer\n{text}"
+        );
+    }
 }

@@ -327,7 +327,7 @@ export interface HttpStats {
   parse_error_too_many_headers: number;
   /** A malformed request line, status line or header line. */
   parse_error_invalid_head: number;
-  /** A version other than `HTTP/1.0` or `HTTP/1.1` (including HTTP/0.9 and HTTP/2 text). */
+  /** A version other than `HTTP/1.0` or `HTTP/1.1` (including HTTP/0.9 and HTTP/2 text); `HTTP/1.2` … `HTTP/1.9` are read as 1.1 instead (`higher_minor_versions`). */
   parse_error_invalid_version: number;
   /** An unparsable, overflowing or conflicting `Content-Length` (without `Transfer-Encoding`). */
   parse_error_invalid_content_length: number;
@@ -351,10 +351,14 @@ export interface HttpStats {
   non_http_other: number;
   /** Directions whose first bytes were not a message start, but a plausible one began within the first 64 bytes: the bytes before it were skipped (counted in `skipped_bytes`) and parsing started there. */
   detect_resyncs: number;
-  /** Heads (requests or responses) with obsolete line folding, parsed after replacing each fold with a space (RFC 9112 §5.2). */
+  /** Heads (requests or responses) with obsolete line folding, parsed after removing each fold's line break, its whitespace kept (RFC 9112 §5.2; llhttp's value). */
   obs_fold_heads: number;
   /** Requests whose request line httparse rejects but that read `TOKEN SP target SP HTTP/1.x` with spaces inside the target (e.g. `CONNECT host:25 / HTTP/1.0`): accepted, the url as on the wire. */
   lenient_request_lines: number;
+  /** Heads with a header value holding a control byte other than HTAB, NUL, CR and LF (e.g. form feed): accepted, the value as sent, as llhttp's lenient header-value modes and nginx do. */
+  lenient_header_values: number;
+  /** Heads (requests or responses) whose start line said `HTTP/1.2` … `HTTP/1.9`: parsed as HTTP/1.1, their messages' `httpVersion` `"1.1"` (RFC 9112 §2.3, RFC 9110 §6.2). */
+  higher_minor_versions: number;
   /** Malformed header lines (not `name: value`) dropped from heads that had a lenient request line (`lenient_request_lines`). */
   ignored_header_lines: number;
   /** HTTP/0.9 requests (`METHOD SP target` without a version) emitted with `httpVersion` 0.9. */
@@ -365,13 +369,21 @@ export interface HttpStats {
   heads_with_parse_error: number;
   /** Heads with at least one line ended by a bare LF instead of CRLF (accepted, as llhttp's lenient mode and Zeek do). */
   bare_lf_heads: number;
+  /** Complete chunked bodies with at least one framing line (chunk size, end of chunk data, trailer, final empty line) ended by a bare LF instead of CRLF (accepted, as llhttp's lenient mode does). */
+  bare_lf_chunked_bodies: number;
+  /** Complete chunked bodies with whitespace after a chunk size (`a \r\n`): accepted, as hyper and llhttp's lenient mode do. */
+  chunk_size_whitespace_bodies: number;
   /** Status lines without a reason phrase (`HTTP/1.1 200`), accepted. */
   missing_reason_phrases: number;
+  /** Unparsable bytes after a message with `Connection: close` on the same side (each run up to where a message start was searched for again): skipped (in `skipped_bytes`) as the peer ignores them, not counted as parse errors. */
+  data_after_close: number;
+  /** Message heads parsed on a side after a message with `Connection: close` on it (a peer that closes ignores them): parsed anyway, as llhttp's lenient keep-alive mode does. */
+  messages_after_close: number;
   /** Bodies decoded from their `Content-Encoding` (`decodeBodies`): `body` holds decoded bytes and `decodedBodySize` is set. */
   bodies_decoded: number;
   /** Of those, bodies whose decoding stopped at the bomb limit (output over 64× the input): `decodedBodySize` is a lower bound and the message is `truncated`. */
   bodies_decode_bomb_limited: number;
-  /** Bodies whose encoded bytes were not valid for their coding (or asked for a window over 1 MiB): emitted as on the wire, without `decodedBodySize`. */
+  /** Bodies whose encoded bytes were not valid for their coding (or asked for a window over the limit: brotli 4 MiB, zstd 1 MiB): emitted as on the wire, without `decodedBodySize`. */
   body_decode_errors: number;
   /** Bodies not decoded because the worker's bodies budget could not hold a decoder's state. */
   bodies_not_decoded_budget: number;
@@ -467,6 +479,8 @@ export interface OutputStats {
   dropped_stdout_closed: number;
   /** Output URL requests retried (each retry of a request counts once, whatever the number of messages in it). */
   retries: number;
+  /** OTLP spans the collector accepted in a request but then dropped, as its answer's `partial_success.rejected_spans` said (their messages also count as delivered). */
+  otlp_spans_rejected: number;
   /** Calls to the JavaScript callback that threw. */
   callback_errors: number;
   /** Messages an async iterator could not buffer because its consumer fell behind during live capture (JavaScript side; a file replay waits instead). */

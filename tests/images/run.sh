@@ -14,8 +14,9 @@
 #                       capability gives NET_RAW (with no_new_privs);
 #              no-cap   without NET_RAW in the bounding set: must exit 1 with a clear error.
 #   webhook  the webhook image, non-root, read-only, no capabilities, with a certificate
-#            from scripts/gen-webhook-certs.sh: /healthz, /readyz and POST /mutate over TLS
-#            verified against the generated CA; SIGTERM -> exit 0.
+#            from scripts/gen-webhook-certs.sh: the kubelet's probes on the plain-HTTP probe
+#            port 8081 (/healthz, /readyz; /metrics not there), /healthz, /readyz and
+#            POST /mutate over TLS verified against the generated CA; SIGTERM -> exit 0.
 #
 # Prints timings and a final "N passed, M failed". Needs root, podman, debootstrap
 # (scripts/install-deps.sh images) and the built artifacts (see scripts/images.sh).
@@ -255,6 +256,19 @@ c=$pod-webhook
   -e TLS_KEY_FILE=/etc/tcp-sniffer-webhook/tls/tls.key \
   -e SNIFFER_IMAGE="$SIDECAR_IMAGE" -e SHUTDOWN_DELAY_MS=200 \
   "$WEBHOOK_IMAGE" >/dev/null
+# The kubelet's probes (deploy/base/deployment.yaml): plain HTTP on the probe port.
+probe=
+for _ in $(seq 50); do
+  probe=$(in_app curl -sS http://127.0.0.1:8081/healthz 2>/dev/null) && break
+  running "$c" || break
+  sleep 0.2
+done
+if [ "$probe" = ok ]; then ok "webhook: GET http://127.0.0.1:8081/healthz (probe port) -> ok"; else
+  bad "webhook: probe port /healthz answered '$probe'"; podman logs "$c" 2>&1 | tail -10 >&2; fi
+probe=$(in_app curl -sS http://127.0.0.1:8081/readyz || true)
+if [ "$probe" = ready ]; then ok "webhook: GET http://127.0.0.1:8081/readyz (probe port) -> ready"; else bad "webhook: probe port /readyz answered '$probe'"; fi
+probe=$(in_app curl -sS -o /dev/null -w '%{http_code}' http://127.0.0.1:8081/metrics || true)
+if [ "$probe" = 404 ]; then ok "webhook: the probe port serves nothing else (/metrics -> 404)"; else bad "webhook: probe port /metrics answered '$probe'"; fi
 healthz=
 for _ in $(seq 50); do
   healthz=$(in_app curl -sS --cacert /tls/ca.crt https://localhost:8443/healthz 2>/dev/null) && break

@@ -9,7 +9,8 @@
 //! - [`tls`]: certificate and key from files, reloaded when they change.
 //! - [`metrics`]: counters and a latency histogram in Prometheus text format.
 //! - [`bootstrap`]: its own CA and certificate, stored in a Secret, `caBundle` patched.
-//! - [`server`]: warp routes served over TLS (tokio-rustls + hyper-util), graceful shutdown.
+//! - [`server`]: warp routes served over TLS (tokio-rustls + hyper-util), graceful shutdown,
+//!   and a plain-HTTP listener for the kubelet's probes (`/healthz`, `/readyz` only).
 //!
 //! ```
 //! use tcp_sniffer_webhook::{mutate::{mutate, Verdict}, settings::InjectSettings};

@@ -60,9 +60,23 @@ async fn run(mut settings: tcp_sniffer_webhook::settings::Settings) -> anyhow::R
     let listener = server::bind(s.listen)
         .with_context(|| format!("cannot listen on {} (--listen / LISTEN_ADDR)", s.listen))?;
     let addr = listener.local_addr().context("local address")?;
+    let probes = match s.probe_addr {
+        Some(a) => Some(server::bind(a).with_context(|| {
+            format!("cannot listen on {a} (--probe-addr / PROBE_ADDR; empty turns the probe listener off)")
+        })?),
+        None => None,
+    };
+    let probe_addr = match &probes {
+        Some(l) => l
+            .local_addr()
+            .context("probe listener address")?
+            .to_string(),
+        None => "off".to_string(),
+    };
     let i = &settings.inject;
     tracing::info!(
         %addr,
+        probe_addr,
         image = %i.image,
         native_sidecar = i.native_sidecar,
         interface = %i.interface,
@@ -78,9 +92,11 @@ async fn run(mut settings: tcp_sniffer_webhook::settings::Settings) -> anyhow::R
         version = env!("CARGO_PKG_VERSION"),
         "tcp-sniffer-webhook listening"
     );
-    server::run(
+    server::run_with_probes(
         listener,
+        probes,
         s,
+        server::Limits::default(),
         settings.inject.clone(),
         Arc::new(Metrics::default()),
         stop_signal(),

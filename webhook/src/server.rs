@@ -13,6 +13,16 @@
 //! - one connection's failure (bad handshake, reset) is logged at debug level and counted; it
 //!   never affects another.
 //!
+//! The probe listener ([`serve_probes`], `--probe-addr`) is a second, plain-HTTP listener that
+//! answers only `GET /healthz` and `GET /readyz` (every other path: 404), from the same
+//! [`AppState`], so `/readyz` turns 503 at the same moment on both. It exists so that clients
+//! filling the TLS listener's connection cap cannot make the kubelet's probes fail and restart
+//! a webhook that works. It is small and bounded on its own: HTTP/1 only, one request per
+//! connection, [`PROBE_TIMEOUT`] for the headers and for the whole connection,
+//! [`PROBE_MAX_CONNECTIONS`] at once (at the cap, connections that have sent no request for
+//! [`PROBE_SHED_MIN_IDLE`] are closed to make room). It closes after the TLS listener has
+//! drained.
+//!
 //! [`GracefulShutdown`]: hyper_util::server::graceful::GracefulShutdown
 
 use std::collections::HashMap;
@@ -57,6 +67,14 @@ pub const SHED_MIN_IDLE: Duration = Duration::from_secs(1);
 /// Concurrent h2 streams per connection (the API server opens more connections when it needs
 /// more; a client cannot park hundreds of slow streams on one connection).
 pub const H2_MAX_CONCURRENT_STREAMS: u32 = 16;
+
+/// Probe listener: connections open at once.
+pub const PROBE_MAX_CONNECTIONS: usize = 64;
+/// Probe listener: time for the request headers, and for the whole connection (the kubelet's
+/// own probe timeout in deploy/ is 2 s; its probes send their request at once).
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Probe listener: at the cap, a connection with no request for this long is closed.
+pub const PROBE_SHED_MIN_IDLE: Duration = Duration::from_millis(250);
 
 /// What the request handlers share.
 #[derive(Debug)]
@@ -259,6 +277,53 @@ async fn recover(state: Arc<AppState>, err: Rejection) -> Result<Response, Infal
     Ok(text(status, format!("{msg}\n")))
 }
 
+/// `GET /healthz`: 200 while the process serves.
+fn healthz() -> impl Filter<Extract = (Response,), Error = Rejection> + Clone + Send + Sync + 'static
+{
+    warp::path!("healthz")
+        .and(warp::get())
+        .map(|| text(StatusCode::OK, "ok\n"))
+}
+
+/// `GET /readyz`: 200 while `state.ready`, 503 from the moment shutdown is asked for.
+fn readyz(
+    state: Arc<AppState>,
+) -> impl Filter<Extract = (Response,), Error = Rejection> + Clone + Send + Sync + 'static {
+    warp::path!("readyz").and(warp::get()).map(move || {
+        if state.ready.load(Ordering::Relaxed) {
+            text(StatusCode::OK, "ready\n")
+        } else {
+            text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
+        }
+    })
+}
+
+/// The probe listener's routes: `GET /healthz` and `GET /readyz`, 404 for every other path
+/// (405 for another method). Errors here are not counted in `http_errors_total`, which is
+/// about the API server's side.
+pub fn probe_routes(
+    state: Arc<AppState>,
+) -> impl Filter<Extract = (Response,), Error = Infallible> + Clone + Send + Sync + 'static {
+    healthz()
+        .or(readyz(state))
+        .unify()
+        .recover(|err: Rejection| async move {
+            let (status, msg) = if err.find::<warp::reject::MethodNotAllowed>().is_some() {
+                (
+                    StatusCode::METHOD_NOT_ALLOWED,
+                    "method not allowed; this is the probe port: GET /healthz, GET /readyz\n",
+                )
+            } else {
+                (
+                    StatusCode::NOT_FOUND,
+                    "not found; this is the probe port: GET /healthz, GET /readyz (reviews and metrics are on the TLS port)\n",
+                )
+            };
+            Ok::<_, Infallible>(text(status, msg))
+        })
+        .unify()
+}
+
 /// All routes: `POST /mutate`, `GET /healthz`, `GET /readyz`, `GET /metrics`.
 pub fn routes(
     state: Arc<AppState>,
@@ -273,19 +338,7 @@ pub fn routes(
         .and(warp::header::headers_cloned())
         .and(warp::body::stream())
         .and_then(mutate_handler);
-    let healthz = warp::path!("healthz")
-        .and(warp::get())
-        .map(|| text(StatusCode::OK, "ok\n"));
-    let readyz = warp::path!("readyz")
-        .and(warp::get())
-        .and(with_state.clone())
-        .map(|s: Arc<AppState>| {
-            if s.ready.load(Ordering::Relaxed) {
-                text(StatusCode::OK, "ready\n")
-            } else {
-                text(StatusCode::SERVICE_UNAVAILABLE, "shutting down\n")
-            }
-        });
+    let (healthz, readyz) = (healthz(), readyz(state.clone()));
     let metrics = warp::path!("metrics")
         .and(warp::get())
         .and(with_state.clone())
@@ -451,9 +504,9 @@ impl Registry {
     }
 
     /// Ask (at most) `n` idle connections (no request in flight, idle for at least
-    /// [`SHED_MIN_IDLE`]) to close: those still in their TLS handshake first, then the ones
-    /// idle for longest. Returns how many were asked; 0 when every connection is busy or new.
-    fn shed(&self, n: usize) -> usize {
+    /// `min_idle`) to close: those still in their TLS handshake first, then the ones idle for
+    /// longest. Returns how many were asked; 0 when every connection is busy or new.
+    fn shed(&self, n: usize, min_idle: Duration) -> usize {
         let Ok(m) = self.conns.lock() else {
             return 0;
         };
@@ -463,8 +516,7 @@ impl Registry {
             .filter(|c| !c.shedding.load(Ordering::Relaxed))
             .filter_map(|c| {
                 let d = c.idle_for()?;
-                (d >= SHED_MIN_IDLE)
-                    .then(|| ((c.handshaking.load(Ordering::Relaxed), d), c.clone()))
+                (d >= min_idle).then(|| ((c.handshaking.load(Ordering::Relaxed), d), c.clone()))
             })
             .collect();
         drop(m);
@@ -749,7 +801,7 @@ pub async fn serve(
                     // EMFILE and friends: make room by closing an idle connection, and back
                     // off instead of spinning.
                     tracing::warn!(error = %e, "accept failed");
-                    for _ in 0..registry.shed(shed_batch) {
+                    for _ in 0..registry.shed(shed_batch, SHED_MIN_IDLE) {
                         state.metrics.connection_closed("shed");
                     }
                     tokio::time::sleep(Duration::from_millis(50)).await;
@@ -770,7 +822,7 @@ pub async fn serve(
             }
             // A batch, so that under a flood of new connections the accept loop waits for a
             // close once per batch rather than once per connection.
-            for _ in 0..registry.shed(shed_batch) {
+            for _ in 0..registry.shed(shed_batch, SHED_MIN_IDLE) {
                 state.metrics.connection_closed("shed");
             }
             tokio::select! {
@@ -824,6 +876,113 @@ pub async fn serve(
     }
 }
 
+/// One probe connection: HTTP/1, one request, at most [`PROBE_TIMEOUT`] from accept to close.
+async fn probe_connection<S>(
+    tcp: TcpStream,
+    routes: S,
+    conn: Arc<ConnState>,
+    mut stop: watch::Receiver<bool>,
+    metrics: Arc<Metrics>,
+) where
+    S: hyper::service::Service<http::Request<Incoming>, Response = Response, Error = Infallible>
+        + Clone
+        + Send
+        + Sync
+        + Unpin
+        + 'static,
+    S::Future: Send + 'static,
+{
+    let svc = ConnService {
+        inner: routes,
+        conn: conn.clone(),
+        deadline: PROBE_TIMEOUT,
+        metrics,
+        http1: true,
+    };
+    let mut b = hyper::server::conn::http1::Builder::new();
+    b.timer(TokioTimer::new())
+        .header_read_timeout(PROBE_TIMEOUT)
+        .keep_alive(false)
+        .max_buf_size(16 * 1024);
+    let c = b.serve_connection(TokioIo::new(tcp), svc);
+    let mut c = std::pin::pin!(c);
+    let stopping = tokio::select! {
+        _ = tokio::time::timeout(PROBE_TIMEOUT, c.as_mut()) => false,
+        _ = conn.shed.notified() => false,
+        _ = stopped(&mut stop) => true,
+    };
+    if stopping {
+        // A request being answered is finished (within PROBE_TIMEOUT), then the close.
+        c.as_mut().graceful_shutdown();
+        let _ = tokio::time::timeout(PROBE_TIMEOUT, c).await;
+    }
+}
+
+/// Serve the probe routes ([`probe_routes`]) over plain HTTP on `listener` until `stop` turns
+/// true; then close the listener and the open probe connections (each is at most
+/// [`PROBE_TIMEOUT`] old anyway).
+pub async fn serve_probes(
+    listener: TcpListener,
+    state: Arc<AppState>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let routes = TowerToHyperService::new(warp::service(probe_routes(state.clone())));
+    let registry = Arc::new(Registry::default());
+    let permits = Arc::new(Semaphore::new(PROBE_MAX_CONNECTIONS));
+    let mut tasks = JoinSet::new();
+    loop {
+        while tasks.try_join_next().is_some() {}
+        let tcp = tokio::select! {
+            _ = stopped(&mut stop) => break,
+            r = listener.accept() => match r {
+                Ok((tcp, _)) => tcp,
+                Err(e) => {
+                    tracing::warn!(error = %e, "probe listener: accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        // At the cap, close connections that sent nothing (a kubelet probe sends its request
+        // at once), retried as they age; the others end within PROBE_TIMEOUT anyway.
+        let mut permit = None;
+        while permit.is_none() {
+            if let Ok(p) = permits.clone().try_acquire_owned() {
+                permit = Some(p);
+                break;
+            }
+            registry.shed(PROBE_MAX_CONNECTIONS / 4, PROBE_SHED_MIN_IDLE);
+            tokio::select! {
+                _ = stopped(&mut stop) => break,
+                p = permits.clone().acquire_owned() => permit = p.ok(),
+                _ = tokio::time::sleep(PROBE_SHED_MIN_IDLE / 4) => {}
+            }
+        }
+        let Some(permit) = permit else { break };
+        let _ = tcp.set_nodelay(true);
+        let registered = registry.register();
+        tasks.spawn(
+            probe_connection(
+                tcp,
+                routes.clone(),
+                registered.conn.clone(),
+                stop.clone(),
+                state.metrics.clone(),
+            )
+            .map(move |()| {
+                drop(permit);
+                drop(registered);
+            }),
+        );
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(PROBE_TIMEOUT, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    tasks.shutdown().await;
+}
+
 /// Load the certificate, start the reload watcher, and serve until `stop` resolves. After
 /// `stop`: `/readyz` says 503 at once, connections are still served for the
 /// `shutdown_delay`, then the listener closes and open requests drain.
@@ -840,6 +999,21 @@ pub async fn run(
 /// [`run`] with other [`Limits`] than the defaults.
 pub async fn run_with_limits(
     listener: TcpListener,
+    settings: &ServerSettings,
+    limits: Limits,
+    inject: InjectSettings,
+    metrics: Arc<Metrics>,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), crate::tls::TlsError> {
+    run_with_probes(listener, None, settings, limits, inject, metrics, stop).await
+}
+
+/// [`run_with_limits`], and the probe listener ([`serve_probes`]) on `probes` when given (the
+/// binary binds it from `settings.probe_addr`). The probe listener answers through the
+/// shutdown delay and the drain (`/readyz` 503), and closes after the TLS listener.
+pub async fn run_with_probes(
+    listener: TcpListener,
+    probes: Option<TcpListener>,
     settings: &ServerSettings,
     limits: Limits,
     inject: InjectSettings,
@@ -874,7 +1048,13 @@ pub async fn run_with_limits(
         );
         tokio::time::sleep(delay).await;
     };
+    let (probe_stop_tx, probe_stop_rx) = watch::channel(false);
+    let probe_task = probes.map(|l| tokio::spawn(serve_probes(l, state.clone(), probe_stop_rx)));
     serve(listener, store, state, settings, limits, shutdown).await;
+    let _ = probe_stop_tx.send(true);
+    if let Some(t) = probe_task {
+        let _ = t.await;
+    }
     let _ = watch_stop_tx.send(());
     let _ = watcher.await;
     tracing::info!("stopped");

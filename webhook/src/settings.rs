@@ -202,6 +202,16 @@ pub struct Args {
     )]
     pub max_connections: String,
 
+    /// Address of the plain-HTTP probe listener (GET /healthz and /readyz only, nothing else),
+    /// for the kubelet's probes: apart from the TLS listener, so that clients filling its
+    /// connection cap cannot fail the probes. Empty = no probe listener.
+    #[arg(
+        long = "probe-addr",
+        env = "PROBE_ADDR",
+        default_value = "0.0.0.0:8081"
+    )]
+    pub probe_addr: String,
+
     /// After SIGTERM, keep serving this long (ms) before closing the listener, so the
     /// API server stops sending to this replica first; /readyz answers 503 meanwhile.
     #[arg(
@@ -306,6 +316,8 @@ pub struct ServerSettings {
     pub max_request_bytes: u64,
     /// Concurrent connection cap.
     pub max_connections: usize,
+    /// Plain-HTTP probe listener address (None: no probe listener).
+    pub probe_addr: Option<SocketAddr>,
     /// Serve-on delay after SIGTERM.
     pub shutdown_delay: Duration,
     /// Drain timeout after the listener closes.
@@ -594,6 +606,15 @@ impl Args {
             1,
             1_000_000,
         )? as usize;
+        let probe_addr = match self.probe_addr.trim() {
+            "" => None,
+            a => Some(a.parse::<SocketAddr>().map_err(|_| {
+                err(
+                    "--probe-addr / PROBE_ADDR",
+                    format!("{a:?} is not an address; expected IP:PORT such as 0.0.0.0:8081, or empty to turn the probe listener off"),
+                )
+            })?),
+        };
         let shutdown_delay = Duration::from_millis(parse_u64(
             "--shutdown-delay-ms / SHUTDOWN_DELAY_MS",
             &self.shutdown_delay_ms,
@@ -660,6 +681,7 @@ impl Args {
                 tls_reload_interval,
                 max_request_bytes,
                 max_connections,
+                probe_addr,
                 shutdown_delay,
                 shutdown_timeout,
             },
@@ -707,6 +729,8 @@ mod tests {
     fn defaults_are_valid() {
         let s = args(&[]).unwrap();
         assert_eq!(s.server.listen, "0.0.0.0:8443".parse().unwrap());
+        assert_eq!(s.server.probe_addr, Some("0.0.0.0:8081".parse().unwrap()));
+        assert_eq!(args(&["--probe-addr", ""]).unwrap().server.probe_addr, None);
         assert_eq!(s.inject, InjectSettings::with_image("img:1"));
         assert_eq!(s.log_level, LogLevel::Info);
     }
@@ -715,6 +739,7 @@ mod tests {
     fn rejects_bad_values_naming_the_setting() {
         for (flags, setting) in [
             (&["--listen", "nope"][..], "--listen / LISTEN_ADDR"),
+            (&["--probe-addr", "8081"], "--probe-addr / PROBE_ADDR"),
             (&["--sniffer-image", " "], "--sniffer-image / SNIFFER_IMAGE"),
             (
                 &["--sniffer-image-pull-policy", "Sometimes"],

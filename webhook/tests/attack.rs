@@ -3,6 +3,9 @@
 //! exactly the bytes chosen here: nothing at all, headers one byte at a time, a body that never
 //! ends, bodies over 3 MiB, more idle connections than the cap.
 //!
+//! The plain-HTTP probe listener (`--probe-addr`) is tested here too: what it answers, and that
+//! it answers while the TLS listener is held at its connection cap by the same attack.
+//!
 //! Nothing here asserts a duration. Deadlines in these tests are generous bounds on "it happens
 //! at all" (the server's own limits are seconds); latencies under attack are printed, not
 //! checked.
@@ -33,6 +36,8 @@ const MIB3: usize = 3 << 20;
 
 struct Running {
     addr: SocketAddr,
+    /// The probe listener, when started with one.
+    probe_addr: Option<SocketAddr>,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<()>,
     pki: TestPki,
@@ -40,10 +45,23 @@ struct Running {
 }
 
 async fn start(tag: &str, limits: Limits, max_connections: usize) -> Running {
+    start_with(tag, limits, max_connections, false, Duration::ZERO).await
+}
+
+/// [`start`], with the probe listener when `probes`, and this serve-on delay after stop.
+async fn start_with(
+    tag: &str,
+    limits: Limits,
+    max_connections: usize,
+    probes: bool,
+    shutdown_delay: Duration,
+) -> Running {
     let pki = TestPki::new(tag);
     pki.install("server");
     let listener = server::bind("127.0.0.1:0".parse().unwrap()).unwrap();
     let addr = listener.local_addr().unwrap();
+    let probe_listener = probes.then(|| server::bind("127.0.0.1:0".parse().unwrap()).unwrap());
+    let probe_addr = probe_listener.as_ref().map(|l| l.local_addr().unwrap());
     // The binary's defaults, except the connection cap where a test is about the cap.
     let defaults = {
         use clap::Parser as _;
@@ -68,7 +86,8 @@ async fn start(tag: &str, limits: Limits, max_connections: usize) -> Running {
         tls_key: pki.key_path(),
         tls_reload_interval: Duration::from_secs(60),
         max_connections,
-        shutdown_delay: Duration::ZERO,
+        probe_addr,
+        shutdown_delay,
         shutdown_timeout: Duration::from_secs(5),
         ..defaults
     };
@@ -76,8 +95,9 @@ async fn start(tag: &str, limits: Limits, max_connections: usize) -> Running {
     let (tx, rx) = oneshot::channel::<()>();
     let m = metrics.clone();
     let task = tokio::spawn(async move {
-        server::run_with_limits(
+        server::run_with_probes(
             listener,
+            probe_listener,
             &settings,
             limits,
             InjectSettings::with_image("tcp-sniffer:test"),
@@ -91,6 +111,7 @@ async fn start(tag: &str, limits: Limits, max_connections: usize) -> Running {
     });
     Running {
         addr,
+        probe_addr,
         stop: Some(tx),
         task,
         pki,
@@ -137,6 +158,24 @@ impl Running {
             b = b.http2_prior_knowledge();
         }
         b.build().unwrap()
+    }
+
+    /// A plain-HTTP GET on the probe listener, on a new connection (as the kubelet probes).
+    async fn probe(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+    ) -> reqwest::Result<reqwest::Response> {
+        let addr = self.probe_addr.expect("started with the probe listener");
+        reqwest::Client::builder()
+            .http1_only()
+            .pool_max_idle_per_host(0)
+            .timeout(GENEROUS)
+            .build()
+            .unwrap()
+            .request(method, format!("http://{addr}{path}"))
+            .send()
+            .await
     }
 
     fn url(&self, path: &str) -> String {
@@ -466,6 +505,126 @@ fn check_answer(answer: &Value, pod: &Value, uid: &str) {
     }
 }
 
+/// The attackers of [`reviews_and_healthz_are_answered_under_attack`], running until
+/// [`Attack::end`].
+struct Attack {
+    stop: Arc<AtomicBool>,
+    /// Connections the attackers opened so far.
+    conns: Arc<AtomicU64>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Attack {
+    /// `idle_n` idle clients, 100 tricklers and 10 oversized senders against `r`'s TLS port,
+    /// each reconnecting when closed. Returns once the idle TLS clients and the tricklers are
+    /// connected.
+    async fn start(r: &Arc<Running>, idle_n: usize) -> Attack {
+        let stop = Arc::new(AtomicBool::new(false));
+        let attack_conns = Arc::new(AtomicU64::new(0));
+        let mut attackers = Vec::new();
+
+        // Idle: half of them complete the TLS handshake and then say nothing, half never start it.
+        for i in 0..idle_n {
+            let (r, stop, n) = (r.clone(), stop.clone(), attack_conns.clone());
+            let tls = i % 2 == 0;
+            attackers.push(tokio::spawn(async move {
+                let c = r.connector(&[b"http/1.1", b"h2"]);
+                while !stop.load(Ordering::Relaxed) {
+                    n.fetch_add(1, Ordering::Relaxed);
+                    let mut buf = [0u8; 256];
+                    if tls {
+                        let Ok(mut s) = r.tls(&c).await else {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue;
+                        };
+                        // (An h2 server speaks first: its SETTINGS. Read until the close.)
+                        while matches!(s.read(&mut buf).await, Ok(n) if n > 0) {}
+                    } else {
+                        let Ok(mut s) = TcpStream::connect(r.addr).await else {
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            continue;
+                        };
+                        let _ = s.read(&mut buf).await;
+                    }
+                }
+            }));
+        }
+        // Tricklers: headers, or a body, one byte every 500 ms.
+        for i in 0..100 {
+            let (r, stop, n) = (r.clone(), stop.clone(), attack_conns.clone());
+            attackers.push(tokio::spawn(async move {
+                let c = r.connector(&[b"http/1.1"]);
+                while !stop.load(Ordering::Relaxed) {
+                    n.fetch_add(1, Ordering::Relaxed);
+                    let Ok(mut s) = r.tls(&c).await else {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        continue;
+                    };
+                    if i % 2 == 1 {
+                        let head = b"POST /mutate HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000000\r\n\r\n";
+                        if s.write_all(head).await.is_err() {
+                            continue;
+                        }
+                    }
+                    while !stop.load(Ordering::Relaxed) {
+                        if s.write_all(b"x").await.is_err() || s.flush().await.is_err() {
+                            break;
+                        }
+                        tokio::time::sleep(Duration::from_millis(500)).await;
+                    }
+                }
+            }));
+        }
+        // Oversized: 4 MiB bodies, chunked (the server reads 3 MiB before it knows) and declared.
+        for i in 0..10 {
+            let (r, stop, n) = (r.clone(), stop.clone(), attack_conns.clone());
+            attackers.push(tokio::spawn(async move {
+                let c = r.client(i % 2 == 0);
+                let body = vec![b' '; 4 << 20];
+                while !stop.load(Ordering::Relaxed) {
+                    n.fetch_add(1, Ordering::Relaxed);
+                    let req = c
+                        .post(r.url("/mutate"))
+                        .header("content-type", "application/json");
+                    let req = if i % 4 < 2 {
+                        let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
+                            body.chunks(256 * 1024).map(|c| Ok(c.to_vec())).collect();
+                        req.body(reqwest::Body::wrap_stream(futures_util::stream::iter(
+                            chunks,
+                        )))
+                    } else {
+                        req.body(body.clone())
+                    };
+                    let _ = req.send().await;
+                }
+            }));
+        }
+
+        // Let the attack build up: the TLS idle clients and the tricklers are connected (the
+        // other 500 idle ones hold TCP connections in their handshake).
+        let t0 = Instant::now();
+        while r.metric("tcp_sniffer_webhook_connections_open ") < (idle_n / 2 + 50) as u64 {
+            assert!(t0.elapsed() < GENEROUS, "the attack never built up");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Attack {
+            stop,
+            conns: attack_conns,
+            tasks: attackers,
+        }
+    }
+
+    async fn end(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for a in &self.tasks {
+            a.abort();
+        }
+        for a in self.tasks {
+            let _ = a.await;
+        }
+    }
+}
+
 /// ~1 000 idle clients, header and body tricklers and oversized bodies, held for the whole
 /// run (each reconnects when the server closes it), while real AdmissionReviews from the
 /// fixtures and /healthz probes keep being answered. Every review must be answered correctly
@@ -478,94 +637,8 @@ async fn reviews_and_healthz_are_answered_under_attack() {
     // The cap is below the attackers' 1 100 connections (the issue's scenario): the shedding and
     // the timeouts must make room.
     let r = Arc::new(start("attack", Limits::default(), 1024).await);
-    let stop = Arc::new(AtomicBool::new(false));
-    let attack_conns = Arc::new(AtomicU64::new(0));
-    let mut attackers = Vec::new();
-
-    // Idle: half of them complete the TLS handshake and then say nothing, half never start it.
-    for i in 0..idle_n {
-        let (r, stop, n) = (r.clone(), stop.clone(), attack_conns.clone());
-        let tls = i % 2 == 0;
-        attackers.push(tokio::spawn(async move {
-            let c = r.connector(&[b"http/1.1", b"h2"]);
-            while !stop.load(Ordering::Relaxed) {
-                n.fetch_add(1, Ordering::Relaxed);
-                let mut buf = [0u8; 256];
-                if tls {
-                    let Ok(mut s) = r.tls(&c).await else {
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    };
-                    // (An h2 server speaks first: its SETTINGS. Read until the close.)
-                    while matches!(s.read(&mut buf).await, Ok(n) if n > 0) {}
-                } else {
-                    let Ok(mut s) = TcpStream::connect(r.addr).await else {
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        continue;
-                    };
-                    let _ = s.read(&mut buf).await;
-                }
-            }
-        }));
-    }
-    // Tricklers: headers, or a body, one byte every 500 ms.
-    for i in 0..100 {
-        let (r, stop, n) = (r.clone(), stop.clone(), attack_conns.clone());
-        attackers.push(tokio::spawn(async move {
-            let c = r.connector(&[b"http/1.1"]);
-            while !stop.load(Ordering::Relaxed) {
-                n.fetch_add(1, Ordering::Relaxed);
-                let Ok(mut s) = r.tls(&c).await else {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    continue;
-                };
-                if i % 2 == 1 {
-                    let head = b"POST /mutate HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\ncontent-length: 1000000\r\n\r\n";
-                    if s.write_all(head).await.is_err() {
-                        continue;
-                    }
-                }
-                while !stop.load(Ordering::Relaxed) {
-                    if s.write_all(b"x").await.is_err() || s.flush().await.is_err() {
-                        break;
-                    }
-                    tokio::time::sleep(Duration::from_millis(500)).await;
-                }
-            }
-        }));
-    }
-    // Oversized: 4 MiB bodies, chunked (the server reads 3 MiB before it knows) and declared.
-    for i in 0..10 {
-        let (r, stop, n) = (r.clone(), stop.clone(), attack_conns.clone());
-        attackers.push(tokio::spawn(async move {
-            let c = r.client(i % 2 == 0);
-            let body = vec![b' '; 4 << 20];
-            while !stop.load(Ordering::Relaxed) {
-                n.fetch_add(1, Ordering::Relaxed);
-                let req = c
-                    .post(r.url("/mutate"))
-                    .header("content-type", "application/json");
-                let req = if i % 4 < 2 {
-                    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-                        body.chunks(256 * 1024).map(|c| Ok(c.to_vec())).collect();
-                    req.body(reqwest::Body::wrap_stream(futures_util::stream::iter(
-                        chunks,
-                    )))
-                } else {
-                    req.body(body.clone())
-                };
-                let _ = req.send().await;
-            }
-        }));
-    }
-
-    // Let the attack build up: the TLS idle clients and the tricklers are connected (the
-    // other 500 idle ones hold TCP connections in their handshake).
-    let t0 = Instant::now();
-    while r.metric("tcp_sniffer_webhook_connections_open ") < (idle_n / 2 + 50) as u64 {
-        assert!(t0.elapsed() < GENEROUS, "the attack never built up");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let attack = Attack::start(&r, idle_n).await;
+    let attack_conns = attack.conns.clone();
     let (mut open_min, mut open_max) = (u64::MAX, 0);
 
     // The legitimate side: the API server (h2, one client) and kubelet-style probes (a new
@@ -607,13 +680,7 @@ async fn reviews_and_healthz_are_answered_under_attack() {
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
-    stop.store(true, Ordering::Relaxed);
-    for a in &attackers {
-        a.abort();
-    }
-    for a in attackers {
-        let _ = a.await;
-    }
+    attack.end().await;
     review_lat.sort();
     healthz_lat.sort();
     let m = r.metrics.render();
@@ -650,4 +717,177 @@ async fn reviews_and_healthz_are_answered_under_attack() {
         Ok(r) => r.stop().await,
         Err(_) => panic!("attackers still hold the server"),
     }
+}
+
+/// The probe listener answers GET /healthz and /readyz over plain HTTP and nothing else;
+/// /readyz turns 503 as soon as stop is asked (while /healthz stays 200 through the serve-on
+/// delay), and the listener is gone once the server stopped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_listener_answers_health_and_readiness_only() {
+    use reqwest::{Method, StatusCode};
+    let r = start_with(
+        "probes",
+        Limits::default(),
+        64,
+        true,
+        Duration::from_secs(5),
+    )
+    .await;
+    for path in ["/healthz", "/readyz"] {
+        let resp = r.probe(Method::GET, path).await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "{path}");
+    }
+    for (method, path, want) in [
+        (Method::POST, "/mutate", StatusCode::NOT_FOUND),
+        (Method::GET, "/metrics", StatusCode::NOT_FOUND),
+        (Method::GET, "/", StatusCode::NOT_FOUND),
+        (Method::GET, "/healthz/x", StatusCode::NOT_FOUND),
+        (Method::POST, "/healthz", StatusCode::METHOD_NOT_ALLOWED),
+    ] {
+        let resp = r.probe(method.clone(), path).await.unwrap();
+        assert_eq!(resp.status(), want, "{method} {path}");
+        let body = resp.text().await.unwrap();
+        assert!(body.contains("GET /healthz, GET /readyz"), "{body}");
+    }
+    // The TLS port keeps its own /healthz and /readyz (backward compatible).
+    let tls = r.client(true);
+    for path in ["/healthz", "/readyz"] {
+        let resp = tls.get(r.url(path)).send().await.unwrap();
+        assert_eq!(resp.status(), StatusCode::OK, "TLS {path}");
+    }
+    let probe_addr = r.probe_addr.unwrap();
+
+    // Stop: /readyz 503 on the probe port during the serve-on delay, /healthz still 200.
+    let mut r = r;
+    let _ = r.stop.take().unwrap().send(());
+    let t0 = Instant::now();
+    loop {
+        let resp = r.probe(Method::GET, "/readyz").await.unwrap();
+        if resp.status() == StatusCode::SERVICE_UNAVAILABLE {
+            break;
+        }
+        assert_eq!(resp.status(), StatusCode::OK);
+        assert!(
+            t0.elapsed() < GENEROUS,
+            "/readyz never turned 503 after stop"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let resp = r.probe(Method::GET, "/healthz").await.unwrap();
+    assert_eq!(
+        resp.status(),
+        StatusCode::OK,
+        "/healthz during the serve-on delay"
+    );
+    tokio::time::timeout(GENEROUS, r.task)
+        .await
+        .expect("stops")
+        .unwrap();
+    assert!(
+        TcpStream::connect(probe_addr).await.is_err(),
+        "the probe listener is still open after the server stopped"
+    );
+}
+
+/// The attack of [`reviews_and_healthz_are_answered_under_attack`] holds the TLS listener at
+/// its connection cap (shown by the shed counter: connections are shed only at the cap); the
+/// kubelet-style probes on the plain probe port (a new connection each) are all answered 200.
+/// Their latencies are printed (not asserted), next to the same probes over TLS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probes_on_the_probe_port_are_answered_while_tls_is_saturated() {
+    let nofile = server::raise_nofile_limit().unwrap();
+    let idle_n: usize = 1000;
+    assert!(nofile > 2 * idle_n as u64 + 500, "open-file limit {nofile}");
+    let cap = 1024;
+    let r =
+        Arc::new(start_with("probe-attack", Limits::default(), cap, true, Duration::ZERO).await);
+    let attack = Attack::start(&r, idle_n).await;
+    let shed = "tcp_sniffer_webhook_connections_closed_total{reason=\"shed\"} ";
+    let shed_before = r.metric(shed);
+    let (mut plain_lat, mut tls_lat) = (Vec::new(), Vec::new());
+    let mut open_max = 0;
+    let rounds = 20;
+    for _ in 0..rounds {
+        open_max = open_max.max(r.metric("tcp_sniffer_webhook_connections_open "));
+        for path in ["/healthz", "/readyz"] {
+            let t = Instant::now();
+            let resp = r
+                .probe(reqwest::Method::GET, path)
+                .await
+                .unwrap_or_else(|e| panic!("{path} on the probe port not answered: {e}"));
+            assert_eq!(resp.status(), reqwest::StatusCode::OK, "{path}");
+            plain_lat.push(t.elapsed());
+            // For comparison: the same probe over TLS (answered too, see the test above).
+            let t = Instant::now();
+            if let Ok(resp) = r.client(true).get(r.url(path)).send().await {
+                if resp.status() == reqwest::StatusCode::OK {
+                    tls_lat.push(t.elapsed());
+                }
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let shed_during = r.metric(shed) - shed_before;
+    attack.end().await;
+    plain_lat.sort();
+    tls_lat.sort();
+    println!(
+        "probes while the TLS port is under attack (cap {cap}, up to {open_max} TLS connections \
+         open, {shed_during} shed while measuring):\n  \
+         probe port (plain HTTP): n={} p50={:?} p99={:?} max={:?}\n  \
+         TLS port: n={} p50={:?} p99={:?} max={:?}",
+        plain_lat.len(),
+        percentile(&plain_lat, 0.5),
+        percentile(&plain_lat, 0.99),
+        plain_lat.last().unwrap(),
+        tls_lat.len(),
+        percentile(&tls_lat, 0.5),
+        percentile(&tls_lat, 0.99),
+        tls_lat.last().copied().unwrap_or_default(),
+    );
+    assert_eq!(plain_lat.len(), rounds * 2);
+    assert!(
+        shed_during > 0,
+        "the TLS listener never reached its cap of {cap}: the attack did not saturate it"
+    );
+    match Arc::try_unwrap(r) {
+        Ok(r) => r.stop().await,
+        Err(_) => panic!("attackers still hold the server"),
+    }
+}
+
+/// The probe listener cannot itself be held: twice its cap of idle connections (sending
+/// nothing) and a header trickler do not keep a probe from being answered, and the server
+/// closes every one of them on its own (the idle ones shed at the cap or timed out).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn probe_listener_is_bounded() {
+    let r = start_with("probe-cap", Limits::default(), 64, true, Duration::ZERO).await;
+    let addr = r.probe_addr.unwrap();
+    let mut idle = Vec::new();
+    for _ in 0..2 * server::PROBE_MAX_CONNECTIONS {
+        idle.push(TcpStream::connect(addr).await.unwrap());
+    }
+    let mut trickler = TcpStream::connect(addr).await.unwrap();
+    trickler
+        .write_all(b"GET /healthz HTTP/1.1\r\n")
+        .await
+        .unwrap();
+    let t = Instant::now();
+    let resp = r
+        .probe(reqwest::Method::GET, "/healthz")
+        .await
+        .expect("a probe is answered while the probe port is flooded");
+    assert_eq!(resp.status(), reqwest::StatusCode::OK);
+    println!(
+        "probe answered in {:?} with {} idle connections and a trickler on the probe port",
+        t.elapsed(),
+        idle.len()
+    );
+    // Closed by the server (408 or not): read_to_close fails the test if it never is.
+    let _ = read_to_close(&mut trickler).await;
+    for mut s in idle {
+        let (got, _) = read_to_close(&mut s).await;
+        assert!(got.is_empty(), "an idle probe connection got {got:?}");
+    }
+    r.stop().await;
 }

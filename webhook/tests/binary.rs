@@ -61,6 +61,8 @@ fn unreadable_certificate_exits_1_with_a_json_log() {
         .args([
             "--listen",
             "127.0.0.1:0",
+            "--probe-addr",
+            "127.0.0.1:0",
             "--tls-cert",
             "/nonexistent/tls.crt",
             "--tls-key",
@@ -83,6 +85,25 @@ fn unreadable_certificate_exits_1_with_a_json_log() {
 }
 
 #[test]
+fn probe_port_in_use_exits_1_naming_the_setting() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let taken_addr = taken.local_addr().unwrap().to_string();
+    let out = cmd()
+        .args(["--listen", "127.0.0.1:0", "--probe-addr", &taken_addr])
+        .args(["--tls-cert", "/nonexistent/tls.crt", "--tls-key", "/k"])
+        .env("SNIFFER_IMAGE", "img")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    let last: Value = serde_json::from_str(err.lines().last().unwrap()).unwrap();
+    let msg = last["error"].as_str().unwrap();
+    assert!(msg.contains("--probe-addr / PROBE_ADDR"), "{last}");
+    assert!(msg.contains(&taken_addr), "{last}");
+    drop(taken);
+}
+
+#[test]
 fn serves_and_stops_cleanly_on_sigterm() {
     let pki = TestPki::new("binary");
     pki.install("bin");
@@ -90,7 +111,14 @@ fn serves_and_stops_cleanly_on_sigterm() {
         // The serve-on delay after SIGTERM: the test checks /readyz and a review inside it,
         // right after the log line that opens it. Generous, so a busy machine cannot close it
         // first; it is not measured.
-        .args(["--listen", "127.0.0.1:0", "--shutdown-delay-ms", "10000"])
+        .args([
+            "--listen",
+            "127.0.0.1:0",
+            "--probe-addr",
+            "127.0.0.1:0",
+            "--shutdown-delay-ms",
+            "10000",
+        ])
         .env("TLS_CERT_FILE", pki.cert_path())
         .env("TLS_KEY_FILE", pki.key_path())
         .env("SNIFFER_IMAGE", "registry.example/tcp-sniffer:1")
@@ -123,6 +151,23 @@ fn serves_and_stops_cleanly_on_sigterm() {
     assert_eq!(first["message"], "tcp-sniffer-webhook listening");
     assert_eq!(first["nativeSidecar"], true);
     let addr: std::net::SocketAddr = first["addr"].as_str().unwrap().parse().unwrap();
+    let probe_addr: std::net::SocketAddr = first["probeAddr"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no probeAddr in {first}"))
+        .parse()
+        .unwrap();
+    // The probe listener: plain HTTP, a new connection per request (as the kubelet's).
+    let probe = async |path: &str| {
+        reqwest::Client::builder()
+            .http1_only()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap()
+            .get(format!("http://{probe_addr}{path}"))
+            .send()
+            .await
+            .map(|r| r.status().as_u16())
+    };
 
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -159,6 +204,9 @@ fn serves_and_stops_cleanly_on_sigterm() {
         assert!(answer["response"].get("patch").is_some(), "{answer:#}");
         let ops = patch_ops(&answer["response"]);
         assert_eq!(ops[0]["path"], "/spec/initContainers/0");
+        assert_eq!(probe("/healthz").await.unwrap(), 200, "probe port /healthz");
+        assert_eq!(probe("/readyz").await.unwrap(), 200, "probe port /readyz");
+        assert_eq!(probe("/metrics").await.unwrap(), 404, "probe port /metrics");
     });
     // The review was logged with its outcome.
     let review_log = next(&mut lines);
@@ -190,6 +238,13 @@ fn serves_and_stops_cleanly_on_sigterm() {
             .await
             .expect("still serving during the delay");
         assert_eq!(r.status(), 503, "/readyz during the shutdown delay");
+        assert_eq!(
+            probe("/readyz")
+                .await
+                .expect("probe port open during the delay"),
+            503,
+            "probe port /readyz during the shutdown delay"
+        );
         let r = review()
             .await
             .expect("a review is still served during the delay");

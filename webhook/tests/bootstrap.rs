@@ -290,6 +290,7 @@ async fn empty_secret_gets_a_certificate_and_the_ca_bundle_is_patched() {
         tls_reload_interval: Duration::from_secs(60),
         max_request_bytes: 1 << 20,
         max_connections: 16,
+        probe_addr: None,
         shutdown_delay: Duration::ZERO,
         shutdown_timeout: Duration::from_secs(5),
     };

@@ -14,7 +14,10 @@
 //!   selectors are evaluated on a table of namespaces and pods (opt-in by pod label or by
 //!   namespace label, opt-out, never twice);
 //! - the webhook pods are restricted (non-root, read-only root, no capabilities, no privilege
-//!   escalation, RuntimeDefault seccomp), spread over nodes, probed over HTTPS;
+//!   escalation, RuntimeDefault seccomp), spread over nodes, probed (startup, liveness,
+//!   readiness) over plain HTTP on the container port `probes`, which is the server's probe
+//!   listener (`PROBE_ADDR`, its default);
+//! - the NetworkPolicy opens exactly the TLS port and the probe port;
 //! - the settings ConfigMap is accepted by the server's own settings parser;
 //! - each certificate overlay delivers the Secret the Deployment mounts and the CA bundle;
 //! - the example app is selected, and the server's `mutate` injects the configured image with
@@ -471,8 +474,35 @@ fn check_server(r: &Rendered) -> Vec<String> {
         }
     }
 
-    // Probes over HTTPS on the server's port.
+    // Probes over plain HTTP on the probe listener: containerPort `probes` == PROBE_ADDR port
+    // == the server's default (the TLS port's cap must not fail them).
+    let default_probe = Args::try_parse_from(["x"]).unwrap().probe_addr;
+    let probe_addr = s
+        .env
+        .get("PROBE_ADDR")
+        .cloned()
+        .unwrap_or(default_probe.clone());
+    if probe_addr != default_probe {
+        p.push(format!(
+            "PROBE_ADDR {probe_addr} differs from the server's default {default_probe}"
+        ));
+    }
+    let probe_port = listen_port(&probe_addr);
+    let probes_cp = s
+        .container
+        .ports
+        .iter()
+        .flatten()
+        .find(|cp| cp.name.as_deref() == Some("probes"));
+    match probes_cp {
+        Some(cp) if Some(cp.container_port) == probe_port && cp.protocol.as_deref() == Some("TCP") => {}
+        other => p.push(format!(
+            "containerPort probes {:?} is not the probe listener's port {probe_port:?} (PROBE_ADDR)",
+            other.map(|c| c.container_port)
+        )),
+    }
     for (what, probe, path) in [
+        ("startup", &s.container.startup_probe, "/healthz"),
         ("liveness", &s.container.liveness_probe, "/healthz"),
         ("readiness", &s.container.readiness_probe, "/readyz"),
     ] {
@@ -480,11 +510,11 @@ fn check_server(r: &Rendered) -> Vec<String> {
         match get {
             Some(g)
                 if g.path.as_deref() == Some(path)
-                    && g.scheme.as_deref() == Some("HTTPS")
-                    && (g.port == IntOrString::String("https".into())
-                        || Some(g.port.clone()) == port.map(IntOrString::Int)) => {}
+                    && g.scheme.as_deref() == Some("HTTP")
+                    && (g.port == IntOrString::String("probes".into())
+                        || Some(g.port.clone()) == probe_port.map(IntOrString::Int)) => {}
             _ => p.push(format!(
-                "{what} probe must GET {path} over HTTPS on the server port"
+                "{what} probe must GET {path} over HTTP on the probe port (containerPort probes, PROBE_ADDR)"
             )),
         }
     }
@@ -1003,8 +1033,9 @@ fn assert_clean(what: &str, problems: Vec<String>) {
     );
 }
 
-/// The NetworkPolicy selects the webhook pods, covers ingress, and opens exactly one port:
-/// the container port the server listens on, TCP. `sources` is what `from` must be (empty =
+/// The NetworkPolicy selects the webhook pods, covers ingress, and opens exactly two ports in
+/// one rule (so the same sources reach both): the container port the server listens on and
+/// the probe listener's (`probes`, for the kubelet), TCP. `sources` is what `from` must be (empty =
 /// any source).
 fn check_network_policy(r: &Rendered, sources: &[&str]) -> Vec<String> {
     let mut p = Vec::new();
@@ -1041,28 +1072,34 @@ fn check_network_policy(r: &Rendered, sources: &[&str]) -> Vec<String> {
         ));
     }
     let container = &pod_spec(d).containers[0];
-    let https = container
-        .ports
-        .iter()
-        .flatten()
-        .find(|cp| cp.name.as_deref() == Some("https"));
+    let named = |name: &str| {
+        container
+            .ports
+            .iter()
+            .flatten()
+            .find(|cp| cp.name.as_deref() == Some(name))
+    };
+    let opens = |np: &k8s_openapi::api::networking::v1::NetworkPolicyPort, name: &str| {
+        np.protocol.as_deref() == Some("TCP")
+            && np.end_port.is_none()
+            && match (&np.port, named(name)) {
+                (Some(IntOrString::String(n)), Some(h)) => h.name.as_deref() == Some(n),
+                (Some(IntOrString::Int(i)), Some(h)) => *i == h.container_port,
+                _ => false,
+            }
+    };
     let rules = spec.ingress.clone().unwrap_or_default();
     if rules.len() != 1 {
         p.push(format!("expected one ingress rule, got {}", rules.len()));
     }
     for rule in &rules {
         let ports = rule.ports.clone().unwrap_or_default();
-        let ok = ports.len() == 1
-            && ports[0].protocol.as_deref() == Some("TCP")
-            && ports[0].end_port.is_none()
-            && match (&ports[0].port, https) {
-                (Some(IntOrString::String(n)), Some(h)) => h.name.as_deref() == Some(n),
-                (Some(IntOrString::Int(i)), Some(h)) => *i == h.container_port,
-                _ => false,
-            };
+        let ok = ports.len() == 2
+            && ports.iter().any(|np| opens(np, "https"))
+            && ports.iter().any(|np| opens(np, "probes"));
         if !ok {
             p.push(format!(
-                "the ingress rule must open only the TLS port, got {ports:?}"
+                "the ingress rule must open only the TLS port and the probe port, got {ports:?}"
             ));
         }
         let from: Vec<String> = rule
@@ -1383,14 +1420,49 @@ fn checks_catch_broken_manifests() {
                     .unwrap()
                     .push(serde_json::json!({"port": 9090, "protocol": "TCP"}))
             })),
-            "only the TLS port",
+            "only the TLS port and the probe port",
         ),
         (
             "network policy on the wrong port",
             Box::new(on("NetworkPolicy", |o| {
                 o["spec"]["ingress"][0]["ports"][0]["port"] = 8080.into()
             })),
-            "only the TLS port",
+            "only the TLS port and the probe port",
+        ),
+        (
+            "network policy without the probe port",
+            Box::new(on("NetworkPolicy", |o| {
+                o["spec"]["ingress"][0]["ports"]
+                    .as_array_mut()
+                    .unwrap()
+                    .pop();
+            })),
+            "only the TLS port and the probe port",
+        ),
+        (
+            "liveness probe on the TLS port",
+            Box::new(on("Deployment", |o| {
+                let g =
+                    &mut o["spec"]["template"]["spec"]["containers"][0]["livenessProbe"]["httpGet"];
+                g["port"] = "https".into();
+                g["scheme"] = "HTTPS".into();
+            })),
+            "liveness probe must GET /healthz over HTTP on the probe port",
+        ),
+        (
+            "startup probe over HTTPS",
+            Box::new(on("Deployment", |o| {
+                o["spec"]["template"]["spec"]["containers"][0]["startupProbe"]["httpGet"]
+                    ["scheme"] = "HTTPS".into()
+            })),
+            "startup probe must GET /healthz",
+        ),
+        (
+            "probe container port differs from PROBE_ADDR",
+            Box::new(on("ConfigMap", |o| {
+                o["data"]["PROBE_ADDR"] = "0.0.0.0:9081".into()
+            })),
+            "probe listener's port",
         ),
         (
             "network policy selects other pods",

@@ -48,6 +48,7 @@ async fn start_on(pki: TestPki, first_der: Vec<u8>, shutdown_timeout: Duration) 
         tls_reload_interval: Duration::from_millis(100),
         max_request_bytes: LIMIT,
         max_connections: 64,
+        probe_addr: None,
         shutdown_delay: Duration::from_millis(0),
         shutdown_timeout,
     };

@@ -319,12 +319,34 @@ pub fn ip_filter_expression(ports: &[u16]) -> String {
 
 /// The overlay encapsulations the decoder unwraps (`wire::encap`), as a filter clause:
 /// VXLAN (UDP 4789) and Geneve (UDP 6081) by destination port, GRE (47), IP-in-IP (4) and
-/// IPv6-in-IP (41) by protocol, under an IPv4 or an IPv6 outer header (`ip6 proto` looks at
-/// the fixed header's next header only: an outer IPv6 header with extension headers before
-/// the tunnel is not matched).
-pub const ENCAP_FILTER: &str = "(udp dst port 4789 or udp dst port 6081 \
-     or ip proto 47 or ip proto 4 or ip proto 41 \
-     or ip6 proto 47 or ip6 proto 4 or ip6 proto 41)";
+/// IPv6-in-IP (41) by protocol, under an IPv4 or an IPv6 outer header.
+///
+/// `ip6 proto` and `udp dst port` look at the fixed IPv6 header's next header only, so the
+/// clause also walks up to two outer IPv6 extension headers of the common "next header,
+/// length in 8-byte units − 1" form: hop-by-hop (0), routing (43) and destination options
+/// (60), in any order (a routing header with segments left, as SRv6 uses, is the case met
+/// in practice). Their lengths come from the packet, so each offset is computed by the filter
+/// (classic BPF has no loops: one clause per depth). A load past the packet's end rejects
+/// it, which only happens to packets that matched nothing before this last clause. A tunnel
+/// behind three or more extension headers, an AH (4-byte units) or a fragment header is not
+/// matched live (docs/limits.md); files decode it.
+pub const ENCAP_FILTER: &str = concat!(
+    "(udp dst port 4789 or udp dst port 6081",
+    " or ip proto 47 or ip proto 4 or ip proto 41",
+    " or ip6 proto 47 or ip6 proto 4 or ip6 proto 41",
+    // One extension header at 40; what it announces starts at 48 + 8 * its length.
+    " or ((ip6[6] == 0 or ip6[6] == 43 or ip6[6] == 60) and (",
+    "ip6[40] == 47 or ip6[40] == 4 or ip6[40] == 41",
+    " or (ip6[40] == 17 and (ip6[50 + ip6[41] * 8:2] == 4789",
+    " or ip6[50 + ip6[41] * 8:2] == 6081))",
+    // A second one at 48 + 8 * L1, announcing what starts at 56 + 8 * L1 + 8 * L2.
+    " or ((ip6[40] == 0 or ip6[40] == 43 or ip6[40] == 60) and (",
+    "ip6[48 + ip6[41] * 8] == 47 or ip6[48 + ip6[41] * 8] == 4",
+    " or ip6[48 + ip6[41] * 8] == 41",
+    " or (ip6[48 + ip6[41] * 8] == 17",
+    " and (ip6[58 + ip6[41] * 8 + ip6[49 + ip6[41] * 8] * 8:2] == 4789",
+    " or ip6[58 + ip6[41] * 8 + ip6[49 + ip6[41] * 8] * 8:2] == 6081)))))))",
+);
 
 /// The filter expression that fits a libpcap link type: [`filter_expression`] for Ethernet,
 /// [`ip_filter_expression`] otherwise.

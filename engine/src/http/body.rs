@@ -262,6 +262,15 @@ pub(crate) struct Chunked {
     trailer_len: usize,
     /// The message had a non-empty trailer section.
     pub(crate) had_trailers: bool,
+    /// A framing line (chunk size, end of chunk data, trailer, final empty line)
+    /// ended with a bare LF instead of CRLF: accepted (RFC 9112 §2.2 lets a
+    /// recipient do so), and counted by the caller.
+    pub(crate) bare_lf: bool,
+    /// Whitespace followed a chunk size (`a \r\n`): accepted (as hyper and
+    /// llhttp's lenient spaces-after-chunk-size mode), counted by the caller.
+    pub(crate) size_whitespace: bool,
+    /// The previous framing byte (0 after chunk data), to tell a bare LF.
+    prev: u8,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -304,6 +313,9 @@ impl Decoder {
                 ext_len: 0,
                 trailer_len: 0,
                 had_trailers: false,
+                bare_lf: false,
+                size_whitespace: false,
+                prev: 0,
             })),
             Framing::Close => Some(Decoder::Eof),
         }
@@ -317,6 +329,16 @@ impl Decoder {
     /// The message had a trailer section.
     pub(crate) fn had_trailers(&self) -> bool {
         matches!(self, Decoder::Chunked(c) if c.had_trailers)
+    }
+
+    /// A chunked body with whitespace after a chunk size (see [`Chunked::size_whitespace`]).
+    pub(crate) fn size_whitespace(&self) -> bool {
+        matches!(self, Decoder::Chunked(c) if c.size_whitespace)
+    }
+
+    /// A chunked body with a framing line ended by a bare LF (see [`Chunked::bare_lf`]).
+    pub(crate) fn bare_lf(&self) -> bool {
+        matches!(self, Decoder::Chunked(c) if c.bare_lf)
     }
 
     /// Consumes body bytes from `s` into `body`. On error, also returns how
@@ -411,10 +433,13 @@ impl Chunked {
                 if self.size == 0 {
                     self.state = ChunkedState::DataCr;
                 }
+                self.prev = 0;
                 continue;
             }
             let b = s[i];
             i += 1;
+            self.bare_lf |= b == b'\n' && self.prev != b'\r';
+            self.prev = b;
             self.state = self.step(b, trailer_limit).map_err(|e| (e, i))?;
         }
         Ok(Decoded {
@@ -432,7 +457,10 @@ impl Chunked {
                 Size
             }
             Size => match b {
-                b' ' | b'\t' => SizeLws,
+                b' ' | b'\t' => {
+                    self.size_whitespace = true;
+                    SizeLws
+                }
                 b';' => Extension,
                 b'\r' => SizeLf,
                 b'\n' => self.size_line_done(),
@@ -579,6 +607,50 @@ mod tests {
         tr.extend(std::iter::repeat_n(b'a', 2000));
         let (r, _, _) = chunked(&tr, 10);
         assert_eq!(r.unwrap_err().0, BodyError::TrailersTooLarge);
+    }
+
+    #[test]
+    fn bare_lf_in_chunk_framing_is_accepted_and_flagged() {
+        let input = b"1\nA\n1;abc\r\nB\r\n0\r\nT: x\n\r\nNEXT";
+        let mut d = Decoder::new(Framing::Chunked).unwrap();
+        let mut b = BodyBuf::new(100, Pool::unlimited());
+        let r = d.decode(input, &mut b, 1024).unwrap();
+        assert!(r.done);
+        assert_eq!(&input[r.consumed..], b"NEXT");
+        assert_eq!(b.data, b"AB");
+        assert!(d.bare_lf());
+        assert!(!d.size_whitespace());
+        // Whitespace after a size is accepted and flagged.
+        let mut d = Decoder::new(Framing::Chunked).unwrap();
+        let mut b = BodyBuf::new(100, Pool::unlimited());
+        assert!(
+            d.decode(b"a \t\r\n0123456789\r\n0\r\n\r\n", &mut b, 1024)
+                .unwrap()
+                .done
+        );
+        assert_eq!(b.data, b"0123456789");
+        assert!(d.size_whitespace() && !d.bare_lf());
+        // Each kind of line alone: size line, after data, trailer, final empty line.
+        for input in [
+            &b"1\nA\r\n0\r\n\r\n"[..],
+            b"1\r\nA\n0\r\n\r\n",
+            b"0\r\nT: x\n\r\n",
+            b"0\r\n\n",
+        ] {
+            let mut d = Decoder::new(Framing::Chunked).unwrap();
+            let mut b = BodyBuf::new(100, Pool::unlimited());
+            assert!(d.decode(input, &mut b, 1024).unwrap().done, "{input:?}");
+            assert!(d.bare_lf(), "{input:?}");
+        }
+        // CRLF throughout, split at every byte (a CR at the end of one call): not flagged.
+        let input = b"1;x\r\nA\r\n0\r\nT: x\r\n\r\n";
+        for cut in 0..=input.len() {
+            let mut d = Decoder::new(Framing::Chunked).unwrap();
+            let mut b = BodyBuf::new(100, Pool::unlimited());
+            d.decode(&input[..cut], &mut b, 1024).unwrap();
+            assert!(d.decode(&input[cut..], &mut b, 1024).unwrap().done || cut == input.len());
+            assert!(!d.bare_lf(), "cut {cut}");
+        }
     }
 
     #[test]

@@ -84,6 +84,10 @@ pub(super) struct Half {
     pub(super) buf_ts: Timestamp,
     pub(super) current: Option<InProgress>,
     pub(super) fin: bool,
+    /// The last head parsed on this side said `Connection: close`: bytes after its
+    /// message that are not a message are data its peer ignores (`data_after_close`),
+    /// not a parse error.
+    pub(super) after_close: bool,
     /// Bytes of the heads pool charged for `buf` (≥ its capacity after it grew;
     /// brought down to it by [`HttpConnection::settle`]).
     pub(super) charged: usize,
@@ -98,6 +102,7 @@ impl Half {
             buf_ts: Timestamp::default(),
             current: None,
             fin: false,
+            after_close: false,
             charged: 0,
         }
     }
@@ -898,6 +903,7 @@ impl HttpConnection {
                     head::http09_request_line(&s[..lf]).filter(|_| side == Side::Client)
                 {
                     cx.stats.http09_requests += 1;
+                    self.halves[i].after_close = false;
                     return self.on_parsed_head(
                         side,
                         head::http09_head(start),
@@ -944,6 +950,16 @@ impl HttpConnection {
                         if h.lenient_request_line {
                             cx.stats.lenient_request_lines += 1;
                         }
+                        if h.lenient_header_values {
+                            cx.stats.lenient_header_values += 1;
+                        }
+                        if h.higher_minor {
+                            cx.stats.higher_minor_versions += 1;
+                        }
+                        if self.halves[i].after_close {
+                            cx.stats.messages_after_close += 1;
+                        }
+                        self.halves[i].after_close = h.conn_close;
                         cx.stats.ignored_header_lines += h.ignored_header_lines;
                         if matches!(&h.start, head::StartLine::Response { reason, .. } if reason.is_empty())
                         {
@@ -1016,9 +1032,18 @@ impl HttpConnection {
     }
 
     /// A head could not be parsed: count it, skip its first byte and resynchronise.
+    ///
+    /// After a message with `Connection: close` on this side the bytes are data
+    /// the peer ignores (as llhttp's lenient data-after-close mode does): counted
+    /// in `data_after_close`, neither a parse error nor a lost message. A well-formed
+    /// message there is still parsed.
     pub(super) fn head_error(&mut self, side: Side, e: HeadError, cx: &mut Ctx<'_>) -> Step {
-        self.count_head_error(e, cx);
-        self.lost_message(side, cx);
+        if self.halves[idx(side)].after_close && e != HeadError::TooManyHeaders {
+            cx.stats.data_after_close += 1;
+        } else {
+            self.count_head_error(e, cx);
+            self.lost_message(side, cx);
+        }
         cx.stats.skipped_bytes += 1;
         cx.stats.resyncs += 1;
         self.halves[idx(side)].state = State::Resync {
@@ -1036,6 +1061,12 @@ impl HttpConnection {
         match ip.decoder.decode(s, &mut ip.body, head_limit(cx.cfg)) {
             Ok(d) => {
                 if d.done {
+                    if ip.decoder.bare_lf() {
+                        cx.stats.bare_lf_chunked_bodies += 1;
+                    }
+                    if ip.decoder.size_whitespace() {
+                        cx.stats.chunk_size_whitespace_bodies += 1;
+                    }
                     self.finish(side, cx.ts, false, cx);
                 }
                 Step::consumed(d.consumed)

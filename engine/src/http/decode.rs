@@ -1,7 +1,9 @@
 //! Content decoding (`decodeBodies`): `gzip` (and `x-gzip`), `deflate` (zlib, or
 //! raw deflate as some servers send it), `br` and `zstd`, streamed as the body
 //! arrives, so a body cut by `maxBodySize`, by a capture gap or by the end of
-//! the connection still decodes up to where it stops.
+//! the connection still decodes up to where it stops. HTTP/1 (`pairing.rs`)
+//! and HTTP/2 (`crate::http2`) share it through [`body_buf`] and
+//! [`finish_body`], so both decode, count and report bodies the same way.
 //!
 //! # Invariants
 //!
@@ -10,10 +12,11 @@
 //!   compressed input seen so far ([`MAX_RATIO`]), so CPU spent is bounded by
 //!   the input. `decodedBodySize` counts decoded bytes up to that stop.
 //! * Memory: each decoder's state is charged to the worker's bodies pool
-//!   before it is created ([`state_cost`]); decoders whose window would need
-//!   more than [`MAX_WINDOW_LOG`] bits (brotli, zstd) are refused up front, so
-//!   no stream can make a decoder allocate more than that. Refused or failed:
-//!   the body is emitted as on the wire, counted.
+//!   before it is created ([`state_cost`]), a brotli window once the stream
+//!   declares it (its first byte); streams asking for a window over
+//!   [`MAX_BROTLI_WINDOW_LOG`] (brotli) or [`MAX_WINDOW_LOG`] (zstd) bits are
+//!   refused up front, so no stream can make a decoder allocate more than that.
+//!   Refused or failed: the body is emitted as on the wire, counted.
 //! * Only one coding is decoded (`Content-Encoding: gzip`); a list of codings
 //!   (`gzip, br`) or an unknown one leaves the body as on the wire.
 
@@ -24,8 +27,13 @@ use crate::message::{HeaderName, HeaderValue};
 
 /// Decoding stops when output would exceed this many times the input seen.
 pub(crate) const MAX_RATIO: u64 = 64;
-/// Largest window (log2 bytes) a brotli or zstd stream may ask for: 1 MiB.
+/// Largest window (log2 bytes) a zstd stream may ask for: 1 MiB.
 pub(crate) const MAX_WINDOW_LOG: u32 = 20;
+/// Largest window (log2 bytes) a brotli stream may ask for: 4 MiB, the default
+/// of the brotli library and so of Node's `zlib.brotliCompress` (servers behind
+/// Express `compression`, Next.js, ...); each decoder is charged the window its
+/// stream declares, not this.
+pub(crate) const MAX_BROTLI_WINDOW_LOG: u32 = 22;
 
 /// A content coding this module decodes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,7 +65,10 @@ pub(crate) fn state_cost(c: Coding) -> usize {
         // inflate state with its 32 KiB window, plus flate2's 32 KiB buffer
         Coding::Gzip | Coding::Deflate => 96 * 1024,
         // ring buffer up to the window, plus tables and the output buffer
-        Coding::Br | Coding::Zstd => (1 << MAX_WINDOW_LOG) + 192 * 1024,
+        Coding::Zstd => (1 << MAX_WINDOW_LOG) + 192 * 1024,
+        // tables and the output buffer; the ring buffer (up to the declared
+        // window) is charged once the first byte declares it
+        Coding::Br => 192 * 1024,
     }
 }
 
@@ -134,6 +145,8 @@ pub(crate) enum Stop {
     Bomb,
     /// The stream is not valid for its coding (or asked for too large a window).
     Invalid,
+    /// The bodies pool could not hold the window the stream declared: not decoded.
+    Budget,
 }
 
 /// A streaming decoder for one body.
@@ -244,7 +257,9 @@ impl ContentDecoder {
             };
             self.inner = self.start(&held, sink);
             if let Inner::Stopped(_) = self.inner {
-                self.stop = Stop::Invalid;
+                if self.stop == Stop::No {
+                    self.stop = Stop::Invalid;
+                }
                 return;
             }
             self.write(&held);
@@ -278,7 +293,7 @@ impl ContentDecoder {
     }
 
     /// The decoder for a stream whose first bytes are `held` (at least [`Self::need`]).
-    fn start(&self, held: &[u8], sink: Sink) -> Inner {
+    fn start(&mut self, held: &[u8], sink: Sink) -> Inner {
         match self.coding {
             Coding::Deflate => {
                 // RFC 1950: CMF/FLG with CM = 8, CINFO <= 7 and the pair a multiple of 31.
@@ -292,9 +307,17 @@ impl ContentDecoder {
                 }
             }
             Coding::Br => match brotli_window_log(held) {
-                Some(w) if w <= MAX_WINDOW_LOG => Inner::Br(Box::new(
-                    brotli_decompressor::DecompressorWriter::new(sink, 4096),
-                )),
+                Some(w) if w <= MAX_BROTLI_WINDOW_LOG => {
+                    if self.pool.try_take(1 << w) {
+                        self.state_charged += 1 << w;
+                        Inner::Br(Box::new(brotli_decompressor::DecompressorWriter::new(
+                            sink, 4096,
+                        )))
+                    } else {
+                        self.stop = Stop::Budget;
+                        Inner::Stopped(sink)
+                    }
+                }
                 _ => Inner::Stopped(sink),
             },
             Coding::Zstd if zstd_window_ok(held) => {
@@ -362,6 +385,71 @@ impl ContentDecoder {
     }
 }
 
+/// The body buffer of a message with `headers`: with a content decoder when
+/// `decodeBodies` is on and the body has one coding this engine decodes. Shared
+/// by HTTP/1 and HTTP/2 so both decode (and count) bodies the same way.
+pub(crate) fn body_buf(
+    headers: &[(HeaderName, HeaderValue)],
+    cfg: &super::HttpConfig,
+    pool: &Pool,
+    stats: &mut super::HttpStats,
+) -> super::body::BodyBuf {
+    let mut b = super::body::BodyBuf::new(cfg.max_body_size, pool.clone());
+    if cfg.decode_bodies {
+        if let Some(c) = coding_of(headers) {
+            b.decoder = ContentDecoder::new(c, cfg.max_body_size, pool);
+            if b.decoder.is_none() {
+                stats.bodies_not_decoded_budget += 1;
+            }
+        }
+    }
+    b
+}
+
+/// Moves `body` into `msg`: `bodySize`, `truncated`, and the kept bytes, or,
+/// when the body had a decoder that did not fail, the decoded bytes and
+/// `decodedBodySize`. `clean`: the whole body was seen (no gap, cut or early
+/// end), so a coded stream that does not end properly is invalid. Counts the
+/// decoding and budget stats. Leaves `msg.incomplete` to the caller (`body.gapped`
+/// stays readable).
+pub(crate) fn finish_body(
+    msg: &mut crate::message::HttpMessage,
+    body: &mut super::body::BodyBuf,
+    clean: bool,
+    stats: &mut super::HttpStats,
+) {
+    msg.body_size = body.size;
+    msg.truncated = body.size > body.data().len() as u64;
+    if let Some(d) = body.decoder.take() {
+        let got = d.finish(clean);
+        match got.stop {
+            Stop::Invalid => stats.body_decode_errors += 1,
+            Stop::Budget => stats.bodies_not_decoded_budget += 1,
+            stop => {
+                stats.bodies_decoded += 1;
+                if stop == Stop::Bomb {
+                    stats.bodies_decode_bomb_limited += 1;
+                }
+                if got.cut_by_budget {
+                    stats.bodies_cut_by_budget += 1;
+                }
+                msg.truncated = got.size > got.data.len() as u64 || stop != Stop::No;
+                msg.decoded_body_size = Some(got.size);
+                // The wire bytes kept are not needed: the decoded ones replace them.
+                drop(body.take_data());
+                body.cut_by_budget = false;
+                msg.body = got.data;
+            }
+        }
+    }
+    if body.cut_by_budget {
+        stats.bodies_cut_by_budget += 1;
+    }
+    if msg.decoded_body_size.is_none() {
+        msg.body = body.take_data();
+    }
+}
+
 fn finish_flate(
     flush: std::io::Result<()>,
     finish: Option<std::io::Result<()>>,
@@ -410,14 +498,14 @@ fn zstd_window_ok(b: &[u8]) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     fn pool() -> Pool {
         crate::budget::WorkerBudget::unlimited().bodies
     }
 
-    fn gzip(b: &[u8]) -> Vec<u8> {
+    pub(crate) fn gzip(b: &[u8]) -> Vec<u8> {
         let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
         e.write_all(b).unwrap();
         e.finish().unwrap()
@@ -430,7 +518,17 @@ mod tests {
         d.finish(true)
     }
 
-    const TEXT: &[u8] = b"the quick brown fox jumps over the lazy dog, again and again and again\n";
+    pub(crate) const TEXT: &[u8] =
+        b"the quick brown fox jumps over the lazy dog, again and again and again\n";
+
+    /// `TEXT.repeat(20)` compressed by Node's zlib.brotliCompressSync (lgwin 18).
+    pub(crate) const BR_TEXT20: &[u8] = &[
+        0x13, 0x8b, 0x05, 0xa0, 0x8c, 0x94, 0x6e, 0xe6, 0x22, 0xa8, 0x93, 0xf5, 0x2f, 0xe9, 0xd6,
+        0xd5, 0x68, 0x14, 0x8d, 0x80, 0x7c, 0x43, 0x0b, 0x83, 0x0d, 0x38, 0x70, 0x08, 0x70, 0xd8,
+        0x27, 0x9c, 0x75, 0x70, 0x1f, 0x3c, 0x64, 0xfd, 0xa1, 0x33, 0x45, 0x32, 0x9a, 0xcf, 0x86,
+        0xa8, 0xc4, 0x84, 0x25, 0x82, 0x1b, 0x83, 0x51, 0xfd, 0xe1, 0xd2, 0xd8, 0x18, 0x36, 0xfe,
+        0x8f, 0x54, 0x00,
+    ];
 
     #[test]
     fn decodes_every_coding_at_every_split_point() {
@@ -445,14 +543,7 @@ mod tests {
             e.write_all(&plain).unwrap();
             e.finish().unwrap()
         };
-        // `plain` compressed by Node's zlib.brotliCompressSync (lgwin 18).
-        let br: Vec<u8> = vec![
-            0x13, 0x8b, 0x05, 0xa0, 0x8c, 0x94, 0x6e, 0xe6, 0x22, 0xa8, 0x93, 0xf5, 0x2f, 0xe9,
-            0xd6, 0xd5, 0x68, 0x14, 0x8d, 0x80, 0x7c, 0x43, 0x0b, 0x83, 0x0d, 0x38, 0x70, 0x08,
-            0x70, 0xd8, 0x27, 0x9c, 0x75, 0x70, 0x1f, 0x3c, 0x64, 0xfd, 0xa1, 0x33, 0x45, 0x32,
-            0x9a, 0xcf, 0x86, 0xa8, 0xc4, 0x84, 0x25, 0x82, 0x1b, 0x83, 0x51, 0xfd, 0xe1, 0xd2,
-            0xd8, 0x18, 0x36, 0xfe, 0x8f, 0x54, 0x00,
-        ];
+        let br = BR_TEXT20.to_vec();
         let zst = zstd::bulk::compress(&plain, 3).unwrap();
         let cases: Vec<(Coding, Vec<u8>, Vec<u8>)> = vec![
             (Coding::Gzip, gzip(&plain), plain.clone()),
@@ -514,11 +605,47 @@ mod tests {
             0,
         );
         assert_eq!(d.stop, Stop::Invalid);
-        // brotli large-window stream.
+        // brotli large-window stream, and one declaring 2^24 (over MAX_BROTLI_WINDOW_LOG).
         let d = decode_split(Coding::Br, &[0x11, 0x00, 0x00], 100, 1);
         assert_eq!(d.stop, Stop::Invalid);
+        let d = decode_split(Coding::Br, &[0x0f, 0x00, 0x00], 100, 1);
+        assert_eq!(d.stop, Stop::Invalid);
+        assert_eq!(brotli_window_log(&[0x0f]), Some(24));
         assert_eq!(brotli_window_log(&[0x0b]), Some(22));
         assert_eq!(brotli_window_log(&[0x00]), Some(16));
+    }
+
+    /// What Node's `zlib.brotliCompressSync` writes by default (window 2^22): only the
+    /// first byte differs from [`BR_TEXT20`] (window 2^18) for this input.
+    pub(crate) fn br_text20_window22() -> Vec<u8> {
+        let mut b = BR_TEXT20.to_vec();
+        b[0] = 0x1b;
+        b
+    }
+
+    /// A brotli window is charged as declared: 2^22 decodes with room for it, and is
+    /// not decoded (Budget, not Invalid) without; the charge is given back either way.
+    #[test]
+    fn brotli_windows_are_charged_as_declared() {
+        let plain = TEXT.repeat(20);
+        let wire = br_text20_window22();
+        assert_eq!(brotli_window_log(&wire), Some(22));
+        for cut in 0..=wire.len() {
+            let d = decode_split(Coding::Br, &wire, 1 << 20, cut);
+            assert_eq!((d.stop, &d.data), (Stop::No, &plain), "cut {cut}");
+        }
+        let p = crate::budget::Pool::new((1 << 22) + 100 * 1024);
+        let mut d = ContentDecoder::new(Coding::Br, 100, &p).unwrap();
+        d.push(&wire);
+        let got = d.finish(true);
+        assert_eq!(got.stop, Stop::Budget);
+        assert_eq!(p.held(), 0);
+        let p = crate::budget::Pool::new((1 << 22) + 256 * 1024);
+        let mut d = ContentDecoder::new(Coding::Br, 100, &p).unwrap();
+        d.push(&wire);
+        assert!(p.held() >= 1 << 22);
+        assert_eq!(d.finish(true).stop, Stop::No);
+        assert_eq!(p.held(), 0);
     }
 
     #[test]

@@ -18,10 +18,19 @@
 //!
 //! * Obsolete line folding (RFC 9112 §5.2, `obs-fold`), in requests and
 //!   responses: when a header line is followed by a line starting with SP or
-//!   HTAB, each `CR? LF 1*(SP / HTAB)` is replaced by one SP before parsing,
-//!   as the RFC allows a recipient to do. (httparse rejects folds in
-//!   requests.) A line starting with whitespace right after the start line
-//!   is not a fold and stays an error.
+//!   HTAB, the fold's line break (`CR? LF`) is removed before parsing and its
+//!   whitespace kept, so `a CRLF HTAB b` reads `a HTAB b`: the RFC lets a
+//!   recipient replace a fold with whitespace, and this is the value llhttp
+//!   (and so a Node server) reports. (httparse rejects folds in requests.) A
+//!   line starting with whitespace right after the start line is not a fold
+//!   and stays an error.
+//! * A higher minor version of HTTP/1 (`HTTP/1.2` … `HTTP/1.9`) in a request
+//!   or status line: RFC 9112 §2.3 and RFC 9110 §6.2 say to process it as the
+//!   highest 1.x minor the recipient implements, so the head is parsed as
+//!   `HTTP/1.1` (from a copy whose version digit is replaced; same length, so
+//!   every offset holds) and its message says `httpVersion` `"1.1"`, without
+//!   a `parseError`. `HTTP/1.10` and up, and any other major version, stay an
+//!   error.
 //! * A request line that httparse rejects but that reads
 //!   `TOKEN SP target SP HTTP/1.x`, where the target may contain spaces but no
 //!   CR, LF or NUL and neither starts nor ends with whitespace (e.g.
@@ -30,6 +39,15 @@
 //!   accept such lines. Only for such a request line, header lines that are
 //!   not `name: value` (no colon, space in the name) are dropped and counted
 //!   rather than failing the head: a client that sends one sends the other.
+//!
+//! * Control bytes other than HTAB, NUL, CR and LF (e.g. `\f`, `\x7f`) in a
+//!   header value, as llhttp's lenient header-value modes and servers such as
+//!   nginx accept them: when httparse rejects a head holding such bytes after
+//!   its start line, they are masked (replaced one for one by `0x80`, which
+//!   httparse accepts in values only: in a name the head stays an error) in a
+//!   scratch copy, that copy is parsed, and names and values are read back
+//!   from the unmasked bytes at the same offsets. NUL, CR and LF stay errors:
+//!   they could end or split a line differently for different peers.
 //!
 //! The framing facts (`Content-Length`, `Transfer-Encoding`,
 //! `Connection: upgrade` with `Upgrade`) are read from every raw header line, not from the
@@ -110,10 +128,16 @@ pub(crate) struct Head {
     pub(crate) transfer_coding: TransferCoding,
     /// `Upgrade` header with `Connection: upgrade`.
     pub(crate) upgrade: bool,
-    /// Obsolete line folds were replaced by spaces before parsing.
+    /// `Connection: close`: the sender ends the connection after this message.
+    pub(crate) conn_close: bool,
+    /// Obsolete line folds were unfolded before parsing (see the module docs).
     pub(crate) obs_fold: bool,
     /// The request line needed the lenient fallback (see the module docs).
     pub(crate) lenient_request_line: bool,
+    /// A header value held control bytes (see the module docs).
+    pub(crate) lenient_header_values: bool,
+    /// The start line said `HTTP/1.2` … `HTTP/1.9`, read as 1.1 (see the module docs).
+    pub(crate) higher_minor: bool,
     /// Malformed header lines dropped (only with a lenient request line, or
     /// in a head read by [`parse_broken`]).
     pub(crate) ignored_header_lines: u64,
@@ -162,6 +186,10 @@ pub(crate) fn validate_partial(
 ) -> Result<(), HeadError> {
     let unfolded = unfold(s);
     let s = unfolded.as_deref().unwrap_or(s);
+    let masked = mask_value_controls(s);
+    let s = masked.as_deref().unwrap_or(s);
+    let lowered = lower_minor(side_is_client, s);
+    let s = lowered.as_deref().unwrap_or(s);
     let mut storage = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS_LIMIT];
     let slots = &mut storage[..header_slots(cfg)];
     if !side_is_client {
@@ -203,18 +231,50 @@ pub(crate) fn validate_partial(
 pub(crate) fn parse_request(s: &[u8], cfg: &HttpConfig) -> Result<Head, HeadError> {
     let unfolded = unfold(s);
     let src = unfolded.as_deref().unwrap_or(s);
-    let mut head = match parse_request_strict(src, cfg) {
-        Ok(h) => h,
-        Err(e) => match parse_request_lenient(src, cfg) {
-            Some(r) => r?,
-            None => return Err(e),
-        },
+    let lowered = lower_minor(true, src);
+    let src = lowered.as_deref().unwrap_or(src);
+    let first = parse_request_from(src, None, cfg);
+    // Only a head httparse rejects (or one whose lenient request line made it drop header
+    // lines) pays for the scan and the copy; the masked parse wins if it keeps more lines.
+    let retry = first.as_ref().map_or(true, |h| h.ignored_header_lines > 0);
+    let masked = if retry {
+        mask_value_controls(src)
+    } else {
+        None
+    };
+    let mut head = match masked.map(|m| parse_request_from(&m, Some(src), cfg)) {
+        Some(Ok(mut h))
+            if first
+                .as_ref()
+                .map_or(true, |f| h.ignored_header_lines < f.ignored_header_lines) =>
+        {
+            h.lenient_header_values = true;
+            h
+        }
+        _ => first?,
     };
     head.obs_fold = unfolded.is_some();
+    head.higher_minor = lowered.is_some();
     Ok(head)
 }
 
-fn parse_request_strict(s: &[u8], cfg: &HttpConfig) -> Result<Head, HeadError> {
+/// The strict parser, then the lenient request-line fallback. `orig`: the
+/// unmasked bytes when `s` is a masked copy (see [`mask_value_controls`]).
+fn parse_request_from(s: &[u8], orig: Option<&[u8]>, cfg: &HttpConfig) -> Result<Head, HeadError> {
+    match parse_request_strict(s, orig, cfg) {
+        Ok(h) => Ok(h),
+        Err(e) => match parse_request_lenient(s, orig, cfg) {
+            Some(r) => r,
+            None => Err(e),
+        },
+    }
+}
+
+fn parse_request_strict(
+    s: &[u8],
+    orig: Option<&[u8]>,
+    cfg: &HttpConfig,
+) -> Result<Head, HeadError> {
     let mut storage = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS_LIMIT];
     let mut req = httparse::Request::new(&mut []);
     match parser_config().parse_request_with_uninit_headers(
@@ -233,18 +293,27 @@ fn parse_request_strict(s: &[u8], cfg: &HttpConfig) -> Result<Head, HeadError> {
         method: method.to_owned(),
         url: url.to_owned(),
     };
-    Ok(build(start, minor, req.headers, cfg))
+    Ok(match orig {
+        Some(o) => build(start, minor, &unmask(req.headers, s, o), cfg),
+        None => build(start, minor, req.headers, cfg),
+    })
 }
 
 /// The lenient request-line fallback: `None` when it does not apply (the
 /// request line is fine for httparse, or is not `TOKEN SP target SP HTTP/1.x`).
-fn parse_request_lenient(s: &[u8], cfg: &HttpConfig) -> Option<Result<Head, HeadError>> {
+fn parse_request_lenient(
+    s: &[u8],
+    orig: Option<&[u8]>,
+    cfg: &HttpConfig,
+) -> Option<Result<Head, HeadError>> {
     let lf = s.iter().position(|&b| b == b'\n')?;
     if strict_request_line_ok(&s[..=lf]) {
         return None;
     }
     let line = lenient_request_line(&s[..lf])?;
     let rest = &s[lf + 1..];
+    // The header lines as sent (masking is one for one: same offsets).
+    let orig_rest = orig.map(|o| &o[lf + 1..]);
     let scratch = canonical_request(&line, rest);
     let url = match std::str::from_utf8(line.url) {
         Ok(u) => u.to_owned(),
@@ -254,9 +323,20 @@ fn parse_request_lenient(s: &[u8], cfg: &HttpConfig) -> Option<Result<Head, Head
         method: latin1(line.method),
         url,
     };
-    let r = match parse_canonical(&scratch, rest, false, start.clone(), line.minor, cfg) {
+    let parse = |ignore_invalid, start| {
+        parse_canonical(
+            &scratch,
+            rest,
+            orig_rest,
+            ignore_invalid,
+            start,
+            line.minor,
+            cfg,
+        )
+    };
+    let r = match parse(false, start.clone()) {
         // Retry dropping the malformed header lines.
-        Err(HeadError::Syntax) => parse_canonical(&scratch, rest, true, start, line.minor, cfg),
+        Err(HeadError::Syntax) => parse(true, start),
         r => r,
     };
     Some(r)
@@ -268,6 +348,7 @@ fn parse_request_lenient(s: &[u8], cfg: &HttpConfig) -> Option<Result<Head, Head
 fn parse_canonical(
     scratch: &[u8],
     rest: &[u8],
+    orig_rest: Option<&[u8]>,
     ignore_invalid: bool,
     start: StartLine,
     minor: u8,
@@ -296,7 +377,16 @@ fn parse_canonical(
         .count()
         .saturating_sub(1);
     let dropped = lines.saturating_sub(req.headers.len()) as u64;
-    let mut h = build(start, minor, req.headers, cfg);
+    let mut h = match orig_rest {
+        // The header lines sit at the end of the scratch copy.
+        Some(o) => build(
+            start,
+            minor,
+            &unmask(req.headers, &scratch[scratch.len() - rest.len()..], o),
+            cfg,
+        ),
+        None => build(start, minor, req.headers, cfg),
+    };
     h.lenient_request_line = true;
     h.ignored_header_lines = dropped;
     Ok(h)
@@ -484,6 +574,8 @@ pub(crate) fn parse_broken(side_is_client: bool, s: &[u8], cfg: &HttpConfig) -> 
         match v {
             b"HTTP/1.1" => 1,
             b"HTTP/1.0" => 0,
+            // A higher 1.x minor is read as 1.1 (see the module docs).
+            [b'H', b'T', b'T', b'P', b'/', b'1', b'.', b'2'..=b'9'] => 1,
             _ => {
                 error.get_or_insert("invalid-version");
                 u8::from(!v.starts_with(b"HTTP/1.0"))
@@ -585,6 +677,30 @@ pub(crate) fn parse_broken(side_is_client: bool, s: &[u8], cfg: &HttpConfig) -> 
 pub(crate) fn parse_response(s: &[u8], cfg: &HttpConfig) -> Result<Head, HeadError> {
     let unfolded = unfold(s);
     let src = unfolded.as_deref().unwrap_or(s);
+    let lowered = lower_minor(false, src);
+    let src = lowered.as_deref().unwrap_or(src);
+    let mut head = match parse_response_from(src, None, cfg) {
+        Ok(h) => h,
+        Err(e) => {
+            let Some(masked) = mask_value_controls(src) else {
+                return Err(e);
+            };
+            let mut h = parse_response_from(&masked, Some(src), cfg).map_err(|_| e)?;
+            h.lenient_header_values = true;
+            h
+        }
+    };
+    head.obs_fold = unfolded.is_some();
+    head.higher_minor = lowered.is_some();
+    Ok(head)
+}
+
+/// Parses an unfolded response head; `orig` as for [`parse_request_from`].
+fn parse_response_from(
+    src: &[u8],
+    orig: Option<&[u8]>,
+    cfg: &HttpConfig,
+) -> Result<Head, HeadError> {
     let mut storage = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS_LIMIT];
     let mut res = httparse::Response::new(&mut []);
     match parser_config().parse_response_with_uninit_headers(
@@ -601,16 +717,90 @@ pub(crate) fn parse_response(s: &[u8], cfg: &HttpConfig) -> Result<Head, HeadErr
     };
     let start = StartLine::Response {
         status,
-        reason: raw_reason(s),
+        reason: raw_reason(orig.unwrap_or(src)),
     };
-    let mut head = build(start, minor, res.headers, cfg);
-    head.obs_fold = unfolded.is_some();
-    Ok(head)
+    Ok(match orig {
+        Some(o) => build(start, minor, &unmask(res.headers, src, o), cfg),
+        None => build(start, minor, res.headers, cfg),
+    })
 }
 
-/// A copy of `s` with every obsolete line fold (`CR? LF 1*(SP / HTAB)` after
-/// a header line) replaced by one SP; `None` when there is none. Never longer
-/// than `s`.
+/// A copy of `s` whose start-line version `HTTP/1.<d>`, `d` in 2..=9, reads `HTTP/1.1`;
+/// `None` when the version is anything else (see the module docs). Works on a head that
+/// is still incomplete: a request line without its line end yet is judged by what is
+/// there (if a digit follows later, the whole head is checked again and fails as before).
+fn lower_minor(side_is_client: bool, s: &[u8]) -> Option<Vec<u8>> {
+    let higher =
+        |v: &[u8]| v.len() == 8 && v.starts_with(b"HTTP/1.") && (b'2'..=b'9').contains(&v[7]);
+    let at = if side_is_client {
+        // The version is the request line's last word.
+        let end = memchr::memchr(b'\n', s).unwrap_or(s.len());
+        let line = &s[..end];
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let start = line.len().checked_sub(9)?;
+        if line[start] != b' ' || !higher(&line[start + 1..]) {
+            return None;
+        }
+        line.len() - 1
+    } else {
+        // The status line starts with the version, then SP.
+        if s.len() < 8 || !higher(&s[..8]) || s.get(8).is_some_and(|&b| b != b' ') {
+            return None;
+        }
+        7
+    };
+    let mut copy = s.to_vec();
+    copy[at] = b'1';
+    Some(copy)
+}
+
+/// Control bytes a header value may hold leniently: every C0 control and DEL
+/// except HTAB (valid), NUL, CR and LF (refused: see the module docs).
+fn is_value_control(b: u8) -> bool {
+    matches!(b, 0x01..=0x08 | 0x0b | 0x0c | 0x0e..=0x1f | 0x7f)
+}
+
+/// A copy of `s` with every [`is_value_control`] byte after the start line
+/// replaced by `0x80`; `None` when there is none. Same length as `s`.
+fn mask_value_controls(s: &[u8]) -> Option<Vec<u8>> {
+    let start = memchr::memchr(b'\n', s)? + 1;
+    if !s[start..].iter().any(|&b| is_value_control(b)) {
+        return None;
+    }
+    let mut v = s.to_vec();
+    for b in &mut v[start..] {
+        if is_value_control(*b) {
+            *b = 0x80;
+        }
+    }
+    Some(v)
+}
+
+/// `raw` (slices of `scratch`, a masked copy) with names and values read back
+/// from `orig` at the same offsets.
+fn unmask<'a>(
+    raw: &[httparse::Header<'_>],
+    scratch: &[u8],
+    orig: &'a [u8],
+) -> Vec<httparse::Header<'a>> {
+    let at = |p: &[u8]| -> &'a [u8] {
+        (p.as_ptr() as usize)
+            .checked_sub(scratch.as_ptr() as usize)
+            .and_then(|off| orig.get(off..off + p.len()))
+            .unwrap_or_default()
+    };
+    raw.iter()
+        .map(|h| httparse::Header {
+            // Names are tokens, never masked: the same (UTF-8) bytes.
+            name: std::str::from_utf8(at(h.name.as_bytes())).unwrap_or_default(),
+            value: at(h.value),
+        })
+        .collect()
+}
+
+/// A copy of `s` with the line break (`CR? LF`) of every obsolete line fold
+/// (`CR? LF 1*(SP / HTAB)` after a header line) removed, its whitespace kept;
+/// `None` when there is none. Never longer than `s`.
 fn unfold(s: &[u8]) -> Option<Vec<u8>> {
     // Folds continue a header line, so they come after the start line's LF.
     let start = memchr::memchr(b'\n', s)? + 1;
@@ -628,11 +818,8 @@ fn unfold(s: &[u8]) -> Option<Vec<u8>> {
             if out.last() == Some(&b'\r') {
                 out.pop();
             }
-            out.push(b' ');
+            // The whitespace that follows is copied as it is.
             i += 1;
-            while matches!(s.get(i), Some(b' ' | b'\t')) {
-                i += 1;
-            }
             continue;
         }
         out.push(s[i]);
@@ -665,7 +852,8 @@ pub(crate) fn latin1(b: &[u8]) -> String {
     }
 }
 
-/// A header value: latin-1, obsolete line folds replaced by one space.
+/// A header value: latin-1, the line breaks of obsolete line folds removed (their
+/// whitespace kept, as [`unfold`] does).
 fn header_value(v: &[u8]) -> String {
     if memchr::memchr(b'\n', v).is_none() {
         return latin1(v);
@@ -675,11 +863,7 @@ fn header_value(v: &[u8]) -> String {
     while i < v.len() {
         let b = v[i];
         if b == b'\r' || b == b'\n' {
-            // CR? LF followed by the fold's whitespace: one space.
-            while i < v.len() && matches!(v[i], b'\r' | b'\n' | b' ' | b'\t') {
-                i += 1;
-            }
-            out.push(' ');
+            i += 1;
             continue;
         }
         out.push(b as char);
@@ -695,6 +879,7 @@ fn build(start: StartLine, minor: u8, raw: &[httparse::Header<'_>], cfg: &HttpCo
     let mut te_last_chunked = false;
     let mut te_chunked_not_last = false;
     let mut conn_upgrade = false;
+    let mut conn_close = false;
     let mut has_upgrade = false;
 
     for h in raw {
@@ -715,9 +900,10 @@ fn build(start: StartLine, minor: u8, raw: &[httparse::Header<'_>], cfg: &HttpCo
                 }
             }
             "connection" => {
-                conn_upgrade |= value
-                    .split(',')
-                    .any(|t| t.trim_matches([' ', '\t']).eq_ignore_ascii_case("upgrade"))
+                for t in value.split(',').map(|t| t.trim_matches([' ', '\t'])) {
+                    conn_upgrade |= t.eq_ignore_ascii_case("upgrade");
+                    conn_close |= t.eq_ignore_ascii_case("close");
+                }
             }
             "upgrade" => has_upgrade = true,
             _ => {}
@@ -757,8 +943,11 @@ fn build(start: StartLine, minor: u8, raw: &[httparse::Header<'_>], cfg: &HttpCo
         content_length,
         transfer_coding,
         upgrade: has_upgrade && conn_upgrade,
+        conn_close,
         obs_fold: false,
         lenient_request_line: false,
+        higher_minor: false,
+        lenient_header_values: false,
         ignored_header_lines: 0,
         parse_error: None,
     }
@@ -976,7 +1165,7 @@ mod tests {
     #[test]
     fn obs_fold_in_responses() {
         let h = parse_response(b"HTTP/1.1 200 OK\r\nX: a\r\n  b\r\n\r\n", &cfg()).unwrap();
-        assert_eq!(h.headers, vec![("x".into(), single("a b"))]);
+        assert_eq!(h.headers, vec![("x".into(), single("a  b"))]);
         assert!(h.obs_fold);
         let h = parse_response(b"HTTP/1.1 200 OK\r\nX: a b\r\n\r\n", &cfg()).unwrap();
         assert!(!h.obs_fold);
@@ -996,11 +1185,18 @@ mod tests {
                 ("transfer-encoding".into(), single("chunked")),
             ]
         );
-        // Several folds, tabs, bare LF; each fold becomes one space.
+        // Several folds, tabs, bare LF; each fold's line break goes, its whitespace stays
+        // (llhttp's value).
         let h = parse_request(b"GET / HTTP/1.1\nX: a\n\t b\n  c\nY: d\r\n\r\n", &cfg()).unwrap();
         assert_eq!(
             h.headers,
-            vec![("x".into(), single("a b c")), ("y".into(), single("d"))]
+            vec![("x".into(), single("a\t b  c")), ("y".into(), single("d"))]
+        );
+        // A value that starts on the continuation line, and an empty one.
+        let h = parse_request(b"GET / HTTP/1.1\r\nA:\r\n x\r\nB: \r\n \r\n\r\n", &cfg()).unwrap();
+        assert_eq!(
+            h.headers,
+            vec![("a".into(), single("x")), ("b".into(), single(""))]
         );
         // Whitespace before the first header line is not a fold.
         assert!(parse_request(b"GET / HTTP/1.1\r\n X: a\r\n\r\n", &cfg()).is_err());
@@ -1016,7 +1212,7 @@ mod tests {
         assert_eq!(unfold(b"GET / HTTP/1.1\r\nX: a\r\n\r\n"), None);
         assert_eq!(
             unfold(b"GET / HTTP/1.1\r\nX: a\r\n \t b\r\n\r\n").as_deref(),
-            Some(&b"GET / HTTP/1.1\r\nX: a b\r\n\r\n"[..])
+            Some(&b"GET / HTTP/1.1\r\nX: a \t b\r\n\r\n"[..])
         );
     }
 
@@ -1090,6 +1286,58 @@ mod tests {
         assert!(validate_partial(true, b"GET /a b HTTP/1.\r", &cfg()).is_err());
         assert!(parse_request(b"GET / HTTP/1.1 x HTTP/1.1\r\n\r\n", &cfg()).is_err());
         assert!(validate_partial(true, b"GET / HTTP/2.0\r\n", &cfg()).is_err());
+    }
+
+    #[test]
+    fn control_bytes_in_values_are_kept_as_sent() {
+        let h = parse_request(b"GET /u HTTP/1.1\r\nA: x\x0cy\r\nB: \x80z\r\n\r\n", &cfg()).unwrap();
+        assert!(h.lenient_header_values);
+        // 0x80 as sent stays 0x80 (latin-1), the masked byte is restored.
+        assert_eq!(
+            h.headers,
+            vec![
+                ("a".into(), single("x\x0cy")),
+                ("b".into(), single("\u{80}z"))
+            ]
+        );
+        // With a lenient request line (header lines read from a canonical copy) and a fold.
+        let h = parse_request(
+            b"GET /a b HTTP/1.1\r\nX: 1\x1f\r\n 2\r\nContent-Length: 3\r\n\r\n",
+            &cfg(),
+        )
+        .unwrap();
+        assert!(h.lenient_header_values && h.lenient_request_line && h.obs_fold);
+        assert_eq!(h.headers[0], ("x".into(), single("1\x1f 2")));
+        assert_eq!(h.content_length, ContentLength::Valid(3));
+        let h = parse_response(b"HTTP/1.1 200 O\x01K\r\nA: \x02\r\n\r\n", &cfg());
+        // A control byte in the status line is not a value: still an error.
+        assert!(h.is_err());
+        let h = parse_response(b"HTTP/1.1 200 OK\r\nA: \x02\r\n\r\n", &cfg()).unwrap();
+        assert!(h.lenient_header_values);
+        assert_eq!(h.headers, vec![("a".into(), single("\x02"))]);
+        // Clean heads never take the path.
+        assert!(
+            !parse_request(b"GET / HTTP/1.1\r\nA: b\r\n\r\n", &cfg())
+                .unwrap()
+                .lenient_header_values
+        );
+        // Not in a name, and never NUL, CR or LF.
+        for bad in [
+            &b"GET / HTTP/1.1\r\nA\x0c: b\r\n\r\n"[..],
+            b"GET / HTTP/1.1\r\nA: b\x00\r\n\r\n",
+            b"GET / HTTP/1.1\r\nA: b\rc\r\n\r\n",
+        ] {
+            assert!(parse_request(bad, &cfg()).is_err(), "{bad:?}");
+        }
+        assert!(validate_partial(true, b"GET / HTTP/1.1\r\nA: \x0c", &cfg()).is_ok());
+        assert!(validate_partial(false, b"HTTP/1.1 200 OK\r\nA: \x0c", &cfg()).is_ok());
+        // Connection: close is read from the tokens.
+        let h = parse_response(
+            b"HTTP/1.1 200 OK\r\nConnection: keep-alive, Close\r\n\r\n",
+            &cfg(),
+        )
+        .unwrap();
+        assert!(h.conn_close);
     }
 
     #[test]

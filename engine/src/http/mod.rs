@@ -24,8 +24,25 @@
 //! Heads are parsed zero-copy from the delivered slice when the whole head is
 //! in it; only a partial head (or a partial resync candidate) is copied into
 //! the direction's buffer. A head with obsolete line folding or a request line
-//! with spaces in its target is parsed from a scratch copy no longer than the
-//! head (see `head.rs`). Bodies are never buffered beyond `max_body_size`.
+//! with spaces in its target or control bytes in a header value is parsed from a
+//! scratch copy no longer than the head (see `head.rs`). Bodies are never
+//! buffered beyond `max_body_size`.
+//!
+//! # Leniency (llhttp's lenient flags)
+//!
+//! What a lenient real server accepts without any request-smuggling ambiguity is
+//! accepted and counted, not reported as a parse error: obsolete line folds
+//! (`obs_fold_heads`), bare LF line ends in heads and chunk framing
+//! (`bare_lf_heads`, `bare_lf_chunked_bodies`), control bytes other than NUL, CR
+//! and LF in header values (`lenient_header_values`), spaces after a chunk size,
+//! missing reason phrases, and bytes after a message with `Connection: close`
+//! that are not a message (`data_after_close`: skipped, as the peer ignores them).
+//! What RFC 9112 has a server refuse because peers would frame it differently
+//! stays an error (or a head with `parseError`): a bare CR as a line end,
+//! whitespace before a header's colon, `Transfer-Encoding` that does not end in
+//! `chunked` in a request (with or without `Content-Length`), chunk data not
+//! followed by CRLF, and versions other than HTTP/1.x. `tests/llhttp_corpus.rs`
+//! pins each such case with its reason.
 //!
 //! # Pairing
 //!
@@ -85,7 +102,7 @@
 pub(crate) mod body;
 mod config;
 mod conn;
-mod decode;
+pub(crate) mod decode;
 mod detect;
 mod head;
 mod pairing;

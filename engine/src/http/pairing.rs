@@ -420,27 +420,13 @@ impl HttpConnection {
         }
     }
 
-    /// The body buffer of a message with `headers`: with a content decoder when
-    /// `decodeBodies` is on and the body has one coding this engine decodes.
+    /// The body buffer of a message with `headers` (see [`super::decode::body_buf`]).
     fn body_buf(
         &self,
         headers: &[(crate::message::HeaderName, crate::message::HeaderValue)],
         cx: &mut Ctx<'_>,
     ) -> BodyBuf {
-        let mut b = BodyBuf::new(cx.cfg.max_body_size, self.budget.bodies.clone());
-        if cx.cfg.decode_bodies {
-            if let Some(c) = super::decode::coding_of(headers) {
-                b.decoder = super::decode::ContentDecoder::new(
-                    c,
-                    cx.cfg.max_body_size,
-                    &self.budget.bodies,
-                );
-                if b.decoder.is_none() {
-                    cx.stats.bodies_not_decoded_budget += 1;
-                }
-            }
-        }
-        b
+        super::decode::body_buf(headers, cx.cfg, &self.budget.bodies, cx.stats)
     }
 
     /// Emits the message in progress on `side` (its last byte captured at `end_ts`).
@@ -457,38 +443,9 @@ impl HttpConnection {
         };
         let mut msg = ip.msg;
         msg.end_timestamp = end_ts;
-        msg.body_size = ip.body.size;
         let mut body = ip.body;
-        msg.truncated = body.size > body.data().len() as u64;
-        if let Some(d) = body.decoder.take() {
-            let clean = !incomplete && !body.gapped && !msg.incomplete;
-            let got = d.finish(clean);
-            match got.stop {
-                super::decode::Stop::Invalid => cx.stats.body_decode_errors += 1,
-                stop => {
-                    cx.stats.bodies_decoded += 1;
-                    if stop == super::decode::Stop::Bomb {
-                        cx.stats.bodies_decode_bomb_limited += 1;
-                    }
-                    if got.cut_by_budget {
-                        cx.stats.bodies_cut_by_budget += 1;
-                    }
-                    msg.truncated =
-                        got.size > got.data.len() as u64 || stop != super::decode::Stop::No;
-                    msg.decoded_body_size = Some(got.size);
-                    // The wire bytes kept are not needed: the decoded ones replace them.
-                    drop(body.take_data());
-                    body.cut_by_budget = false;
-                    msg.body = got.data;
-                }
-            }
-        }
-        if body.cut_by_budget {
-            cx.stats.bodies_cut_by_budget += 1;
-        }
-        if msg.decoded_body_size.is_none() {
-            msg.body = body.take_data();
-        }
+        let clean = !incomplete && !body.gapped && !msg.incomplete;
+        super::decode::finish_body(&mut msg, &mut body, clean, cx.stats);
         msg.incomplete |= incomplete || body.gapped;
         if ip.decoder.had_trailers() {
             cx.stats.trailers_discarded += 1;

@@ -35,7 +35,8 @@ http_stats! {
     parse_error_too_many_headers,
     /// A malformed request line, status line or header line.
     parse_error_invalid_head,
-    /// A version other than `HTTP/1.0` or `HTTP/1.1` (including HTTP/0.9 and HTTP/2 text).
+    /// A version other than `HTTP/1.0` or `HTTP/1.1` (including HTTP/0.9 and HTTP/2 text);
+    /// `HTTP/1.2` … `HTTP/1.9` are read as 1.1 instead (`higher_minor_versions`).
     parse_error_invalid_version,
     /// An unparsable, overflowing or conflicting `Content-Length` (without `Transfer-Encoding`).
     parse_error_invalid_content_length,
@@ -62,12 +63,20 @@ http_stats! {
     /// (counted in `skipped_bytes`) and parsing started there.
     detect_resyncs,
     /// Heads (requests or responses) with obsolete line folding, parsed after
-    /// replacing each fold with a space (RFC 9112 §5.2).
+    /// removing each fold's line break, its whitespace kept (RFC 9112 §5.2; llhttp's value).
     obs_fold_heads,
     /// Requests whose request line httparse rejects but that read
     /// `TOKEN SP target SP HTTP/1.x` with spaces inside the target (e.g.
     /// `CONNECT host:25 / HTTP/1.0`): accepted, the url as on the wire.
     lenient_request_lines,
+    /// Heads with a header value holding a control byte other than HTAB, NUL, CR and LF
+    /// (e.g. form feed): accepted, the value as sent, as llhttp's lenient header-value
+    /// modes and nginx do.
+    lenient_header_values,
+    /// Heads (requests or responses) whose start line said `HTTP/1.2` … `HTTP/1.9`:
+    /// parsed as HTTP/1.1, their messages' `httpVersion` `"1.1"` (RFC 9112 §2.3,
+    /// RFC 9110 §6.2).
+    higher_minor_versions,
     /// Malformed header lines (not `name: value`) dropped from heads that had a
     /// lenient request line (`lenient_request_lines`).
     ignored_header_lines,
@@ -82,8 +91,22 @@ http_stats! {
     /// Heads with at least one line ended by a bare LF instead of CRLF (accepted, as
     /// llhttp's lenient mode and Zeek do).
     bare_lf_heads,
+    /// Complete chunked bodies with at least one framing line (chunk size, end of chunk
+    /// data, trailer, final empty line) ended by a bare LF instead of CRLF (accepted, as
+    /// llhttp's lenient mode does).
+    bare_lf_chunked_bodies,
+    /// Complete chunked bodies with whitespace after a chunk size (`a \r\n`): accepted,
+    /// as hyper and llhttp's lenient mode do.
+    chunk_size_whitespace_bodies,
     /// Status lines without a reason phrase (`HTTP/1.1 200`), accepted.
     missing_reason_phrases,
+    /// Unparsable bytes after a message with `Connection: close` on the same side (each
+    /// run up to where a message start was searched for again): skipped (in
+    /// `skipped_bytes`) as the peer ignores them, not counted as parse errors.
+    data_after_close,
+    /// Message heads parsed on a side after a message with `Connection: close` on it (a peer
+    /// that closes ignores them): parsed anyway, as llhttp's lenient keep-alive mode does.
+    messages_after_close,
     /// Bodies decoded from their `Content-Encoding` (`decodeBodies`): `body` holds decoded
     /// bytes and `decodedBodySize` is set.
     bodies_decoded,

@@ -1453,3 +1453,214 @@ fn heads_of_messages_in_progress_are_charged_until_they_finish() {
     assert_eq!(r.out.len(), 1);
     assert_eq!(pools.heads.held(), 0);
 }
+
+/// llhttp's lenient header-value modes: a control byte (not HTAB, NUL, CR or LF) in a value
+/// is kept as sent and counted; the exchange pairs without a parse error.
+#[test]
+fn control_bytes_in_header_values_are_accepted_and_counted() {
+    let r = run(&[
+        Ev::C(b"GET /url HTTP/1.1\r\nHeader1: hello\x0cworld\r\nX-Del: a\x7fb\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 200 OK\r\nX-Bell: \x07\r\nContent-Length: 2\r\n\r\nok"),
+        Ev::C(b"GET /next HTTP/1.1\r\nHost: a\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 204 No Content\r\n\r\n"),
+    ]);
+    assert_eq!(
+        summary(&r.out),
+        vec![
+            s("req", 0, "GET /url", "", false),
+            s("res", 0, "200", "ok", false),
+            s("req", 1, "GET /next", "", false),
+            s("res", 1, "204", "", false),
+        ]
+    );
+    assert_eq!(
+        r.out[0].headers,
+        vec![
+            (
+                "header1".into(),
+                HeaderValue::Single("hello\x0cworld".into())
+            ),
+            ("x-del".into(), HeaderValue::Single("a\x7fb".into())),
+        ]
+    );
+    assert_eq!(r.out[0].parse_error, None);
+    assert_eq!(
+        r.out[1].headers[0],
+        ("x-bell".into(), HeaderValue::Single("\x07".into()))
+    );
+    assert_eq!(r.stats.lenient_header_values, 2);
+    assert_eq!(r.stats.parse_errors(), 0);
+    // Split at every byte, the same.
+    let evs = [Ev::C(
+        b"GET /url HTTP/1.1\r\nA: \x01\x0b\r\nContent-Length: 1\r\n\r\nx",
+    )];
+    let whole = run_split(&evs, None);
+    for cut in 0..45 {
+        assert_eq!(
+            summary(&run_split(&evs, Some((0, cut)))),
+            summary(&whole),
+            "cut {cut}"
+        );
+    }
+    // NUL stays an error: it ends a value early for some peers.
+    let r = run(&[Ev::C(b"GET /url HTTP/1.1\r\nA: x\x00y\r\n\r\n")]);
+    assert_eq!(r.stats.lenient_header_values, 0);
+    assert!(r.stats.parse_errors() > 0);
+}
+
+/// llhttp's lenient data-after-close mode: bytes after a message with `Connection: close`
+/// that are not a message are skipped and counted, not a parse error or a lost message; a
+/// well-formed message there is still parsed.
+#[test]
+fn data_after_connection_close_is_counted_not_an_error() {
+    let r = run(&[
+        Ev::C(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nConnection: close\r\n\r\n2ad731e3-4dcd-4f70\r\n\r\n"),
+    ]);
+    assert_eq!(
+        summary(&r.out),
+        vec![
+            s("req", 0, "GET /", "", false),
+            s("res", 0, "200", "2ad73", false),
+        ]
+    );
+    assert!(r.stats.data_after_close >= 1);
+    assert_eq!(r.stats.parse_errors(), 0);
+    assert_eq!(r.stats.lost_responses, 0);
+    assert!(r.stats.skipped_bytes >= 17);
+
+    // Client side too; and no placeholder request is queued for the garbage.
+    let r = run(&[
+        Ev::C(b"POST / HTTP/1.1\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx\x01\x02garbage\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    assert_eq!(summary(&r.out)[1], s("res", 0, "200", "", false));
+    assert_eq!(r.out.len(), 2);
+    assert!(r.stats.data_after_close >= 1);
+    assert_eq!((r.stats.parse_errors(), r.stats.lost_requests), (0, 0));
+
+    // Without `Connection: close` the same bytes are a parse error.
+    let r = run(&[
+        Ev::C(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n2ad731e3-4dcd-4f70\r\n\r\n"),
+    ]);
+    assert_eq!(r.stats.data_after_close, 0);
+    assert!(r.stats.parse_errors() > 0);
+
+    // A message after the close is still parsed (llhttp's lenient keep-alive), counted, and
+    // resets the state.
+    let r = run(&[Ev::C(
+        b"GET /a HTTP/1.1\r\nConnection: close\r\n\r\nGET /b HTTP/1.1\r\n\r\n\x01\x02",
+    )]);
+    assert_eq!(r.stats.requests, 2);
+    assert_eq!(r.stats.messages_after_close, 1);
+    assert_eq!(r.stats.data_after_close, 0);
+    assert!(r.stats.parse_errors() > 0);
+}
+
+/// Bare LF in chunk framing (llhttp's lenient mode accepts it, RFC 9112 §2.2 lets a recipient):
+/// the body is read and the message counted once in `bare_lf_chunked_bodies`, no parse error.
+#[test]
+fn bare_lf_in_chunked_framing_is_counted() {
+    let r = run(&[
+        Ev::C(b"POST / HTTP/1.1\nTransfer-Encoding: chunked\n\n1\nA\n1;abc\nB\n0\nBaz: ghi\n\n"),
+        Ev::S(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\n"),
+    ]);
+    assert_eq!(
+        summary(&r.out),
+        vec![
+            s("req", 0, "POST /", "AB", false),
+            s("res", 0, "200", "ok", false)
+        ]
+    );
+    assert_eq!(r.stats.bare_lf_chunked_bodies, 1);
+    assert_eq!(r.stats.bare_lf_heads, 1);
+    assert_eq!(r.stats.chunk_size_whitespace_bodies, 0);
+    assert_eq!(r.stats.parse_errors(), 0);
+    assert_eq!(r.stats.messages_after_close, 0);
+}
+
+/// Whitespace after a chunk size (llhttp's lenient spaces-after-chunk-size mode, hyper):
+/// accepted and counted once per body.
+#[test]
+fn whitespace_after_chunk_size_is_counted() {
+    let r = run(&[Ev::C(
+        b"PUT /url HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\na \r\n0123456789\r\n1\t\r\nx\r\n0\r\n\r\n",
+    )]);
+    assert_eq!(r.out[0].body, b"0123456789x");
+    assert_eq!(r.stats.chunk_size_whitespace_bodies, 1);
+    assert_eq!(
+        (r.stats.bare_lf_chunked_bodies, r.stats.parse_errors()),
+        (0, 0)
+    );
+}
+
+/// RFC 9112 §2.3 / RFC 9110 §6.2: `HTTP/1.2` … `HTTP/1.9` are processed as HTTP/1.1, in
+/// request and status lines, whatever the split points; other versions stay errors.
+#[test]
+fn higher_minor_http1_versions_are_read_as_1_1() {
+    let evs = [
+        Ev::C(b"GET /a HTTP/1.2\r\nHost: x\r\n\r\n"),
+        Ev::S(b"HTTP/1.9 200 OK\r\nContent-Length: 2\r\n\r\nok"),
+        Ev::C(b"POST /b HTTP/1.5\r\nContent-Length: 3\r\n\r\nabc"),
+        Ev::S(b"HTTP/1.3 201 Created\r\nContent-Length: 0\r\n\r\n"),
+        // The lenient request line (spaces in the target) takes a higher minor too.
+        Ev::C(b"GET /c d HTTP/1.4\r\n\r\n"),
+        Ev::S(b"HTTP/1.1 204 No Content\r\n\r\n"),
+    ];
+    let r = run(&evs);
+    assert_eq!(
+        summary(&r.out),
+        vec![
+            s("req", 0, "GET /a", "", false),
+            s("res", 0, "200", "ok", false),
+            s("req", 1, "POST /b", "abc", false),
+            s("res", 1, "201", "", false),
+            s("req", 2, "GET /c d", "", false),
+            s("res", 2, "204", "", false),
+        ]
+    );
+    for m in &r.out {
+        assert_eq!((m.http_version, m.parse_error), ("1.1", None), "{m:?}");
+    }
+    assert_eq!(r.stats.higher_minor_versions, 5);
+    assert_eq!(r.stats.parse_errors(), 0);
+    assert_eq!(r.stats.heads_with_parse_error, 0);
+    let full = |out: &[HttpMessage]| {
+        let v: Vec<_> = out
+            .iter()
+            .map(|m| (m.http_version, m.parse_error))
+            .collect();
+        (summary(out), v)
+    };
+    let whole = full(&run_split(&evs, None));
+    assert_eq!(whole, full(&r.out), "byte by byte");
+    for (k, e) in evs.iter().enumerate() {
+        let (Ev::C(b) | Ev::S(b)) = *e else { continue };
+        for cut in 0..=b.len() {
+            assert_eq!(
+                full(&run_split(&evs, Some((k, cut)))),
+                whole,
+                "event {k} cut {cut}"
+            );
+        }
+    }
+
+    // Not a higher 1.x minor: still an invalid version, reported as 1.1.
+    for line in [
+        &b"GET / HTTP/2.0\r\n\r\n"[..],
+        b"GET / HTTP/5.6\r\n\r\n",
+        b"GET / HTTP/1.10\r\n\r\n",
+    ] {
+        let r = run(&[Ev::C(line), Ev::C(b"GET /ok HTTP/1.1\r\n\r\n")]);
+        assert_eq!(r.out[0].parse_error, Some("invalid-version"), "{line:?}");
+        assert_eq!(r.out[1].parse_error, None, "{line:?}");
+        assert_eq!(r.stats.higher_minor_versions, 0, "{line:?}");
+    }
+    let r = run(&[
+        Ev::C(b"GET / HTTP/1.1\r\n\r\n"),
+        Ev::S(b"HTTP/2.0 200 OK\r\nContent-Length: 0\r\n\r\n"),
+    ]);
+    assert_eq!(r.stats.higher_minor_versions, 0);
+    assert!(r.stats.parse_errors() > 0, "{:?}", r.out);
+}

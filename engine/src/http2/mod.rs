@@ -36,6 +36,15 @@
 //! `grpc-status`, `grpc-message` and `grpc-status-details-bin` moved to
 //! `trailers`, where a normal gRPC response has them.
 //!
+//! Bodies with a `content-encoding` are decoded as HTTP/1 bodies are
+//! (`decodeBodies`; the same streaming decoder, limits, counters and message
+//! fields: `crate::http::decode`), fed DATA payload by DATA payload. A body cut
+//! by RST_STREAM, a FIN or a gap decodes up to the cut and is `incomplete`.
+//! gRPC bodies (`content-type: application/grpc…`) are never decoded: gRPC
+//! compresses each message (`grpc-encoding`, the flag in its 5-byte prefix),
+//! which is left as sent, and a `content-encoding` on them is not what the
+//! peers apply either.
+//!
 //! # Gaps and mid-connection starts
 //!
 //! A gap inside a DATA payload keeps the frame boundaries: the bytes are
@@ -73,6 +82,7 @@ use std::collections::BTreeMap;
 
 use crate::budget::{Charge, WorkerBudget};
 use crate::http::body::BodyBuf;
+use crate::http::decode;
 use crate::http::{HttpConfig, HttpStats};
 use crate::message::{
     Direction, Endpoint, HeaderName, HeaderValue, HttpMessage, MessageKind, Side,
@@ -1249,13 +1259,12 @@ impl H2Connection {
         let mut msg = ip.msg;
         let mut body = ip.body;
         msg.end_timestamp = cx.ts;
-        msg.body_size = body.size;
-        msg.truncated = body.size > body.data().len() as u64;
-        if body.cut_by_budget {
-            cx.stats.bodies_cut_by_budget += 1;
-        }
+        // Unlike HTTP/1, `msg.incomplete` may stand for a head whose fields could
+        // not all be resolved, or a response whose request was not seen; neither
+        // touches the body, whose own loss shows as a gap or a stream cut here.
+        let clean = !incomplete && !body.gapped;
+        decode::finish_body(&mut msg, &mut body, clean, cx.stats);
         msg.incomplete |= incomplete || body.gapped;
-        msg.body = body.take_data();
         let _ = ip.trailers_seen;
         self.emit(msg, cx);
     }
@@ -1285,9 +1294,18 @@ impl H2Connection {
 
     fn in_progress(&mut self, msg: HttpMessage, cx: &mut Ctx<'_>) -> InProgress {
         let head = Charge::force(&self.budget.heads, crate::http::held_bytes(&msg));
+        let body = if is_grpc(&msg.headers) {
+            // gRPC compresses per message (`grpc-encoding` and the flag in each
+            // 5-byte message prefix), never the body as a whole: a
+            // `content-encoding` on it is not what the peers decode, so neither
+            // do we. The body stays as on the wire.
+            BodyBuf::new(cx.cfg.max_body_size, self.budget.bodies.clone())
+        } else {
+            decode::body_buf(&msg.headers, cx.cfg, &self.budget.bodies, cx.stats)
+        };
         InProgress {
             msg,
-            body: BodyBuf::new(cx.cfg.max_body_size, self.budget.bodies.clone()),
+            body,
             trailers_seen: false,
             _head: head,
         }
@@ -1323,7 +1341,6 @@ impl H2Connection {
             body_size: 0,
             truncated: false,
             incomplete,
-            // Content-Encoding is not decoded for HTTP/2 yet: the body is as on the wire.
             parse_error: None,
             decoded_body_size: None,
             tunnel: false,
@@ -1356,6 +1373,26 @@ fn head_limit(cfg: &HttpConfig) -> usize {
 /// Largest header block (compressed) collected; larger ones are lost.
 fn block_limit(cfg: &HttpConfig) -> usize {
     head_limit(cfg).max(frame::DEFAULT_MAX_FRAME as usize)
+}
+
+/// Whether a message with `headers` is native gRPC (`content-type:
+/// application/grpc`, optionally `+proto`, `+json`, `;...`), whose body is a
+/// sequence of length-prefixed messages. gRPC-Web (`application/grpc-web*`) is
+/// not: a proxy or browser may apply a real `content-encoding` to it.
+fn is_grpc(headers: &[(HeaderName, HeaderValue)]) -> bool {
+    headers.iter().any(|(n, v)| {
+        let HeaderValue::Single(v) = v else {
+            return false;
+        };
+        if n != "content-type" {
+            return false;
+        }
+        let v = v.trim_start_matches([' ', '\t']).as_bytes();
+        const GRPC: &[u8] = b"application/grpc";
+        v.len() >= GRPC.len()
+            && v[..GRPC.len()].eq_ignore_ascii_case(GRPC)
+            && matches!(v.get(GRPC.len()), None | Some(b'+' | b';' | b' ' | b'\t'))
+    })
 }
 
 /// The fields of a decoded header block, sorted into pseudo-headers and

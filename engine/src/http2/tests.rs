@@ -858,3 +858,268 @@ fn frame_boundaries_are_found_by_content() {
         .collect();
     assert_eq!(looks_like_frames(&noise), None);
 }
+
+// ---- content decoding (decodeBodies) -------------------------------------
+
+use crate::http::decode::tests::{gzip, BR_TEXT20, TEXT};
+
+/// A response head with `content-encoding: coding` (and `content-type`).
+fn ok_coded(stream: u32, coding: &str, content_type: &str) -> Vec<u8> {
+    headers(
+        stream,
+        false,
+        &[
+            (":status", "200"),
+            ("content-type", content_type),
+            ("content-encoding", coding),
+        ],
+    )
+}
+
+/// `wire` as DATA frames of at most `n` bytes on `stream`, the last one ending it.
+fn data_frames(stream: u32, wire: &[u8], n: usize) -> Vec<u8> {
+    let chunks: Vec<&[u8]> = wire.chunks(n).collect();
+    let last = chunks.len() - 1;
+    chunks
+        .iter()
+        .enumerate()
+        .flat_map(|(i, c)| data(stream, i == last, c))
+        .collect()
+}
+
+/// Streams 1 (gzip) and 3 (br) with their DATA frames interleaved: each body
+/// is decoded on its own, across frames, at every split of the server's bytes.
+#[test]
+fn gzip_and_br_bodies_decode_across_data_frames() {
+    let plain = TEXT.repeat(20);
+    let gz = gzip(&plain);
+    let g = data_frames(1, &gz, 7);
+    let b = data_frames(3, BR_TEXT20, 5);
+    // Frames are 9 + up to 7 (gzip) and 9 + up to 5 (br) bytes: interleave them.
+    let (gf, bf): (Vec<&[u8]>, Vec<&[u8]>) = (g.chunks(16).collect(), b.chunks(14).collect());
+    let mut sv = [
+        settings(),
+        ok_coded(1, "gzip", "text/plain"),
+        ok_coded(3, "br", "text/plain"),
+    ]
+    .concat();
+    for k in 0..gf.len().max(bf.len()) {
+        for f in [gf.get(k), bf.get(k)].into_iter().flatten() {
+            sv.extend_from_slice(f);
+        }
+    }
+    let c = [client_start(), get(1, "/g"), get(3, "/b")].concat();
+    let check = |r: &Run| {
+        assert_eq!(r.out.len(), 4);
+        let g = r
+            .out
+            .iter()
+            .find(|m| m.stream_id == Some(1) && matches!(m.kind, MessageKind::Response { .. }));
+        let b = r
+            .out
+            .iter()
+            .find(|m| m.stream_id == Some(3) && matches!(m.kind, MessageKind::Response { .. }));
+        for (m, wire_len) in [(g.unwrap(), gz.len()), (b.unwrap(), BR_TEXT20.len())] {
+            assert_eq!(m.body, plain);
+            assert_eq!(m.body_size, wire_len as u64);
+            assert_eq!(m.decoded_body_size, Some(plain.len() as u64));
+            assert!(!m.truncated && !m.incomplete);
+        }
+        assert_eq!(r.stats.bodies_decoded, 2);
+        assert_eq!(r.stats.body_decode_errors, 0);
+    };
+    let mut r = Run::new();
+    r.run(&[Ev::C(&c), Ev::S(&sv)]);
+    check(&r);
+    for cut in 0..=sv.len() {
+        let mut r = Run::new();
+        r.run(&[Ev::C(&c), Ev::S(&sv[..cut]), Ev::S(&sv[cut..])]);
+        check(&r);
+    }
+    // A request body is decoded as well.
+    let post = headers(
+        5,
+        false,
+        &[
+            (":method", "POST"),
+            (":scheme", "http"),
+            (":path", "/up"),
+            ("content-encoding", "gzip"),
+        ],
+    );
+    let mut r = Run::new();
+    r.run(&[Ev::C(
+        &[client_start(), post, data_frames(5, &gz, 100)].concat(),
+    )]);
+    assert_eq!(r.out[0].body, plain);
+    assert_eq!(r.out[0].decoded_body_size, Some(plain.len() as u64));
+    assert_eq!(r.out[0].body_size, gz.len() as u64);
+}
+
+/// RST_STREAM, a FIN or a gap in the middle of a coded body: decoded up to the
+/// cut, `incomplete`, `decodedBodySize` what came out (as HTTP/1 does).
+#[test]
+fn a_cut_coded_body_decodes_up_to_the_cut() {
+    let plain: Vec<u8> = (0..3000u64)
+        .flat_map(|i| format!("{{\"n\":{}}}\n", i * 7919 % 10007).into_bytes())
+        .collect();
+    let gz = gzip(&plain);
+    let head = [settings(), ok_coded(1, "gzip", "application/json")].concat();
+    let first = data(1, false, &gz[..gz.len() / 2]);
+    let c = [client_start(), get(1, "/z")].concat();
+    let reset = frame(kind::RST_STREAM, 0, 1, &[0, 0, 0, 8]);
+    let rest = data(1, true, &gz[gz.len() / 2..]);
+    let runs: Vec<Vec<Ev<'_>>> = vec![
+        vec![Ev::C(&c), Ev::S(&head), Ev::S(&first), Ev::S(&reset)],
+        vec![Ev::C(&c), Ev::S(&head), Ev::S(&first), Ev::FinS],
+        vec![
+            Ev::C(&c),
+            Ev::S(&head),
+            Ev::S(&first),
+            Ev::S(&rest[..20]),
+            Ev::GapS(100),
+            Ev::S(&rest[120..]),
+        ],
+    ];
+    for (k, evs) in runs.iter().enumerate() {
+        let mut r = Run::new();
+        r.run(evs);
+        r.close();
+        let m = r
+            .out
+            .iter()
+            .find(|m| matches!(m.kind, MessageKind::Response { .. }))
+            .unwrap();
+        assert!(m.incomplete, "run {k}");
+        assert!(!m.body.is_empty() && m.body.len() < plain.len(), "run {k}");
+        assert!(plain.starts_with(&m.body), "run {k}");
+        assert_eq!(m.decoded_body_size, Some(m.body.len() as u64), "run {k}");
+        assert_eq!(r.stats.bodies_decoded, 1, "run {k}");
+        assert_eq!(r.stats.body_decode_errors, 0, "run {k}");
+    }
+    // Past maxBodySize: `body` is cut, `decodedBodySize` still counts it all.
+    let cfg = HttpConfig {
+        max_body_size: 100,
+        ..HttpConfig::default()
+    };
+    let mut r = Run::with(false, WorkerBudget::unlimited(), cfg);
+    r.run(&[Ev::C(&c), Ev::S(&head), Ev::S(&data_frames(1, &gz, 1000))]);
+    assert_eq!(r.out[1].body, plain[..100].to_vec());
+    assert_eq!(r.out[1].decoded_body_size, Some(plain.len() as u64));
+    assert!(r.out[1].truncated && !r.out[1].incomplete);
+}
+
+/// Decoding stops at 64× the compressed input (SPEC's bomb limit), counted.
+#[test]
+fn a_decompression_bomb_stops_at_the_ratio_limit() {
+    let gz = gzip(&vec![0u8; 4 << 20]);
+    let cfg = HttpConfig {
+        max_body_size: 1 << 30,
+        ..HttpConfig::default()
+    };
+    let mut r = Run::with(false, WorkerBudget::unlimited(), cfg);
+    r.run(&[
+        Ev::C(&[client_start(), get(1, "/bomb")].concat()),
+        Ev::S(
+            &[
+                settings(),
+                ok_coded(1, "gzip", "text/plain"),
+                data_frames(1, &gz, 1024),
+            ]
+            .concat(),
+        ),
+    ]);
+    let m = &r.out[1];
+    let size = m.decoded_body_size.unwrap();
+    assert!(
+        size <= gz.len() as u64 * crate::http::decode::MAX_RATIO,
+        "{size}"
+    );
+    assert!(size < 4 << 20 && size > 0);
+    assert!(m.truncated);
+    assert_eq!(m.body.len() as u64, size);
+    assert_eq!(r.stats.bodies_decode_bomb_limited, 1);
+    assert_eq!(r.stats.bodies_decoded, 1);
+}
+
+/// Off, not valid for its coding, or gRPC: the body as on the wire.
+#[test]
+fn bodies_not_decoded_stay_as_on_the_wire() {
+    let plain = TEXT.repeat(20);
+    let gz = gzip(&plain);
+    let c = [client_start(), get(1, "/z")].concat();
+    let sv = [
+        settings(),
+        ok_coded(1, "gzip", "text/plain"),
+        data(1, true, &gz),
+    ]
+    .concat();
+    // decodeBodies off.
+    let cfg = HttpConfig {
+        decode_bodies: false,
+        ..HttpConfig::default()
+    };
+    let mut r = Run::with(false, WorkerBudget::unlimited(), cfg);
+    r.run(&[Ev::C(&c), Ev::S(&sv)]);
+    assert_eq!(r.out[1].body, gz);
+    assert_eq!(r.out[1].decoded_body_size, None);
+    assert_eq!(r.stats.bodies_decoded, 0);
+    // Not gzip at all: counted, emitted as sent.
+    let bad = [
+        settings(),
+        ok_coded(1, "gzip", "text/plain"),
+        data(1, true, b"not z"),
+    ]
+    .concat();
+    let mut r = Run::new();
+    r.run(&[Ev::C(&c), Ev::S(&bad)]);
+    assert_eq!(r.out[1].body, b"not z");
+    assert_eq!(r.out[1].decoded_body_size, None);
+    assert_eq!(r.stats.body_decode_errors, 1);
+    // gRPC: a (misplaced) content-encoding is not applied to the length-prefixed
+    // messages; per-message compression (grpc-encoding, flag byte) is left as is.
+    for ct in [
+        "application/grpc",
+        "application/grpc+proto",
+        "Application/GRPC;x=1",
+    ] {
+        let mut msg = vec![1u8];
+        msg.extend_from_slice(&(gz.len() as u32).to_be_bytes());
+        msg.extend_from_slice(&gz);
+        let sv = [
+            settings(),
+            headers(
+                1,
+                false,
+                &[
+                    (":status", "200"),
+                    ("content-type", ct),
+                    ("content-encoding", "gzip"),
+                    ("grpc-encoding", "gzip"),
+                ],
+            ),
+            data(1, false, &msg),
+            headers(1, true, &[("grpc-status", "0")]),
+        ]
+        .concat();
+        let mut r = Run::new();
+        r.run(&[Ev::C(&c), Ev::S(&sv)]);
+        assert_eq!(r.out[1].body, msg, "{ct}");
+        assert_eq!(r.out[1].decoded_body_size, None, "{ct}");
+        assert_eq!(
+            r.stats.bodies_decoded + r.stats.body_decode_errors,
+            0,
+            "{ct}"
+        );
+    }
+    // gRPC-Web is plain HTTP to its proxy: a content-encoding there is real.
+    let sv = [
+        settings(),
+        ok_coded(1, "gzip", "application/grpc-web+proto"),
+        data(1, true, &gz),
+    ]
+    .concat();
+    let mut r = Run::new();
+    r.run(&[Ev::C(&c), Ev::S(&sv)]);
+    assert_eq!(r.out[1].body, plain);
+}

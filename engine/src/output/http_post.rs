@@ -19,6 +19,12 @@
 //!   Other statuses (`4xx`, `3xx`, anything not `2xx`) are not retried
 //!   (`dropped_rejected`). Failures are logged with their reason, at most one line
 //!   per kind every 10 s, with the number of similar events held back.
+//! - OTLP: a `2xx` answer may carry an `ExportTraceServiceResponse` whose
+//!   `partial_success` says the collector accepted the request but dropped some spans
+//!   ([`otlp::partial_success`]). The request is not retried (the spec forbids it); its
+//!   messages count as delivered, the dropped spans as `otlp_spans_rejected`, and a warn
+//!   line carries the collector's `error_message` (rate-limited like failures). An empty
+//!   answer is a full success; one that cannot be read is too (logged at debug).
 //! - HTTPS uses rustls (ring) with Mozilla's roots (webpki-roots). When
 //!   `SSL_CERT_FILE` names a PEM file, its certificates are the trusted roots
 //!   instead (OpenSSL's convention: the file replaces the default set), which is how
@@ -240,6 +246,7 @@ struct Counters {
     dropped_rejected: AtomicU64,
     dropped_at_shutdown: AtomicU64,
     retries: AtomicU64,
+    otlp_spans_rejected: AtomicU64,
 }
 
 /// A message (JSON) or an exchange (an encoded OTLP span) waiting to be batched.
@@ -255,6 +262,8 @@ struct Job {
     body: Vec<u8>,
     /// Messages in `body`.
     count: usize,
+    /// Spans in `body` (OTLP; for JSON the number of messages).
+    items: usize,
     /// Bytes this job holds against the byte budget.
     bytes: usize,
     /// Retries done so far.
@@ -343,6 +352,10 @@ struct Shared {
     log_exhausted: RateLimit,
     log_rejected: RateLimit,
     log_queue_full: RateLimit,
+    /// OTLP partial successes with dropped spans (warn).
+    log_partial: RateLimit,
+    /// OTLP partial successes that only carry a warning (info).
+    log_partial_note: RateLimit,
     /// OTLP: the encoded `Resource` of every export request (set from the first message
     /// that carries the pod's placement).
     resource: Mutex<Vec<u8>>,
@@ -445,6 +458,8 @@ impl HttpOutput {
             log_exhausted: RateLimit::new(LOG_INTERVAL),
             log_rejected: RateLimit::new(LOG_INTERVAL),
             log_queue_full: RateLimit::new(LOG_INTERVAL),
+            log_partial: RateLimit::new(LOG_INTERVAL),
+            log_partial_note: RateLimit::new(LOG_INTERVAL),
             resource: Mutex::new(SpanBuilder::default().resource()),
         });
         let out = HttpOutput {
@@ -695,6 +710,7 @@ impl Output for HttpOutput {
             ("retries exhausted", &s.log_exhausted),
             ("rejected", &s.log_rejected),
             ("queue full", &s.log_queue_full),
+            ("OTLP spans rejected", &s.log_partial),
         ];
         for (kind, limit) in held {
             let n = limit.take_held();
@@ -737,6 +753,7 @@ impl Output for HttpOutput {
             dropped_rejected: c.dropped_rejected.load(Ordering::Relaxed),
             dropped_at_shutdown: c.dropped_at_shutdown.load(Ordering::Relaxed),
             retries: c.retries.load(Ordering::Relaxed),
+            otlp_spans_rejected: c.otlp_spans_rejected.load(Ordering::Relaxed),
             ..OutputStats::default()
         }
     }
@@ -752,7 +769,8 @@ impl Drop for HttpOutput {
 
 /// What one attempt came to.
 enum Outcome {
-    Delivered,
+    /// 2xx; for OTLP, with what the collector's answer said about dropped spans.
+    Delivered(Option<otlp::PartialSuccess>),
     /// Connection error, timeout, 429, 5xx; with the server's `Retry-After`, if any.
     Retry(String, Option<Duration>),
     /// Anything else that is not 2xx.
@@ -832,6 +850,7 @@ fn next_job(s: &Shared) -> Option<Job> {
                 return Some(Job {
                     body,
                     count,
+                    items: n,
                     bytes,
                     retries: 0,
                 });
@@ -919,14 +938,35 @@ fn post(s: &Shared, agent: &Agent, job: &Job) -> Outcome {
                     }
                 });
             // Read the (small) answer so the connection can be reused.
-            let _ = resp
+            let answer = resp
                 .body_mut()
                 .with_config()
                 .limit(RESPONSE_BODY_LIMIT)
                 .read_to_vec();
             let after = retry_after(&resp);
             match status {
-                200..=299 => Outcome::Delivered,
+                200..=299 if inner.format == OutputFormat::Otlp => {
+                    let ct = resp
+                        .headers()
+                        .get("content-type")
+                        .and_then(|v| v.to_str().ok());
+                    let read = answer
+                        .map_err(|e| format!("answer not read: {e}"))
+                        .and_then(|body| otlp::partial_success(ct, &body));
+                    match read {
+                        Ok(partial) => Outcome::Delivered(partial),
+                        Err(reason) => {
+                            log::log(
+                                LogLevel::Debug,
+                                "output URL answered 2xx with an unreadable OTLP export \
+                                 response; counted as delivered",
+                                &[("endpoint", json!(inner.label)), ("reason", json!(reason))],
+                            );
+                            Outcome::Delivered(None)
+                        }
+                    }
+                }
+                200..=299 => Outcome::Delivered(None),
                 429 | 500..=599 => Outcome::Retry(format!("HTTP {status}"), after),
                 300..=399 => Outcome::Reject(format!(
                     "HTTP {status}: redirect to {} not followed",
@@ -936,6 +976,48 @@ fn post(s: &Shared, agent: &Agent, job: &Job) -> Outcome {
             }
         }
         Err(e) => Outcome::Retry(scrub(describe_error(&e), &inner.secrets), None),
+    }
+}
+
+/// The collector kept the request but dropped some of its spans (or sent a warning):
+/// counted and logged, never retried (OTLP/HTTP: the client MUST NOT retry a partial
+/// success).
+fn partial_success(s: &Shared, job: &Job, p: otlp::PartialSuccess) {
+    let inner = &s.inner;
+    // A collector cannot drop more spans than it was sent; a larger number is its bug and
+    // must not inflate the counter.
+    let rejected = p.rejected_spans.min(job.items as u64);
+    s.counters
+        .otlp_spans_rejected
+        .fetch_add(rejected, Ordering::Relaxed);
+    let (level, limit, what) = if rejected > 0 {
+        (
+            LogLevel::Warn,
+            &s.log_partial,
+            "OTLP collector accepted the request but dropped spans; not retried",
+        )
+    } else {
+        (
+            LogLevel::Info,
+            &s.log_partial_note,
+            "OTLP collector accepted every span and sent a warning",
+        )
+    };
+    if let Some(held) = limit.check() {
+        log::log(
+            level,
+            what,
+            &[
+                ("endpoint", json!(inner.label)),
+                ("rejectedSpans", json!(rejected)),
+                ("spans", json!(job.items)),
+                (
+                    "errorMessage",
+                    json!(scrub(p.error_message, &inner.secrets)),
+                ),
+                ("similarEventsNotLogged", json!(held)),
+            ],
+        );
     }
 }
 
@@ -965,8 +1047,12 @@ fn finish(s: &Shared, mut job: Job, outcome: Outcome) {
         return;
     }
     match outcome {
-        Outcome::Delivered => {
+        Outcome::Delivered(partial) => {
             c.delivered.fetch_add(n, Ordering::Relaxed);
+            if let Some(p) = partial {
+                drop(st);
+                partial_success(s, &job, p);
+            }
         }
         Outcome::Retry(reason, after) if job.retries < inner.max_retries => {
             let delay = retry_delay(inner.retry_base, job.retries, inner.max_retries, after);
@@ -1116,6 +1202,7 @@ mod tests {
         let job = |c| Job {
             body: Vec::new(),
             count: c,
+            items: c,
             bytes: 0,
             retries: 0,
         };

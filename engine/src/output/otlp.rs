@@ -547,6 +547,92 @@ pub fn export_request<'a>(
     req
 }
 
+/// What a collector said in a `200` answer's `ExportTraceServiceResponse.partial_success`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartialSuccess {
+    /// Spans of the request the collector accepted but dropped (`rejected_spans`).
+    pub rejected_spans: u64,
+    /// The collector's `error_message` (why they were dropped, or a warning when
+    /// `rejected_spans` is 0).
+    pub error_message: String,
+}
+
+/// Reads a successful export's answer (OTLP/HTTP: the `ExportTraceServiceResponse`, in the
+/// encoding named by the response's `Content-Type`: `application/json` is JSON, anything
+/// else protobuf, which is what our `application/x-protobuf` request asks for).
+///
+/// `Ok(None)`: full success: an empty body, no `partial_success`, or one with neither
+/// rejected spans nor a message (the spec says to treat that as full success).
+/// `Err(reason)`: the body is not an `ExportTraceServiceResponse` (or says a negative
+/// number of spans); the caller still counts the request as delivered.
+pub fn partial_success(
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<Option<PartialSuccess>, String> {
+    use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+    if body.iter().all(|b| b.is_ascii_whitespace()) {
+        return Ok(None);
+    }
+    let json = content_type.is_some_and(|ct| {
+        let mime = ct.split(';').next().unwrap_or("").trim();
+        mime.eq_ignore_ascii_case("application/json")
+    });
+    let (rejected, error_message) = if json {
+        let v: serde_json::Value =
+            serde_json::from_slice(body).map_err(|e| format!("invalid JSON: {e}"))?;
+        let Some(obj) = v.as_object() else {
+            return Err("JSON response is not an object".into());
+        };
+        // OTLP/JSON uses lowerCamelCase keys; proto3 JSON parsers also accept the proto
+        // field names, so a collector may send either.
+        let field = |o: &serde_json::Map<String, serde_json::Value>, a: &str, b: &str| {
+            o.get(a).or_else(|| o.get(b)).cloned()
+        };
+        let Some(ps) = field(obj, "partialSuccess", "partial_success") else {
+            return Ok(None);
+        };
+        let ps = match ps {
+            serde_json::Value::Null => return Ok(None),
+            serde_json::Value::Object(m) => m,
+            _ => return Err("partialSuccess is not an object".into()),
+        };
+        // int64 is a JSON string in proto3's mapping; numbers are accepted too.
+        let rejected = match field(&ps, "rejectedSpans", "rejected_spans") {
+            None | Some(serde_json::Value::Null) => 0,
+            Some(serde_json::Value::Number(n)) => n
+                .as_i64()
+                .ok_or_else(|| format!("rejectedSpans {n} is not an integer"))?,
+            Some(serde_json::Value::String(s)) => s
+                .trim()
+                .parse::<i64>()
+                .map_err(|_| format!("rejectedSpans {s:?} is not an integer"))?,
+            Some(other) => return Err(format!("rejectedSpans {other} is not an integer")),
+        };
+        let message = match field(&ps, "errorMessage", "error_message") {
+            None | Some(serde_json::Value::Null) => String::new(),
+            Some(serde_json::Value::String(s)) => s,
+            Some(_) => return Err("errorMessage is not a string".into()),
+        };
+        (rejected, message)
+    } else {
+        let r = ExportTraceServiceResponse::decode(body)
+            .map_err(|e| format!("invalid protobuf: {e}"))?;
+        let Some(ps) = r.partial_success else {
+            return Ok(None);
+        };
+        (ps.rejected_spans, ps.error_message)
+    };
+    let rejected_spans =
+        u64::try_from(rejected).map_err(|_| format!("negative rejectedSpans {rejected}"))?;
+    if rejected_spans == 0 && error_message.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(PartialSuccess {
+        rejected_spans,
+        error_message,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -733,5 +819,61 @@ mod tests {
 
     fn hexs(b: &[u8]) -> String {
         b.iter().map(|x| format!("{x:02x}")).collect()
+    }
+    #[test]
+    fn partial_success_is_read_from_protobuf_and_json_answers() {
+        use opentelemetry_proto::tonic::collector::trace::v1::{
+            ExportTracePartialSuccess, ExportTraceServiceResponse,
+        };
+        let pb = |rejected: i64, msg: &str| {
+            ExportTraceServiceResponse {
+                partial_success: Some(ExportTracePartialSuccess {
+                    rejected_spans: rejected,
+                    error_message: msg.into(),
+                }),
+            }
+            .encode_to_vec()
+        };
+        let want = |n: u64, m: &str| {
+            Ok(Some(PartialSuccess {
+                rejected_spans: n,
+                error_message: m.into(),
+            }))
+        };
+        let ct = Some("application/x-protobuf");
+        assert_eq!(partial_success(ct, &pb(3, "too old")), want(3, "too old"));
+        assert_eq!(partial_success(None, &pb(3, "")), want(3, ""));
+        // A warning without rejections is still reported; an empty one is full success.
+        assert_eq!(
+            partial_success(ct, &pb(0, "slow down")),
+            want(0, "slow down")
+        );
+        assert_eq!(partial_success(ct, &pb(0, "")), Ok(None));
+        assert_eq!(partial_success(ct, b""), Ok(None));
+        let no_field = ExportTraceServiceResponse::default().encode_to_vec();
+        assert_eq!(partial_success(ct, &no_field), Ok(None));
+        assert!(partial_success(ct, &pb(-1, "x")).is_err());
+        assert!(partial_success(ct, b"\xff\xff\xff garbage").is_err());
+
+        let js = Some("application/json; charset=utf-8");
+        let j = |s: &str| partial_success(js, s.as_bytes());
+        assert_eq!(
+            j(r#"{"partialSuccess":{"rejectedSpans":"2","errorMessage":"bad attr"}}"#),
+            want(2, "bad attr")
+        );
+        assert_eq!(
+            j(r#"{"partial_success":{"rejected_spans":5,"error_message":"m"}}"#),
+            want(5, "m")
+        );
+        assert_eq!(j("{}"), Ok(None));
+        assert_eq!(j(r#"{"partialSuccess":{}}"#), Ok(None));
+        assert_eq!(j(r#"{"partialSuccess":null}"#), Ok(None));
+        assert_eq!(j("  \n"), Ok(None));
+        assert!(j("not json").is_err());
+        assert!(j("[1]").is_err());
+        assert!(j(r#"{"partialSuccess":{"rejectedSpans":"-4"}}"#).is_err());
+        assert!(j(r#"{"partialSuccess":{"rejectedSpans":1.5}}"#).is_err());
+        // The content type decides: JSON text is not read as protobuf.
+        assert!(partial_success(ct, br#"{"partialSuccess":{"rejectedSpans":"2"}}"#).is_err());
     }
 }

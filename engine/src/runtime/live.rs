@@ -14,6 +14,11 @@
 //! stage: every live source hands over with [`HandOff::Shed`] (a batch is held back up to a
 //! bound, then dropped and counted); only at shutdown, when the output stage is draining,
 //! does a worker wait ([`HandOff::Wait`]).
+//!
+//! Every thread here runs under `SCHED_BATCH` ([`yield_to_the_application`]): it gets its
+//! full fair share of the CPU, but its wake-ups do not preempt the application it watches.
+//! The kernel's ring (or libpcap's buffer) holds what arrives meanwhile, and a few
+//! milliseconds of delay cost a passive observer nothing.
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -152,7 +157,10 @@ pub(super) fn start(
     let queued = Pool::new(OUTPUT_QUEUE_BYTES);
     let output_thread = spawn("tcp-sniffer-output", shared, {
         let shared = shared.clone();
-        move || output_stage(msg_rx, outputs, &shared)
+        move || {
+            yield_to_the_application();
+            output_stage(msg_rx, outputs, &shared)
+        }
     })?;
     let mut capture_threads = Vec::new();
     let backend = if let Some(rings) = rings {
@@ -161,6 +169,7 @@ pub(super) fn start(
             let (shared, tx, queued) = (shared.clone(), msg_tx.clone(), queued.clone());
             let name = format!("tcp-sniffer-ring-{k}");
             capture_threads.push(spawn(&name, &shared.clone(), move || {
+                yield_to_the_application();
                 run_worker(ring, worker, k, tx, queued, &shared)
             })?);
         }
@@ -175,6 +184,7 @@ pub(super) fn start(
             let worker = Worker::new(cfg, 0).with_placement(placement);
             let (shared, tx, queued) = (shared.clone(), msg_tx.clone(), queued.clone());
             capture_threads.push(spawn("tcp-sniffer-pcap", &shared.clone(), move || {
+                yield_to_the_application();
                 run_worker(live, worker, 0, tx, queued, &shared)
             })?);
         } else {
@@ -195,6 +205,26 @@ pub(super) fn start(
             fallback_reason,
         },
     })
+}
+
+/// Puts the calling thread under `SCHED_BATCH`: the same CFS share as before, but the
+/// scheduler no longer lets its wake-ups preempt a running task. Without it, every time a
+/// ring block retires the capture thread can take the CPU from the application's request
+/// handler mid-request; with it, it runs at the next ordinary scheduling point. Capture
+/// loses nothing (the ring buffers the delay) and the application keeps its cache and its
+/// time slice. Needs no privilege; if the kernel refuses, the thread runs as it was.
+fn yield_to_the_application() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: `param` is a valid `sched_param` that outlives the call; pid 0 is the calling
+    // thread, and SCHED_BATCH with priority 0 is allowed to every thread.
+    let rc = unsafe { libc::sched_setscheduler(0, libc::SCHED_BATCH, &param) };
+    if rc != 0 {
+        log(
+            LogLevel::Debug,
+            "could not put a capture thread under SCHED_BATCH; it keeps the default policy",
+            &[("reason", json!(std::io::Error::last_os_error().to_string()))],
+        );
+    }
 }
 
 fn af_config(s: &Settings) -> AfPacketConfig {
@@ -231,6 +261,7 @@ fn start_pcap(
         let (shared, out, queued) = (shared.clone(), msg_tx.clone(), queued.clone());
         let name = format!("tcp-sniffer-worker-{k}");
         threads.push(spawn(&name, &shared.clone(), move || {
+            yield_to_the_application();
             run_worker(PacketQueue(rx), worker, k, out, queued, &shared)
         })?);
     }
@@ -238,6 +269,7 @@ fn start_pcap(
     let shared = shared.clone();
     let packets_queued = Pool::new(WORKER_QUEUE_BYTES);
     threads.push(spawn("tcp-sniffer-pcap", &owner, move || {
+        yield_to_the_application();
         let mut batches: Vec<PacketBatch> = (0..workers).map(|_| PacketBatch::default()).collect();
         let mut queue_drops = 0u64;
         let mut last_stats = Instant::now();

@@ -15,6 +15,10 @@
 //   POST /upload (or PUT) reads the body, 201 "received <bytes>"
 //   GET  /trailers        200, a body and an x-checksum trailer (trailing HEADERS)
 //   GET  /empty           204, HEADERS with END_STREAM
+//   GET  /coded?coding=C&lines=N
+//                         200, `content-encoding: C` (gzip or br): the N lines
+//                         "line <i> of the coded body\n" compressed, written in 4000-byte
+//                         pieces (several DATA frames); respBody is the compressed length
 //   anything else         404 "not found"
 // gRPC methods (messages are raw bytes, no protobuf): /test.Echo/Unary echoes "echo:"+request;
 // /test.Echo/Fail answers NOT_FOUND (a trailers-only response); /test.Echo/Stream sends as many
@@ -22,6 +26,7 @@
 'use strict';
 const http2 = require('http2');
 const fs = require('fs');
+const zlib = require('zlib');
 
 const mode = process.argv[2];
 
@@ -74,6 +79,19 @@ function server(h2port, grpcPort, logPath) {
           stream.respond({ ':status': 200, 'content-type': 'text/plain' }, { waitForTrailers: true });
           stream.on('wantTrailers', () => stream.sendTrailers({ 'x-checksum': 'c0ffee' }));
           stream.end(text);
+          break;
+        }
+        case '/coded': {
+          const coding = u.searchParams.get('coding');
+          const lines = Number(u.searchParams.get('lines') || 1000);
+          let plain = '';
+          for (let i = 0; i < lines; i++) plain += `line ${i} of the coded body\n`;
+          const wire = coding === 'br' ? zlib.brotliCompressSync(plain) : zlib.gzipSync(plain);
+          status = 200;
+          respBody = wire.length;
+          stream.respond({ ':status': 200, 'content-type': 'text/plain', 'content-encoding': coding });
+          for (let off = 0; off < wire.length; off += 4000) stream.write(wire.subarray(off, off + 4000));
+          stream.end();
           break;
         }
         case '/empty':
