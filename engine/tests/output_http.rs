@@ -841,7 +841,7 @@ fn otlp_partial_success_is_counted_logged_and_never_retried() {
         (Reply::Answer(200, "application/json", b"<html>"), 0, None),
     ];
     for (reply, rejected, message) in cases {
-        let logs = LogCapture::default();
+        let logs = Captured::default();
         log::set_sink(Some(Box::new(logs.clone())));
         log::set_level(LogLevel::Debug);
         let srv = serve(move |_, _| reply);
@@ -855,16 +855,13 @@ fn otlp_partial_success_is_counted_logged_and_never_retried() {
         log::set_sink(None);
         log::set_level(LogLevel::Info);
         let st = out.stats();
-        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        let text = logs.text();
         assert_eq!(srv.requests().len(), 1, "{reply:?}: never retried\n{text}");
         assert_eq!(st.retries, 0, "{reply:?}");
         assert_eq!(st.delivered, 6, "{reply:?}: the request was accepted");
         assert_eq!(st.dropped_rejected, 0, "{reply:?}");
         assert_eq!(st.otlp_spans_rejected, rejected, "{reply:?}\n{text}");
-        let lines: Vec<serde_json::Value> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("log lines are JSON"))
-            .collect();
+        let lines = logs.lines();
         let warns: Vec<&serde_json::Value> =
             lines.iter().filter(|l| l["level"] == "warn").collect();
         match message {
