@@ -13,34 +13,27 @@
 //! 1 s/2 s/4 s retries) and reports the process's RSS every second.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, TcpListener};
+use std::net::TcpListener;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tcp_sniffer::message::{Direction, Endpoint, HeaderValue, HttpMessage, MessageKind};
+use tcp_sniffer::message::{Direction, HeaderValue, HttpMessage};
 use tcp_sniffer::output::{Batch, HttpOutput, HttpOutputConfig, Output};
+use tcp_sniffer::testing::{endpoint, request, sample_message};
 use tcp_sniffer::time::Timestamp;
 
 fn messages(n: u64) -> Vec<HttpMessage> {
-    let ep = |a, port| Endpoint {
-        ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, a)),
-        port,
-    };
     (0..n)
         .map(|i| HttpMessage {
-            kind: MessageKind::Request {
-                method: "GET".into(),
-                url: format!("/api/v1/items/{i}?expand=owner"),
-            },
+            kind: request("GET", &format!("/api/v1/items/{i}?expand=owner")),
             connection_id: i / 4,
             sequence: i % 4,
             timestamp: Timestamp::now(),
             end_timestamp: Timestamp::now(),
-            source: ep(1, 40000),
-            destination: ep(2, 8080),
+            source: endpoint("10.0.0.1:40000"),
+            destination: endpoint("10.0.0.2:8080"),
             direction: Direction::Inbound,
-            http_version: "1.1",
             headers: vec![
                 (
                     "host".into(),
@@ -61,13 +54,7 @@ fn messages(n: u64) -> Vec<HttpMessage> {
             ],
             body: br#"{"name":"widget","count":3}"#.to_vec(),
             body_size: 27,
-            truncated: false,
-            incomplete: false,
-            parse_error: None,
-            decoded_body_size: None,
-            tunnel: false,
-            stream_id: None,
-            trailers: Vec::new(),
+            ..sample_message()
         })
         .collect()
 }

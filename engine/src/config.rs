@@ -231,25 +231,11 @@ impl Settings {
         self.ports.is_empty()
     }
 
-    /// The output URL is `http://` to a host that is not loopback: the captured traffic and
-    /// the token would cross the network in clear. Surfaces that accept it log
-    /// [`Settings::insecure_output_url_warning`].
-    pub fn output_url_is_insecure(&self) -> bool {
-        self.output_url
-            .as_deref()
-            .is_some_and(tcp_sniffer_settings::value::url_is_insecure)
-    }
-
-    /// The warning to log when the output URL is insecure (credentials never shown).
+    /// The warning to log when the output URL is `http://` to a host that is not loopback
+    /// (accepted, see [`SettingsBuilder::new`]): the captured traffic and the token cross the
+    /// network in clear. Credentials are never shown.
     pub fn insecure_output_url_warning(&self) -> Option<String> {
-        let url = self
-            .output_url
-            .as_deref()
-            .filter(|_| self.output_url_is_insecure())?;
-        Some(format!(
-            "the output URL {} is plain http to a host that is not loopback: captured traffic and the token cross the network in clear; use https://",
-            url_label(url)
-        ))
+        tcp_sniffer_settings::rules::insecure_output_url_warning(self.output_url.as_deref()?)
     }
 }
 
@@ -272,8 +258,8 @@ pub struct SettingsBuilder {
     surface: Surface,
     /// Normalised values given so far, by library key.
     given: Map<String, Value>,
-    /// `allowInsecureOutputUrl` when it is not given.
-    insecure_default: bool,
+    /// `NODE_ENV=production` (`allowInsecureOutputUrl` then defaults to false everywhere).
+    production: bool,
 }
 
 impl fmt::Debug for SettingsBuilder {
@@ -282,7 +268,7 @@ impl fmt::Debug for SettingsBuilder {
         f.debug_struct("SettingsBuilder")
             .field("surface", &self.surface)
             .field("given", &self.given.keys().collect::<Vec<_>>())
-            .field("insecure_default", &self.insecure_default)
+            .field("production", &self.production)
             .finish()
     }
 }
@@ -301,7 +287,7 @@ impl SettingsBuilder {
         SettingsBuilder {
             surface,
             given: Map::new(),
-            insecure_default: surface != Surface::Env && !production,
+            production,
         }
     }
 
@@ -348,26 +334,16 @@ impl SettingsBuilder {
         // the same for every surface and for the webhook.
         tcp_sniffer_settings::rules::check(self.surface, &self.given)?;
         let s = from_table(self.surface, &self.given)?;
-        let name = |row: &tcp_sniffer_settings::Setting| row.name_on(self.surface);
         if let Some(url) = &s.output_url {
-            let allowed = s.allow_insecure_output_url.unwrap_or(self.insecure_default);
-            if s.output_url_is_insecure() && !allowed {
-                let why = if s.allow_insecure_output_url == Some(false) {
-                    format!("{} is false", name(&table::ALLOW_INSECURE_OUTPUT_URL))
-                } else if self.surface == Surface::Env {
-                    "the sidecar refuses it".to_string()
-                } else {
-                    "NODE_ENV=production".to_string()
-                };
-                return Err(ConfigError {
-                    name: name(&table::OUTPUT_URL),
-                    reason: format!(
-                        "{} is plain http to a host that is not loopback, which sends the captured traffic and the token in clear ({why}); use https://, or set {}=true to accept it",
-                        url_label(url),
-                        name(&table::ALLOW_INSECURE_OUTPUT_URL),
-                    ),
-                });
-            }
+            // The output URL rule lives with the table: the webhook checks what it injects
+            // with the same function.
+            tcp_sniffer_settings::rules::output_url(
+                self.surface,
+                url,
+                s.allow_insecure_output_url,
+                self.production,
+                true,
+            )?;
         }
         Ok(s)
     }
@@ -588,7 +564,6 @@ mod tests {
                     "HTTP://LOCALHOST/x",
                 ] {
                     let s = build_url(surface, production, &[("url", ok)]).unwrap();
-                    assert!(!s.output_url_is_insecure(), "{ok}");
                     assert_eq!(s.insecure_output_url_warning(), None);
                 }
                 assert!(build_url(surface, production, &[("url", "ftp://x")]).is_err());
@@ -609,7 +584,6 @@ mod tests {
         // and an explicit false refuses it.
         for surface in [Surface::Cli, Surface::Library] {
             let s = build_url(surface, false, &[("url", remote)]).unwrap();
-            assert!(s.output_url_is_insecure());
             assert!(s.insecure_output_url_warning().is_some());
             assert!(build_url(surface, true, &[("url", remote)]).is_err());
             assert!(build_url(surface, true, &[("url", remote), ("allow", "true")]).is_ok());

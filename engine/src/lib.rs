@@ -34,5 +34,7 @@ pub mod reassembly;
 pub mod redact;
 pub mod runtime;
 pub mod stats;
+#[doc(hidden)]
+pub mod testing;
 pub mod time;
 pub mod wire;

@@ -820,23 +820,13 @@ mod tests {
 
     fn sample() -> HttpMessage {
         HttpMessage {
-            kind: MessageKind::Response {
-                status_code: 200,
-                status_message: "OK".into(),
-                latency_ms: Some(1.5),
-            },
+            kind: crate::testing::response(200, "OK", Some(1.5)),
             connection_id: 0xab,
             sequence: 3,
             timestamp: Timestamp(1_000_000),
             end_timestamp: Timestamp(1_000_001),
-            source: Endpoint {
-                ip: "::1".parse().unwrap(),
-                port: 80,
-            },
-            destination: Endpoint {
-                ip: "10.0.0.1".parse().unwrap(),
-                port: 5555,
-            },
+            source: crate::testing::endpoint("[::1]:80"),
+            destination: crate::testing::endpoint("10.0.0.1:5555"),
             direction: Direction::Unknown,
             http_version: "1.1",
             headers: vec![
@@ -851,13 +841,7 @@ mod tests {
             ],
             body: b"hi\n\x01".to_vec(),
             body_size: 4,
-            truncated: false,
-            incomplete: false,
-            parse_error: None,
-            decoded_body_size: None,
-            tunnel: false,
-            stream_id: None,
-            trailers: Vec::new(),
+            ..crate::testing::sample_message()
         }
     }
 

@@ -630,36 +630,14 @@ mod tests {
     }
 
     fn message(content_type: Option<&str>, body: &[u8]) -> HttpMessage {
-        let ts = crate::time::Timestamp(0);
-        let ep = crate::message::Endpoint {
-            ip: std::net::Ipv4Addr::LOCALHOST.into(),
-            port: 80,
-        };
         HttpMessage {
-            kind: MessageKind::Request {
-                method: "POST".into(),
-                url: "/login?token=t&x=1".into(),
-            },
-            connection_id: 0,
-            sequence: 0,
-            timestamp: ts,
-            end_timestamp: ts,
-            source: ep,
-            destination: ep,
-            direction: crate::message::Direction::Unknown,
-            http_version: "1.1",
+            kind: crate::testing::request("POST", "/login?token=t&x=1"),
             headers: content_type
                 .map(|t| vec![("content-type".into(), HeaderValue::Single(t.to_string()))])
                 .unwrap_or_default(),
             body: body.to_vec(),
             body_size: body.len() as u64,
-            truncated: false,
-            incomplete: false,
-            parse_error: None,
-            decoded_body_size: None,
-            tunnel: false,
-            stream_id: None,
-            trailers: Vec::new(),
+            ..crate::testing::sample_message()
         }
     }
 

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use tcp_sniffer_settings::TABLE;
+use tcp_sniffer_settings::{Surface, TABLE};
 
 fn demo() -> String {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -58,6 +58,18 @@ fn help_lists_every_flag_of_the_table() {
                 }
             }
         }
+        // The rules between settings, from the table's rows, on both flags of each rule.
+        for row in TABLE.iter().filter(|r| r.flag.is_some()) {
+            for rule in tcp_sniffer_settings::docs::rules(row, |r| r.name_on(Surface::Cli)) {
+                let rule = tcp_sniffer_settings::docs::plain(&rule);
+                assert!(text.contains(&rule[1..]), "{h}: {}: {rule}", row.key);
+            }
+        }
+        assert!(
+            text.contains("Cannot be given with --interface or --backend"),
+            "{h}"
+        );
+        assert!(text.contains("Needed by --output-format otlp"), "{h}");
         for extra in [
             "--stats",
             "--version",

@@ -23,11 +23,9 @@
 //! (fails under CI).
 
 use std::fs;
-use std::io::{BufRead, BufReader};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -224,27 +222,11 @@ fn scenario(dir: PathBuf, backend: &'static str) {
             .spawn()
             .expect("start tcp-sniffer"),
     );
-    let (tx, rx) = mpsc::channel();
-    let err = sniffer.0.stderr.take().unwrap();
-    let stderr = thread::spawn(move || {
-        let mut lines = Vec::new();
-        for line in BufReader::new(err).lines() {
-            let line = line.unwrap_or_default();
-            if line.contains(r#""message":"capturing""#) {
-                let _ = tx.send(());
-            }
-            lines.push(line);
-        }
-        lines
-    });
-    if rx.recv_timeout(Duration::from_secs(10)).is_err() {
-        let _ = sniffer.0.kill();
-        let log = stderr.join().unwrap().join("\n");
-        if log.contains("CAP_NET_RAW") {
-            return skip(&log);
-        }
-        panic!("tcp-sniffer did not start capturing:\n{log}");
-    }
+    let stderr = match common::wait_capturing(&mut sniffer.0) {
+        Ok(lines) => lines,
+        Err(log) if log.contains("CAP_NET_RAW") => return skip(&log),
+        Err(log) => panic!("tcp-sniffer did not start capturing {log}"),
+    };
 
     let base = format!("http://127.0.0.1:{NGINX_PORT}");
     let (ok, body) = curl(&["--compressed", &format!("{base}/big.txt")]);

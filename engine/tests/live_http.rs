@@ -731,30 +731,14 @@ impl Capture {
                     .stderr(Stdio::piped())
                     .spawn()
                     .expect("cannot start tcp-sniffer");
-                // Stderr: JSON log lines, then the --stats line. "capturing" means running.
-                let (tx, rx) = mpsc::channel();
-                let err = child.stderr.take().unwrap();
-                let stderr = thread::spawn(move || {
-                    let mut lines = Vec::new();
-                    for line in BufReader::new(err).lines() {
-                        let line = line.unwrap_or_default();
-                        if line.contains(r#""message":"capturing""#) {
-                            let _ = tx.send(());
-                        }
-                        lines.push(line);
-                    }
-                    lines
-                });
-                if rx.recv_timeout(Duration::from_secs(10)).is_err() {
-                    let _ = child.kill();
-                    let status = child.wait().unwrap();
-                    let log = stderr.join().unwrap().join("\n");
-                    if log.contains("CAP_NET_RAW") {
+                let stderr = match common::wait_capturing(&mut child) {
+                    Ok(lines) => lines,
+                    Err(log) if log.contains("CAP_NET_RAW") => {
                         skip_http(&log);
                         return None;
                     }
-                    panic!("tcp-sniffer did not start capturing ({status}):\n{log}");
-                }
+                    Err(log) => panic!("tcp-sniffer did not start capturing {log}"),
+                };
                 Running::Cli {
                     child,
                     signal,

@@ -4,15 +4,17 @@
 // checks the real 1 s / 2 s / 4 s schedule.
 
 use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{IpAddr, Ipv4Addr, TcpListener};
+use std::net::TcpListener;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tcp_sniffer::config::{RawValue, SettingsBuilder, Surface};
-use tcp_sniffer::message::{Direction, Endpoint, HeaderValue, HttpMessage, MessageKind};
+use tcp_sniffer::message::{Direction, HeaderValue, HttpMessage};
 use tcp_sniffer::output::{build_outputs, log, Batch, HttpOutput, HttpOutputConfig, Output};
+use tcp_sniffer::testing::{endpoint, request, response, sample_message};
 use tcp_sniffer::time::Timestamp;
+use tcp_sniffer_settings::log::Captured;
 
 mod common;
 
@@ -22,49 +24,29 @@ use common::{returns_within, wait_until, DEADLINE};
 // Messages
 
 fn message(i: u64) -> HttpMessage {
-    let client = Endpoint {
-        ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
-        port: 40000,
-    };
-    let server = Endpoint {
-        ip: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2)),
-        port: 8080,
-    };
-    let request = i & 1 == 0;
+    let client = endpoint("10.0.0.1:40000");
+    let server = endpoint("10.0.0.2:8080");
+    let is_request = i & 1 == 0;
     HttpMessage {
-        kind: if request {
-            MessageKind::Request {
-                method: "POST".into(),
-                url: format!("/items/{i}"),
-            }
+        kind: if is_request {
+            request("POST", &format!("/items/{i}"))
         } else {
-            MessageKind::Response {
-                status_code: 201,
-                status_message: "Created".into(),
-                latency_ms: Some(1.5),
-            }
+            response(201, "Created", Some(1.5))
         },
         connection_id: 7,
         sequence: i / 2,
         timestamp: Timestamp(1_700_000_000_000_000 + i),
         end_timestamp: Timestamp(1_700_000_000_000_100 + i),
-        source: if request { client } else { server },
-        destination: if request { server } else { client },
+        source: if is_request { client } else { server },
+        destination: if is_request { server } else { client },
         direction: Direction::Inbound,
-        http_version: "1.1",
         headers: vec![(
             "content-type".into(),
             HeaderValue::Single("text/plain".into()),
         )],
         body: format!("body number {i}").into_bytes(),
         body_size: 14,
-        truncated: false,
-        incomplete: false,
-        parse_error: None,
-        decoded_body_size: None,
-        tunnel: false,
-        stream_id: None,
-        trailers: Vec::new(),
+        ..sample_message()
     }
 }
 
@@ -693,22 +675,9 @@ fn real_retry_schedule_is_1s_2s_4s() {
     }
 }
 
-#[derive(Clone, Default)]
-struct LogCapture(Arc<Mutex<Vec<u8>>>);
-
-impl Write for LogCapture {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn failures_are_logged_with_reason_and_never_the_token() {
-    let logs = LogCapture::default();
+    let logs = Captured::default();
     log::set_sink(Some(Box::new(logs.clone())));
     log::set_level(tcp_sniffer::config::LogLevel::Debug);
     let token = "tok-SECRET-never-logged";
@@ -728,12 +697,9 @@ fn failures_are_logged_with_reason_and_never_the_token() {
     log::set_sink(None);
     log::set_level(tcp_sniffer::config::LogLevel::Info);
 
-    let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     assert!(!text.contains("SECRET"), "token leaked into logs:\n{text}");
-    let lines: Vec<serde_json::Value> = text
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("log lines are JSON"))
-        .collect();
+    let lines = logs.lines();
     for l in &lines {
         assert!(l["timestamp"].is_string() && l["level"].is_string() && l["message"].is_string());
     }
@@ -875,7 +841,7 @@ fn otlp_partial_success_is_counted_logged_and_never_retried() {
         (Reply::Answer(200, "application/json", b"<html>"), 0, None),
     ];
     for (reply, rejected, message) in cases {
-        let logs = LogCapture::default();
+        let logs = Captured::default();
         log::set_sink(Some(Box::new(logs.clone())));
         log::set_level(LogLevel::Debug);
         let srv = serve(move |_, _| reply);
@@ -889,16 +855,13 @@ fn otlp_partial_success_is_counted_logged_and_never_retried() {
         log::set_sink(None);
         log::set_level(LogLevel::Info);
         let st = out.stats();
-        let text = String::from_utf8(logs.0.lock().unwrap().clone()).unwrap();
+        let text = logs.text();
         assert_eq!(srv.requests().len(), 1, "{reply:?}: never retried\n{text}");
         assert_eq!(st.retries, 0, "{reply:?}");
         assert_eq!(st.delivered, 6, "{reply:?}: the request was accepted");
         assert_eq!(st.dropped_rejected, 0, "{reply:?}");
         assert_eq!(st.otlp_spans_rejected, rejected, "{reply:?}\n{text}");
-        let lines: Vec<serde_json::Value> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).expect("log lines are JSON"))
-            .collect();
+        let lines = logs.lines();
         let warns: Vec<&serde_json::Value> =
             lines.iter().filter(|l| l["level"] == "warn").collect();
         match message {

@@ -2,7 +2,6 @@
 // queue in front of a reader that stops reading, and a closed pipe.
 
 use std::io::{BufRead, BufReader, Write};
-use std::net::{IpAddr, Ipv4Addr};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -11,39 +10,19 @@ mod common;
 
 use common::{returns_within, wait_until, DEADLINE};
 
-use tcp_sniffer::message::{Direction, Endpoint, HttpMessage, MessageKind};
+use tcp_sniffer::message::HttpMessage;
 use tcp_sniffer::output::{Batch, Output, StdoutOutput};
+use tcp_sniffer::testing::{request, sample_message};
 use tcp_sniffer::time::Timestamp;
 
 fn batch(from: u64, n: u64) -> Arc<Batch> {
-    let ep = |port| Endpoint {
-        ip: IpAddr::V4(Ipv4Addr::LOCALHOST),
-        port,
-    };
     let msgs: Vec<HttpMessage> = (from..from + n)
         .map(|i| HttpMessage {
-            kind: MessageKind::Request {
-                method: "GET".into(),
-                url: format!("/{i}"),
-            },
-            connection_id: 1,
+            kind: request("GET", &format!("/{i}")),
             sequence: i,
             timestamp: Timestamp(i),
             end_timestamp: Timestamp(i),
-            source: ep(50000),
-            destination: ep(80),
-            direction: Direction::Unknown,
-            http_version: "1.1",
-            headers: Vec::new(),
-            body: Vec::new(),
-            body_size: 0,
-            truncated: false,
-            incomplete: false,
-            parse_error: None,
-            decoded_body_size: None,
-            tunnel: false,
-            stream_id: None,
-            trailers: Vec::new(),
+            ..sample_message()
         })
         .collect();
     Arc::new(Batch::from_messages(&msgs, None))

@@ -319,37 +319,22 @@ impl Output for JsOutput {
 mod tests {
     use super::*;
     use serde_json::Value;
-    use tcp_sniffer::message::{Direction, Endpoint, HttpMessage, MessageKind};
+    use tcp_sniffer::message::HttpMessage;
+    use tcp_sniffer::testing::{endpoint, request, sample_message};
     use tcp_sniffer::time::Timestamp;
 
     fn msg(seq: u64, body: &str) -> HttpMessage {
-        let ep = Endpoint {
-            ip: std::net::Ipv4Addr::LOCALHOST.into(),
-            port: 8080,
-        };
         HttpMessage {
-            kind: MessageKind::Request {
-                method: "POST".into(),
-                url: format!("/items/{seq}?q=\"x\"\n"),
-            },
+            kind: request("POST", &format!("/items/{seq}?q=\"x\"\n")),
             connection_id: 7,
             sequence: seq,
             timestamp: Timestamp(seq),
             end_timestamp: Timestamp(seq + 1),
-            source: ep,
-            destination: ep,
-            direction: Direction::Unknown,
-            http_version: "1.1",
-            headers: Vec::new(),
+            source: endpoint("127.0.0.1:8080"),
+            destination: endpoint("127.0.0.1:8080"),
             body: body.as_bytes().to_vec(),
             body_size: body.len() as u64,
-            truncated: false,
-            incomplete: false,
-            parse_error: None,
-            decoded_body_size: None,
-            tunnel: false,
-            stream_id: None,
-            trailers: Vec::new(),
+            ..sample_message()
         }
     }
 

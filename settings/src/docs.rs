@@ -1,9 +1,15 @@
 //! Text derived from the table: the settings table of `docs/settings.md` and the pieces of
 //! `--help`. `docs/settings.md` holds [`markdown_table`] between [`BEGIN`] and [`END`]; a test
 //! (`settings/tests/consistency.rs`) regenerates it and fails when the file differs.
+//!
+//! The rules between settings (a row's `conflicts` and `needs`, checked by
+//! [`crate::rules::check`]) are written from the rows too, on both settings of each rule, so
+//! a reader of either row sees them ([`rules`]).
 
-use crate::table::{DefaultValue, Kind, Setting, TABLE};
+use crate::rules::conflict_reason;
+use crate::table::{by_key, DefaultValue, Kind, Setting, TABLE};
 use crate::value::int_range;
+use crate::Surface;
 
 /// Marks the start of the generated table in `docs/settings.md`.
 pub const BEGIN: &str =
@@ -70,10 +76,55 @@ fn flag_cell(s: &Setting) -> String {
     }
 }
 
+/// The rules that involve `s`, in Markdown, each setting named by `name` (in backticks):
+/// the settings it cannot be given with (its own `conflicts` and the rows that list it), what
+/// it needs with which value, and which setting needs it. Empty when none.
+pub fn rules(s: &Setting, name: impl Fn(&Setting) -> String) -> Vec<String> {
+    let named = |key: &str| by_key(key).map_or_else(|| key.to_string(), &name);
+    let mut out = Vec::new();
+    if !s.conflicts.is_empty() {
+        let others: Vec<String> = s
+            .conflicts
+            .iter()
+            .map(|k| format!("`{}`", named(k)))
+            .collect();
+        out.push(format!(
+            "cannot be given with {}{}",
+            others.join(" or "),
+            conflict_reason(s)
+        ));
+    }
+    for row in TABLE.iter().filter(|r| r.conflicts.contains(&s.key)) {
+        out.push(format!(
+            "cannot be given with `{}`{}",
+            name(row),
+            conflict_reason(row)
+        ));
+    }
+    if let Some(n) = s.needs {
+        out.push(format!(
+            "`{}` needs `{}`: `{}` {}",
+            n.when,
+            named(n.key),
+            n.when,
+            n.why
+        ));
+    }
+    for row in TABLE
+        .iter()
+        .filter(|r| r.needs.is_some_and(|n| n.key == s.key))
+    {
+        if let Some(n) = row.needs {
+            out.push(format!("needed by `{} {}`", name(row), n.when));
+        }
+    }
+    out
+}
+
 /// The settings table of `docs/settings.md` (without the markers).
 pub fn markdown_table() -> String {
     let mut out = String::from(
-        "| config key | env var | CLI flag | default | accepted |\n|---|---|---|---|---|\n",
+        "| config key | env var | CLI flag | default | accepted | rules |\n|---|---|---|---|---|---|\n",
     );
     for s in TABLE {
         let env = s.env.map_or("—".to_string(), |e| format!("`{e}`"));
@@ -82,12 +133,19 @@ pub fn markdown_table() -> String {
         } else {
             "(sidecar only)".to_string()
         };
+        let rules = rules(s, |r| r.key.to_string());
+        let rules = if rules.is_empty() {
+            "—".to_string()
+        } else {
+            rules.join("; ")
+        };
         out.push_str(&format!(
-            "| {key} | {env} | {} | {} | {}; {} |\n",
+            "| {key} | {env} | {} | {} | {}; {} | {} |\n",
             flag_cell(s),
             default(s),
             accepted(s.kind),
             s.help.replace('|', "\\|"),
+            rules.replace('|', "\\|"),
         ));
     }
     out
@@ -109,7 +167,11 @@ pub fn flag_help(s: &Setting) -> String {
         DefaultValue::Required(_) => "Required.".into(),
         _ => format!("Default: {}.", default(s)),
     };
-    plain(&format!("{}. Accepts {accepted}. {default}", s.help))
+    let mut help = format!("{}. Accepts {accepted}. {default}", s.help);
+    for rule in rules(s, |r| r.name_on(Surface::Cli)) {
+        help.push_str(&format!(" {}{}.", rule[..1].to_uppercase(), &rule[1..]));
+    }
+    plain(&help)
 }
 
 /// The value name shown in `--help` (`--ports LIST`).

@@ -7,6 +7,8 @@
 
 use std::borrow::Cow;
 use std::fmt;
+use std::io::Write;
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -98,6 +100,46 @@ pub fn line<K: AsRef<str>>(
     let mut out = serde_json::to_vec(&Value::Object(obj)).unwrap_or_default();
     out.push(b'\n');
     out
+}
+
+/// A log destination that keeps what is written, for the tests of each binary's log lines
+/// (the engine's `set_sink`, the webhook's tracing writer). Clones share one buffer. Not
+/// part of the API.
+#[doc(hidden)]
+#[derive(Clone, Default)]
+pub struct Captured(Arc<Mutex<Vec<u8>>>);
+
+impl Captured {
+    /// Everything written so far, as text (lossy: log lines are UTF-8).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.buf()).into_owned()
+    }
+
+    /// Every line written so far, parsed; panics, with the text, on a line that is not JSON.
+    pub fn lines(&self) -> Vec<Value> {
+        let text = self.text();
+        text.lines()
+            .map(|l| {
+                serde_json::from_str(l)
+                    .unwrap_or_else(|e| panic!("log line is not JSON ({e}): {l}\n{text}"))
+            })
+            .collect()
+    }
+
+    fn buf(&self) -> std::sync::MutexGuard<'_, Vec<u8>> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+impl Write for Captured {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.buf().extend_from_slice(b);
+        Ok(b.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 #[cfg(test)]

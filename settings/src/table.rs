@@ -278,7 +278,7 @@ pub const OUTPUT_FORMAT: Setting = Setting::new(
     "outputFormat",
     Kind::Choice(&["json", "otlp"]),
     Value("json"),
-    "what the output URL receives: `json`, the messages (NDJSON when batched); `otlp`, OTLP/HTTP protobuf traces to `outputUrl` as given (e.g. `…:4318/v1/traces`), one span per exchange, gzip'd, with the same token, batching (`outputBatchSize` spans), retries and counters; `otlp` needs `outputUrl`",
+    "what the output URL receives: `json`, the messages (NDJSON when batched); `otlp`, OTLP/HTTP protobuf traces to `outputUrl` as given (e.g. `…:4318/v1/traces`), one span per exchange, gzip'd, with the same token, batching (`outputBatchSize` spans), retries and counters; a `200` whose `partial_success` says the collector dropped spans is not retried: the spans count in `output.otlp_spans_rejected` (their messages still count as `delivered`) and a rate-limited warn line carries the collector's `error_message`",
 )
 .env("OUTPUT_FORMAT")
 .flag("output-format")
@@ -341,7 +341,7 @@ pub const DECODE_BODIES: Setting = Setting::new(
     "decodeBodies",
     Kind::Bool,
     Value("true"),
-    "decompress `gzip`, `deflate`, `br` and `zstd` bodies as they arrive: `body` holds the decoded bytes (at most `maxBodySize`), `decodedBodySize` their length, `bodySize` the length on the wire; decoding stops at 64× the compressed bytes (bomb limit)",
+    "decompress `gzip`, `deflate`, `br` and `zstd` bodies as they arrive: `body` holds the decoded bytes (at most `maxBodySize`), `decodedBodySize` their length, `bodySize` the length on the wire; decoding stops at 64× the compressed bytes (bomb limit). HTTP/1 and HTTP/2 bodies alike; not gRPC's per-message compression (`grpc-encoding`), whose bodies stay as sent",
 )
 .env("DECODE_BODIES")
 .flag("decode-bodies");

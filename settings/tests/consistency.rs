@@ -44,6 +44,64 @@ fn docs_settings_md_is_generated_from_the_table() {
     );
 }
 
+/// The row of `docs/settings.md`'s table for `key` (a sidecar-only row by its env var).
+fn docs_row<'a>(text: &'a str, row: &tcp_sniffer_settings::Setting) -> &'a str {
+    let cell = if row.library {
+        format!("| `{}` |", row.key)
+    } else {
+        format!("| (sidecar only) | `{}` |", row.env.unwrap_or(row.key))
+    };
+    text.lines()
+        .find(|l| l.starts_with(&cell))
+        .unwrap_or_else(|| panic!("docs/settings.md has no table row for {}", row.key))
+}
+
+/// Every rule between settings in the table (`conflicts`, `needs`) is written in
+/// `docs/settings.md` on the rows of both settings it involves, so whoever reads either row
+/// learns it. Checked on the file, whatever the generator does.
+#[test]
+fn docs_settings_md_lists_conflicts_and_needs() {
+    let text = std::fs::read_to_string(repo_file("docs/settings.md")).unwrap();
+    let mut rules = 0;
+    for row in TABLE {
+        for other in row.conflicts {
+            let o = tcp_sniffer_settings::table::by_key(other).unwrap();
+            for (a, b) in [(row, o), (o, row)] {
+                let line = docs_row(&text, a);
+                assert!(
+                    line.contains("cannot be given with") && line.contains(&format!("`{}`", b.key)),
+                    "docs/settings.md's row for {} does not say it cannot be given with {}; regenerate: {REGENERATE}\n{line}",
+                    a.key,
+                    b.key
+                );
+            }
+            rules += 1;
+        }
+        if let Some(n) = row.needs {
+            let line = docs_row(&text, row);
+            assert!(
+                line.contains(&format!("`{}` needs `{}`", n.when, n.key)) && line.contains(n.why),
+                "docs/settings.md's row for {} does not say that {:?} needs {}; regenerate: {REGENERATE}\n{line}",
+                row.key,
+                n.when,
+                n.key
+            );
+            let needed = tcp_sniffer_settings::table::by_key(n.key).unwrap();
+            let line = docs_row(&text, needed);
+            assert!(
+                line.contains(&format!("needed by `{} {}`", row.key, n.when)),
+                "docs/settings.md's row for {} does not say {} {} needs it; regenerate: {REGENERATE}\n{line}",
+                n.key,
+                row.key,
+                n.when
+            );
+            rules += 1;
+        }
+    }
+    // readFile's two conflicts and outputFormat=otlp's need of outputUrl, at least.
+    assert!(rules >= 3, "only {rules} rules in the table");
+}
+
 /// The body of `export interface NAME { … }` in `ts`.
 fn interface_body<'a>(ts: &'a str, name: &str) -> &'a str {
     let head = format!("export interface {name} {{");

@@ -129,24 +129,11 @@ impl Visit for Fields {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::Write;
-    use std::sync::{Arc, Mutex};
-
-    #[derive(Clone, Default)]
-    struct Buf(Arc<Mutex<Vec<u8>>>);
-    impl Write for Buf {
-        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(b);
-            Ok(b.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
+    use tcp_sniffer_settings::log::Captured;
 
     #[test]
     fn lines_have_lowercase_levels_and_camel_case_fields() {
-        let buf = Buf::default();
+        let buf = Captured::default();
         let w = buf.clone();
         let sub = tracing_subscriber::fmt()
             .event_format(JsonLines)
@@ -158,11 +145,8 @@ mod tests {
             tracing::warn!(rate = 0.5, wanted = -1i64, "lowered");
             tracing::trace!("fine");
         });
-        let text = String::from_utf8(buf.0.lock().unwrap().clone()).unwrap();
-        let lines: Vec<Value> = text
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect();
+        let text = buf.text();
+        let lines = buf.lines();
         assert_eq!(lines.len(), 3, "{text}");
         assert_eq!(lines[0]["level"], "info");
         assert_eq!(lines[0]["message"], "listening");

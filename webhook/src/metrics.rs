@@ -125,11 +125,6 @@ impl Metrics {
         }
     }
 
-    /// Total reviews answered so far.
-    pub fn reviews_total(&self) -> u64 {
-        self.reviews.load(Relaxed)
-    }
-
     /// Render all series.
     pub fn render(&self) -> String {
         let mut o = String::with_capacity(4096);

@@ -174,15 +174,6 @@ impl CertStore {
         }
     }
 
-    /// The certificate chain served right now (leaf first).
-    pub fn current_chain(&self) -> Vec<CertificateDer<'static>> {
-        self.current
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .cert
-            .clone()
-    }
-
     /// A rustls server config that resolves through this store; ALPN offers h2 and http/1.1.
     pub fn server_config(self: &Arc<Self>) -> Arc<ServerConfig> {
         let mut cfg = ServerConfig::builder_with_provider(self.provider.clone())

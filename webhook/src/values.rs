@@ -9,6 +9,7 @@
 
 use tcp_sniffer_settings::table::{self, Setting};
 use tcp_sniffer_settings::value::{self as shared, effective_list, NameKind, RawValue};
+use tcp_sniffer_settings::Surface;
 
 pub use tcp_sniffer_settings::value::url_label;
 pub use tcp_sniffer_settings::value::DEFAULT_REDACT_HEADERS;
@@ -51,12 +52,10 @@ pub fn interface(v: &str) -> Result<String, String> {
 pub fn output_url(v: &str) -> Result<String, String> {
     let v = v.trim();
     shared::url_parts(v)?;
-    if shared::url_is_insecure(v) {
-        return Err(format!(
-            "{} is plain http to a host that is not loopback: the sidecar refuses it (captured traffic and the token would cross the network in clear); use https://",
-            url_label(v)
-        ));
-    }
+    // The sidecar's own rule (its env surface; the webhook never injects
+    // ALLOW_INSECURE_OUTPUT_URL, so the error does not offer it).
+    tcp_sniffer_settings::rules::output_url(Surface::Env, v, None, false, false)
+        .map_err(|e| e.reason)?;
     // Stricter than the sidecar on purpose: a URL the HTTP client could not parse would only
     // fail at the first POST.
     v.parse::<http::Uri>().map_err(|_| {
@@ -341,9 +340,9 @@ mod tests {
         }
         // The sidecar would refuse it: say so, without the URL's credentials.
         let e = output_url("http://user:pw-secret@collector:8080/in?k=qs-secret").unwrap_err();
-        assert!(
-            e.contains("http://collector:8080") && e.contains("refuses"),
-            "{e}"
+        assert_eq!(
+            e,
+            "http://collector:8080 is plain http to a host that is not loopback, which sends the captured traffic and the token in clear (the sidecar refuses it); use https://"
         );
         for bad in [
             "http://user:pw-secret@collector:8080/in?k=qs-secret",

@@ -42,11 +42,11 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, Role, RoleBind
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use serde_json::Value;
-use tcp_sniffer_webhook::mutate::{mutate, Verdict};
+use tcp_sniffer_webhook::mutate::{
+    mutate, Verdict, INJECT_KEY as INJECT_LABEL, NAMESPACE_LABEL as NS_LABEL,
+};
 use tcp_sniffer_webhook::settings::{Args, Settings};
 
-const INJECT_LABEL: &str = "tcp-sniffer.dev/inject";
-const NS_LABEL: &str = "tcp-sniffer.dev/injection";
 const NAME_LABEL: &str = "kubernetes.io/metadata.name";
 
 fn repo() -> PathBuf {

@@ -354,11 +354,6 @@ impl HttpConnection {
         self.h2.is_some()
     }
 
-    /// Pending requests (waiting for their response).
-    pub fn pending_requests(&self) -> usize {
-        self.pending.len()
-    }
-
     /// False once the connection is no longer parsed as HTTP (after `101`, a
     /// successful `CONNECT`, detected non-HTTP, or [`close`](Self::close)).
     pub fn wants_data(&self) -> bool {

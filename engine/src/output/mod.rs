@@ -246,36 +246,14 @@ pub fn wait_until(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::{Direction, Endpoint, MessageKind};
 
     fn msg(body: &[u8], truncated: bool) -> HttpMessage {
-        let ep = Endpoint {
-            ip: std::net::Ipv4Addr::LOCALHOST.into(),
-            port: 80,
-        };
         HttpMessage {
-            kind: MessageKind::Request {
-                method: "POST".into(),
-                url: "/\"body\":x".into(),
-            },
-            connection_id: 1,
-            sequence: 0,
-            timestamp: crate::time::Timestamp(0),
-            end_timestamp: crate::time::Timestamp(0),
-            source: ep,
-            destination: ep,
-            direction: Direction::Unknown,
-            http_version: "1.1",
-            headers: Vec::new(),
+            kind: crate::testing::request("POST", "/\"body\":x"),
             body: body.to_vec(),
             body_size: 1000,
             truncated,
-            incomplete: false,
-            parse_error: None,
-            decoded_body_size: None,
-            tunnel: false,
-            stream_id: None,
-            trailers: Vec::new(),
+            ..crate::testing::sample_message()
         }
     }
 

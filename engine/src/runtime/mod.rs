@@ -56,14 +56,13 @@
 mod live;
 mod output;
 
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use serde_json::json;
 
-use crate::capture::{local_addresses, CaptureError};
+use crate::capture::CaptureError;
 use crate::config::{LogLevel, Settings};
 use crate::fatal::{self, FatalError, ThreadPanic};
 use crate::message::Placement;
@@ -450,9 +449,4 @@ fn spawn(
 ) -> Result<JoinHandle<()>, StartError> {
     let shared = shared.clone();
     fatal::spawn(name, f, move |p| shared.fail(FatalError::Panic(p))).map_err(StartError::Spawn)
-}
-
-/// The addresses of `interface` (for `direction`), re-exported for the CLI's startup line.
-pub fn interface_addresses(interface: &str) -> Vec<IpAddr> {
-    local_addresses(interface)
 }

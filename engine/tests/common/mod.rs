@@ -6,14 +6,48 @@
 pub mod netns;
 pub mod otlp;
 
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::process::Child;
+use std::sync::{mpsc, Arc, Mutex};
+use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use tcp_sniffer::config::{RawValue, Settings, SettingsBuilder, Surface};
 use tcp_sniffer::output::{Batch, Output};
 use tcp_sniffer::pipeline::{run_file, RunSummary};
 use tcp_sniffer::stats::OutputStats;
+
+/// Reads the stderr of a `tcp-sniffer` process started with `.stderr(Stdio::piped())` (JSON
+/// log lines, then the `--stats` line) on a thread, and waits up to 10 s for its `capturing`
+/// log line, which it writes once capture runs. `Ok`: the thread, which returns every line
+/// when the process closes its stderr. `Err`: the process did not get there (it is killed);
+/// everything it wrote, with its exit status, for the caller to skip on (`CAP_NET_RAW`) or
+/// fail with.
+pub fn wait_capturing(child: &mut Child) -> Result<JoinHandle<Vec<String>>, String> {
+    let err = child.stderr.take().expect("stderr is piped");
+    let (tx, rx) = mpsc::channel();
+    let lines = thread::spawn(move || {
+        let mut lines = Vec::new();
+        for line in BufReader::new(err).lines() {
+            let line = line.unwrap_or_default();
+            if line.contains(r#""message":"capturing""#) {
+                let _ = tx.send(());
+            }
+            lines.push(line);
+        }
+        lines
+    });
+    if rx.recv_timeout(Duration::from_secs(10)).is_ok() {
+        return Ok(lines);
+    }
+    let _ = child.kill();
+    let status = child
+        .wait()
+        .map_or_else(|e| format!("wait failed: {e}"), |s| s.to_string());
+    let log = lines.join().unwrap_or_default().join("\n");
+    Err(format!("({status}):\n{log}"))
+}
 
 /// Whether this run is CI, read the same way by every test in every language (README,
 /// "Testing"): `CI` set to anything but `""`, `"0"` or `"false"` (any case). Under CI nothing
