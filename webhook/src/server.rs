@@ -598,6 +598,33 @@ enum Close {
     Stop,
 }
 
+/// A connection slot from `permits`, for the accept loops of both listeners. At the cap, up to
+/// `batch` of the connections idle longest (at least `min_idle`) are shed (`on_shed` gets how
+/// many), retried every `min_idle / 4` as connections age, until a slot frees. Shedding a batch
+/// means a flood of new connections waits for a close once per batch, not once per connection.
+/// `None` when `cancel` completes first (or the semaphore was closed).
+async fn slot_or_shed(
+    permits: &Arc<Semaphore>,
+    registry: &Registry,
+    batch: usize,
+    min_idle: Duration,
+    mut on_shed: impl FnMut(usize),
+    cancel: impl Future<Output = ()>,
+) -> Option<OwnedSemaphorePermit> {
+    let mut cancel = std::pin::pin!(cancel);
+    loop {
+        if let Ok(p) = permits.clone().try_acquire_owned() {
+            return Some(p);
+        }
+        on_shed(registry.shed(batch, min_idle));
+        tokio::select! {
+            _ = &mut cancel => return None,
+            p = permits.clone().acquire_owned() => return p.ok(),
+            _ = tokio::time::sleep(min_idle / 4) => {}
+        }
+    }
+}
+
 async fn stopped(stop: &mut watch::Receiver<bool>) {
     loop {
         if *stop.borrow_and_update() {
@@ -813,28 +840,21 @@ pub async fn serve(
         // closed to make room: idle clients cannot lock out the API server or the kubelet's
         // probes. Connections with a request in flight, or that connected (or were answered)
         // less than SHED_MIN_IDLE ago, are never shed: a new client has time to send its
-        // request. Shedding is retried while waiting, as connections age.
-        let mut permit = None;
-        while permit.is_none() {
-            if let Ok(p) = permits.clone().try_acquire_owned() {
-                permit = Some(p);
-                break;
-            }
-            // A batch, so that under a flood of new connections the accept loop waits for a
-            // close once per batch rather than once per connection.
-            for _ in 0..registry.shed(shed_batch, SHED_MIN_IDLE) {
+        // request.
+        let shed = |n| {
+            for _ in 0..n {
                 state.metrics.connection_closed("shed");
             }
-            tokio::select! {
-                _ = &mut shutdown => break,
-                p = permits.clone().acquire_owned() => match p {
-                    Ok(p) => permit = Some(p),
-                    Err(_) => break,
-                },
-                _ = tokio::time::sleep(SHED_MIN_IDLE / 4) => {}
-            }
-        }
-        let Some(permit) = permit else { break };
+        };
+        let slot = slot_or_shed(
+            &permits,
+            &registry,
+            shed_batch,
+            SHED_MIN_IDLE,
+            shed,
+            &mut shutdown,
+        );
+        let Some(permit) = slot.await else { break };
         let _ = tcp.set_nodelay(true);
         let registered = registry.register();
         tasks.spawn(
@@ -944,21 +964,17 @@ pub async fn serve_probes(
             },
         };
         // At the cap, close connections that sent nothing (a kubelet probe sends its request
-        // at once), retried as they age; the others end within PROBE_TIMEOUT anyway.
-        let mut permit = None;
-        while permit.is_none() {
-            if let Ok(p) = permits.clone().try_acquire_owned() {
-                permit = Some(p);
-                break;
-            }
-            registry.shed(PROBE_MAX_CONNECTIONS / 4, PROBE_SHED_MIN_IDLE);
-            tokio::select! {
-                _ = stopped(&mut stop) => break,
-                p = permits.clone().acquire_owned() => permit = p.ok(),
-                _ = tokio::time::sleep(PROBE_SHED_MIN_IDLE / 4) => {}
-            }
-        }
-        let Some(permit) = permit else { break };
+        // at once); the others end within PROBE_TIMEOUT anyway.
+        let batch = PROBE_MAX_CONNECTIONS / 4;
+        let slot = slot_or_shed(
+            &permits,
+            &registry,
+            batch,
+            PROBE_SHED_MIN_IDLE,
+            |_| {},
+            stopped(&mut stop),
+        );
+        let Some(permit) = slot.await else { break };
         let _ = tcp.set_nodelay(true);
         let registered = registry.register();
         tasks.spawn(

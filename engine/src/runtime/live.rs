@@ -29,7 +29,7 @@ use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendErro
 use serde_json::json;
 
 use super::output::output_stage;
-use super::{spawn, Shared, StartError, StartInfo};
+use super::{Shared, StartError, StartInfo};
 use crate::budget::{Charge, Pool};
 use crate::capture::afpacket::{open_fanout, AfPacketConfig};
 use crate::capture::pcap_live::{PcapLive, PcapLiveConfig};
@@ -157,10 +157,7 @@ pub(super) fn start(
     let queued = Pool::new(OUTPUT_QUEUE_BYTES);
     let output_thread = spawn("tcp-sniffer-output", shared, {
         let shared = shared.clone();
-        move || {
-            yield_to_the_application();
-            output_stage(msg_rx, outputs, &shared)
-        }
+        move || output_stage(msg_rx, outputs, &shared)
     })?;
     let mut capture_threads = Vec::new();
     let backend = if let Some(rings) = rings {
@@ -169,7 +166,6 @@ pub(super) fn start(
             let (shared, tx, queued) = (shared.clone(), msg_tx.clone(), queued.clone());
             let name = format!("tcp-sniffer-ring-{k}");
             capture_threads.push(spawn(&name, &shared.clone(), move || {
-                yield_to_the_application();
                 run_worker(ring, worker, k, tx, queued, &shared)
             })?);
         }
@@ -184,7 +180,6 @@ pub(super) fn start(
             let worker = Worker::new(cfg, 0).with_placement(placement);
             let (shared, tx, queued) = (shared.clone(), msg_tx.clone(), queued.clone());
             capture_threads.push(spawn("tcp-sniffer-pcap", &shared.clone(), move || {
-                yield_to_the_application();
                 run_worker(live, worker, 0, tx, queued, &shared)
             })?);
         } else {
@@ -204,6 +199,19 @@ pub(super) fn start(
             source: settings.interface.clone(),
             fallback_reason,
         },
+    })
+}
+
+/// Starts a thread of live capture (see [`super::spawn`]) under `SCHED_BATCH`
+/// ([`yield_to_the_application`]): every thread of this module is started here.
+fn spawn(
+    name: &str,
+    shared: &Arc<Shared>,
+    f: impl FnOnce() + Send + 'static,
+) -> Result<JoinHandle<()>, StartError> {
+    super::spawn(name, shared, move || {
+        yield_to_the_application();
+        f()
     })
 }
 
@@ -261,7 +269,6 @@ fn start_pcap(
         let (shared, out, queued) = (shared.clone(), msg_tx.clone(), queued.clone());
         let name = format!("tcp-sniffer-worker-{k}");
         threads.push(spawn(&name, &shared.clone(), move || {
-            yield_to_the_application();
             run_worker(PacketQueue(rx), worker, k, out, queued, &shared)
         })?);
     }
@@ -269,7 +276,6 @@ fn start_pcap(
     let shared = shared.clone();
     let packets_queued = Pool::new(WORKER_QUEUE_BYTES);
     threads.push(spawn("tcp-sniffer-pcap", &owner, move || {
-        yield_to_the_application();
         let mut batches: Vec<PacketBatch> = (0..workers).map(|_| PacketBatch::default()).collect();
         let mut queue_drops = 0u64;
         let mut last_stats = Instant::now();
