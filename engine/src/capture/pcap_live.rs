@@ -29,7 +29,7 @@
 //! re-inserts anything: a received tagged frame (tag in the packet's metadata) matches the
 //! untagged alternative; the `vlan` one is for tags still inline in the frame (sent by a device
 //! without VLAN offload). The live tests cover both (`engine/tests/capture_live.rs`). A port
-//! list too long for the kernel gets the all-TCP filter ([`live_filter`](super::live_filter)).
+//! list too long for the kernel gets the all-TCP filter (`capture::live_filter`).
 
 use std::os::fd::AsRawFd;
 use std::time::Duration;
