@@ -55,6 +55,7 @@
 
 use std::mem::MaybeUninit;
 
+use super::detect::HeadShape;
 use super::HttpConfig;
 use crate::message::{HeaderName, HeaderValue};
 
@@ -217,7 +218,7 @@ pub(crate) fn validate_partial(
     let s = unfolded.as_deref().unwrap_or(s);
     let masked = mask_value_controls(s);
     let s = masked.as_deref().unwrap_or(s);
-    let lowered = lower_minor(side_is_client, s);
+    let lowered = lower_minor(side_is_client, s, memchr::memchr(b'\n', s));
     let s = lowered.as_deref().unwrap_or(s);
     let mut storage = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS_LIMIT];
     let slots = &mut storage[..header_slots(cfg)];
@@ -257,10 +258,25 @@ pub(crate) fn validate_partial(
 }
 
 /// Parses a request head; `s` holds exactly the head (up to its empty line).
+/// (The engine delimits heads with [`super::detect::find_head_end`], which finds
+/// their shape on the way; this form is for tests.)
+#[cfg(test)]
 pub(crate) fn parse_request(s: &[u8], cfg: &HttpConfig) -> Result<Head, HeadError> {
-    let unfolded = unfold(s);
+    parse_request_shaped(s, &HeadShape::of(s), cfg)
+}
+
+/// [`parse_request`] of a head whose [`HeadShape`] is known (found by
+/// [`super::detect::find_head_end`] while delimiting it): the unfolded and
+/// lowered-version copies are made only when the shape says they are needed.
+pub(crate) fn parse_request_shaped(
+    s: &[u8],
+    shape: &HeadShape,
+    cfg: &HttpConfig,
+) -> Result<Head, HeadError> {
+    let unfolded = shape.obs_fold.then(|| unfold(s)).flatten();
     let src = unfolded.as_deref().unwrap_or(s);
-    let lowered = lower_minor(true, src);
+    // Unfolding leaves the start line as it was: its LF is where it was.
+    let lowered = lower_minor(true, src, shape.first_lf);
     let src = lowered.as_deref().unwrap_or(src);
     let first = parse_request_from(src, None, cfg);
     // Only a head httparse rejects (or one whose lenient request line made it drop header
@@ -703,18 +719,32 @@ pub(crate) fn parse_broken(side_is_client: bool, s: &[u8], cfg: &HttpConfig) -> 
 }
 
 /// Parses a response head; `s` holds exactly the head (up to its empty line).
+/// (The engine delimits heads with [`super::detect::find_head_end`], which finds
+/// their shape on the way; this form is for tests.)
+#[cfg(test)]
 pub(crate) fn parse_response(s: &[u8], cfg: &HttpConfig) -> Result<Head, HeadError> {
-    let unfolded = unfold(s);
+    parse_response_shaped(s, &HeadShape::of(s), cfg)
+}
+
+/// [`parse_response`] of a head whose [`HeadShape`] is known (see
+/// [`parse_request_shaped`]).
+pub(crate) fn parse_response_shaped(
+    s: &[u8],
+    shape: &HeadShape,
+    cfg: &HttpConfig,
+) -> Result<Head, HeadError> {
+    let unfolded = shape.obs_fold.then(|| unfold(s)).flatten();
     let src = unfolded.as_deref().unwrap_or(s);
-    let lowered = lower_minor(false, src);
+    let lowered = lower_minor(false, src, shape.first_lf);
     let src = lowered.as_deref().unwrap_or(src);
-    let mut head = match parse_response_from(src, None, cfg) {
+    let mut head = match parse_response_from(src, None, shape.first_lf, cfg) {
         Ok(h) => h,
         Err(e) => {
             let Some(masked) = mask_value_controls(src) else {
                 return Err(e);
             };
-            let mut h = parse_response_from(&masked, Some(src), cfg).map_err(|_| e)?;
+            let mut h =
+                parse_response_from(&masked, Some(src), shape.first_lf, cfg).map_err(|_| e)?;
             h.lenient_header_values = true;
             h
         }
@@ -724,10 +754,12 @@ pub(crate) fn parse_response(s: &[u8], cfg: &HttpConfig) -> Result<Head, HeadErr
     Ok(head)
 }
 
-/// Parses an unfolded response head; `orig` as for [`parse_request_from`].
+/// Parses an unfolded response head; `orig` as for [`parse_request_from`];
+/// `first_lf`: the index of the first LF in `src`.
 fn parse_response_from(
     src: &[u8],
     orig: Option<&[u8]>,
+    first_lf: Option<usize>,
     cfg: &HttpConfig,
 ) -> Result<Head, HeadError> {
     let mut storage = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS_LIMIT];
@@ -746,7 +778,7 @@ fn parse_response_from(
     };
     let start = StartLine::Response {
         status,
-        reason: raw_reason(orig.unwrap_or(src)),
+        reason: raw_reason(orig.unwrap_or(src), first_lf),
     };
     Ok(match orig {
         Some(o) => build(start, minor, &unmask(res.headers, src, o), cfg),
@@ -758,13 +790,13 @@ fn parse_response_from(
 /// `None` when the version is anything else (see the module docs). Works on a head that
 /// is still incomplete: a request line without its line end yet is judged by what is
 /// there (if a digit follows later, the whole head is checked again and fails as before).
-fn lower_minor(side_is_client: bool, s: &[u8]) -> Option<Vec<u8>> {
+/// `first_lf`: the index of the first LF in `s` (`None`: there is none).
+fn lower_minor(side_is_client: bool, s: &[u8], first_lf: Option<usize>) -> Option<Vec<u8>> {
     let higher =
         |v: &[u8]| v.len() == 8 && v.starts_with(b"HTTP/1.") && (b'2'..=b'9').contains(&v[7]);
     let at = if side_is_client {
         // The version is the request line's last word.
-        let end = memchr::memchr(b'\n', s).unwrap_or(s.len());
-        let line = &s[..end];
+        let line = &s[..first_lf.unwrap_or(s.len())];
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let start = line.len().checked_sub(9)?;
         if line[start] != b' ' || !higher(&line[start + 1..]) {
@@ -858,10 +890,16 @@ fn unfold(s: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// The reason phrase straight from the status line, latin-1 decoded
-/// (httparse drops reasons with obs-text).
-fn raw_reason(s: &[u8]) -> String {
-    let s = &s[super::detect::leading_newlines(s)..];
-    let end = s.iter().position(|&b| b == b'\n').unwrap_or(s.len());
+/// (httparse drops reasons with obs-text). `first_lf`: the index of the first
+/// LF in `s`.
+fn raw_reason(s: &[u8], first_lf: Option<usize>) -> String {
+    let skip = super::detect::leading_newlines(s);
+    let s = &s[skip..];
+    let end = match first_lf {
+        // The status line's end is known unless empty lines come first.
+        Some(lf) if skip == 0 => lf,
+        _ => memchr::memchr(b'\n', s).unwrap_or(s.len()),
+    };
     let mut line = &s[..end];
     if let [rest @ .., b'\r'] = line {
         line = rest;
@@ -881,24 +919,18 @@ pub(crate) fn latin1(b: &[u8]) -> String {
     }
 }
 
-/// A header value: latin-1, the line breaks of obsolete line folds removed (their
-/// whitespace kept, as [`unfold`] does).
+/// A header value: latin-1.
+///
+/// A value never holds a line break: every head is unfolded ([`unfold`]) before
+/// httparse reads it, and httparse ends a value at any other LF (and refuses a
+/// bare CR); [`parse_broken`] splits its lines at every LF and drops lines with
+/// a CR.
 fn header_value(v: &[u8]) -> String {
-    if memchr::memchr(b'\n', v).is_none() {
-        return latin1(v);
-    }
-    let mut out = String::with_capacity(v.len());
-    let mut i = 0;
-    while i < v.len() {
-        let b = v[i];
-        if b == b'\r' || b == b'\n' {
-            i += 1;
-            continue;
-        }
-        out.push(b as char);
-        i += 1;
-    }
-    out
+    debug_assert!(
+        !v.iter().any(|&b| b == b'\r' || b == b'\n'),
+        "a header value holds a line break: {v:?}"
+    );
+    latin1(v)
 }
 
 fn build(start: StartLine, minor: u8, raw: &[httparse::Header<'_>], cfg: &HttpConfig) -> Head {
