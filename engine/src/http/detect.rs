@@ -590,17 +590,83 @@ mod tests {
 
     #[test]
     fn finds_head_end_incrementally() {
+        let end = |s: &[u8], from| find_head_end(s, from).map(|(end, _)| end);
         let h = b"GET / HTTP/1.1\r\nHost: a\r\n\r\nBODY";
-        assert_eq!(find_head_end(h, 0), Ok(27));
-        assert_eq!(find_head_end(b"GET / HTTP/1.1\nHost: a\n\nX", 0), Ok(24));
+        assert_eq!(end(h, 0), Ok(27));
+        assert_eq!(end(b"GET / HTTP/1.1\nHost: a\n\nX", 0), Ok(24));
         let part = &h[..16];
-        let resume = find_head_end(part, 0).unwrap_err();
-        assert_eq!(find_head_end(h, resume), Ok(27));
+        let resume = end(part, 0).unwrap_err();
+        assert_eq!(end(h, resume), Ok(27));
         for cut in 0..h.len() {
-            if let Err(r) = find_head_end(&h[..cut], 0) {
-                assert_eq!(find_head_end(h, r), Ok(27), "cut {cut}");
+            if let Err(r) = end(&h[..cut], 0) {
+                assert_eq!(
+                    find_head_end(h, r),
+                    Ok((27, HeadShape::of(&h[..27]))),
+                    "cut {cut}"
+                );
             }
         }
+        // `\n\r` followed by anything but LF does not end a head.
+        assert_eq!(end(b"GET / HTTP/1.1\n\rX: a\r\n\r\n", 0), Ok(24));
+        assert_eq!(end(b"GET / HTTP/1.1\r\n\r", 0), Err(15));
+        assert_eq!(end(b"GET / HTTP/1.1", 0), Err(14));
+    }
+
+    /// The shape of every head, against a byte-at-a-time reading of its definition.
+    #[test]
+    fn head_shapes() {
+        fn slow(head: &[u8]) -> HeadShape {
+            let lfs: Vec<usize> = (0..head.len()).filter(|&p| head[p] == b'\n').collect();
+            HeadShape {
+                first_lf: lfs.first().copied(),
+                bare_lf: lfs.iter().any(|&p| p == 0 || head[p - 1] != b'\r'),
+                obs_fold: lfs
+                    .iter()
+                    .skip(1)
+                    .any(|&p| matches!(head.get(p + 1), Some(b' ' | b'\t'))),
+            }
+        }
+        let heads: [&[u8]; 9] = [
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET / HTTP/1.1\nHost: a\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\n\n",
+            b"GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nX: a\n\tb\r\n\r\n",
+            // Whitespace after the start line is not a fold.
+            b"HTTP/1.1 200 OK\r\n X: a\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nA-Long-Header-Name: with a long value, 1234567890\r\n\r\n",
+            b"GET /\n\n",
+            b"G\n\n",
+        ];
+        for head in heads {
+            let want = slow(head);
+            assert_eq!(
+                HeadShape::of(head),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(head)
+            );
+            // Found in the same pass, and after resuming at every split point.
+            let mut s = head.to_vec();
+            s.extend_from_slice(b"BODY \n \r\n");
+            assert_eq!(find_head_end(&s, 0), Ok((head.len(), want)));
+            for cut in 0..head.len() {
+                if let Err(r) = find_head_end(&s[..cut], 0) {
+                    assert_eq!(find_head_end(&s, r), Ok((head.len(), want)), "cut {cut}");
+                }
+            }
+        }
+        assert_eq!(HeadShape::of(b"no line feed"), HeadShape::default());
+        // Every LF at every offset of a long run of words.
+        let mut s = vec![b'a'; 40];
+        for p in 0..40 {
+            s[p] = b'\n';
+            assert_eq!(LineFeeds::new(&s, 0).collect::<Vec<_>>(), vec![p]);
+            assert_eq!(LineFeeds::new(&s, p).collect::<Vec<_>>(), vec![p]);
+            assert!(LineFeeds::new(&s, p + 1).next().is_none());
+            s[p] = 0x8a;
+        }
+        assert!(LineFeeds::new(&s, 0).next().is_none());
     }
 
     #[test]
