@@ -1000,60 +1000,154 @@ fn build(start: StartLine, minor: u8, raw: &[httparse::Header<'_>], cfg: &HttpCo
 /// `raw` lower-cased. Names common enough to be worth not allocating come from a static
 /// table; anything else is lower-cased into its own string.
 pub(crate) fn header_name(raw: &str) -> HeaderName {
-    let mut buf = [0u8; 32];
-    if let Some(lower) = buf.get_mut(..raw.len()) {
-        lower.copy_from_slice(raw.as_bytes());
-        lower.make_ascii_lowercase();
-        if let Some(common) = common_header_name(lower) {
-            return common.into();
-        }
+    match common_header_name(raw.as_bytes()) {
+        Some(common) => common.into(),
+        None => raw.to_ascii_lowercase().into(),
     }
-    raw.to_ascii_lowercase().into()
 }
 
-/// The static copy of a common lower-case header name.
-fn common_header_name(lower: &[u8]) -> Option<&'static str> {
-    Some(match lower {
-        b"accept" => "accept",
-        b"accept-encoding" => "accept-encoding",
-        b"accept-language" => "accept-language",
-        b"accept-ranges" => "accept-ranges",
-        b"access-control-allow-origin" => "access-control-allow-origin",
-        b"age" => "age",
-        b"authorization" => "authorization",
-        b"cache-control" => "cache-control",
-        b"connection" => "connection",
-        b"content-encoding" => "content-encoding",
-        b"content-language" => "content-language",
-        b"content-length" => "content-length",
-        b"content-type" => "content-type",
-        b"cookie" => "cookie",
-        b"date" => "date",
-        b"etag" => "etag",
-        b"expect" => "expect",
-        b"expires" => "expires",
-        b"host" => "host",
-        b"if-modified-since" => "if-modified-since",
-        b"if-none-match" => "if-none-match",
-        b"keep-alive" => "keep-alive",
-        b"last-modified" => "last-modified",
-        b"location" => "location",
-        b"origin" => "origin",
-        b"pragma" => "pragma",
-        b"referer" => "referer",
-        b"server" => "server",
-        b"set-cookie" => "set-cookie",
-        b"traceparent" => "traceparent",
-        b"transfer-encoding" => "transfer-encoding",
-        b"upgrade" => "upgrade",
-        b"user-agent" => "user-agent",
-        b"vary" => "vary",
-        b"via" => "via",
-        b"x-forwarded-for" => "x-forwarded-for",
-        b"x-forwarded-proto" => "x-forwarded-proto",
-        b"x-request-id" => "x-request-id",
-        _ => return None,
-    })
+/// Header names common enough to be borrowed rather than allocated, lower-case,
+/// sorted by length (then alphabetically): [`COMMON_BY_LEN`] indexes them by length.
+const COMMON_NAMES: &[&str] = &[
+    "age",
+    "via",
+    "date",
+    "etag",
+    "host",
+    "vary",
+    "accept",
+    "cookie",
+    "expect",
+    "origin",
+    "pragma",
+    "server",
+    "expires",
+    "referer",
+    "upgrade",
+    "location",
+    "connection",
+    "keep-alive",
+    "set-cookie",
+    "user-agent",
+    "traceparent",
+    "content-type",
+    "x-request-id",
+    "accept-ranges",
+    "authorization",
+    "cache-control",
+    "if-none-match",
+    "last-modified",
+    "content-length",
+    "accept-encoding",
+    "accept-language",
+    "x-forwarded-for",
+    "content-encoding",
+    "content-language",
+    "if-modified-since",
+    "transfer-encoding",
+    "x-forwarded-proto",
+    "access-control-allow-origin",
+];
+
+/// Longest name in [`COMMON_NAMES`].
+const COMMON_MAX_LEN: usize = 27;
+const _: () = assert!(COMMON_MAX_LEN < 32, "CommonName holds 32 bytes");
+
+/// `COMMON_BY_LEN[n]..COMMON_BY_LEN[n + 1]`: the range of [`COMMON_NAMES`] that are
+/// `n` bytes long. Built (and the order checked) at compile time.
+const COMMON_BY_LEN: [usize; COMMON_MAX_LEN + 2] = {
+    let mut start = [0usize; COMMON_MAX_LEN + 2];
+    let mut i = 0;
+    let mut len = 0;
+    while len <= COMMON_MAX_LEN + 1 {
+        while i < COMMON_NAMES.len() && COMMON_NAMES[i].len() < len {
+            i += 1;
+        }
+        start[len] = i;
+        len += 1;
+    }
+    let mut k = 1;
+    while k < COMMON_NAMES.len() {
+        assert!(
+            COMMON_NAMES[k - 1].len() <= COMMON_NAMES[k].len(),
+            "COMMON_NAMES must be sorted by length"
+        );
+        k += 1;
+    }
+    assert!(COMMON_NAMES[COMMON_NAMES.len() - 1].len() == COMMON_MAX_LEN);
+    start
+};
+
+/// A [`COMMON_NAMES`] entry as little-endian words (zero past its end), for
+/// comparing a name with it eight bytes at a time.
+#[derive(Clone, Copy)]
+struct CommonName {
+    name: &'static str,
+    /// The name's bytes.
+    lower: [u64; 4],
+    /// `0x20` at each byte that is a letter: a byte `r` of a raw name matches a
+    /// byte `c` of `lower` exactly when `r | letter_bit == c` (for a letter, `r` is
+    /// `c` or its upper case; for anything else, `r` is `c`).
+    letters: [u64; 4],
+}
+
+const COMMON_WORDS: [CommonName; COMMON_NAMES.len()] = {
+    let mut out = [CommonName {
+        name: "",
+        lower: [0; 4],
+        letters: [0; 4],
+    }; COMMON_NAMES.len()];
+    let mut i = 0;
+    while i < COMMON_NAMES.len() {
+        let name = COMMON_NAMES[i];
+        let bytes = name.as_bytes();
+        let mut lower = [0u64; 4];
+        let mut letters = [0u64; 4];
+        let mut k = 0;
+        while k < bytes.len() {
+            let b = bytes[k];
+            assert!(!b.is_ascii_uppercase(), "COMMON_NAMES must be lower case");
+            lower[k / 8] |= (b as u64) << (8 * (k % 8));
+            if b.is_ascii_lowercase() {
+                letters[k / 8] |= 0x20 << (8 * (k % 8));
+            }
+            k += 1;
+        }
+        out[i] = CommonName {
+            name,
+            lower,
+            letters,
+        };
+        i += 1;
+    }
+    out
+};
+
+/// The static copy of `raw` lower-cased, if it is one of [`COMMON_NAMES`]. Runs for
+/// every header line of every head: `raw` is loaded once into four words and
+/// compared, case-insensitively, with the few names of its length, a word at a
+/// time, without lower-casing a copy.
+fn common_header_name(raw: &[u8]) -> Option<&'static str> {
+    let range = COMMON_BY_LEN.get(raw.len()..=raw.len() + 1)?;
+    let candidates = &COMMON_WORDS[range[0]..range[1]];
+    if candidates.is_empty() {
+        return None;
+    }
+    // Names in the table are at most COMMON_MAX_LEN (< 32) bytes: `raw` fits.
+    let mut buf = [0u8; 32];
+    buf[..raw.len()].copy_from_slice(raw);
+    let word = |k: usize| u64::from_le_bytes(*buf[8 * k..].first_chunk::<8>().unwrap_or(&[0; 8]));
+    let w = [word(0), word(1), word(2), word(3)];
+    candidates
+        .iter()
+        .find(|c| {
+            ((w[0] | c.letters[0]) ^ c.lower[0])
+                | ((w[1] | c.letters[1]) ^ c.lower[1])
+                | ((w[2] | c.letters[2]) ^ c.lower[2])
+                | ((w[3] | c.letters[3]) ^ c.lower[3])
+                == 0
+        })
+        .map(|c| c.name)
 }
 
 /// Replaces the values of the headers named in `names` (case-insensitive).
@@ -1141,6 +1235,41 @@ mod tests {
         assert_eq!(header_name(&long), long.to_ascii_lowercase());
         // httparse lets obs-text through in names only as tokens; anything else still works.
         assert_eq!(header_name("Ünï"), "Ünï".to_ascii_lowercase());
+        // Every common name, in any case, is the static copy; a byte that differs
+        // by more than letter case (CR for `-`, `^`/`~`-like pairs) is not.
+        for &name in COMMON_NAMES {
+            let upper = name.to_ascii_uppercase();
+            let mixed: String = name
+                .chars()
+                .enumerate()
+                .map(|(i, c)| {
+                    if i % 2 == 0 {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            for variant in [name, &upper, &mixed] {
+                assert!(
+                    matches!(header_name(variant), Cow::Borrowed(n) if n == name),
+                    "{variant}"
+                );
+            }
+            for (i, b) in name.bytes().enumerate() {
+                let mut v = name.as_bytes().to_vec();
+                v[i] = if b == b'-' { b'\r' } else { b ^ 0x40 };
+                let v = String::from_utf8(v).unwrap();
+                assert!(matches!(header_name(&v), Cow::Owned(_)), "{v:?}");
+                assert_eq!(header_name(&v), v.to_ascii_lowercase());
+            }
+            assert!(matches!(
+                header_name(&name[1..]),
+                Cow::Owned(_) | Cow::Borrowed(_)
+            ));
+            assert!(matches!(header_name(&format!("{name}x")), Cow::Owned(_)));
+        }
+        assert_eq!(header_name(""), "");
     }
 
     fn single(s: &str) -> HeaderValue {
