@@ -548,6 +548,11 @@ pub(crate) fn http09_request_line(line: &[u8]) -> Option<StartLine> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let sp = line.iter().position(|&b| b == b' ')?;
     let (method, target) = (&line[..sp], &line[sp + 1..]);
+    // Runs on every request line: the usual one ends with its version, so its
+    // "target" holds `HTTP/` and it is not HTTP/0.9, told without reading the target.
+    if target.len() >= 8 && target[target.len() - 8..].starts_with(b"HTTP/") {
+        return None;
+    }
     if method.is_empty()
         || !method.iter().all(|&b| super::detect::is_tchar(b))
         || target.is_empty()
