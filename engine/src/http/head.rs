@@ -91,6 +91,7 @@ pub(crate) const DISCARD_DUPLICATES: &[&str] = &[
 /// by HTTP/1 heads and HTTP/2 header and trailer blocks so both fold a repeated name alike:
 /// the first value of a [`DISCARD_DUPLICATES`] name wins, `set-cookie` is a list, repeated
 /// `cookie` values are joined with `"; "` and every other name with `", "`.
+#[inline]
 pub(crate) fn merge_header(
     headers: &mut Vec<(HeaderName, HeaderValue)>,
     name: HeaderName,
@@ -1161,7 +1162,7 @@ pub(crate) fn redact(headers: &mut [(HeaderName, HeaderValue)], names: &[String]
         return;
     }
     for (name, value) in headers.iter_mut() {
-        if !names.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+        if !names.iter().any(|r| same_name(r, name)) {
             continue;
         }
         match value {
@@ -1169,6 +1170,17 @@ pub(crate) fn redact(headers: &mut [(HeaderName, HeaderValue)], names: &[String]
             HeaderValue::List(list) => list.iter_mut().for_each(|v| *v = REDACTED.to_owned()),
         }
     }
+}
+
+/// `a` and `b` are equal but for ASCII case. Names of the same length often differ
+/// in their first or last byte (`user-agent` and `set-cookie`, `x-request-id` and
+/// `x-auth-token`): those two are compared before the whole names.
+fn same_name(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len()
+        && a.first().map(u8::to_ascii_lowercase) == b.first().map(u8::to_ascii_lowercase)
+        && a.last().map(u8::to_ascii_lowercase) == b.last().map(u8::to_ascii_lowercase)
+        && a.eq_ignore_ascii_case(b)
 }
 
 /// Folds one `Content-Length` line (possibly a list, `"42, 42"`) into what was seen so far.
