@@ -892,13 +892,19 @@ impl HttpConnection {
         else {
             return Step::consumed(0);
         };
+        let found = detect::find_head_end(s, scanned.min(s.len()));
         if !line1 {
-            // No LF before `scanned` (it would have set `line1`): search the new bytes only.
+            // No LF before `scanned` (it would have set `line1`): the first LF from
+            // there on ends the start line. A delimited head's shape knows where;
+            // otherwise search the new bytes only.
             let from = scanned.min(s.len());
-            if let Some(off) = memchr::memchr(b'\n', &s[from..]) {
+            let first_lf = match &found {
+                Ok((_, shape)) => shape.first_lf,
+                Err(_) => memchr::memchr(b'\n', &s[from..]).map(|off| from + off),
+            };
+            if let Some(lf) = first_lf {
                 line1 = true;
                 // An HTTP/0.9 request is one line: its head ends there.
-                let lf = from + off;
                 let http09 = match side {
                     Side::Client => head::http09_request_line(&s[..lf]),
                     Side::Server => None,
@@ -917,7 +923,7 @@ impl HttpConnection {
                 }
             }
         }
-        match detect::find_head_end(s, scanned.min(s.len())) {
+        match found {
             Ok((end, shape)) => {
                 let parsed = match side {
                     Side::Client => head::parse_request_shaped(&s[..end], &shape, cx.cfg),
