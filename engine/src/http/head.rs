@@ -49,6 +49,17 @@
 //!   from the unmasked bytes at the same offsets. NUL, CR and LF stay errors:
 //!   they could end or split a line differently for different peers.
 //!
+//! # Cost of the common head
+//!
+//! The engine delimits a head with [`super::detect::find_head_end`], whose one
+//! pass over the head's line ends also returns its [`HeadShape`] (start-line end,
+//! bare LF, obs-fold). The `*_shaped` parsers use it so that a head with none of
+//! the deviations above is read by httparse once, straight from the delivered
+//! bytes: no unfold scan, no copies, no second search for the start line. Control
+//! bytes in values are not looked for up front: only a head httparse rejects pays
+//! for [`mask_value_controls`]. Header names are matched against a static table
+//! without a lower-cased copy ([`header_name`]).
+//!
 //! The framing facts (`Content-Length`, `Transfer-Encoding`,
 //! `Connection: upgrade` with `Upgrade`) are read from every raw header line, not from the
 //! de-duplicated map, so conflicting duplicates are seen.
