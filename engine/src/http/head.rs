@@ -277,7 +277,8 @@ pub(crate) fn parse_request(s: &[u8], cfg: &HttpConfig) -> Result<Head, HeadErro
     parse_request_shaped(s, &HeadShape::of(s), cfg)
 }
 
-/// [`parse_request`] of a head whose [`HeadShape`] is known (found by
+/// Parses a request head (`s` holds exactly the head, up to its empty line) whose
+/// [`HeadShape`] is known (found by
 /// [`super::detect::find_head_end`] while delimiting it): the unfolded and
 /// lowered-version copies are made only when the shape says they are needed.
 pub(crate) fn parse_request_shaped(
@@ -743,7 +744,7 @@ pub(crate) fn parse_response(s: &[u8], cfg: &HttpConfig) -> Result<Head, HeadErr
     parse_response_shaped(s, &HeadShape::of(s), cfg)
 }
 
-/// [`parse_response`] of a head whose [`HeadShape`] is known (see
+/// Parses a response head (`s` holds exactly the head) whose [`HeadShape`] is known (see
 /// [`parse_request_shaped`]).
 pub(crate) fn parse_response_shaped(
     s: &[u8],
