@@ -892,16 +892,24 @@ impl HttpConnection {
         else {
             return Step::consumed(0);
         };
+        let found = detect::find_head_end(s, scanned.min(s.len()));
         if !line1 {
-            // No LF before `scanned` (it would have set `line1`): search the new bytes only.
+            // No LF before `scanned` (it would have set `line1`): the first LF from
+            // there on ends the start line. A delimited head's shape knows where;
+            // otherwise search the new bytes only.
             let from = scanned.min(s.len());
-            if let Some(off) = memchr::memchr(b'\n', &s[from..]) {
+            let first_lf = match &found {
+                Ok((_, shape)) => shape.first_lf,
+                Err(_) => memchr::memchr(b'\n', &s[from..]).map(|off| from + off),
+            };
+            if let Some(lf) = first_lf {
                 line1 = true;
                 // An HTTP/0.9 request is one line: its head ends there.
-                let lf = from + off;
-                if let Some(start) =
-                    head::http09_request_line(&s[..lf]).filter(|_| side == Side::Client)
-                {
+                let http09 = match side {
+                    Side::Client => head::http09_request_line(&s[..lf]),
+                    Side::Server => None,
+                };
+                if let Some(start) = http09 {
                     cx.stats.http09_requests += 1;
                     self.halves[i].after_close = false;
                     return self.on_parsed_head(
@@ -915,11 +923,11 @@ impl HttpConnection {
                 }
             }
         }
-        match detect::find_head_end(s, scanned.min(s.len())) {
-            Ok(end) => {
+        match found {
+            Ok((end, shape)) => {
                 let parsed = match side {
-                    Side::Client => head::parse_request(&s[..end], cx.cfg),
-                    Side::Server => head::parse_response(&s[..end], cx.cfg),
+                    Side::Client => head::parse_request_shaped(&s[..end], &shape, cx.cfg),
+                    Side::Server => head::parse_response_shaped(&s[..end], &shape, cx.cfg),
                 };
                 let parsed = match parsed {
                     // A delimited head that breaks the grammar: emit what is there
@@ -938,10 +946,7 @@ impl HttpConnection {
                 };
                 match parsed {
                     Ok(h) => {
-                        let lines = &s[..end];
-                        if memchr::memchr_iter(b'\n', lines)
-                            .any(|p| p == 0 || lines[p - 1] != b'\r')
-                        {
+                        if shape.bare_lf {
                             cx.stats.bare_lf_heads += 1;
                         }
                         if h.obs_fold {

@@ -175,30 +175,142 @@ pub(crate) fn first_bytes_role(s: &[u8]) -> Option<Side> {
     None
 }
 
+/// What one pass over a complete head found besides its end: where its start
+/// line ends and whether it has one of the rare shapes the parser must treat
+/// specially (see `head.rs`). Lets the common head — CRLF line ends, no folds —
+/// go to the parser without any other scan.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct HeadShape {
+    /// Index of the first LF: the end of the start line (`None` only for bytes
+    /// without any LF, never for a head [`find_head_end`] delimited).
+    pub(crate) first_lf: Option<usize>,
+    /// Some LF is not preceded by CR (a bare-LF line end, RFC 9112 §2.2).
+    pub(crate) bare_lf: bool,
+    /// An LF after the start line's is followed by SP or HTAB: an obsolete line
+    /// fold (RFC 9112 §5.2).
+    pub(crate) obs_fold: bool,
+}
+
+impl HeadShape {
+    /// The shape of `head` (every LF in it; the last LF's successor, outside
+    /// `head`, is not looked at).
+    pub(crate) fn of(head: &[u8]) -> HeadShape {
+        let mut shape = HeadShape::default();
+        for p in LineFeeds::new(head, 0) {
+            shape.note(head, p);
+        }
+        shape
+    }
+
+    /// Takes the LF at `s[p]` into account.
+    #[inline]
+    fn note(&mut self, s: &[u8], p: usize) {
+        if p == 0 || s[p - 1] != b'\r' {
+            self.bare_lf = true;
+        }
+        match self.first_lf {
+            None => self.first_lf = Some(p),
+            Some(_) => {
+                if matches!(s.get(p + 1), Some(b' ' | b'\t')) {
+                    self.obs_fold = true;
+                }
+            }
+        }
+    }
+}
+
 /// Finds the end of a message head: the index just after the empty line
-/// (`\n\r\n` or `\n\n`), searching from `from`. `s` must not start with an
-/// empty line. On `Err`, the position to resume searching from once more
-/// bytes arrived (so a growing head is scanned once, never quadratically).
-pub(crate) fn find_head_end(s: &[u8], from: usize) -> Result<usize, usize> {
-    let mut i = from;
-    while i < s.len() {
-        let Some(off) = memchr::memchr(b'\n', &s[i..]) else {
-            return Err(s.len());
-        };
-        let p = i + off;
-        match s.get(p + 1) {
+/// (`\n\r\n` or `\n\n`), searching from `from`, and the [`HeadShape`] of
+/// `s[..end]`. `s` must not start with an empty line. On `Err`, the position to
+/// resume searching from once more bytes arrived (so a growing head is scanned
+/// once, never quadratically).
+///
+/// The head's shape comes out of the same pass when the search starts at 0
+/// (the usual case: a head that arrived in one piece); a resumed search scans
+/// `s[..end]` once more for it.
+pub(crate) fn find_head_end(s: &[u8], from: usize) -> Result<(usize, HeadShape), usize> {
+    let mut shape = HeadShape::default();
+    for p in LineFeeds::new(s, from) {
+        let end = match s.get(p + 1) {
             None => return Err(p),
-            Some(b'\n') => return Ok(p + 2),
+            // The empty line's own LF is a bare one.
+            Some(b'\n') => Some(p + 2),
             Some(b'\r') => match s.get(p + 2) {
                 None => return Err(p),
-                Some(b'\n') => return Ok(p + 3),
-                Some(_) => {}
+                Some(b'\n') => Some(p + 3),
+                Some(_) => None,
             },
-            Some(_) => {}
+            Some(_) => None,
+        };
+        if let Some(end) = end {
+            if from == 0 {
+                shape.note(s, p);
+                shape.bare_lf |= s[end - 1] == b'\n' && s[end - 2] == b'\n';
+            } else {
+                shape = HeadShape::of(&s[..end]);
+            }
+            return Ok((end, shape));
         }
-        i = p + 1;
+        shape.note(s, p);
     }
-    Err(i.min(s.len()))
+    Err(s.len())
+}
+
+/// The positions of the LF bytes of `s` from `from` on, in order. Tests eight
+/// bytes at a time with word arithmetic: a head is a few short lines, and one
+/// library search call per line costs more than the line's bytes.
+struct LineFeeds<'a> {
+    s: &'a [u8],
+    /// Start of the next word to load.
+    next: usize,
+    /// Start of the word `mask` belongs to.
+    base: usize,
+    /// The high bit of each byte of the current word that is an LF, not yet
+    /// returned.
+    mask: u64,
+}
+
+impl<'a> LineFeeds<'a> {
+    fn new(s: &'a [u8], from: usize) -> Self {
+        LineFeeds {
+            s,
+            next: from,
+            base: from,
+            mask: 0,
+        }
+    }
+}
+
+impl Iterator for LineFeeds<'_> {
+    type Item = usize;
+
+    #[inline]
+    fn next(&mut self) -> Option<usize> {
+        const LO7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+        const LF: u64 = 0x0a0a_0a0a_0a0a_0a0a;
+        while self.mask == 0 {
+            let rest = self.s.get(self.next..).filter(|r| !r.is_empty())?;
+            let word = match rest.first_chunk::<8>() {
+                Some(w) => *w,
+                None => {
+                    // The last few bytes, padded with zeros (not LFs).
+                    let mut w = [0u8; 8];
+                    w[..rest.len()].copy_from_slice(rest);
+                    w
+                }
+            };
+            // Bytes equal to LF become zero; a byte's high bit is then set
+            // exactly when it is zero (no carry crosses a byte: each sum is at
+            // most 0x7f + 0x7f).
+            let x = u64::from_le_bytes(word) ^ LF;
+            self.mask = !(((x & LO7) + LO7) | x | LO7);
+            self.base = self.next;
+            self.next += 8;
+        }
+        let p = self.base + (self.mask.trailing_zeros() / 8) as usize;
+        self.mask &= self.mask - 1;
+        Some(p)
+    }
 }
 
 /// Whether a line start looks like the start of a message.
@@ -478,17 +590,83 @@ mod tests {
 
     #[test]
     fn finds_head_end_incrementally() {
+        let end = |s: &[u8], from| find_head_end(s, from).map(|(end, _)| end);
         let h = b"GET / HTTP/1.1\r\nHost: a\r\n\r\nBODY";
-        assert_eq!(find_head_end(h, 0), Ok(27));
-        assert_eq!(find_head_end(b"GET / HTTP/1.1\nHost: a\n\nX", 0), Ok(24));
+        assert_eq!(end(h, 0), Ok(27));
+        assert_eq!(end(b"GET / HTTP/1.1\nHost: a\n\nX", 0), Ok(24));
         let part = &h[..16];
-        let resume = find_head_end(part, 0).unwrap_err();
-        assert_eq!(find_head_end(h, resume), Ok(27));
+        let resume = end(part, 0).unwrap_err();
+        assert_eq!(end(h, resume), Ok(27));
         for cut in 0..h.len() {
-            if let Err(r) = find_head_end(&h[..cut], 0) {
-                assert_eq!(find_head_end(h, r), Ok(27), "cut {cut}");
+            if let Err(r) = end(&h[..cut], 0) {
+                assert_eq!(
+                    find_head_end(h, r),
+                    Ok((27, HeadShape::of(&h[..27]))),
+                    "cut {cut}"
+                );
             }
         }
+        // `\n\r` followed by anything but LF does not end a head.
+        assert_eq!(end(b"GET / HTTP/1.1\n\rX: a\r\n\r\n", 0), Ok(24));
+        assert_eq!(end(b"GET / HTTP/1.1\r\n\r", 0), Err(15));
+        assert_eq!(end(b"GET / HTTP/1.1", 0), Err(14));
+    }
+
+    /// The shape of every head, against a byte-at-a-time reading of its definition.
+    #[test]
+    fn head_shapes() {
+        fn slow(head: &[u8]) -> HeadShape {
+            let lfs: Vec<usize> = (0..head.len()).filter(|&p| head[p] == b'\n').collect();
+            HeadShape {
+                first_lf: lfs.first().copied(),
+                bare_lf: lfs.iter().any(|&p| p == 0 || head[p - 1] != b'\r'),
+                obs_fold: lfs
+                    .iter()
+                    .skip(1)
+                    .any(|&p| matches!(head.get(p + 1), Some(b' ' | b'\t'))),
+            }
+        }
+        let heads: [&[u8]; 9] = [
+            b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            b"GET / HTTP/1.1\nHost: a\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost: a\r\n\n",
+            b"GET / HTTP/1.1\r\nX: a\r\n b\r\n\r\n",
+            b"GET / HTTP/1.1\r\nX: a\n\tb\r\n\r\n",
+            // Whitespace after the start line is not a fold.
+            b"HTTP/1.1 200 OK\r\n X: a\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nA-Long-Header-Name: with a long value, 1234567890\r\n\r\n",
+            b"GET /\n\n",
+            b"G\n\n",
+        ];
+        for head in heads {
+            let want = slow(head);
+            assert_eq!(
+                HeadShape::of(head),
+                want,
+                "{:?}",
+                String::from_utf8_lossy(head)
+            );
+            // Found in the same pass, and after resuming at every split point.
+            let mut s = head.to_vec();
+            s.extend_from_slice(b"BODY \n \r\n");
+            assert_eq!(find_head_end(&s, 0), Ok((head.len(), want)));
+            for cut in 0..head.len() {
+                if let Err(r) = find_head_end(&s[..cut], 0) {
+                    assert_eq!(find_head_end(&s, r), Ok((head.len(), want)), "cut {cut}");
+                }
+            }
+        }
+        assert_eq!(HeadShape::of(b"no line feed"), HeadShape::default());
+        // Every LF at every offset of a long run of words.
+        let mut s = vec![b'a'; 40];
+        for p in 0..40 {
+            s[p] = b'\n';
+            assert_eq!(LineFeeds::new(&s, 0).collect::<Vec<_>>(), vec![p]);
+            assert_eq!(LineFeeds::new(&s, p).collect::<Vec<_>>(), vec![p]);
+            assert!(LineFeeds::new(&s, p + 1).next().is_none());
+            s[p] = 0x8a;
+        }
+        assert!(LineFeeds::new(&s, 0).next().is_none());
     }
 
     #[test]

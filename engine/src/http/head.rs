@@ -49,12 +49,24 @@
 //!   from the unmasked bytes at the same offsets. NUL, CR and LF stay errors:
 //!   they could end or split a line differently for different peers.
 //!
+//! # Cost of the common head
+//!
+//! The engine delimits a head with [`super::detect::find_head_end`], whose one
+//! pass over the head's line ends also returns its [`HeadShape`] (start-line end,
+//! bare LF, obs-fold). The `*_shaped` parsers use it so that a head with none of
+//! the deviations above is read by httparse once, straight from the delivered
+//! bytes: no unfold scan, no copies, no second search for the start line. Control
+//! bytes in values are not looked for up front: only a head httparse rejects pays
+//! for [`mask_value_controls`]. Header names are matched against a static table
+//! without a lower-cased copy ([`header_name`]).
+//!
 //! The framing facts (`Content-Length`, `Transfer-Encoding`,
 //! `Connection: upgrade` with `Upgrade`) are read from every raw header line, not from the
 //! de-duplicated map, so conflicting duplicates are seen.
 
 use std::mem::MaybeUninit;
 
+use super::detect::HeadShape;
 use super::HttpConfig;
 use crate::message::{HeaderName, HeaderValue};
 
@@ -90,6 +102,7 @@ pub(crate) const DISCARD_DUPLICATES: &[&str] = &[
 /// by HTTP/1 heads and HTTP/2 header and trailer blocks so both fold a repeated name alike:
 /// the first value of a [`DISCARD_DUPLICATES`] name wins, `set-cookie` is a list, repeated
 /// `cookie` values are joined with `"; "` and every other name with `", "`.
+#[inline]
 pub(crate) fn merge_header(
     headers: &mut Vec<(HeaderName, HeaderValue)>,
     name: HeaderName,
@@ -217,7 +230,7 @@ pub(crate) fn validate_partial(
     let s = unfolded.as_deref().unwrap_or(s);
     let masked = mask_value_controls(s);
     let s = masked.as_deref().unwrap_or(s);
-    let lowered = lower_minor(side_is_client, s);
+    let lowered = lower_minor(side_is_client, s, memchr::memchr(b'\n', s));
     let s = lowered.as_deref().unwrap_or(s);
     let mut storage = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS_LIMIT];
     let slots = &mut storage[..header_slots(cfg)];
@@ -257,10 +270,26 @@ pub(crate) fn validate_partial(
 }
 
 /// Parses a request head; `s` holds exactly the head (up to its empty line).
+/// (The engine delimits heads with [`super::detect::find_head_end`], which finds
+/// their shape on the way; this form is for tests.)
+#[cfg(test)]
 pub(crate) fn parse_request(s: &[u8], cfg: &HttpConfig) -> Result<Head, HeadError> {
-    let unfolded = unfold(s);
+    parse_request_shaped(s, &HeadShape::of(s), cfg)
+}
+
+/// Parses a request head (`s` holds exactly the head, up to its empty line) whose
+/// [`HeadShape`] is known (found by
+/// [`super::detect::find_head_end`] while delimiting it): the unfolded and
+/// lowered-version copies are made only when the shape says they are needed.
+pub(crate) fn parse_request_shaped(
+    s: &[u8],
+    shape: &HeadShape,
+    cfg: &HttpConfig,
+) -> Result<Head, HeadError> {
+    let unfolded = shape.obs_fold.then(|| unfold(s)).flatten();
     let src = unfolded.as_deref().unwrap_or(s);
-    let lowered = lower_minor(true, src);
+    // Unfolding leaves the start line as it was: its LF is where it was.
+    let lowered = lower_minor(true, src, shape.first_lf);
     let src = lowered.as_deref().unwrap_or(src);
     let first = parse_request_from(src, None, cfg);
     // Only a head httparse rejects (or one whose lenient request line made it drop header
@@ -532,6 +561,11 @@ pub(crate) fn http09_request_line(line: &[u8]) -> Option<StartLine> {
     let line = line.strip_suffix(b"\r").unwrap_or(line);
     let sp = line.iter().position(|&b| b == b' ')?;
     let (method, target) = (&line[..sp], &line[sp + 1..]);
+    // Runs on every request line: the usual one ends with its version, so its
+    // "target" holds `HTTP/` and it is not HTTP/0.9, told without reading the target.
+    if target.len() >= 8 && target[target.len() - 8..].starts_with(b"HTTP/") {
+        return None;
+    }
     if method.is_empty()
         || !method.iter().all(|&b| super::detect::is_tchar(b))
         || target.is_empty()
@@ -703,18 +737,32 @@ pub(crate) fn parse_broken(side_is_client: bool, s: &[u8], cfg: &HttpConfig) -> 
 }
 
 /// Parses a response head; `s` holds exactly the head (up to its empty line).
+/// (The engine delimits heads with [`super::detect::find_head_end`], which finds
+/// their shape on the way; this form is for tests.)
+#[cfg(test)]
 pub(crate) fn parse_response(s: &[u8], cfg: &HttpConfig) -> Result<Head, HeadError> {
-    let unfolded = unfold(s);
+    parse_response_shaped(s, &HeadShape::of(s), cfg)
+}
+
+/// Parses a response head (`s` holds exactly the head) whose [`HeadShape`] is known (see
+/// [`parse_request_shaped`]).
+pub(crate) fn parse_response_shaped(
+    s: &[u8],
+    shape: &HeadShape,
+    cfg: &HttpConfig,
+) -> Result<Head, HeadError> {
+    let unfolded = shape.obs_fold.then(|| unfold(s)).flatten();
     let src = unfolded.as_deref().unwrap_or(s);
-    let lowered = lower_minor(false, src);
+    let lowered = lower_minor(false, src, shape.first_lf);
     let src = lowered.as_deref().unwrap_or(src);
-    let mut head = match parse_response_from(src, None, cfg) {
+    let mut head = match parse_response_from(src, None, shape.first_lf, cfg) {
         Ok(h) => h,
         Err(e) => {
             let Some(masked) = mask_value_controls(src) else {
                 return Err(e);
             };
-            let mut h = parse_response_from(&masked, Some(src), cfg).map_err(|_| e)?;
+            let mut h =
+                parse_response_from(&masked, Some(src), shape.first_lf, cfg).map_err(|_| e)?;
             h.lenient_header_values = true;
             h
         }
@@ -724,10 +772,12 @@ pub(crate) fn parse_response(s: &[u8], cfg: &HttpConfig) -> Result<Head, HeadErr
     Ok(head)
 }
 
-/// Parses an unfolded response head; `orig` as for [`parse_request_from`].
+/// Parses an unfolded response head; `orig` as for [`parse_request_from`];
+/// `first_lf`: the index of the first LF in `src`.
 fn parse_response_from(
     src: &[u8],
     orig: Option<&[u8]>,
+    first_lf: Option<usize>,
     cfg: &HttpConfig,
 ) -> Result<Head, HeadError> {
     let mut storage = [MaybeUninit::<httparse::Header<'_>>::uninit(); MAX_HEADERS_LIMIT];
@@ -746,7 +796,7 @@ fn parse_response_from(
     };
     let start = StartLine::Response {
         status,
-        reason: raw_reason(orig.unwrap_or(src)),
+        reason: raw_reason(orig.unwrap_or(src), first_lf),
     };
     Ok(match orig {
         Some(o) => build(start, minor, &unmask(res.headers, src, o), cfg),
@@ -758,13 +808,13 @@ fn parse_response_from(
 /// `None` when the version is anything else (see the module docs). Works on a head that
 /// is still incomplete: a request line without its line end yet is judged by what is
 /// there (if a digit follows later, the whole head is checked again and fails as before).
-fn lower_minor(side_is_client: bool, s: &[u8]) -> Option<Vec<u8>> {
+/// `first_lf`: the index of the first LF in `s` (`None`: there is none).
+fn lower_minor(side_is_client: bool, s: &[u8], first_lf: Option<usize>) -> Option<Vec<u8>> {
     let higher =
         |v: &[u8]| v.len() == 8 && v.starts_with(b"HTTP/1.") && (b'2'..=b'9').contains(&v[7]);
     let at = if side_is_client {
         // The version is the request line's last word.
-        let end = memchr::memchr(b'\n', s).unwrap_or(s.len());
-        let line = &s[..end];
+        let line = &s[..first_lf.unwrap_or(s.len())];
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let start = line.len().checked_sub(9)?;
         if line[start] != b' ' || !higher(&line[start + 1..]) {
@@ -858,10 +908,16 @@ fn unfold(s: &[u8]) -> Option<Vec<u8>> {
 }
 
 /// The reason phrase straight from the status line, latin-1 decoded
-/// (httparse drops reasons with obs-text).
-fn raw_reason(s: &[u8]) -> String {
-    let s = &s[super::detect::leading_newlines(s)..];
-    let end = s.iter().position(|&b| b == b'\n').unwrap_or(s.len());
+/// (httparse drops reasons with obs-text). `first_lf`: the index of the first
+/// LF in `s`.
+fn raw_reason(s: &[u8], first_lf: Option<usize>) -> String {
+    let skip = super::detect::leading_newlines(s);
+    let s = &s[skip..];
+    let end = match first_lf {
+        // The status line's end is known unless empty lines come first.
+        Some(lf) if skip == 0 => lf,
+        _ => memchr::memchr(b'\n', s).unwrap_or(s.len()),
+    };
     let mut line = &s[..end];
     if let [rest @ .., b'\r'] = line {
         line = rest;
@@ -881,24 +937,18 @@ pub(crate) fn latin1(b: &[u8]) -> String {
     }
 }
 
-/// A header value: latin-1, the line breaks of obsolete line folds removed (their
-/// whitespace kept, as [`unfold`] does).
+/// A header value: latin-1.
+///
+/// A value never holds a line break: every head is unfolded ([`unfold`]) before
+/// httparse reads it, and httparse ends a value at any other LF (and refuses a
+/// bare CR); [`parse_broken`] splits its lines at every LF and drops lines with
+/// a CR.
 fn header_value(v: &[u8]) -> String {
-    if memchr::memchr(b'\n', v).is_none() {
-        return latin1(v);
-    }
-    let mut out = String::with_capacity(v.len());
-    let mut i = 0;
-    while i < v.len() {
-        let b = v[i];
-        if b == b'\r' || b == b'\n' {
-            i += 1;
-            continue;
-        }
-        out.push(b as char);
-        i += 1;
-    }
-    out
+    debug_assert!(
+        !v.iter().any(|&b| b == b'\r' || b == b'\n'),
+        "a header value holds a line break: {v:?}"
+    );
+    latin1(v)
 }
 
 fn build(start: StartLine, minor: u8, raw: &[httparse::Header<'_>], cfg: &HttpConfig) -> Head {
@@ -968,60 +1018,154 @@ fn build(start: StartLine, minor: u8, raw: &[httparse::Header<'_>], cfg: &HttpCo
 /// `raw` lower-cased. Names common enough to be worth not allocating come from a static
 /// table; anything else is lower-cased into its own string.
 pub(crate) fn header_name(raw: &str) -> HeaderName {
-    let mut buf = [0u8; 32];
-    if let Some(lower) = buf.get_mut(..raw.len()) {
-        lower.copy_from_slice(raw.as_bytes());
-        lower.make_ascii_lowercase();
-        if let Some(common) = common_header_name(lower) {
-            return common.into();
-        }
+    match common_header_name(raw.as_bytes()) {
+        Some(common) => common.into(),
+        None => raw.to_ascii_lowercase().into(),
     }
-    raw.to_ascii_lowercase().into()
 }
 
-/// The static copy of a common lower-case header name.
-fn common_header_name(lower: &[u8]) -> Option<&'static str> {
-    Some(match lower {
-        b"accept" => "accept",
-        b"accept-encoding" => "accept-encoding",
-        b"accept-language" => "accept-language",
-        b"accept-ranges" => "accept-ranges",
-        b"access-control-allow-origin" => "access-control-allow-origin",
-        b"age" => "age",
-        b"authorization" => "authorization",
-        b"cache-control" => "cache-control",
-        b"connection" => "connection",
-        b"content-encoding" => "content-encoding",
-        b"content-language" => "content-language",
-        b"content-length" => "content-length",
-        b"content-type" => "content-type",
-        b"cookie" => "cookie",
-        b"date" => "date",
-        b"etag" => "etag",
-        b"expect" => "expect",
-        b"expires" => "expires",
-        b"host" => "host",
-        b"if-modified-since" => "if-modified-since",
-        b"if-none-match" => "if-none-match",
-        b"keep-alive" => "keep-alive",
-        b"last-modified" => "last-modified",
-        b"location" => "location",
-        b"origin" => "origin",
-        b"pragma" => "pragma",
-        b"referer" => "referer",
-        b"server" => "server",
-        b"set-cookie" => "set-cookie",
-        b"traceparent" => "traceparent",
-        b"transfer-encoding" => "transfer-encoding",
-        b"upgrade" => "upgrade",
-        b"user-agent" => "user-agent",
-        b"vary" => "vary",
-        b"via" => "via",
-        b"x-forwarded-for" => "x-forwarded-for",
-        b"x-forwarded-proto" => "x-forwarded-proto",
-        b"x-request-id" => "x-request-id",
-        _ => return None,
-    })
+/// Header names common enough to be borrowed rather than allocated, lower-case,
+/// sorted by length (then alphabetically): [`COMMON_BY_LEN`] indexes them by length.
+const COMMON_NAMES: &[&str] = &[
+    "age",
+    "via",
+    "date",
+    "etag",
+    "host",
+    "vary",
+    "accept",
+    "cookie",
+    "expect",
+    "origin",
+    "pragma",
+    "server",
+    "expires",
+    "referer",
+    "upgrade",
+    "location",
+    "connection",
+    "keep-alive",
+    "set-cookie",
+    "user-agent",
+    "traceparent",
+    "content-type",
+    "x-request-id",
+    "accept-ranges",
+    "authorization",
+    "cache-control",
+    "if-none-match",
+    "last-modified",
+    "content-length",
+    "accept-encoding",
+    "accept-language",
+    "x-forwarded-for",
+    "content-encoding",
+    "content-language",
+    "if-modified-since",
+    "transfer-encoding",
+    "x-forwarded-proto",
+    "access-control-allow-origin",
+];
+
+/// Longest name in [`COMMON_NAMES`].
+const COMMON_MAX_LEN: usize = 27;
+const _: () = assert!(COMMON_MAX_LEN < 32, "CommonName holds 32 bytes");
+
+/// `COMMON_BY_LEN[n]..COMMON_BY_LEN[n + 1]`: the range of [`COMMON_NAMES`] that are
+/// `n` bytes long. Built (and the order checked) at compile time.
+const COMMON_BY_LEN: [usize; COMMON_MAX_LEN + 2] = {
+    let mut start = [0usize; COMMON_MAX_LEN + 2];
+    let mut i = 0;
+    let mut len = 0;
+    while len <= COMMON_MAX_LEN + 1 {
+        while i < COMMON_NAMES.len() && COMMON_NAMES[i].len() < len {
+            i += 1;
+        }
+        start[len] = i;
+        len += 1;
+    }
+    let mut k = 1;
+    while k < COMMON_NAMES.len() {
+        assert!(
+            COMMON_NAMES[k - 1].len() <= COMMON_NAMES[k].len(),
+            "COMMON_NAMES must be sorted by length"
+        );
+        k += 1;
+    }
+    assert!(COMMON_NAMES[COMMON_NAMES.len() - 1].len() == COMMON_MAX_LEN);
+    start
+};
+
+/// A [`COMMON_NAMES`] entry as little-endian words (zero past its end), for
+/// comparing a name with it eight bytes at a time.
+#[derive(Clone, Copy)]
+struct CommonName {
+    name: &'static str,
+    /// The name's bytes.
+    lower: [u64; 4],
+    /// `0x20` at each byte that is a letter: a byte `r` of a raw name matches a
+    /// byte `c` of `lower` exactly when `r | letter_bit == c` (for a letter, `r` is
+    /// `c` or its upper case; for anything else, `r` is `c`).
+    letters: [u64; 4],
+}
+
+const COMMON_WORDS: [CommonName; COMMON_NAMES.len()] = {
+    let mut out = [CommonName {
+        name: "",
+        lower: [0; 4],
+        letters: [0; 4],
+    }; COMMON_NAMES.len()];
+    let mut i = 0;
+    while i < COMMON_NAMES.len() {
+        let name = COMMON_NAMES[i];
+        let bytes = name.as_bytes();
+        let mut lower = [0u64; 4];
+        let mut letters = [0u64; 4];
+        let mut k = 0;
+        while k < bytes.len() {
+            let b = bytes[k];
+            assert!(!b.is_ascii_uppercase(), "COMMON_NAMES must be lower case");
+            lower[k / 8] |= (b as u64) << (8 * (k % 8));
+            if b.is_ascii_lowercase() {
+                letters[k / 8] |= 0x20 << (8 * (k % 8));
+            }
+            k += 1;
+        }
+        out[i] = CommonName {
+            name,
+            lower,
+            letters,
+        };
+        i += 1;
+    }
+    out
+};
+
+/// The static copy of `raw` lower-cased, if it is one of [`COMMON_NAMES`]. Runs for
+/// every header line of every head: `raw` is loaded once into four words and
+/// compared, case-insensitively, with the few names of its length, a word at a
+/// time, without lower-casing a copy.
+fn common_header_name(raw: &[u8]) -> Option<&'static str> {
+    let range = COMMON_BY_LEN.get(raw.len()..=raw.len() + 1)?;
+    let candidates = &COMMON_WORDS[range[0]..range[1]];
+    if candidates.is_empty() {
+        return None;
+    }
+    // Names in the table are at most COMMON_MAX_LEN (< 32) bytes: `raw` fits.
+    let mut buf = [0u8; 32];
+    buf[..raw.len()].copy_from_slice(raw);
+    let word = |k: usize| u64::from_le_bytes(*buf[8 * k..].first_chunk::<8>().unwrap_or(&[0; 8]));
+    let w = [word(0), word(1), word(2), word(3)];
+    candidates
+        .iter()
+        .find(|c| {
+            ((w[0] | c.letters[0]) ^ c.lower[0])
+                | ((w[1] | c.letters[1]) ^ c.lower[1])
+                | ((w[2] | c.letters[2]) ^ c.lower[2])
+                | ((w[3] | c.letters[3]) ^ c.lower[3])
+                == 0
+        })
+        .map(|c| c.name)
 }
 
 /// Replaces the values of the headers named in `names` (case-insensitive).
@@ -1030,7 +1174,7 @@ pub(crate) fn redact(headers: &mut [(HeaderName, HeaderValue)], names: &[String]
         return;
     }
     for (name, value) in headers.iter_mut() {
-        if !names.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+        if !names.iter().any(|r| same_name(r, name)) {
             continue;
         }
         match value {
@@ -1038,6 +1182,17 @@ pub(crate) fn redact(headers: &mut [(HeaderName, HeaderValue)], names: &[String]
             HeaderValue::List(list) => list.iter_mut().for_each(|v| *v = REDACTED.to_owned()),
         }
     }
+}
+
+/// `a` and `b` are equal but for ASCII case. Names of the same length often differ
+/// in their first or last byte (`user-agent` and `set-cookie`, `x-request-id` and
+/// `x-auth-token`): those two are compared before the whole names.
+fn same_name(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len()
+        && a.first().map(u8::to_ascii_lowercase) == b.first().map(u8::to_ascii_lowercase)
+        && a.last().map(u8::to_ascii_lowercase) == b.last().map(u8::to_ascii_lowercase)
+        && a.eq_ignore_ascii_case(b)
 }
 
 /// Folds one `Content-Length` line (possibly a list, `"42, 42"`) into what was seen so far.
@@ -1109,6 +1264,37 @@ mod tests {
         assert_eq!(header_name(&long), long.to_ascii_lowercase());
         // httparse lets obs-text through in names only as tokens; anything else still works.
         assert_eq!(header_name("Ünï"), "Ünï".to_ascii_lowercase());
+        // Every common name, in any case, is the static copy; a byte that differs
+        // by more than letter case (CR for `-`, `^`/`~`-like pairs) is not.
+        for &name in COMMON_NAMES {
+            let upper = name.to_ascii_uppercase();
+            let mixed: String = name
+                .chars()
+                .enumerate()
+                .map(|(i, c)| {
+                    if i % 2 == 0 {
+                        c.to_ascii_uppercase()
+                    } else {
+                        c
+                    }
+                })
+                .collect();
+            for variant in [name, &upper, &mixed] {
+                assert!(
+                    matches!(header_name(variant), Cow::Borrowed(n) if n == name),
+                    "{variant}"
+                );
+            }
+            for (i, b) in name.bytes().enumerate() {
+                let mut v = name.as_bytes().to_vec();
+                v[i] = if b == b'-' { b'\r' } else { b ^ 0x40 };
+                let v = String::from_utf8(v).unwrap();
+                assert!(matches!(header_name(&v), Cow::Owned(_)), "{v:?}");
+                assert_eq!(header_name(&v), v.to_ascii_lowercase());
+            }
+            assert!(matches!(header_name(&format!("{name}x")), Cow::Owned(_)));
+        }
+        assert_eq!(header_name(""), "");
     }
 
     fn single(s: &str) -> HeaderValue {
