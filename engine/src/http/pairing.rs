@@ -94,10 +94,12 @@ impl HttpConnection {
         }
     }
 
+    /// A head was parsed on `side`. Taken by reference: the message takes the head's
+    /// strings and headers out of it, so the large struct itself is never moved.
     pub(super) fn on_head(
         &mut self,
         side: Side,
-        head: Head,
+        head: &mut Head,
         start_ts: Timestamp,
         cx: &mut Ctx<'_>,
     ) {
@@ -199,7 +201,7 @@ impl HttpConnection {
 
     pub(super) fn on_request_head(
         &mut self,
-        mut head: Head,
+        head: &mut Head,
         start_ts: Timestamp,
         cx: &mut Ctx<'_>,
     ) {
@@ -228,20 +230,20 @@ impl HttpConnection {
             cx,
         );
         let await_answer = is_connect || head.upgrade;
-        let framing = body::request_framing(&head, is_connect);
+        let framing = body::request_framing(head, is_connect);
         let msg = self.new_message(
             Side::Client,
             MessageKind::Request { method, url },
             seq,
             start_ts,
-            &mut head,
+            head,
         );
         self.start_body(Side::Client, msg, framing, await_answer, cx);
     }
 
     pub(super) fn on_response_head(
         &mut self,
-        mut head: Head,
+        head: &mut Head,
         start_ts: Timestamp,
         cx: &mut Ctx<'_>,
     ) {
@@ -254,9 +256,10 @@ impl HttpConnection {
         ) else {
             return;
         };
-        let kind = |latency_ms| MessageKind::Response {
+        // Called once on each path below: the reason phrase is moved, not copied.
+        let kind = move |latency_ms| MessageKind::Response {
             status_code: status,
-            status_message: reason.clone(),
+            status_message: reason,
             latency_ms,
         };
         let latency = |p: &Pending| (p.seen && !p.shed).then(|| start_ts.millis_since(p.last_ts));
@@ -268,7 +271,7 @@ impl HttpConnection {
                 Some(p) => (p.seq, latency(&p), !p.seen),
                 None => (self.next_seq, None, true),
             };
-            let mut msg = self.new_message(Side::Server, kind(lat), seq, start_ts, &mut head);
+            let mut msg = self.new_message(Side::Server, kind(lat), seq, start_ts, head);
             msg.incomplete = orphan;
             if orphan {
                 cx.stats.responses_without_request += 1;
@@ -292,7 +295,7 @@ impl HttpConnection {
         if orphan {
             cx.stats.responses_without_request += 1;
         }
-        let mut msg = self.new_message(Side::Server, kind(lat), seq, start_ts, &mut head);
+        let mut msg = self.new_message(Side::Server, kind(lat), seq, start_ts, head);
         msg.incomplete = orphan;
 
         let to_connect = req.is_some_and(|p| p.is_connect);
@@ -319,7 +322,7 @@ impl HttpConnection {
         }
         // Held client bytes were sent before this response: parse them first.
         self.release_client(seq, cx);
-        let framing = body::response_framing(&head, status, req.is_some_and(|p| p.is_head));
+        let framing = body::response_framing(head, status, req.is_some_and(|p| p.is_head));
         self.start_body(Side::Server, msg, framing, false, cx);
     }
 
