@@ -124,8 +124,9 @@ pub(crate) struct BodyBuf {
     pub(crate) cut_by_budget: bool,
     budget: Pool,
     /// Decodes the body's `Content-Encoding` as it arrives (`decodeBodies`); fed
-    /// until the first gap.
-    pub(crate) decoder: Option<super::decode::ContentDecoder>,
+    /// until the first gap. Boxed: a decoder's state is hundreds of bytes and few
+    /// bodies have one, while every `BodyBuf` is moved as part of a message in progress.
+    pub(crate) decoder: Option<Box<super::decode::ContentDecoder>>,
 }
 
 impl BodyBuf {

@@ -1008,13 +1008,13 @@ impl HttpConnection {
     fn on_parsed_head(
         &mut self,
         side: Side,
-        h: head::Head,
+        mut h: head::Head,
         start_ts: Timestamp,
         s: &[u8],
         end: usize,
         cx: &mut Ctx<'_>,
     ) -> Step {
-        self.on_head(side, h, start_ts, cx);
+        self.on_head(side, &mut h, start_ts, cx);
         if let Some(h2) = self.h2.as_mut() {
             // A 101 to h2c: the server's HTTP/2 starts right after it.
             h2.data(side, &s[end..], cx.ts, cx.cfg, cx.stats, cx.out);

@@ -399,7 +399,7 @@ pub(crate) fn body_buf(
     let mut b = super::body::BodyBuf::new(cfg.max_body_size, pool.clone());
     if cfg.decode_bodies {
         if let Some(c) = coding_of(headers) {
-            b.decoder = ContentDecoder::new(c, cfg.max_body_size, pool);
+            b.decoder = ContentDecoder::new(c, cfg.max_body_size, pool).map(Box::new);
             if b.decoder.is_none() {
                 stats.bodies_not_decoded_budget += 1;
             }

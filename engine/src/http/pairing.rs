@@ -94,10 +94,12 @@ impl HttpConnection {
         }
     }
 
+    /// A head was parsed on `side`. Taken by reference: the message takes the head's
+    /// strings and headers out of it, so the large struct itself is never moved.
     pub(super) fn on_head(
         &mut self,
         side: Side,
-        head: Head,
+        head: &mut Head,
         start_ts: Timestamp,
         cx: &mut Ctx<'_>,
     ) {
@@ -199,7 +201,7 @@ impl HttpConnection {
 
     pub(super) fn on_request_head(
         &mut self,
-        mut head: Head,
+        head: &mut Head,
         start_ts: Timestamp,
         cx: &mut Ctx<'_>,
     ) {
@@ -228,20 +230,20 @@ impl HttpConnection {
             cx,
         );
         let await_answer = is_connect || head.upgrade;
-        let framing = body::request_framing(&head, is_connect);
+        let framing = body::request_framing(head, is_connect);
         let msg = self.new_message(
             Side::Client,
             MessageKind::Request { method, url },
             seq,
             start_ts,
-            &mut head,
+            head,
         );
         self.start_body(Side::Client, msg, framing, await_answer, cx);
     }
 
     pub(super) fn on_response_head(
         &mut self,
-        mut head: Head,
+        head: &mut Head,
         start_ts: Timestamp,
         cx: &mut Ctx<'_>,
     ) {
@@ -254,9 +256,10 @@ impl HttpConnection {
         ) else {
             return;
         };
-        let kind = |latency_ms| MessageKind::Response {
+        // Called once on each path below: the reason phrase is moved, not copied.
+        let kind = move |latency_ms| MessageKind::Response {
             status_code: status,
-            status_message: reason.clone(),
+            status_message: reason,
             latency_ms,
         };
         let latency = |p: &Pending| (p.seen && !p.shed).then(|| start_ts.millis_since(p.last_ts));
@@ -268,7 +271,7 @@ impl HttpConnection {
                 Some(p) => (p.seq, latency(&p), !p.seen),
                 None => (self.next_seq, None, true),
             };
-            let mut msg = self.new_message(Side::Server, kind(lat), seq, start_ts, &mut head);
+            let mut msg = self.new_message(Side::Server, kind(lat), seq, start_ts, head);
             msg.incomplete = orphan;
             if orphan {
                 cx.stats.responses_without_request += 1;
@@ -292,7 +295,7 @@ impl HttpConnection {
         if orphan {
             cx.stats.responses_without_request += 1;
         }
-        let mut msg = self.new_message(Side::Server, kind(lat), seq, start_ts, &mut head);
+        let mut msg = self.new_message(Side::Server, kind(lat), seq, start_ts, head);
         msg.incomplete = orphan;
 
         let to_connect = req.is_some_and(|p| p.is_connect);
@@ -319,7 +322,7 @@ impl HttpConnection {
         }
         // Held client bytes were sent before this response: parse them first.
         self.release_client(seq, cx);
-        let framing = body::response_framing(&head, status, req.is_some_and(|p| p.is_head));
+        let framing = body::response_framing(head, status, req.is_some_and(|p| p.is_head));
         self.start_body(Side::Server, msg, framing, false, cx);
     }
 
@@ -368,6 +371,13 @@ impl HttpConnection {
     }
 
     /// Starts (or at once finishes) the body of a message whose head was parsed.
+    ///
+    /// A message without a body (RFC 9112 §6.3: no framing, or `Content-Length: 0`)
+    /// ends with its head: it is emitted from here without passing through
+    /// `Half::current`, so it costs neither a body buffer,
+    /// a head charge nor the moves of a large struct into and out of that slot. Only when
+    /// `decodeBodies` would decode its (empty) `Content-Encoding` does it take the
+    /// general path, so its `decodedBodySize` and decoding counters stay as they were.
     pub(super) fn start_body(
         &mut self,
         side: Side,
@@ -402,9 +412,17 @@ impl HttpConnection {
             }
         };
         let decoder = Decoder::new(framing);
-        let msg_headers = std::mem::take(&mut msg.headers);
-        let body_buf = self.body_buf(&msg_headers, cx);
-        msg.headers = msg_headers;
+        if decoder.is_none()
+            && !(cx.cfg.decode_bodies && super::decode::coding_of(&msg.headers).is_some())
+        {
+            // What `finish` would do with an empty body: `bodySize` 0, not truncated,
+            // no body bytes (all as `new_message` left them).
+            self.halves[i].current = None;
+            msg.end_timestamp = cx.ts;
+            self.end_message(side, msg, await_answer, cx);
+            return;
+        }
+        let body_buf = self.body_buf(&msg.headers, cx);
         let head_charge = Charge::force(&self.budget.heads, held_bytes(&msg));
         self.halves[i].current = Some(InProgress {
             msg,
@@ -413,7 +431,7 @@ impl HttpConnection {
             await_answer,
             _head_charge: head_charge,
         });
-        if framing == Framing::None || framing == Framing::Length(0) {
+        if decoder_done(framing) {
             self.finish(side, cx.ts, false, cx);
         } else {
             self.halves[i].state = State::Body;
@@ -430,6 +448,9 @@ impl HttpConnection {
     }
 
     /// Emits the message in progress on `side` (its last byte captured at `end_ts`).
+    ///
+    /// The message is completed where it lies in `Half::current`
+    /// and moved out only to be emitted.
     pub(super) fn finish(
         &mut self,
         side: Side,
@@ -438,33 +459,54 @@ impl HttpConnection {
         cx: &mut Ctx<'_>,
     ) {
         let i = idx(side);
-        let Some(ip) = self.halves[i].current.take() else {
+        let Some(ip) = self.halves[i].current.as_mut() else {
             return;
         };
-        let mut msg = ip.msg;
+        let msg = &mut ip.msg;
         msg.end_timestamp = end_ts;
-        let mut body = ip.body;
-        let clean = !incomplete && !body.gapped && !msg.incomplete;
-        super::decode::finish_body(&mut msg, &mut body, clean, cx.stats);
-        msg.incomplete |= incomplete || body.gapped;
+        let clean = !incomplete && !ip.body.gapped && !msg.incomplete;
+        super::decode::finish_body(msg, &mut ip.body, clean, cx.stats);
+        msg.incomplete |= incomplete || ip.body.gapped;
         if ip.decoder.had_trailers() {
             cx.stats.trailers_discarded += 1;
         }
+        let await_answer = ip.await_answer;
+        // Dropping the rest gives the head charge and the body buffer's budget back.
+        let Some(InProgress { msg, .. }) = self.halves[i].current.take() else {
+            return;
+        };
+        self.end_message(side, msg, await_answer, cx);
+    }
+
+    /// A message on `side` is complete (`msg.end_timestamp` is its last byte): the
+    /// request's last byte so far is its last byte, the direction moves on (to
+    /// `AwaitAnswer` after an `Upgrade`/`CONNECT` request still pending), and the
+    /// message is emitted.
+    #[inline]
+    fn end_message(&mut self, side: Side, msg: HttpMessage, await_answer: bool, cx: &mut Ctx<'_>) {
         let seq = msg.sequence;
         let mut next = State::Idle;
         if side == Side::Client {
+            let end_ts = msg.end_timestamp;
             let queued = self.pending.iter_mut().find(|p| p.seq == seq);
             let queued = queued.map(|p| p.last_ts = end_ts).is_some();
-            if ip.await_answer && queued {
+            if await_answer && queued {
                 next = State::AwaitAnswer { seq, resync: false };
             }
         }
-        self.halves[i].state = next;
+        self.halves[idx(side)].state = next;
         self.emit(msg, cx);
     }
 
-    pub(super) fn emit(&mut self, mut msg: HttpMessage, cx: &mut Ctx<'_>) {
-        cx.cfg.redact.message(&mut msg, cx.cfg.max_body_size);
+    /// Redacts `msg`, counts it and appends it to the output. It is pushed first and
+    /// redacted where it lies, so the large struct is moved once.
+    #[inline]
+    pub(super) fn emit(&mut self, msg: HttpMessage, cx: &mut Ctx<'_>) {
+        cx.out.push(msg);
+        let Some(msg) = cx.out.last_mut() else {
+            return;
+        };
+        cx.cfg.redact.message(msg, cx.cfg.max_body_size);
         match msg.kind {
             MessageKind::Request { .. } => cx.stats.requests += 1,
             MessageKind::Response { .. } => cx.stats.responses += 1,
@@ -475,7 +517,6 @@ impl HttpConnection {
         if msg.incomplete {
             cx.stats.incomplete_messages += 1;
         }
-        cx.out.push(msg);
     }
 
     /// The request `seq` was answered (or dropped): if the client was holding
@@ -531,6 +572,11 @@ impl HttpConnection {
             }
         }
     }
+}
+
+/// Whether a message with `framing` has no body bytes to wait for.
+fn decoder_done(framing: Framing) -> bool {
+    framing == Framing::None || framing == Framing::Length(0)
 }
 
 /// Whether a `101` response switches to HTTP/2 (`Upgrade: h2c`).
