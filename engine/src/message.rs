@@ -681,7 +681,7 @@ fn needs_escape(bytes: &[u8]) -> bool {
 ///
 /// Most strings (header names and values, methods, status texts) are short and need no
 /// escaping: those under 16 bytes are checked and copied in one go, inline, by
-/// [`push_short`]. Longer ones are scanned 16 bytes at a time ([`find_escape`]) and copied
+/// `push_short`. Longer ones are scanned 16 bytes at a time (`find_escape`) and copied
 /// whole; runs between escaped bytes too (JSON bodies, a quote every few bytes, are the
 /// common case that needs escaping at all).
 #[inline(always)]
