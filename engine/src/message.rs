@@ -239,9 +239,15 @@ impl HttpMessage {
         out.extend_from_slice(br#"","sequence":"#);
         write_u64(self.sequence, out);
         out.extend_from_slice(br#","timestamp":""#);
-        self.timestamp.write_rfc3339(out);
+        let first = self.timestamp.rfc3339();
+        out.extend_from_slice(&first);
         out.extend_from_slice(br#"","endTimestamp":""#);
-        self.end_timestamp.write_rfc3339(out);
+        // A message in one packet (most) ends when it starts: no second formatting.
+        if self.end_timestamp == self.timestamp {
+            out.extend_from_slice(&first);
+        } else {
+            self.end_timestamp.write_rfc3339(out);
+        }
         out.extend_from_slice(br#"","source":"#);
         write_endpoint(&self.source, out);
         out.extend_from_slice(br#","destination":"#);
@@ -410,14 +416,86 @@ fn write_u64(n: u64, out: &mut Vec<u8>) {
     out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
+/// `n` as 16 lower-case hex digits: each nibble spread into its own byte, then all 16
+/// turned into ASCII at once (`'0' + d`, plus `'a' - '0' - 10` where `d > 9`).
 fn write_hex16(n: u64, out: &mut Vec<u8>) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    // Into a stack buffer, copied once (one capacity check instead of sixteen).
-    let mut buf = [0u8; 16];
-    for (i, d) in buf.iter_mut().enumerate() {
-        *d = HEX[((n >> ((15 - i) * 4)) & 0xf) as usize];
+    /// The 8 nibbles of `x` as one byte each, most significant first in memory.
+    fn spread(x: u32) -> [u8; 8] {
+        let mut v = u64::from(x);
+        v = (v | v << 16) & 0x0000_ffff_0000_ffff;
+        v = (v | v << 8) & 0x00ff_00ff_00ff_00ff;
+        v = (v | v << 4) & 0x0f0f_0f0f_0f0f_0f0f;
+        // Bytes holding 10..=15 get bit 4 from `+ 6`; that bit, times 0x27, adds the gap.
+        let letters = ((v + 0x0606_0606_0606_0606) >> 4) & 0x0101_0101_0101_0101;
+        (v + 0x3030_3030_3030_3030 + letters * 0x27).to_be_bytes()
     }
+    let mut buf = [0u8; 16];
+    buf[..8].copy_from_slice(&spread((n >> 32) as u32));
+    buf[8..].copy_from_slice(&spread(n as u32));
     out.extend_from_slice(&buf);
+}
+
+/// `OCTETS[o]`: the decimal digits of `o` followed by a `.`, zero-padded to 4 bytes; the
+/// digits and the dot are [`OCTET_LENS`]`[o]` bytes. A dotted quad is four fixed-size
+/// copies, each advancing by its length (the last one's dot is then overwritten by what
+/// follows): no divisions and no variable-length copies.
+static OCTETS: [[u8; 4]; 256] = {
+    let mut t = [[0u8; 4]; 256];
+    let mut i = 0;
+    while i < 256 {
+        let (h, d, o) = ((i / 100) as u8, (i / 10 % 10) as u8, (i % 10) as u8);
+        t[i] = if i >= 100 {
+            [b'0' + h, b'0' + d, b'0' + o, b'.']
+        } else if i >= 10 {
+            [b'0' + d, b'0' + o, b'.', 0]
+        } else {
+            [b'0' + o, b'.', 0, 0]
+        };
+        i += 1;
+    }
+    t
+};
+
+/// `OCTET_LENS[o]`: how many bytes of `OCTETS[o]` are digits and the dot.
+static OCTET_LENS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        t[i] = if i >= 100 {
+            4
+        } else if i >= 10 {
+            3
+        } else {
+            2
+        };
+        i += 1;
+    }
+    t
+};
+
+/// Writes `v` in decimal at `buf[at..]` (at most 5 digits) and returns how many it wrote.
+fn put_u16(buf: &mut [u8], at: usize, v: u16) -> usize {
+    use crate::time::DIGIT_PAIRS;
+    let len = match v {
+        0..=9 => 1,
+        10..=99 => 2,
+        100..=999 => 3,
+        1000..=9999 => 4,
+        _ => 5,
+    };
+    let mut end = at + len;
+    let mut v = usize::from(v);
+    while v >= 100 {
+        buf[end - 2..end].copy_from_slice(&DIGIT_PAIRS[v % 100]);
+        end -= 2;
+        v /= 100;
+    }
+    if v >= 10 {
+        buf[end - 2..end].copy_from_slice(&DIGIT_PAIRS[v]);
+    } else {
+        buf[end - 1] = b'0' + v as u8;
+    }
+    len
 }
 
 fn write_endpoint(e: &Endpoint, out: &mut Vec<u8>) {
@@ -430,41 +508,20 @@ fn write_endpoint(e: &Endpoint, out: &mut Vec<u8>) {
         return;
     };
     // The whole object in a stack buffer, copied once: `{"ip":"` (7) + a dotted quad (at
-    // most 15) + `","port":` (9) + at most 5 digits + `}`.
-    let mut buf = [0u8; 37];
+    // most 15, plus the last octet's dot written before being overwritten) + `","port":`
+    // (9) + at most 5 digits + `}`.
+    let mut buf = [0u8; 40];
     buf[..7].copy_from_slice(br#"{"ip":""#);
     let mut n = 7;
-    for (i, o) in v4.octets().into_iter().enumerate() {
-        if i > 0 {
-            buf[n] = b'.';
-            n += 1;
-        }
-        if o >= 100 {
-            buf[n] = b'0' + o / 100;
-            n += 1;
-        }
-        if o >= 10 {
-            buf[n] = b'0' + (o / 10) % 10;
-            n += 1;
-        }
-        buf[n] = b'0' + o % 10;
-        n += 1;
+    for o in v4.octets() {
+        buf[n..n + 4].copy_from_slice(&OCTETS[usize::from(o)]);
+        n += usize::from(OCTET_LENS[usize::from(o)]);
     }
+    // Over the last octet's dot.
+    n -= 1;
     buf[n..n + 9].copy_from_slice(br#"","port":"#);
     n += 9;
-    let mut digits = [0u8; 5];
-    let mut port = e.port;
-    let mut d = 5;
-    loop {
-        d -= 1;
-        digits[d] = b'0' + (port % 10) as u8;
-        port /= 10;
-        if port == 0 {
-            break;
-        }
-    }
-    buf[n..n + 5 - d].copy_from_slice(&digits[d..]);
-    n += 5 - d;
+    n += put_u16(&mut buf, n, e.port);
     buf[n] = b'}';
     out.extend_from_slice(&buf[..n + 1]);
 }
@@ -591,7 +648,6 @@ fn find_escape(bytes: &[u8]) -> usize {
 /// Whether any of the 8 bytes of `w` is one [`ESCAPE`] escapes (below 0x20, `"`, `\\`,
 /// DEL). Exact, no false positives: each test is the classic "has a byte below n" /
 /// "has a zero byte" word trick, exact for the question "is there any".
-#[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn word_needs_escape(w: u64) -> bool {
     const ONES: u64 = 0x0101_0101_0101_0101;
@@ -623,31 +679,127 @@ fn needs_escape(bytes: &[u8]) -> bool {
 
 /// Writes `s` as a JSON string literal (RFC 8259 escaping).
 ///
-/// Runs between escaped bytes are found 16 bytes at a time and copied whole: JSON bodies
-/// (a quote every few bytes) are the common case that needs escaping at all.
-#[inline]
+/// Most strings (header names and values, methods, status texts) are short and need no
+/// escaping: those under 16 bytes are checked and copied in one go, inline, by
+/// `push_short`. Longer ones are scanned 16 bytes at a time (`find_escape`) and copied
+/// whole; runs between escaped bytes too (JSON bodies, a quote every few bytes, are the
+/// common case that needs escaping at all).
+#[inline(always)]
 pub fn write_str(s: &str, out: &mut Vec<u8>) {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
     let bytes = s.as_bytes();
-    out.reserve(bytes.len() + 2);
-    let first = find_escape(bytes);
-    if first == bytes.len() {
-        // Nothing to escape (most strings): the quotes and the bytes in one copy, with the
-        // one capacity check above instead of three.
-        let len = out.len();
-        // SAFETY: `reserve` made room for bytes.len() + 2 more bytes after `len`; all of
-        // them are written (quote, bytes, quote) before `set_len` covers them.
-        unsafe {
-            let dst = out.as_mut_ptr().add(len);
-            dst.write(b'"');
-            std::ptr::copy_nonoverlapping(bytes.as_ptr(), dst.add(1), bytes.len());
-            dst.add(1 + bytes.len()).write(b'"');
-            out.set_len(len + bytes.len() + 2);
+    if bytes.len() < 16 {
+        if !push_short(bytes, out) {
+            write_escaped(bytes, 0, out);
         }
+    } else {
+        write_long(bytes, out);
+    }
+}
+
+/// Appends `"bytes"` when `bytes` (under 16 bytes) needs no escaping, and says whether it
+/// did. The one or two words the escape test reads are the ones written: for 8–15 bytes two
+/// overlapping 8-byte words (first and last 8), for 4–7 two 4-byte words, for 1–3 the first,
+/// middle and last byte. No byte loop, no call to `memcpy`.
+#[inline(always)]
+fn push_short(bytes: &[u8], out: &mut Vec<u8>) -> bool {
+    let n = bytes.len();
+    debug_assert!(n < 16);
+    /// A byte no word test flags, filling the unused bytes of a short word.
+    const FILL: u64 = 0x4141_4141_4141_4141;
+    let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().unwrap_or([0; 8]));
+    let half = |at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap_or([0; 4]));
+    // (first, last): the words to test and write; for n < 8 the halves in the low 32 bits.
+    let (first, last) = match n {
+        8..=15 => (word(0), word(n - 8)),
+        4..=7 => (u64::from(half(0)), u64::from(half(n - 4))),
+        1..=3 => {
+            let w =
+                u64::from(bytes[0]) | u64::from(bytes[n / 2]) << 8 | u64::from(bytes[n - 1]) << 16;
+            (w, w)
+        }
+        _ => (FILL, FILL),
+    };
+    let clean = if n >= 8 {
+        !word_needs_escape(first) && !word_needs_escape(last)
+    } else if n >= 4 {
+        !word_needs_escape(first | last << 32)
+    } else {
+        !word_needs_escape(first | FILL << 24)
+    };
+    if !clean {
+        return false;
+    }
+    out.reserve(n + 2);
+    let len = out.len();
+    // SAFETY: `reserve` made room for n + 2 bytes after `len`. Every write below stays
+    // inside `len..len + n + 2` (offsets: the quote at 0, the string's bytes at 1..=n, the
+    // quote at n + 1; the overlapping words cover 1..=n exactly), and together they write
+    // every one of those bytes before `set_len` covers them.
+    unsafe {
+        let dst = out.as_mut_ptr().add(len);
+        dst.write(b'"');
+        match n {
+            8..=15 => {
+                dst.add(1)
+                    .cast::<[u8; 8]>()
+                    .write_unaligned(first.to_le_bytes());
+                dst.add(n - 7)
+                    .cast::<[u8; 8]>()
+                    .write_unaligned(last.to_le_bytes());
+            }
+            4..=7 => {
+                dst.add(1)
+                    .cast::<[u8; 4]>()
+                    .write_unaligned((first as u32).to_le_bytes());
+                dst.add(n - 3)
+                    .cast::<[u8; 4]>()
+                    .write_unaligned((last as u32).to_le_bytes());
+            }
+            1..=3 => {
+                dst.add(1).write(bytes[0]);
+                dst.add(1 + n / 2).write(bytes[n / 2]);
+                dst.add(n).write(bytes[n - 1]);
+            }
+            _ => {}
+        }
+        dst.add(n + 1).write(b'"');
+        out.set_len(len + n + 2);
+    }
+    true
+}
+
+/// [`write_str`] for strings of 16 bytes or more.
+#[inline(never)]
+fn write_long(bytes: &[u8], out: &mut Vec<u8>) {
+    let first = find_escape(bytes);
+    if first < bytes.len() {
+        write_escaped(bytes, first, out);
         return;
     }
+    // Nothing to escape: the quotes and the bytes in one copy, with one capacity check
+    // instead of three.
+    out.reserve(bytes.len() + 2);
+    let len = out.len();
+    // SAFETY: `reserve` made room for bytes.len() + 2 more bytes after `len`; all of
+    // them are written (quote, bytes, quote) before `set_len` covers them.
+    unsafe {
+        let dst = out.as_mut_ptr().add(len);
+        dst.write(b'"');
+        std::ptr::copy_nonoverlapping(bytes.as_ptr(), dst.add(1), bytes.len());
+        dst.add(1 + bytes.len()).write(b'"');
+        out.set_len(len + bytes.len() + 2);
+    }
+}
+
+/// [`write_str`] for strings that need escaping; `first` is at or before the first byte
+/// to escape (0 when not known).
+#[inline(never)]
+fn write_escaped(bytes: &[u8], first: usize, out: &mut Vec<u8>) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    out.reserve(bytes.len() + 2);
     out.push(b'"');
-    let mut start = 0;
+    out.extend_from_slice(&bytes[..first]);
+    let mut start = first;
     loop {
         let at = start + find_escape(&bytes[start..]);
         out.extend_from_slice(&bytes[start..at]);
@@ -812,10 +964,41 @@ mod tests {
                 );
             }
         }
+        // Every octet value in every position, and ports at each digit-count boundary.
+        for o in 0..=255u8 {
+            for (i, port) in [0u16, 9, 10, 99, 100, 999, 1000, 9999, 10000, 65535]
+                .into_iter()
+                .enumerate()
+            {
+                let mut octets = [1, 22, 133, 4];
+                octets[i % 4] = o;
+                let e = Endpoint {
+                    ip: IpAddr::from(octets),
+                    port,
+                };
+                let mut out = Vec::new();
+                write_endpoint(&e, &mut out);
+                assert_eq!(
+                    String::from_utf8(out).unwrap(),
+                    format!(r#"{{"ip":"{}","port":{port}}}"#, e.ip)
+                );
+            }
+        }
         let mut out = Vec::new();
         write_hex16(0x0123_4567_89ab_cdef, &mut out);
         write_hex16(1, &mut out);
         assert_eq!(out, b"0123456789abcdef0000000000000001");
+        for n in [
+            0,
+            u64::MAX,
+            0xfedc_ba98_7654_3210,
+            0xa0a0_9f9f_0a0a_f9f9,
+            1 << 63,
+        ] {
+            let mut out = Vec::new();
+            write_hex16(n, &mut out);
+            assert_eq!(String::from_utf8(out).unwrap(), format!("{n:016x}"));
+        }
     }
 
     fn sample() -> HttpMessage {

@@ -22,6 +22,13 @@
 //! Invariants: never panics on any input; time is linear in the input (each byte is looked
 //! at a bounded number of times; no recursion, so no depth limit is needed — nesting is a
 //! counter); the output of a valid JSON document is a valid JSON document.
+//!
+//! Cost: this runs on every message, and most have nothing to redact, so the work is in
+//! ruling things out cheaply. Each list is compiled once ([`Redaction::new`]) with a filter
+//! of name lengths and first bytes; the JSON scan reads 8 bytes per step and stops only at
+//! quotes and backslashes (`next_candidate`); query strings and forms are a byte loop. The
+//! tests keep the earlier one-`memchr`-per-token scans as an oracle and check the fast
+//! paths against them byte for byte on random input.
 
 use crate::message::{HeaderValue, HttpMessage, MessageKind};
 
@@ -35,35 +42,55 @@ pub use tcp_sniffer_settings::value::{
 };
 
 /// What the HTTP stage redacts besides headers.
+///
+/// Built once per run ([`Redaction::new`]): each list carries a prefilter (name lengths and
+/// first bytes) so that the per-message work rules out most strings without comparing them
+/// with every name.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Redaction {
-    /// Lower-cased query parameter names (`redactQueryParams`, defaults included).
-    pub query_params: Vec<String>,
-    /// Lower-cased JSON keys and form field names (`redactBodyFields`, defaults included).
-    pub body_fields: Vec<String>,
+    /// Query parameter names (`redactQueryParams`, defaults included).
+    query_params: Names,
+    /// JSON keys and form field names (`redactBodyFields`, defaults included).
+    body_fields: Names,
 }
 
 impl Default for Redaction {
     fn default() -> Self {
-        Redaction {
-            query_params: effective_list(DEFAULT_REDACT_QUERY_PARAMS, &[]),
-            body_fields: effective_list(DEFAULT_REDACT_BODY_FIELDS, &[]),
-        }
+        Redaction::new(
+            effective_list(DEFAULT_REDACT_QUERY_PARAMS, &[]),
+            effective_list(DEFAULT_REDACT_BODY_FIELDS, &[]),
+        )
     }
 }
 
 impl Redaction {
+    /// Redacts the query parameters and the body fields named in the lists, which are
+    /// lower-cased already (as [`effective_list`] makes them); matching ignores ASCII case.
+    pub fn new(query_params: Vec<String>, body_fields: Vec<String>) -> Self {
+        Redaction {
+            query_params: Names::new(query_params),
+            body_fields: Names::new(body_fields),
+        }
+    }
+
     /// Redacts nothing (tests and tools that want the bytes as captured).
     pub fn none() -> Self {
-        Redaction {
-            query_params: Vec::new(),
-            body_fields: Vec::new(),
-        }
+        Redaction::new(Vec::new(), Vec::new())
+    }
+
+    /// The query parameter names redacted (`redactQueryParams`, defaults included).
+    pub fn query_params(&self) -> &[String] {
+        &self.query_params.list
+    }
+
+    /// The JSON keys and form fields redacted (`redactBodyFields`, defaults included).
+    pub fn body_fields(&self) -> &[String] {
+        &self.body_fields.list
     }
 
     /// Redacts `url`'s query parameters in place.
     pub fn url(&self, url: &mut String) {
-        if let Some(r) = redact_url(url, &self.query_params) {
+        if let Some(r) = redact_url_with(url, &self.query_params) {
             *url = r;
         }
     }
@@ -75,16 +102,16 @@ impl Redaction {
         if let MessageKind::Request { url, .. } = &mut msg.kind {
             self.url(url);
         }
-        if self.body_fields.is_empty() || msg.body.is_empty() {
+        if self.body_fields.list.is_empty() || msg.body.is_empty() {
             return;
         }
         let form = msg.headers.iter().any(|(n, v)| {
             n == "content-type" && matches!(v, HeaderValue::Single(t) if is_form_content_type(t))
         });
         let redacted = if form {
-            redact_form(&msg.body, &self.body_fields)
+            redact_pairs(&msg.body, &self.body_fields)
         } else {
-            redact_json(&msg.body, &self.body_fields)
+            redact_json_with(&msg.body, &self.body_fields)
         };
         if let Some(mut body) = redacted {
             if body.len() > max_body {
@@ -96,21 +123,63 @@ impl Redaction {
     }
 }
 
+/// Whether a `Content-Type` value's media type (before any `;`, blanks around it ignored)
+/// is `application/x-www-form-urlencoded`, in any case.
 fn is_form_content_type(t: &str) -> bool {
-    let mime = t.split(';').next().unwrap_or("").trim_matches([' ', '\t']);
-    mime.eq_ignore_ascii_case("application/x-www-form-urlencoded")
+    const FORM: &[u8] = b"application/x-www-form-urlencoded";
+    let t = t.as_bytes();
+    let mime = t.split(|&b| b == b';').next().unwrap_or(&[]);
+    let start = mime.iter().position(|&b| b != b' ' && b != b'\t');
+    let Some(start) = start else {
+        return false;
+    };
+    // Blanks only at the ends: the media type itself has none.
+    let end = mime
+        .iter()
+        .rposition(|&b| b != b' ' && b != b'\t')
+        .map_or(start, |e| e + 1);
+    mime[start..end].eq_ignore_ascii_case(FORM)
+}
+
+/// A list of lower-cased names and the prefilter that rules out most candidates before
+/// they are compared with each name. The filter is a function of the list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Names {
+    list: Vec<String>,
+    filter: KeyFilter,
+}
+
+impl Names {
+    fn new(list: Vec<String>) -> Self {
+        let filter = KeyFilter::new(&list);
+        Names { list, filter }
+    }
+
+    /// Whether `key` (decoded: no escapes left) is one of the names, ignoring ASCII case.
+    fn contains(&self, key: &[u8]) -> bool {
+        self.filter.may_match(key)
+            && self
+                .list
+                .iter()
+                .any(|n| n.as_bytes().eq_ignore_ascii_case(key))
+    }
 }
 
 /// `url` with the values of the query parameters named in `names` replaced by
 /// `[REDACTED]`, or `None` when nothing matched. Only the query (after the first `?`,
 /// before the first `#` after it) is looked at; every other byte is kept.
 pub fn redact_url(url: &str, names: &[String]) -> Option<String> {
-    if names.is_empty() {
+    redact_url_with(url, &Names::new(names.to_vec()))
+}
+
+fn redact_url_with(url: &str, names: &Names) -> Option<String> {
+    if names.list.is_empty() {
         return None;
     }
-    let q = url.find('?')?;
-    let end = url[q..].find('#').map_or(url.len(), |h| q + h);
-    let query = &url.as_bytes()[q + 1..end];
+    let bytes = url.as_bytes();
+    let q = memchr::memchr(b'?', bytes)?;
+    let end = memchr::memchr(b'#', &bytes[q..]).map_or(url.len(), |h| q + h);
+    let query = &bytes[q + 1..end];
     let red = redact_pairs(query, names)?;
     let mut out = String::with_capacity(url.len() + 16);
     out.push_str(&url[..=q]);
@@ -126,21 +195,22 @@ pub fn redact_form(body: &[u8], names: &[String]) -> Option<Vec<u8>> {
     if names.is_empty() {
         return None;
     }
-    redact_pairs(body, names)
+    redact_pairs(body, &Names::new(names.to_vec()))
 }
 
 /// `name=value` pairs separated by `&`: the values of matching names become `[REDACTED]`.
-fn redact_pairs(s: &[u8], names: &[String]) -> Option<Vec<u8>> {
-    let max_name = names.iter().map(String::len).max().unwrap_or(0);
+///
+/// A byte loop rather than `memchr` per pair: queries and forms are short, and per call
+/// `memchr` costs more than it saves on a pair of a dozen bytes.
+fn redact_pairs(s: &[u8], names: &Names) -> Option<Vec<u8>> {
     let mut out: Option<Vec<u8>> = None;
     let mut copied = 0;
     let mut start = 0;
-    while start <= s.len() {
-        let end = memchr::memchr(b'&', &s[start..]).map_or(s.len(), |e| start + e);
-        let pair = &s[start..end];
-        if let Some(eq) = memchr::memchr(b'=', pair) {
+    for pair in s.split(|&b| b == b'&') {
+        let end = start + pair.len();
+        if let Some(eq) = pair.iter().position(|&b| b == b'=') {
             let value_start = start + eq + 1;
-            if value_start < end && name_matches_form(&pair[..eq], names, max_name) {
+            if value_start < end && name_matches_form(&pair[..eq], names) {
                 let o = out.get_or_insert_with(|| Vec::with_capacity(s.len() + 16));
                 o.extend_from_slice(&s[copied..value_start]);
                 o.extend_from_slice(REDACTED.as_bytes());
@@ -154,14 +224,14 @@ fn redact_pairs(s: &[u8], names: &[String]) -> Option<Vec<u8>> {
     Some(o)
 }
 
-/// Whether a percent-encoded (`+` = space) name is one of `names` (lower-case), ignoring case.
-fn name_matches_form(raw: &[u8], names: &[String], max_name: usize) -> bool {
+/// Whether a percent-encoded (`+` = space) name is one of `names`, ignoring case.
+fn name_matches_form(raw: &[u8], names: &Names) -> bool {
     // Each decoded byte takes at least one raw byte and at most three.
-    if raw.is_empty() || raw.len() > max_name.saturating_mul(3) {
+    if raw.is_empty() || raw.len() > names.filter.max_name.saturating_mul(3) {
         return false;
     }
-    if memchr::memchr2(b'%', b'+', raw).is_none() {
-        return names.iter().any(|n| n.as_bytes().eq_ignore_ascii_case(raw));
+    if !raw.iter().any(|&b| b == b'%' || b == b'+') {
+        return names.contains(raw);
     }
     let mut decoded = Vec::with_capacity(raw.len());
     let mut i = 0;
@@ -180,9 +250,7 @@ fn name_matches_form(raw: &[u8], names: &[String], max_name: usize) -> bool {
         }
         i += 1;
     }
-    names
-        .iter()
-        .any(|n| n.as_bytes().eq_ignore_ascii_case(&decoded))
+    names.contains(&decoded)
 }
 
 fn hex(b: u8) -> Option<u8> {
@@ -197,31 +265,27 @@ fn hex(b: u8) -> Option<u8> {
 /// A JSON body (or anything: see the module docs) with the values of the keys named in
 /// `names` replaced by `"[REDACTED]"`, or `None` when nothing matched.
 pub fn redact_json(body: &[u8], names: &[String]) -> Option<Vec<u8>> {
-    if names.is_empty() {
+    redact_json_with(body, &Names::new(names.to_vec()))
+}
+
+fn redact_json_with(body: &[u8], names: &Names) -> Option<Vec<u8>> {
+    if names.list.is_empty() {
         return None;
     }
-    let filter = KeyFilter::new(names);
     let mut out: Option<Vec<u8>> = None;
     let mut copied = 0;
     let mut i = 0;
     let n = body.len();
-    while let Some(q) = memchr::memchr(b'"', &body[i..]).map(|q| i + q) {
-        // A string from `q`; `None`: it runs to the end of the input (nothing can follow).
-        let Some((end, escaped)) = string_end(body, q + 1) else {
-            break;
-        };
+    // Only strings that pass the filter come back; the others (most values, other keys)
+    // are stepped over inside `next_candidate`.
+    while let Some((q, end, escaped)) = next_candidate(body, i, &names.filter) {
         let raw = &body[q + 1..end - 1];
-        // Most strings (values, other keys) are ruled out by length and first byte.
-        if !escaped && !filter.may_match(raw) {
-            i = end;
-            continue;
-        }
         let colon = skip_blank(body, end);
         if colon >= n || body[colon] != b':' {
             i = end;
             continue;
         }
-        if !key_matches(raw, escaped, names, filter.max_name) {
+        if !key_matches(raw, escaped, names) {
             i = colon + 1;
             continue;
         }
@@ -238,13 +302,88 @@ pub fn redact_json(body: &[u8], names: &[String]) -> Option<Vec<u8>> {
         o.push(b'"');
         copied = v_end;
         i = v_end;
-        if i >= n {
-            break;
-        }
     }
     let mut o = out?;
     o.extend_from_slice(&body[copied.min(n)..]);
     Some(o)
+}
+
+/// The next JSON string in `b` whose opening quote is at or after `from` (outside any
+/// string) and that [`KeyFilter::may_match`] (or that holds an escape, which the filter
+/// cannot judge): its opening quote's index, the index just after its closing quote, and
+/// whether it holds an escape. `None` when there is none, or the string runs to the end.
+///
+/// Strings are delimited as [`string_end`] does: a backslash inside a string escapes the
+/// byte after it, whatever it is; outside strings only quotes count. The scan reads 8 bytes
+/// per step and stops only at quotes and backslashes ([`special_bytes`]), instead of one
+/// `memchr` call per quote: bodies have a quote every few bytes, and a call costs more than
+/// the bytes it skips.
+fn next_candidate(b: &[u8], from: usize, filter: &KeyFilter) -> Option<(usize, usize, bool)> {
+    let n = b.len();
+    let mut pos = from;
+    // The opening quote of the string being read, and whether it holds an escape so far.
+    let mut open: Option<usize> = None;
+    let mut escaped = false;
+    'words: while pos < n {
+        let mut mask = special_bytes(word_at(b, pos));
+        while mask != 0 {
+            // Bit 7 of byte j is set when byte j is special; the padding is never special,
+            // so k < n.
+            let k = pos + (mask.trailing_zeros() / 8) as usize;
+            mask &= mask - 1;
+            match (b[k], open) {
+                (b'"', None) => {
+                    open = Some(k);
+                    escaped = false;
+                }
+                (b'"', Some(q)) => {
+                    if escaped || filter.may_match(&b[q + 1..k]) {
+                        return Some((q, k + 1, escaped));
+                    }
+                    open = None;
+                }
+                (_, Some(_)) => {
+                    // A backslash in a string: the byte after it is part of the escape
+                    // (even a quote or a backslash); go on after both.
+                    escaped = true;
+                    pos = k + 2;
+                    continue 'words;
+                }
+                // A backslash outside strings means nothing.
+                (_, None) => {}
+            }
+        }
+        pos += 8;
+    }
+    None
+}
+
+/// The 8 bytes of `b` from `pos` (`pos < b.len()`) as a little-endian word, zero-padded
+/// past the end.
+#[inline(always)]
+fn word_at(b: &[u8], pos: usize) -> u64 {
+    match b.get(pos..pos + 8) {
+        Some(w) => u64::from_le_bytes(w.try_into().unwrap_or([0; 8])),
+        None => {
+            let rest = b.get(pos..).unwrap_or(&[]);
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            u64::from_le_bytes(w)
+        }
+    }
+}
+
+/// Bit 7 of byte j of the result is set exactly when byte j of `w` is `"` or `\\`
+/// (all other bits are clear).
+#[inline(always)]
+fn special_bytes(w: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const LOW7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+    // Per byte, exact (no borrow or carry crosses bytes, unlike the `x - ONES` trick):
+    // `(x & 0x7f) + 0x7f` has bit 7 set when any low bit of x is; OR-ing in x adds x's own
+    // bit 7; so bit 7 stays clear only for a zero byte.
+    let zero = |x: u64| !(((x & LOW7) + LOW7) | x) & !LOW7;
+    zero(w ^ (ONES * u64::from(b'"'))) | zero(w ^ (ONES * u64::from(b'\\')))
 }
 
 /// The index just after the closing quote of the string whose contents start at `from`, and
@@ -265,6 +404,7 @@ fn string_end(b: &[u8], from: usize) -> Option<(usize, bool)> {
 }
 
 /// Rules out most strings before comparing them with the names: by length and first byte.
+#[derive(Clone, Debug, PartialEq, Eq)]
 struct KeyFilter {
     /// `lens[k]`: some name is `k` bytes long.
     lens: Vec<bool>,
@@ -293,6 +433,7 @@ impl KeyFilter {
     }
 
     /// Whether `raw` (a string without escapes) may be one of the names.
+    #[inline]
     fn may_match(&self, raw: &[u8]) -> bool {
         raw.len() <= self.max_name
             && self.lens[raw.len()]
@@ -351,17 +492,16 @@ fn value_end(b: &[u8], v: usize) -> usize {
 
 /// Whether the raw contents of a JSON string (escapes not decoded) are one of `names`,
 /// ignoring ASCII case.
-fn key_matches(raw: &[u8], escaped: bool, names: &[String], max_name: usize) -> bool {
+fn key_matches(raw: &[u8], escaped: bool, names: &Names) -> bool {
     if !escaped {
-        return raw.len() <= max_name
-            && names.iter().any(|n| n.as_bytes().eq_ignore_ascii_case(raw));
+        return names.contains(raw);
     }
     // An escape is at most six bytes for one character.
-    if raw.len() > max_name.saturating_mul(6) {
+    if raw.len() > names.filter.max_name.saturating_mul(6) {
         return false;
     }
     match unescape(raw) {
-        Some(k) => names.iter().any(|n| n.as_bytes().eq_ignore_ascii_case(&k)),
+        Some(k) => names.contains(&k),
         None => false,
     }
 }
@@ -434,7 +574,7 @@ mod tests {
     }
 
     fn json(body: &str) -> String {
-        let names = Redaction::default().body_fields;
+        let names = Redaction::default().body_fields().to_vec();
         match redact_json(body.as_bytes(), &names) {
             Some(b) => String::from_utf8(b).unwrap(),
             None => body.to_string(),
@@ -442,7 +582,7 @@ mod tests {
     }
 
     fn url(u: &str) -> String {
-        let names = Redaction::default().query_params;
+        let names = Redaction::default().query_params().to_vec();
         redact_url(u, &names).unwrap_or_else(|| u.to_string())
     }
 
@@ -490,10 +630,10 @@ mod tests {
         assert_eq!(url("/é?password=ü&ß=1"), "/é?password=[REDACTED]&ß=1");
         // Nothing to do.
         assert_eq!(
-            redact_url("/a?x=1", &Redaction::default().query_params),
+            redact_url("/a?x=1", Redaction::default().query_params()),
             None
         );
-        assert_eq!(redact_url("/a", &Redaction::default().query_params), None);
+        assert_eq!(redact_url("/a", Redaction::default().query_params()), None);
         assert_eq!(redact_url("/a?token=1", &[]), None);
         // Broken percent escapes never panic.
         for u in ["/a?%", "/a?%4", "/a?%zz=1", "/a?token%=1", "/a?%%%=1&%"] {
@@ -567,7 +707,7 @@ mod tests {
 
     #[test]
     fn hostile_json_never_panics_and_stays_linear() {
-        let names = Redaction::default().body_fields;
+        let names = Redaction::default().body_fields().to_vec();
         // Deep nesting: no recursion, no stack.
         let deep = format!("{{\"password\":{}", "[".repeat(1_000_000));
         assert_eq!(
@@ -612,7 +752,7 @@ mod tests {
 
     #[test]
     fn form_bodies() {
-        let names = Redaction::default().body_fields;
+        let names = Redaction::default().body_fields().to_vec();
         assert_eq!(
             redact_form(b"user=bob&password=hunter2&Client_Secret=s+s&x=", &names).unwrap(),
             b"user=bob&password=[REDACTED]&Client_Secret=[REDACTED]&x="
@@ -673,5 +813,267 @@ mod tests {
         let mut m = message(Some("application/json"), br#"{"password":"p"}"#);
         Redaction::none().message(&mut m, 65536);
         assert_eq!(m.body, br#"{"password":"p"}"#);
+    }
+
+    /// The scans as they were before the word-at-a-time [`next_candidate`] and the byte
+    /// loop in [`redact_pairs`]: one `memchr` per quote, per `&` and per `=`. Kept as the
+    /// oracle the fast paths must agree with, byte for byte.
+    mod reference {
+        use super::super::*;
+
+        pub fn json(body: &[u8], names: &[String]) -> Option<Vec<u8>> {
+            if names.is_empty() {
+                return None;
+            }
+            let set = Names::new(names.to_vec());
+            let mut out: Option<Vec<u8>> = None;
+            let mut copied = 0;
+            let mut i = 0;
+            let n = body.len();
+            while let Some(q) = memchr::memchr(b'"', &body[i..]).map(|q| i + q) {
+                let Some((end, escaped)) = string_end(body, q + 1) else {
+                    break;
+                };
+                let raw = &body[q + 1..end - 1];
+                if !escaped && !set.filter.may_match(raw) {
+                    i = end;
+                    continue;
+                }
+                let colon = skip_blank(body, end);
+                if colon >= n || body[colon] != b':' {
+                    i = end;
+                    continue;
+                }
+                let key = if escaped {
+                    unescape(raw)
+                } else {
+                    Some(raw.to_vec())
+                };
+                if !key.is_some_and(|k| names.iter().any(|n| n.as_bytes().eq_ignore_ascii_case(&k)))
+                {
+                    i = colon + 1;
+                    continue;
+                }
+                let v = skip_blank(body, colon + 1);
+                if v >= n {
+                    break;
+                }
+                let v_end = value_end(body, v);
+                let o = out.get_or_insert_with(Vec::new);
+                o.extend_from_slice(&body[copied..v]);
+                o.extend_from_slice(b"\"[REDACTED]\"");
+                copied = v_end;
+                i = v_end;
+                if i >= n {
+                    break;
+                }
+            }
+            let mut o = out?;
+            o.extend_from_slice(&body[copied.min(n)..]);
+            Some(o)
+        }
+
+        pub fn pairs(s: &[u8], names: &[String]) -> Option<Vec<u8>> {
+            let mut out: Option<Vec<u8>> = None;
+            let mut copied = 0;
+            let mut start = 0;
+            while start <= s.len() {
+                let end = memchr::memchr(b'&', &s[start..]).map_or(s.len(), |e| start + e);
+                let pair = &s[start..end];
+                if let Some(eq) = memchr::memchr(b'=', pair) {
+                    let value_start = start + eq + 1;
+                    let name = &pair[..eq];
+                    let mut decoded = Vec::new();
+                    let mut i = 0;
+                    while i < name.len() {
+                        match name[i] {
+                            b'%' if i + 2 < name.len() => {
+                                match (hex(name[i + 1]), hex(name[i + 2])) {
+                                    (Some(h), Some(l)) => {
+                                        decoded.push(h << 4 | l);
+                                        i += 3;
+                                        continue;
+                                    }
+                                    _ => decoded.push(b'%'),
+                                }
+                            }
+                            b'+' => decoded.push(b' '),
+                            b => decoded.push(b),
+                        }
+                        i += 1;
+                    }
+                    let hit = !decoded.is_empty()
+                        && names
+                            .iter()
+                            .any(|n| n.as_bytes().eq_ignore_ascii_case(&decoded));
+                    if value_start < end && hit {
+                        let o = out.get_or_insert_with(Vec::new);
+                        o.extend_from_slice(&s[copied..value_start]);
+                        o.extend_from_slice(REDACTED.as_bytes());
+                        copied = end;
+                    }
+                }
+                start = end + 1;
+            }
+            let mut o = out?;
+            o.extend_from_slice(&s[copied..]);
+            Some(o)
+        }
+    }
+
+    /// A small deterministic generator (xorshift64*): the same cases on every run.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        fn below(&mut self, n: usize) -> usize {
+            (self.next() % n as u64) as usize
+        }
+    }
+
+    /// Random documents built from the pieces that steer the scans: quotes, backslashes,
+    /// escapes (`\u0070` is `p`), colons, blanks, brackets, `&`, `=`, `%`, `+`, the names
+    /// themselves in any case and cut short, and filler; lengths across the 8-byte steps.
+    fn random_doc(rng: &mut Rng, names: &[String]) -> Vec<u8> {
+        const PIECES: &[&[u8]] = &[
+            b"\"",
+            b"\"",
+            b"\"",
+            b"\\",
+            b"\\\"",
+            b"\\\\",
+            b"\\u0070",
+            b"\\u0041",
+            b"\\uD83D\\uDE00",
+            b":",
+            b":",
+            b" ",
+            b"\n",
+            b"\t",
+            b"{",
+            b"}",
+            b"[",
+            b"]",
+            b",",
+            b"1",
+            b"null",
+            b"x",
+            b"abc",
+            b"&",
+            b"=",
+            b"%",
+            b"%70",
+            b"%5F",
+            b"+",
+            b"\xc3\xa9",
+            b"\xff",
+            b"\0",
+        ];
+        let len = rng.below(24);
+        let mut doc = Vec::new();
+        for _ in 0..len {
+            if rng.below(3) == 0 {
+                // A name, in any case and sometimes cut short; often as a whole key
+                // (`"name":`, `"name" :`) or a query pair's name (`name=`).
+                let name = names[rng.below(names.len())].as_bytes();
+                let cut = if rng.below(5) == 0 {
+                    rng.below(name.len() + 1)
+                } else {
+                    name.len()
+                };
+                let shape = rng.below(4);
+                if shape == 0 {
+                    doc.push(b'"');
+                }
+                for &b in &name[..cut] {
+                    doc.push(if rng.below(3) == 0 {
+                        b.to_ascii_uppercase()
+                    } else {
+                        b
+                    });
+                }
+                match shape {
+                    0 => doc.extend_from_slice(if rng.below(2) == 0 { b"\":" } else { b"\" : " }),
+                    1 => doc.push(b'='),
+                    _ => {}
+                }
+            } else {
+                doc.extend_from_slice(PIECES[rng.below(PIECES.len())]);
+            }
+        }
+        doc
+    }
+
+    #[test]
+    fn fast_json_scan_agrees_with_the_reference_on_random_documents() {
+        let defaults = Redaction::default().body_fields().to_vec();
+        let mut custom = defaults.clone();
+        custom.extend([
+            "".to_string(),
+            "é".to_string(),
+            "a\"b".to_string(),
+            "x".repeat(40),
+        ]);
+        let mut rng = Rng(0x5eed_1234_abcd_0001);
+        let mut redacted = 0;
+        for names in [&defaults, &custom] {
+            for case in 0..200_000 {
+                let doc = random_doc(&mut rng, names);
+                let want = reference::json(&doc, names);
+                redacted += usize::from(want.is_some());
+                assert_eq!(
+                    redact_json(&doc, names),
+                    want,
+                    "case {case}: {:?}",
+                    String::from_utf8_lossy(&doc)
+                );
+            }
+        }
+        // The generator must reach the redacting paths, not only the skipping ones.
+        assert!(redacted > 10_000, "only {redacted} documents redacted");
+    }
+
+    #[test]
+    fn query_and_form_scan_agree_with_the_reference_on_random_input() {
+        let names = Redaction::default().query_params().to_vec();
+        let mut rng = Rng(0x5eed_1234_abcd_0002);
+        let mut redacted = 0;
+        for case in 0..200_000 {
+            let doc = random_doc(&mut rng, &names);
+            let want = reference::pairs(&doc, &names);
+            redacted += usize::from(want.is_some());
+            assert_eq!(
+                redact_form(&doc, &names),
+                want,
+                "case {case}: {:?}",
+                String::from_utf8_lossy(&doc)
+            );
+        }
+        assert!(redacted > 10_000, "only {redacted} inputs redacted");
+    }
+
+    #[test]
+    fn special_bytes_marks_exactly_quotes_and_backslashes() {
+        // Every byte value at every position, among neighbours that could carry into it.
+        for fill in [0u8, b'"', b'\\', 0x7f, 0x80, 0xff, b'a'] {
+            for at in 0..8 {
+                for b in 0..=255u8 {
+                    let mut w = [fill; 8];
+                    w[at] = b;
+                    let mask = special_bytes(u64::from_le_bytes(w));
+                    for (j, &x) in w.iter().enumerate() {
+                        let set = mask >> (8 * j) & 0xff;
+                        let want = if x == b'"' || x == b'\\' { 0x80 } else { 0 };
+                        assert_eq!(set, want, "fill {fill:#x}, {b:#x} at {at}, byte {j}");
+                    }
+                }
+            }
+        }
     }
 }

@@ -90,10 +90,10 @@ impl HttpConfig {
         HttpConfig {
             max_body_size: s.max_body_size,
             redact_headers: s.redact_headers.clone(),
-            redact: crate::redact::Redaction {
-                query_params: s.redact_query_params.clone(),
-                body_fields: s.redact_body_fields.clone(),
-            },
+            redact: crate::redact::Redaction::new(
+                s.redact_query_params.clone(),
+                s.redact_body_fields.clone(),
+            ),
             max_head_size: 64 * 1024,
             max_headers: 128,
             decode_bodies: s.decode_bodies,
