@@ -18,6 +18,7 @@
 //! the workers instead of dropping (a file can wait; live capture cannot, and sheds
 //! instead).
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,15 +32,15 @@ use crate::capture::source::{Ending, FileSource, HandOff, PacketSource, Polled};
 use crate::capture::{CaptureError, Packet};
 use crate::config::{LogLevel, Settings};
 use crate::fatal::{self, FaultPoint, ThreadPanic};
-use crate::flow::{FlowConfig, FlowCounters, FlowKey, FlowTable};
+use crate::flow::{FlowConfig, FlowCounters, FlowTable};
 use crate::http::HttpConfig;
-use crate::message::{Endpoint, HttpMessage, Placement};
+use crate::message::{HttpMessage, Placement};
 use crate::output::log::log;
 use crate::output::{Batch, Output};
 use crate::reassembly::Limits;
 use crate::stats::{CaptureStats, OutputStats, Stats};
 use crate::time::Timestamp;
-use crate::wire::{decode_tcp, DecodeError, DecodeStats, LinkType, TcpSegment};
+use crate::wire::{decode_tcp, peek_flow, DecodeError, DecodeStats, LinkType, TcpSegment};
 
 /// Connections flushed between two hand-overs at the end of a capture.
 pub const FINISH_SLICE: usize = 16;
@@ -148,7 +149,9 @@ impl Worker {
     }
 
     /// Processes `frame` only if it belongs to shard `shard` of `shards` (see
-    /// `shard_of`); frames that do not decode belong to shard 0, which counts why.
+    /// [`shard_of`]). Every worker of a file sees every frame, so a foreign one must cost
+    /// little: the common layouts are told by [`peek_flow`] alone, and only the rest are
+    /// decoded to learn their shard (and then not decoded again by their owner).
     #[inline]
     pub fn packet_in_shard(
         &mut self,
@@ -158,6 +161,12 @@ impl Worker {
         shard: usize,
         shards: usize,
     ) {
+        if let Some(p) = peek_flow(link, frame) {
+            if flow_shard(p.src, p.src_port, p.dst, p.dst_port, shards) == shard {
+                self.packet(link, frame, ts);
+            }
+            return;
+        }
         let decoded = decode_tcp(link, frame);
         let mine = match &decoded {
             Ok(seg) => segment_shard(seg, shards) == shard,
@@ -798,11 +807,18 @@ impl Replay<'_> {
     }
 }
 
-/// The worker for a frame: by the direction-independent hash of its connection.
-/// Frames that do not decode go to worker 0, which counts why.
+/// The worker for a frame: by the direction-independent hash of its connection's addresses
+/// and ports ([`flow_shard`]), found by [`peek_flow`] for the common layouts and by the full
+/// decode otherwise. A frame that does not decode goes to worker 0, which counts why —
+/// unless `peek_flow` found its addresses, then to theirs (the worker that owns them counts
+/// it). Either way exactly one worker takes each frame, and both directions of a
+/// connection meet on one worker.
 pub(crate) fn shard_of(link: LinkType, frame: &[u8], workers: usize) -> usize {
     if workers <= 1 {
         return 0;
+    }
+    if let Some(p) = peek_flow(link, frame) {
+        return flow_shard(p.src, p.src_port, p.dst, p.dst_port, workers);
     }
     match decode_tcp(link, frame) {
         Ok(seg) => segment_shard(&seg, workers),
@@ -812,18 +828,42 @@ pub(crate) fn shard_of(link: LinkType, frame: &[u8], workers: usize) -> usize {
 
 /// The worker for a decoded segment (see [`shard_of`]).
 fn segment_shard(seg: &TcpSegment<'_>, workers: usize) -> usize {
+    flow_shard(seg.src, seg.src_port, seg.dst, seg.dst_port, workers)
+}
+
+/// The shard of the connection between `a:a_port` and `b:b_port`, out of `workers`: the same
+/// in both directions (the endpoints' hashes are added, which commutes) and in every run
+/// (no random seed). Cheaper than [`crate::flow::FlowKey::stable_hash`] (no ordering of the endpoints, no
+/// byte-wise hasher): every worker of a file computes it for every frame.
+#[inline]
+fn flow_shard(a: IpAddr, a_port: u16, b: IpAddr, b_port: u16, workers: usize) -> usize {
     if workers <= 1 {
         return 0;
     }
-    let key = FlowKey::new(
-        Endpoint {
-            ip: seg.src,
-            port: seg.src_port,
-        },
-        Endpoint {
-            ip: seg.dst,
-            port: seg.dst_port,
-        },
-    );
-    (key.stable_hash() % workers as u64) as usize
+    let h = endpoint_hash(a, a_port).wrapping_add(endpoint_hash(b, b_port));
+    // The high bits of `h * workers`: an even split without a division.
+    ((u128::from(h) * workers as u128) >> 64) as usize
+}
+
+/// A well-mixed 64-bit hash of one endpoint.
+#[inline]
+fn endpoint_hash(ip: IpAddr, port: u16) -> u64 {
+    let port = u64::from(port) << 32;
+    let x = match ip {
+        IpAddr::V4(v4) => u64::from(v4.to_bits()) | port,
+        IpAddr::V6(v6) => {
+            let bits = v6.to_bits();
+            // Bit 63 keeps an IPv6 endpoint from meeting an IPv4 one on purpose.
+            (bits as u64) ^ ((bits >> 64) as u64).rotate_left(29) ^ port ^ (1 << 63)
+        }
+    };
+    mix64(x)
+}
+
+/// splitmix64's finaliser: every input bit flips about half the output bits.
+#[inline]
+fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
