@@ -722,8 +722,9 @@ fn peek_agrees_with_the_decode_on_every_prefix_and_mutation() {
             agreed += usize::from(check_peek(link, &f, &decode_tcp(link, &f)));
         }
     }
-    // The comparison ran: most mutations keep both answers.
-    assert!(agreed > 10_000, "{agreed}");
+    // The comparison ran on thousands of frames both accept (about a quarter of the
+    // mutations keep both answers; the rest break the decode or the peek).
+    assert!(agreed > 2_000, "{agreed}");
 }
 
 #[test]
