@@ -12,7 +12,11 @@
 //! directions meet on one worker) — the file-replay analogue of the kernel's fanout:
 //! no reader thread to become the bottleneck, no packet copies, no packet queues.
 //! Reading a file from the page cache costs far less than processing its packets,
-//! so each worker's share of the work, not the reading, sets the pace.
+//! so each worker's share of the work, not the reading, sets the pace — provided a
+//! foreign packet costs next to nothing: a worker learns a packet's shard from its
+//! addresses and ports at fixed offsets (`wire::peek_flow`) and decodes only its own.
+//! Each worker also hands its batches to the outputs itself (one at a time, under a
+//! lock), so no thread sits between the workers and the outputs.
 //!
 //! Replaying a file is lossless: the queue to the outputs applies back-pressure to
 //! the workers instead of dropping (a file can wait; live capture cannot, and sheds
@@ -20,10 +24,10 @@
 
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Sender, TrySendError};
+use crossbeam_channel::{Sender, TrySendError};
 use serde_json::json;
 
 use crate::budget::Pool;
@@ -370,8 +374,7 @@ pub(crate) trait Downstream {
     fn hand_over(&mut self, worker: &mut Worker, policy: HandOff) -> bool;
 }
 
-/// The queue to an output stage on another thread (live capture; a file read by
-/// several workers).
+/// The queue to an output stage on another thread (live capture).
 pub(crate) struct OutputQueue {
     pub(crate) tx: Sender<Batch>,
     /// Bytes of batches waiting in the queue, all workers together (live capture: a batch
@@ -554,7 +557,7 @@ pub fn run_file_until(
 }
 
 /// [`run_file_until`], reporting counters while it runs: about every 250 ms each worker
-/// `k` calls `progress(k, its counters so far)`, and the delivering thread calls
+/// `k` calls `progress(k, its counters so far)`, and the thread delivering a batch calls
 /// `progress(workers, counters with only `output` set)`. The [`RunSummary`] has the
 /// final totals; callers that keep the reports must replace them with it.
 pub fn run_file_observed(
@@ -718,8 +721,9 @@ impl RunControl for Replay<'_> {
 }
 
 impl Replay<'_> {
-    /// The sharded replay (see the module docs): one thread per shard reads `path` and
-    /// keeps its shard; this thread delivers their batches.
+    /// The sharded replay (see the module docs): one thread per shard reads `path`, keeps
+    /// its shard and hands its batches to the outputs itself, one worker at a time; this
+    /// thread only waits for them.
     fn sharded(
         &self,
         path: &str,
@@ -727,22 +731,25 @@ impl Replay<'_> {
         placement: Option<&Placement>,
         to: &mut Delivery<'_, '_>,
     ) -> (Stats, Option<String>, Option<ThreadPanic>) {
-        let (msg_tx, msg_rx) = bounded::<Batch>(self.shards * 4);
+        // Workers deliver under this lock rather than through a queue to this thread: a
+        // batch then wakes one thread (the output's), not two, and this thread needs no
+        // core. Serialising happens before the lock (`take_batch`); under it only the
+        // hand-over to the outputs, which waits for room when they are full — the same
+        // back-pressure a bounded queue gave. A panic while it is held (an output's `send`)
+        // ends that worker and stops the replay; the others go on delivering what they
+        // hold (a poisoned lock guards nothing half-done: `deliver` counts a batch only
+        // once it was handed on).
+        let to = Mutex::new(to);
         std::thread::scope(|scope| {
             let handles: Vec<_> = (0..self.shards)
                 .map(|id| {
-                    let (cfg, msg_tx) = (cfg.clone(), msg_tx.clone());
+                    let cfg = cfg.clone();
                     let placement = placement.cloned();
+                    let to = &to;
                     let name = format!("tcp-sniffer-replay-{id}");
                     let body = move || {
                         let mut w = Worker::new(cfg, id as u16).with_placement(placement);
-                        // A closed receiver: the outputs are gone; the loop stops reading.
-                        let mut down = OutputQueue {
-                            tx: msg_tx,
-                            // Never charged: a file hands over with `Wait`, which blocks
-                            // on the bounded queue instead.
-                            queued: Pool::new(usize::MAX),
-                        };
+                        let mut down = SharedDelivery(to);
                         // The caller opened it a moment ago; failing now means it changed.
                         let damaged = match CaptureFile::open(path) {
                             Ok(file) => {
@@ -758,8 +765,8 @@ impl Replay<'_> {
                         };
                         (w.stats(), damaged)
                     };
-                    // A panic ends this worker (its sender is dropped as it unwinds) and
-                    // stops the others; what they already sent is still delivered.
+                    // A panic ends this worker and stops the others; what they already
+                    // handed over is still delivered.
                     let thread = name.clone();
                     std::thread::Builder::new()
                         .name(name)
@@ -771,15 +778,6 @@ impl Replay<'_> {
                         .expect("cannot start a replay worker thread")
                 })
                 .collect();
-            drop(msg_tx);
-            let mut closed = false;
-            for batch in msg_rx.iter() {
-                if closed {
-                    continue; // keep draining so workers can finish
-                }
-                to.deliver(batch);
-                closed = to.all_closed();
-            }
             let mut stats = Stats::default();
             let mut damaged = None;
             let mut failed = None;
@@ -804,6 +802,27 @@ impl Replay<'_> {
             }
             (stats, damaged, failed)
         })
+    }
+}
+
+/// The outputs of a sharded replay, shared by its workers (see [`Replay::sharded`]).
+struct SharedDelivery<'a, 'o, 'p>(&'a Mutex<&'a mut Delivery<'o, 'p>>);
+
+impl Downstream for SharedDelivery<'_, '_, '_> {
+    fn hand_over(&mut self, worker: &mut Worker, _policy: HandOff) -> bool {
+        if worker.pending() == 0 {
+            let to = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            return !to.all_closed();
+        }
+        // Serialised outside the lock: that is the workers' parallel part.
+        let batch = worker.take_batch();
+        let mut to = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if to.all_closed() {
+            // Nothing will take it (the outputs are gone): drop it and stop reading.
+            return false;
+        }
+        to.deliver(batch);
+        !to.all_closed()
     }
 }
 
