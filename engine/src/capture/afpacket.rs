@@ -156,9 +156,10 @@ pub fn open_fanout(
 ) -> Result<Vec<AfPacketRing>, CaptureError> {
     config.validate(rings)?;
     let iface = resolve_interface(&config.interface)?;
-    let filter = Program::compile(
-        &super::ip_filter_expression(&config.ports),
+    let filter = super::live_filter(
         super::bpf::DLT_RAW,
+        &config.ports,
+        super::ip_filter_expression,
     )?
     .skip_loopback_echo();
     let blocks = config.blocks_per_ring(rings);

@@ -306,15 +306,77 @@ pub fn ip_filter_expression(ports: &[u16]) -> String {
     }
     let mut plain = String::new();
     let mut big = String::new();
-    for (i, port) in ports.iter().enumerate() {
+    for (i, (lo, hi)) in port_runs(&ports).into_iter().enumerate() {
         if i > 0 {
             plain.push_str(" or ");
             big.push_str(" or ");
         }
-        let _ = write!(plain, "tcp port {port}");
-        let _ = write!(big, "ip6[48:2] == {port} or ip6[50:2] == {port}");
+        if lo == hi {
+            let _ = write!(plain, "tcp port {lo}");
+            let _ = write!(big, "ip6[48:2] == {lo} or ip6[50:2] == {lo}");
+        } else {
+            // A run of consecutive ports costs the filter two comparisons, not one per port.
+            let _ = write!(plain, "tcp portrange {lo}-{hi}");
+            let _ = write!(
+                big,
+                "(ip6[48:2] >= {lo} and ip6[48:2] <= {hi}) or (ip6[50:2] >= {lo} and ip6[50:2] <= {hi})"
+            );
+        }
     }
     format!("{plain} or ({BIG_TCP} and ({big})) or {ENCAP_FILTER}")
+}
+
+/// `sorted` (sorted, no duplicates) as runs of consecutive ports, `(first, last)`.
+fn port_runs(sorted: &[u16]) -> Vec<(u16, u16)> {
+    let mut runs: Vec<(u16, u16)> = Vec::new();
+    for &port in sorted {
+        match runs.last_mut() {
+            Some((_, last)) if u32::from(*last) + 1 == u32::from(port) => *last = port,
+            _ => runs.push((port, port)),
+        }
+    }
+    runs
+}
+
+/// The kernel's limit on the length of a classic BPF program (`BPF_MAXINSNS`).
+pub const KERNEL_FILTER_MAX_INSTRUCTIONS: usize = 4096;
+
+/// The filter a live capture installs: `expression(ports)` compiled for `linktype`, or, when
+/// that program is longer than the kernel accepts ([`KERNEL_FILTER_MAX_INSTRUCTIONS`]: many
+/// ports that are not consecutive), `expression(&[])` — all TCP — with a warning.
+///
+/// Why widen instead of failing or letting libpcap filter: the kernel refuses a longer
+/// program with a bare `EINVAL`, and libpcap then filters in user space after copying every
+/// packet of the host to the sniffer, while reporting the port filter as installed. All TCP
+/// in the kernel keeps the cost visible and bounded, and nothing is missed: the flow table
+/// keeps only the listed ports (the rest is counted in `flow.segments_unmonitored`).
+pub(crate) fn live_filter(
+    linktype: pcap::Linktype,
+    ports: &[u16],
+    expression: fn(&[u16]) -> String,
+) -> Result<bpf::Program, CaptureError> {
+    let exact = bpf::Program::compile(&expression(ports), linktype)?;
+    // Room for the loopback prefix AF_PACKET puts in front (libpcap needs none, but one
+    // rule for both backends keeps them filtering alike).
+    let len = exact.instructions().len() + bpf::LOOPBACK_ECHO_PREFIX;
+    if len <= KERNEL_FILTER_MAX_INSTRUCTIONS {
+        return Ok(exact);
+    }
+    crate::output::log::log(
+        crate::config::LogLevel::Warn,
+        "too many ports for the kernel filter: it now lets all TCP through and tcp-sniffer \
+         keeps the listed ports itself, which costs more CPU on a busy host; list fewer ports, \
+         or ranges of consecutive ports (each range is as cheap as one port)",
+        &[
+            ("ports", serde_json::json!(ports.len())),
+            ("instructions", serde_json::json!(len)),
+            (
+                "kernelLimit",
+                serde_json::json!(KERNEL_FILTER_MAX_INSTRUCTIONS),
+            ),
+        ],
+    );
+    bpf::Program::compile(&expression(&[]), linktype)
 }
 
 /// The overlay encapsulations the decoder unwraps (`wire::encap`), as a filter clause:
@@ -351,9 +413,14 @@ pub const ENCAP_FILTER: &str = concat!(
 /// The filter expression that fits a libpcap link type: [`filter_expression`] for Ethernet,
 /// [`ip_filter_expression`] otherwise.
 pub fn filter_expression_for(link: LinkType, ports: &[u16]) -> String {
+    expression_for(link)(ports)
+}
+
+/// The function that writes [`filter_expression_for`]`(link, _)`.
+pub(crate) fn expression_for(link: LinkType) -> fn(&[u16]) -> String {
     match link {
-        LinkType::Ethernet => filter_expression(ports),
-        _ => ip_filter_expression(ports),
+        LinkType::Ethernet => filter_expression,
+        _ => ip_filter_expression,
     }
 }
 

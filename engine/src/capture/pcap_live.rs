@@ -28,7 +28,8 @@
 //! Linux cooked header libpcap uses for `"any"`. The kernel runs the filter before libpcap
 //! re-inserts anything: a received tagged frame (tag in the packet's metadata) matches the
 //! untagged alternative; the `vlan` one is for tags still inline in the frame (sent by a device
-//! without VLAN offload). The live tests cover both (`engine/tests/capture_live.rs`).
+//! without VLAN offload). The live tests cover both (`engine/tests/capture_live.rs`). A port
+//! list too long for the kernel gets the all-TCP filter ([`live_filter`](super::live_filter)).
 
 use std::os::fd::AsRawFd;
 use std::time::Duration;
@@ -144,11 +145,12 @@ impl PcapLive {
             linktype: dl.0,
             name: dl.get_name().unwrap_or_else(|_| "unknown".into()),
         })?;
+        let program = super::live_filter(dl, &config.ports, super::expression_for(link))?;
         let mut live = PcapLive {
             cap,
             link,
             interface: iface.name.clone(),
-            expression: super::filter_expression_for(link, &config.ports),
+            expression: program.expression().to_string(),
             timeout: config.timeout,
             drained: false,
         };

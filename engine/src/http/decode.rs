@@ -12,10 +12,12 @@
 //!   compressed input seen so far ([`MAX_RATIO`]), so CPU spent is bounded by
 //!   the input. `decodedBodySize` counts decoded bytes up to that stop.
 //! * Memory: each decoder's state is charged to the worker's bodies pool
-//!   before it is created ([`state_cost`]), a brotli window once the stream
-//!   declares it (its first byte); streams asking for a window over
-//!   [`MAX_BROTLI_WINDOW_LOG`] (brotli) or [`MAX_WINDOW_LOG`] (zstd) bits are
-//!   refused up front, so no stream can make a decoder allocate more than that.
+//!   before it is created ([`state_cost`]), a brotli or zstd window once the
+//!   stream declares it (brotli: its first byte; zstd: the frame header);
+//!   streams asking for a window over [`MAX_BROTLI_WINDOW_LOG`] (brotli) or
+//!   [`MAX_ZSTD_WINDOW_LOG`] (zstd) bits are refused up front, and a zstd
+//!   decoder refuses any later frame whose window is larger than the one
+//!   charged, so no stream can make a decoder allocate more than it was charged.
 //!   Refused or failed: the body is emitted as on the wire, counted.
 //! * Only one coding is decoded (`Content-Encoding: gzip`); a list of codings
 //!   (`gzip, br`) or an unknown one leaves the body as on the wire.
@@ -27,8 +29,10 @@ use crate::message::{HeaderName, HeaderValue};
 
 /// Decoding stops when output would exceed this many times the input seen.
 pub(crate) const MAX_RATIO: u64 = 64;
-/// Largest window (log2 bytes) a zstd stream may ask for: 1 MiB.
-pub(crate) const MAX_WINDOW_LOG: u32 = 20;
+/// Largest window (log2 bytes) a zstd stream may ask for: 8 MiB, the most RFC 9659
+/// lets a `zstd` content coding use (a streaming `zstd -3` asks for 2 MiB); each
+/// decoder is charged the window its frame declares, not this.
+pub(crate) const MAX_ZSTD_WINDOW_LOG: u32 = 23;
 /// Largest window (log2 bytes) a brotli stream may ask for: 4 MiB, the default
 /// of the brotli library and so of Node's `zlib.brotliCompress` (servers behind
 /// Express `compression`, Next.js, ...); each decoder is charged the window its
@@ -64,11 +68,9 @@ pub(crate) fn state_cost(c: Coding) -> usize {
     match c {
         // inflate state with its 32 KiB window, plus flate2's 32 KiB buffer
         Coding::Gzip | Coding::Deflate => 96 * 1024,
-        // ring buffer up to the window, plus tables and the output buffer
-        Coding::Zstd => (1 << MAX_WINDOW_LOG) + 192 * 1024,
-        // tables and the output buffer; the ring buffer (up to the declared
-        // window) is charged once the first byte declares it
-        Coding::Br => 192 * 1024,
+        // tables and the output buffer; the window (brotli's ring buffer, zstd's
+        // history) is charged once the stream declares it
+        Coding::Br | Coding::Zstd => 192 * 1024,
     }
 }
 
@@ -247,7 +249,7 @@ impl ContentDecoder {
         if let Inner::DeflateUndecided(held, _) = &mut self.inner {
             // At most `need - 1` bytes are held across calls.
             held.extend_from_slice(b);
-            if held.len() < self.need() {
+            if held.len() < need(self.coding, held) {
                 return;
             }
             let Inner::DeflateUndecided(held, sink) =
@@ -282,17 +284,7 @@ impl ContentDecoder {
         }
     }
 
-    /// First bytes needed to choose the decoder.
-    fn need(&self) -> usize {
-        match self.coding {
-            Coding::Deflate => 2,
-            Coding::Br => 1,
-            Coding::Zstd => 6,
-            Coding::Gzip => 0,
-        }
-    }
-
-    /// The decoder for a stream whose first bytes are `held` (at least [`Self::need`]).
+    /// The decoder for a stream whose first bytes are `held` (at least [`need`]).
     fn start(&mut self, held: &[u8], sink: Sink) -> Inner {
         match self.coding {
             Coding::Deflate => {
@@ -320,21 +312,31 @@ impl ContentDecoder {
                 }
                 _ => Inner::Stopped(sink),
             },
-            Coding::Zstd if zstd_window_ok(held) => {
-                match zstd::stream::write::Decoder::new(sink) {
-                    Ok(mut d) => {
-                        // Refuses single-segment frames larger than the window too.
-                        if d.window_log_max(MAX_WINDOW_LOG).is_ok() {
-                            Inner::Zstd(d)
-                        } else {
-                            Inner::Stopped(d.into_inner())
-                        }
+            Coding::Zstd => match zstd_window(held) {
+                Some(window) if window <= 1 << MAX_ZSTD_WINDOW_LOG => {
+                    // The decoder's limit is a power of two: charge that, so a later
+                    // frame can never make it hold more than was charged.
+                    let log = window.max(1 << 10).next_power_of_two().trailing_zeros();
+                    if !self.pool.try_take(1 << log) {
+                        self.stop = Stop::Budget;
+                        return Inner::Stopped(sink);
                     }
-                    // Context allocation failed: nothing to decode with.
-                    Err(_) => Inner::Gone,
+                    self.state_charged += 1 << log;
+                    match zstd::stream::write::Decoder::new(sink) {
+                        Ok(mut d) => {
+                            if d.window_log_max(log).is_ok() {
+                                Inner::Zstd(d)
+                            } else {
+                                Inner::Stopped(d.into_inner())
+                            }
+                        }
+                        // Context allocation failed: nothing to decode with.
+                        Err(_) => Inner::Gone,
+                    }
                 }
-            }
-            Coding::Zstd | Coding::Gzip => Inner::Stopped(sink),
+                _ => Inner::Stopped(sink),
+            },
+            Coding::Gzip => Inner::Stopped(sink),
         }
     }
 
@@ -477,24 +479,59 @@ fn brotli_window_log(b: &[u8]) -> Option<u32> {
     }
 }
 
-/// Whether a zstd frame header (RFC 8878 §3.1.1.1) asks for a window of at most
-/// 2^[`MAX_WINDOW_LOG`] bytes (`b`: the first 6 bytes at least). A frame without a
-/// window descriptor (single segment) has its content size as window.
-fn zstd_window_ok(b: &[u8]) -> bool {
-    if b.len() < 6 || b[..4] != [0x28, 0xb5, 0x2f, 0xfd] {
-        // Not a zstd frame: the decoder reports it.
-        return true;
+/// First bytes of a `coding` stream needed to choose its decoder, given the first
+/// bytes `held` so far.
+fn need(coding: Coding, held: &[u8]) -> usize {
+    match coding {
+        Coding::Deflate => 2,
+        Coding::Br => 1,
+        Coding::Zstd => zstd_header_len(held),
+        Coding::Gzip => 0,
+    }
+}
+
+/// The zstd frame magic number (RFC 8878 §3.1.1), little-endian 0xFD2FB528.
+const ZSTD_MAGIC: [u8; 4] = [0x28, 0xb5, 0x2f, 0xfd];
+
+/// Bytes of a zstd frame header up to the end of its frame content size field
+/// (RFC 8878 §3.1.1.1), judged from the first bytes `b`: 5 until the descriptor
+/// byte is there (or when `b` is not a zstd frame: [`zstd_window`] refuses it).
+fn zstd_header_len(b: &[u8]) -> usize {
+    let Some(&fhd) = b.get(4).filter(|_| b[..4] == ZSTD_MAGIC) else {
+        return 5;
+    };
+    let single_segment = fhd & 0x20 != 0;
+    let window_descriptor = usize::from(!single_segment);
+    let dictionary_id = [0, 1, 2, 4][usize::from(fhd & 3)];
+    let content_size = match fhd >> 6 {
+        0 => usize::from(single_segment),
+        1 => 2,
+        2 => 4,
+        _ => 8,
+    };
+    5 + window_descriptor + dictionary_id + content_size
+}
+
+/// The window (bytes) the zstd frame header at the start of `b` declares; `None`
+/// when `b` is not a zstd frame. `b` holds at least [`zstd_header_len`] bytes. A
+/// single-segment frame has no window descriptor: its content size is its window.
+fn zstd_window(b: &[u8]) -> Option<u64> {
+    if b.len() < 5 || b[..4] != ZSTD_MAGIC || b.len() < zstd_header_len(b) {
+        return None;
     }
     let fhd = b[4];
-    let single_segment = fhd & 0x20 != 0;
-    if !single_segment {
+    if fhd & 0x20 == 0 {
         let wd = b[5];
-        let exp = u32::from(wd >> 3) + 10;
-        // The mantissa adds at most 7/8 of 2^exp: within MAX only when exp < MAX.
-        return exp < MAX_WINDOW_LOG || (exp == MAX_WINDOW_LOG && wd & 7 == 0);
+        let base = 1u64 << (u32::from(wd >> 3) + 10);
+        return Some(base + base / 8 * u64::from(wd & 7));
     }
-    // The window is the content size: let the decoder's window_log_max judge it.
-    true
+    let dictionary_id = [0, 1, 2, 4][usize::from(fhd & 3)];
+    let field = &b[5 + dictionary_id..zstd_header_len(b)];
+    let mut le = [0u8; 8];
+    le[..field.len()].copy_from_slice(field);
+    let size = u64::from_le_bytes(le);
+    // A 2-byte field stores the size minus 256.
+    Some(if field.len() == 2 { size + 256 } else { size })
 }
 
 #[cfg(test)]
@@ -597,13 +634,18 @@ pub(crate) mod tests {
     fn invalid_streams_and_large_windows_are_refused() {
         let d = decode_split(Coding::Gzip, b"not gzip at all", 100, 3);
         assert_eq!(d.stop, Stop::Invalid);
-        // zstd frame asking for a 2^27 window.
-        let d = decode_split(
-            Coding::Zstd,
-            &[0x28, 0xb5, 0x2f, 0xfd, 0x00, 0x88, 0, 0],
-            100,
-            0,
-        );
+        // zstd frames asking for a 2^27 window, and for 2^23 + 1/8 (over 8 MiB).
+        for wd in [0x88, 0x69] {
+            let d = decode_split(
+                Coding::Zstd,
+                &[0x28, 0xb5, 0x2f, 0xfd, 0x00, wd, 0, 0],
+                100,
+                0,
+            );
+            assert_eq!(d.stop, Stop::Invalid, "{wd:#x}");
+        }
+        // Not a zstd frame at all.
+        let d = decode_split(Coding::Zstd, b"plain text, not zstd", 100, 2);
         assert_eq!(d.stop, Stop::Invalid);
         // brotli large-window stream, and one declaring 2^24 (over MAX_BROTLI_WINDOW_LOG).
         let d = decode_split(Coding::Br, &[0x11, 0x00, 0x00], 100, 1);
@@ -613,6 +655,48 @@ pub(crate) mod tests {
         assert_eq!(brotli_window_log(&[0x0f]), Some(24));
         assert_eq!(brotli_window_log(&[0x0b]), Some(22));
         assert_eq!(brotli_window_log(&[0x00]), Some(16));
+    }
+
+    /// A streamed zstd body (no content size in the header: a window descriptor, 2 MiB at
+    /// level 3 as `zstd` or a server compressing on the fly writes it) decodes at every
+    /// split, charged its window; with no room for the window it is not decoded (Budget);
+    /// single-segment frames are charged their content size. Every charge is given back.
+    #[test]
+    fn zstd_windows_are_charged_as_declared() {
+        let plain = TEXT.repeat(20);
+        let mut e = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+        e.write_all(&plain).unwrap();
+        let streamed = e.finish().unwrap();
+        assert_eq!(zstd_window(&streamed), Some(2 << 20));
+        for cut in 0..=streamed.len() {
+            let d = decode_split(Coding::Zstd, &streamed, 1 << 20, cut);
+            assert_eq!((d.stop, &d.data), (Stop::No, &plain), "cut {cut}");
+        }
+        let p = crate::budget::Pool::new((2 << 20) + 300 * 1024);
+        let mut d = ContentDecoder::new(Coding::Zstd, 1 << 20, &p).unwrap();
+        d.push(&streamed);
+        assert!(
+            p.held() >= (2 << 20) + state_cost(Coding::Zstd),
+            "{}",
+            p.held()
+        );
+        assert_eq!(d.finish(true).data, plain);
+        assert_eq!(p.held(), 0);
+
+        let small = crate::budget::Pool::new(1 << 20);
+        let mut d = ContentDecoder::new(Coding::Zstd, 100, &small).unwrap();
+        d.push(&streamed);
+        let got = d.finish(true);
+        assert_eq!((got.stop, got.data.len()), (Stop::Budget, 0));
+        assert_eq!(small.held(), 0);
+
+        let single = zstd::bulk::compress(&plain, 3).unwrap();
+        assert_eq!(zstd_window(&single), Some(plain.len() as u64));
+        let p = crate::budget::Pool::new(1 << 20);
+        let mut d = ContentDecoder::new(Coding::Zstd, 1 << 20, &p).unwrap();
+        d.push(&single);
+        assert_eq!(d.finish(true).data, plain);
+        assert_eq!(p.held(), 0);
     }
 
     /// What Node's `zlib.brotliCompressSync` writes by default (window 2^22): only the
