@@ -21,8 +21,8 @@
 //!   the connections idle longest are evicted until every pool is under its low
 //!   watermark (`connections_evicted_memory`), see [`crate::budget`];
 //! - the map's hasher is seeded per table (an attacker who knows the hash cannot
-//!   aim every connection at one bucket); sharding and sampling use
-//!   [`FlowKey::stable_hash`], which is the same in every run;
+//!   aim every connection at one bucket); sampling uses [`FlowKey::stable_hash`], which
+//!   is the same in every run (sharding has its own such hash, `pipeline::flow_shard`);
 //! - with `ports: any` (an empty `ports` list) every TCP connection is tracked until its
 //!   first bytes tell: the HTTP stage decides which side is the client from who sends a
 //!   request line (see `HttpConnection::orient_by_content`), and a connection found not
@@ -57,7 +57,13 @@ pub struct FlowKey {
 impl FlowKey {
     /// The key of the connection between `x` and `y`, in either order.
     pub fn new(x: Endpoint, y: Endpoint) -> Self {
-        if (x.ip, x.port) <= (y.ip, y.port) {
+        let x_first = match (x.ip, y.ip) {
+            // The common case, on integers: an IPv4 address orders as its octets do, which
+            // is the order of its big-endian value.
+            (IpAddr::V4(a), IpAddr::V4(b)) => (a.to_bits(), x.port) <= (b.to_bits(), y.port),
+            _ => (x.ip, x.port) <= (y.ip, y.port),
+        };
+        if x_first {
             FlowKey { a: x, b: y }
         } else {
             FlowKey { a: y, b: x }
@@ -492,9 +498,17 @@ impl FlowTable {
     /// True when the heads or reassembly pool is above `mark` of its size. (The
     /// pending pool sheds by itself without losing pairing, and bodies are cut
     /// last: neither is worth evicting a connection for.)
+    ///
+    /// Asked after every segment, so it compares `held > mark × size` instead of dividing
+    /// (`Pool::fill`): the watermarks are multiples of 1/8, so for any pool under 2^50
+    /// bytes the product is exact and the answer is the division's.
     fn under_pressure(&self, mark: f64) -> bool {
-        let reassembly = self.budget.used() as f64 / self.budget.max().max(1) as f64;
-        reassembly > mark || self.pools.heads.fill() > mark
+        let above = |held: usize, max: usize| held as f64 > mark * max as f64;
+        let heads = &self.pools.heads;
+        // An unlimited (or empty) heads pool is never under pressure, as `fill` has it.
+        let heads_limited = heads.max() != usize::MAX && heads.max() != 0;
+        above(self.budget.used(), self.budget.max().max(1))
+            || (heads_limited && above(heads.held(), heads.max()))
     }
 
     /// Evicts the connections idle longest until every pool is under its low
@@ -1316,6 +1330,44 @@ mod tests {
     }
 
     #[test]
+    fn ipv4_keys_order_endpoints_as_the_generic_comparison_does() {
+        // FlowKey::new compares IPv4 endpoints as integers; the key (and so the sampling
+        // hash) must be what the comparison of `(IpAddr, port)` gives.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let (r1, r2) = (next(), next());
+            // Few distinct addresses and ports, so ties on either are common.
+            let ep = |r: u64| Endpoint {
+                ip: IpAddr::from([10, 0, (r >> 8) as u8 & 3, r as u8 & 3]),
+                port: (r >> 16) as u16 & 3,
+            };
+            let (a, b) = (ep(r1), ep(r2));
+            let generic = if (a.ip, a.port) <= (b.ip, b.port) {
+                (a, b)
+            } else {
+                (b, a)
+            };
+            let key = FlowKey::new(a, b);
+            assert_eq!((key.a, key.b), generic, "{a:?} {b:?}");
+        }
+    }
+
+    #[test]
+    fn watermarks_are_eighths_so_under_pressure_compares_exactly() {
+        // `under_pressure` multiplies instead of dividing; that is exact only for marks
+        // with few fraction bits (see its docs).
+        for mark in [HIGH_WATERMARK, LOW_WATERMARK] {
+            assert_eq!((mark * 8.0).fract(), 0.0, "{mark}");
+        }
+    }
+
+    #[test]
     fn the_table_hasher_is_seeded_but_shards_are_stable() {
         let key = FlowKey::new(
             Endpoint {
@@ -1327,7 +1379,7 @@ mod tests {
                 port: SERVER.1,
             },
         );
-        // The sharding hash is a constant of the key (same in every run and process).
+        // The sampling hash is a constant of the key (same in every run and process).
         assert_eq!(key.stable_hash(), key.stable_hash());
         let a = FlowTable::new(cfg(), 0);
         let b = FlowTable::new(cfg(), 0);
