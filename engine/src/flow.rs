@@ -21,8 +21,8 @@
 //!   the connections idle longest are evicted until every pool is under its low
 //!   watermark (`connections_evicted_memory`), see [`crate::budget`];
 //! - the map's hasher is seeded per table (an attacker who knows the hash cannot
-//!   aim every connection at one bucket); sharding and sampling use
-//!   [`FlowKey::stable_hash`], which is the same in every run;
+//!   aim every connection at one bucket); sampling uses [`FlowKey::stable_hash`], which
+//!   is the same in every run (sharding has its own such hash, `pipeline::flow_shard`);
 //! - with `ports: any` (an empty `ports` list) every TCP connection is tracked until its
 //!   first bytes tell: the HTTP stage decides which side is the client from who sends a
 //!   request line (see `HttpConnection::orient_by_content`), and a connection found not
@@ -57,7 +57,13 @@ pub struct FlowKey {
 impl FlowKey {
     /// The key of the connection between `x` and `y`, in either order.
     pub fn new(x: Endpoint, y: Endpoint) -> Self {
-        if (x.ip, x.port) <= (y.ip, y.port) {
+        let x_first = match (x.ip, y.ip) {
+            // The common case, on integers: an IPv4 address orders as its octets do, which
+            // is the order of its big-endian value.
+            (IpAddr::V4(a), IpAddr::V4(b)) => (a.to_bits(), x.port) <= (b.to_bits(), y.port),
+            _ => (x.ip, x.port) <= (y.ip, y.port),
+        };
+        if x_first {
             FlowKey { a: x, b: y }
         } else {
             FlowKey { a: y, b: x }
@@ -302,156 +308,119 @@ impl FlowTable {
             }
         }
 
-        if !self.conns.contains_key(&key) {
-            // Only a SYN or a segment carrying data starts tracking: a lone ACK, FIN
-            // or RST of a connection we never saw has nothing to tell.
-            if !flags.syn() && seg.payload.is_empty() {
-                return;
-            }
-            if self.conns.len() >= self.cfg.max_connections
-                && !self.evict_first(Evictable::HalfOpen, ts, c, out)
-                && !self.evict_first(Evictable::Unanswered, ts, c, out)
-            {
-                if flags.syn() && !flags.ack() {
-                    c.flow.connections_over_cap += 1;
+        // One lookup for a connection already tracked (nearly every segment); a new one
+        // is opened, then looked up again.
+        let after = match self.conns.get_mut(&key) {
+            Some(conn) => feed(conn, seg, src, ts, &self.cfg, &mut self.budget, c, out),
+            None => {
+                if !self.open(seg, key, src, dst, src_monitored, dst_monitored, ts, c, out) {
+                    return;
                 }
-                c.flow.segments_over_cap += 1;
-                return;
+                let Some(conn) = self.conns.get_mut(&key) else {
+                    return;
+                };
+                feed(conn, seg, src, ts, &self.cfg, &mut self.budget, c, out)
             }
-            let client_is_src = if src_monitored != dst_monitored {
-                dst_monitored
-            } else if flags.syn() {
-                // Both ports monitored: the SYN's sender is the client.
-                !flags.ack()
-            } else {
-                // Mid-stream with both ports monitored: guess the lower port serves.
-                seg.dst_port <= seg.src_port
-            };
-            let (client, server) = if client_is_src {
-                (src, dst)
-            } else {
-                (dst, src)
-            };
-            let meta = ConnMeta {
-                id: self.id_prefix | (self.next_id & ((1 << 48) - 1)),
-                client,
-                server,
-                direction: self.direction_of(&client, &server),
-                mid_stream: !flags.syn(),
-            };
-            self.next_id += 1;
-            c.flow.connections_opened += 1;
-            let mut http = HttpConnection::new(&meta).with_budget(self.pools.clone());
-            if any {
-                // Which side is the client is only a guess until the first bytes tell.
-                let swapped = self.direction_of(&server, &client);
-                http = http.orient_by_content(swapped);
+        };
+        match after {
+            After::Open => {}
+            After::NotHttp => {
+                c.flow.connections_not_http += 1;
+                self.remove(&key, ts, c, out);
+                self.let_go(key, ts);
             }
-            let id = meta.id;
-            self.conns.insert(
-                key,
-                Box::new(Connection {
-                    meta,
-                    from_client: Reassembler::new(),
-                    from_server: Reassembler::new(),
-                    http,
-                    last_seen: ts,
-                    client_started: false,
-                    carried_data: false,
-                    answered: false,
-                }),
-            );
-            self.note_new(key, id);
-        }
-
-        let Some(conn) = self.conns.get_mut(&key) else {
-            return;
-        };
-        conn.last_seen = ts;
-        let side = if conn.meta.client == src {
-            Side::Client
-        } else {
-            Side::Server
-        };
-        if side == Side::Client && (!seg.payload.is_empty() || flags.fin()) {
-            conn.client_started = true;
-        }
-        if !seg.payload.is_empty() {
-            conn.carried_data = true;
-            conn.answered |= side == Side::Server;
-        }
-        let segment = Segment {
-            seq: seg.seq,
-            syn: flags.syn(),
-            fin: flags.fin(),
-            rst: flags.rst(),
-            payload: seg.payload,
-            missing: seg.missing,
-            ts,
-        };
-        let cfg = &self.cfg;
-        let Connection {
-            from_client,
-            from_server,
-            http,
-            ..
-        } = &mut **conn;
-        let (this, other) = match side {
-            Side::Client => (from_client, from_server),
-            Side::Server => (from_server, from_client),
-        };
-        if flags.ack() {
-            // The acknowledgement is older than the payload it rides with: the sender had
-            // received the other direction's bytes up to `ack` before it sent this. So a
-            // hole before `ack` is declared lost first — a request the capture missed
-            // becomes a placeholder before the response that answers it is parsed, and
-            // the response pairs with it instead of being orphaned.
-            let mut sink = ToHttp {
-                http: &mut *http,
-                side: side.peer(),
-                cfg: &cfg.http,
-                stats: &mut c.http,
-                not_parsed: &mut c.flow.bytes_not_parsed,
-                out: &mut *out,
-            };
-            other.peer_ack(
-                seg.ack,
-                ts,
-                &cfg.reassembly,
-                &mut self.budget,
-                &mut c.reassembly,
-                &mut sink,
-            );
-        }
-        let mut sink = ToHttp {
-            http,
-            side,
-            cfg: &cfg.http,
-            stats: &mut c.http,
-            not_parsed: &mut c.flow.bytes_not_parsed,
-            out: &mut *out,
-        };
-        this.segment(
-            &segment,
-            &cfg.reassembly,
-            &mut self.budget,
-            &mut c.reassembly,
-            &mut sink,
-        );
-        if any && conn.http.is_not_http() {
-            c.flow.connections_not_http += 1;
-            self.remove(&key, ts, c, out);
-            self.let_go(key, ts);
-        } else if flags.rst() {
-            c.flow.connections_reset += 1;
-            self.remove(&key, ts, c, out);
-        } else if conn.from_client.is_closed() && conn.from_server.is_closed() {
-            c.flow.connections_closed += 1;
-            self.remove(&key, ts, c, out);
+            After::Reset => {
+                c.flow.connections_reset += 1;
+                self.remove(&key, ts, c, out);
+            }
+            After::Closed => {
+                c.flow.connections_closed += 1;
+                self.remove(&key, ts, c, out);
+            }
         }
         if self.under_pressure(HIGH_WATERMARK) {
             self.relieve_pressure(ts, c, out);
         }
+    }
+
+    /// Starts tracking the connection `key` that `seg` (from `src` to `dst`) belongs to,
+    /// making room at the cap; false when it is not tracked (counted).
+    #[allow(clippy::too_many_arguments)]
+    #[inline(never)]
+    fn open(
+        &mut self,
+        seg: &TcpSegment<'_>,
+        key: FlowKey,
+        src: Endpoint,
+        dst: Endpoint,
+        src_monitored: bool,
+        dst_monitored: bool,
+        ts: Timestamp,
+        c: &mut FlowCounters,
+        out: &mut Vec<HttpMessage>,
+    ) -> bool {
+        let flags = seg.flags;
+        let any = self.cfg.ports.is_empty();
+        // Only a SYN or a segment carrying data starts tracking: a lone ACK, FIN
+        // or RST of a connection we never saw has nothing to tell.
+        if !flags.syn() && seg.payload.is_empty() {
+            return false;
+        }
+        if self.conns.len() >= self.cfg.max_connections
+            && !self.evict_first(Evictable::HalfOpen, ts, c, out)
+            && !self.evict_first(Evictable::Unanswered, ts, c, out)
+        {
+            if flags.syn() && !flags.ack() {
+                c.flow.connections_over_cap += 1;
+            }
+            c.flow.segments_over_cap += 1;
+            return false;
+        }
+        let client_is_src = if src_monitored != dst_monitored {
+            dst_monitored
+        } else if flags.syn() {
+            // Both ports monitored: the SYN's sender is the client.
+            !flags.ack()
+        } else {
+            // Mid-stream with both ports monitored: guess the lower port serves.
+            seg.dst_port <= seg.src_port
+        };
+        let (client, server) = if client_is_src {
+            (src, dst)
+        } else {
+            (dst, src)
+        };
+        let meta = ConnMeta {
+            id: self.id_prefix | (self.next_id & ((1 << 48) - 1)),
+            client,
+            server,
+            direction: self.direction_of(&client, &server),
+            mid_stream: !flags.syn(),
+        };
+        self.next_id += 1;
+        c.flow.connections_opened += 1;
+        let mut http = HttpConnection::new(&meta).with_budget(self.pools.clone());
+        if any {
+            // Which side is the client is only a guess until the first bytes tell.
+            let swapped = self.direction_of(&server, &client);
+            http = http.orient_by_content(swapped);
+        }
+        let id = meta.id;
+        self.conns.insert(
+            key,
+            Box::new(Connection {
+                meta,
+                from_client: Reassembler::new(),
+                from_server: Reassembler::new(),
+                http,
+                last_seen: ts,
+                client_started: false,
+                carried_data: false,
+                answered: false,
+            }),
+        );
+        self.note_new(key, id);
+        true
     }
 
     /// Remembers `key` as not HTTP (`ports: any`). The set holds at most
@@ -529,9 +498,17 @@ impl FlowTable {
     /// True when the heads or reassembly pool is above `mark` of its size. (The
     /// pending pool sheds by itself without losing pairing, and bodies are cut
     /// last: neither is worth evicting a connection for.)
+    ///
+    /// Asked after every segment, so it compares `held > mark × size` instead of dividing
+    /// (`Pool::fill`): the watermarks are multiples of 1/8, so for any pool under 2^50
+    /// bytes the product is exact and the answer is the division's.
     fn under_pressure(&self, mark: f64) -> bool {
-        let reassembly = self.budget.used() as f64 / self.budget.max().max(1) as f64;
-        reassembly > mark || self.pools.heads.fill() > mark
+        let above = |held: usize, max: usize| held as f64 > mark * max as f64;
+        let heads = &self.pools.heads;
+        // An unlimited (or empty) heads pool is never under pressure, as `fill` has it.
+        let heads_limited = heads.max() != usize::MAX && heads.max() != 0;
+        above(self.budget.used(), self.budget.max().max(1))
+            || (heads_limited && above(heads.held(), heads.max()))
     }
 
     /// Evicts the connections idle longest until every pool is under its low
@@ -648,6 +625,115 @@ impl FlowTable {
             self.remove(&key, now, c, out);
         }
         !self.conns.is_empty()
+    }
+}
+
+/// What a segment left its connection as.
+enum After {
+    /// Still open.
+    Open,
+    /// Found not to be HTTP (`ports: any`): let go.
+    NotHttp,
+    /// Reset.
+    Reset,
+    /// Both directions closed.
+    Closed,
+}
+
+/// Feeds `seg` (sent by `src`, captured at `ts`) to its connection: the peer's
+/// acknowledgement first, then this direction's bytes. Takes the table's parts rather
+/// than the table, so the connection can stay borrowed from the map (one lookup).
+#[allow(clippy::too_many_arguments)]
+#[inline]
+fn feed(
+    conn: &mut Connection,
+    seg: &TcpSegment<'_>,
+    src: Endpoint,
+    ts: Timestamp,
+    cfg: &FlowConfig,
+    budget: &mut Budget,
+    c: &mut FlowCounters,
+    out: &mut Vec<HttpMessage>,
+) -> After {
+    let flags = seg.flags;
+    conn.last_seen = ts;
+    let side = if conn.meta.client == src {
+        Side::Client
+    } else {
+        Side::Server
+    };
+    if side == Side::Client && (!seg.payload.is_empty() || flags.fin()) {
+        conn.client_started = true;
+    }
+    if !seg.payload.is_empty() {
+        conn.carried_data = true;
+        conn.answered |= side == Side::Server;
+    }
+    let segment = Segment {
+        seq: seg.seq,
+        syn: flags.syn(),
+        fin: flags.fin(),
+        rst: flags.rst(),
+        payload: seg.payload,
+        missing: seg.missing,
+        ts,
+    };
+    let Connection {
+        from_client,
+        from_server,
+        http,
+        ..
+    } = conn;
+    let (this, other) = match side {
+        Side::Client => (from_client, from_server),
+        Side::Server => (from_server, from_client),
+    };
+    if flags.ack() {
+        // The acknowledgement is older than the payload it rides with: the sender had
+        // received the other direction's bytes up to `ack` before it sent this. So a
+        // hole before `ack` is declared lost first — a request the capture missed
+        // becomes a placeholder before the response that answers it is parsed, and
+        // the response pairs with it instead of being orphaned.
+        let mut sink = ToHttp {
+            http: &mut *http,
+            side: side.peer(),
+            cfg: &cfg.http,
+            stats: &mut c.http,
+            not_parsed: &mut c.flow.bytes_not_parsed,
+            out: &mut *out,
+        };
+        other.peer_ack(
+            seg.ack,
+            ts,
+            &cfg.reassembly,
+            budget,
+            &mut c.reassembly,
+            &mut sink,
+        );
+    }
+    let mut sink = ToHttp {
+        http,
+        side,
+        cfg: &cfg.http,
+        stats: &mut c.http,
+        not_parsed: &mut c.flow.bytes_not_parsed,
+        out: &mut *out,
+    };
+    this.segment(
+        &segment,
+        &cfg.reassembly,
+        budget,
+        &mut c.reassembly,
+        &mut sink,
+    );
+    if cfg.ports.is_empty() && conn.http.is_not_http() {
+        After::NotHttp
+    } else if flags.rst() {
+        After::Reset
+    } else if conn.from_client.is_closed() && conn.from_server.is_closed() {
+        After::Closed
+    } else {
+        After::Open
     }
 }
 
@@ -1244,6 +1330,44 @@ mod tests {
     }
 
     #[test]
+    fn ipv4_keys_order_endpoints_as_the_generic_comparison_does() {
+        // FlowKey::new compares IPv4 endpoints as integers; the key (and so the sampling
+        // hash) must be what the comparison of `(IpAddr, port)` gives.
+        let mut x = 0x9e37_79b9_7f4a_7c15u64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let (r1, r2) = (next(), next());
+            // Few distinct addresses and ports, so ties on either are common.
+            let ep = |r: u64| Endpoint {
+                ip: IpAddr::from([10, 0, (r >> 8) as u8 & 3, r as u8 & 3]),
+                port: (r >> 16) as u16 & 3,
+            };
+            let (a, b) = (ep(r1), ep(r2));
+            let generic = if (a.ip, a.port) <= (b.ip, b.port) {
+                (a, b)
+            } else {
+                (b, a)
+            };
+            let key = FlowKey::new(a, b);
+            assert_eq!((key.a, key.b), generic, "{a:?} {b:?}");
+        }
+    }
+
+    #[test]
+    fn watermarks_are_eighths_so_under_pressure_compares_exactly() {
+        // `under_pressure` multiplies instead of dividing; that is exact only for marks
+        // with few fraction bits (see its docs).
+        for mark in [HIGH_WATERMARK, LOW_WATERMARK] {
+            assert_eq!((mark * 8.0).fract(), 0.0, "{mark}");
+        }
+    }
+
+    #[test]
     fn the_table_hasher_is_seeded_but_shards_are_stable() {
         let key = FlowKey::new(
             Endpoint {
@@ -1255,7 +1379,7 @@ mod tests {
                 port: SERVER.1,
             },
         );
-        // The sharding hash is a constant of the key (same in every run and process).
+        // The sampling hash is a constant of the key (same in every run and process).
         assert_eq!(key.stable_hash(), key.stable_hash());
         let a = FlowTable::new(cfg(), 0);
         let b = FlowTable::new(cfg(), 0);

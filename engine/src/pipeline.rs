@@ -12,17 +12,22 @@
 //! directions meet on one worker) — the file-replay analogue of the kernel's fanout:
 //! no reader thread to become the bottleneck, no packet copies, no packet queues.
 //! Reading a file from the page cache costs far less than processing its packets,
-//! so each worker's share of the work, not the reading, sets the pace.
+//! so each worker's share of the work, not the reading, sets the pace — provided a
+//! foreign packet costs next to nothing: a worker learns a packet's shard from its
+//! addresses and ports at fixed offsets (`wire::peek_flow`) and decodes only its own.
+//! Each worker also hands its batches to the outputs itself (one at a time, under a
+//! lock), so no thread sits between the workers and the outputs.
 //!
 //! Replaying a file is lossless: the queue to the outputs applies back-pressure to
 //! the workers instead of dropping (a file can wait; live capture cannot, and sheds
 //! instead).
 
+use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Sender, TrySendError};
+use crossbeam_channel::{Sender, TrySendError};
 use serde_json::json;
 
 use crate::budget::Pool;
@@ -31,15 +36,15 @@ use crate::capture::source::{Ending, FileSource, HandOff, PacketSource, Polled};
 use crate::capture::{CaptureError, Packet};
 use crate::config::{LogLevel, Settings};
 use crate::fatal::{self, FaultPoint, ThreadPanic};
-use crate::flow::{FlowConfig, FlowCounters, FlowKey, FlowTable};
+use crate::flow::{FlowConfig, FlowCounters, FlowTable};
 use crate::http::HttpConfig;
-use crate::message::{Endpoint, HttpMessage, Placement};
+use crate::message::{HttpMessage, Placement};
 use crate::output::log::log;
 use crate::output::{Batch, Output};
 use crate::reassembly::Limits;
 use crate::stats::{CaptureStats, OutputStats, Stats};
 use crate::time::Timestamp;
-use crate::wire::{decode_tcp, DecodeError, DecodeStats, LinkType, TcpSegment};
+use crate::wire::{decode_tcp, peek_flow, DecodeError, DecodeStats, LinkType, TcpSegment};
 
 /// Connections flushed between two hand-overs at the end of a capture.
 pub const FINISH_SLICE: usize = 16;
@@ -148,7 +153,9 @@ impl Worker {
     }
 
     /// Processes `frame` only if it belongs to shard `shard` of `shards` (see
-    /// `shard_of`); frames that do not decode belong to shard 0, which counts why.
+    /// [`shard_of`]). Every worker of a file sees every frame, so a foreign one must cost
+    /// little: the common layouts are told by [`peek_flow`] alone, and only the rest are
+    /// decoded to learn their shard (and then not decoded again by their owner).
     #[inline]
     pub fn packet_in_shard(
         &mut self,
@@ -158,6 +165,12 @@ impl Worker {
         shard: usize,
         shards: usize,
     ) {
+        if let Some(p) = peek_flow(link, frame) {
+            if flow_shard(p.src, p.src_port, p.dst, p.dst_port, shards) == shard {
+                self.packet(link, frame, ts);
+            }
+            return;
+        }
         let decoded = decode_tcp(link, frame);
         let mine = match &decoded {
             Ok(seg) => segment_shard(seg, shards) == shard,
@@ -361,8 +374,7 @@ pub(crate) trait Downstream {
     fn hand_over(&mut self, worker: &mut Worker, policy: HandOff) -> bool;
 }
 
-/// The queue to an output stage on another thread (live capture; a file read by
-/// several workers).
+/// The queue to an output stage on another thread (live capture).
 pub(crate) struct OutputQueue {
     pub(crate) tx: Sender<Batch>,
     /// Bytes of batches waiting in the queue, all workers together (live capture: a batch
@@ -545,7 +557,7 @@ pub fn run_file_until(
 }
 
 /// [`run_file_until`], reporting counters while it runs: about every 250 ms each worker
-/// `k` calls `progress(k, its counters so far)`, and the delivering thread calls
+/// `k` calls `progress(k, its counters so far)`, and the thread delivering a batch calls
 /// `progress(workers, counters with only `output` set)`. The [`RunSummary`] has the
 /// final totals; callers that keep the reports must replace them with it.
 pub fn run_file_observed(
@@ -709,8 +721,9 @@ impl RunControl for Replay<'_> {
 }
 
 impl Replay<'_> {
-    /// The sharded replay (see the module docs): one thread per shard reads `path` and
-    /// keeps its shard; this thread delivers their batches.
+    /// The sharded replay (see the module docs): one thread per shard reads `path`, keeps
+    /// its shard and hands its batches to the outputs itself, one worker at a time; this
+    /// thread only waits for them.
     fn sharded(
         &self,
         path: &str,
@@ -718,22 +731,25 @@ impl Replay<'_> {
         placement: Option<&Placement>,
         to: &mut Delivery<'_, '_>,
     ) -> (Stats, Option<String>, Option<ThreadPanic>) {
-        let (msg_tx, msg_rx) = bounded::<Batch>(self.shards * 4);
+        // Workers deliver under this lock rather than through a queue to this thread: a
+        // batch then wakes one thread (the output's), not two, and this thread needs no
+        // core. Serialising happens before the lock (`take_batch`); under it only the
+        // hand-over to the outputs, which waits for room when they are full — the same
+        // back-pressure a bounded queue gave. A panic while it is held (an output's `send`)
+        // ends that worker and stops the replay; the others go on delivering what they
+        // hold (a poisoned lock guards nothing half-done: `deliver` counts a batch only
+        // once it was handed on).
+        let to = Mutex::new(to);
         std::thread::scope(|scope| {
             let handles: Vec<_> = (0..self.shards)
                 .map(|id| {
-                    let (cfg, msg_tx) = (cfg.clone(), msg_tx.clone());
+                    let cfg = cfg.clone();
                     let placement = placement.cloned();
+                    let to = &to;
                     let name = format!("tcp-sniffer-replay-{id}");
                     let body = move || {
                         let mut w = Worker::new(cfg, id as u16).with_placement(placement);
-                        // A closed receiver: the outputs are gone; the loop stops reading.
-                        let mut down = OutputQueue {
-                            tx: msg_tx,
-                            // Never charged: a file hands over with `Wait`, which blocks
-                            // on the bounded queue instead.
-                            queued: Pool::new(usize::MAX),
-                        };
+                        let mut down = SharedDelivery(to);
                         // The caller opened it a moment ago; failing now means it changed.
                         let damaged = match CaptureFile::open(path) {
                             Ok(file) => {
@@ -749,8 +765,8 @@ impl Replay<'_> {
                         };
                         (w.stats(), damaged)
                     };
-                    // A panic ends this worker (its sender is dropped as it unwinds) and
-                    // stops the others; what they already sent is still delivered.
+                    // A panic ends this worker and stops the others; what they already
+                    // handed over is still delivered.
                     let thread = name.clone();
                     std::thread::Builder::new()
                         .name(name)
@@ -762,15 +778,6 @@ impl Replay<'_> {
                         .expect("cannot start a replay worker thread")
                 })
                 .collect();
-            drop(msg_tx);
-            let mut closed = false;
-            for batch in msg_rx.iter() {
-                if closed {
-                    continue; // keep draining so workers can finish
-                }
-                to.deliver(batch);
-                closed = to.all_closed();
-            }
             let mut stats = Stats::default();
             let mut damaged = None;
             let mut failed = None;
@@ -798,11 +805,39 @@ impl Replay<'_> {
     }
 }
 
-/// The worker for a frame: by the direction-independent hash of its connection.
-/// Frames that do not decode go to worker 0, which counts why.
+/// The outputs of a sharded replay, shared by its workers (see [`Replay::sharded`]).
+struct SharedDelivery<'a, 'o, 'p>(&'a Mutex<&'a mut Delivery<'o, 'p>>);
+
+impl Downstream for SharedDelivery<'_, '_, '_> {
+    fn hand_over(&mut self, worker: &mut Worker, _policy: HandOff) -> bool {
+        if worker.pending() == 0 {
+            let to = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            return !to.all_closed();
+        }
+        // Serialised outside the lock: that is the workers' parallel part.
+        let batch = worker.take_batch();
+        let mut to = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if to.all_closed() {
+            // Nothing will take it (the outputs are gone): drop it and stop reading.
+            return false;
+        }
+        to.deliver(batch);
+        !to.all_closed()
+    }
+}
+
+/// The worker for a frame: by the direction-independent hash of its connection's addresses
+/// and ports ([`flow_shard`]), found by [`peek_flow`] for the common layouts and by the full
+/// decode otherwise. A frame that does not decode goes to worker 0, which counts why —
+/// unless `peek_flow` found its addresses, then to theirs (the worker that owns them counts
+/// it). Either way exactly one worker takes each frame, and both directions of a
+/// connection meet on one worker.
 pub(crate) fn shard_of(link: LinkType, frame: &[u8], workers: usize) -> usize {
     if workers <= 1 {
         return 0;
+    }
+    if let Some(p) = peek_flow(link, frame) {
+        return flow_shard(p.src, p.src_port, p.dst, p.dst_port, workers);
     }
     match decode_tcp(link, frame) {
         Ok(seg) => segment_shard(&seg, workers),
@@ -812,18 +847,42 @@ pub(crate) fn shard_of(link: LinkType, frame: &[u8], workers: usize) -> usize {
 
 /// The worker for a decoded segment (see [`shard_of`]).
 fn segment_shard(seg: &TcpSegment<'_>, workers: usize) -> usize {
+    flow_shard(seg.src, seg.src_port, seg.dst, seg.dst_port, workers)
+}
+
+/// The shard of the connection between `a:a_port` and `b:b_port`, out of `workers`: the same
+/// in both directions (the endpoints' hashes are added, which commutes) and in every run
+/// (no random seed). Cheaper than [`crate::flow::FlowKey::stable_hash`] (no ordering of the endpoints, no
+/// byte-wise hasher): every worker of a file computes it for every frame.
+#[inline]
+fn flow_shard(a: IpAddr, a_port: u16, b: IpAddr, b_port: u16, workers: usize) -> usize {
     if workers <= 1 {
         return 0;
     }
-    let key = FlowKey::new(
-        Endpoint {
-            ip: seg.src,
-            port: seg.src_port,
-        },
-        Endpoint {
-            ip: seg.dst,
-            port: seg.dst_port,
-        },
-    );
-    (key.stable_hash() % workers as u64) as usize
+    let h = endpoint_hash(a, a_port).wrapping_add(endpoint_hash(b, b_port));
+    // The high bits of `h * workers`: an even split without a division.
+    ((u128::from(h) * workers as u128) >> 64) as usize
+}
+
+/// A well-mixed 64-bit hash of one endpoint.
+#[inline]
+fn endpoint_hash(ip: IpAddr, port: u16) -> u64 {
+    let port = u64::from(port) << 32;
+    let x = match ip {
+        IpAddr::V4(v4) => u64::from(v4.to_bits()) | port,
+        IpAddr::V6(v6) => {
+            let bits = v6.to_bits();
+            // Bit 63 keeps an IPv6 endpoint from meeting an IPv4 one on purpose.
+            (bits as u64) ^ ((bits >> 64) as u64).rotate_left(29) ^ port ^ (1 << 63)
+        }
+    };
+    mix64(x)
+}
+
+/// splitmix64's finaliser: every input bit flips about half the output bits.
+#[inline]
+fn mix64(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }

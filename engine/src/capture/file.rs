@@ -96,6 +96,7 @@ impl CaptureFile {
     }
 
     /// The next record.
+    #[inline]
     pub fn next_record(&mut self) -> Record<'_> {
         if let Some(fast) = &mut self.fast {
             match fast.next() {
@@ -250,10 +251,10 @@ impl FastPcap {
         self.end >= n
     }
 
+    /// The `u32` in the file's byte order at `at` of a record header.
     #[inline]
-    fn u32_at(&self, i: usize) -> u32 {
-        let b = &self.buf[i..i + 4];
-        let v = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+    fn field(&self, header: &[u8; RECORD_HEADER], at: usize) -> u32 {
+        let v = u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]]);
         if self.swapped {
             v.swap_bytes()
         } else {
@@ -264,6 +265,36 @@ impl FastPcap {
     /// The next record (see [`Fast`]).
     #[inline]
     fn next(&mut self) -> Fast {
+        // Nearly every record is already whole in the buffer: one bounds check for it,
+        // and the refill path only when it is not.
+        match self.buffered() {
+            Some(record) => record,
+            None => self.refill_and_next(),
+        }
+    }
+
+    /// The next record if its header and bytes are all buffered and it is one the fast
+    /// reader takes; `None` otherwise (the caller refills, or hands over).
+    #[inline]
+    fn buffered(&mut self) -> Option<Fast> {
+        let unread = self.buf.get(self.start..self.end)?;
+        let header = unread.first_chunk::<RECORD_HEADER>()?;
+        let caplen = self.field(header, 8);
+        // Longer than the snapshot: libpcap's to refuse, with its own words.
+        if caplen > self.snapshot || unread.len() - RECORD_HEADER < caplen as usize {
+            return None;
+        }
+        let ts = self.timestamp(self.field(header, 0), self.field(header, 4));
+        let at = self.start + RECORD_HEADER;
+        self.start = at + caplen as usize;
+        self.records += 1;
+        Some(Fast::Packet(ts, at..self.start))
+    }
+
+    /// Refills the buffer, then reads the next record; the end of the file, or a hand-over
+    /// at anything the fast reader is not sure of.
+    #[cold]
+    fn refill_and_next(&mut self) -> Fast {
         if !self.fill(RECORD_HEADER) {
             // Nothing left: the end. A partial header is damage, libpcap's to word.
             return if self.start == self.end {
@@ -272,15 +303,20 @@ impl FastPcap {
                 Fast::HandOver
             };
         }
-        let h = self.start;
-        let (secs, frac, caplen) = (self.u32_at(h), self.u32_at(h + 4), self.u32_at(h + 8));
+        let header = self.buf[self.start..self.end].first_chunk::<RECORD_HEADER>();
+        let Some(caplen) = header.map(|h| self.field(h, 8)) else {
+            return Fast::HandOver; // cannot be: `fill` made the header's bytes available
+        };
         if caplen > self.snapshot || !self.fill(RECORD_HEADER + caplen as usize) {
             return Fast::HandOver;
         }
-        // `fill` may have moved the unread bytes to the front.
-        let at = self.start + RECORD_HEADER;
-        self.start = at + caplen as usize;
-        self.records += 1;
+        // `fill` may have moved the unread bytes to the front: read the record from there.
+        self.buffered().unwrap_or(Fast::HandOver)
+    }
+
+    /// A record's capture time from its two time fields.
+    #[inline]
+    fn timestamp(&self, secs: u32, frac: u32) -> Timestamp {
         // As libpcap 1.10 has it: the file's fields widen to its 64-bit `timeval` signed
         // when in host order but unsigned when byte-swapped (so 0x8000_0000 seconds is
         // before 1970 in one and 2038 in the other); nanoseconds scale down by integer
@@ -296,8 +332,7 @@ impl FastPcap {
         if self.nanos {
             frac /= 1000;
         }
-        let ts = Timestamp::from_secs_micros(secs.max(0) as u64, frac.clamp(0, 999_999) as u64);
-        Fast::Packet(ts, at..at + caplen as usize)
+        Timestamp::from_secs_micros(secs.max(0) as u64, frac.clamp(0, 999_999) as u64)
     }
 }
 

@@ -24,7 +24,9 @@
 //! `wire` module: [`ethernet`] (Ethernet II and 802.1Q/802.1ad VLAN tags), [`sll`] (Linux cooked
 //! v1 and v2), [`loopback`] (BSD null and OpenBSD loop), [`pppoe`] (PPPoE sessions and Cisco
 //! HDLC), [`ipv4`], [`ipv6`] (with extension headers), [`encap`] (IP-in-IP, GRE, VXLAN and
-//! Geneve over IPv4, unwrapped to the inner flow) and [`tcp`]. A view such as [`ipv4::Ipv4Packet<T: AsRef<[u8]>>`](ipv4::Ipv4Packet)
+//! Geneve over IPv4, unwrapped to the inner flow) and [`tcp`]; [`peek`] finds just a frame's
+//! addresses and ports for the common layouts, for sharding (no view, no checks beyond
+//! bounds; its contract with `decode_tcp` is in its module docs). A view such as [`ipv4::Ipv4Packet<T: AsRef<[u8]>>`](ipv4::Ipv4Packet)
 //! names its fields as byte ranges in a private `mod field` and reads each with a one-line
 //! accessor.
 //!
@@ -82,10 +84,12 @@ pub mod ethernet;
 pub mod ipv4;
 pub mod ipv6;
 pub mod loopback;
+pub mod peek;
 pub mod pppoe;
 pub mod sll;
 pub mod tcp;
 
+pub use peek::{peek_flow, FlowPeek};
 pub use tcp::TcpFlags;
 
 /// The pcap `LINKTYPE_*` values we decode.

@@ -618,3 +618,134 @@ fn mutated_frames_never_panic() {
     assert!(decoded > 0 && stats.total() > 0, "{decoded} {stats:?}");
     assert!(stats.truncated > 0 && stats.malformed > 0 && stats.not_tcp > 0);
 }
+
+// ---- peek_flow: the cheap look sharding uses must agree with the full decode ----
+
+/// [`IPV6_RESPONSE`] without its extension headers: TCP is the first next header, the
+/// layout `peek_flow` reads.
+fn ipv6_response_direct() -> Vec<u8> {
+    let mut p = IPV6_RESPONSE[..40].to_vec();
+    p[6] = protocol::TCP;
+    let upper = &IPV6_RESPONSE[64..];
+    p[4..6].copy_from_slice(&(upper.len() as u16).to_be_bytes());
+    p.extend_from_slice(upper);
+    p
+}
+
+/// Every fixture, plus the layouts only `peek_flow`'s positive path reads.
+fn peek_cases() -> Vec<(LinkType, Vec<u8>)> {
+    let mut all: Vec<(LinkType, Vec<u8>)> = cases().into_iter().map(|(l, f, _)| (l, f)).collect();
+    let v6 = ipv6_response_direct();
+    all.push((LinkType::Ethernet, frame(&ETH_IPV6, &v6)));
+    all.push((LinkType::LinuxSll2, frame(&SLL2_IPV6, &v6)));
+    all.push((LinkType::Raw, v6.clone()));
+    all.push((LinkType::Ipv6, v6));
+    all
+}
+
+/// The contract: when both answer, they name the same flow. True when both did.
+fn check_peek(link: LinkType, frame: &[u8], decoded: &Result<TcpSegment<'_>, DecodeError>) -> bool {
+    let (Some(p), Ok(seg)) = (peek_flow(link, frame), decoded) else {
+        return false;
+    };
+    assert_eq!(
+        (p.src, p.src_port, p.dst, p.dst_port),
+        (seg.src, seg.src_port, seg.dst, seg.dst_port),
+        "{link:?} {frame:02x?}"
+    );
+    true
+}
+
+#[test]
+fn peek_finds_the_common_layouts_and_agrees_with_the_decode() {
+    let v6 = ipv6_response_direct();
+    assert_eq!(decode_tcp(LinkType::Ipv6, &v6), Ok(response()));
+    let expect = [
+        (
+            LinkType::Ethernet,
+            frame(&ETH_IPV4, &IPV4_REQUEST),
+            request(),
+        ),
+        (LinkType::Ethernet, frame(&ETH_IPV6, &v6), response()),
+        (
+            LinkType::LinuxSll,
+            frame(&SLL_IPV4, &IPV4_REQUEST),
+            request(),
+        ),
+        (LinkType::LinuxSll2, frame(&SLL2_IPV6, &v6), response()),
+        (LinkType::Raw, IPV4_REQUEST.to_vec(), request()),
+        (LinkType::Raw, v6.clone(), response()),
+        (LinkType::Ipv4, IPV4_REQUEST.to_vec(), request()),
+        (LinkType::Ipv6, v6.clone(), response()),
+    ];
+    for (link, frame, seg) in expect {
+        let p = peek_flow(link, &frame).unwrap_or_else(|| panic!("{link:?}: no peek"));
+        assert_eq!(
+            (p.src, p.src_port, p.dst, p.dst_port),
+            (seg.src, seg.src_port, seg.dst, seg.dst_port)
+        );
+    }
+    // Tags, tunnels, PPPoE, extension headers and the loopback headers: decode fully.
+    for (link, frame) in [
+        (LinkType::Ethernet, frame(&ETH_QINQ_IPV6, &IPV6_RESPONSE)),
+        (LinkType::Ethernet, frame(&ETH_IPV6, &IPV6_RESPONSE)),
+        (LinkType::Ipv4, outer(4, &[], &IPV4_REQUEST)),
+        (LinkType::Null, frame(&2u32.to_le_bytes(), &IPV4_REQUEST)),
+    ] {
+        assert_eq!(peek_flow(link, &frame), None, "{link:?}");
+    }
+    // A fragment is the full decode's to count.
+    let mut fragment = IPV4_REQUEST;
+    fragment[6] |= 0x20; // MF
+    assert_eq!(peek_flow(LinkType::Ipv4, &fragment), None);
+    for (link, frame) in peek_cases() {
+        check_peek(link, &frame, &decode_tcp(link, &frame));
+    }
+}
+
+#[test]
+fn peek_agrees_with_the_decode_on_every_prefix_and_mutation() {
+    let mut rng = XorShift(0x5851_f42d_4c95_7f2d);
+    let mut agreed = 0;
+    for (link, original) in peek_cases() {
+        for len in 0..=original.len() {
+            let f = &original[..len];
+            check_peek(link, f, &decode_tcp(link, f));
+        }
+        for _ in 0..2_000 {
+            let mut f = original.clone();
+            for _ in 0..1 + rng.below(4) {
+                let at = rng.below(f.len());
+                f[at] = rng.next() as u8;
+            }
+            f.truncate(rng.below(f.len() + 1).max(f.len() / 2));
+            agreed += usize::from(check_peek(link, &f, &decode_tcp(link, &f)));
+        }
+    }
+    // The comparison ran on thousands of frames both accept (about a quarter of the
+    // mutations keep both answers; the rest break the decode or the peek).
+    assert!(agreed > 2_000, "{agreed}");
+}
+
+#[test]
+fn peek_never_panics_on_random_bytes() {
+    let mut rng = XorShift(0x2127_599b_f432_5c37);
+    let mut buf = [0u8; 128];
+    for link in ALL_LINK_TYPES {
+        for _ in 0..5_000 {
+            let len = rng.below(buf.len() + 1);
+            for byte in &mut buf[..len] {
+                *byte = rng.next() as u8;
+            }
+            // Plausible headers half of the time, so the IP paths run.
+            if len > 60 && rng.below(2) == 0 {
+                buf[12..14].copy_from_slice(&[0x08, 0x00]);
+                buf[14] = 0x45;
+                buf[23] = protocol::TCP;
+                buf[20..22].copy_from_slice(&[0, 0]);
+            }
+            let f = &buf[..len];
+            check_peek(link, f, &decode_tcp(link, f));
+        }
+    }
+}
