@@ -153,7 +153,7 @@ impl Worker {
     }
 
     /// Processes `frame` only if it belongs to shard `shard` of `shards` (see
-    /// [`shard_of`]). Every worker of a file sees every frame, so a foreign one must cost
+    /// `shard_of`). Every worker of a file sees every frame, so a foreign one must cost
     /// little: the common layouts are told by [`peek_flow`] alone, and only the rest are
     /// decoded to learn their shard (and then not decoded again by their owner).
     #[inline]
