@@ -30,7 +30,7 @@
 //! |---|---|---|
 //! | `worker` | a worker (live: `tcp-sniffer-ring-K` / `tcp-sniffer-worker-K`; replay: `tcp-sniffer-replay` or `tcp-sniffer-replay-K`) | a packet |
 //! | `capture` | the thread reading packets (`tcp-sniffer-ring-K`, `tcp-sniffer-pcap`); a file replay has none | a poll |
-//! | `output` | the output stage (`tcp-sniffer-output`) or a replay's delivering thread (`tcp-sniffer-replay`) | a batch |
+//! | `output` | the output stage (`tcp-sniffer-output`) or a replay's delivering thread (`tcp-sniffer-replay`; with several workers each worker delivers its own batches, `tcp-sniffer-replay-K`) | a batch |
 //! | `stdout` | the stdout writer (`tcp-sniffer-stdout`) | a batch |
 //! | `post` | an output URL sender (`tcp-sniffer-post-K`) | a request |
 

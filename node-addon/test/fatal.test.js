@@ -56,13 +56,13 @@ test("library: a worker panic during readFile emits 'error' (ERR_TCP_SNIFFER_INT
   assert.equal(line.thread, 'tcp-sniffer-replay');
 });
 
-test("library: a panic in the replay's delivering thread, with two workers, is reported the same way", async () => {
+test("library: a panic while delivering a batch, with two workers (each worker delivers its own), is reported the same way", async () => {
   const code = libraryChild.replace('process.argv[1] || 1', '2');
   const r = await child(code, 'output');
   const out = report(r);
   assert.equal(out.errors.length, 1, JSON.stringify(out));
   assert.equal(out.errors[0].code, 'ERR_TCP_SNIFFER_INTERNAL');
-  assert.match(out.errors[0].message, /thread tcp-sniffer-replay panicked/);
+  assert.match(out.errors[0].message, /^internal error: thread tcp-sniffer-replay-[01] panicked: injected panic/);
 });
 
 test('library: an async iterator throws the internal error', async () => {
