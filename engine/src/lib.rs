@@ -19,6 +19,7 @@
 //! All buffering is bounded.
 #![deny(missing_docs)]
 
+pub mod allocator;
 pub mod budget;
 pub mod capture;
 pub mod config;

@@ -17,7 +17,7 @@ use std::time::Instant;
 
 /// The same allocator as the tcp-sniffer CLI, so `replay` measures the engine as the CLI runs it.
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tcp_sniffer::allocator::MiMalloc = tcp_sniffer::allocator::MiMalloc;
 
 #[derive(Parser)]
 #[command(

@@ -11,7 +11,7 @@ use std::process::ExitCode;
 /// static TLS is a problem) uses mimalloc: messages are built on worker threads and freed on
 /// output threads, a pattern glibc's malloc handles poorly (it was a quarter of replay time).
 #[global_allocator]
-static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+static GLOBAL: tcp_sniffer::allocator::MiMalloc = tcp_sniffer::allocator::MiMalloc;
 
 use clap::parser::ValueSource;
 use clap::{Arg, ArgAction, Command};
