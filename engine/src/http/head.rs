@@ -286,6 +286,14 @@ pub(crate) fn parse_request_shaped(
     shape: &HeadShape,
     cfg: &HttpConfig,
 ) -> Result<Head, HeadError> {
+    match parse_clean(true, s, shape, cfg) {
+        Some(h) => Ok(h),
+        None => parse_request_general(s, shape, cfg),
+    }
+}
+
+/// [`parse_request_shaped`] for a head that is not in [`parse_clean`]'s shape.
+fn parse_request_general(s: &[u8], shape: &HeadShape, cfg: &HttpConfig) -> Result<Head, HeadError> {
     let unfolded = shape.obs_fold.then(|| unfold(s)).flatten();
     let src = unfolded.as_deref().unwrap_or(s);
     // Unfolding leaves the start line as it was: its LF is where it was.
@@ -751,6 +759,18 @@ pub(crate) fn parse_response_shaped(
     shape: &HeadShape,
     cfg: &HttpConfig,
 ) -> Result<Head, HeadError> {
+    match parse_clean(false, s, shape, cfg) {
+        Some(h) => Ok(h),
+        None => parse_response_general(s, shape, cfg),
+    }
+}
+
+/// [`parse_response_shaped`] for a head that is not in [`parse_clean`]'s shape.
+fn parse_response_general(
+    s: &[u8],
+    shape: &HeadShape,
+    cfg: &HttpConfig,
+) -> Result<Head, HeadError> {
     let unfolded = shape.obs_fold.then(|| unfold(s)).flatten();
     let src = unfolded.as_deref().unwrap_or(s);
     let lowered = lower_minor(false, src, shape.first_lf);
@@ -802,6 +822,262 @@ fn parse_response_from(
         Some(o) => build(start, minor, &unmask(res.headers, src, o), cfg),
         None => build(start, minor, res.headers, cfg),
     })
+}
+
+/// Reads a head in the common clean shape without httparse; `None` when it is not in that
+/// shape, and the general path ([`parse_request_shaped`], [`parse_response_shaped`]) decides.
+///
+/// The clean shape, on which httparse (as configured here) succeeds and whose [`Head`] this
+/// equals field for field (`fast_path_equals_httparse` checks it on mutated heads):
+/// * every line ends with CR LF (no bare LF, no obs-fold: the [`HeadShape`] says so), and
+///   the head is its lines then the empty line, nothing before or after;
+/// * a request line `TOKEN SP target SP HTTP/1.0|1` with a target of visible ASCII
+///   (`!`..`~`), or a status line `HTTP/1.0|1 SP DDD`, then optionally `SP` and a reason
+///   of HTAB, SP, visible ASCII or obs-text (read as [`raw_reason`] does);
+/// * header lines `TOKEN ":" OWS value`, the value free of control bytes but HTAB (CR,
+///   LF, NUL, DEL included), at most `max_headers` of them.
+///
+/// Anything else — a higher minor version, control bytes, a non-ASCII target, a space
+/// before the colon, too many lines — goes the general way, which handles (or refuses)
+/// it as before. Names are lower-cased while they are checked, and looked up in
+/// [`COMMON_NAMES`] from those same bytes.
+fn parse_clean(
+    side_is_client: bool,
+    s: &[u8],
+    shape: &HeadShape,
+    cfg: &HttpConfig,
+) -> Option<Head> {
+    if shape.bare_lf || shape.obs_fold {
+        return None;
+    }
+    let lf = shape.first_lf?;
+    // No bare LF: the start line ends with CR LF (`lf` > 0).
+    let line = s.get(..lf.checked_sub(1)?)?;
+    let (start, minor) = if side_is_client {
+        clean_request_line(line)?
+    } else {
+        clean_status_line(line)?
+    };
+    let slots = header_slots(cfg);
+    let mut b = HeadBuilder::new(cfg, 8);
+    let mut lines = 0;
+    let mut p = lf + 1;
+    loop {
+        // The empty line: the last line of the head.
+        if *s.get(p)? == b'\r' {
+            return (s.len() == p + 2 && s[p + 1] == b'\n').then(|| b.finish(start, minor));
+        }
+        // One line more than httparse has slots for is its `TooManyHeaders`.
+        if lines == slots {
+            return None;
+        }
+        // The name, lower-cased into `low` (a common name fits: see COMMON_MAX_LEN).
+        let name_start = p;
+        let mut low = [0u8; 32];
+        loop {
+            let l = NAME_LOWER[*s.get(p)? as usize];
+            if l == 0 {
+                break;
+            }
+            if let Some(slot) = low.get_mut(p - name_start) {
+                *slot = l;
+            }
+            p += 1;
+        }
+        let len = p - name_start;
+        if len == 0 || s[p] != b':' {
+            return None;
+        }
+        p += 1;
+        while matches!(s.get(p), Some(b' ' | b'\t')) {
+            p += 1;
+        }
+        let cr = clean_value_end(s, p)?;
+        let value = trim_end(&s[p..cr]);
+        p = cr + 2;
+        let (name, common) = if len < low.len() {
+            let word =
+                |k: usize| u64::from_le_bytes(*low[8 * k..].first_chunk::<8>().unwrap_or(&[0; 8]));
+            let w = [word(0), word(1), word(2), word(3)];
+            match common_lowered(&w, len) {
+                Some(i) => (HeaderName::Borrowed(COMMON_NAMES[i]), Some(i)),
+                // SAFETY: `low[..len]` holds `NAME_LOWER` bytes: tchars, ASCII.
+                None => (
+                    HeaderName::Owned(
+                        unsafe { std::str::from_utf8_unchecked(&low[..len]) }.to_owned(),
+                    ),
+                    None,
+                ),
+            }
+        } else {
+            // Longer than every common name. SAFETY: tchars, ASCII.
+            let raw = unsafe { std::str::from_utf8_unchecked(&s[name_start..name_start + len]) };
+            (HeaderName::Owned(raw.to_ascii_lowercase()), None)
+        };
+        b.add(name, common, value);
+        lines += 1;
+    }
+}
+
+/// `NAME_LOWER[b]`: `b` lower-cased when it is a `tchar` (a header-name byte), else 0.
+const NAME_LOWER: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        if super::detect::is_tchar(c) {
+            t[b] = c.to_ascii_lowercase();
+        }
+        b += 1;
+    }
+    t
+};
+
+/// A request line in the clean shape (see [`parse_clean`]; `line` without its CR LF).
+fn clean_request_line(line: &[u8]) -> Option<(StartLine, u8)> {
+    let m = line.iter().position(|&b| NAME_LOWER[b as usize] == 0)?;
+    let rest = line.get(m..)?;
+    // " HTTP/1.x" ends the line; the target sits between the two spaces.
+    let (target, version) = rest.split_at_checked(rest.len().checked_sub(9)?)?;
+    let minor = match version {
+        b" HTTP/1.0" => 0,
+        b" HTTP/1.1" => 1,
+        _ => return None,
+    };
+    let [b' ', target @ ..] = target else {
+        return None;
+    };
+    if m == 0 || target.is_empty() || !visible_ascii(target) {
+        return None;
+    }
+    // SAFETY: the method is tchars and the target visible ASCII: both ASCII.
+    let (method, url) = unsafe {
+        (
+            std::str::from_utf8_unchecked(&line[..m]),
+            std::str::from_utf8_unchecked(target),
+        )
+    };
+    Some((
+        StartLine::Request {
+            method: method.to_owned(),
+            url: url.to_owned(),
+        },
+        minor,
+    ))
+}
+
+/// A status line in the clean shape (see [`parse_clean`]; `line` without its CR LF).
+fn clean_status_line(line: &[u8]) -> Option<(StartLine, u8)> {
+    let minor = match line.get(..9)? {
+        b"HTTP/1.0 " => 0,
+        b"HTTP/1.1 " => 1,
+        _ => return None,
+    };
+    let [a, b, c] = *line.get(9..12)? else {
+        return None;
+    };
+    if !(a.is_ascii_digit() && b.is_ascii_digit() && c.is_ascii_digit()) {
+        return None;
+    }
+    let reason = match line.get(12..) {
+        Some([]) => &[][..],
+        Some([b' ', reason @ ..])
+            if reason
+                .iter()
+                .all(|&b| b == b'\t' || (b >= b' ' && b != 0x7f)) =>
+        {
+            reason
+        }
+        _ => return None,
+    };
+    let status = u16::from(a - b'0') * 100 + u16::from(b - b'0') * 10 + u16::from(c - b'0');
+    Some((
+        StartLine::Response {
+            status,
+            reason: latin1(reason),
+        },
+        minor,
+    ))
+}
+
+const LO7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
+const ONES: u64 = 0x0101_0101_0101_0101;
+const HIGH: u64 = 0x8080_8080_8080_8080;
+
+/// The eight bytes of `s` from `p` as a little-endian word, zeros past the end.
+#[inline]
+fn load_word(s: &[u8], p: usize) -> u64 {
+    match s.get(p..).and_then(|r| r.first_chunk::<8>()) {
+        Some(w) => u64::from_le_bytes(*w),
+        None => {
+            let rest = s.get(p..).unwrap_or_default();
+            let mut w = [0u8; 8];
+            w[..rest.len()].copy_from_slice(rest);
+            u64::from_le_bytes(w)
+        }
+    }
+}
+
+/// The high bit of each byte of `x` that is a control byte (below `0x20`) or DEL. Exact
+/// for every byte (no carry crosses a byte: each sum is at most `0x7f + 0x60`).
+#[inline]
+fn control_bytes(x: u64) -> u64 {
+    let low = x & LO7;
+    let at_least_space = low + 0x60 * ONES;
+    let del = low + ONES;
+    (!(at_least_space | x) | (del & !x)) & HIGH
+}
+
+/// Whether every byte of `b` is visible ASCII (`!`..=`~`), eight at a time.
+fn visible_ascii(b: &[u8]) -> bool {
+    let bad = |x: u64| {
+        let low = x & LO7;
+        // Below `!`, DEL, or obs-text (high bit).
+        (!((low + 0x5f * ONES) | x) | (low + ONES) | x) & HIGH
+    };
+    let mut chunks = b.chunks_exact(8);
+    let mut any = 0;
+    for c in &mut chunks {
+        any |= bad(u64::from_le_bytes(*c.first_chunk::<8>().unwrap_or(&[0; 8])));
+    }
+    let rest = chunks.remainder();
+    let mut w = [b'!'; 8];
+    w[..rest.len()].copy_from_slice(rest);
+    any | bad(u64::from_le_bytes(w)) == 0
+}
+
+/// The index of the CR that ends the header line whose value starts at `p`, when the
+/// value holds no control byte but HTAB and the CR is followed by LF; `None` otherwise.
+#[inline]
+fn clean_value_end(s: &[u8], mut p: usize) -> Option<usize> {
+    loop {
+        let mut m = control_bytes(load_word(s, p));
+        while m != 0 {
+            let q = p + (m.trailing_zeros() / 8) as usize;
+            match s.get(q) {
+                Some(b'\t') => m &= m - 1,
+                Some(b'\r') if s.get(q + 1) == Some(&b'\n') => return Some(q),
+                _ => return None,
+            }
+        }
+        p += 8;
+    }
+}
+
+/// `v` without trailing SP and HTAB (httparse's value end).
+fn trim_end(mut v: &[u8]) -> &[u8] {
+    while let [rest @ .., b' ' | b'\t'] = v {
+        v = rest;
+    }
+    v
+}
+
+/// The index of the [`COMMON_NAMES`] entry whose bytes are `w` (a lower-cased name of
+/// `len` bytes as little-endian words, zeros past its end).
+#[inline]
+fn common_lowered(w: &[u64; 4], len: usize) -> Option<usize> {
+    let range = COMMON_BY_LEN.get(len..=len + 1)?;
+    (range[0]..range[1]).find(|&i| COMMON_WORDS[i].lower == *w)
 }
 
 /// A copy of `s` whose start-line version `HTTP/1.<d>`, `d` in 2..=9, reads `HTTP/1.1`;
@@ -952,75 +1228,202 @@ fn header_value(v: &[u8]) -> String {
 }
 
 fn build(start: StartLine, minor: u8, raw: &[httparse::Header<'_>], cfg: &HttpConfig) -> Head {
-    let mut headers: Vec<(HeaderName, HeaderValue)> = Vec::with_capacity(raw.len());
-    let mut content_length = ContentLength::Absent;
-    let mut te_seen = false;
-    let mut te_last_chunked = false;
-    let mut te_chunked_not_last = false;
-    let mut conn_upgrade = false;
-    let mut conn_close = false;
-    let mut has_upgrade = false;
-
+    let mut b = HeadBuilder::new(cfg, raw.len());
     for h in raw {
-        let name = header_name(h.name);
-        let value = header_value(h.value);
-        match &*name {
-            "content-length" => content_length = merge_content_length(content_length, h.value),
-            "transfer-encoding" => {
-                te_seen = true;
-                for coding in value.split(',').map(|c| c.trim_matches([' ', '\t'])) {
+        let (name, common) = header_name_indexed(h.name);
+        b.add(name, common, h.value);
+    }
+    b.finish(start, minor)
+}
+
+/// Index in [`COMMON_NAMES`] of `name` (checked at compile time).
+const fn common_index(name: &str) -> usize {
+    let mut i = 0;
+    while i < COMMON_NAMES.len() {
+        let (a, b) = (COMMON_NAMES[i].as_bytes(), name.as_bytes());
+        if a.len() == b.len() {
+            let mut k = 0;
+            while k < a.len() && a[k] == b[k] {
+                k += 1;
+            }
+            if k == a.len() {
+                return i;
+            }
+        }
+        i += 1;
+    }
+    panic!("not in COMMON_NAMES");
+}
+
+const CONTENT_LENGTH: usize = common_index("content-length");
+const TRANSFER_ENCODING: usize = common_index("transfer-encoding");
+const CONNECTION: usize = common_index("connection");
+const UPGRADE: usize = common_index("upgrade");
+const SET_COOKIE: usize = common_index("set-cookie");
+const _: () = assert!(
+    COMMON_NAMES.len() <= 64,
+    "HeadBuilder::common_seen is a u64"
+);
+
+/// Turns header lines, in order, into a [`Head`]'s header map and framing facts, by the
+/// rules of the module docs ([`merge_header`], then [`redact`]), in one pass.
+///
+/// What makes it cheaper than merging and redacting each line on its own: a name from
+/// [`COMMON_NAMES`] comes with its index, so the framing headers are told by an integer,
+/// and whether the name is already in the map is one bit of `common_seen`; a name that is
+/// not common is looked up only among earlier names when there is one that is not common
+/// either. A redacted name's value is `"[REDACTED]"` from the start (redacting after the
+/// merge gives the same map: a joined value becomes one `"[REDACTED]"`, and a list one per
+/// line), so its wire value is never copied.
+struct HeadBuilder<'c> {
+    cfg: &'c HttpConfig,
+    headers: Vec<(HeaderName, HeaderValue)>,
+    /// Bit `i`: `COMMON_NAMES[i]` is in `headers`.
+    common_seen: u64,
+    /// Whether `headers` holds a name that is not in [`COMMON_NAMES`].
+    any_uncommon: bool,
+    content_length: ContentLength,
+    te_seen: bool,
+    te_last_chunked: bool,
+    te_chunked_not_last: bool,
+    conn_upgrade: bool,
+    conn_close: bool,
+    has_upgrade: bool,
+}
+
+impl<'c> HeadBuilder<'c> {
+    fn new(cfg: &'c HttpConfig, lines: usize) -> Self {
+        HeadBuilder {
+            cfg,
+            headers: Vec::with_capacity(lines),
+            common_seen: 0,
+            any_uncommon: false,
+            content_length: ContentLength::Absent,
+            te_seen: false,
+            te_last_chunked: false,
+            te_chunked_not_last: false,
+            conn_upgrade: false,
+            conn_close: false,
+            has_upgrade: false,
+        }
+    }
+
+    /// Adds one header line: `name` lower-cased, `common` its index in [`COMMON_NAMES`]
+    /// (`None` exactly when it is not one of them), `value` as on the wire.
+    #[inline]
+    fn add(&mut self, name: HeaderName, common: Option<usize>, value: &[u8]) {
+        match common {
+            Some(CONTENT_LENGTH) => {
+                self.content_length = merge_content_length(self.content_length, value)
+            }
+            Some(TRANSFER_ENCODING) => {
+                self.te_seen = true;
+                for coding in value.split(|&b| b == b',').map(trim) {
                     if coding.is_empty() {
                         continue;
                     }
-                    if te_last_chunked {
-                        te_chunked_not_last = true;
+                    if self.te_last_chunked {
+                        self.te_chunked_not_last = true;
                     }
-                    te_last_chunked = coding.eq_ignore_ascii_case("chunked");
+                    self.te_last_chunked = coding.eq_ignore_ascii_case(b"chunked");
                 }
             }
-            "connection" => {
-                for t in value.split(',').map(|t| t.trim_matches([' ', '\t'])) {
-                    conn_upgrade |= t.eq_ignore_ascii_case("upgrade");
-                    conn_close |= t.eq_ignore_ascii_case("close");
+            Some(CONNECTION) => {
+                for t in value.split(|&b| b == b',').map(trim) {
+                    self.conn_upgrade |= t.eq_ignore_ascii_case(b"upgrade");
+                    self.conn_close |= t.eq_ignore_ascii_case(b"close");
                 }
             }
-            "upgrade" => has_upgrade = true,
+            Some(UPGRADE) => self.has_upgrade = true,
             _ => {}
         }
-        merge_header(&mut headers, name, value);
+        let seen = match common {
+            Some(i) => {
+                let bit = 1u64 << i;
+                let seen = self.common_seen & bit != 0;
+                self.common_seen |= bit;
+                seen
+            }
+            None => {
+                std::mem::replace(&mut self.any_uncommon, true)
+                    && self.headers.iter().any(|(n, _)| same_bytes(n, &name))
+            }
+        };
+        let redacted = is_redacted(&self.cfg.redact_headers, &name);
+        if !seen {
+            let v = if redacted {
+                REDACTED.to_owned()
+            } else {
+                header_value(value)
+            };
+            let v = if common == Some(SET_COOKIE) {
+                HeaderValue::List(vec![v])
+            } else {
+                HeaderValue::Single(v)
+            };
+            self.headers.push((name, v));
+        } else if !redacted {
+            merge_header(&mut self.headers, name, header_value(value));
+        } else if let Some((_, HeaderValue::List(list))) =
+            self.headers.iter_mut().find(|(n, _)| same_bytes(n, &name))
+        {
+            // A redacted list holds one `"[REDACTED]"` per line; a redacted single
+            // value stays one `"[REDACTED]"` however many lines were joined into it.
+            list.push(REDACTED.to_owned());
+        }
     }
-    redact(&mut headers, &cfg.redact_headers);
 
-    let transfer_coding = if !te_seen {
-        TransferCoding::Absent
-    } else if te_last_chunked && !te_chunked_not_last {
-        TransferCoding::Chunked
-    } else {
-        TransferCoding::NotChunked
-    };
-    Head {
-        start,
-        version: if minor == 0 { "1.0" } else { "1.1" },
-        headers,
-        content_length,
-        transfer_coding,
-        upgrade: has_upgrade && conn_upgrade,
-        conn_close,
-        obs_fold: false,
-        lenient_request_line: false,
-        higher_minor: false,
-        lenient_header_values: false,
-        ignored_header_lines: 0,
-        parse_error: None,
+    fn finish(self, start: StartLine, minor: u8) -> Head {
+        let transfer_coding = if !self.te_seen {
+            TransferCoding::Absent
+        } else if self.te_last_chunked && !self.te_chunked_not_last {
+            TransferCoding::Chunked
+        } else {
+            TransferCoding::NotChunked
+        };
+        Head {
+            start,
+            version: if minor == 0 { "1.0" } else { "1.1" },
+            headers: self.headers,
+            content_length: self.content_length,
+            transfer_coding,
+            upgrade: self.has_upgrade && self.conn_upgrade,
+            conn_close: self.conn_close,
+            obs_fold: false,
+            lenient_request_line: false,
+            higher_minor: false,
+            lenient_header_values: false,
+            ignored_header_lines: 0,
+            parse_error: None,
+        }
     }
+}
+
+/// Whether `name` is one of the redacted names (case-insensitive, as [`redact`]).
+#[inline]
+fn is_redacted(names: &[String], name: &str) -> bool {
+    names.iter().any(|r| same_name(r, name))
+}
+
+/// `a == b`, with the cheap tests first: header names of one head mostly differ in
+/// length, or else in their first or last byte.
+#[inline]
+fn same_bytes(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.first() == b.first() && a.last() == b.last() && a == b
 }
 
 /// `raw` lower-cased. Names common enough to be worth not allocating come from a static
 /// table; anything else is lower-cased into its own string.
 pub(crate) fn header_name(raw: &str) -> HeaderName {
+    header_name_indexed(raw).0
+}
+
+/// [`header_name`], and the name's index in [`COMMON_NAMES`] when it is one.
+fn header_name_indexed(raw: &str) -> (HeaderName, Option<usize>) {
     match common_header_name(raw.as_bytes()) {
-        Some(common) => common.into(),
-        None => raw.to_ascii_lowercase().into(),
+        Some(i) => (COMMON_NAMES[i].into(), Some(i)),
+        None => (raw.to_ascii_lowercase().into(), None),
     }
 }
 
@@ -1100,7 +1503,6 @@ const COMMON_BY_LEN: [usize; COMMON_MAX_LEN + 2] = {
 /// comparing a name with it eight bytes at a time.
 #[derive(Clone, Copy)]
 struct CommonName {
-    name: &'static str,
     /// The name's bytes.
     lower: [u64; 4],
     /// `0x20` at each byte that is a letter: a byte `r` of a raw name matches a
@@ -1111,7 +1513,6 @@ struct CommonName {
 
 const COMMON_WORDS: [CommonName; COMMON_NAMES.len()] = {
     let mut out = [CommonName {
-        name: "",
         lower: [0; 4],
         letters: [0; 4],
     }; COMMON_NAMES.len()];
@@ -1131,11 +1532,7 @@ const COMMON_WORDS: [CommonName; COMMON_NAMES.len()] = {
             }
             k += 1;
         }
-        out[i] = CommonName {
-            name,
-            lower,
-            letters,
-        };
+        out[i] = CommonName { lower, letters };
         i += 1;
     }
     out
@@ -1145,10 +1542,9 @@ const COMMON_WORDS: [CommonName; COMMON_NAMES.len()] = {
 /// every header line of every head: `raw` is loaded once into four words and
 /// compared, case-insensitively, with the few names of its length, a word at a
 /// time, without lower-casing a copy.
-fn common_header_name(raw: &[u8]) -> Option<&'static str> {
+fn common_header_name(raw: &[u8]) -> Option<usize> {
     let range = COMMON_BY_LEN.get(raw.len()..=raw.len() + 1)?;
-    let candidates = &COMMON_WORDS[range[0]..range[1]];
-    if candidates.is_empty() {
+    if range[0] == range[1] {
         return None;
     }
     // Names in the table are at most COMMON_MAX_LEN (< 32) bytes: `raw` fits.
@@ -1156,16 +1552,14 @@ fn common_header_name(raw: &[u8]) -> Option<&'static str> {
     buf[..raw.len()].copy_from_slice(raw);
     let word = |k: usize| u64::from_le_bytes(*buf[8 * k..].first_chunk::<8>().unwrap_or(&[0; 8]));
     let w = [word(0), word(1), word(2), word(3)];
-    candidates
-        .iter()
-        .find(|c| {
-            ((w[0] | c.letters[0]) ^ c.lower[0])
-                | ((w[1] | c.letters[1]) ^ c.lower[1])
-                | ((w[2] | c.letters[2]) ^ c.lower[2])
-                | ((w[3] | c.letters[3]) ^ c.lower[3])
-                == 0
-        })
-        .map(|c| c.name)
+    (range[0]..range[1]).find(|&i| {
+        let c = &COMMON_WORDS[i];
+        ((w[0] | c.letters[0]) ^ c.lower[0])
+            | ((w[1] | c.letters[1]) ^ c.lower[1])
+            | ((w[2] | c.letters[2]) ^ c.lower[2])
+            | ((w[3] | c.letters[3]) ^ c.lower[3])
+            == 0
+    })
 }
 
 /// Replaces the values of the headers named in `names` (case-insensitive).
@@ -1295,6 +1689,153 @@ mod tests {
             assert!(matches!(header_name(&format!("{name}x")), Cow::Owned(_)));
         }
         assert_eq!(header_name(""), "");
+    }
+
+    /// The header map and framing facts as [`HeadBuilder`] replaced them: merge each
+    /// line with [`merge_header`], then [`redact`] the map.
+    fn build_reference(raw: &[(&str, &[u8])], cfg: &HttpConfig) -> Vec<(HeaderName, HeaderValue)> {
+        let mut headers = Vec::new();
+        for (n, v) in raw {
+            merge_header(&mut headers, header_name(n), latin1(v));
+        }
+        redact(&mut headers, &cfg.redact_headers);
+        headers
+    }
+
+    #[test]
+    fn builder_equals_merge_then_redact() {
+        let names = [
+            "Set-Cookie",
+            "set-cookie",
+            "Cookie",
+            "Host",
+            "X-A",
+            "x-a",
+            "X-B",
+            "Authorization",
+            "X-Secret",
+            "Age",
+            "Accept",
+            "X-Very-Long-Header-Name-Beyond-Thirty-Two",
+        ];
+        let values: [&[u8]; 4] = [b"v", b"[REDACTED]", b"caf\xe9", b""];
+        let redactions: [Vec<String>; 3] = [
+            vec![],
+            HttpConfig::default().redact_headers,
+            vec![
+                "x-a".into(),
+                "SET-COOKIE".into(),
+                "x-secret".into(),
+                "age".into(),
+            ],
+        ];
+        let mut rng = 0x2545_f491_4f6c_dd1du64;
+        let mut next = |n: usize| {
+            rng ^= rng << 13;
+            rng ^= rng >> 7;
+            rng ^= rng << 17;
+            (rng % n as u64) as usize
+        };
+        for redact_headers in redactions {
+            let cfg = HttpConfig {
+                redact_headers,
+                ..cfg()
+            };
+            for _ in 0..3000 {
+                let lines: Vec<(&str, &[u8])> = (0..next(7))
+                    .map(|_| (names[next(names.len())], values[next(values.len())]))
+                    .collect();
+                let mut b = HeadBuilder::new(&cfg, 0);
+                for (n, v) in &lines {
+                    let (name, common) = header_name_indexed(n);
+                    b.add(name, common, v);
+                }
+                let start = StartLine::Response {
+                    status: 200,
+                    reason: String::new(),
+                };
+                assert_eq!(
+                    b.finish(start, 1).headers,
+                    build_reference(&lines, &cfg),
+                    "{lines:?}"
+                );
+            }
+        }
+    }
+
+    /// Runs the fast path and the general (httparse) path on `head`, both sides: where
+    /// the fast path answers, the general path must give the same head.
+    fn check_fast_path(head: &[u8], cfg: &HttpConfig) -> bool {
+        let shape = HeadShape::of(head);
+        let mut took = false;
+        for client in [true, false] {
+            let Some(fast) = parse_clean(client, head, &shape, cfg) else {
+                continue;
+            };
+            took = true;
+            let general = if client {
+                parse_request_general(head, &shape, cfg)
+            } else {
+                parse_response_general(head, &shape, cfg)
+            };
+            let general = general.unwrap_or_else(|e| {
+                panic!(
+                    "fast path read a head httparse refuses ({e:?}): {:?}",
+                    String::from_utf8_lossy(head)
+                )
+            });
+            assert_eq!(
+                format!("{fast:?}"),
+                format!("{general:?}"),
+                "{:?}",
+                String::from_utf8_lossy(head)
+            );
+        }
+        took
+    }
+
+    #[test]
+    fn fast_path_equals_httparse() {
+        let heads: [&[u8]; 6] = [
+            b"GET /a?b=1 HTTP/1.1\r\nHost: x:80\r\nUser-Agent: t/1\r\nAccept: */*\r\nX-Request-Id: 0a\r\n\r\n",
+            b"POST /p HTTP/1.0\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\nConnection: Upgrade, close\r\nUpgrade: h2c\r\nSet-Cookie: a\r\nset-cookie: b\r\nCookie: c\r\nCOOKIE: d\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nX-Long-Header-Name-Over-Thirty-Two-Bytes: v \t \r\nE:\r\nF: \t\r\n\r\n",
+            b"HTTP/1.0 404 Not F\xf6und\r\nSet-Cookie: a=1\r\nAuthorization: x\r\nX: caf\xe9\r\n\r\n",
+            b"HTTP/1.1 204\r\nA: 1\r\n\r\n",
+            b"M-S /x HTTP/1.1\r\nx-a: 1\r\nX-A: 2\r\nA\tB: c\r\n\r\n",
+        ];
+        let bytes = [
+            b'\t', b' ', b':', b'\r', b'\n', 0, 0x01, 0x0c, 0x1f, 0x7f, 0x80, 0xe9, b'A', b',',
+            b'"', b'/', b'H', b'1', b'2', b'9',
+        ];
+        let small = HttpConfig {
+            max_headers: 3,
+            ..cfg()
+        };
+        let mut fast = 0;
+        for head in heads {
+            for cfg in [&cfg(), &small] {
+                assert!(
+                    check_fast_path(head, cfg) || cfg.max_headers == 3 || head.starts_with(b"M-S")
+                );
+                // Every byte replaced by each interesting byte, removed, or doubled.
+                for i in 0..head.len() {
+                    for &b in &bytes {
+                        let mut h = head.to_vec();
+                        h[i] = b;
+                        fast += usize::from(check_fast_path(&h, cfg));
+                    }
+                    let mut h = head.to_vec();
+                    h.remove(i);
+                    fast += usize::from(check_fast_path(&h, cfg));
+                    let mut h = head.to_vec();
+                    h.insert(i, head[i]);
+                    fast += usize::from(check_fast_path(&h, cfg));
+                }
+            }
+        }
+        // The mutations keep many heads in the clean shape (the test would prove nothing otherwise).
+        assert!(fast > 2000, "{fast}");
     }
 
     fn single(s: &str) -> HeaderValue {
