@@ -205,6 +205,8 @@ pub struct FlowTable {
     budget: Budget,
     /// The other pools, shared by every connection's HTTP parser.
     pools: WorkerBudget,
+    /// The pools' watermarks in bytes (see [`FlowTable::under_pressure`]).
+    pressure: Pressure,
     /// Connection ids are `id_prefix | counter`: unique across workers in one run.
     id_prefix: u64,
     next_id: u64,
@@ -221,6 +223,7 @@ impl FlowTable {
             unanswered: VecDeque::new(),
             let_go: HashMap::default(),
             budget: Budget::new(pools.reassembly_max),
+            pressure: Pressure::new(pools.reassembly_max, pools.heads.max()),
             pools,
             id_prefix: u64::from(worker) << 48,
             next_id: 0,
@@ -338,7 +341,7 @@ impl FlowTable {
                 self.remove(&key, ts, c, out);
             }
         }
-        if self.under_pressure(HIGH_WATERMARK) {
+        if self.under_pressure(self.pressure.high) {
             self.relieve_pressure(ts, c, out);
         }
     }
@@ -495,20 +498,13 @@ impl FlowTable {
         }
     }
 
-    /// True when the heads or reassembly pool is above `mark` of its size. (The
-    /// pending pool sheds by itself without losing pairing, and bodies are cut
-    /// last: neither is worth evicting a connection for.)
-    ///
-    /// Asked after every segment, so it compares `held > mark × size` instead of dividing
-    /// (`Pool::fill`): the watermarks are multiples of 1/8, so for any pool under 2^50
-    /// bytes the product is exact and the answer is the division's.
-    fn under_pressure(&self, mark: f64) -> bool {
-        let above = |held: usize, max: usize| held as f64 > mark * max as f64;
-        let heads = &self.pools.heads;
-        // An unlimited (or empty) heads pool is never under pressure, as `fill` has it.
-        let heads_limited = heads.max() != usize::MAX && heads.max() != 0;
-        above(self.budget.used(), self.budget.max().max(1))
-            || (heads_limited && above(heads.held(), heads.max()))
+    /// True when the heads or reassembly pool is above the watermark whose limits are
+    /// `limits` ([`Pressure::high`] or [`Pressure::low`]). (The pending pool sheds by
+    /// itself without losing pairing, and bodies are cut last: neither is worth evicting a
+    /// connection for.) Asked after every segment: two integer comparisons.
+    #[inline]
+    fn under_pressure(&self, limits: PoolLimits) -> bool {
+        self.budget.used() > limits.reassembly || self.pools.heads.held() > limits.heads
     }
 
     /// Evicts the connections idle longest until every pool is under its low
@@ -527,7 +523,7 @@ impl FlowTable {
             .collect();
         by_age.sort_unstable_by_key(|(seen, _)| *seen);
         for (_, key) in by_age {
-            if !self.under_pressure(LOW_WATERMARK) {
+            if !self.under_pressure(self.pressure.low) {
                 break;
             }
             c.flow.connections_evicted_memory += 1;
@@ -626,6 +622,50 @@ impl FlowTable {
         }
         !self.conns.is_empty()
     }
+}
+
+/// The watermarks of the pools that evict connections, in bytes: a pool whose size never
+/// changes is above `mark` of it exactly when it holds more than `limit(mark, size)`, so
+/// the check after every segment needs neither a division (`Pool::fill`) nor a float.
+#[derive(Clone, Copy, Debug)]
+struct Pressure {
+    /// Above [`HIGH_WATERMARK`]: evict.
+    high: PoolLimits,
+    /// Under [`LOW_WATERMARK`]: stop evicting.
+    low: PoolLimits,
+}
+
+/// Bytes each pool may hold at one watermark without being above it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PoolLimits {
+    reassembly: usize,
+    heads: usize,
+}
+
+impl Pressure {
+    fn new(reassembly_max: usize, heads_max: usize) -> Pressure {
+        let at = |mark: f64| PoolLimits {
+            // An empty reassembly pool counts as one byte, so any stored byte is pressure.
+            reassembly: pressure_limit(mark, reassembly_max.max(1)),
+            // An unlimited (or empty) heads pool is never under pressure, as `fill` has it.
+            heads: if heads_max == usize::MAX || heads_max == 0 {
+                usize::MAX
+            } else {
+                pressure_limit(mark, heads_max)
+            },
+        };
+        Pressure {
+            high: at(HIGH_WATERMARK),
+            low: at(LOW_WATERMARK),
+        }
+    }
+}
+
+/// The most bytes a pool of `max` bytes holds without its fill being above `mark`:
+/// `held > limit` exactly when `held / max > mark`. The watermarks are multiples of 1/8,
+/// so for a pool under 2^50 bytes `mark × max` is exact and its floor is the limit.
+fn pressure_limit(mark: f64, max: usize) -> usize {
+    (mark * max as f64).floor() as usize
 }
 
 /// What a segment left its connection as.
@@ -1365,6 +1405,56 @@ mod tests {
         for mark in [HIGH_WATERMARK, LOW_WATERMARK] {
             assert_eq!((mark * 8.0).fract(), 0.0, "{mark}");
         }
+    }
+
+    #[test]
+    fn pressure_limits_are_the_fraction_of_the_pool() {
+        // `held > limit` must say exactly `held / max > mark`, in integers: held × 8 > eighths × max.
+        for mark in [HIGH_WATERMARK, LOW_WATERMARK] {
+            let eighths = (mark * 8.0) as u128;
+            for max in [
+                1usize,
+                2,
+                3,
+                7,
+                8,
+                9,
+                100,
+                1001,
+                1 << 20,
+                (1 << 20) + 3,
+                123_456_789,
+            ] {
+                let limit = pressure_limit(mark, max);
+                let around = (max as u128 * eighths / 8) as usize;
+                for held in around.saturating_sub(3)..around + 3 {
+                    let above = held as u128 * 8 > eighths * max as u128;
+                    assert_eq!(held > limit, above, "mark {mark} max {max} held {held}");
+                }
+            }
+        }
+        let p = Pressure::new(0, usize::MAX);
+        assert_eq!(
+            p.high.reassembly, 0,
+            "an empty reassembly pool: any byte is pressure"
+        );
+        assert_eq!(
+            p.high.heads,
+            usize::MAX,
+            "an unlimited heads pool is never above"
+        );
+        assert_eq!(
+            Pressure::new(8, 0).low.heads,
+            usize::MAX,
+            "nor an empty one"
+        );
+        assert_eq!(
+            Pressure::new(8, 16).low,
+            PoolLimits {
+                reassembly: 6,
+                heads: 12
+            }
+        );
     }
 
     #[test]

@@ -343,7 +343,19 @@ impl DecodeStats {
 ///
 /// Never panics and never allocates, whatever `frame` holds. See the [module docs](self) for
 /// how lengths, truncation and fragments are treated.
+#[inline]
 pub fn decode_tcp(link: LinkType, frame: &[u8]) -> Result<TcpSegment<'_>, DecodeError> {
+    // Nearly every frame has one of the common layouts, read at fixed offsets; the rest, and
+    // every frame that does not decode, take the full path (the same answer, see `peek`).
+    match peek::decode_common(link, frame) {
+        Some(segment) => Ok(segment),
+        None => decode_tcp_full(link, frame),
+    }
+}
+
+/// [`decode_tcp`] without its fast path: every layout, every error.
+#[inline(never)]
+pub(crate) fn decode_tcp_full(link: LinkType, frame: &[u8]) -> Result<TcpSegment<'_>, DecodeError> {
     let (network, packet) = match link {
         LinkType::Ethernet => ethernet::decode(frame)?,
         LinkType::LinuxSll => sll::decode_sll(frame)?,

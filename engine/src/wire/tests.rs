@@ -749,3 +749,155 @@ fn peek_never_panics_on_random_bytes() {
         }
     }
 }
+
+// ---- decode_common: decode_tcp's fast path must give the full decode's answer ----
+
+/// The contract: when the fast path answers, the full decode gives the same segment. True
+/// when the fast path answered.
+fn check_fast(link: LinkType, frame: &[u8]) -> bool {
+    let Some(fast) = peek::decode_common(link, frame) else {
+        return false;
+    };
+    assert_eq!(
+        Ok(fast),
+        decode_tcp_full(link, frame),
+        "{link:?} {frame:02x?}"
+    );
+    true
+}
+
+/// The fixtures the fast path reads, with the edge cases of its lengths: padding, an FCS,
+/// IP length 0, IPv4 options, snaplen cuts (every prefix below).
+fn fast_cases() -> Vec<(LinkType, Vec<u8>)> {
+    let mut all = peek_cases();
+    let mut padded = frame(&ETH_IPV4, &IPV4_ACK);
+    padded.resize(60, 0);
+    all.push((LinkType::Ethernet, padded));
+    let mut with_fcs = frame(&ETH_IPV4, &IPV4_REQUEST);
+    with_fcs.extend_from_slice(&[0xde, 0xad, 0xbe, 0xef]);
+    all.push((LinkType::Ethernet, with_fcs));
+    let mut tso = IPV4_REQUEST;
+    tso[2..4].copy_from_slice(&[0, 0]);
+    all.push((LinkType::Ipv4, tso.to_vec()));
+    let mut v6 = ipv6_response_direct();
+    v6[4..6].copy_from_slice(&[0, 0]);
+    all.push((LinkType::Ipv6, v6));
+    // IHL 6: a 4-byte option (Router Alert) before TCP.
+    let mut opt = IPV4_REQUEST[..20].to_vec();
+    opt[0] = 0x46;
+    opt.extend_from_slice(&[0x94, 0x04, 0x00, 0x00]);
+    opt.extend_from_slice(&IPV4_REQUEST[20..]);
+    let total = (opt.len() as u16).to_be_bytes();
+    opt[2..4].copy_from_slice(&total);
+    all.push((LinkType::Raw, opt));
+    all.push((LinkType::LinuxSll2, SLL2_IPV6_SNAPLEN_120.to_vec()));
+    all
+}
+
+#[test]
+fn the_fast_path_takes_the_common_layouts_and_agrees_with_the_full_decode() {
+    for (link, frame) in fast_cases() {
+        let common = matches!(
+            link,
+            LinkType::Ethernet
+                | LinkType::LinuxSll
+                | LinkType::LinuxSll2
+                | LinkType::Raw
+                | LinkType::Ipv4
+                | LinkType::Ipv6
+        );
+        let full = decode_tcp_full(link, &frame);
+        // Every common layout that decodes, without tags or extension headers, is taken.
+        let plain = common && full.is_ok() && peek_flow(link, &frame).is_some();
+        assert_eq!(check_fast(link, &frame), plain, "{link:?} {frame:02x?}");
+        assert_eq!(decode_tcp(link, &frame), full);
+    }
+    // Tags, tunnels, PPPoE, extension headers, loopback headers: the full decode's.
+    for (link, frame) in [
+        (LinkType::Ethernet, frame(&ETH_QINQ_IPV6, &IPV6_RESPONSE)),
+        (LinkType::Ethernet, frame(&ETH_IPV6, &IPV6_RESPONSE)),
+        (LinkType::Ipv4, outer(4, &[], &IPV4_REQUEST)),
+        (LinkType::Null, frame(&2u32.to_le_bytes(), &IPV4_REQUEST)),
+        (LinkType::LinuxSll2, frame(&SLL2_VLAN_IPV4, &IPV4_REQUEST)),
+    ] {
+        assert_eq!(peek::decode_common(link, &frame), None, "{link:?}");
+        assert!(decode_tcp(link, &frame).is_ok(), "{link:?}");
+    }
+}
+
+#[test]
+fn the_fast_path_agrees_with_the_full_decode_on_every_prefix_and_mutation() {
+    let mut rng = XorShift(0x1405_7b7e_f767_814f);
+    let (mut taken, mut refused) = (0, 0);
+    for (link, original) in fast_cases() {
+        for len in 0..=original.len() {
+            let f = &original[..len];
+            check_fast(link, f);
+            assert_eq!(decode_tcp(link, f), decode_tcp_full(link, f));
+        }
+        for _ in 0..3_000 {
+            let mut f = original.clone();
+            // Mostly the bytes the fast path reads: link type, lengths, IHL, flags, offsets.
+            for _ in 0..1 + rng.below(3) {
+                let at = rng.below(f.len().min(80));
+                f[at] = rng.next() as u8;
+            }
+            f.truncate(rng.below(f.len() + 1).max(f.len() / 2));
+            if check_fast(link, &f) {
+                taken += 1;
+            } else {
+                refused += 1;
+                assert_eq!(decode_tcp(link, &f), decode_tcp_full(link, &f));
+            }
+        }
+    }
+    // Both sides ran on thousands of frames.
+    assert!(taken > 5_000 && refused > 5_000, "{taken} {refused}");
+}
+
+#[test]
+fn the_fast_path_agrees_with_the_full_decode_on_random_bytes() {
+    let mut rng = XorShift(0x7a3c_5b1f_9e2d_4c68);
+    let mut buf = [0u8; 128];
+    let mut taken = 0;
+    for link in ALL_LINK_TYPES {
+        for _ in 0..5_000 {
+            let len = rng.below(buf.len() + 1);
+            for byte in &mut buf[..len] {
+                *byte = rng.next() as u8;
+            }
+            // Plausible IPv4/IPv6 + TCP headers most of the time, so the fast path runs.
+            let at = match link {
+                LinkType::Ethernet => 14,
+                LinkType::LinuxSll => 16,
+                LinkType::LinuxSll2 => 20,
+                _ => 0,
+            };
+            if len > at + 60 && rng.below(4) != 0 {
+                let v6 = rng.below(2) == 0;
+                let et: [u8; 2] = if v6 { [0x86, 0xdd] } else { [0x08, 0x00] };
+                match link {
+                    LinkType::Ethernet => buf[12..14].copy_from_slice(&et),
+                    LinkType::LinuxSll => buf[14..16].copy_from_slice(&et),
+                    LinkType::LinuxSll2 => buf[0..2].copy_from_slice(&et),
+                    _ => {}
+                }
+                if v6 {
+                    buf[at] = 0x60 | (buf[at] & 0x0f);
+                    buf[at + 6] = protocol::TCP;
+                    buf[at + 4] = 0;
+                } else {
+                    buf[at] = 0x45 + (rng.below(3) as u8);
+                    buf[at + 9] = protocol::TCP;
+                    buf[at + 2] = 0;
+                    buf[at + 6] &= 0xc0;
+                    buf[at + 7] = 0;
+                }
+            }
+            let f = &buf[..len];
+            taken += usize::from(check_fast(link, f));
+            assert_eq!(decode_tcp(link, f), decode_tcp_full(link, f));
+        }
+    }
+    assert!(taken > 3_000, "{taken}");
+}
