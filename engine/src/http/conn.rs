@@ -914,7 +914,7 @@ impl HttpConnection {
                     self.halves[i].after_close = false;
                     return self.on_parsed_head(
                         side,
-                        head::http09_head(start),
+                        &mut head::http09_head(start),
                         start_ts,
                         s,
                         lf + 1,
@@ -925,26 +925,24 @@ impl HttpConnection {
         }
         match found {
             Ok((end, shape)) => {
-                let parsed = match side {
+                let mut parsed = match side {
                     Side::Client => head::parse_request_shaped(&s[..end], &shape, cx.cfg),
                     Side::Server => head::parse_response_shaped(&s[..end], &shape, cx.cfg),
                 };
-                let parsed = match parsed {
-                    // A delimited head that breaks the grammar: emit what is there
-                    // (with `parseError`) so the peer's answer still pairs with it.
-                    Err(e) if e != HeadError::TooManyHeaders => {
-                        match head::parse_broken(side == Side::Client, &s[..end], cx.cfg) {
-                            Some(h) => {
-                                self.count_head_error(e, cx);
-                                cx.stats.heads_with_parse_error += 1;
-                                Ok(h)
-                            }
-                            None => Err(e),
+                // A delimited head that breaks the grammar: emit what is there
+                // (with `parseError`) so the peer's answer still pairs with it.
+                // (Replaced in place: the usual `Ok` head is not moved.)
+                if let Err(e) = parsed {
+                    if e != HeadError::TooManyHeaders {
+                        if let Some(h) = head::parse_broken(side == Side::Client, &s[..end], cx.cfg)
+                        {
+                            self.count_head_error(e, cx);
+                            cx.stats.heads_with_parse_error += 1;
+                            parsed = Ok(h);
                         }
                     }
-                    r => r,
-                };
-                match parsed {
+                }
+                match &mut parsed {
                     Ok(h) => {
                         if shape.bare_lf {
                             cx.stats.bare_lf_heads += 1;
@@ -972,7 +970,7 @@ impl HttpConnection {
                         }
                         self.on_parsed_head(side, h, start_ts, s, end, cx)
                     }
-                    Err(e) => self.head_error(side, e, cx),
+                    Err(e) => self.head_error(side, *e, cx),
                 }
             }
             Err(resume) => {
@@ -1004,17 +1002,18 @@ impl HttpConnection {
     }
 
     /// A head `s[..end]` was parsed: start its message; the bytes after it are
-    /// skipped when the connection stopped being HTTP.
+    /// skipped when the connection stopped being HTTP. The head is taken by
+    /// reference: passed by value, the large struct was copied at each call.
     fn on_parsed_head(
         &mut self,
         side: Side,
-        mut h: head::Head,
+        h: &mut head::Head,
         start_ts: Timestamp,
         s: &[u8],
         end: usize,
         cx: &mut Ctx<'_>,
     ) -> Step {
-        self.on_head(side, &mut h, start_ts, cx);
+        self.on_head(side, h, start_ts, cx);
         if let Some(h2) = self.h2.as_mut() {
             // A 101 to h2c: the server's HTTP/2 starts right after it.
             h2.data(side, &s[end..], cx.ts, cx.cfg, cx.stats, cx.out);

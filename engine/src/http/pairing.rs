@@ -59,6 +59,10 @@ pub(super) const FREE_PENDING_SLOTS: usize = 4;
 impl HttpConnection {
     // ---- heads -----------------------------------------------------------
 
+    /// The message a parsed head starts. Always inlined: its callers on the hot
+    /// path build it straight into its destination (the output or `Half::current`)
+    /// rather than into a local that is then copied, a few hundred bytes a move.
+    #[inline(always)]
     pub(super) fn new_message(
         &self,
         side: Side,
@@ -231,14 +235,13 @@ impl HttpConnection {
         );
         let await_answer = is_connect || head.upgrade;
         let framing = body::request_framing(head, is_connect);
-        let msg = self.new_message(
-            Side::Client,
-            MessageKind::Request { method, url },
+        let start = Start {
+            kind: MessageKind::Request { method, url },
             seq,
-            start_ts,
-            head,
-        );
-        self.start_body(Side::Client, msg, framing, await_answer, cx);
+            ts: start_ts,
+            incomplete: false,
+        };
+        self.start_body(Side::Client, start, head, framing, await_answer, cx);
     }
 
     pub(super) fn on_response_head(
@@ -295,11 +298,11 @@ impl HttpConnection {
         if orphan {
             cx.stats.responses_without_request += 1;
         }
-        let mut msg = self.new_message(Side::Server, kind(lat), seq, start_ts, head);
-        msg.incomplete = orphan;
 
         let to_connect = req.is_some_and(|p| p.is_connect);
         if to_connect && (200..300).contains(&status) {
+            let mut msg = self.new_message(Side::Server, kind(lat), seq, start_ts, head);
+            msg.incomplete = orphan;
             msg.end_timestamp = cx.ts;
             self.emit(msg, cx);
             cx.stats.connect_tunnels += 1;
@@ -307,6 +310,8 @@ impl HttpConnection {
             return;
         }
         if status == 101 {
+            let mut msg = self.new_message(Side::Server, kind(lat), seq, start_ts, head);
+            msg.incomplete = orphan;
             msg.end_timestamp = cx.ts;
             let h2c = is_h2c(&msg);
             self.emit(msg, cx);
@@ -323,7 +328,13 @@ impl HttpConnection {
         // Held client bytes were sent before this response: parse them first.
         self.release_client(seq, cx);
         let framing = body::response_framing(head, status, req.is_some_and(|p| p.is_head));
-        self.start_body(Side::Server, msg, framing, false, cx);
+        let start = Start {
+            kind: kind(lat),
+            seq,
+            ts: start_ts,
+            incomplete: orphan,
+        };
+        self.start_body(Side::Server, start, head, framing, false, cx);
     }
 
     /// The server's first byte after an HTTP/0.9 request: a reply without a head
@@ -343,9 +354,15 @@ impl HttpConnection {
             status_message: String::new(),
             latency_ms: latency,
         };
-        let msg = self.new_message(Side::Server, kind, p.seq, start_ts, &mut head);
         self.release_client(p.seq, cx);
-        self.start_body(Side::Server, msg, Ok((Framing::Close, false)), false, cx);
+        let start = Start {
+            kind,
+            seq: p.seq,
+            ts: start_ts,
+            incomplete: false,
+        };
+        let framing = Ok((Framing::Close, false));
+        self.start_body(Side::Server, start, &mut head, framing, false, cx);
     }
 
     /// A `CONNECT` (request `seq`) succeeded: what follows on both sides is the
@@ -378,10 +395,14 @@ impl HttpConnection {
     /// a head charge nor the moves of a large struct into and out of that slot. Only when
     /// `decodeBodies` would decode its (empty) `Content-Encoding` does it take the
     /// general path, so its `decodedBodySize` and decoding counters stay as they were.
+    ///
+    /// The message is built from `start` and `head` only where it goes (never as a
+    /// local moved on): straight into the output, or into `Half::current`.
     pub(super) fn start_body(
         &mut self,
         side: Side,
-        mut msg: HttpMessage,
+        start: Start,
+        head: &mut Head,
         framing: Result<(Framing, bool), FramingError>,
         await_answer: bool,
         cx: &mut Ctx<'_>,
@@ -404,6 +425,7 @@ impl HttpConnection {
                     }
                 }
                 // The head is worth emitting; what follows cannot be framed.
+                let mut msg = self.new_message(side, start.kind, start.seq, start.ts, head);
                 msg.incomplete = true;
                 msg.end_timestamp = cx.ts;
                 self.emit(msg, cx);
@@ -413,17 +435,25 @@ impl HttpConnection {
         };
         let decoder = Decoder::new(framing);
         if decoder.is_none()
-            && !(cx.cfg.decode_bodies && super::decode::coding_of(&msg.headers).is_some())
+            && !(cx.cfg.decode_bodies && super::decode::coding_of(&head.headers).is_some())
         {
             // What `finish` would do with an empty body: `bodySize` 0, not truncated,
             // no body bytes (all as `new_message` left them).
             self.halves[i].current = None;
+            let seq = start.seq;
+            self.end_message(side, seq, cx.ts, await_answer);
+            let mut msg = self.new_message(side, start.kind, seq, start.ts, head);
             msg.end_timestamp = cx.ts;
-            self.end_message(side, msg, await_answer, cx);
+            msg.incomplete = start.incomplete;
+            self.emit(msg, cx);
             return;
         }
-        let body_buf = self.body_buf(&msg.headers, cx);
-        let head_charge = Charge::force(&self.budget.heads, held_bytes(&msg));
+        let body_buf = self.body_buf(&head.headers, cx);
+        let held = held_bytes_of(&start.kind, &head.headers);
+        let head_charge = Charge::force(&self.budget.heads, held);
+        self.halves[i].current = None;
+        let mut msg = self.new_message(side, start.kind, start.seq, start.ts, head);
+        msg.incomplete = start.incomplete;
         self.halves[i].current = Some(InProgress {
             msg,
             decoder: decoder.unwrap_or(Decoder::Length { remaining: 0 }),
@@ -471,23 +501,23 @@ impl HttpConnection {
             cx.stats.trailers_discarded += 1;
         }
         let await_answer = ip.await_answer;
+        let seq = msg.sequence;
+        self.end_message(side, seq, end_ts, await_answer);
         // Dropping the rest gives the head charge and the body buffer's budget back.
         let Some(InProgress { msg, .. }) = self.halves[i].current.take() else {
             return;
         };
-        self.end_message(side, msg, await_answer, cx);
+        self.emit(msg, cx);
     }
 
-    /// A message on `side` is complete (`msg.end_timestamp` is its last byte): the
-    /// request's last byte so far is its last byte, the direction moves on (to
-    /// `AwaitAnswer` after an `Upgrade`/`CONNECT` request still pending), and the
-    /// message is emitted.
+    /// The message `seq` on `side` is complete (its last byte captured at
+    /// `end_ts`): the request's last byte so far is its last byte, and the
+    /// direction moves on (to `AwaitAnswer` after an `Upgrade`/`CONNECT` request
+    /// still pending). The caller emits the message.
     #[inline]
-    fn end_message(&mut self, side: Side, msg: HttpMessage, await_answer: bool, cx: &mut Ctx<'_>) {
-        let seq = msg.sequence;
+    fn end_message(&mut self, side: Side, seq: u64, end_ts: Timestamp, await_answer: bool) {
         let mut next = State::Idle;
         if side == Side::Client {
-            let end_ts = msg.end_timestamp;
             let queued = self.pending.iter_mut().find(|p| p.seq == seq);
             let queued = queued.map(|p| p.last_ts = end_ts).is_some();
             if await_answer && queued {
@@ -495,7 +525,6 @@ impl HttpConnection {
             }
         }
         self.halves[idx(side)].state = next;
-        self.emit(msg, cx);
     }
 
     /// Redacts `msg`, counts it and appends it to the output. It is pushed first and
@@ -574,6 +603,17 @@ impl HttpConnection {
     }
 }
 
+/// What a message gets from its start line and its pairing, before it is built
+/// by [`HttpConnection::start_body`].
+pub(super) struct Start {
+    pub(super) kind: MessageKind,
+    pub(super) seq: u64,
+    /// Capture time of the head's first byte.
+    pub(super) ts: Timestamp,
+    /// Its request is unknown (a response without a request).
+    pub(super) incomplete: bool,
+}
+
 /// Whether a message with `framing` has no body bytes to wait for.
 fn decoder_done(framing: Framing) -> bool {
     framing == Framing::None || framing == Framing::Length(0)
@@ -590,12 +630,19 @@ fn is_h2c(msg: &HttpMessage) -> bool {
 /// Heap bytes a message's head keeps while its body is in progress (an estimate
 /// that errs high: each string's bytes plus a fixed cost per header).
 pub(crate) fn held_bytes(msg: &HttpMessage) -> usize {
-    let start = match &msg.kind {
+    held_bytes_of(&msg.kind, &msg.headers)
+}
+
+/// [`held_bytes`] of a message with `kind` and `headers`, before it is built.
+fn held_bytes_of(
+    kind: &MessageKind,
+    headers: &[(crate::message::HeaderName, crate::message::HeaderValue)],
+) -> usize {
+    let start = match kind {
         MessageKind::Request { method, url } => method.len() + url.len(),
         MessageKind::Response { status_message, .. } => status_message.len(),
     };
-    let headers: usize = msg
-        .headers
+    let headers: usize = headers
         .iter()
         .map(|(name, value)| {
             let value_len = match value {
