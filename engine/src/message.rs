@@ -768,7 +768,144 @@ fn push_short(bytes: &[u8], out: &mut Vec<u8>) -> bool {
     true
 }
 
-/// [`write_str`] for strings of 16 bytes or more.
+/// [`write_str`] for strings of 16 bytes or more: one pass that copies 16 bytes per step
+/// and writes each escape without leaving the loop (see [`escape_into`]). JSON bodies
+/// (a quoted key every few bytes, each quote escaped) are the strings this is tuned for;
+/// clean header values take the same loop, which costs less than a scan plus a `memcpy`
+/// call at these lengths.
+#[cfg(target_arch = "x86_64")]
+#[inline(never)]
+fn write_long(bytes: &[u8], out: &mut Vec<u8>) {
+    debug_assert!(bytes.len() >= 16);
+    out.push(b'"');
+    let mut from = 0;
+    while from < bytes.len() {
+        let to = (from + ESCAPE_CHUNK).min(bytes.len());
+        // Room for the worst case of this chunk (every byte as `\u00XX`), the slack the
+        // 16-byte stores and 8-byte escape stores run past the last byte written, and the
+        // closing quote: the loop itself checks no capacity.
+        out.reserve((to - from) * 6 + ESCAPE_SLACK + 1);
+        let len = out.len();
+        // SAFETY: `bytes.len() >= 16` (escape_into's tail load), `from < to <= len`, and
+        // `reserve` made room for `escape_into`'s worst case plus its slack after `len`;
+        // it returns how many of those bytes it wrote, all initialised.
+        unsafe {
+            let written = escape_into(bytes, from, to, out.as_mut_ptr().add(len));
+            out.set_len(len + written);
+        }
+        from = to;
+    }
+    // SAFETY: the last reserve kept one byte past the slack for this quote.
+    unsafe {
+        let len = out.len();
+        out.as_mut_ptr().add(len).write(b'"');
+        out.set_len(len + 1);
+    }
+}
+
+/// Input bytes [`write_long`] escapes per capacity reservation: the reservation is six
+/// times this, so a body of megabytes does not reserve six times its size at once.
+#[cfg(target_arch = "x86_64")]
+const ESCAPE_CHUNK: usize = 4096;
+
+/// How far past its last written byte [`escape_into`] may store (a 16-byte block store
+/// of which only the first byte counts).
+#[cfg(target_arch = "x86_64")]
+const ESCAPE_SLACK: usize = 16;
+
+/// `ESCAPED[b]`: the escape of byte `b` in its first bytes (`\"`, `\n`, `\u001f`, ...),
+/// and in byte 7 how many of them there are (0 for bytes written as they are). One 8-byte
+/// store writes any escape.
+#[cfg(target_arch = "x86_64")]
+static ESCAPED: [[u8; 8]; 256] = {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut t = [[0u8; 8]; 256];
+    let mut i = 0;
+    while i < 256 {
+        let e = ESCAPE[i];
+        if e == b'u' {
+            t[i] = [b'\\', b'u', b'0', b'0', HEX[i >> 4], HEX[i & 0xf], 0, 6];
+        } else if e != 0 {
+            t[i] = [b'\\', e, 0, 0, 0, 0, 0, 2];
+        }
+        i += 1;
+    }
+    t
+};
+
+/// Writes `bytes[from..to]` JSON-escaped (no quotes) at `dst` and returns how many bytes it
+/// wrote.
+///
+/// Each step loads 16 input bytes, stores all 16 at `dst` whatever they are, and asks which
+/// of them need escaping: when none, it moves on by 16; else by the clean bytes before the
+/// first escaped one, whose escape it then stores (8 bytes, of which `ESCAPED[b][7]` count)
+/// over the rest of the block. Fewer than 16 bytes left: the 16 bytes ending at `to`
+/// shifted down, so the wanted bytes come first, and the mask cut to them.
+///
+/// # Safety
+/// `from < to <= bytes.len()`, `bytes.len() >= 16` (the tail load reads `bytes[to - 16..to]`;
+/// `to >= 16` because every chunk but the first starts at 4096 or later and the first ends
+/// at `min(4096, len)`), and `dst` is valid for writes of `(to - from) * 6 + ESCAPE_SLACK`
+/// bytes.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn escape_into(bytes: &[u8], from: usize, to: usize, dst: *mut u8) -> usize {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
+        _mm_set1_epi8, _mm_storeu_si128,
+    };
+    debug_assert!(from < to && to <= bytes.len() && to >= 16);
+    let src = bytes.as_ptr();
+    let mut pos = from;
+    let mut d = dst;
+    while pos < to {
+        let left = to - pos;
+        let (v, step, keep) = if left >= 16 {
+            (
+                _mm_loadu_si128(src.add(pos).cast::<__m128i>()),
+                16,
+                u32::MAX,
+            )
+        } else {
+            // SAFETY (caller): to >= 16. Bytes pos..to end up at 0..left; zeros above,
+            // which the mask then leaves out.
+            let last = u128::from_le_bytes(src.add(to - 16).cast::<[u8; 16]>().read_unaligned());
+            let shifted = last >> (8 * (16 - left));
+            (
+                _mm_loadu_si128(shifted.to_le_bytes().as_ptr().cast::<__m128i>()),
+                left,
+                (1u32 << left) - 1,
+            )
+        };
+        _mm_storeu_si128(d.cast::<__m128i>(), v);
+        // The same test as `find_escape`: below 0x20, `"`, `\\` or DEL.
+        let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
+        let special = _mm_or_si128(
+            _mm_or_si128(
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8)),
+                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8)),
+            ),
+            _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)),
+        );
+        let m = _mm_movemask_epi8(_mm_or_si128(control, special)) as u32 & keep;
+        if m == 0 {
+            pos += step;
+            d = d.add(step);
+            continue;
+        }
+        let k = m.trailing_zeros() as usize;
+        pos += k;
+        d = d.add(k);
+        let e = ESCAPED[usize::from(*src.add(pos))];
+        d.cast::<[u8; 8]>().write_unaligned(e);
+        d = d.add(usize::from(e[7]));
+        pos += 1;
+    }
+    d.offset_from(dst) as usize
+}
+
+/// [`write_str`] for strings of 16 bytes or more (portable version).
+#[cfg(not(target_arch = "x86_64"))]
 #[inline(never)]
 fn write_long(bytes: &[u8], out: &mut Vec<u8>) {
     let first = find_escape(bytes);
@@ -938,6 +1075,58 @@ mod tests {
                     assert_eq!(out, reference_str(&s), "len {len}, {b:#04x} at {at}");
                 }
             }
+        }
+    }
+
+    #[test]
+    fn long_strings_escape_like_the_byte_by_byte_rule_at_every_offset() {
+        // write_long's 16-byte steps, its shifted tail (fewer than 16 bytes left) and its
+        // 8-byte escape stores: one or two escaped bytes of every kind at every position
+        // (adjacent, a block apart, in the tail) of every length from 16 to 70, between
+        // clean ASCII and multi-byte UTF-8.
+        let kinds = ["\"", "\\", "\n", "\r", "\t", "\u{0}", "\u{1f}", "\u{7f}"];
+        for len in 16..=70 {
+            for fill in ["a", "\u{e9}"] {
+                let base: Vec<&str> = std::iter::repeat_n(fill, len).collect();
+                let mut out = Vec::new();
+                write_str(&base.concat(), &mut out);
+                assert_eq!(out, reference_str(&base.concat()), "len {len} clean");
+                for at in 0..len {
+                    for k in kinds {
+                        for second in [None, Some(at + 1), Some(at + 15), Some(len - 1)] {
+                            let mut parts = base.clone();
+                            parts[at] = k;
+                            if let Some(j) = second.filter(|&j| j < len && j != at) {
+                                parts[j] = "\"";
+                            }
+                            let s = parts.concat();
+                            // Appended after existing bytes, as in a batch.
+                            let mut out = b"x".to_vec();
+                            write_str(&s, &mut out);
+                            assert_eq!(out[1..], reference_str(&s), "len {len} {k:?} at {at}");
+                        }
+                    }
+                }
+            }
+        }
+        // Across the reservation chunks: escapes before, at and after each chunk boundary,
+        // a chunk tail shorter than 16 bytes, and every byte escaped (the worst case).
+        for len in [4096, 4097, 4100, 4111, 4112, 8192, 8199, 12_300] {
+            for at in [0, 4094, 4095, 4096, 4097, len - 1] {
+                let mut s = vec![b'q'; len];
+                if at < len {
+                    s[at] = b'"';
+                    s[at.saturating_sub(9)] = 0x01;
+                }
+                let s = String::from_utf8(s).unwrap();
+                let mut out = Vec::new();
+                write_str(&s, &mut out);
+                assert_eq!(out, reference_str(&s), "len {len} at {at}");
+            }
+            let s = "\u{1}".repeat(len);
+            let mut out = Vec::new();
+            write_str(&s, &mut out);
+            assert_eq!(out, reference_str(&s), "len {len} all escaped");
         }
     }
 
