@@ -28,6 +28,10 @@ lint: deps
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --locked -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps --locked
+	@# The fuzz crate is its own workspace with its own committed lock file: check it here too, so a
+	@# dependency change in engine/ fails in the first minute rather than at fuzz-smoke, last.
+	@$(CARGO) metadata --locked --format-version 1 --manifest-path engine/fuzz/Cargo.toml >/dev/null || \
+		{ echo "engine/fuzz/Cargo.lock is stale: run cargo metadata --manifest-path engine/fuzz/Cargo.toml --format-version 1 >/dev/null and commit it"; exit 1; }
 
 # Unit, corpus, replay, output, live-capture and webhook tests (live tests need root; in CI
 # they never skip). Every test has a time limit (.config/nextest.toml). nextest does not run
