@@ -27,6 +27,7 @@ pub mod fatal;
 pub mod flow;
 pub mod http;
 pub mod http2;
+pub mod js_rows;
 pub mod message;
 pub mod metrics;
 pub mod output;

@@ -286,27 +286,8 @@ impl HttpMessage {
             out.extend_from_slice(br#","trailers":"#);
             write_fields(&self.trailers, out);
         }
-        let (text, encoding) = body_text(&self.body, self.truncated);
         out.extend_from_slice(br#","body":"#);
-        let body_start = out.len() + 1;
-        match text {
-            Some(t) => write_str(t, out),
-            None => {
-                out.push(b'"');
-                let start = out.len();
-                let encoded_len = base64::encoded_len(self.body.len(), true).unwrap_or(0);
-                out.resize(start + encoded_len, 0);
-                let written = base64::Engine::encode_slice(
-                    &base64::engine::general_purpose::STANDARD,
-                    &self.body,
-                    &mut out[start..],
-                )
-                .unwrap_or(0);
-                out.truncate(start + written);
-                out.push(b'"');
-            }
-        }
-        let body = body_start..out.len() - 1;
+        let (body, encoding) = write_body(&self.body, self.truncated, out);
         out.extend_from_slice(br#","bodyEncoding":""#);
         out.extend_from_slice(encoding.as_bytes());
         out.extend_from_slice(br#"","bodySize":"#);
@@ -335,24 +316,8 @@ impl HttpMessage {
             write_millis(*ms, out);
         }
         if let Some(p) = placement {
-            out.extend_from_slice(br#","pod":{"#);
-            let mut first = true;
-            for (k, v) in [
-                ("name", &p.name),
-                ("namespace", &p.namespace),
-                ("node", &p.node),
-            ] {
-                if let Some(v) = v {
-                    if !first {
-                        out.push(b',');
-                    }
-                    first = false;
-                    write_str(k, out);
-                    out.push(b':');
-                    write_str(v, out);
-                }
-            }
-            out.push(b'}');
+            out.extend_from_slice(br#","pod":"#);
+            write_placement(p, out);
         }
         out.push(b'}');
         body
@@ -381,8 +346,59 @@ fn body_text(body: &[u8], truncated: bool) -> (Option<&str>, &'static str) {
     }
 }
 
+/// Writes `body` as a JSON string (UTF-8 text, else base64: see [`body_text`]); returns
+/// where its contents are in `out` (between the quotes) and its `bodyEncoding`.
+pub(crate) fn write_body(
+    body: &[u8],
+    truncated: bool,
+    out: &mut Vec<u8>,
+) -> (std::ops::Range<usize>, &'static str) {
+    let (text, encoding) = body_text(body, truncated);
+    let body_start = out.len() + 1;
+    match text {
+        Some(t) => write_str(t, out),
+        None => {
+            out.push(b'"');
+            let start = out.len();
+            let encoded_len = base64::encoded_len(body.len(), true).unwrap_or(0);
+            out.resize(start + encoded_len, 0);
+            let written = base64::Engine::encode_slice(
+                &base64::engine::general_purpose::STANDARD,
+                body,
+                &mut out[start..],
+            )
+            .unwrap_or(0);
+            out.truncate(start + written);
+            out.push(b'"');
+        }
+    }
+    (body_start..out.len() - 1, encoding)
+}
+
+/// The `pod` object: the placement's names that are known.
+pub(crate) fn write_placement(p: &Placement, out: &mut Vec<u8>) {
+    out.push(b'{');
+    let mut first = true;
+    for (k, v) in [
+        ("name", &p.name),
+        ("namespace", &p.namespace),
+        ("node", &p.node),
+    ] {
+        if let Some(v) = v {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            write_str(k, out);
+            out.push(b':');
+            write_str(v, out);
+        }
+    }
+    out.push(b'}');
+}
+
 /// Header or trailer fields as a JSON object (`set-cookie` lists as arrays).
-fn write_fields(fields: &[(HeaderName, HeaderValue)], out: &mut Vec<u8>) {
+pub(crate) fn write_fields(fields: &[(HeaderName, HeaderValue)], out: &mut Vec<u8>) {
     out.push(b'{');
     for (i, (name, value)) in fields.iter().enumerate() {
         if i > 0 {
@@ -407,18 +423,18 @@ fn write_fields(fields: &[(HeaderName, HeaderValue)], out: &mut Vec<u8>) {
     out.push(b'}');
 }
 
-fn write_display(v: &impl std::fmt::Display, out: &mut Vec<u8>) {
+pub(crate) fn write_display(v: &impl std::fmt::Display, out: &mut Vec<u8>) {
     use std::io::Write;
     let _ = write!(out, "{v}");
 }
 
-fn write_u64(n: u64, out: &mut Vec<u8>) {
+pub(crate) fn write_u64(n: u64, out: &mut Vec<u8>) {
     out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
 }
 
 /// `n` as 16 lower-case hex digits: each nibble spread into its own byte, then all 16
 /// turned into ASCII at once (`'0' + d`, plus `'a' - '0' - 10` where `d > 9`).
-fn write_hex16(n: u64, out: &mut Vec<u8>) {
+pub(crate) fn write_hex16(n: u64, out: &mut Vec<u8>) {
     /// The 8 nibbles of `x` as one byte each, most significant first in memory.
     fn spread(x: u32) -> [u8; 8] {
         let mut v = u64::from(x);
@@ -527,7 +543,7 @@ fn write_endpoint(e: &Endpoint, out: &mut Vec<u8>) {
 }
 
 /// Latency in milliseconds with microsecond precision, shortest form (`45.449`, `2`, `0.001`).
-fn write_millis(ms: f64, out: &mut Vec<u8>) {
+pub(crate) fn write_millis(ms: f64, out: &mut Vec<u8>) {
     if !ms.is_finite() || ms < 0.0 {
         out.push(b'0');
         return;

@@ -40,7 +40,7 @@ use crate::flow::{FlowConfig, FlowCounters, FlowTable};
 use crate::http::HttpConfig;
 use crate::message::{HttpMessage, Placement};
 use crate::output::log::log;
-use crate::output::{Batch, Output};
+use crate::output::{Batch, BatchFormat, Output};
 use crate::reassembly::Limits;
 use crate::stats::{CaptureStats, OutputStats, Stats};
 use crate::time::Timestamp;
@@ -112,6 +112,8 @@ pub struct Worker {
     batch: Batch,
     /// Written into every message (`pod`).
     placement: Option<Placement>,
+    /// The form of the batches this worker writes.
+    format: BatchFormat,
     last_sweep: Timestamp,
     /// Messages dropped because the output stage's queue was full.
     output_drops: u64,
@@ -133,6 +135,7 @@ impl Worker {
             out_bytes: 0,
             batch: Batch::default(),
             placement: None,
+            format: BatchFormat::Json,
             last_sweep: Timestamp(0),
             output_drops: 0,
             clock: Timestamp(0),
@@ -143,6 +146,13 @@ impl Worker {
     /// Writes `placement` into every message this worker serialises.
     pub fn with_placement(mut self, placement: Option<Placement>) -> Self {
         self.placement = placement;
+        self
+    }
+
+    /// Writes its batches in `format` (see [`BatchFormat::for_outputs`]).
+    pub fn with_format(mut self, format: BatchFormat) -> Self {
+        self.format = format;
+        self.batch = Batch::new(format);
         self
     }
 
@@ -287,7 +297,7 @@ impl Worker {
             self.batch.extend(&self.out, self.placement.as_ref());
             self.out.clear();
         }
-        std::mem::take(&mut self.batch)
+        std::mem::replace(&mut self.batch, Batch::new(self.format))
     }
 
     /// Takes back a batch the output stage had no room for: it goes out first, with the
@@ -573,6 +583,7 @@ pub fn run_file_observed(
     // A file has no "own addresses": direction is unknown.
     let workers = settings.workers.unwrap_or(1).max(1);
     let cfg = flow_config(settings, workers, Vec::new());
+    let format = BatchFormat::for_outputs(outputs);
     // Set when a thread of this replay panicked: the rest stop as on `stop`.
     let abort = AtomicBool::new(false);
     let replay = Replay {
@@ -594,12 +605,14 @@ pub fn run_file_observed(
     let (mut stats, damaged, mut failed) = if workers == 1 {
         // One worker reads the file on this thread and hands its batches straight to
         // the outputs: no thread, no queue.
-        let mut w = Worker::new(cfg, 0).with_placement(placement.cloned());
+        let mut w = Worker::new(cfg, 0)
+            .with_placement(placement.cloned())
+            .with_format(format);
         let damaged = worker_loop(FileSource::new(file), &mut w, 0, &mut to, &replay);
         (w.stats(), damaged, None)
     } else {
         drop(file);
-        replay.sharded(path, cfg, placement, &mut to)
+        replay.sharded(path, cfg, placement, format, &mut to)
     };
     if damaged.is_some() {
         stats.capture.file_errors += 1;
@@ -729,6 +742,7 @@ impl Replay<'_> {
         path: &str,
         cfg: FlowConfig,
         placement: Option<&Placement>,
+        format: BatchFormat,
         to: &mut Delivery<'_, '_>,
     ) -> (Stats, Option<String>, Option<ThreadPanic>) {
         // Workers deliver under this lock rather than through a queue to this thread: a
@@ -748,7 +762,9 @@ impl Replay<'_> {
                     let to = &to;
                     let name = format!("tcp-sniffer-replay-{id}");
                     let body = move || {
-                        let mut w = Worker::new(cfg, id as u16).with_placement(placement);
+                        let mut w = Worker::new(cfg, id as u16)
+                            .with_placement(placement)
+                            .with_format(format);
                         let mut down = SharedDelivery(to);
                         // The caller opened it a moment ago; failing now means it changed.
                         let damaged = match CaptureFile::open(path) {

@@ -1,11 +1,14 @@
 //! [`JsOutput`]: the engine's [`Output`] that hands batches to JavaScript.
 //!
 //! One `Channel::try_send` per batch carries the whole batch into one call of the
-//! JavaScript `deliver(chunks)` function. `chunks` is an array of strings, each a JSON
-//! array of whole messages (`[{…},{…}]`) of at most about [`CHUNK_BYTES`] bytes (a
-//! single larger message is a chunk of its own); the TypeScript side runs one
-//! `JSON.parse` per chunk. The chunks are built on the engine's output thread, so the
-//! JavaScript thread only creates the strings and parses them.
+//! JavaScript `deliver(chunks, rows)` function. `chunks` is an array of strings, each a
+//! JSON array of whole messages of at most about [`CHUNK_BYTES`] bytes (a single larger
+//! message is a chunk of its own); the TypeScript side runs one `JSON.parse` per chunk.
+//! The messages are rows (`rows` true: [`BatchFormat::JsRows`], which the TypeScript side
+//! turns into schema v1 objects, see `tcp_sniffer::js_rows`) when the callback is the run's
+//! only output, and schema v1 objects otherwise (the other outputs need those). The
+//! chunks are built on the engine's output thread, so the JavaScript thread only creates
+//! the strings and parses them.
 //!
 //! Why chunks (measured, `node --cpu-prof` and `perf` on a 100 MB replay, see
 //! `bench/callback-throughput.js`): V8 puts every object larger than 128 KiB in its
@@ -35,7 +38,7 @@ use neon::handle::Root;
 use neon::prelude::*;
 use serde_json::json;
 use tcp_sniffer::config::LogLevel;
-use tcp_sniffer::output::{log::log, wait_until, Batch, Output, MAX_QUEUED_BYTES};
+use tcp_sniffer::output::{log::log, wait_until, Batch, BatchFormat, Output, MAX_QUEUED_BYTES};
 use tcp_sniffer::stats::OutputStats;
 
 /// Counters and flags shared by the engine's output thread and the JavaScript thread.
@@ -134,6 +137,8 @@ pub const CHUNK_BYTES: usize = 48 << 10;
 /// A batch as it crosses: JSON arrays of whole messages, each about [`CHUNK_BYTES`] at most.
 struct Chunks {
     texts: Vec<String>,
+    /// The messages are rows ([`BatchFormat::JsRows`]), not schema v1 objects.
+    rows: bool,
     /// Messages in all of them.
     n: usize,
     /// Bytes of all of them (what the in-flight byte bound counts).
@@ -173,6 +178,7 @@ impl Chunks {
         }
         Chunks {
             texts,
+            rows: batch.format() == BatchFormat::JsRows,
             n: batch.len(),
             bytes,
         }
@@ -198,7 +204,8 @@ fn deliver_batch(
             let s = cx.string(t);
             arr.set(cx, i as u32, s)?;
         }
-        f.call_with(cx).arg(arr).apply::<JsValue, _>(cx)
+        let rows = cx.boolean(chunks.rows);
+        f.call_with(cx).arg(arr).arg(rows).apply::<JsValue, _>(cx)
     });
     let errors = match result {
         Ok(v) => v
@@ -261,6 +268,10 @@ impl Output for JsOutput {
             s.leave(n, bytes);
             s.dropped_at_shutdown.fetch_add(n as u64, Ordering::Relaxed);
         }
+    }
+
+    fn takes_rows(&self) -> bool {
+        true
     }
 
     fn flush(&mut self) {}

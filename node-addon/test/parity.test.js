@@ -247,3 +247,51 @@ test('parity: batches of many chunks, messages larger than a chunk, non-ASCII te
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+// ---------------------------------------------------------------------------------------
+// The fields most messages lack. With the callback as the only output the engine sends rows
+// (engine/src/js_rows.rs) and ts/rows.ts rebuilds the objects; every optional field has its own
+// place in the schema's key order, so each is compared here on a capture that has it.
+
+const perfBin = path.join(path.dirname(cli), 'sniffer-perf');
+
+test('parity: HTTP/2 streams and gRPC trailers, a CONNECT tunnel, a pod placement', async () => {
+  requireCli();
+  assert.ok(fs.existsSync(perfBin), `sniffer-perf is not at ${perfBin}: make build-release builds it beside the CLI`);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tcp-sniffer-parity-rare-'));
+  const podEnv = ['POD_NAME', 'POD_NAMESPACE', 'NODE_NAME'];
+  try {
+    // HTTP/2 in cleartext, a third of it gRPC (streamId on every message, trailers on gRPC responses).
+    const gen = spawnSync(perfBin, ['gen', '--workload', 'H', '--size-mb', '1', '--seed', '3', '--out', dir], {
+      encoding: 'utf8',
+    });
+    assert.equal(gen.status, 0, `sniffer-perf gen: ${gen.stderr}`);
+    const h2 = path.join(dir, 'H-1mb-seed3.pcap');
+    const h2Lines = await cliLines(h2, [80, 8080]);
+    assert.ok(h2Lines.some((l) => l.includes('"trailers":')), 'the HTTP/2 capture has trailers');
+    assert.ok((await assertSame(h2, [80, 8080])) > 100);
+
+    // A CONNECT tunnel carrying plain HTTP/1 (tunnel: true), and a head with a parse error.
+    const tunnel = path.join(dir, 'tunnel.pcap');
+    writeCapture(tunnel, [
+      ['CONNECT api.test:80 HTTP/1.1\r\nHost: api.test:80\r\n\r\n', 'HTTP/1.1 200 Connection established\r\n\r\n'],
+      [
+        'GET /inner HTTP/1.1\r\nHost: api.test\r\n\r\n',
+        'HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello',
+      ],
+    ]);
+    const tunnelLines = await cliLines(tunnel, [8080]);
+    assert.ok(tunnelLines.some((l) => l.includes('"tunnel":true')), `the tunnel capture has tunnelled messages: ${tunnelLines}`);
+    assert.equal(await assertSame(tunnel, [8080]), 4);
+
+    // The placement from the downward API: the library and the CLI read the same variables.
+    process.env.POD_NAME = 'web-0';
+    process.env.POD_NAMESPACE = 'shop';
+    const podLines = await cliLines(demoPcap, [8080]);
+    assert.ok(podLines.every((l) => l.includes('"pod":{"name":"web-0","namespace":"shop"}')), 'every message has the pod');
+    assert.equal(await assertSame(demoPcap, [8080]), 10);
+  } finally {
+    for (const k of podEnv) delete process.env[k];
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});

@@ -18,7 +18,7 @@ export interface Native {
   ): NativeHandle;
   start(
     handle: NativeHandle,
-    deliver: ((chunks: string[]) => number) | undefined,
+    deliver: ((chunks: string[], rows: boolean) => number) | undefined,
     onEvent: (kind: 'error' | 'end', message?: string, code?: string) => void,
   ): Promise<string>;
   stop(handle: NativeHandle): Promise<string>;

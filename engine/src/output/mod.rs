@@ -91,9 +91,35 @@ pub fn build_outputs(
     Ok(outputs)
 }
 
-/// Serialised messages: JSON objects, each followed by `\n`.
+/// The form messages take in a [`Batch`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum BatchFormat {
+    /// Schema v1 JSON objects: what every output writes and what users read.
+    #[default]
+    Json,
+    /// JSON arrays of the same values by position ([`HttpMessage::write_js_row`]): for
+    /// the Node library only, whose JavaScript side builds schema v1 objects from them.
+    /// JavaScript's `JSON.parse` builds arrays far faster than keyed objects, and it is
+    /// the library's bottleneck; no output that writes messages out may get rows.
+    JsRows,
+}
+
+impl BatchFormat {
+    /// Rows when every output takes them (the library with its callback alone), else JSON.
+    pub fn for_outputs(outputs: &[Box<dyn Output>]) -> BatchFormat {
+        if !outputs.is_empty() && outputs.iter().all(|o| o.takes_rows()) {
+            BatchFormat::JsRows
+        } else {
+            BatchFormat::Json
+        }
+    }
+}
+
+/// Serialised messages, each followed by `\n`: schema v1 JSON objects, or rows when
+/// every output takes them (see [`BatchFormat`]).
 #[derive(Debug, Default)]
 pub struct Batch {
+    format: BatchFormat,
     lines: Vec<u8>,
     ends: Vec<usize>,
     /// Where each message's `body` string contents are in `lines` (between the quotes).
@@ -111,6 +137,19 @@ impl Batch {
         batch
     }
 
+    /// An empty batch whose messages will be written in `format`.
+    pub fn new(format: BatchFormat) -> Batch {
+        Batch {
+            format,
+            ..Batch::default()
+        }
+    }
+
+    /// The form of this batch's messages.
+    pub fn format(&self) -> BatchFormat {
+        self.format
+    }
+
     /// Appends `msgs`, serialised (with the placement, when known).
     pub fn extend(&mut self, msgs: &[HttpMessage], placement: Option<&Placement>) {
         // A typical message is 400–700 bytes of JSON; reserving once avoids most regrowth.
@@ -118,7 +157,10 @@ impl Batch {
         self.ends.reserve(msgs.len());
         self.bodies.reserve(msgs.len());
         for m in msgs {
-            let body = m.write_json(placement, &mut self.lines);
+            let body = match self.format {
+                BatchFormat::Json => m.write_json(placement, &mut self.lines),
+                BatchFormat::JsRows => m.write_js_row(placement, &mut self.lines),
+            };
             self.bodies.push(body);
             self.lines.push(b'\n');
             self.ends.push(self.lines.len());
@@ -164,7 +206,7 @@ impl Batch {
         self.ends.is_empty()
     }
 
-    /// Each message's JSON, without the line end.
+    /// Each message's JSON (object or row, see [`Batch::format`]), without the line end.
     pub fn messages(&self) -> impl Iterator<Item = &[u8]> + '_ {
         let mut start = 0;
         self.ends.iter().map(move |&end| {
@@ -180,6 +222,11 @@ impl Batch {
 pub trait Output: Send {
     /// Hands over one batch.
     fn send(&mut self, batch: &Arc<Batch>);
+    /// Whether this output can take batches of [`BatchFormat::JsRows`]. Only the Node
+    /// library's does; every output that writes messages out needs schema v1 JSON.
+    fn takes_rows(&self) -> bool {
+        false
+    }
     /// Makes everything sent so far visible (called at least every 100 ms while running).
     fn flush(&mut self);
     /// Delivers what is pending (within the output's drain deadline) and stops.

@@ -37,10 +37,9 @@ use crate::capture::source::{Ending, HandOff, PacketSource, Polled};
 use crate::capture::{available_cpus, local_addresses, CaptureError, Packet};
 use crate::config::{CaptureBackend, LogLevel, Settings};
 use crate::fatal::{self, FaultPoint};
-use crate::flow::FlowConfig;
 use crate::message::Placement;
 use crate::output::log::log;
-use crate::output::{Batch, Output};
+use crate::output::{Batch, BatchFormat, Output};
 use crate::pipeline::{
     flow_config, shard_of, worker_loop, OutputQueue, RunControl, StopDrain, Worker, HOUSEKEEPING,
     POLL_TIMEOUT,
@@ -153,6 +152,13 @@ pub(super) fn start(
         },
     };
 
+    let format = BatchFormat::for_outputs(&outputs);
+    // Worker `k`, as every backend makes its workers.
+    let new_worker = |k: usize| {
+        Worker::new(cfg.clone(), k as u16)
+            .with_placement(placement.clone())
+            .with_format(format)
+    };
     let (msg_tx, msg_rx) = bounded::<Batch>(OUTPUT_QUEUE_BATCHES * workers);
     let queued = Pool::new(OUTPUT_QUEUE_BYTES);
     let output_thread = spawn("tcp-sniffer-output", shared, {
@@ -162,7 +168,7 @@ pub(super) fn start(
     let mut capture_threads = Vec::new();
     let backend = if let Some(rings) = rings {
         for (k, ring) in rings.into_iter().enumerate() {
-            let worker = Worker::new(cfg.clone(), k as u16).with_placement(placement.clone());
+            let worker = new_worker(k);
             let (shared, tx, queued) = (shared.clone(), msg_tx.clone(), queued.clone());
             let name = format!("tcp-sniffer-ring-{k}");
             capture_threads.push(spawn(&name, &shared.clone(), move || {
@@ -177,14 +183,19 @@ pub(super) fn start(
         if workers == 1 {
             // One worker reads the handle itself: no reader thread, no copy of every
             // packet into a batch, no queue and no wake-up per hand-over.
-            let worker = Worker::new(cfg, 0).with_placement(placement);
+            let worker = new_worker(0);
             let (shared, tx, queued) = (shared.clone(), msg_tx.clone(), queued.clone());
             capture_threads.push(spawn("tcp-sniffer-pcap", &shared.clone(), move || {
                 run_worker(live, worker, 0, tx, queued, &shared)
             })?);
         } else {
             capture_threads.extend(start_pcap(
-                live, cfg, workers, &placement, &msg_tx, &queued, shared,
+                live,
+                workers,
+                &new_worker,
+                &msg_tx,
+                &queued,
+                shared,
             )?);
         }
         "pcap"
@@ -253,9 +264,8 @@ struct PacketBatch {
 /// The libpcap backend: one reader dispatching to `workers` worker threads.
 fn start_pcap(
     mut live: PcapLive,
-    cfg: FlowConfig,
     workers: usize,
-    placement: &Option<Placement>,
+    new_worker: &dyn Fn(usize) -> Worker,
     msg_tx: &Sender<Batch>,
     queued: &Pool,
     shared: &Arc<Shared>,
@@ -265,7 +275,7 @@ fn start_pcap(
     for k in 0..workers {
         let (tx, rx) = bounded::<PacketBatch>(WORKER_QUEUE_BATCHES);
         txs.push(tx);
-        let worker = Worker::new(cfg.clone(), k as u16).with_placement(placement.clone());
+        let worker = new_worker(k);
         let (shared, out, queued) = (shared.clone(), msg_tx.clone(), queued.clone());
         let name = format!("tcp-sniffer-worker-{k}");
         threads.push(spawn(&name, &shared.clone(), move || {
