@@ -33,47 +33,62 @@
 //! order, `JSON.parse` of [`HttpMessage::write_json`] for the same message (the Node
 //! parity tests compare the two on every capture of the corpus).
 
-use std::net::IpAddr;
 use std::ops::Range;
 
 use crate::message::{
-    write_body, write_fields, write_hex16, write_millis, write_placement, write_str, write_u64,
-    HttpMessage, MessageKind, Placement,
+    fields_room, pod_room, str_room, write_body, Cursor, HttpMessage, MessageKind, Placement,
+    HEAD_ROOM, TAIL_ROOM,
 };
 
 impl HttpMessage {
     /// Appends this message as one row (see the module docs) to `out`, and returns where
     /// the `body` string's contents are in `out`, as [`HttpMessage::write_json`] does.
+    /// Written through the same [`Cursor`] as `write_json`, with the same room: a row holds
+    /// the same pieces less the keys.
     pub fn write_js_row(&self, placement: Option<&Placement>, out: &mut Vec<u8>) -> Range<usize> {
-        out.reserve(256 + self.body.len() * 4 / 3);
-        out.extend_from_slice(match self.kind {
-            MessageKind::Request { .. } => b"[0,\"",
-            MessageKind::Response { .. } => b"[1,\"",
-        });
-        write_hex16(self.connection_id, out);
-        out.extend_from_slice(b"\",");
-        write_u64(self.sequence, out);
-        out.extend_from_slice(b",\"");
-        let first = self.timestamp.rfc3339();
-        out.extend_from_slice(&first);
-        out.extend_from_slice(b"\",\"");
-        if self.end_timestamp == self.timestamp {
-            out.extend_from_slice(&first);
-        } else {
-            self.end_timestamp.write_rfc3339(out);
+        let start_line = match &self.kind {
+            MessageKind::Request { method, url } => str_room(method) + str_room(url),
+            MessageKind::Response { status_message, .. } => str_room(status_message),
+        };
+        let head = HEAD_ROOM
+            + self.http_version.len()
+            + start_line
+            + fields_room(&self.headers)
+            + fields_room(&self.trailers);
+        // SAFETY: as in `write_json`: `HEAD_ROOM` covers its fixed-size pieces, which
+        // are these and more (a row has no keys), and each string is within its room.
+        let mut c = unsafe { Cursor::new(out, head) };
+        match self.kind {
+            MessageKind::Request { .. } => c.put(b"[0,\""),
+            MessageKind::Response { .. } => c.put(b"[1,\""),
         }
-        out.extend_from_slice(b"\",");
-        write_ip_port(self.source.ip, self.source.port, out);
-        out.push(b',');
-        write_ip_port(self.destination.ip, self.destination.port, out);
-        out.extend_from_slice(b",\"");
-        out.extend_from_slice(self.direction.as_str().as_bytes());
-        out.extend_from_slice(b"\",");
+        c.put_hex16(self.connection_id);
+        c.put(b"\",");
+        c.put_u64(self.sequence);
+        c.put(b",\"");
+        let first = self.timestamp.rfc3339();
+        c.put(&first);
+        c.put(b"\",\"");
+        if self.end_timestamp == self.timestamp {
+            c.put(&first);
+        } else {
+            c.put(&self.end_timestamp.rfc3339());
+        }
+        c.byte(b'"');
+        for e in [&self.source, &self.destination] {
+            c.put(b",\"");
+            c.put_ip(e.ip);
+            c.put(b"\",");
+            c.put_u64(u64::from(e.port));
+        }
+        c.put(b",\"");
+        c.put_bytes(self.direction.as_str().as_bytes());
+        c.put(b"\",");
         let latency = match &self.kind {
             MessageKind::Request { method, url } => {
-                write_str(method, out);
-                out.push(b',');
-                write_str(url, out);
+                c.put_str(method);
+                c.byte(b',');
+                c.put_str(url);
                 None
             }
             MessageKind::Response {
@@ -81,45 +96,60 @@ impl HttpMessage {
                 status_message,
                 latency_ms,
             } => {
-                write_u64(u64::from(*status_code), out);
-                out.push(b',');
-                write_str(status_message, out);
+                c.put_u64(u64::from(*status_code));
+                c.byte(b',');
+                c.put_str(status_message);
                 *latency_ms
             }
         };
-        out.extend_from_slice(b",\"");
-        out.extend_from_slice(self.http_version.as_bytes());
-        out.extend_from_slice(b"\",");
-        write_fields(&self.headers, out);
-        out.push(b',');
-        let (body, encoding) = write_body(&self.body, self.truncated, out);
-        out.extend_from_slice(b",\"");
-        out.extend_from_slice(encoding.as_bytes());
-        out.extend_from_slice(b"\",");
-        write_u64(self.body_size, out);
-        out.extend_from_slice(if self.truncated { b",true" } else { b",false" });
-        out.extend_from_slice(if self.incomplete {
-            b",true,"
+        c.put(b",\"");
+        c.put_bytes(self.http_version.as_bytes());
+        c.put(b"\",");
+        c.put_fields(&self.headers);
+        c.byte(b',');
+        c.finish();
+        let body_start = out.len() + 1;
+        let base64 = write_body(&self.body, self.truncated, out);
+        let body = body_start..out.len() - 1;
+        let tail = TAIL_ROOM
+            + fields_room(&self.trailers)
+            + self.parse_error.map_or(0, str_room)
+            + placement.map_or(0, pod_room);
+        // SAFETY: `TAIL_ROOM` covers the fixed-size pieces after the body in `write_json`,
+        // which are these and more (with their keys); the trailers, which a row writes
+        // here rather than before the body, the parse error and the pod's values are
+        // each within their own room.
+        let mut c = unsafe { Cursor::new(out, tail) };
+        if base64 {
+            c.put(b",\"base64\",");
         } else {
-            b",false,"
-        });
+            c.put(b",\"utf8\",");
+        }
+        c.put_u64(self.body_size);
+        match (self.truncated, self.incomplete) {
+            (false, false) => c.put(b",false,false,"),
+            (false, true) => c.put(b",false,true,"),
+            (true, false) => c.put(b",true,false,"),
+            (true, true) => c.put(b",true,true,"),
+        }
         match latency {
-            Some(ms) => write_millis(ms, out),
-            None => out.extend_from_slice(b"null"),
+            Some(ms) => c.put_millis(ms),
+            None => c.put(b"null"),
         }
-        out.push(b',');
+        c.byte(b',');
         match placement {
-            Some(p) => write_placement(p, out),
-            None => out.extend_from_slice(b"null"),
+            Some(p) => c.put_pod(p),
+            None => c.put(b"null"),
         }
-        self.write_rare_fields(out);
-        out.push(b']');
+        self.put_rare_fields(&mut c);
+        c.byte(b']');
+        c.finish();
         body
     }
 
     /// Element 21 of a row: `,{…}` with the rarer fields this message has, in schema
-    /// order; nothing when it has none.
-    fn write_rare_fields(&self, out: &mut Vec<u8>) {
+    /// order; nothing when it has none. Each field ends in a comma, the last taken back.
+    fn put_rare_fields(&self, c: &mut Cursor<'_>) {
         if self.stream_id.is_none()
             && self.trailers.is_empty()
             && self.decoded_body_size.is_none()
@@ -128,53 +158,33 @@ impl HttpMessage {
         {
             return;
         }
-        out.extend_from_slice(b",{");
-        let start = out.len();
-        let key = |name: &[u8], out: &mut Vec<u8>| {
-            if out.len() > start {
-                out.push(b',');
-            }
-            out.extend_from_slice(name);
-        };
+        c.put(b",{");
         if let Some(id) = self.stream_id {
-            key(b"\"streamId\":", out);
-            write_u64(u64::from(id), out);
+            c.put(b"\"streamId\":");
+            c.put_u64(u64::from(id));
+            c.byte(b',');
         }
         if !self.trailers.is_empty() {
-            key(b"\"trailers\":", out);
-            write_fields(&self.trailers, out);
+            c.put(b"\"trailers\":");
+            c.put_fields(&self.trailers);
+            c.byte(b',');
         }
         if let Some(n) = self.decoded_body_size {
-            key(b"\"decodedBodySize\":", out);
-            write_u64(n, out);
+            c.put(b"\"decodedBodySize\":");
+            c.put_u64(n);
+            c.byte(b',');
         }
         if self.tunnel {
-            key(b"\"tunnel\":true", out);
+            c.put(b"\"tunnel\":true,");
         }
         if let Some(e) = self.parse_error {
-            key(b"\"parseError\":", out);
-            write_str(e, out);
+            c.put(b"\"parseError\":");
+            c.put_str(e);
+            c.byte(b',');
         }
-        out.push(b'}');
+        c.back(1);
+        c.byte(b'}');
     }
-}
-
-/// `"ip",port`: an endpoint's two row elements.
-fn write_ip_port(ip: IpAddr, port: u16, out: &mut Vec<u8>) {
-    out.push(b'"');
-    match ip {
-        IpAddr::V4(v4) => {
-            for (i, o) in v4.octets().into_iter().enumerate() {
-                if i > 0 {
-                    out.push(b'.');
-                }
-                write_u64(u64::from(o), out);
-            }
-        }
-        IpAddr::V6(v6) => crate::message::write_display(&v6, out),
-    }
-    out.extend_from_slice(b"\",");
-    write_u64(u64::from(port), out);
 }
 
 #[cfg(test)]
