@@ -81,6 +81,7 @@ enum Cmd {
 }
 
 fn main() -> Result<()> {
+    tcp_sniffer::allocator::keep_heap_in_small_pages();
     match Cli::parse().cmd {
         Cmd::Gen {
             workload,

@@ -140,6 +140,7 @@ fn parse_args(args: impl Iterator<Item = String>) -> Result<Option<Cli>, (String
 }
 
 fn main() -> ExitCode {
+    tcp_sniffer::allocator::keep_heap_in_small_pages();
     let cli = match parse_args(std::env::args().skip(1)) {
         Ok(Some(cli)) => cli,
         Ok(None) => return ExitCode::SUCCESS,
