@@ -43,7 +43,7 @@ use crate::message::{
 impl HttpMessage {
     /// Appends this message as one row (see the module docs) to `out`, and returns where
     /// the `body` string's contents are in `out`, as [`HttpMessage::write_json`] does.
-    /// Written through the same [`Cursor`] as `write_json`, with the same room: a row holds
+    /// Written through the same `Cursor` as `write_json`, with the same room: a row holds
     /// the same pieces less the keys.
     pub fn write_js_row(&self, placement: Option<&Placement>, out: &mut Vec<u8>) -> Range<usize> {
         let start_line = match &self.kind {

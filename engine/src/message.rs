@@ -205,7 +205,7 @@ impl HttpMessage {
     /// path, and the schema has rules serde would need custom code for anyway
     /// (utf8-or-base64 bodies, `set-cookie` arrays, optional request/response fields).
     ///
-    /// Everything but the body is written through a [`Cursor`]: one reservation for the
+    /// Everything but the body is written through a `Cursor`: one reservation for the
     /// worst case of all the fields before the body and one for those after it, instead of
     /// a capacity check and a length update for each of the ~40 pieces.
     pub fn write_json(
