@@ -51,6 +51,10 @@ test('output URL: one POST per message with the bearer token, next to the callba
   const posted = c.received.map((r) => JSON.parse(r.body));
   const key = (m) => `${m.connectionId}/${m.sequence}/${m.type}`;
   assert.deepEqual(posted.map(key).sort(), viaCallback.map(key).sort());
+  // With a second output the batches stay schema v1 JSON (rows are for the callback alone):
+  // the URL gets objects, and the callback the very same ones.
+  const byKey = (ms) => [...ms].sort((a, b) => key(a).localeCompare(key(b)));
+  assert.deepEqual(byKey(viaCallback), byKey(posted));
   const st = s.stats();
   assert.equal(st.output.messages, 10);
   assert.equal(st.output.delivered, 20, 'delivered counts every output: URL and callback');
