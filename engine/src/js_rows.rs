@@ -50,13 +50,10 @@ impl HttpMessage {
             MessageKind::Request { method, url } => str_room(method) + str_room(url),
             MessageKind::Response { status_message, .. } => str_room(status_message),
         };
-        let head = HEAD_ROOM
-            + self.http_version.len()
-            + start_line
-            + fields_room(&self.headers)
-            + fields_room(&self.trailers);
+        let head = HEAD_ROOM + self.http_version.len() + start_line + fields_room(&self.headers);
         // SAFETY: as in `write_json`: `HEAD_ROOM` covers its fixed-size pieces, which
-        // are these and more (a row has no keys), and each string is within its room.
+        // are these and more (a row has no keys), and each string is within its room (the
+        // trailers come after the body in a row, and have their room there).
         let mut c = unsafe { Cursor::new(out, head) };
         match self.kind {
             MessageKind::Request { .. } => c.put(b"[0,\""),
