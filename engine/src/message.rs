@@ -920,26 +920,13 @@ static ESCAPE: [u8; 256] = {
 #[cfg(target_arch = "x86_64")]
 #[inline]
 fn find_escape(bytes: &[u8]) -> usize {
-    use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
-        _mm_set1_epi8,
-    };
+    use std::arch::x86_64::{__m128i, _mm_loadu_si128};
     /// Bit i set when byte i of the 16 at `p` is escaped.
     ///
     /// SAFETY (caller): `p..p + 16` is in bounds. SSE2 is in the x86_64 baseline.
     #[inline(always)]
     unsafe fn mask(p: *const u8) -> u32 {
-        let v = _mm_loadu_si128(p.cast::<__m128i>());
-        // Unsigned min(v, 0x1f) == v exactly when v <= 0x1f.
-        let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
-        let special = _mm_or_si128(
-            _mm_or_si128(
-                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8)),
-                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8)),
-            ),
-            _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)),
-        );
-        _mm_movemask_epi8(_mm_or_si128(control, special)) as u32
+        escape_mask(_mm_loadu_si128(p.cast::<__m128i>()))
     }
     let len = bytes.len();
     if len < 16 {
@@ -1285,8 +1272,8 @@ static ESCAPED: [[u8; 8]; 256] = {
 #[inline(always)]
 unsafe fn escape_into(bytes: &[u8], from: usize, to: usize, dst: *mut u8) -> (usize, bool) {
     use std::arch::x86_64::{
-        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
-        _mm_set1_epi8, _mm_setzero_si128, _mm_storeu_si128,
+        __m128i, _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_setzero_si128,
+        _mm_storeu_si128,
     };
     debug_assert!(from < to && to <= bytes.len() && to >= 16);
     let src = bytes.as_ptr();
@@ -1315,16 +1302,7 @@ unsafe fn escape_into(bytes: &[u8], from: usize, to: usize, dst: *mut u8) -> (us
         };
         _mm_storeu_si128(d.cast::<__m128i>(), v);
         high = _mm_or_si128(high, v);
-        // The same test as `find_escape`: below 0x20, `"`, `\\` or DEL.
-        let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
-        let special = _mm_or_si128(
-            _mm_or_si128(
-                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'"' as i8)),
-                _mm_cmpeq_epi8(v, _mm_set1_epi8(b'\\' as i8)),
-            ),
-            _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f)),
-        );
-        let m = _mm_movemask_epi8(_mm_or_si128(control, special)) as u32 & keep;
+        let m = escape_mask(v) & keep;
         if m == 0 {
             pos += step;
             d = d.add(step);
