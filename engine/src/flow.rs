@@ -22,7 +22,7 @@
 //!   watermark (`connections_evicted_memory`), see [`crate::budget`];
 //! - the map's hasher is seeded per table (an attacker who knows the hash cannot
 //!   aim every connection at one bucket); sampling uses [`FlowKey::stable_hash`], which
-//!   is the same in every run (sharding has its own such hash, `pipeline::flow_shard`);
+//!   is the same in every run (sharding has its own such hash, `shard::flow_shard`);
 //! - with `ports: any` (an empty `ports` list) every TCP connection is tracked until its
 //!   first bytes tell: the HTTP stage decides which side is the client from who sends a
 //!   request line (see `HttpConnection::orient_by_content`), and a connection found not

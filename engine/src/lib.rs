@@ -35,6 +35,7 @@ pub mod pipeline;
 pub mod reassembly;
 pub mod redact;
 pub mod runtime;
+pub mod shard;
 pub mod stats;
 #[doc(hidden)]
 pub mod testing;

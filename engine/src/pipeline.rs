@@ -7,22 +7,19 @@
 //! output thread, and a message is freed by the thread that allocated it.
 //!
 //! [`run_file`] replays a capture file. With one worker everything runs on the calling
-//! thread. With more, every worker reads the file itself and keeps only the packets of
-//! its shard (the connection's direction-independent hash, `shard_of`, so both
-//! directions meet on one worker) — the file-replay analogue of the kernel's fanout:
-//! no reader thread to become the bottleneck, no packet copies, no packet queues.
-//! Reading a file from the page cache costs far less than processing its packets,
-//! so each worker's share of the work, not the reading, sets the pace — provided a
-//! foreign packet costs next to nothing: a worker learns a packet's shard from its
-//! addresses and ports at fixed offsets (`wire::peek_flow`) and decodes only its own.
-//! Each worker also hands its batches to the outputs itself (one at a time, under a
-//! lock), so no thread sits between the workers and the outputs.
+//! thread. With more, the workers share one reading of the file ([`SharedFile`]):
+//! whichever needs the next block first reads it and sorts its records by shard (the
+//! connection's direction-independent hash, [`shard_of`](crate::shard::shard_of), so
+//! both directions meet on one worker), and each worker walks only its own records —
+//! the file-replay analogue of the kernel's fanout: no reader thread to become the
+//! bottleneck, no packet copies, no packet queues, and no worker touching another's
+//! frames. Each worker also hands its batches to the outputs itself (one at a time,
+//! under a lock), so no thread sits between the workers and the outputs.
 //!
 //! Replaying a file is lossless: the queue to the outputs applies back-pressure to
 //! the workers instead of dropping (a file can wait; live capture cannot, and sheds
 //! instead).
 
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -32,6 +29,7 @@ use serde_json::json;
 
 use crate::budget::Pool;
 use crate::capture::file::{CaptureFile, SourceError};
+use crate::capture::shared_file::SharedFile;
 use crate::capture::source::{Ending, FileSource, HandOff, PacketSource, Polled};
 use crate::capture::{CaptureError, Packet};
 use crate::config::{LogLevel, Settings};
@@ -44,7 +42,7 @@ use crate::output::{Batch, BatchFormat, Output};
 use crate::reassembly::Limits;
 use crate::stats::{CaptureStats, OutputStats, Stats};
 use crate::time::Timestamp;
-use crate::wire::{decode_tcp, peek_flow, DecodeError, DecodeStats, LinkType, TcpSegment};
+use crate::wire::{decode_tcp, DecodeError, DecodeStats, LinkType, TcpSegment};
 
 /// Connections flushed between two hand-overs at the end of a capture.
 pub const FINISH_SLICE: usize = 16;
@@ -160,35 +158,6 @@ impl Worker {
     #[inline]
     pub fn packet(&mut self, link: LinkType, frame: &[u8], ts: Timestamp) {
         self.process(frame.len(), ts, decode_tcp(link, frame));
-    }
-
-    /// Processes `frame` only if it belongs to shard `shard` of `shards` (see
-    /// `shard_of`). Every worker of a file sees every frame, so a foreign one must cost
-    /// little: the common layouts are told by [`peek_flow`] alone, and only the rest are
-    /// decoded to learn their shard (and then not decoded again by their owner).
-    #[inline]
-    pub fn packet_in_shard(
-        &mut self,
-        link: LinkType,
-        frame: &[u8],
-        ts: Timestamp,
-        shard: usize,
-        shards: usize,
-    ) {
-        if let Some(p) = peek_flow(link, frame) {
-            if flow_shard(p.src, p.src_port, p.dst, p.dst_port, shards) == shard {
-                self.packet(link, frame, ts);
-            }
-            return;
-        }
-        let decoded = decode_tcp(link, frame);
-        let mine = match &decoded {
-            Ok(seg) => segment_shard(seg, shards) == shard,
-            Err(_) => shard == 0,
-        };
-        if mine {
-            self.process(frame.len(), ts, decoded);
-        }
     }
 
     #[inline]
@@ -434,7 +403,6 @@ pub(crate) fn worker_loop<S: PacketSource, D: Downstream, C: RunControl + ?Sized
     down: &mut D,
     run: &C,
 ) -> Option<String> {
-    let shard = source.shard();
     let mut last_housekeeping = Instant::now();
     let mut reported_down = false;
     // Set once `stop` is seen by a capture handle: what is left to take from the kernel.
@@ -454,9 +422,8 @@ pub(crate) fn worker_loop<S: PacketSource, D: Downstream, C: RunControl + ?Sized
             Ending::AtOnce if run.stopping() => break,
             Ending::AtOnce | Ending::Closed => {}
         }
-        let polled = source.poll(POLL_TIMEOUT, |p: Packet<'_>| match shard {
-            None => worker.packet(p.link, p.data, p.ts),
-            Some((mine, of)) => worker.packet_in_shard(p.link, p.data, p.ts, mine, of),
+        let polled = source.poll(POLL_TIMEOUT, |p: Packet<'_>| {
+            worker.packet(p.link, p.data, p.ts)
         });
         if let Some(d) = &mut drain {
             // Draining: an error, like an empty poll, means there is nothing more to take.
@@ -734,9 +701,9 @@ impl RunControl for Replay<'_> {
 }
 
 impl Replay<'_> {
-    /// The sharded replay (see the module docs): one thread per shard reads `path`, keeps
-    /// its shard and hands its batches to the outputs itself, one worker at a time; this
-    /// thread only waits for them.
+    /// The sharded replay (see the module docs): one thread per shard takes its shard of
+    /// `path` (read once for all of them) and hands its batches to the outputs itself, one
+    /// worker at a time; this thread only waits for them.
     fn sharded(
         &self,
         path: &str,
@@ -754,6 +721,8 @@ impl Replay<'_> {
         // hold (a poisoned lock guards nothing half-done: `deliver` counts a batch only
         // once it was handed on).
         let to = Mutex::new(to);
+        let file = SharedFile::open(path, self.shards).map_err(|e| e.to_string());
+        let file = &file;
         std::thread::scope(|scope| {
             let handles: Vec<_> = (0..self.shards)
                 .map(|id| {
@@ -767,9 +736,13 @@ impl Replay<'_> {
                             .with_format(format);
                         let mut down = SharedDelivery(to);
                         // The caller opened it a moment ago; failing now means it changed.
-                        let damaged = match CaptureFile::open(path) {
-                            Ok(file) => {
-                                let source = FileSource::sharded(file, id, self.shards);
+                        let reader = match &file {
+                            Ok(file) => file.reader(id).map_err(|e| e.to_string()),
+                            Err(e) => Err(e.clone()),
+                        };
+                        let damaged = match reader {
+                            Ok(reader) => {
+                                let source = FileSource::shard(reader);
                                 worker_loop(source, &mut w, id, &mut down, self)
                             }
                             Err(e) => {
@@ -798,7 +771,7 @@ impl Replay<'_> {
             let mut damaged = None;
             let mut failed = None;
             for h in handles {
-                // Every worker reads the same file, so they find the same damage.
+                // Every worker reads on to the damage itself, so they find the same.
                 let name = h
                     .thread()
                     .name()
@@ -840,65 +813,4 @@ impl Downstream for SharedDelivery<'_, '_, '_> {
         to.deliver(batch);
         !to.all_closed()
     }
-}
-
-/// The worker for a frame: by the direction-independent hash of its connection's addresses
-/// and ports ([`flow_shard`]), found by [`peek_flow`] for the common layouts and by the full
-/// decode otherwise. A frame that does not decode goes to worker 0, which counts why —
-/// unless `peek_flow` found its addresses, then to theirs (the worker that owns them counts
-/// it). Either way exactly one worker takes each frame, and both directions of a
-/// connection meet on one worker.
-pub(crate) fn shard_of(link: LinkType, frame: &[u8], workers: usize) -> usize {
-    if workers <= 1 {
-        return 0;
-    }
-    if let Some(p) = peek_flow(link, frame) {
-        return flow_shard(p.src, p.src_port, p.dst, p.dst_port, workers);
-    }
-    match decode_tcp(link, frame) {
-        Ok(seg) => segment_shard(&seg, workers),
-        Err(_) => 0,
-    }
-}
-
-/// The worker for a decoded segment (see [`shard_of`]).
-fn segment_shard(seg: &TcpSegment<'_>, workers: usize) -> usize {
-    flow_shard(seg.src, seg.src_port, seg.dst, seg.dst_port, workers)
-}
-
-/// The shard of the connection between `a:a_port` and `b:b_port`, out of `workers`: the same
-/// in both directions (the endpoints' hashes are added, which commutes) and in every run
-/// (no random seed). Cheaper than [`crate::flow::FlowKey::stable_hash`] (no ordering of the endpoints, no
-/// byte-wise hasher): every worker of a file computes it for every frame.
-#[inline]
-fn flow_shard(a: IpAddr, a_port: u16, b: IpAddr, b_port: u16, workers: usize) -> usize {
-    if workers <= 1 {
-        return 0;
-    }
-    let h = endpoint_hash(a, a_port).wrapping_add(endpoint_hash(b, b_port));
-    // The high bits of `h * workers`: an even split without a division.
-    ((u128::from(h) * workers as u128) >> 64) as usize
-}
-
-/// A well-mixed 64-bit hash of one endpoint.
-#[inline]
-fn endpoint_hash(ip: IpAddr, port: u16) -> u64 {
-    let port = u64::from(port) << 32;
-    let x = match ip {
-        IpAddr::V4(v4) => u64::from(v4.to_bits()) | port,
-        IpAddr::V6(v6) => {
-            let bits = v6.to_bits();
-            // Bit 63 keeps an IPv6 endpoint from meeting an IPv4 one on purpose.
-            (bits as u64) ^ ((bits >> 64) as u64).rotate_left(29) ^ port ^ (1 << 63)
-        }
-    };
-    mix64(x)
-}
-
-/// splitmix64's finaliser: every input bit flips about half the output bits.
-#[inline]
-fn mix64(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
 }

@@ -1,14 +1,20 @@
-//! The fast pcap reader (`capture::file`) against libpcap: for every file — well-formed in
-//! every byte order and timestamp precision, cut at every byte, with corrupted headers and
-//! lengths, and every capture of the shared corpus — the records (bytes and timestamps),
-//! and how reading ends (the end, or the damage in libpcap's words), must be the same as
-//! libpcap alone gives.
+//! The fast pcap reader (`capture::file`) and the file shared by several workers
+//! (`capture::shared_file`) against libpcap: for every file — well-formed in every byte
+//! order and timestamp precision, cut at every byte, with corrupted headers and lengths,
+//! and every capture of the shared corpus — the records (bytes and timestamps), and how
+//! reading ends (the end, or the damage in libpcap's words), must be the same as libpcap
+//! alone gives; shared by several workers, each worker's records must be libpcap's records
+//! of its shard, in order, and each must see the same ending.
 
 mod common;
 
 use std::path::{Path, PathBuf};
 
+use std::time::Duration;
+
+use tcp_sniffer::capture::shared_file::{SharedFile, Step};
 use tcp_sniffer::capture::{CaptureFile, Record};
+use tcp_sniffer::shard::shard_of;
 
 /// How reading a file went: every record, then how it ended; or the open error.
 #[derive(Debug, PartialEq)]
@@ -51,7 +57,63 @@ fn same_as_libpcap(path: &Path, what: &str) -> Outcome {
         fast, reference,
         "{what}: the fast reader differs from libpcap"
     );
+    // Small blocks for small files: records straddle blocks, and the workers run into
+    // the bound on blocks held.
+    let len = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+    let block = if len < 100_000 { 37 } else { 100_000 };
+    for shards in [2, 3] {
+        shared_same_as(p, shards, block, &reference, what);
+    }
     fast
+}
+
+/// Reads `path` shared by `shards` workers (blocks of `block_bytes`), the workers taking
+/// turns on one thread; panics unless each worker's records are `reference`'s records of
+/// its shard, in order, ending as `reference` does.
+fn shared_same_as(path: &str, shards: usize, block_bytes: usize, reference: &Outcome, what: &str) {
+    let what = format!("{what}, shared by {shards} workers");
+    let file = match SharedFile::open_with_blocks(path, shards, block_bytes) {
+        Ok(f) => f,
+        Err(e) => {
+            assert_eq!(&Outcome::NotOpened(e.to_string()), reference, "{what}");
+            return;
+        }
+    };
+    let Outcome::Opened { records, end } = reference else {
+        panic!("{what}: opened, but libpcap could not open it");
+    };
+    let link = file.link();
+    let mut readers: Vec<_> = (0..shards).map(|k| file.reader(k).unwrap()).collect();
+    let mut got: Vec<Vec<(u64, Vec<u8>)>> = vec![Vec::new(); shards];
+    let mut ends: Vec<Option<Option<String>>> = vec![None; shards];
+    let mut idle_rounds = 0;
+    while ends.iter().any(Option::is_none) {
+        let mut moved = false;
+        for k in 0..shards {
+            if ends[k].is_some() {
+                continue;
+            }
+            match readers[k].next_record(Duration::ZERO, |ts, data| {
+                got[k].push((ts.0, data.to_vec()))
+            }) {
+                Step::Shown => moved = true,
+                Step::NotYet => {}
+                Step::End => ends[k] = Some(None),
+                Step::Damaged(why) => ends[k] = Some(Some(why)),
+            }
+        }
+        idle_rounds = if moved { 0 } else { idle_rounds + 1 };
+        assert!(idle_rounds < 1000, "{what}: the workers are stuck");
+    }
+    for k in 0..shards {
+        let want: Vec<_> = records
+            .iter()
+            .filter(|(_, data)| shard_of(link, data, shards) == k)
+            .cloned()
+            .collect();
+        assert_eq!(got[k], want, "{what}: worker {k}'s records");
+        assert_eq!(ends[k].as_ref(), Some(end), "{what}: worker {k}'s ending");
+    }
 }
 
 /// A classic pcap file: `records` are (seconds, fraction, original length, bytes).

@@ -109,15 +109,8 @@ impl CaptureFile {
                 Fast::HandOver => {
                     let done = fast.records;
                     self.fast = None;
-                    // libpcap read the same header at open; the records before this one
-                    // were whole and plain, so skipping them cannot fail — if it somehow
-                    // does, that is the damage to report.
-                    for _ in 0..done {
-                        match self.cap.next_packet() {
-                            Ok(_) => {}
-                            Err(pcap::Error::NoMorePackets) => return Record::End,
-                            Err(e) => return Record::Damaged(e.to_string()),
-                        }
+                    if let Err(instead) = self.skip(done) {
+                        return instead;
                     }
                 }
             }
@@ -137,6 +130,24 @@ impl CaptureFile {
     }
 }
 
+impl CaptureFile {
+    /// Skips the first `records` records with libpcap: those a fast reader already
+    /// returned when it handed over. `Err` is what to report instead.
+    pub(crate) fn skip(&mut self, records: u64) -> Result<(), Record<'static>> {
+        // libpcap read the same header at open; the records before the hand-over were
+        // whole and plain, so skipping them cannot fail — if it somehow does, that is the
+        // damage to report.
+        for _ in 0..records {
+            match self.cap.next_packet() {
+                Ok(_) => {}
+                Err(pcap::Error::NoMorePackets) => return Err(Record::End),
+                Err(e) => return Err(Record::Damaged(e.to_string())),
+            }
+        }
+        Ok(())
+    }
+}
+
 /// What the fast reader found.
 enum Fast {
     /// A record: its time and where its bytes are in the buffer.
@@ -151,33 +162,26 @@ enum Fast {
 /// (`MAXIMUM_SNAPLEN`); also its snapshot length when the header's is 0 or larger.
 const MAX_SNAPLEN: u32 = 262_144;
 /// A record header: seconds, micro- or nanoseconds, captured length, original length.
-const RECORD_HEADER: usize = 16;
+pub(crate) const RECORD_HEADER: usize = 16;
 /// The read buffer: many records per `read(2)`, and always room for the largest one.
 const BUF_SIZE: usize = 1 << 20;
 
-/// The buffered reader of classic pcap records (see the module docs).
-struct FastPcap {
-    file: std::fs::File,
-    buf: Vec<u8>,
-    /// Unread bytes are `buf[start..end]`.
-    start: usize,
-    end: usize,
-    /// `read` returned 0 (or failed: libpcap then reads again and says why).
-    eof: bool,
+/// How a classic pcap file the fast readers take writes its records (see the module docs):
+/// read from its file header by [`PcapFormat::read`].
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PcapFormat {
     /// The file was written on a host of the other byte order.
     swapped: bool,
     /// Timestamps are in nanoseconds (libpcap scales them down to microseconds).
     nanos: bool,
     /// libpcap's snapshot length for the file: longer records are cut, which is libpcap's to do.
-    snapshot: u32,
-    /// Records returned so far.
-    records: u64,
+    pub(crate) snapshot: u32,
 }
 
-impl FastPcap {
-    /// A reader for `file` when its header is one the fast reader takes (see the module
-    /// docs), positioned after the header; `None` leaves the file to libpcap.
-    fn new(mut file: std::fs::File) -> Option<FastPcap> {
+impl PcapFormat {
+    /// The format of `file` when its header is one the fast readers take (see the module
+    /// docs), leaving `file` positioned after the header; `None` leaves the file to libpcap.
+    pub(crate) fn read(file: &mut std::fs::File) -> Option<PcapFormat> {
         let mut h = [0u8; 24];
         file.read_exact(&mut h).ok()?;
         let magic = u32::from_le_bytes(h[0..4].try_into().ok()?);
@@ -217,15 +221,78 @@ impl FastPcap {
         } else {
             snaplen
         };
+        Some(PcapFormat {
+            swapped,
+            nanos,
+            snapshot,
+        })
+    }
+
+    /// The `u32` in the file's byte order at `at` of a record header.
+    #[inline]
+    fn field(&self, header: &[u8; RECORD_HEADER], at: usize) -> u32 {
+        let v = u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]]);
+        if self.swapped {
+            v.swap_bytes()
+        } else {
+            v
+        }
+    }
+
+    /// A record header's captured length.
+    #[inline]
+    pub(crate) fn caplen(&self, header: &[u8; RECORD_HEADER]) -> u32 {
+        self.field(header, 8)
+    }
+
+    /// A record header's capture time.
+    #[inline]
+    pub(crate) fn time(&self, header: &[u8; RECORD_HEADER]) -> Timestamp {
+        // As libpcap 1.10 has it: the file's fields widen to its 64-bit `timeval` signed
+        // when in host order but unsigned when byte-swapped (so 0x8000_0000 seconds is
+        // before 1970 in one and 2038 in the other); nanoseconds scale down by integer
+        // division; then the clamping `next_record` applies to libpcap's values.
+        let widen = |v: u32| {
+            if self.swapped {
+                v as i64
+            } else {
+                v as i32 as i64
+            }
+        };
+        let (secs, mut frac) = (widen(self.field(header, 0)), widen(self.field(header, 4)));
+        if self.nanos {
+            frac /= 1000;
+        }
+        Timestamp::from_secs_micros(secs.max(0) as u64, frac.clamp(0, 999_999) as u64)
+    }
+}
+
+/// The buffered reader of classic pcap records (see the module docs).
+struct FastPcap {
+    file: std::fs::File,
+    format: PcapFormat,
+    buf: Vec<u8>,
+    /// Unread bytes are `buf[start..end]`.
+    start: usize,
+    end: usize,
+    /// `read` returned 0 (or failed: libpcap then reads again and says why).
+    eof: bool,
+    /// Records returned so far.
+    records: u64,
+}
+
+impl FastPcap {
+    /// A reader for `file` when its header is one the fast reader takes (see the module
+    /// docs), positioned after the header; `None` leaves the file to libpcap.
+    fn new(mut file: std::fs::File) -> Option<FastPcap> {
+        let format = PcapFormat::read(&mut file)?;
         Some(FastPcap {
             file,
+            format,
             buf: vec![0; BUF_SIZE],
             start: 0,
             end: 0,
             eof: false,
-            swapped,
-            nanos,
-            snapshot,
             records: 0,
         })
     }
@@ -251,17 +318,6 @@ impl FastPcap {
         self.end >= n
     }
 
-    /// The `u32` in the file's byte order at `at` of a record header.
-    #[inline]
-    fn field(&self, header: &[u8; RECORD_HEADER], at: usize) -> u32 {
-        let v = u32::from_le_bytes([header[at], header[at + 1], header[at + 2], header[at + 3]]);
-        if self.swapped {
-            v.swap_bytes()
-        } else {
-            v
-        }
-    }
-
     /// The next record (see [`Fast`]).
     #[inline]
     fn next(&mut self) -> Fast {
@@ -279,12 +335,12 @@ impl FastPcap {
     fn buffered(&mut self) -> Option<Fast> {
         let unread = self.buf.get(self.start..self.end)?;
         let header = unread.first_chunk::<RECORD_HEADER>()?;
-        let caplen = self.field(header, 8);
+        let caplen = self.format.caplen(header);
         // Longer than the snapshot: libpcap's to refuse, with its own words.
-        if caplen > self.snapshot || unread.len() - RECORD_HEADER < caplen as usize {
+        if caplen > self.format.snapshot || unread.len() - RECORD_HEADER < caplen as usize {
             return None;
         }
-        let ts = self.timestamp(self.field(header, 0), self.field(header, 4));
+        let ts = self.format.time(header);
         let at = self.start + RECORD_HEADER;
         self.start = at + caplen as usize;
         self.records += 1;
@@ -304,35 +360,14 @@ impl FastPcap {
             };
         }
         let header = self.buf[self.start..self.end].first_chunk::<RECORD_HEADER>();
-        let Some(caplen) = header.map(|h| self.field(h, 8)) else {
+        let Some(caplen) = header.map(|h| self.format.caplen(h)) else {
             return Fast::HandOver; // cannot be: `fill` made the header's bytes available
         };
-        if caplen > self.snapshot || !self.fill(RECORD_HEADER + caplen as usize) {
+        if caplen > self.format.snapshot || !self.fill(RECORD_HEADER + caplen as usize) {
             return Fast::HandOver;
         }
         // `fill` may have moved the unread bytes to the front: read the record from there.
         self.buffered().unwrap_or(Fast::HandOver)
-    }
-
-    /// A record's capture time from its two time fields.
-    #[inline]
-    fn timestamp(&self, secs: u32, frac: u32) -> Timestamp {
-        // As libpcap 1.10 has it: the file's fields widen to its 64-bit `timeval` signed
-        // when in host order but unsigned when byte-swapped (so 0x8000_0000 seconds is
-        // before 1970 in one and 2038 in the other); nanoseconds scale down by integer
-        // division; then the clamping `next_record` applies to libpcap's values.
-        let widen = |v: u32| {
-            if self.swapped {
-                v as i64
-            } else {
-                v as i32 as i64
-            }
-        };
-        let (secs, mut frac) = (widen(secs), widen(frac));
-        if self.nanos {
-            frac /= 1000;
-        }
-        Timestamp::from_secs_micros(secs.max(0) as u64, frac.clamp(0, 999_999) as u64)
     }
 }
 

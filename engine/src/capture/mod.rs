@@ -82,6 +82,7 @@ pub mod bpf;
 pub mod cgroup;
 pub mod file;
 pub mod pcap_live;
+pub mod shared_file;
 pub mod source;
 
 pub use cgroup::available_cpus;

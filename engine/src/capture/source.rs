@@ -2,7 +2,7 @@
 //! live handle, a capture file (and, in `runtime`, the queue the libpcap reader fills).
 //!
 //! The one worker loop (`pipeline::worker_loop`) drives any [`PacketSource`]. A
-//! source says three things about itself besides its packets:
+//! source says two things about itself besides its packets:
 //!
 //! - [`PacketSource::HAND_OFF`]: live sources shed ([`HandOff::Shed`]: never block on the
 //!   output stage, hand over after every poll, sweep idle connections on the wall clock);
@@ -10,9 +10,6 @@
 //!   idle connections are swept in capture time only, so a replay's output does not depend
 //!   on how fast it ran).
 //! - [`PacketSource::ENDING`]: how the loop over it ends.
-//! - [`PacketSource::shard`]: whether it shows the packets of *every* shard and the worker
-//!   keeps only its own (a file read by each worker: the user-space analogue of the
-//!   kernel's fanout).
 //!
 //! Invariant: a [`Packet`] is borrowed for the callback only; a source never hands out
 //! bytes that outlive one call of `poll`.
@@ -22,6 +19,7 @@ use std::time::Duration;
 use super::afpacket::AfPacketRing;
 use super::file::{CaptureFile, Record};
 use super::pcap_live::PcapLive;
+use super::shared_file::{SharedFileReader, Step};
 use super::{CaptureError, Packet};
 
 /// What one poll of a [`PacketSource`] gave.
@@ -80,12 +78,6 @@ pub trait PacketSource {
         None
     }
 
-    /// `Some((k, n))`: the source shows the packets of all `n` shards and the worker keeps
-    /// only shard `k` (by the connection's direction-independent hash).
-    fn shard(&self) -> Option<(usize, usize)> {
-        None
-    }
-
     /// After [`Polled::End`]: why the source ended early (a damaged file), if it did.
     fn damage(&mut self) -> Option<String> {
         None
@@ -140,33 +132,38 @@ impl PacketSource for PcapLive {
 /// and checks `stop`, so this bounds how much a poll can finish before it does.
 const FILE_POLL_RECORDS: usize = 256;
 
-/// A capture file as a [`PacketSource`], optionally read for one shard of several.
+/// A capture file as a [`PacketSource`]: all of it, or one worker's shard of it.
 pub struct FileSource {
-    file: CaptureFile,
-    shard: Option<(usize, usize)>,
+    file: Reading,
     damaged: Option<String>,
     ended: bool,
+}
+
+/// How a [`FileSource`] reads.
+enum Reading {
+    /// Every record.
+    Whole(CaptureFile),
+    /// Only one worker's records of a file read once for several.
+    Shard(SharedFileReader),
 }
 
 impl FileSource {
     /// Every packet of `file`.
     pub fn new(file: CaptureFile) -> Self {
         FileSource {
-            file,
-            shard: None,
+            file: Reading::Whole(file),
             damaged: None,
             ended: false,
         }
     }
 
-    /// `file` read by worker `shard` of `shards`, which keeps only its shard's packets
-    /// (see [`PacketSource::shard`]). One shard of one is every packet.
-    pub fn sharded(file: CaptureFile, shard: usize, shards: usize) -> Self {
-        let mut source = FileSource::new(file);
-        if shards > 1 {
-            source.shard = Some((shard, shards));
+    /// One worker's packets of a file several workers share.
+    pub fn shard(reader: SharedFileReader) -> Self {
+        FileSource {
+            file: Reading::Shard(reader),
+            damaged: None,
+            ended: false,
         }
-        source
     }
 }
 
@@ -174,45 +171,78 @@ impl PacketSource for FileSource {
     const ENDING: Ending = Ending::AtOnce;
     const HAND_OFF: HandOff = HandOff::Wait;
 
-    /// Reads up to 256 records; never waits.
+    /// Reads up to 256 records. A worker's shard of a shared file may wait up to
+    /// `timeout` for its next block (and then show nothing); a whole file never waits.
     fn poll<F: FnMut(Packet<'_>)>(
         &mut self,
-        _timeout: Duration,
+        timeout: Duration,
         mut f: F,
     ) -> Result<Polled, CaptureError> {
         if self.ended {
             return Ok(Polled::End);
         }
-        let link = self.file.link();
-        for shown in 0..FILE_POLL_RECORDS {
-            match self.file.next_record() {
-                Record::Packet(ts, data) => f(Packet {
-                    ts,
-                    data,
-                    link,
-                    orig_len: data.len() as u32,
-                }),
-                Record::End if shown == 0 => return Ok(Polled::End),
-                Record::Damaged(why) if shown == 0 => {
-                    self.damaged = Some(why);
-                    return Ok(Polled::End);
+        // `Some(damage)` once the file has ended (`Some(None)`: at its end).
+        let mut ending = None;
+        let mut shown = 0;
+        match &mut self.file {
+            Reading::Whole(file) => {
+                let link = file.link();
+                while shown < FILE_POLL_RECORDS {
+                    match file.next_record() {
+                        Record::Packet(ts, data) => {
+                            shown += 1;
+                            f(Packet {
+                                ts,
+                                data,
+                                link,
+                                orig_len: data.len() as u32,
+                            })
+                        }
+                        Record::End => {
+                            ending = Some(None);
+                            break;
+                        }
+                        Record::Damaged(why) => {
+                            ending = Some(Some(why));
+                            break;
+                        }
+                    }
                 }
-                Record::End => {
-                    self.ended = true;
-                    return Ok(Polled::Packets(shown));
-                }
-                Record::Damaged(why) => {
-                    self.damaged = Some(why);
-                    self.ended = true;
-                    return Ok(Polled::Packets(shown));
+            }
+            Reading::Shard(reader) => {
+                let link = reader.link();
+                while shown < FILE_POLL_RECORDS {
+                    let step = reader.next_record(timeout, |ts, data| {
+                        f(Packet {
+                            ts,
+                            data,
+                            link,
+                            orig_len: data.len() as u32,
+                        })
+                    });
+                    match step {
+                        Step::Shown => shown += 1,
+                        Step::NotYet => break,
+                        Step::End => {
+                            ending = Some(None);
+                            break;
+                        }
+                        Step::Damaged(why) => {
+                            ending = Some(Some(why));
+                            break;
+                        }
+                    }
                 }
             }
         }
-        Ok(Polled::Packets(FILE_POLL_RECORDS))
-    }
-
-    fn shard(&self) -> Option<(usize, usize)> {
-        self.shard
+        if let Some(damaged) = ending {
+            self.damaged = damaged;
+            self.ended = true;
+            if shown == 0 {
+                return Ok(Polled::End);
+            }
+        }
+        Ok(Polled::Packets(shown))
     }
 
     fn damage(&mut self) -> Option<String> {

@@ -41,9 +41,10 @@ use crate::message::Placement;
 use crate::output::log::log;
 use crate::output::{Batch, BatchFormat, Output};
 use crate::pipeline::{
-    flow_config, shard_of, worker_loop, OutputQueue, RunControl, StopDrain, Worker, HOUSEKEEPING,
+    flow_config, worker_loop, OutputQueue, RunControl, StopDrain, Worker, HOUSEKEEPING,
     POLL_TIMEOUT,
 };
+use crate::shard::shard_of;
 use crate::stats::Stats;
 use crate::time::Timestamp;
 use crate::wire::LinkType;

@@ -15,9 +15,9 @@
 //!  AF_PACKET: ring k ─► worker k   (one thread each; the kernel's fanout hash shards)
 //!  libpcap:   reader ─► batches by flow hash ─► worker k   (bounded queues, try_send;
 //!             with one worker, the worker reads the handle itself)
-//!  file:      each worker reads the file, keeps its shard (see pipeline::run_file);
-//!             one worker hands its batches to the outputs itself, several to the
-//!             replay's delivering thread
+//!  file:      one worker reads it all; several share one reading of it, each taking
+//!             its shard's records (see pipeline::run_file, capture::shared_file);
+//!             each worker hands its batches to the outputs itself
 //!                    worker k ─► JSON batches ─► output stage ─► outputs
 //! ```
 //!

@@ -1,10 +1,9 @@
 //! Cheap looks at the common frame layouts: a frame's flow (its IP addresses and TCP ports)
 //! for sharding, and the whole segment for the decoder's fast path, read from fixed offsets.
 //!
-//! Sharding needs only a frame's addresses and ports, and a worker that reads every frame
-//! of a file to keep its own shard (`pipeline::Worker::packet_in_shard`) would otherwise
-//! run the full [`decode_tcp`](super::decode_tcp) on every foreign frame just to learn that
-//! it is foreign. [`peek_flow`] reads the addresses and ports where the common layouts put
+//! Sharding needs only a frame's addresses and ports, and the reader that sends every frame
+//! to its worker ([`shard_of`](crate::shard::shard_of)) would otherwise run the full
+//! [`decode_tcp`](super::decode_tcp) on every frame just to learn where it goes. [`peek_flow`] reads the addresses and ports where the common layouts put
 //! them — Ethernet without VLAN tags, Linux cooked v1/v2, raw IP; IPv4 without options
 //! beyond its IHL, IPv6 with TCP as the first next header — and gives up (`None`) on
 //! anything else (tags, tunnels, PPPoE, extension headers, fragments, short frames), where
