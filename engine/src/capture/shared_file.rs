@@ -62,8 +62,9 @@ struct Feed {
     ended: bool,
     /// The next block each worker will take; `u64::MAX` once it has left.
     next: Vec<u64>,
-    /// A block no worker holds any more, kept to read the next one into.
-    spare: Option<Block>,
+    /// Blocks no worker holds any more, kept to read the next ones into (at most
+    /// [`MAX_BLOCKS`]): the blocks' memory is allocated once, not once per block.
+    spare: Vec<Block>,
 }
 
 /// A run of whole records, sorted by worker.
@@ -141,7 +142,7 @@ impl SharedFile {
                 reader,
                 ended,
                 next: vec![0; shards],
-                spare: None,
+                spare: Vec::new(),
             }),
             moved: Condvar::new(),
         }))
@@ -171,12 +172,22 @@ impl SharedFile {
         self.feed.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Block `want` for worker `shard`, which holds no block before it any more; reads
-    /// it if no one has. `None` when it was not there within `wait` (another worker is
-    /// reading it, or this one is [`MAX_BLOCKS`] ahead of the slowest).
-    fn take(&self, shard: usize, want: u64, wait: Duration) -> Option<Arc<Block>> {
+    /// Block `want` for worker `shard`, which is done with `done` (the block before it)
+    /// and holds none before it; reads it if no one has. `None` when it was not there
+    /// within `wait` (another worker is reading it, or this one is [`MAX_BLOCKS`] ahead of
+    /// the slowest).
+    fn take(
+        &self,
+        shard: usize,
+        want: u64,
+        done: Option<Arc<Block>>,
+        wait: Duration,
+    ) -> Option<Arc<Block>> {
         let mut feed = self.lock();
         feed.move_on(shard, want);
+        if let Some(done) = done {
+            feed.recycle(done);
+        }
         self.moved.notify_all();
         let mut waited = false;
         loop {
@@ -194,7 +205,7 @@ impl SharedFile {
             );
             if feed.blocks.len() < MAX_BLOCKS {
                 if let Some(mut reader) = feed.reader.take() {
-                    let spare = feed.spare.take();
+                    let spare = feed.spare.pop();
                     drop(feed);
                     let block = reader.read_block(spare);
                     feed = self.lock();
@@ -220,16 +231,19 @@ impl SharedFile {
         }
     }
 
-    /// Worker `shard` has left: it holds no block back any more.
-    fn leave(&self, shard: usize) {
-        self.lock().move_on(shard, u64::MAX);
+    /// Worker `shard` has left, done with `done`: it holds no block back any more.
+    fn leave(&self, shard: usize, done: Option<Arc<Block>>) {
+        let mut feed = self.lock();
+        feed.move_on(shard, u64::MAX);
+        if let Some(done) = done {
+            feed.recycle(done);
+        }
         self.moved.notify_all();
     }
 }
 
 impl Feed {
-    /// Worker `shard` will take block `next` next: the blocks every worker has passed go
-    /// (the last of them kept to read into, when no worker still holds it).
+    /// Worker `shard` will take block `next` next: the blocks every worker has passed go.
     fn move_on(&mut self, shard: usize, next: u64) {
         self.next[shard] = next;
         let slowest = self.next.iter().copied().min().unwrap_or(u64::MAX);
@@ -238,8 +252,15 @@ impl Feed {
                 break;
             };
             self.first += 1;
-            if let Ok(block) = Arc::try_unwrap(gone) {
-                self.spare = Some(block);
+            self.recycle(gone);
+        }
+    }
+
+    /// Keeps `block` to read into once no one holds it (its last holder hands it here).
+    fn recycle(&mut self, block: Arc<Block>) {
+        if let Ok(block) = Arc::try_unwrap(block) {
+            if self.spare.len() < MAX_BLOCKS {
+                self.spare.push(block);
             }
         }
     }
@@ -386,14 +407,13 @@ impl SharedFileReader {
                             self.pos += 1;
                             return Step::Shown;
                         }
-                        let end = block.end;
-                        // Let the block go before taking the next: it can then be reused.
-                        self.block = None;
-                        match end {
+                        match block.end {
+                            // On to the next block.
                             None => {}
                             Some(End::File) => {
                                 self.leave();
                                 self.mode = Mode::Ended;
+                                continue;
                             }
                             Some(End::HandOver { records }) => {
                                 self.leave();
@@ -406,11 +426,14 @@ impl SharedFileReader {
                                     }
                                     Err(_) => self.mode = Mode::Ended,
                                 }
+                                continue;
                             }
                         }
-                        continue;
                     }
-                    let Some(block) = self.file.take(self.shard, self.next_block, wait) else {
+                    // Handed back, so it can be read into again once no one holds it.
+                    let done = self.block.take();
+                    let Some(block) = self.file.take(self.shard, self.next_block, done, wait)
+                    else {
                         return Step::NotYet;
                     };
                     self.next_block += 1;
@@ -441,11 +464,11 @@ impl SharedFileReader {
         }
     }
 
-    /// This worker holds no block back any more.
+    /// This worker holds no block (back) any more.
     fn leave(&mut self) {
         if self.next_block != u64::MAX {
             self.next_block = u64::MAX;
-            self.file.leave(self.shard);
+            self.file.leave(self.shard, self.block.take());
         }
     }
 }
