@@ -206,8 +206,8 @@ impl Worker {
     }
 
     /// Ends the capture: flushes every connection, [`FINISH_SLICE`] at a time, calling
-    /// `hand_over` whenever 256 messages or about 1 MiB of them are waiting, so the
-    /// messages of thousands of unfinished connections never sit in memory all at once.
+    /// `hand_over` whenever a batch is full (see [`Worker::batch_full`]), so the messages
+    /// of thousands of unfinished connections never sit in memory all at once.
     pub fn finish_with(&mut self, mut hand_over: impl FnMut(&mut Worker)) {
         let now = self.clock;
         loop {
@@ -219,6 +219,7 @@ impl Worker {
             if !more {
                 break;
             }
+            self.serialise_some();
             if self.batch_full() {
                 hand_over(self);
             }
@@ -254,18 +255,39 @@ impl Worker {
 
     /// Whether a full batch is waiting: [`BATCH_MESSAGES`] messages or about
     /// [`BATCH_BYTES`] of them (the unit in which files and shutdown hand over).
-    fn batch_full(&self) -> bool {
+    pub(crate) fn batch_full(&self) -> bool {
         self.pending() >= BATCH_MESSAGES || self.pending_bytes() >= BATCH_BYTES
     }
 
-    /// Every message finished and not yet handed over, serialised as one batch.
-    pub fn take_batch(&mut self) -> Batch {
+    /// Serialises the finished messages into the batch being filled once
+    /// [`SERIALISE_EVERY`] of them wait (files and shutdown, which hand over full
+    /// batches): each is written out while it is still in the cache, and the batch goes
+    /// out later in one piece — one wake-up of the output's thread per megabyte, not
+    /// per few hundred messages.
+    pub(crate) fn serialise_some(&mut self) {
+        if self.out.len() >= SERIALISE_EVERY {
+            if self.batch.is_empty() {
+                // Room for the whole batch at once: growing it step by step would copy
+                // it over and over.
+                self.batch.reserve(BATCH_BYTES + BATCH_BYTES / 4);
+            }
+            self.serialise_out();
+        }
+    }
+
+    /// Serialises every finished message into the batch being filled.
+    fn serialise_out(&mut self) {
         self.out_bytes = 0;
         if !self.out.is_empty() {
             self.red.observe(&self.out);
             self.batch.extend(&self.out, self.placement.as_ref());
             self.out.clear();
         }
+    }
+
+    /// Every message finished and not yet handed over, serialised as one batch.
+    pub fn take_batch(&mut self) -> Batch {
+        self.serialise_out();
         std::mem::replace(&mut self.batch, Batch::new(self.format))
     }
 
@@ -320,10 +342,12 @@ pub struct RunSummary {
     pub damaged: Option<String>,
 }
 
-/// Messages a worker collects before serialising them as one batch.
-const BATCH_MESSAGES: usize = 256;
-/// ... or once they take about this many bytes (messages with large bodies).
+/// Messages in a full batch (files and shutdown hand over full batches) ...
+const BATCH_MESSAGES: usize = 4096;
+/// ... or about this many bytes of them, whichever comes first.
 const BATCH_BYTES: usize = 1 << 20;
+/// Finished messages a worker collects before serialising them into its batch.
+const SERIALISE_EVERY: usize = 256;
 
 /// How long a worker waits in one poll of its source before checking timers and `stop`.
 pub(crate) const POLL_TIMEOUT: Duration = Duration::from_millis(50);
@@ -453,7 +477,10 @@ pub(crate) fn worker_loop<S: PacketSource, D: Downstream, C: RunControl + ?Sized
         }
         let open = match S::HAND_OFF {
             HandOff::Shed => down.hand_over(worker, HandOff::Shed),
-            HandOff::Wait => !worker.batch_full() || down.hand_over(worker, HandOff::Wait),
+            HandOff::Wait => {
+                worker.serialise_some();
+                !worker.batch_full() || down.hand_over(worker, HandOff::Wait)
+            }
         };
         if !open {
             break;

@@ -150,6 +150,11 @@ impl Batch {
         self.format
     }
 
+    /// Makes room for at least `bytes` more of serialised messages.
+    pub fn reserve(&mut self, bytes: usize) {
+        self.lines.reserve(bytes);
+    }
+
     /// Appends `msgs`, serialised (with the placement, when known).
     pub fn extend(&mut self, msgs: &[HttpMessage], placement: Option<&Placement>) {
         // A typical message is 400–700 bytes of JSON; reserving once avoids most regrowth.
