@@ -13,9 +13,10 @@
 //! Why chunks (measured, `node --cpu-prof` and `perf` on a 100 MB replay, see
 //! `bench/callback-throughput.js`): V8 puts every object larger than 128 KiB in its
 //! large-object space, one `mmap` per object, zeroed and unmapped again after the next
-//! scavenge. A whole batch as one string (256 messages, ~150 KB) and the `'[' + … + ']'`
-//! JavaScript used to wrap it spent about a quarter of the JavaScript thread in page faults
-//! and `munmap`. 48 KiB chunks stay in the young generation even as two-byte strings
+//! scavenge. A whole batch as one string (256 messages then, ~150 KB; a file's batches
+//! are now about 1 MiB) and the `'[' + … + ']'` JavaScript used to wrap it spent about a
+//! quarter of the JavaScript thread in page faults and `munmap`. 48 KiB chunks stay in
+//! the young generation even as two-byte strings
 //! (non-ASCII text).
 //!
 //! The queue between the engine and the JavaScript thread is the Channel's, and it is
