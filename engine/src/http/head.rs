@@ -58,7 +58,9 @@
 //! bytes: no unfold scan, no copies, no second search for the start line. Control
 //! bytes in values are not looked for up front: only a head httparse rejects pays
 //! for [`mask_value_controls`]. Header names are matched against a static table
-//! without a lower-cased copy ([`header_name`]).
+//! without a lower-cased copy ([`header_name`]); in the clean shape, a name of at most
+//! 15 letters, digits and `-` (nearly all) is checked and lower-cased 16 bytes at a time
+//! and found with one probe of a perfect hash table ([`short_name`], [`common_short`]).
 //!
 //! The framing facts (`Content-Length`, `Transfer-Encoding`,
 //! `Connection: upgrade` with `Upgrade`) are read from every raw header line, not from the
@@ -871,52 +873,157 @@ fn parse_clean(
         if lines == slots {
             return None;
         }
-        // The name, lower-cased into `low` (a common name fits: see COMMON_MAX_LEN).
-        let name_start = p;
-        let mut low = [0u8; 32];
-        loop {
-            let l = NAME_LOWER[*s.get(p)? as usize];
-            if l == 0 {
-                break;
+        let (name, common, name_end) = match short_name(s, p) {
+            Some(short) => {
+                let common = common_short(short.words);
+                let name = match common {
+                    Some(i) => HeaderName::Borrowed(COMMON_NAMES[i]),
+                    None => HeaderName::Owned(short.to_string()),
+                };
+                (name, common, p + short.len)
             }
-            if let Some(slot) = low.get_mut(p - name_start) {
-                *slot = l;
-            }
-            p += 1;
-        }
-        let len = p - name_start;
-        if len == 0 || s[p] != b':' {
-            return None;
-        }
-        p += 1;
+            None => clean_name(s, p)?,
+        };
+        // `clean_name` and `short_name` end the name at its colon.
+        p = name_end + 1;
         while matches!(s.get(p), Some(b' ' | b'\t')) {
             p += 1;
         }
         let cr = clean_value_end(s, p)?;
         let value = trim_end(&s[p..cr]);
         p = cr + 2;
-        let (name, common) = if len < low.len() {
-            let word =
-                |k: usize| u64::from_le_bytes(*low[8 * k..].first_chunk::<8>().unwrap_or(&[0; 8]));
-            let w = [word(0), word(1), word(2), word(3)];
-            match common_lowered(&w, len) {
-                Some(i) => (HeaderName::Borrowed(COMMON_NAMES[i]), Some(i)),
-                // SAFETY: `low[..len]` holds `NAME_LOWER` bytes: tchars, ASCII.
-                None => (
-                    HeaderName::Owned(
-                        unsafe { std::str::from_utf8_unchecked(&low[..len]) }.to_owned(),
-                    ),
-                    None,
-                ),
-            }
-        } else {
-            // Longer than every common name. SAFETY: tchars, ASCII.
-            let raw = unsafe { std::str::from_utf8_unchecked(&s[name_start..name_start + len]) };
-            (HeaderName::Owned(raw.to_ascii_lowercase()), None)
-        };
         b.add(name, common, value);
         lines += 1;
     }
+}
+
+/// The header name at `s[p..]`, read a byte at a time: lower-cased, its index in
+/// [`COMMON_NAMES`], and the index of the colon that ends it; `None` when the name is
+/// empty or ends with anything but a colon (not the clean shape). Any name [`short_name`]
+/// reads, this reads alike (it is the general form, for long names and rare tchars).
+fn clean_name(s: &[u8], mut p: usize) -> Option<(HeaderName, Option<usize>, usize)> {
+    // The name, lower-cased into `low` (a common name fits: see COMMON_MAX_LEN).
+    let name_start = p;
+    let mut low = [0u8; 32];
+    loop {
+        let l = NAME_LOWER[*s.get(p)? as usize];
+        if l == 0 {
+            break;
+        }
+        if let Some(slot) = low.get_mut(p - name_start) {
+            *slot = l;
+        }
+        p += 1;
+    }
+    let len = p - name_start;
+    if len == 0 || s[p] != b':' {
+        return None;
+    }
+    let (name, common) = if len < low.len() {
+        let word =
+            |k: usize| u64::from_le_bytes(*low[8 * k..].first_chunk::<8>().unwrap_or(&[0; 8]));
+        let w = [word(0), word(1), word(2), word(3)];
+        match common_lowered(&w, len) {
+            Some(i) => (HeaderName::Borrowed(COMMON_NAMES[i]), Some(i)),
+            // SAFETY: `low[..len]` holds `NAME_LOWER` bytes: tchars, ASCII.
+            None => (
+                HeaderName::Owned(unsafe { std::str::from_utf8_unchecked(&low[..len]) }.to_owned()),
+                None,
+            ),
+        }
+    } else {
+        // Longer than every common name. SAFETY: tchars, ASCII.
+        let raw = unsafe { std::str::from_utf8_unchecked(&s[name_start..p]) };
+        (HeaderName::Owned(raw.to_ascii_lowercase()), None)
+    };
+    Some((name, common, p))
+}
+
+/// A header name of 1 to 15 bytes, each a letter, digit or `-`, as [`short_name`] read it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct ShortName {
+    /// Its bytes lower-cased, as two little-endian words, zeros past its end.
+    words: [u64; 2],
+    /// Its length (1..=15).
+    len: usize,
+}
+
+impl std::fmt::Display for ShortName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut b = [0u8; 16];
+        b[..8].copy_from_slice(&self.words[0].to_le_bytes());
+        b[8..].copy_from_slice(&self.words[1].to_le_bytes());
+        // Letters, digits and `-` (see `short_name`): ASCII, so each byte is its own char.
+        b[..self.len].iter().try_for_each(|&c| {
+            use std::fmt::Write;
+            f.write_char(char::from(c))
+        })
+    }
+}
+
+/// The common header name, read 16 bytes at a time with SSE2 (part of every x86_64 CPU):
+/// `Some` when the 16 bytes at `s[p..]` are in bounds and hold a colon at index `len` in
+/// 1..=15 with only letters, digits and `-` before it. Anything else (a longer name,
+/// another tchar such as `_`, no colon, fewer than 16 bytes left) is `None`, and
+/// [`clean_name`] reads the name a byte at a time; for a name this reads, it finds the same
+/// lower-cased bytes and the same colon (letters, digits and `-` are tchars, and
+/// `NAME_LOWER` lower-cases letters only), which `short_names_equal_the_byte_loop` checks.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+fn short_name(s: &[u8], p: usize) -> Option<ShortName> {
+    use std::arch::x86_64::{
+        __m128i, _mm_and_si128, _mm_cmpeq_epi8, _mm_cmpgt_epi8, _mm_cmplt_epi8, _mm_cvtsi128_si64,
+        _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_set_epi8,
+        _mm_unpackhi_epi64,
+    };
+    let chunk: &[u8; 16] = s.get(p..)?.first_chunk::<16>()?;
+    // SAFETY: SSE2 is in the x86_64 baseline; the one load reads the 16 bytes of `chunk`,
+    // a reference to exactly 16 bytes. Every other intrinsic works on registers only.
+    unsafe {
+        let v = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
+        let splat = |b: u8| _mm_set1_epi8(b as i8);
+        // `a <= v <= b` for bytes `a`, `b` below 0x80: the compares are signed, so a byte
+        // of 0x80 or more (negative) is never in range.
+        let within = |v: __m128i, a: u8, b: u8| {
+            _mm_and_si128(
+                _mm_cmpgt_epi8(v, splat(a - 1)),
+                _mm_cmplt_epi8(v, splat(b + 1)),
+            )
+        };
+        let colons = _mm_movemask_epi8(_mm_cmpeq_epi8(v, splat(b':'))) as u32;
+        let len = colons.trailing_zeros() as usize;
+        // No colon: `len` is 32.
+        if len == 0 || len > 15 {
+            return None;
+        }
+        let upper = within(v, b'A', b'Z');
+        let lower = _mm_or_si128(v, _mm_and_si128(upper, splat(0x20)));
+        let ok = _mm_or_si128(
+            _mm_or_si128(within(lower, b'a', b'z'), within(v, b'0', b'9')),
+            _mm_cmpeq_epi8(v, splat(b'-')),
+        );
+        let want = (1u32 << len) - 1;
+        if _mm_movemask_epi8(ok) as u32 & want != want {
+            return None;
+        }
+        // Zero the bytes from the colon on: byte i is kept when i < len.
+        let index = _mm_set_epi8(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+        let name = _mm_and_si128(lower, _mm_cmplt_epi8(index, splat(len as u8)));
+        Some(ShortName {
+            words: [
+                _mm_cvtsi128_si64(name) as u64,
+                _mm_cvtsi128_si64(_mm_unpackhi_epi64(name, name)) as u64,
+            ],
+            len,
+        })
+    }
+}
+
+/// Portable build: every name goes through [`clean_name`].
+#[cfg(not(target_arch = "x86_64"))]
+#[inline]
+fn short_name(_s: &[u8], _p: usize) -> Option<ShortName> {
+    None
 }
 
 /// `NAME_LOWER[b]`: `b` lower-cased when it is a `tchar` (a header-name byte), else 0.
@@ -1079,6 +1186,68 @@ fn common_lowered(w: &[u64; 4], len: usize) -> Option<usize> {
     let range = COMMON_BY_LEN.get(len..=len + 1)?;
     (range[0]..range[1]).find(|&i| COMMON_WORDS[i].lower == *w)
 }
+
+/// The index of the [`COMMON_NAMES`] entry that is `w` (a lower-cased name of at most
+/// 15 bytes as little-endian words, zeros past its end): one probe of [`COMMON_SHORT`],
+/// then one comparison. Names hold no NUL byte, so equal zero-padded words are the same
+/// name, length included.
+#[inline]
+fn common_short(w: [u64; 2]) -> Option<usize> {
+    let i = usize::from(COMMON_SHORT.slots[short_slot(w, COMMON_SHORT.mul)]);
+    // An empty slot holds 0xff, past the end of the table.
+    let c = COMMON_WORDS.get(i)?;
+    (c.lower[0] == w[0] && c.lower[1] == w[1]).then_some(i)
+}
+
+/// The [`COMMON_SHORT`] slot of the name `w` for the multiplier `mul`.
+#[inline(always)]
+const fn short_slot(w: [u64; 2], mul: u64) -> usize {
+    ((w[0] ^ w[1].rotate_left(29)).wrapping_mul(mul) >> 56) as usize
+}
+
+/// A collision-free hash table of the [`COMMON_NAMES`] of at most 15 bytes.
+struct ShortTable {
+    /// `slots[short_slot(w, mul)]`: the index of the name whose words are `w`, or 0xff.
+    slots: [u8; 256],
+    mul: u64,
+}
+
+/// Built at compile time: multipliers are tried until no two short names share a slot
+/// (with 256 slots for under 40 names, a few dozen tries).
+const COMMON_SHORT: ShortTable = {
+    assert!(COMMON_NAMES.len() < 0xff, "slots hold indices below 0xff");
+    let mut mul: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut tries = 0;
+    loop {
+        assert!(
+            tries < 100_000,
+            "no collision-free multiplier for COMMON_SHORT"
+        );
+        let mut slots = [0xffu8; 256];
+        let mut ok = true;
+        let mut i = 0;
+        while i < COMMON_NAMES.len() {
+            if COMMON_NAMES[i].len() <= 15 {
+                let l = COMMON_WORDS[i].lower;
+                let slot = short_slot([l[0], l[1]], mul);
+                if slots[slot] != 0xff {
+                    ok = false;
+                    break;
+                }
+                slots[slot] = i as u8;
+            }
+            i += 1;
+        }
+        if ok {
+            break ShortTable { slots, mul };
+        }
+        mul = mul
+            .wrapping_mul(0x5851_f42d_4c95_7f2d)
+            .wrapping_add(0x1405_7b7e_f767_814f)
+            | 1;
+        tries += 1;
+    }
+};
 
 /// A copy of `s` whose start-line version `HTTP/1.<d>`, `d` in 2..=9, reads `HTTP/1.1`;
 /// `None` when the version is anything else (see the module docs). Works on a head that
@@ -1796,7 +1965,10 @@ mod tests {
 
     #[test]
     fn fast_path_equals_httparse() {
-        let heads: [&[u8]; 6] = [
+        let heads: [&[u8]; 9] = [
+            b"GET / HTTP/1.1\r\nContent-Lengt: 1\r\nAccept-Encodings: x\r\nX-Forwarded-Proto: y\r\nX_Y-: z\r\nabcdefghijklmnopqrstuvwxyzABCDE: 1\r\nabcdefghijklmnopqrstuvwxyzABCDEF: 2\r\nabcdefghijklmnopqrstuvwxyzABCDEFG: 3\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nDate: d\r\nVia: v\r\nETAG: e\r\nH: h\r\n\r\n",
+            b"GET / HTTP/1.1\r\nHost:h\r\nA~b!c#d$e%f&g'h*i+j.k^l_m`n|o: 2\r\n\r\n",
             b"GET /a?b=1 HTTP/1.1\r\nHost: x:80\r\nUser-Agent: t/1\r\nAccept: */*\r\nX-Request-Id: 0a\r\n\r\n",
             b"POST /p HTTP/1.0\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\nConnection: Upgrade, close\r\nUpgrade: h2c\r\nSet-Cookie: a\r\nset-cookie: b\r\nCookie: c\r\nCOOKIE: d\r\n\r\n",
             b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nX-Long-Header-Name-Over-Thirty-Two-Bytes: v \t \r\nE:\r\nF: \t\r\n\r\n",
@@ -1836,6 +2008,56 @@ mod tests {
         }
         // The mutations keep many heads in the clean shape (the test would prove nothing otherwise).
         assert!(fast > 2000, "{fast}");
+    }
+
+    /// `short_name` reads a name (or declines) exactly as the byte loop of `clean_name`
+    /// does: names of every length around its 15-byte limit and the 32-byte `low` buffer,
+    /// every byte value at every position, and heads that end mid-name.
+    #[test]
+    fn short_names_equal_the_byte_loop() {
+        let mut short = 0;
+        let mut check = |s: &[u8], p: usize| {
+            let Some(n) = short_name(s, p) else {
+                return;
+            };
+            short += 1;
+            let (name, common, colon) = clean_name(s, p).expect("the byte loop reads it too");
+            assert_eq!(colon, p + n.len, "{s:?}");
+            assert_eq!(name, n.to_string(), "{s:?}");
+            assert_eq!(common, common_short(n.words), "{s:?}");
+            assert_eq!(
+                common.map(|i| COMMON_NAMES[i]),
+                COMMON_NAMES.iter().copied().find(|c| *c == name)
+            );
+        };
+        let mut names: Vec<Vec<u8>> = COMMON_NAMES.iter().map(|n| n.as_bytes().to_vec()).collect();
+        names.extend(
+            COMMON_NAMES
+                .iter()
+                .map(|n| n.to_ascii_uppercase().into_bytes()),
+        );
+        for len in [1, 2, 7, 8, 9, 14, 15, 16, 17, 30, 31, 32, 33, 40] {
+            names.push(b"Ab-9".iter().copied().cycle().take(len).collect());
+        }
+        for name in &names {
+            for i in 0..=name.len() {
+                for b in 0..=255u8 {
+                    let mut n = name.clone();
+                    n.insert(i, b);
+                    let mut head = b"\r\n".to_vec();
+                    head.extend_from_slice(&n);
+                    head.extend_from_slice(b": v\r\n\r\n");
+                    for cut in (2..=head.len()).rev().take(24) {
+                        check(&head[..cut], 2);
+                    }
+                    n[i] = b;
+                    let mut head = n.clone();
+                    head.extend_from_slice(b":x\r\n\r\n0123456789abcdef");
+                    check(&head, 0);
+                }
+            }
+        }
+        assert!(short > 100_000, "{short}");
     }
 
     fn single(s: &str) -> HeaderValue {
