@@ -875,12 +875,11 @@ fn parse_clean(
         }
         let (name, common, name_end) = match short_name(s, p) {
             Some(short) => {
-                let common = common_short(short.words);
-                let name = match common {
+                let name = match short.common {
                     Some(i) => HeaderName::Borrowed(COMMON_NAMES[i]),
                     None => HeaderName::Owned(short.to_string()),
                 };
-                (name, common, p + short.len)
+                (name, short.common, p + short.len)
             }
             None => clean_name(s, p)?,
         };
@@ -946,6 +945,8 @@ struct ShortName {
     words: [u64; 2],
     /// Its length (1..=15).
     len: usize,
+    /// Its index in [`COMMON_NAMES`] ([`common_short`]).
+    common: Option<usize>,
 }
 
 impl std::fmt::Display for ShortName {
@@ -968,6 +969,11 @@ impl std::fmt::Display for ShortName {
 /// [`clean_name`] reads the name a byte at a time; for a name this reads, it finds the same
 /// lower-cased bytes and the same colon (letters, digits and `-` are tchars, and
 /// `NAME_LOWER` lower-cases letters only), which `short_names_equal_the_byte_loop` checks.
+///
+/// A name found in [`COMMON_NAMES`] needs no check of its bytes: only `A`..=`Z` are
+/// changed by lower-casing (to `a`..=`z`), so each of the `len` bytes before the colon
+/// is the table name's byte (a lower-case letter, digit or `-`) or that letter's upper
+/// case, all of them allowed. Only a name not in the table pays for the range tests.
 #[cfg(target_arch = "x86_64")]
 #[inline]
 fn short_name(s: &[u8], p: usize) -> Option<ShortName> {
@@ -998,24 +1004,25 @@ fn short_name(s: &[u8], p: usize) -> Option<ShortName> {
         }
         let upper = within(v, b'A', b'Z');
         let lower = _mm_or_si128(v, _mm_and_si128(upper, splat(0x20)));
-        let ok = _mm_or_si128(
-            _mm_or_si128(within(lower, b'a', b'z'), within(v, b'0', b'9')),
-            _mm_cmpeq_epi8(v, splat(b'-')),
-        );
-        let want = (1u32 << len) - 1;
-        if _mm_movemask_epi8(ok) as u32 & want != want {
-            return None;
-        }
         // Zero the bytes from the colon on: byte i is kept when i < len.
         let index = _mm_set_epi8(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
         let name = _mm_and_si128(lower, _mm_cmplt_epi8(index, splat(len as u8)));
-        Some(ShortName {
-            words: [
-                _mm_cvtsi128_si64(name) as u64,
-                _mm_cvtsi128_si64(_mm_unpackhi_epi64(name, name)) as u64,
-            ],
-            len,
-        })
+        let words = [
+            _mm_cvtsi128_si64(name) as u64,
+            _mm_cvtsi128_si64(_mm_unpackhi_epi64(name, name)) as u64,
+        ];
+        let common = common_short(words, len);
+        if common.is_none() {
+            let ok = _mm_or_si128(
+                _mm_or_si128(within(lower, b'a', b'z'), within(v, b'0', b'9')),
+                _mm_cmpeq_epi8(v, splat(b'-')),
+            );
+            let want = (1u32 << len) - 1;
+            if _mm_movemask_epi8(ok) as u32 & want != want {
+                return None;
+            }
+        }
+        Some(ShortName { words, len, common })
     }
 }
 
@@ -1230,16 +1237,16 @@ fn common_lowered(w: &[u64; 4], len: usize) -> Option<usize> {
     (range[0]..range[1]).find(|&i| COMMON_WORDS[i].lower == *w)
 }
 
-/// The index of the [`COMMON_NAMES`] entry that is `w` (a lower-cased name of at most
-/// 15 bytes as little-endian words, zeros past its end): one probe of [`COMMON_SHORT`],
-/// then one comparison. Names hold no NUL byte, so equal zero-padded words are the same
-/// name, length included.
+/// The index of the [`COMMON_NAMES`] entry that is `w` (`len` bytes, at most 15, as
+/// little-endian words, zeros past its end): one probe of [`COMMON_SHORT`], then one
+/// comparison of words and length. (The length too: `w` may hold NUL bytes, which would
+/// look like the padding of a shorter name.)
 #[inline]
-fn common_short(w: [u64; 2]) -> Option<usize> {
+fn common_short(w: [u64; 2], len: usize) -> Option<usize> {
     let i = usize::from(COMMON_SHORT.slots[short_slot(w, COMMON_SHORT.mul)]);
     // An empty slot holds 0xff, past the end of the table.
     let c = COMMON_WORDS.get(i)?;
-    (c.lower[0] == w[0] && c.lower[1] == w[1]).then_some(i)
+    (c.lower[0] == w[0] && c.lower[1] == w[1] && c.len == len).then_some(i)
 }
 
 /// The [`COMMON_SHORT`] slot of the name `w` for the multiplier `mul`.
@@ -1717,6 +1724,8 @@ const COMMON_BY_LEN: [usize; COMMON_MAX_LEN + 2] = {
 struct CommonName {
     /// The name's bytes.
     lower: [u64; 4],
+    /// The name's length.
+    len: usize,
     /// `0x20` at each byte that is a letter: a byte `r` of a raw name matches a
     /// byte `c` of `lower` exactly when `r | letter_bit == c` (for a letter, `r` is
     /// `c` or its upper case; for anything else, `r` is `c`).
@@ -1726,6 +1735,7 @@ struct CommonName {
 const COMMON_WORDS: [CommonName; COMMON_NAMES.len()] = {
     let mut out = [CommonName {
         lower: [0; 4],
+        len: 0,
         letters: [0; 4],
     }; COMMON_NAMES.len()];
     let mut i = 0;
@@ -1744,7 +1754,11 @@ const COMMON_WORDS: [CommonName; COMMON_NAMES.len()] = {
             }
             k += 1;
         }
-        out[i] = CommonName { lower, letters };
+        out[i] = CommonName {
+            lower,
+            len: bytes.len(),
+            letters,
+        };
         i += 1;
     }
     out
@@ -2067,7 +2081,7 @@ mod tests {
             let (name, common, colon) = clean_name(s, p).expect("the byte loop reads it too");
             assert_eq!(colon, p + n.len, "{s:?}");
             assert_eq!(name, n.to_string(), "{s:?}");
-            assert_eq!(common, common_short(n.words), "{s:?}");
+            assert_eq!(common, n.common, "{s:?}");
             assert_eq!(
                 common.map(|i| COMMON_NAMES[i]),
                 COMMON_NAMES.iter().copied().find(|c| *c == name)
