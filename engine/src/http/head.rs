@@ -1199,9 +1199,10 @@ fn visible_ascii_words(b: &[u8]) -> bool {
 /// The index of the CR that ends the header line whose value starts at `p`, when the
 /// value holds no control byte but HTAB and the CR is followed by LF; `None` otherwise.
 ///
-/// Sixteen bytes at a time with SSE2 (part of every x86_64 CPU) while sixteen are left,
-/// then [`clean_value_end_words`] from there: both stop at the first control byte but
-/// HTAB from `p` on, so they agree wherever the switch happens.
+/// Sixteen bytes at a time with SSE2 (part of every x86_64 CPU); fewer than sixteen left
+/// (the last line of every head) are read from the last 16 bytes of `s`, the bits of the
+/// bytes before `p` shifted out. Like [`clean_value_end_words`], it stops at the first
+/// control byte but HTAB from `p` on, and is `None` when there is none before the end.
 #[cfg(target_arch = "x86_64")]
 #[inline]
 fn clean_value_end(s: &[u8], mut p: usize) -> Option<usize> {
@@ -1209,15 +1210,28 @@ fn clean_value_end(s: &[u8], mut p: usize) -> Option<usize> {
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
         _mm_set1_epi8,
     };
-    while let Some(chunk) = s.get(p..).and_then(|r| r.first_chunk::<16>()) {
+    /// Bit `i`: `block[i]` is a control byte (below 0x20) or DEL.
+    #[inline(always)]
+    fn controls(block: &[u8; 16]) -> u32 {
         // SAFETY: SSE2 is in the x86_64 baseline; the one load reads the 16 bytes of
-        // `chunk`, a reference to exactly 16 bytes. The rest works on registers only.
-        let mut m = unsafe {
-            let v = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
+        // `block`, a reference to exactly 16 bytes. The rest works on registers only.
+        unsafe {
+            let v = _mm_loadu_si128(block.as_ptr().cast::<__m128i>());
             // Unsigned min(v, 0x1f) == v exactly when v <= 0x1f; and DEL.
             let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
             let del = _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f));
             _mm_movemask_epi8(_mm_or_si128(control, del)) as u32
+        }
+    }
+    loop {
+        let rest = s.len().checked_sub(p).filter(|&r| r > 0)?;
+        let mut m = match s[p..].first_chunk::<16>() {
+            Some(block) => controls(block),
+            None => match s.last_chunk::<16>() {
+                // 1..=15 bytes left: byte `p` is at index `16 - rest` of the last block.
+                Some(last) => controls(last) >> (16 - rest),
+                None => return clean_value_end_words(s, p),
+            },
         };
         while m != 0 {
             let q = p + m.trailing_zeros() as usize;
@@ -1229,7 +1243,6 @@ fn clean_value_end(s: &[u8], mut p: usize) -> Option<usize> {
         }
         p += 16;
     }
-    clean_value_end_words(s, p)
 }
 
 /// [`clean_value_end`] (portable version).
