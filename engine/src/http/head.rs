@@ -888,9 +888,15 @@ fn parse_clean(
         while matches!(s.get(p), Some(b' ' | b'\t')) {
             p += 1;
         }
-        let cr = clean_value_end(s, p)?;
+        let (cr, ascii) = clean_value_end(s, p)?;
         let value = trim_end(&s[p..cr]);
         p = cr + 2;
+        let value = match ascii {
+            // SAFETY: `clean_value_end` found every byte from `p` to `cr` ASCII, and
+            // `value` is a part of them; ASCII is UTF-8.
+            true => WireValue::Ascii(unsafe { std::str::from_utf8_unchecked(value) }),
+            false => WireValue::Latin1(value),
+        };
         b.add(name, common, value);
         lines += 1;
     }
@@ -1203,16 +1209,20 @@ fn visible_ascii_words(b: &[u8]) -> bool {
 /// (the last line of every head) are read from the last 16 bytes of `s`, the bits of the
 /// bytes before `p` shifted out. Like [`clean_value_end_words`], it stops at the first
 /// control byte but HTAB from `p` on, and is `None` when there is none before the end.
+///
+/// With the CR's index comes whether the bytes from `p` to it are all ASCII (from the
+/// same loads; `false` also means "not known", for a buffer under 16 bytes).
 #[cfg(target_arch = "x86_64")]
 #[inline]
-fn clean_value_end(s: &[u8], mut p: usize) -> Option<usize> {
+fn clean_value_end(s: &[u8], mut p: usize) -> Option<(usize, bool)> {
     use std::arch::x86_64::{
         __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_min_epu8, _mm_movemask_epi8, _mm_or_si128,
         _mm_set1_epi8,
     };
-    /// Bit `i`: `block[i]` is a control byte (below 0x20) or DEL.
+    /// Bit `i` of the first: `block[i]` is a control byte (below 0x20) or DEL; of the
+    /// second: `block[i]` is not ASCII.
     #[inline(always)]
-    fn controls(block: &[u8; 16]) -> u32 {
+    fn controls(block: &[u8; 16]) -> (u32, u32) {
         // SAFETY: SSE2 is in the x86_64 baseline; the one load reads the 16 bytes of
         // `block`, a reference to exactly 16 bytes. The rest works on registers only.
         unsafe {
@@ -1220,27 +1230,41 @@ fn clean_value_end(s: &[u8], mut p: usize) -> Option<usize> {
             // Unsigned min(v, 0x1f) == v exactly when v <= 0x1f; and DEL.
             let control = _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1f)), v);
             let del = _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f));
-            _mm_movemask_epi8(_mm_or_si128(control, del)) as u32
+            (
+                _mm_movemask_epi8(_mm_or_si128(control, del)) as u32,
+                _mm_movemask_epi8(v) as u32,
+            )
         }
     }
+    // Bit per byte from `p` on, so far: not ASCII.
+    let mut high = 0;
     loop {
         let rest = s.len().checked_sub(p).filter(|&r| r > 0)?;
-        let mut m = match s[p..].first_chunk::<16>() {
+        let (mut m, h) = match s[p..].first_chunk::<16>() {
             Some(block) => controls(block),
             None => match s.last_chunk::<16>() {
                 // 1..=15 bytes left: byte `p` is at index `16 - rest` of the last block.
-                Some(last) => controls(last) >> (16 - rest),
-                None => return clean_value_end_words(s, p),
+                Some(last) => {
+                    let (m, h) = controls(last);
+                    (m >> (16 - rest), h >> (16 - rest))
+                }
+                None => return clean_value_end_words(s, p).map(|q| (q, false)),
             },
         };
         while m != 0 {
             let q = p + m.trailing_zeros() as usize;
             match s.get(q) {
                 Some(b'\t') => m &= m - 1,
-                Some(b'\r') if s.get(q + 1) == Some(&b'\n') => return Some(q),
+                Some(b'\r') if s.get(q + 1) == Some(&b'\n') => {
+                    // `q - p` is below 16: the bytes of this block before the CR.
+                    let before = (1u32 << (q - p)) - 1;
+                    return Some((q, high | (h & before) == 0));
+                }
                 _ => return None,
             }
         }
+        // No CR in this block: all its bytes come before it.
+        high |= h;
         p += 16;
     }
 }
@@ -1248,8 +1272,8 @@ fn clean_value_end(s: &[u8], mut p: usize) -> Option<usize> {
 /// [`clean_value_end`] (portable version).
 #[cfg(not(target_arch = "x86_64"))]
 #[inline]
-fn clean_value_end(s: &[u8], p: usize) -> Option<usize> {
-    clean_value_end_words(s, p)
+fn clean_value_end(s: &[u8], p: usize) -> Option<(usize, bool)> {
+    clean_value_end_words(s, p).map(|q| (q, false))
 }
 
 /// [`clean_value_end`] eight bytes at a time (zeros past the end of `s` are control
@@ -1495,11 +1519,40 @@ fn header_value(v: &[u8]) -> String {
     latin1(v)
 }
 
+/// A header value as on the wire, for [`HeadBuilder::add`].
+#[derive(Clone, Copy, Debug)]
+enum WireValue<'a> {
+    /// Bytes known to be ASCII (the clean shape's value scan tells), so decoding them is a
+    /// copy without another look at every byte.
+    Ascii(&'a str),
+    /// Any bytes, decoded as latin-1 ([`header_value`]).
+    Latin1(&'a [u8]),
+}
+
+impl<'a> WireValue<'a> {
+    #[inline(always)]
+    fn bytes(self) -> &'a [u8] {
+        match self {
+            WireValue::Ascii(s) => s.as_bytes(),
+            WireValue::Latin1(b) => b,
+        }
+    }
+
+    #[inline(always)]
+    fn decode(self) -> String {
+        match self {
+            // No line break either: the scan stopped at the first control byte but HTAB.
+            WireValue::Ascii(s) => s.to_owned(),
+            WireValue::Latin1(b) => header_value(b),
+        }
+    }
+}
+
 fn build(start: StartLine, minor: u8, raw: &[httparse::Header<'_>], cfg: &HttpConfig) -> Head {
     let mut b = HeadBuilder::new(cfg, raw.len());
     for h in raw {
         let (name, common) = header_name_indexed(h.name);
-        b.add(name, common, h.value);
+        b.add(name, common, WireValue::Latin1(h.value));
     }
     b.finish(start, minor)
 }
@@ -1579,7 +1632,8 @@ impl<'c> HeadBuilder<'c> {
     /// Adds one header line: `name` lower-cased, `common` its index in [`COMMON_NAMES`]
     /// (`None` exactly when it is not one of them), `value` as on the wire.
     #[inline]
-    fn add(&mut self, name: HeaderName, common: Option<usize>, value: &[u8]) {
+    fn add(&mut self, name: HeaderName, common: Option<usize>, wire: WireValue<'_>) {
+        let value = wire.bytes();
         match common {
             Some(CONTENT_LENGTH) => {
                 self.content_length = merge_content_length(self.content_length, value)
@@ -1622,7 +1676,7 @@ impl<'c> HeadBuilder<'c> {
             let v = if redacted {
                 REDACTED.to_owned()
             } else {
-                header_value(value)
+                wire.decode()
             };
             let v = if common == Some(SET_COOKIE) {
                 HeaderValue::List(vec![v])
@@ -1631,7 +1685,7 @@ impl<'c> HeadBuilder<'c> {
             };
             self.headers.push((name, v));
         } else if !redacted {
-            merge_header(&mut self.headers, name, header_value(value));
+            merge_header(&mut self.headers, name, wire.decode());
         } else if let Some((_, HeaderValue::List(list))) =
             self.headers.iter_mut().find(|(n, _)| same_bytes(n, &name))
         {
@@ -2023,7 +2077,7 @@ mod tests {
                 let mut b = HeadBuilder::new(&cfg, 0);
                 for (n, v) in &lines {
                     let (name, common) = header_name_indexed(n);
-                    b.add(name, common, v);
+                    b.add(name, common, WireValue::Latin1(v));
                 }
                 let start = StartLine::Response {
                     status: 200,
@@ -2171,27 +2225,39 @@ mod tests {
     /// running to the end of the buffer or not.
     #[test]
     fn value_scans_agree() {
-        let mut hits = 0;
+        let (mut hits, mut ascii) = (0, 0);
         for len in [0, 1, 7, 8, 9, 15, 16, 17, 23, 31, 32, 33, 40] {
             for at in 0..len.max(1) {
                 for b in 0..=255u8 {
-                    let mut v: Vec<u8> = b"a\tz ~\x80".iter().copied().cycle().take(len).collect();
-                    if at < len {
-                        v[at] = b;
-                    }
-                    for tail in [&b"\r\nX: y\r\n\r\n"[..], b"\r", b"\rx", b"", b"\n"] {
-                        let mut s = v.clone();
-                        s.extend_from_slice(tail);
-                        for p in 0..=s.len() + 1 {
-                            let words = clean_value_end_words(&s, p);
-                            assert_eq!(clean_value_end(&s, p), words, "{s:?} from {p}");
-                            hits += usize::from(words.is_some());
+                    for base in [&b"a\tz ~\x80"[..], b"a\tz ~b"] {
+                        let mut v: Vec<u8> = base.iter().copied().cycle().take(len).collect();
+                        if at < len {
+                            v[at] = b;
+                        }
+                        for tail in [&b"\r\nX: y\r\n\r\n"[..], b"\r", b"\rx", b"", b"\n"] {
+                            let mut s = v.clone();
+                            s.extend_from_slice(tail);
+                            for p in 0..=s.len() + 1 {
+                                let words = clean_value_end_words(&s, p);
+                                let fast = clean_value_end(&s, p);
+                                assert_eq!(fast.map(|(q, _)| q), words, "{s:?} from {p}");
+                                if let Some((q, is_ascii)) = fast {
+                                    hits += 1;
+                                    // Never claims ASCII wrongly; exact with SSE2 and 16 bytes.
+                                    let want = s[p..q].is_ascii();
+                                    assert!(!is_ascii || want, "{s:?} from {p}");
+                                    if cfg!(target_arch = "x86_64") && s.len() >= 16 {
+                                        assert_eq!(is_ascii, want, "{s:?} from {p}");
+                                    }
+                                    ascii += usize::from(is_ascii);
+                                }
+                            }
                         }
                     }
                 }
             }
         }
-        assert!(hits > 10_000, "{hits}");
+        assert!(hits > 10_000 && ascii > 1_000, "{hits} {ascii}");
     }
 
     /// The SSE2 and the word-at-a-time visible-ASCII tests agree on every byte value at
