@@ -983,14 +983,23 @@ impl std::fmt::Display for ShortName {
 #[cfg(target_arch = "x86_64")]
 #[inline]
 fn short_name(s: &[u8], p: usize) -> Option<ShortName> {
+    /// 16 bytes 0xff, then 16 zeros: a mask of the first `n` bytes starts at `16 - n`.
+    static KEEP: [u8; 32] = {
+        let mut k = [0u8; 32];
+        let mut i = 0;
+        while i < 16 {
+            k[i] = 0xff;
+            i += 1;
+        }
+        k
+    };
     use std::arch::x86_64::{
         __m128i, _mm_and_si128, _mm_cmpeq_epi8, _mm_cmpgt_epi8, _mm_cmplt_epi8, _mm_cvtsi128_si64,
-        _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_set_epi8,
-        _mm_unpackhi_epi64,
+        _mm_loadu_si128, _mm_movemask_epi8, _mm_or_si128, _mm_set1_epi8, _mm_unpackhi_epi64,
     };
     let chunk: &[u8; 16] = s.get(p..)?.first_chunk::<16>()?;
-    // SAFETY: SSE2 is in the x86_64 baseline; the one load reads the 16 bytes of `chunk`,
-    // a reference to exactly 16 bytes. Every other intrinsic works on registers only.
+    // SAFETY: SSE2 is in the x86_64 baseline; the two loads read the 16 bytes of `chunk`
+    // and of `keep`, references to exactly 16 bytes. The rest works on registers only.
     unsafe {
         let v = _mm_loadu_si128(chunk.as_ptr().cast::<__m128i>());
         let splat = |b: u8| _mm_set1_epi8(b as i8);
@@ -1010,9 +1019,10 @@ fn short_name(s: &[u8], p: usize) -> Option<ShortName> {
         }
         let upper = within(v, b'A', b'Z');
         let lower = _mm_or_si128(v, _mm_and_si128(upper, splat(0x20)));
-        // Zero the bytes from the colon on: byte i is kept when i < len.
-        let index = _mm_set_epi8(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
-        let name = _mm_and_si128(lower, _mm_cmplt_epi8(index, splat(len as u8)));
+        // Zero the bytes from the colon on: the 16 bytes of KEEP from `16 - len` are
+        // 0xff exactly at indices below `len`.
+        let keep = KEEP.get(16 - len..)?.first_chunk::<16>()?;
+        let name = _mm_and_si128(lower, _mm_loadu_si128(keep.as_ptr().cast::<__m128i>()));
         let words = [
             _mm_cvtsi128_si64(name) as u64,
             _mm_cvtsi128_si64(_mm_unpackhi_epi64(name, name)) as u64,
