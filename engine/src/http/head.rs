@@ -877,7 +877,7 @@ fn parse_clean(
             Some(short) => {
                 let name = match short.common {
                     Some(i) => HeaderName::Borrowed(COMMON_NAMES[i]),
-                    None => HeaderName::Owned(short.to_string()),
+                    None => HeaderName::Owned(short.to_owned_name()),
                 };
                 (name, short.common, p + short.len)
             }
@@ -955,16 +955,15 @@ struct ShortName {
     common: Option<usize>,
 }
 
-impl std::fmt::Display for ShortName {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl ShortName {
+    /// The lower-cased name as a string (for a name not in [`COMMON_NAMES`]).
+    fn to_owned_name(self) -> String {
         let mut b = [0u8; 16];
         b[..8].copy_from_slice(&self.words[0].to_le_bytes());
         b[8..].copy_from_slice(&self.words[1].to_le_bytes());
-        // Letters, digits and `-` (see `short_name`): ASCII, so each byte is its own char.
-        b[..self.len].iter().try_for_each(|&c| {
-            use std::fmt::Write;
-            f.write_char(char::from(c))
-        })
+        // Letters, digits and `-` (see `short_name`): ASCII, so the lossy conversion is
+        // a check and a copy, and never replaces anything.
+        String::from_utf8_lossy(&b[..self.len]).into_owned()
     }
 }
 
@@ -2193,7 +2192,7 @@ mod tests {
             short += 1;
             let (name, common, colon) = clean_name(s, p).expect("the byte loop reads it too");
             assert_eq!(colon, p + n.len, "{s:?}");
-            assert_eq!(name, n.to_string(), "{s:?}");
+            assert_eq!(name, n.to_owned_name(), "{s:?}");
             assert_eq!(common, n.common, "{s:?}");
             assert_eq!(
                 common.map(|i| COMMON_NAMES[i]),
