@@ -256,18 +256,17 @@ pub(crate) fn find_head_end(s: &[u8], from: usize) -> Result<(usize, HeadShape),
     Err(s.len())
 }
 
-/// The positions of the LF bytes of `s` from `from` on, in order. Tests eight
-/// bytes at a time with word arithmetic: a head is a few short lines, and one
+/// The positions of the LF bytes of `s` from `from` on, in order. Tests sixteen
+/// bytes at a time ([`lf_bits`], SSE2 on x86_64): a head is a few short lines, and one
 /// library search call per line costs more than the line's bytes.
 struct LineFeeds<'a> {
     s: &'a [u8],
-    /// Start of the next word to load.
+    /// Start of the next block of 16 bytes to test.
     next: usize,
-    /// Start of the word `mask` belongs to.
+    /// Start of the block `mask` belongs to.
     base: usize,
-    /// The high bit of each byte of the current word that is an LF, not yet
-    /// returned.
-    mask: u64,
+    /// Bit `i`: `s[base + i]` is an LF not yet returned.
+    mask: u32,
 }
 
 impl<'a> LineFeeds<'a> {
@@ -286,31 +285,55 @@ impl Iterator for LineFeeds<'_> {
 
     #[inline]
     fn next(&mut self) -> Option<usize> {
-        const LO7: u64 = 0x7f7f_7f7f_7f7f_7f7f;
-        const LF: u64 = 0x0a0a_0a0a_0a0a_0a0a;
         while self.mask == 0 {
             let rest = self.s.get(self.next..).filter(|r| !r.is_empty())?;
-            let word = match rest.first_chunk::<8>() {
-                Some(w) => *w,
-                None => {
-                    // The last few bytes, padded with zeros (not LFs).
-                    let mut w = [0u8; 8];
-                    w[..rest.len()].copy_from_slice(rest);
-                    w
-                }
+            self.mask = match rest.first_chunk::<16>() {
+                Some(block) => lf_bits(block),
+                None => match self.s.last_chunk::<16>() {
+                    // Fewer than 16 bytes left (1..=15): the last 16 of `s`, with the
+                    // bits of the bytes before `next` shifted out.
+                    Some(last) => lf_bits(last) >> (16 - rest.len()),
+                    None => {
+                        // `s` is shorter than 16 bytes: padded with zeros (not LFs).
+                        let mut block = [0u8; 16];
+                        block[..rest.len()].copy_from_slice(rest);
+                        lf_bits(&block)
+                    }
+                },
             };
-            // Bytes equal to LF become zero; a byte's high bit is then set
-            // exactly when it is zero (no carry crosses a byte: each sum is at
-            // most 0x7f + 0x7f).
-            let x = u64::from_le_bytes(word) ^ LF;
-            self.mask = !(((x & LO7) + LO7) | x | LO7);
             self.base = self.next;
-            self.next += 8;
+            self.next += 16;
         }
-        let p = self.base + (self.mask.trailing_zeros() / 8) as usize;
+        let p = self.base + self.mask.trailing_zeros() as usize;
         self.mask &= self.mask - 1;
         Some(p)
     }
+}
+
+/// Bit `i` set when `block[i]` is an LF: one SSE2 compare (SSE2 is in the x86_64
+/// baseline).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn lf_bits(block: &[u8; 16]) -> u32 {
+    use std::arch::x86_64::{
+        __m128i, _mm_cmpeq_epi8, _mm_loadu_si128, _mm_movemask_epi8, _mm_set1_epi8,
+    };
+    // SAFETY: SSE2 is in the x86_64 baseline; the load reads the 16 bytes of `block`, a
+    // reference to exactly 16 bytes.
+    unsafe {
+        let v = _mm_loadu_si128(block.as_ptr().cast::<__m128i>());
+        _mm_movemask_epi8(_mm_cmpeq_epi8(v, _mm_set1_epi8(b'\n' as i8))) as u32
+    }
+}
+
+/// [`lf_bits`] (portable version).
+#[cfg(not(target_arch = "x86_64"))]
+#[inline(always)]
+fn lf_bits(block: &[u8; 16]) -> u32 {
+    block
+        .iter()
+        .enumerate()
+        .fold(0, |m, (i, &b)| m | (u32::from(b == b'\n') << i))
 }
 
 /// Whether a line start looks like the start of a message.
@@ -667,6 +690,29 @@ mod tests {
             s[p] = 0x8a;
         }
         assert!(LineFeeds::new(&s, 0).next().is_none());
+        // Buffers of every length around the 16-byte blocks (shorter than one, and with a
+        // tail read from the overlapping last block), LFs in many patterns, every start.
+        for len in 0..50 {
+            for pattern in [0u64, 1, 0b101, 0x8000_0001, u64::MAX, 0x1234_5678_9abc_def1] {
+                let s: Vec<u8> = (0..len)
+                    .map(|i| {
+                        if pattern >> (i % 64) & 1 == 1 {
+                            b'\n'
+                        } else {
+                            0x8a
+                        }
+                    })
+                    .collect();
+                for from in 0..=len + 2 {
+                    let want: Vec<usize> = (from..len).filter(|&p| s[p] == b'\n').collect();
+                    assert_eq!(
+                        LineFeeds::new(&s, from).collect::<Vec<_>>(),
+                        want,
+                        "{len} {pattern:x} {from}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]
