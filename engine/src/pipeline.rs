@@ -206,7 +206,7 @@ impl Worker {
     }
 
     /// Ends the capture: flushes every connection, [`FINISH_SLICE`] at a time, calling
-    /// `hand_over` whenever a batch is full (see [`Worker::batch_full`]), so the messages
+    /// `hand_over` whenever a batch is full (`Worker::batch_full`), so the messages
     /// of thousands of unfinished connections never sit in memory all at once.
     pub fn finish_with(&mut self, mut hand_over: impl FnMut(&mut Worker)) {
         let now = self.clock;

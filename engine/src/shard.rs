@@ -14,7 +14,7 @@ use std::net::IpAddr;
 use crate::wire::{decode_tcp, peek_flow, LinkType, TcpSegment};
 
 /// The worker for a frame: by the direction-independent hash of its connection's addresses
-/// and ports ([`flow_shard`]), found by [`peek_flow`] for the common layouts and by the full
+/// and ports (`flow_shard`), found by [`peek_flow`] for the common layouts and by the full
 /// decode otherwise. A frame that does not decode goes to worker 0, which counts why —
 /// unless `peek_flow` found its addresses, then to theirs (the worker that owns them counts
 /// it). Either way exactly one worker takes each frame, and both directions of a

@@ -1,7 +1,7 @@
 //! A capture file read once for several workers.
 //!
 //! A replay with several workers splits the connections between them by
-//! [`shard_of`](crate::shard::shard_of). The file is read in blocks of about 256 KiB, each
+//! [`shard_of`]. The file is read in blocks of about 256 KiB, each
 //! by whichever worker first needs it: that worker reads the block (outside the lock),
 //! sorts its whole records by worker while their bytes are fresh in its cache, and
 //! publishes it to all. Each worker then walks only its own records of each block. So
@@ -13,7 +13,7 @@
 //! - **Every record goes to exactly one worker**, the one `shard_of` names, and each
 //!   worker sees its records in file order.
 //! - **The records are exactly those [`CaptureFile`] returns**, and the reading ends the
-//!   same way. Blocks are cut by the fast reader's rules ([`PcapFormat`]); at the first
+//!   same way. Blocks are cut by the fast reader's rules (`PcapFormat`); at the first
 //!   record it would hand over (a damaged or unusual record, a file cut short), every
 //!   worker reads on from that record with a libpcap handle of its own, keeping its own
 //!   shard, so damage is found, counted and worded as for one worker. A file the fast
