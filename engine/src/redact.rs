@@ -436,7 +436,7 @@ const STEP: usize = 16;
 /// past the end count as neither): bit j is set exactly when byte `pos + j` is one.
 ///
 /// Two compares and a `movemask` per 16 bytes, where the portable word version
-/// ([`special_bytes`]) spends a dozen operations per 8. The last bytes of an input of 16
+/// (`special_bytes`) spends a dozen operations per 8. The last bytes of an input of 16
 /// or more are read as the input's last 16 bytes, the mask shifted down to `pos`: no copy.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
