@@ -259,14 +259,19 @@ impl FlowTable {
         out: &mut Vec<HttpMessage>,
     ) {
         let any = self.cfg.ports.is_empty();
+        // A plain loop, not `slice::contains` (clippy's advice): for `u16` that is an
+        // out-of-line call of ~25 instructions, twice per packet, for lists of a port or
+        // two (S-20mb: 4.1 M instructions of 528 M).
+        #[allow(clippy::manual_contains)]
+        let listed = |list: &[u16], p: u16| list.iter().any(|&q| q == p);
         let (src_monitored, dst_monitored) = if any {
-            let excluded = |p: &u16| self.cfg.exclude_ports.contains(p);
-            let watched = !excluded(&seg.src_port) && !excluded(&seg.dst_port);
+            let excluded = |p: u16| listed(&self.cfg.exclude_ports, p);
+            let watched = !excluded(seg.src_port) && !excluded(seg.dst_port);
             (watched, watched)
         } else {
             (
-                self.cfg.ports.contains(&seg.src_port),
-                self.cfg.ports.contains(&seg.dst_port),
+                listed(&self.cfg.ports, seg.src_port),
+                listed(&self.cfg.ports, seg.dst_port),
             )
         };
         if !src_monitored && !dst_monitored {

@@ -173,7 +173,13 @@ impl BodyBuf {
             .min(self.cap);
         // When the pool is short of the geometric step, this keeps what it has.
         self.charged += self.budget.take_up_to(target.saturating_sub(self.charged));
-        self.data.reserve_exact(self.charged - len);
+        if self.data.capacity() == 0 {
+            // The first bytes of a body (most bodies come in one piece): a plain
+            // allocation, not the growth path `reserve_exact` takes.
+            self.data = Vec::with_capacity(self.charged);
+        } else {
+            self.data.reserve_exact(self.charged - len);
+        }
         let cap = self.data.capacity();
         if cap > self.charged {
             // The allocator rounded up: account for what it gave.

@@ -503,11 +503,14 @@ impl HttpConnection {
         let await_answer = ip.await_answer;
         let seq = msg.sequence;
         self.end_message(side, seq, end_ts, await_answer);
-        // Dropping the rest gives the head charge and the body buffer's budget back.
-        let Some(InProgress { msg, .. }) = self.halves[i].current.take() else {
+        // The message goes straight from the taken slot into the output (no move through
+        // `emit`'s argument: one copy of the large struct fewer); dropping the rest, at
+        // the end of this call, gives the head charge and the body buffer's budget back.
+        let Some(ip) = self.halves[i].current.take() else {
             return;
         };
-        self.emit(msg, cx);
+        cx.out.push(ip.msg);
+        Self::emitted(cx);
     }
 
     /// The message `seq` on `side` is complete (its last byte captured at
@@ -532,6 +535,12 @@ impl HttpConnection {
     #[inline]
     pub(super) fn emit(&mut self, msg: HttpMessage, cx: &mut Ctx<'_>) {
         cx.out.push(msg);
+        Self::emitted(cx);
+    }
+
+    /// [`Self::emit`] for the message just pushed to the output.
+    #[inline]
+    fn emitted(cx: &mut Ctx<'_>) {
         let Some(msg) = cx.out.last_mut() else {
             return;
         };
