@@ -20,7 +20,8 @@ use super::afpacket::AfPacketRing;
 use super::file::{CaptureFile, Record};
 use super::pcap_live::PcapLive;
 use super::shared_file::{SharedFileReader, Step};
-use super::{CaptureError, Packet};
+use super::{CaptureError, LinkType, Packet};
+use crate::time::Timestamp;
 
 /// What one poll of a [`PacketSource`] gave.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -147,6 +148,31 @@ enum Reading {
     Shard(SharedFileReader),
 }
 
+impl Reading {
+    fn link(&self) -> LinkType {
+        match self {
+            Reading::Whole(file) => file.link(),
+            Reading::Shard(reader) => reader.link(),
+        }
+    }
+
+    /// Shows the next record to `f`; a whole file never waits (nor says [`Step::NotYet`]).
+    #[inline]
+    fn next_record(&mut self, wait: Duration, f: impl FnOnce(Timestamp, &[u8])) -> Step {
+        match self {
+            Reading::Whole(file) => match file.next_record() {
+                Record::Packet(ts, data) => {
+                    f(ts, data);
+                    Step::Shown
+                }
+                Record::End => Step::End,
+                Record::Damaged(why) => Step::Damaged(why),
+            },
+            Reading::Shard(reader) => reader.next_record(wait, f),
+        }
+    }
+}
+
 impl FileSource {
     /// Every packet of `file`.
     pub fn new(file: CaptureFile) -> Self {
@@ -184,54 +210,26 @@ impl PacketSource for FileSource {
         // `Some(damage)` once the file has ended (`Some(None)`: at its end).
         let mut ending = None;
         let mut shown = 0;
-        match &mut self.file {
-            Reading::Whole(file) => {
-                let link = file.link();
-                while shown < FILE_POLL_RECORDS {
-                    match file.next_record() {
-                        Record::Packet(ts, data) => {
-                            shown += 1;
-                            f(Packet {
-                                ts,
-                                data,
-                                link,
-                                orig_len: data.len() as u32,
-                            })
-                        }
-                        Record::End => {
-                            ending = Some(None);
-                            break;
-                        }
-                        Record::Damaged(why) => {
-                            ending = Some(Some(why));
-                            break;
-                        }
-                    }
+        let link = self.file.link();
+        while shown < FILE_POLL_RECORDS {
+            let step = self.file.next_record(timeout, |ts, data| {
+                f(Packet {
+                    ts,
+                    data,
+                    link,
+                    orig_len: data.len() as u32,
+                })
+            });
+            match step {
+                Step::Shown => shown += 1,
+                Step::NotYet => break,
+                Step::End => {
+                    ending = Some(None);
+                    break;
                 }
-            }
-            Reading::Shard(reader) => {
-                let link = reader.link();
-                while shown < FILE_POLL_RECORDS {
-                    let step = reader.next_record(timeout, |ts, data| {
-                        f(Packet {
-                            ts,
-                            data,
-                            link,
-                            orig_len: data.len() as u32,
-                        })
-                    });
-                    match step {
-                        Step::Shown => shown += 1,
-                        Step::NotYet => break,
-                        Step::End => {
-                            ending = Some(None);
-                            break;
-                        }
-                        Step::Damaged(why) => {
-                            ending = Some(Some(why));
-                            break;
-                        }
-                    }
+                Step::Damaged(why) => {
+                    ending = Some(Some(why));
+                    break;
                 }
             }
         }
