@@ -38,7 +38,7 @@ use crate::flow::{FlowConfig, FlowCounters, FlowTable};
 use crate::http::HttpConfig;
 use crate::message::{HttpMessage, Placement};
 use crate::output::log::log;
-use crate::output::{Batch, BatchFormat, Output};
+use crate::output::{Batch, BatchFormat, Output, SpareBuffers};
 use crate::reassembly::Limits;
 use crate::stats::{CaptureStats, OutputStats, Stats};
 use crate::time::Timestamp;
@@ -108,6 +108,8 @@ pub struct Worker {
     out_bytes: usize,
     /// Messages serialised but not yet handed over (see [`Worker::take_batch`]).
     batch: Batch,
+    /// The buffers of this worker's delivered full batches, for its next ones.
+    spares: SpareBuffers,
     /// Written into every message (`pod`).
     placement: Option<Placement>,
     /// The form of the batches this worker writes.
@@ -132,6 +134,7 @@ impl Worker {
             out: Vec::new(),
             out_bytes: 0,
             batch: Batch::default(),
+            spares: SpareBuffers::default(),
             placement: None,
             format: BatchFormat::Json,
             last_sweep: Timestamp(0),
@@ -268,8 +271,10 @@ impl Worker {
         if self.out.len() >= SERIALISE_EVERY {
             if self.batch.is_empty() {
                 // Room for the whole batch at once: growing it step by step would copy
-                // it over and over.
-                self.batch.reserve(BATCH_BYTES + BATCH_BYTES / 4);
+                // it over and over. In the buffers of a batch already delivered, still
+                // mapped (see `SpareBuffers`).
+                self.batch
+                    .reserve_from(BATCH_BYTES + BATCH_BYTES / 4, &self.spares);
             }
             self.serialise_out();
         }

@@ -120,13 +120,73 @@ impl BatchFormat {
 #[derive(Debug, Default)]
 pub struct Batch {
     format: BatchFormat,
+    buffers: Buffers,
+    /// Bytes of a queue's byte budget this batch holds while it waits (given back
+    /// when the batch is dropped, after delivery).
+    queued: Option<Charge>,
+    /// Where the buffers go back when the batch is dropped (full file batches only).
+    spares: Option<SpareBuffers>,
+}
+
+/// The memory of a [`Batch`]: what [`SpareBuffers`] keeps for the next one.
+#[derive(Debug, Default)]
+struct Buffers {
     lines: Vec<u8>,
     ends: Vec<usize>,
     /// Where each message's `body` string contents are in `lines` (between the quotes).
     bodies: Vec<std::ops::Range<usize>>,
-    /// Bytes of a queue's byte budget this batch holds while it waits (given back
-    /// when the batch is dropped, after delivery).
-    queued: Option<Charge>,
+}
+
+/// The buffers of a worker's delivered file batches, kept for its next batches.
+///
+/// A file batch is about a megabyte, filled on the worker's thread and dropped on the
+/// output's. Given back to the allocator, its pages were often returned to the kernel
+/// and faulted in again for the next batch: with two workers, some 4 700 page faults
+/// (and the `madvise` that preceded them, which interrupts the other core) per 100 MB
+/// replayed. Kept here, they stay mapped. Live batches never come here: they are small,
+/// and a queue charges a batch for its capacity (see [`Batch::charge_to`]).
+///
+/// Bounded: at most [`SpareBuffers::KEPT`] sets, each of at most
+/// [`SpareBuffers::MAX_LINES`] bytes (a batch grown past it by a large body is freed).
+#[derive(Clone, Debug, Default)]
+pub struct SpareBuffers(Arc<Mutex<Vec<Buffers>>>);
+
+impl SpareBuffers {
+    /// Sets of buffers kept: about as many batches as are in flight at once.
+    const KEPT: usize = 4;
+    /// The largest `lines` buffer kept.
+    const MAX_LINES: usize = 4 << 20;
+
+    fn take(&self) -> Option<Buffers> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).pop()
+    }
+
+    fn give_back(&self, mut buffers: Buffers) {
+        if buffers.lines.capacity() > Self::MAX_LINES {
+            return;
+        }
+        let mut spare = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if spare.len() < Self::KEPT {
+            buffers.lines.clear();
+            buffers.ends.clear();
+            buffers.bodies.clear();
+            spare.push(buffers);
+        }
+    }
+
+    /// Sets of buffers kept right now.
+    #[cfg(test)]
+    fn kept(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+}
+
+impl Drop for Batch {
+    fn drop(&mut self) {
+        if let Some(spares) = self.spares.take() {
+            spares.give_back(std::mem::take(&mut self.buffers));
+        }
+    }
 }
 
 impl Batch {
@@ -141,7 +201,9 @@ impl Batch {
     pub fn new(format: BatchFormat) -> Batch {
         Batch {
             format,
-            ..Batch::default()
+            buffers: Buffers::default(),
+            queued: None,
+            spares: None,
         }
     }
 
@@ -150,25 +212,34 @@ impl Batch {
         self.format
     }
 
-    /// Makes room for at least `bytes` more of serialised messages.
-    pub fn reserve(&mut self, bytes: usize) {
-        self.lines.reserve(bytes);
+    /// Makes room for at least `bytes` of serialised messages in this empty batch, in
+    /// buffers from `spares` when it has some, and gives its buffers back to `spares`
+    /// once it has been delivered (for full file batches; see [`SpareBuffers`]).
+    pub fn reserve_from(&mut self, bytes: usize, spares: &SpareBuffers) {
+        debug_assert!(self.is_empty(), "only an empty batch swaps its buffers");
+        if self.buffers.lines.capacity() < bytes {
+            if let Some(buffers) = spares.take() {
+                self.buffers = buffers;
+            }
+        }
+        self.buffers.lines.reserve(bytes);
+        self.spares = Some(spares.clone());
     }
 
     /// Appends `msgs`, serialised (with the placement, when known).
     pub fn extend(&mut self, msgs: &[HttpMessage], placement: Option<&Placement>) {
         // A typical message is 400–700 bytes of JSON; reserving once avoids most regrowth.
-        self.lines.reserve(msgs.len() * 640);
-        self.ends.reserve(msgs.len());
-        self.bodies.reserve(msgs.len());
+        self.buffers.lines.reserve(msgs.len() * 640);
+        self.buffers.ends.reserve(msgs.len());
+        self.buffers.bodies.reserve(msgs.len());
         for m in msgs {
             let body = match self.format {
-                BatchFormat::Json => m.write_json(placement, &mut self.lines),
-                BatchFormat::JsRows => m.write_js_row(placement, &mut self.lines),
+                BatchFormat::Json => m.write_json(placement, &mut self.buffers.lines),
+                BatchFormat::JsRows => m.write_js_row(placement, &mut self.buffers.lines),
             };
-            self.bodies.push(body);
-            self.lines.push(b'\n');
-            self.ends.push(self.lines.len());
+            self.buffers.bodies.push(body);
+            self.buffers.lines.push(b'\n');
+            self.buffers.ends.push(self.buffers.lines.len());
         }
     }
 
@@ -176,7 +247,7 @@ impl Batch {
     /// nothing charged) when they do not fit.
     pub fn charge_to(&mut self, queue: &Pool) -> bool {
         self.queued = None;
-        match Charge::try_new(queue, self.lines.capacity()) {
+        match Charge::try_new(queue, self.buffers.lines.capacity()) {
             Some(c) => {
                 self.queued = Some(c);
                 true
@@ -187,35 +258,35 @@ impl Batch {
 
     /// All messages as JSON lines.
     pub fn as_lines(&self) -> &[u8] {
-        &self.lines
+        &self.buffers.lines
     }
 
     /// Writes all messages as JSON lines, each with `"body":""` (the rest, `bodySize`
     /// included, as it is): stdout without `stdoutBodies`.
     pub fn write_lines_without_bodies(&self, w: &mut impl std::io::Write) -> std::io::Result<()> {
         let mut from = 0;
-        for body in &self.bodies {
-            w.write_all(&self.lines[from..body.start])?;
+        for body in &self.buffers.bodies {
+            w.write_all(&self.buffers.lines[from..body.start])?;
             from = body.end;
         }
-        w.write_all(&self.lines[from..])
+        w.write_all(&self.buffers.lines[from..])
     }
 
     /// Number of messages.
     pub fn len(&self) -> usize {
-        self.ends.len()
+        self.buffers.ends.len()
     }
 
     /// True when the batch holds no message.
     pub fn is_empty(&self) -> bool {
-        self.ends.is_empty()
+        self.buffers.ends.is_empty()
     }
 
     /// Each message's JSON (object or row, see [`Batch::format`]), without the line end.
     pub fn messages(&self) -> impl Iterator<Item = &[u8]> + '_ {
         let mut start = 0;
-        self.ends.iter().map(move |&end| {
-            let m = &self.lines[start..end - 1];
+        self.buffers.ends.iter().map(move |&end| {
+            let m = &self.buffers.lines[start..end - 1];
             start = end;
             m
         })
@@ -307,6 +378,55 @@ mod tests {
             truncated,
             ..crate::testing::sample_message()
         }
+    }
+
+    #[test]
+    fn delivered_file_batches_give_their_buffers_back_bounded() {
+        let spares = SpareBuffers::default();
+        let msgs = [msg(b"hello", false)];
+        // A full file batch: its buffers come back once the last holder drops it.
+        let mut batch = Batch::new(BatchFormat::Json);
+        batch.reserve_from(1 << 20, &spares);
+        batch.extend(&msgs, None);
+        let shared = Arc::new(batch);
+        let held_by_an_output = shared.clone();
+        drop(shared);
+        assert_eq!(spares.kept(), 0, "still held by an output");
+        drop(held_by_an_output);
+        assert_eq!(spares.kept(), 1);
+
+        // The next batch writes into those buffers: emptied, room kept, nothing reallocated.
+        let mut next = Batch::new(BatchFormat::Json);
+        next.reserve_from(1 << 20, &spares);
+        assert_eq!(spares.kept(), 0);
+        assert!(next.is_empty() && next.as_lines().is_empty());
+        let at = next.as_lines().as_ptr();
+        next.extend(&msgs, None);
+        assert_eq!(next.as_lines().as_ptr(), at);
+        assert_eq!(next.len(), 1);
+
+        // At most KEPT sets; one grown past MAX_LINES (a huge body) is freed instead.
+        drop(next);
+        let in_flight: Vec<Batch> = (0..SpareBuffers::KEPT + 2)
+            .map(|_| {
+                let mut b = Batch::new(BatchFormat::Json);
+                b.reserve_from(1 << 20, &spares);
+                b
+            })
+            .collect();
+        drop(in_flight);
+        assert_eq!(spares.kept(), SpareBuffers::KEPT);
+        let spares = SpareBuffers::default();
+        let mut huge = Batch::new(BatchFormat::Json);
+        huge.reserve_from(SpareBuffers::MAX_LINES + 1, &spares);
+        drop(huge);
+        assert_eq!(spares.kept(), 0);
+
+        // A batch not made from spares (live capture) never brings its buffers here.
+        let mut live = Batch::new(BatchFormat::Json);
+        live.extend(&msgs, None);
+        drop(live);
+        assert_eq!(spares.kept(), 0);
     }
 
     #[test]
