@@ -285,7 +285,9 @@ impl BlockReader {
     /// The next block, read into `spare` when there is one.
     fn read_block(&mut self, spare: Option<Block>) -> Block {
         let mut block = spare.unwrap_or_else(|| Block {
-            data: Vec::new(),
+            // Room for a block and the tail of a record the last one cut, so that
+            // reading into it does not move it (and fault in fresh pages) as it grows.
+            data: Vec::with_capacity(self.block_bytes + self.block_bytes / 4),
             own: vec![Vec::new(); self.shards],
             end: None,
         });
