@@ -146,8 +146,8 @@ struct Buffers {
 /// replayed. Kept here, they stay mapped. Live batches never come here: they are small,
 /// and a queue charges a batch for its capacity (see [`Batch::charge_to`]).
 ///
-/// Bounded: at most [`SpareBuffers::KEPT`] sets, each of at most
-/// [`SpareBuffers::MAX_LINES`] bytes (a batch grown past it by a large body is freed).
+/// Bounded: at most 4 sets (`KEPT`), each of at most 4 MiB (`MAX_LINES`; a batch grown
+/// past it by a large body is freed).
 #[derive(Clone, Debug, Default)]
 pub struct SpareBuffers(Arc<Mutex<Vec<Buffers>>>);
 
