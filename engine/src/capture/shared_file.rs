@@ -24,8 +24,9 @@
 
 use std::collections::VecDeque;
 use std::io::Read;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::file::{CaptureFile, PcapFormat, Record, SourceError, RECORD_HEADER};
 use super::LinkType;
@@ -38,6 +39,9 @@ const BLOCK_BYTES: usize = 256 << 10;
 /// The most blocks held for the workers: how far (in blocks) the fastest worker may be
 /// ahead of the slowest.
 pub const MAX_BLOCKS: usize = 8;
+/// The longest a worker spins, rather than sleeps, while another reads the block it
+/// needs: a few times a block's reading.
+const SPIN_LIMIT: Duration = Duration::from_micros(200);
 
 /// One capture file, read once for `shards` workers; each takes its records through its
 /// own [`SharedFileReader`].
@@ -48,6 +52,8 @@ pub struct SharedFile {
     feed: Mutex<Feed>,
     /// Signalled when a block is published, and when a worker moves on or leaves.
     moved: Condvar,
+    /// A worker is reading the next block (outside the lock).
+    reading: AtomicBool,
 }
 
 /// The blocks the workers are reading, and the reader of the next one.
@@ -145,6 +151,7 @@ impl SharedFile {
                 spare: Vec::new(),
             }),
             moved: Condvar::new(),
+            reading: AtomicBool::new(false),
         }))
     }
 
@@ -190,6 +197,7 @@ impl SharedFile {
         }
         self.moved.notify_all();
         let mut waited = false;
+        let mut spun = false;
         loop {
             if let Some(block) = want
                 .checked_sub(feed.first)
@@ -206,9 +214,11 @@ impl SharedFile {
             if feed.blocks.len() < MAX_BLOCKS {
                 if let Some(mut reader) = feed.reader.take() {
                     let spare = feed.spare.pop();
+                    self.reading.store(true, Ordering::Relaxed);
                     drop(feed);
                     let block = reader.read_block(spare);
                     feed = self.lock();
+                    self.reading.store(false, Ordering::Release);
                     if block.end.is_some() {
                         feed.ended = true;
                     } else {
@@ -222,12 +232,32 @@ impl SharedFile {
             if waited || feed.ended {
                 return None;
             }
+            if feed.reader.is_none() && !spun {
+                // Another worker is reading the block: that takes tens of microseconds,
+                // less than going to sleep and being woken (workers neck and neck meet
+                // here some 200 times per 100 MB).
+                drop(feed);
+                self.spin_while_reading();
+                feed = self.lock();
+                spun = true;
+                continue;
+            }
             feed = self
                 .moved
                 .wait_timeout(feed, wait)
                 .unwrap_or_else(|e| e.into_inner())
                 .0;
             waited = true;
+        }
+    }
+
+    /// Spins while another worker reads the next block, for at most [`SPIN_LIMIT`].
+    fn spin_while_reading(&self) {
+        let start = Instant::now();
+        while self.reading.load(Ordering::Acquire) && start.elapsed() < SPIN_LIMIT {
+            for _ in 0..64 {
+                std::hint::spin_loop();
+            }
         }
     }
 
