@@ -143,8 +143,9 @@ struct Buffers {
 /// output's. Given back to the allocator, its pages were often returned to the kernel
 /// and faulted in again for the next batch: with two workers, some 4 700 page faults
 /// (and the `madvise` that preceded them, which interrupts the other core) per 100 MB
-/// replayed. Kept here, they stay mapped. Live batches never come here: they are small,
-/// and a queue charges a batch for its capacity (see [`Batch::charge_to`]).
+/// replayed. Kept here, they stay mapped. A live capture's batches come here only at
+/// shutdown, when its workers hand over full batches as a file's do: while it runs they
+/// are small, and its queue charges a batch for its capacity (see [`Batch::charge_to`]).
 ///
 /// Bounded: at most 4 sets (`KEPT`), each of at most 4 MiB (`MAX_LINES`; a batch grown
 /// past it by a large body is freed).
