@@ -351,7 +351,7 @@ pub(crate) fn decode(packet: &[u8]) -> Result<IpPayload<'_>, DecodeError> {
 
 /// IPv6 → its upper-layer protocol and the bytes it carries, after the extension headers
 /// (so a tunnel inside IPv6 can be unwrapped, see `encap`). Fragments are errors as in
-/// [`decode`]: a non-TCP first fragment is `NotTcp`, never unwrapped.
+/// `decode` (tests only): a non-TCP first fragment is `NotTcp`, never unwrapped.
 #[inline]
 pub(crate) fn upper(packet: &[u8]) -> Result<(u8, IpPayload<'_>), DecodeError> {
     let ip = Ipv6Packet::new_checked(packet)?;
