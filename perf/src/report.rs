@@ -90,18 +90,20 @@ fn file_table(s: &mut String, fr: &FileResult) {
         let target =
             |s: &mut String, what: &str, v: Option<f64>, ok: &dyn Fn(f64) -> bool, goal: &str| {
                 let _ = match v {
-                    // Two decimals, or three where two would round across the goal
-                    // (1.697 shown as 1.70 beside "NOT met" reads as a bug).
-                    Some(v) if ok((v * 100.0).round() / 100.0) != ok(v) => writeln!(
-                        s,
-                        "- {what}: {v:.3}× (target {goal}) — {}",
-                        if ok(v) { "met" } else { "NOT met" }
-                    ),
-                    Some(v) => writeln!(
-                        s,
-                        "- {what}: {v:.2}× (target {goal}) — {}",
-                        if ok(v) { "met" } else { "NOT met" }
-                    ),
+                    Some(v) => {
+                        // Two decimals, or three where two would round across the goal
+                        // (1.697 shown as 1.70 beside "NOT met" reads as a bug).
+                        let places = if ok((v * 100.0).round() / 100.0) != ok(v) {
+                            3
+                        } else {
+                            2
+                        };
+                        writeln!(
+                            s,
+                            "- {what}: {v:.places$}× (target {goal}) — {}",
+                            if ok(v) { "met" } else { "NOT met" }
+                        )
+                    }
                     None => writeln!(s, "- {what}: not measured"),
                 };
             };

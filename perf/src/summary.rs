@@ -68,13 +68,13 @@ pub fn targets(
     };
     // compare, S, one worker
     let s_cmp = compare.and_then(|c| file_for(c, "S"));
-    let wall = |tool: &str| -> Option<f64> {
+    let result = |tool: &str| -> Option<&Value> {
         s_cmp?["results"]
             .as_array()?
             .iter()
-            .find(|t| t["tool"].as_str() == Some(tool))?["median"]["wallS"]
-            .as_f64()
+            .find(|t| t["tool"].as_str() == Some(tool))
     };
+    let wall = |tool: &str| -> Option<f64> { result(tool)?["median"]["wallS"].as_f64() };
     let sn = wall("tcp-sniffer");
     for (tool, what, goal, ok) in [
         (
@@ -134,9 +134,7 @@ pub fn targets(
     // noisy round moves a two-worker run far more than a one-worker run, and the spread
     // shows it. Three decimals, so that 1.697 does not read as a met 1.70.
     let runs = |tool: &str| -> Vec<f64> {
-        s_cmp
-            .and_then(|f| f["results"].as_array())
-            .and_then(|r| r.iter().find(|t| t["tool"].as_str() == Some(tool)))
+        result(tool)
             .and_then(|t| t["runs"].as_array())
             .map(|r| r.iter().filter_map(|x| x["wallS"].as_f64()).collect())
             .unwrap_or_default()
