@@ -295,3 +295,20 @@ test('parity: HTTP/2 streams and gRPC trailers, a CONNECT tunnel, a pod placemen
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+// Rows carry direction and HTTP version as indexes into tables the engine and ts/rows.ts
+// each hold (engine/src/js_rows.rs). Replays are all "unknown" and HTTP/1.1, so the parity
+// tests above would not see the two tables drift apart: compare them here.
+test('parity: the row tables of engine/src/js_rows.rs and ts/rows.ts agree', () => {
+  const rows = require('../dist/rows.js');
+  const rust = fs.readFileSync(path.join(__dirname, '..', '..', 'engine', 'src', 'js_rows.rs'), 'utf8');
+  const table = (name) => {
+    const m = new RegExp(`pub const ${name}: \\[[^\\]]+\\] =\\s*\\[([^\\]]*)\\]`).exec(rust);
+    assert.ok(m, `${name} not found in engine/src/js_rows.rs`);
+    return m[1].split(',').map((x) => x.trim()).filter(Boolean);
+  };
+  const words = { 'Direction::Inbound': 'inbound', 'Direction::Outbound': 'outbound', 'Direction::Unknown': 'unknown' };
+  assert.deepEqual(table('DIRECTIONS').map((d) => words[d]), rows.DIRECTIONS);
+  assert.deepEqual(table('HTTP_VERSIONS').map((v) => JSON.parse(v)), rows.HTTP_VERSIONS);
+  assert.deepEqual(rows.BODY_ENCODINGS, ['utf8', 'base64']);
+});

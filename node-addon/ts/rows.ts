@@ -15,24 +15,38 @@ interface RareFields {
   parseError?: string;
 }
 
+/**
+ * Row element 9 is an index into this table, element 12 one into HTTP_VERSIONS (or the
+ * version's own string when the engine's table lacks it); element 15 is 0 for utf8, 1 for
+ * base64; element 4 is 0 when endTimestamp equals timestamp. Why: JSON.parse makes a new
+ * string for every string value, and these were a quarter of a row's strings. The tables
+ * are engine/src/js_rows.rs's DIRECTIONS and HTTP_VERSIONS, in the same order.
+ */
+export const DIRECTIONS: readonly HttpMessage['direction'][] = ['inbound', 'outbound', 'unknown'];
+export const HTTP_VERSIONS: readonly HttpMessage['httpVersion'][] = ['0.9', '1.0', '1.1', '2'];
+export const BODY_ENCODINGS: readonly HttpMessage['bodyEncoding'][] = ['utf8', 'base64'];
+
+const httpVersion = (v: number | HttpMessage['httpVersion']): HttpMessage['httpVersion'] =>
+  typeof v === 'number' ? HTTP_VERSIONS[v] : v;
+
 /** A message as the engine sends it to the library (engine/src/js_rows.rs). */
 export type Row = [
   kind: 0 | 1,
   connectionId: string,
   sequence: number,
   timestamp: string,
-  endTimestamp: string,
+  endTimestamp: string | 0,
   sourceIp: string,
   sourcePort: number,
   destinationIp: string,
   destinationPort: number,
-  direction: HttpMessage['direction'],
+  direction: number,
   methodOrStatusCode: string | number,
   urlOrStatusMessage: string,
-  httpVersion: HttpMessage['httpVersion'],
+  httpVersion: number | HttpMessage['httpVersion'],
   headers: HttpHeaders,
   body: string,
-  bodyEncoding: HttpMessage['bodyEncoding'],
+  bodyEncoding: 0 | 1,
   bodySize: number,
   truncated: boolean,
   incomplete: boolean,
@@ -60,16 +74,16 @@ export function messageOfRow(r: Row): HttpMessage {
       connectionId: r[1],
       sequence: r[2],
       timestamp: r[3],
-      endTimestamp: r[4],
+      endTimestamp: r[4] === 0 ? r[3] : r[4],
       source: { ip: r[5], port: r[6] },
       destination: { ip: r[7], port: r[8] },
-      direction: r[9],
+      direction: DIRECTIONS[r[9]],
       method: r[10] as string,
       url: r[11],
-      httpVersion: r[12],
+      httpVersion: httpVersion(r[12]),
       headers: r[13],
       body: r[14],
-      bodyEncoding: r[15],
+      bodyEncoding: BODY_ENCODINGS[r[15]],
       bodySize: r[16],
       truncated: r[17],
       incomplete: r[18],
@@ -80,16 +94,16 @@ export function messageOfRow(r: Row): HttpMessage {
       connectionId: r[1],
       sequence: r[2],
       timestamp: r[3],
-      endTimestamp: r[4],
+      endTimestamp: r[4] === 0 ? r[3] : r[4],
       source: { ip: r[5], port: r[6] },
       destination: { ip: r[7], port: r[8] },
-      direction: r[9],
+      direction: DIRECTIONS[r[9]],
       statusCode: r[10] as number,
       statusMessage: r[11],
-      httpVersion: r[12],
+      httpVersion: httpVersion(r[12]),
       headers: r[13],
       body: r[14],
-      bodyEncoding: r[15],
+      bodyEncoding: BODY_ENCODINGS[r[15]],
       bodySize: r[16],
       truncated: r[17],
       incomplete: r[18],
@@ -108,10 +122,10 @@ function withRareFields(r: Row): HttpMessage {
     connectionId: r[1],
     sequence: r[2],
     timestamp: r[3],
-    endTimestamp: r[4],
+    endTimestamp: r[4] === 0 ? r[3] : r[4],
     source: { ip: r[5], port: r[6] },
     destination: { ip: r[7], port: r[8] },
-    direction: r[9],
+    direction: DIRECTIONS[r[9]],
   };
   if (r[0] === 0) {
     m.method = r[10];
@@ -120,12 +134,12 @@ function withRareFields(r: Row): HttpMessage {
     m.statusCode = r[10];
     m.statusMessage = r[11];
   }
-  m.httpVersion = r[12];
+  m.httpVersion = httpVersion(r[12]);
   if (x.streamId !== undefined) m.streamId = x.streamId;
   m.headers = r[13];
   if (x.trailers !== undefined) m.trailers = x.trailers;
   m.body = r[14];
-  m.bodyEncoding = r[15];
+  m.bodyEncoding = BODY_ENCODINGS[r[15]];
   m.bodySize = r[16];
   if (x.decodedBodySize !== undefined) m.decodedBodySize = x.decodedBodySize;
   if (x.tunnel !== undefined) m.tunnel = x.tunnel;
