@@ -71,7 +71,7 @@ pub struct HttpConfig {
     /// Body bytes kept per message (`maxBodySize`); 0 keeps no body.
     pub max_body_size: usize,
     /// Header names whose values are replaced by `"[REDACTED]"` (compared case-insensitively).
-    pub redact_headers: Vec<String>,
+    pub redact_headers: super::head::RedactedHeaders,
     /// Query parameters and body fields redacted in every message (see [`crate::redact`]).
     pub redact: crate::redact::Redaction,
     /// Longest message head (and trailer section) accepted.
@@ -89,7 +89,7 @@ impl HttpConfig {
     pub fn from_settings(s: &crate::config::Settings) -> Self {
         HttpConfig {
             max_body_size: s.max_body_size,
-            redact_headers: s.redact_headers.clone(),
+            redact_headers: super::head::RedactedHeaders::new(s.redact_headers.clone()),
             redact: crate::redact::Redaction::new(
                 s.redact_query_params.clone(),
                 s.redact_body_fields.clone(),

@@ -113,7 +113,7 @@ mod tests;
 
 pub use config::{HttpConfig, PortNotice, PortNotices};
 pub use conn::{HttpConnection, ORIENT_WINDOW};
-pub use head::REDACTED;
+pub use head::{RedactedHeaders, REDACTED};
 // Shared with the HTTP/2 stage (same header rules, same redaction, same head charge).
 pub(crate) use head::{header_name, latin1, merge_header, redact as redact_headers};
 pub(crate) use pairing::held_bytes;

@@ -1447,7 +1447,7 @@ impl Fields {
             }
             merge_header(&mut f.headers, name, value);
         }
-        crate::http::redact_headers(&mut f.headers, &cfg.redact_headers);
+        crate::http::redact_headers(&mut f.headers, cfg.redact_headers.names());
         f
     }
 
