@@ -891,7 +891,7 @@ fn describe(m: &HttpMessage) -> Msg {
 fn actual(case: &Case) -> Outcome {
     // No redaction: header values are compared as they were sent.
     let cfg = HttpConfig {
-        redact_headers: Vec::new(),
+        redact_headers: tcp_sniffer::http::RedactedHeaders::default(),
         ..HttpConfig::default()
     };
     let mut stats = HttpStats::default();

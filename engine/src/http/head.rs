@@ -1179,10 +1179,10 @@ impl<'c> HeadBuilder<'c> {
 }
 
 /// The header names whose values are redacted (`redactHeaders`), as given, and split for
-/// the per-header test: the ones in [`COMMON_NAMES`] as a bit set over its indexes, the rest
-/// as a list. Every header line asks [`RedactedHeaders::contains`]; with the six default
-/// names, comparing each line's name with each of them was about 2 % of a replay's
-/// instructions, and a common name is one bit test.
+/// the per-header test: the ones in the parser's table of common names (`COMMON_NAMES`) as
+/// a bit set over its indexes, the rest as a list. Every header line asks `contains`; with
+/// the six default names, comparing each line's name with each of them was about 2 % of a
+/// replay's instructions, and a common name is one bit test.
 ///
 /// Invariant: `common` and `uncommon` are a function of `names` (only [`RedactedHeaders::new`]
 /// makes one), so the three always say the same.
