@@ -659,7 +659,11 @@ mod tests {
         let mut first = file.reader(0).unwrap();
         let mut second = file.reader(1).unwrap();
         assert_eq!(first.next_record(Duration::ZERO, |_, _| {}), Step::Shown);
-        assert_eq!(file.lock().published(), 2, "block 0 taken, block 1 read ahead");
+        assert_eq!(
+            file.lock().published(),
+            2,
+            "block 0 taken, block 1 read ahead"
+        );
         // The second to take block 0 finds block 1 read: it reads nothing.
         assert_eq!(second.next_record(Duration::ZERO, |_, _| {}), Step::Shown);
         assert_eq!(file.lock().published(), 2);

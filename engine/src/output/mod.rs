@@ -227,6 +227,11 @@ impl Batch {
         self.spares = Some(spares.clone());
     }
 
+    /// Makes room for at least `bytes` more of serialised messages.
+    pub fn reserve(&mut self, bytes: usize) {
+        self.buffers.lines.reserve(bytes);
+    }
+
     /// Appends `msgs`, serialised (with the placement, when known).
     pub fn extend(&mut self, msgs: &[HttpMessage], placement: Option<&Placement>) {
         // A typical message is 400–700 bytes of JSON; reserving once avoids most regrowth.
