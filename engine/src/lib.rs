@@ -25,6 +25,7 @@ pub mod capture;
 pub mod config;
 pub mod fatal;
 pub mod flow;
+pub mod handoff;
 pub mod http;
 pub mod http2;
 pub mod js_rows;

@@ -27,7 +27,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{Receiver, Sender};
+use crate::handoff::{Receiver, Sender};
 use serde_json::json;
 
 use super::{log, Batch, Output, OutputError, MAX_QUEUED_BYTES};
@@ -110,7 +110,7 @@ impl StdoutOutput {
         queue_size: usize,
         drain_timeout: Duration,
     ) -> Result<Self, OutputError> {
-        let (tx, rx) = crossbeam_channel::unbounded::<Arc<Batch>>();
+        let (tx, rx) = crate::handoff::unbounded::<Arc<Batch>>();
         let shared = Arc::new(Shared::default());
         let (s, on_panic) = (shared.clone(), shared.clone());
         let thread = fatal::spawn(

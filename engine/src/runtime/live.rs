@@ -25,7 +25,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
+use crate::handoff::{bounded, Receiver, RecvTimeoutError, Sender, TrySendError};
 use serde_json::json;
 
 use super::output::output_stage;

@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crossbeam_channel::Receiver;
+use crate::handoff::{Receiver, RecvTimeoutError};
 
 use super::Shared;
 use crate::fatal::{self, FatalError, FaultPoint};
@@ -51,8 +51,8 @@ pub(super) fn output_stage(
                     o.send(&batch);
                 }
             }
-            Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
-            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => break,
+            Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => break,
         }
         if last_flush.elapsed() >= OUTPUT_FLUSH {
             last_flush = Instant::now();
