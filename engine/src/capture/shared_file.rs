@@ -1,7 +1,7 @@
 //! A capture file read once for several workers.
 //!
 //! A replay with several workers splits the connections between them by
-//! [`shard_of`]. The file is read in blocks of about 256 KiB, each by a worker: it reads
+//! [`shard_of`]. The file is read in blocks of about 1 MiB, each by a worker: it reads
 //! the block (outside the lock), sorts its whole records by worker while their bytes are
 //! fresh in its cache, and publishes it to all. Each worker then walks only its own
 //! records of each block. So the file is copied out of the page cache once, not once per
@@ -9,12 +9,17 @@
 //! reading a block costs far less than processing it.
 //!
 //! **One block ahead.** The first worker to take block `n` also reads block `n + 1`
-//! before it walks `n`. Reading a block takes some 60–90 µs; had the next block been read
+//! before it walks `n`. Reading a block takes some 0.3–0.7 ms; had the next block been read
 //! only when first needed, workers running neck and neck (the usual case: the shards are
 //! even) would meet there on most blocks, one reading while the other waits for it, and
 //! the reading of the whole file would be serial. Read one ahead, it is ready before
-//! anyone needs it, and the workers take turns reading (S-100mb, 2 workers: 150–225
-//! waits of ~50 µs per run became 0–6).
+//! anyone needs it, and the workers take turns reading (S-100mb, 2 workers, blocks of
+//! 256 KiB: 150–225 waits of ~50 µs per run became 0–6).
+//!
+//! **Blocks of 1 MiB**, the size the one-worker reader reads in: with 256 KiB blocks, two
+//! workers spent 4 times as long as one in `copy_to_iter` (the kernel's copy out of the
+//! page cache), and S-100mb took 5 % longer in a slow stretch of the host (157 against
+//! 149 ms, median of 10 interleaved), the same in a quiet one.
 //!
 //! Invariants:
 //! - **Every record goes to exactly one worker**, the one `shard_of` names, and each
@@ -42,13 +47,13 @@ use crate::time::Timestamp;
 
 /// The bytes read into one block (a block also takes the tail of a record the block
 /// before it cut, and grows for a record longer than this).
-const BLOCK_BYTES: usize = 256 << 10;
+const BLOCK_BYTES: usize = 1 << 20;
 /// The most blocks held for the workers: how far (in blocks) the fastest worker may be
-/// ahead of the slowest.
-pub const MAX_BLOCKS: usize = 8;
+/// ahead of the slowest. With as many kept to read into, at most some 10 MiB.
+pub const MAX_BLOCKS: usize = 4;
 /// The longest a worker spins, rather than sleeps, while another reads the block it
-/// needs: a few times a block's reading.
-const SPIN_LIMIT: Duration = Duration::from_micros(200);
+/// needs: longer than a block's reading (see the module docs).
+const SPIN_LIMIT: Duration = Duration::from_millis(1);
 
 /// One capture file, read once for `shards` workers; each takes its records through its
 /// own [`SharedFileReader`].
@@ -229,8 +234,8 @@ impl SharedFile {
                 return None;
             }
             if feed.reader.is_none() && !spun {
-                // Another worker is reading the block: that takes tens of microseconds,
-                // less than going to sleep and being woken.
+                // Another worker is reading the block: that takes well under a
+                // millisecond, not worth going to sleep and being woken.
                 drop(feed);
                 self.spin_while_reading();
                 feed = self.lock();
