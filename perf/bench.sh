@@ -8,7 +8,7 @@
 #   3. replay    the engine in-process (library) over every file with 1 and 2 workers, median
 #                of 5, completeness checked against the truth, loss counters
 #   4. live      nginx under wrk in a network namespace: no capture, tcpdump, tcp-sniffer per
-#                backend × workers, interleaved over 3 rounds; the app's throughput lost to each
+#                backend × workers, interleaved over 5 rounds; the app's throughput lost to each
 #                (vs tcpdump: ≤ 2×), CPU per 10k req/s, wake-ups/s (root; skipped with a note
 #                otherwise, an error under CI)
 #
@@ -56,7 +56,7 @@ if [ "$quick" = 1 ]; then
 else
   data=perf/data out=perf/results runs=5 js_runs=3
   sizes=(S:100 L:30 F:20 A:30 M:30 H:30)
-  live_duration=10 live_runs="af_packet:1 af_packet:2 pcap:1 pcap:2" live_rounds=3
+  live_duration=10 live_runs="af_packet:1 af_packet:2 pcap:1 pcap:2" live_rounds=5
   mode="perf/bench.sh (full)"
 fi
 mkdir -p "$data" "$out"
