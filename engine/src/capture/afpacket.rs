@@ -19,6 +19,13 @@
 //!    ring by the symmetric flow hash, so both directions of a connection reach the same ring;
 //!    IP fragments are reassembled before hashing so they do not scatter. The first ring asks
 //!    the kernel for a unique group id (`PACKET_FANOUT_FLAG_UNIQUEID`), the others join it.
+//!    **A lone ring** (one worker, no group id configured) is in a group of its own of type
+//!    `PACKET_FANOUT_CPU` instead: the group is kept for the defragmentation (IPv4 fragments
+//!    reach the ring whole, as with several rings), but there is nothing to choose between,
+//!    and hashing would make the kernel dissect every packet for nothing — on loopback twice
+//!    (the outgoing copy is hashed before the filter rejects it), in the sending
+//!    application's own thread (nginx under wrk on `lo`, one worker: `__skb_flow_dissect` and
+//!    `__skb_get_hash_symmetric_net` took 1.4 % of all CPU samples, and are gone).
 //!
 //! When every ring is in the group, the port filter replaces the drop-everything program on
 //! each (see the module docs of [`super`] for why it is done last).
@@ -165,8 +172,13 @@ pub fn open_fanout(
     let blocks = config.blocks_per_ring(rings);
     let mut out: Vec<AfPacketRing> = Vec::with_capacity(rings);
     let mut group = config.fanout_group;
+    let mode = if rings == 1 && group.is_none() {
+        libc::PACKET_FANOUT_CPU
+    } else {
+        libc::PACKET_FANOUT_HASH
+    };
     for _ in 0..rings {
-        let ring = AfPacketRing::setup(config, &iface, blocks, group)?;
+        let ring = AfPacketRing::setup(config, &iface, blocks, mode, group)?;
         group = Some(ring.fanout_group);
         out.push(ring);
     }
@@ -213,7 +225,7 @@ impl std::fmt::Debug for AfPacketRing {
 }
 
 impl AfPacketRing {
-    /// Opens a single ring (a fanout group of one).
+    /// Opens a single ring (a fanout group of one; see step 7 of the module docs).
     pub fn open(config: &AfPacketConfig) -> Result<AfPacketRing, CaptureError> {
         let mut rings = open_fanout(config, 1)?;
         Ok(rings.remove(0))
@@ -224,6 +236,7 @@ impl AfPacketRing {
         config: &AfPacketConfig,
         iface: &Interface,
         block_nr: u32,
+        fanout_mode: u32,
         group: Option<u16>,
     ) -> Result<AfPacketRing, CaptureError> {
         let os = |operation: &'static str, source: std::io::Error| CaptureError::Os {
@@ -367,7 +380,7 @@ impl AfPacketRing {
         }
 
         // 7. The fanout group.
-        let mut type_flags = libc::PACKET_FANOUT_HASH | libc::PACKET_FANOUT_FLAG_DEFRAG;
+        let mut type_flags = fanout_mode | libc::PACKET_FANOUT_FLAG_DEFRAG;
         let id = match group {
             Some(id) => id,
             None => {

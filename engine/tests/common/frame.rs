@@ -107,6 +107,35 @@ pub fn set_tcp_checksum(frame: &mut [u8]) {
     frame[tcp_start + 16..tcp_start + 18].copy_from_slice(&(!sum).to_be_bytes());
 }
 
+/// The IPv4 fragments of an Ethernet / IPv4 frame (no 802.1Q tag, no IP options): each carries
+/// at most `size` bytes of the datagram's payload (`size` a multiple of 8), with its own
+/// Ethernet and IP headers, the offset and More Fragments flag set and the header checksum
+/// recomputed.
+pub fn ipv4_fragments(frame: &[u8], size: usize) -> Vec<Vec<u8>> {
+    assert!(
+        size.is_multiple_of(8) && size > 0,
+        "fragment payloads are multiples of 8 bytes"
+    );
+    let (eth, ip) = frame.split_at(14);
+    assert_eq!(ip[0], 0x45, "IPv4 without options");
+    let (header, payload) = ip.split_at(20);
+    let chunks: Vec<&[u8]> = payload.chunks(size).collect();
+    chunks
+        .iter()
+        .enumerate()
+        .map(|(i, chunk)| {
+            let mut h = header.to_vec();
+            h[2..4].copy_from_slice(&((20 + chunk.len()) as u16).to_be_bytes());
+            let more = u16::from(i + 1 < chunks.len()) << 13;
+            h[6..8].copy_from_slice(&(more | (i * size / 8) as u16).to_be_bytes());
+            h[10..12].fill(0);
+            let sum = !ones_complement_sum(&h, 0);
+            h[10..12].copy_from_slice(&sum.to_be_bytes());
+            [eth, &h, chunk].concat()
+        })
+        .collect()
+}
+
 /// RFC 1071 one's-complement sum of `bytes` (odd length padded with a zero byte), added to
 /// `sum`.
 fn ones_complement_sum(bytes: &[u8], sum: u16) -> u16 {
