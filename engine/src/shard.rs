@@ -4,7 +4,8 @@
 //! addresses and ports that is the same in both directions, so a connection's request
 //! and response always meet on one worker. The live libpcap reader and the file reader
 //! (`capture::shared_file`) both send each frame to its worker by [`shard_of`]; with
-//! AF_PACKET the kernel's symmetric fanout hash does the same job.
+//! AF_PACKET the rings' fanout program (`capture::bpf::Program::fanout_hash`) does the same
+//! job in the kernel, on the outer addresses of a tunnelled packet.
 //!
 //! Invariant: exactly one worker takes each frame, and the choice depends only on the
 //! frame's bytes (never on a random seed, so a replay splits the same way every run).

@@ -491,6 +491,91 @@ fn afpacket_delivers_a_lone_packet_without_a_full_block() {
     });
 }
 
+/// Both directions of a connection tunnelled in VXLAN reach one ring of a fanout group. A VTEP
+/// picks the outer UDP source port from its (one-way) hash of the inner flow, so a request and
+/// its response usually cross with different outer ports: a fanout that hashed them would split
+/// the connection between two workers, each seeing half of it.
+#[test]
+fn afpacket_fanout_keeps_both_directions_of_a_tunnelled_connection_on_one_ring() {
+    const CONNECTIONS: u16 = 32;
+    in_netns(true, || {
+        for cmd in [
+            "link add va type veth peer name vb",
+            "link set va up",
+            "link set vb up",
+        ] {
+            if let Err(e) = ip(cmd) {
+                return skip_capture(&e);
+            }
+        }
+        let mut config = lo_config(&[PORT]);
+        config.interface = "va".into();
+        let Some(mut rings) = opened(open_fanout(&config, 2)) else {
+            return;
+        };
+        let mut frames = Vec::new();
+        for i in 0..CONNECTIONS {
+            let flow = Flow {
+                client_ip: IpAddr::from([10, 1, 0, 1]),
+                client_port: 20_000 + i,
+                server_ip: IpAddr::from([10, 1, 0, 2]),
+                server_port: PORT,
+                client_mac: VA_MAC,
+                server_mac: VB_MAC,
+                vlan: None,
+            };
+            let segment = |from_client, payload| Segment {
+                from_client,
+                flags: PSH | ACK,
+                seq: 1,
+                ack: 1,
+                ip_id: 1,
+                payload,
+            };
+            let request = frame::segment(&flow, &segment(true, b"GET /tunnelled HTTP/1.1\r\n\r\n"));
+            let response =
+                frame::segment(&flow, &segment(false, b"HTTP/1.1 204 No Content\r\n\r\n"));
+            frames.push(frame::vxlan(
+                &request,
+                [10, 77, 0, 1],
+                [10, 77, 0, 2],
+                40_000 + 7 * i,
+            ));
+            frames.push(frame::vxlan(
+                &response,
+                [10, 77, 0, 2],
+                [10, 77, 0, 1],
+                50_000 + 13 * i,
+            ));
+        }
+        inject("va", &frames);
+        let mut seen: Vec<Vec<Seen>> = vec![Vec::new(); rings.len()];
+        let mut undecoded = 0;
+        let end = Instant::now() + DEADLINE;
+        while Instant::now() < end && seen.iter().map(Vec::len).sum::<usize>() < frames.len() {
+            for (ring, seen) in rings.iter_mut().zip(&mut seen) {
+                ring.read(Duration::from_millis(10), seen, &mut undecoded);
+            }
+        }
+        assert_eq!(undecoded, 0, "a tunnelled frame did not decode");
+        assert_eq!(seen.iter().map(Vec::len).sum::<usize>(), frames.len());
+        let ring_of = |port: u16, from_client: bool| {
+            let side = |s: &Seen| if from_client { s.src_port } else { s.dst_port };
+            seen.iter()
+                .position(|ring| ring.iter().any(|s| side(s) == port))
+                .unwrap()
+        };
+        for i in 0..CONNECTIONS {
+            let port = 20_000 + i;
+            assert_eq!(
+                ring_of(port, true),
+                ring_of(port, false),
+                "the request and the response of tunnelled connection {port} reached different rings"
+            );
+        }
+    });
+}
+
 /// IPv4 fragments reach a ring reassembled: the ring is in a fanout group with
 /// `PACKET_FANOUT_FLAG_DEFRAG` even when it is the only one (the decoder does not reassemble
 /// fragments; a lone ring in no group would see the first one only, undecodable). One TCP

@@ -1,4 +1,4 @@
-//! AF_PACKET `TPACKET_V3` receive rings in a `PACKET_FANOUT_HASH` group.
+//! AF_PACKET `TPACKET_V3` receive rings in a fanout group.
 //!
 //! [`open_fanout`] opens one [`AfPacketRing`] per worker. Each ring is a memory-mapped array of
 //! blocks the kernel fills with packets and hands to user space when a block is full or its
@@ -15,10 +15,14 @@
 //! 4. `PACKET_RX_RING` with a `tpacket_req3` (sizes below), then `mmap` the ring.
 //! 5. `bind` to the interface index (0 = every interface) with protocol `ETH_P_ALL`.
 //! 6. Promiscuous mode (`PACKET_ADD_MEMBERSHIP`), only if asked for.
-//! 7. `PACKET_FANOUT` with `PACKET_FANOUT_HASH | PACKET_FANOUT_FLAG_DEFRAG`: the kernel picks a
-//!    ring by the symmetric flow hash, so both directions of a connection reach the same ring;
-//!    IP fragments are reassembled before hashing so they do not scatter. The first ring asks
-//!    the kernel for a unique group id (`PACKET_FANOUT_FLAG_UNIQUEID`), the others join it.
+//! 7. `PACKET_FANOUT` with `PACKET_FANOUT_CBPF | PACKET_FANOUT_FLAG_DEFRAG`, and our program
+//!    ([`Program::fanout_hash`], `PACKET_FANOUT_DATA`) to pick a ring by a hash of the
+//!    connection that is the same in both directions, so both directions of a connection
+//!    reach the same ring; IPv4 fragments are reassembled before, so they do not scatter. The
+//!    first ring asks the kernel for a unique group id (`PACKET_FANOUT_FLAG_UNIQUEID`), the
+//!    others join it. Not the kernel's `PACKET_FANOUT_HASH`: it hashes a tunnel's outer UDP
+//!    ports, which a VTEP picks per direction, so a VXLAN or Geneve connection's request and
+//!    response reached different workers; and its flow dissection cost more.
 //!    **A lone ring** (one worker, no group id configured) is in a group of its own of type
 //!    `PACKET_FANOUT_CPU` instead: the group is kept for the defragmentation (IPv4 fragments
 //!    reach the ring whole, as with several rings), but there is nothing to choose between,
@@ -175,7 +179,7 @@ pub fn open_fanout(
     let mode = if rings == 1 && group.is_none() {
         libc::PACKET_FANOUT_CPU
     } else {
-        libc::PACKET_FANOUT_HASH
+        libc::PACKET_FANOUT_CBPF
     };
     for _ in 0..rings {
         let ring = AfPacketRing::setup(config, &iface, blocks, mode, group)?;
@@ -396,6 +400,12 @@ impl AfPacketRing {
                 }
                 _ => os("setsockopt(PACKET_FANOUT)", e),
             });
+        }
+        if fanout_mode == libc::PACKET_FANOUT_CBPF {
+            // Every member sets it (the same program): the group has one, whoever joined first.
+            Program::fanout_hash()
+                .attach_fanout(sock)
+                .map_err(|e| os("setsockopt(PACKET_FANOUT_DATA)", e))?;
         }
         let mut joined: u32 = 0;
         getsockopt(sock, libc::SOL_PACKET, libc::PACKET_FANOUT, &mut joined)

@@ -27,6 +27,10 @@ const SKF_AD_OFF: u32 = (-0x1000i32) as u32;
 const SKF_AD_PKTTYPE: u32 = 4;
 /// `SKF_AD_HATYPE`: the device's `ARPHRD_*` type.
 const SKF_AD_HATYPE: u32 = 28;
+/// Linux's offset for classic BPF loads relative to the network header (`SKF_NET_OFF`,
+/// −0x100000): where the frame starts differs between a packet going out (at its link
+/// header) and one coming in (at its network header) when a fanout program runs.
+const SKF_NET_OFF: u32 = (-0x10_0000i32) as u32;
 
 /// The accept value that means "the whole packet" (the kernel caps it at the packet length).
 pub const WHOLE_PACKET: u32 = u32::MAX;
@@ -106,6 +110,78 @@ impl Program {
         self
     }
 
+    /// The program that picks the ring of a packet in a fanout group of several rings
+    /// (`PACKET_FANOUT_CBPF`; the kernel takes the value modulo the number of rings): a hash
+    /// of the connection that is the same in both directions — the XOR of the two IP
+    /// addresses and, for TCP (IPv4 without a fragment offset, IPv6 with TCP right after the
+    /// fixed header or after the 8-byte hop-by-hop header of BIG TCP), of the two ports. Any
+    /// other packet is hashed on its addresses alone: a tunnel's outer UDP source port is
+    /// picked per direction by the sending end (VXLAN, Geneve), so only the outer addresses are
+    /// the same both ways, and every tunnelled connection between two hosts meets on one ring.
+    /// Not IP at all: ring 0. Loads are relative to the network header (`SKF_NET_OFF`).
+    ///
+    /// The kernel's own `PACKET_FANOUT_HASH` is symmetric too, but it hashes a tunnel's outer
+    /// UDP ports (a VXLAN connection's request and response then reach different rings, so
+    /// each worker sees half of it), and dissecting every packet for it cost more.
+    pub fn fanout_hash() -> Program {
+        let mut asm = Assembler::default();
+        let net = |off: u32| SKF_NET_OFF + off;
+        asm.op(LD_B_ABS, net(0)).op(RSH_K, 4);
+        asm.jeq(4, "v4", "not_v4");
+        asm.label("not_v4").jeq(6, "v6", "other");
+
+        asm.label("v4").op(LD_W_ABS, net(12)).op(TAX, 0);
+        asm.op(LD_W_ABS, net(16)).op(XOR_X, 0).op(ST, 0);
+        asm.op(LD_B_ABS, net(9)).jeq(6, "tcp4", "done");
+        // A fragment past the first has no ports (fragments are normally reassembled before
+        // the program runs: PACKET_FANOUT_FLAG_DEFRAG).
+        asm.label("tcp4").op(LD_H_ABS, net(6));
+        asm.jset(0x1fff, "done", "ports4");
+        asm.label("ports4")
+            .op(LDX_B_MSH, net(0))
+            .op(LD_W_IND, net(0));
+        asm.ja("ports");
+
+        asm.label("v6").op(LD_W_ABS, net(8)).op(TAX, 0);
+        asm.op(LD_W_ABS, net(24)).op(XOR_X, 0).op(TAX, 0);
+        for (src, dst) in [(12, 28), (16, 32), (20, 36)] {
+            asm.op(LD_W_ABS, net(src)).op(XOR_X, 0).op(TAX, 0);
+            asm.op(LD_W_ABS, net(dst)).op(XOR_X, 0).op(TAX, 0);
+        }
+        asm.op(TXA, 0).op(ST, 0);
+        asm.op(LD_B_ABS, net(6)).jeq(6, "tcp6", "hop_by_hop");
+        asm.label("hop_by_hop").jeq(0, "hop_by_hop_next", "done");
+        asm.label("hop_by_hop_next").op(LD_B_ABS, net(40));
+        asm.jeq(6, "hop_by_hop_len", "done");
+        asm.label("hop_by_hop_len").op(LD_B_ABS, net(41));
+        asm.jeq(0, "big_tcp", "done");
+        asm.label("big_tcp").op(LD_W_ABS, net(48)).ja("ports");
+        asm.label("tcp6").op(LD_W_ABS, net(40));
+
+        // A = source port << 16 | destination port; M[0] ^= source ^ destination.
+        asm.label("ports").op(TAX, 0).op(RSH_K, 16).op(ST, 1);
+        asm.op(TXA, 0).op(AND_K, 0xffff).op(LDX_MEM, 1).op(XOR_X, 0);
+        asm.op(LDX_MEM, 0).op(XOR_X, 0).op(ST, 0).ja("done");
+
+        asm.label("other").op(LD_IMM, 0).op(ST, 0);
+        // Mixed, so that the low bits the kernel's modulo keeps depend on every input bit.
+        asm.label("done")
+            .op(LD_MEM, 0)
+            .op(MUL_K, 0x9e37_79b1)
+            .op(RSH_K, 16);
+        asm.op(RET_A, 0);
+        Program {
+            expression: "<fanout: symmetric hash of addresses and TCP ports>".to_string(),
+            instructions: asm.finish(),
+        }
+    }
+
+    /// Sets this program as the ring-choosing program of the fanout group socket `fd` is in
+    /// (`PACKET_FANOUT_DATA`; the group must be of type `PACKET_FANOUT_CBPF`).
+    pub(crate) fn attach_fanout(&self, fd: libc::c_int) -> std::io::Result<()> {
+        self.setsockopt(fd, libc::SOL_PACKET, libc::PACKET_FANOUT_DATA)
+    }
+
     /// A program that rejects every packet (`ret #0`).
     pub fn drop_all() -> Program {
         Program {
@@ -132,6 +208,16 @@ impl Program {
     /// Attaches the program to socket `fd` (`SO_ATTACH_FILTER`), replacing any filter it had.
     /// The swap is atomic: every packet sees either the old or the new program.
     pub(crate) fn attach(&self, fd: libc::c_int) -> std::io::Result<()> {
+        self.setsockopt(fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER)
+    }
+
+    /// Hands the program to the kernel as socket option `name` of `level`.
+    fn setsockopt(
+        &self,
+        fd: libc::c_int,
+        level: libc::c_int,
+        name: libc::c_int,
+    ) -> std::io::Result<()> {
         let prog = libc::sock_fprog {
             len: self.instructions.len() as u16,
             filter: self.instructions.as_ptr() as *mut libc::sock_filter,
@@ -141,8 +227,8 @@ impl Program {
         let rc = unsafe {
             libc::setsockopt(
                 fd,
-                libc::SOL_SOCKET,
-                libc::SO_ATTACH_FILTER,
+                level,
+                name,
                 &prog as *const libc::sock_fprog as *const libc::c_void,
                 std::mem::size_of::<libc::sock_fprog>() as libc::socklen_t,
             )
@@ -161,6 +247,20 @@ impl Program {
         self.run_as(frame, libc::PACKET_HOST, libc::ARPHRD_ETHER)
     }
 
+    /// Runs the program over `frame`, whose network header starts at `network` (what loads
+    /// relative to `SKF_NET_OFF` read). For tests of [`Program::fanout_hash`].
+    pub fn run_with_network_at(&self, frame: &[u8], network: usize) -> u32 {
+        run(
+            &self.instructions,
+            frame,
+            Ancillary {
+                pkttype: u32::from(libc::PACKET_HOST),
+                hatype: u32::from(libc::ARPHRD_ETHER),
+                network: network as u32,
+            },
+        )
+    }
+
     /// [`Program::run`] for a packet of type `pkttype` (`PACKET_*`) on a device of type
     /// `hatype` (`ARPHRD_*`): the two ancillary loads [`Program::skip_loopback_echo`] uses.
     pub fn run_as(&self, frame: &[u8], pkttype: u8, hatype: u16) -> u32 {
@@ -170,8 +270,94 @@ impl Program {
             Ancillary {
                 pkttype: u32::from(pkttype),
                 hatype: u32::from(hatype),
+                network: 0,
             },
         )
+    }
+}
+
+/// Classic BPF opcodes the fanout program uses (`linux/filter.h` spelt out).
+const LD_IMM: u16 = 0x00; // A = k
+const LD_B_ABS: u16 = 0x30; // A = u8 at k
+const LD_H_ABS: u16 = 0x28; // A = u16 at k
+const LD_W_IND: u16 = 0x40; // A = u32 at X + k
+const LD_MEM: u16 = 0x60; // A = M[k]
+const LDX_MEM: u16 = 0x61; // X = M[k]
+const LDX_B_MSH: u16 = 0xb1; // X = 4 * (u8 at k & 0xf)
+const ST: u16 = 0x02; // M[k] = A
+const RSH_K: u16 = 0x74;
+const AND_K: u16 = 0x54;
+const MUL_K: u16 = 0x24;
+const XOR_X: u16 = 0xac; // A ^= X
+const JA: u16 = 0x05;
+const JSET_K: u16 = 0x45;
+const TAX: u16 = 0x07;
+const TXA: u16 = 0x87;
+const RET_A: u16 = 0x16;
+
+/// Writes a classic BPF program with named jump targets (jumps are forward only, at most
+/// 255 instructions for a conditional one).
+#[derive(Default)]
+struct Assembler {
+    insns: Vec<libc::sock_filter>,
+    /// (instruction, target of jt or ja, target of jf) for the jumps to resolve.
+    jumps: Vec<(usize, &'static str, Option<&'static str>)>,
+    labels: Vec<(&'static str, usize)>,
+}
+
+impl Assembler {
+    fn op(&mut self, code: u16, k: u32) -> &mut Self {
+        self.insns.push(libc::sock_filter {
+            code,
+            jt: 0,
+            jf: 0,
+            k,
+        });
+        self
+    }
+
+    fn label(&mut self, name: &'static str) -> &mut Self {
+        self.labels.push((name, self.insns.len()));
+        self
+    }
+
+    fn jeq(&mut self, k: u32, then: &'static str, otherwise: &'static str) -> &mut Self {
+        self.jumps.push((self.insns.len(), then, Some(otherwise)));
+        self.op(JEQ_K, k)
+    }
+
+    fn jset(&mut self, k: u32, then: &'static str, otherwise: &'static str) -> &mut Self {
+        self.jumps.push((self.insns.len(), then, Some(otherwise)));
+        self.op(JSET_K, k)
+    }
+
+    fn ja(&mut self, to: &'static str) -> &mut Self {
+        self.jumps.push((self.insns.len(), to, None));
+        self.op(JA, 0)
+    }
+
+    /// The instructions, every jump resolved. Panics on an unknown or backward target: the
+    /// program is fixed, and its unit tests run it.
+    fn finish(mut self) -> Vec<libc::sock_filter> {
+        for &(at, first, second) in &self.jumps {
+            let offset = |name: &str| {
+                let &(_, to) = self
+                    .labels
+                    .iter()
+                    .find(|(l, _)| *l == name)
+                    .unwrap_or_else(|| panic!("BPF label {name} is not defined"));
+                assert!(to > at, "BPF jump from {at} back to {name}");
+                to - at - 1
+            };
+            match second {
+                None => self.insns[at].k = offset(first) as u32,
+                Some(otherwise) => {
+                    self.insns[at].jt = u8::try_from(offset(first)).expect("jump too far");
+                    self.insns[at].jf = u8::try_from(offset(otherwise)).expect("jump too far");
+                }
+            }
+        }
+        self.insns
     }
 }
 
@@ -191,15 +377,22 @@ fn parse_instruction(text: &str) -> Option<libc::sock_filter> {
 struct Ancillary {
     pkttype: u32,
     hatype: u32,
+    /// Offset of the network header in the frame.
+    network: u32,
 }
 
-/// A small classic BPF interpreter (ancillary loads: pkttype and hatype only), enough to
-/// test compiled filters.
+/// A small classic BPF interpreter (ancillary loads: pkttype and hatype only; loads relative
+/// to the network header), enough to test compiled filters and the fanout program.
 fn run(prog: &[libc::sock_filter], pkt: &[u8], anc: Ancillary) -> u32 {
     let (mut a, mut x) = (0u32, 0u32);
     let mut mem = [0u32; 16];
     let mut pc = 0usize;
     let load = |off: u32, size: usize| -> Option<u32> {
+        let off = if off >= SKF_NET_OFF {
+            (off - SKF_NET_OFF).checked_add(anc.network)?
+        } else {
+            off
+        };
         let off = off as usize;
         let bytes = pkt.get(off..off.checked_add(size)?)?;
         Some(bytes.iter().fold(0u32, |acc, b| (acc << 8) | u32::from(*b)))
@@ -308,6 +501,128 @@ fn run(prog: &[libc::sock_filter], pkt: &[u8], anc: Ancillary) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// An IPv4 packet from `src` to `dst` of protocol `proto` whose payload starts with the
+    /// two ports; `options` adds 4 bytes of IP options (NOPs).
+    fn ipv4_from(
+        src: [u8; 4],
+        dst: [u8; 4],
+        proto: u8,
+        ports: (u16, u16),
+        options: bool,
+    ) -> Vec<u8> {
+        let mut p = vec![
+            if options { 0x46 } else { 0x45 },
+            0,
+            0,
+            0,
+            0,
+            0,
+            0x40,
+            0,
+            64,
+            proto,
+            0,
+            0,
+        ];
+        p.extend_from_slice(&src);
+        p.extend_from_slice(&dst);
+        if options {
+            p.extend_from_slice(&[1, 1, 1, 1]);
+        }
+        p.extend_from_slice(&ports.0.to_be_bytes());
+        p.extend_from_slice(&ports.1.to_be_bytes());
+        p.extend_from_slice(&[0; 16]);
+        p
+    }
+
+    /// An IPv6 packet carrying TCP from `src` to `dst`, behind an 8-byte hop-by-hop header when
+    /// `big_tcp` (the layout of BIG TCP super-packets).
+    fn ipv6_from(src: [u8; 16], dst: [u8; 16], ports: (u16, u16), big_tcp: bool) -> Vec<u8> {
+        let mut p = vec![0x60, 0, 0, 0, 0, 20, if big_tcp { 0 } else { 6 }, 64];
+        p.extend_from_slice(&src);
+        p.extend_from_slice(&dst);
+        if big_tcp {
+            p.extend_from_slice(&[6, 0, 0xc2, 4, 0, 1, 0, 0]);
+        }
+        p.extend_from_slice(&ports.0.to_be_bytes());
+        p.extend_from_slice(&ports.1.to_be_bytes());
+        p.extend_from_slice(&[0; 16]);
+        p
+    }
+
+    /// The fanout program's value for an IP packet, checked to be the same with the network
+    /// header at the start (a packet coming in) and behind an Ethernet header (going out).
+    fn fanout(ip: &[u8]) -> u32 {
+        let prog = Program::fanout_hash();
+        let bare = prog.run_with_network_at(ip, 0);
+        let framed = prog.run_with_network_at(&ethernet(None, 0x0800, ip), 14);
+        assert_eq!(bare, framed, "the value depends on where the frame starts");
+        bare
+    }
+
+    #[test]
+    fn fanout_hash_is_the_same_in_both_directions() {
+        for i in 0..200u16 {
+            let (a, b) = ([10, 0, (i % 7) as u8, 1], [10, 9, 0, (i % 5) as u8 + 2]);
+            let (client, server) = (30_000 + 17 * i, [80, 443, 8080][usize::from(i % 3)]);
+            let options = i % 2 == 0;
+            assert_eq!(
+                fanout(&ipv4_from(a, b, 6, (client, server), options)),
+                fanout(&ipv4_from(b, a, 6, (server, client), !options)),
+                "IPv4 {a:?}:{client} ↔ {b:?}:{server}"
+            );
+            let (mut a6, mut b6) = ([0u8; 16], [0u8; 16]);
+            a6[0] = 0xfd;
+            a6[15] = i as u8;
+            b6[0] = 0xfd;
+            b6[7] = (i >> 3) as u8;
+            b6[15] = 1;
+            let big = i % 2 == 0;
+            assert_eq!(
+                fanout(&ipv6_from(a6, b6, (client, server), big)),
+                fanout(&ipv6_from(b6, a6, (server, client), !big)),
+                "IPv6 {a6:?}:{client} ↔ {b6:?}:{server} (BIG TCP one way)"
+            );
+        }
+    }
+
+    #[test]
+    fn fanout_hash_spreads_the_connections_of_one_client() {
+        let (client, server) = ([10, 0, 0, 1], [10, 0, 0, 2]);
+        for rings in [2u32, 3, 4] {
+            let mut per_ring = vec![0u32; rings as usize];
+            for port in 32_768..(32_768 + 4_000) {
+                per_ring[(fanout(&ipv4_from(client, server, 6, (port, 8080), false)) % rings)
+                    as usize] += 1;
+            }
+            let even = 4_000 / rings;
+            for n in &per_ring {
+                assert!(
+                    n.abs_diff(even) < even / 5,
+                    "{rings} rings: {per_ring:?} is not within 20 % of even"
+                );
+            }
+        }
+    }
+
+    /// A tunnel's outer UDP source port is chosen per direction by the sending end: only the
+    /// outer addresses may count. Not IP: ring 0.
+    #[test]
+    fn fanout_hash_ignores_ports_that_are_not_tcp_and_sends_non_ip_to_ring_0() {
+        let (a, b) = ([192, 168, 1, 10], [192, 168, 1, 20]);
+        let there = fanout(&ipv4_from(a, b, 17, (41_234, 4789), false));
+        let back = fanout(&ipv4_from(b, a, 17, (52_011, 4789), false));
+        assert_eq!(there, back);
+        assert_eq!(there, fanout(&ipv4_from(a, b, 47, (0, 0), false)));
+        let mut fragment = ipv4_from(a, b, 6, (1234, 80), false);
+        fragment[7] = 0xb9; // fragment offset 185 × 8 bytes: no TCP header here
+        assert_eq!(fanout(&fragment), there);
+        assert_eq!(
+            Program::fanout_hash().run_with_network_at(&[0x00; 40], 0),
+            0
+        );
+    }
 
     /// IPv4 + TCP header, ports as given, no payload.
     fn ipv4_tcp(sport: u16, dport: u16) -> Vec<u8> {

@@ -4,8 +4,9 @@
 //! Two self-contained live backends hand out the same zero-copy [`Packet`]:
 //!
 //! - [`afpacket`] — the default. One memory-mapped `TPACKET_V3` ring per worker, all rings in one
-//!   `PACKET_FANOUT_HASH` group, so the kernel's *symmetric* flow hash puts both directions of a
-//!   connection on the same ring (and hence the same worker). The port filter runs in the kernel
+//!   fanout group whose program ([`bpf::Program::fanout_hash`]) hashes each connection the same
+//!   way in both directions, so both directions of a connection reach the same ring (and hence
+//!   the same worker). The port filter runs in the kernel
 //!   as classic BPF compiled by libpcap ([`bpf`]); packets are read in place in the ring block and
 //!   the block is handed back to the kernel when the callback has seen them all.
 //! - [`pcap_live`] — the fallback (`captureBackend: "pcap"`, or `auto` when AF_PACKET cannot be set

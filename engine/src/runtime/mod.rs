@@ -12,7 +12,7 @@
 //! Threads and who owns what:
 //!
 //! ```text
-//!  AF_PACKET: ring k ─► worker k   (one thread each; the kernel's fanout hash shards)
+//!  AF_PACKET: ring k ─► worker k   (one thread each; the kernel's fanout shards)
 //!  libpcap:   reader ─► batches by flow hash ─► worker k   (bounded queues, try_send;
 //!             with one worker, the worker reads the handle itself)
 //!  file:      one worker reads it all; several share one reading of it, each taking

@@ -136,6 +136,29 @@ pub fn ipv4_fragments(frame: &[u8], size: usize) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// `inner` (an Ethernet frame) in VXLAN (VNI 1, RFC 7348) over UDP/IPv4 from `src` to `dst`,
+/// UDP source port `sport` (a VTEP picks it from its hash of the inner flow, so the two
+/// directions of one inner connection usually differ), in an Ethernet frame.
+pub fn vxlan(inner: &[u8], src: [u8; 4], dst: [u8; 4], sport: u16) -> Vec<u8> {
+    let udp_len = 8 + 8 + inner.len();
+    let mut ip = vec![0x45, 0];
+    ip.extend_from_slice(&((20 + udp_len) as u16).to_be_bytes());
+    ip.extend_from_slice(&[0, 1, 0x40, 0, 64, 17, 0, 0]);
+    ip.extend_from_slice(&src);
+    ip.extend_from_slice(&dst);
+    let sum = !ones_complement_sum(&ip, 0);
+    ip[10..12].copy_from_slice(&sum.to_be_bytes());
+    let mut frame = vec![0x02, 0x77, 0, 0, 0, 2, 0x02, 0x77, 0, 0, 0, 1, 0x08, 0x00];
+    frame.extend_from_slice(&ip);
+    frame.extend_from_slice(&sport.to_be_bytes());
+    frame.extend_from_slice(&4789u16.to_be_bytes());
+    frame.extend_from_slice(&(udp_len as u16).to_be_bytes());
+    frame.extend_from_slice(&[0, 0]); // no UDP checksum (allowed over IPv4)
+    frame.extend_from_slice(&[0x08, 0, 0, 0, 0, 0, 1, 0]);
+    frame.extend_from_slice(inner);
+    frame
+}
+
 /// RFC 1071 one's-complement sum of `bytes` (odd length padded with a zero byte), added to
 /// `sum`.
 fn ones_complement_sum(bytes: &[u8], sum: u16) -> u16 {
