@@ -3,8 +3,9 @@
 #
 #   1. gen       every workload (S L F A M H) with its ground truth
 #   2. compare   every tool (tcpdump, tshark, tcpflow, httpry, the tcp-sniffer CLI with one
-#                worker and, as tcp-sniffer-2w, with two) over every file, interleaved, median
-#                of 5, CLI output checked against the truth
+#                worker and, as tcp-sniffer-2w, with two; tcp-sniffer-pair, two one-worker runs
+#                at once: the host's ceiling for two threads) over every file, interleaved,
+#                median of 5, CLI output checked against the truth
 #   3. replay    the engine in-process (library) over every file with 1 and 2 workers, median
 #                of 5, completeness checked against the truth, loss counters
 #   4. live      nginx under wrk in a network namespace: no capture, tcpdump, tcp-sniffer per
@@ -86,7 +87,7 @@ step_done "gen"
 
 echo "== compare: every tool, tcp-sniffer with 1 and 2 workers, every workload" >&2
 "$perf_bin" compare "${files[@]}" --runs "$runs" --check-truth --sniffer "$sniffer" \
-  --tools tcpdump,tshark,tcpflow,httpry,tcp-sniffer,tcp-sniffer-2w \
+  --tools tcpdump,tshark,tcpflow,httpry,tcp-sniffer,tcp-sniffer-2w,tcp-sniffer-pair \
   --sniffer-args "--workers 1" --out "$out" >/dev/null
 step_done "compare (every tool, median of $runs)"
 

@@ -25,7 +25,7 @@ use std::fs::File;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Options of `sniffer-perf compare`.
 #[derive(Debug, Clone, clap::Args)]
@@ -38,11 +38,12 @@ pub struct CompareOptions {
     pub runs: usize,
     /// Tools to run, comma-separated: tcpdump, tshark, tcpflow, httpry, tcp-sniffer, and
     /// tcp-sniffer-2w (the same CLI with `--workers 2` in place of any `--workers` in
-    /// `--sniffer-args`; compared with tcpdump and the first in the summary's targets).
+    /// `--sniffer-args`; compared with tcpdump and the first in the summary's targets), and
+    /// tcp-sniffer-pair (two tcp-sniffer runs at once: the host's ceiling for two threads).
     #[arg(
         long,
         value_delimiter = ',',
-        default_value = "tcpdump,tshark,tcpflow,httpry,tcp-sniffer,tcp-sniffer-2w"
+        default_value = "tcpdump,tshark,tcpflow,httpry,tcp-sniffer,tcp-sniffer-2w,tcp-sniffer-pair"
     )]
     pub tools: Vec<String>,
     /// The tcp-sniffer binary.
@@ -67,6 +68,14 @@ pub struct CompareOptions {
 
 /// The tcp-sniffer CLI with two workers, as a tool of its own.
 pub const SNIFFER_2W: &str = "tcp-sniffer-2w";
+
+/// Two tcp-sniffer runs (as `tcp-sniffer`, one worker) over the same file at once, as two
+/// processes sharing nothing but the machine. Its wall is until both have exited, its CPU both
+/// processes', its RSS the larger. One run's wall × 2 ÷ the pair's wall is what two perfect,
+/// independent workers could get out of this host for this work: less than 2 when the two CPUs
+/// share a core (SMT), caches or memory bandwidth. The summary gives it beside the two-worker
+/// target, so that a miss can be read against what the host allows.
+pub const SNIFFER_PAIR: &str = "tcp-sniffer-pair";
 
 /// tcp-sniffer, with one worker or two.
 fn is_sniffer(tool: &str) -> bool {
@@ -160,13 +169,54 @@ impl Tool {
     }
 }
 
+/// [`SNIFFER_PAIR`]'s run: `prog args` twice at once. The wall runs from before the first
+/// spawn until both have exited; the exit and the stderr file (`work/stderr-pair-{0,1}`) are
+/// the first run's unless it succeeded and the second did not.
+fn run_pair(
+    prog: &Path,
+    args: &[OsString],
+    work: &Path,
+    timeout: Duration,
+) -> Result<(Sample, std::result::Result<i32, String>, PathBuf)> {
+    let start = Instant::now();
+    let stderr_of = |k: usize| work.join(format!("stderr-pair-{k}"));
+    let [first, second] = std::thread::scope(|scope| {
+        [0, 1]
+            .map(|k| {
+                scope.spawn(move || {
+                    run_measured(
+                        prog,
+                        args,
+                        Stdio::null(),
+                        &stderr_of(k),
+                        &work.join(format!("rss-pair-{k}")),
+                        timeout,
+                    )
+                })
+            })
+            .map(|h| h.join().expect("a pair run's thread panicked"))
+    });
+    let wall_s = start.elapsed().as_secs_f64();
+    let ((a, exit_a), (b, exit_b)) = (first?, second?);
+    let sample = Sample {
+        wall_s,
+        user_s: a.user_s + b.user_s,
+        sys_s: a.sys_s + b.sys_s,
+        max_rss_kib: a.max_rss_kib.max(b.max_rss_kib),
+    };
+    Ok(match (exit_a, exit_b) {
+        (Ok(0), other) => (sample, other, stderr_of(1)),
+        (first, _) => (sample, first, stderr_of(0)),
+    })
+}
+
 fn resolve_tools(opts: &CompareOptions) -> Vec<Tool> {
     opts.tools
         .iter()
         .map(|name| {
             let name = name.trim().to_string();
             let (program, note) = match name.as_str() {
-                "tcp-sniffer" | SNIFFER_2W => match find_program(&opts.sniffer.to_string_lossy()) {
+                "tcp-sniffer" | SNIFFER_2W | SNIFFER_PAIR => match find_program(&opts.sniffer.to_string_lossy()) {
                     Some(p) => (Some(p), String::new()),
                     None => (
                         None,
@@ -359,14 +409,14 @@ pub fn run(opts: &CompareOptions) -> Result<()> {
                     continue;
                 }
                 reset_dir(&tmp)?;
-                let (s, exit) = run_measured(
-                    prog,
-                    t.args(file, &tmp, opts, None),
-                    Stdio::null(),
-                    &errf,
-                    &work.join("rss"),
-                    timeout,
-                )?;
+                let args = t.args(file, &tmp, opts, None);
+                let (s, exit, err_file) = if t.name == SNIFFER_PAIR {
+                    run_pair(prog, &args, &work, timeout)?
+                } else {
+                    let rss = work.join("rss");
+                    let (s, exit) = run_measured(prog, args, Stdio::null(), &errf, &rss, timeout)?;
+                    (s, exit, errf.clone())
+                };
                 match exit {
                     Ok(0) => {
                         eprintln!(
@@ -381,7 +431,7 @@ pub fn run(opts: &CompareOptions) -> Result<()> {
                     }
                     other => {
                         res.status = "failed".into();
-                        res.note = format!("exit {other:?}: {}", stderr_tail(&errf));
+                        res.note = format!("exit {other:?}: {}", stderr_tail(&err_file));
                         eprintln!("  {} FAILED: {}", t.name, res.note);
                     }
                 }

@@ -20,7 +20,7 @@ pub fn markdown(r: &Report) -> String {
         r.machine["kernel"].as_str().unwrap_or("?"),
         r.runs
     );
-    let _ = writeln!(s, "Columns: **wall** median elapsed seconds; **CPU** median user+system seconds of the child; **RSS** median peak resident set (MiB); **MB/s** file size ÷ median wall; **CPU s/GB** CPU seconds per 10⁹ bytes of pcap; **× tcp-sniffer** this tool's wall ÷ tcp-sniffer's (above 1: tcp-sniffer is that many times faster); **output** lines written (tshark: HTTP packets, httpry: records, tcp-sniffer: messages) or flow files (tcpflow).\n");
+    let _ = writeln!(s, "Columns: **wall** median elapsed seconds; **CPU** median user+system seconds of the child; **RSS** median peak resident set (MiB); **MB/s** file size ÷ median wall; **CPU s/GB** CPU seconds per 10⁹ bytes of pcap; **× tcp-sniffer** this tool's wall ÷ tcp-sniffer's (above 1: tcp-sniffer is that many times faster); **output** lines written (tshark: HTTP packets, httpry: records, tcp-sniffer: messages) or flow files (tcpflow). **tcp-sniffer-pair** is two one-worker tcp-sniffer runs at once, each over the whole file: wall until both end, CPU of both, its MB/s counting the file once.\n");
     for fr in &r.files {
         file_table(&mut s, fr);
     }
@@ -142,6 +142,15 @@ fn file_table(s: &mut String, fr: &FileResult) {
                 Some(sn / sn2),
                 &|v| v >= 1.7,
                 "≥ 1.7×",
+            );
+        }
+        if let Some(pair) = get(crate::compare::SNIFFER_PAIR) {
+            let _ = writeln!(
+                s,
+                "- the host's ceiling for two threads: 2 × tcp-sniffer's wall ÷ tcp-sniffer-pair's \
+                 (two one-worker runs at once, each over the whole file) = {:.2}× (context for the \
+                 line above, not a target)",
+                2.0 * sn / pair
             );
         }
         if let Some(rss) = fr
