@@ -288,6 +288,25 @@ fn assert_only_port(seen: &[Seen], port: u16) {
 
 // ---------------------------------------------------------------- AF_PACKET
 
+/// A veth pair `va` — `vb`, both up, in this thread's namespace (no addresses), and the ring
+/// settings for `va` (as [`lo_config`]). `None` when the pair cannot be made: the test is
+/// skipped, loudly.
+fn veth_va_config() -> Option<AfPacketConfig> {
+    for cmd in [
+        "link add va type veth peer name vb",
+        "link set va up",
+        "link set vb up",
+    ] {
+        if let Err(e) = ip(cmd) {
+            skip_capture(&e);
+            return None;
+        }
+    }
+    let mut config = lo_config(&[PORT]);
+    config.interface = "va".into();
+    Some(config)
+}
+
 fn lo_config(ports: &[u16]) -> AfPacketConfig {
     let mut c = AfPacketConfig::new("lo", ports);
     c.ring_size = 8 << 20; // small rings: many tests run at once
@@ -499,17 +518,9 @@ fn afpacket_delivers_a_lone_packet_without_a_full_block() {
 fn afpacket_fanout_keeps_both_directions_of_a_tunnelled_connection_on_one_ring() {
     const CONNECTIONS: u16 = 32;
     in_netns(true, || {
-        for cmd in [
-            "link add va type veth peer name vb",
-            "link set va up",
-            "link set vb up",
-        ] {
-            if let Err(e) = ip(cmd) {
-                return skip_capture(&e);
-            }
-        }
-        let mut config = lo_config(&[PORT]);
-        config.interface = "va".into();
+        let Some(config) = veth_va_config() else {
+            return;
+        };
         let Some(mut rings) = opened(open_fanout(&config, 2)) else {
             return;
         };
@@ -583,17 +594,9 @@ fn afpacket_fanout_keeps_both_directions_of_a_tunnelled_connection_on_one_ring()
 #[test]
 fn afpacket_reassembles_ipv4_fragments_on_a_lone_ring() {
     in_netns(true, || {
-        for cmd in [
-            "link add va type veth peer name vb",
-            "link set va up",
-            "link set vb up",
-        ] {
-            if let Err(e) = ip(cmd) {
-                return skip_capture(&e);
-            }
-        }
-        let mut config = lo_config(&[PORT]);
-        config.interface = "va".into();
+        let Some(config) = veth_va_config() else {
+            return;
+        };
         let Some(mut ring) = opened(AfPacketRing::open(&config)) else {
             return;
         };
@@ -1113,17 +1116,9 @@ fn inject(iface: &str, frames: &[Vec<u8>]) {
 #[test]
 fn inline_vlan_tags_pass_the_filter_on_both_backends() {
     in_netns(true, || {
-        for cmd in [
-            "link add va type veth peer name vb",
-            "link set va up",
-            "link set vb up",
-        ] {
-            if let Err(e) = ip(cmd) {
-                return skip_capture(&e);
-            }
-        }
-        let mut config = lo_config(&[PORT]);
-        config.interface = "va".into();
+        let Some(config) = veth_va_config() else {
+            return;
+        };
         let Some(mut ring) = opened(AfPacketRing::open(&config)) else {
             return;
         };
@@ -1165,17 +1160,9 @@ fn poll_until_error(ring: &mut AfPacketRing, what: &str) -> CaptureError {
 #[test]
 fn afpacket_reports_interface_down_and_removal() {
     in_netns(true, || {
-        for cmd in [
-            "link add va type veth peer name vb",
-            "link set va up",
-            "link set vb up",
-        ] {
-            if let Err(e) = ip(cmd) {
-                return skip_capture(&e);
-            }
-        }
-        let mut config = lo_config(&[PORT]);
-        config.interface = "va".into();
+        let Some(config) = veth_va_config() else {
+            return;
+        };
         let Some(mut ring) = opened(AfPacketRing::open(&config)) else {
             return;
         };

@@ -26,7 +26,8 @@
 //! for as many blocks as are held, and waits after that. With 4 blocks (some 7 ms of a
 //! worker's work) the waits came often enough on this shared 2-CPU host that two workers
 //! gained a median 1.41× over one (S-100mb, 20 interleaved rounds); with 8 they gained
-//! 1.74× (16 blocks: 1.68×, no better), for 4 MiB more memory.
+//! 1.74× (16 blocks: 1.68×, no better), for 8 MiB more memory (4 blocks more held, 4 more
+//! kept to read into).
 //!
 //! Invariants:
 //! - **Every record goes to exactly one worker**, the one `shard_of` names, and each
