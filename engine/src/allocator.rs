@@ -11,8 +11,13 @@
 //! alignment, freed by `mi_free` alike), inlined instead of behind a call and a size test
 //! (about 8 instructions of some 30 per allocation, and most allocations are that small).
 //!
-//! The library itself never installs it: the Node addon is loaded with `dlopen`, where
-//! mimalloc's static TLS is a problem. The `tcp-sniffer` and `sniffer-perf` binaries do.
+//! The library itself never installs it; the `tcp-sniffer` and `sniffer-perf` binaries and
+//! the Node addon do. The addon is loaded with `dlopen`, where a library's thread-locals in
+//! the initial-exec model take static TLS, of which glibc keeps only a small surplus (the
+//! load fails with "cannot allocate memory in static TLS block" once it is gone): mimalloc
+//! is built with local-dynamic TLS (`engine/Cargo.toml`), which the linker relaxes to the
+//! direct form in an executable, so the binaries pay nothing for it. The Node package's
+//! tests check that the addon claims no static TLS.
 //!
 //! The heap stays in 4 KiB pages: mimalloc is built without its `madvise(MADV_HUGEPAGE)`
 //! (the `no_thp` feature), and [`keep_heap_in_small_pages`] turns transparent huge pages

@@ -68,6 +68,13 @@ test('package: the packed tarball installs and works from a fresh directory', { 
     const debugFile = path.join(pkgDir, 'index.node.debug');
     assert.ok((await sections(debugFile)).some((n) => n === '.debug_line'), 'index.node.debug holds the line tables');
     assert.equal(await buildId(debugFile), await buildId(addon));
+    // Loaded by dlopen, the addon must not claim static TLS: glibc has only a small
+    // surplus of it for libraries loaded late, and a process that loads a few such
+    // libraries fails with "cannot allocate memory in static TLS block". Its allocator,
+    // mimalloc, is built with local-dynamic TLS for this (engine/Cargo.toml).
+    const dyn = await run('readelf', ['-d', '-W', addon]);
+    assert.equal(dyn.code, 0, dyn.stderr);
+    assert.doesNotMatch(dyn.stdout, /STATIC_TLS/, `index.node needs static TLS:\n${dyn.stdout}`);
     // Stripped, the addon is a few MB (it was ~18 MB with line tables).
     assert.ok(fs.statSync(addon).size < 8e6, `index.node is ${fs.statSync(addon).size} bytes`);
 

@@ -7,9 +7,9 @@
 
 use std::process::ExitCode;
 
-/// The binary (not the library: the Node addon is loaded with `dlopen`, where mimalloc's
-/// static TLS is a problem) uses mimalloc: messages are built on worker threads and freed on
-/// output threads, a pattern glibc's malloc handles poorly (it was a quarter of replay time).
+/// The binary uses mimalloc (see `tcp_sniffer::allocator`): messages are built on worker
+/// threads and freed on output threads, a pattern glibc's malloc handles poorly (it was a
+/// quarter of replay time).
 #[global_allocator]
 static GLOBAL: tcp_sniffer::allocator::MiMalloc = tcp_sniffer::allocator::MiMalloc;
 
