@@ -1923,7 +1923,7 @@ mod tests {
                     serde_json::from_str::<serde_json::Value>(&json).expect("valid JSON");
                     // The Node library's rows (js_rows.rs) use the same rooms.
                     let mut row = Vec::new();
-                    m.write_js_row(p, &mut row);
+                    m.write_js_row(p, &mut crate::js_rows::RowStrings::default(), &mut row);
                     serde_json::from_slice::<serde_json::Value>(&row).expect("a valid row");
                 }
             }

@@ -6,7 +6,9 @@
 //! message is a chunk of its own); the TypeScript side runs one `JSON.parse` per chunk.
 //! The messages are rows (`rows` true: [`BatchFormat::JsRows`], which the TypeScript side
 //! turns into schema v1 objects, see `tcp_sniffer::js_rows`) when the callback is the run's
-//! only output, and schema v1 objects otherwise (the other outputs need those). The
+//! only output, and schema v1 objects otherwise (the other outputs need those). A batch's
+//! rows may refer to strings in its earlier rows (`tcp_sniffer::js_rows::RowStrings`), so a
+//! batch crosses whole, in one call, its chunks in order, or not at all. The
 //! chunks are built on the engine's output thread, so the JavaScript thread only creates
 //! the strings and parses them.
 //!

@@ -12,7 +12,7 @@
 // JSON.parse), else as the schema's objects.
 import { EventEmitter } from 'node:events';
 import { native, type NativeHandle } from './load';
-import { messagesOfRows } from './rows';
+import { messagesOfRows, type BatchStrings } from './rows';
 import type { HttpMessage, SnifferConfig, SnifferStats, StartInfo } from './types';
 
 export type {
@@ -308,9 +308,11 @@ export class Sniffer extends EventEmitter {
   /** One batch from Rust (JSON arrays of messages or of rows, in order): returns how many callbacks threw. */
   #deliver(chunks: string[], rows: boolean): number {
     let errors = 0;
+    // Rows refer to strings met earlier in their batch, in any of its chunks (rows.ts).
+    const strings: BatchStrings = [];
     for (const chunk of chunks) {
       const parsed = JSON.parse(chunk) as unknown[];
-      errors += this.#dispatch(rows ? messagesOfRows(parsed) : (parsed as HttpMessage[]));
+      errors += this.#dispatch(rows ? messagesOfRows(parsed, strings) : (parsed as HttpMessage[]));
     }
     return errors;
   }

@@ -4,6 +4,11 @@
 // the JavaScript thread is the library's bottleneck). This file turns a row back into the
 // schema v1 object, key for key and in the same order as JSON.parse of the CLI's line for the
 // same message (test/parity.test.js holds the two to each other on real captures).
+//
+// The connection id and the two addresses (elements 1, 5 and 7) are strings the first time a
+// batch has them and after that the index of that first time in the batch's table of such
+// strings (`BatchStrings`): JSON.parse then makes one string per distinct value rather than
+// one per message. The table is the batch's alone: `deliver` makes a new one per batch.
 import type { HttpHeaders, HttpMessage, Pod } from './types';
 
 /** Element 21 of a row: the rarer fields a message has, only those it has. */
@@ -29,16 +34,33 @@ export const BODY_ENCODINGS: readonly HttpMessage['bodyEncoding'][] = ['utf8', '
 const httpVersion = (v: number | HttpMessage['httpVersion']): HttpMessage['httpVersion'] =>
   typeof v === 'number' ? HTTP_VERSIONS[v] : v;
 
+/**
+ * Elements 1, 5 and 7 of a batch's rows, each as it first came (engine/src/js_rows.rs's
+ * `RowStrings`): a number in one of those elements is an index here.
+ */
+export type BatchStrings = string[];
+
+/**
+ * Element `v` of a row: a string joins the batch's table, a number is an index into it.
+ * Called for elements 1, 5 and 7 of each row in that order, rows in batch order: the
+ * order in which the engine numbered them.
+ */
+function repeated(v: string | number, strings: BatchStrings): string {
+  if (typeof v === 'number') return strings[v];
+  strings.push(v);
+  return v;
+}
+
 /** A message as the engine sends it to the library (engine/src/js_rows.rs). */
 export type Row = [
   kind: 0 | 1,
-  connectionId: string,
+  connectionId: string | number,
   sequence: number,
   timestamp: string,
   endTimestamp: string | 0,
-  sourceIp: string,
+  sourceIp: string | number,
   sourcePort: number,
-  destinationIp: string,
+  destinationIp: string | number,
   destinationPort: number,
   direction: number,
   methodOrStatusCode: string | number,
@@ -55,9 +77,12 @@ export type Row = [
   rare?: RareFields,
 ];
 
-/** Turns every row of `rows` into its message, in place; returns the same array. */
-export function messagesOfRows(rows: unknown[]): HttpMessage[] {
-  for (let i = 0; i < rows.length; i++) rows[i] = messageOfRow(rows[i] as Row);
+/**
+ * Turns every row of `rows` into its message, in place; returns the same array. `strings`
+ * is the table of the batch the rows are from, shared by all its chunks (in order).
+ */
+export function messagesOfRows(rows: unknown[], strings: BatchStrings): HttpMessage[] {
+  for (let i = 0; i < rows.length; i++) rows[i] = messageOfRow(rows[i] as Row, strings);
   return rows as HttpMessage[];
 }
 
@@ -65,18 +90,22 @@ export function messagesOfRows(rows: unknown[]): HttpMessage[] {
  * The message of one row. The common case (no rare field) is one object literal, so every
  * message gets the same few hidden classes; the schema's key order is the literal's.
  */
-export function messageOfRow(r: Row): HttpMessage {
-  if (r.length > 21) return withRareFields(r);
+export function messageOfRow(r: Row, strings: BatchStrings): HttpMessage {
+  // In this order (see `repeated`).
+  const connectionId = repeated(r[1], strings);
+  const sourceIp = repeated(r[5], strings);
+  const destinationIp = repeated(r[7], strings);
+  if (r.length > 21) return withRareFields(r, connectionId, sourceIp, destinationIp);
   let m: HttpMessage;
   if (r[0] === 0) {
     m = {
       type: 'request',
-      connectionId: r[1],
+      connectionId,
       sequence: r[2],
       timestamp: r[3],
       endTimestamp: r[4] === 0 ? r[3] : r[4],
-      source: { ip: r[5], port: r[6] },
-      destination: { ip: r[7], port: r[8] },
+      source: { ip: sourceIp, port: r[6] },
+      destination: { ip: destinationIp, port: r[8] },
       direction: DIRECTIONS[r[9]],
       method: r[10] as string,
       url: r[11],
@@ -91,12 +120,12 @@ export function messageOfRow(r: Row): HttpMessage {
   } else {
     m = {
       type: 'response',
-      connectionId: r[1],
+      connectionId,
       sequence: r[2],
       timestamp: r[3],
       endTimestamp: r[4] === 0 ? r[3] : r[4],
-      source: { ip: r[5], port: r[6] },
-      destination: { ip: r[7], port: r[8] },
+      source: { ip: sourceIp, port: r[6] },
+      destination: { ip: destinationIp, port: r[8] },
       direction: DIRECTIONS[r[9]],
       statusCode: r[10] as number,
       statusMessage: r[11],
@@ -115,16 +144,16 @@ export function messageOfRow(r: Row): HttpMessage {
 }
 
 /** A row with rare fields: built key by key, each optional one where the schema puts it. */
-function withRareFields(r: Row): HttpMessage {
+function withRareFields(r: Row, connectionId: string, sourceIp: string, destinationIp: string): HttpMessage {
   const x = r[21] ?? {};
   const m: Record<string, unknown> = {
     type: r[0] === 0 ? 'request' : 'response',
-    connectionId: r[1],
+    connectionId,
     sequence: r[2],
     timestamp: r[3],
     endTimestamp: r[4] === 0 ? r[3] : r[4],
-    source: { ip: r[5], port: r[6] },
-    destination: { ip: r[7], port: r[8] },
+    source: { ip: sourceIp, port: r[6] },
+    destination: { ip: destinationIp, port: r[8] },
     direction: DIRECTIONS[r[9]],
   };
   if (r[0] === 0) {

@@ -26,6 +26,7 @@ use std::time::{Duration, Instant};
 use crate::budget::{Charge, Pool};
 use crate::config::Settings;
 use crate::fatal::ThreadPanic;
+use crate::js_rows::RowStrings;
 use crate::message::{HttpMessage, Placement};
 use crate::stats::OutputStats;
 
@@ -135,6 +136,8 @@ struct Buffers {
     ends: Vec<usize>,
     /// Where each message's `body` string contents are in `lines` (between the quotes).
     bodies: Vec<std::ops::Range<usize>>,
+    /// The values rows write once per batch ([`BatchFormat::JsRows`] only).
+    row_strings: RowStrings,
 }
 
 /// The buffers of a worker's delivered file batches, kept for its next batches.
@@ -171,6 +174,7 @@ impl SpareBuffers {
             buffers.lines.clear();
             buffers.ends.clear();
             buffers.bodies.clear();
+            buffers.row_strings.clear();
             spare.push(buffers);
         }
     }
@@ -241,7 +245,11 @@ impl Batch {
         for m in msgs {
             let body = match self.format {
                 BatchFormat::Json => m.write_json(placement, &mut self.buffers.lines),
-                BatchFormat::JsRows => m.write_js_row(placement, &mut self.buffers.lines),
+                BatchFormat::JsRows => m.write_js_row(
+                    placement,
+                    &mut self.buffers.row_strings,
+                    &mut self.buffers.lines,
+                ),
             };
             self.buffers.bodies.push(body);
             self.buffers.lines.push(b'\n');
