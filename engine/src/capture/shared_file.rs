@@ -1,7 +1,7 @@
 //! A capture file read once for several workers.
 //!
 //! A replay with several workers splits the connections between them by
-//! [`shard_of`]. The file is read in blocks of about 1 MiB, each by a worker: it reads
+//! [`shard_of`]. The file is read in blocks of 256 KiB, each by a worker: it reads
 //! the block (outside the lock), sorts its whole records by worker while their bytes are
 //! fresh in its cache, and publishes it to all. Each worker then walks only its own
 //! records of each block. So the file is copied out of the page cache once, not once per
@@ -9,25 +9,27 @@
 //! reading a block costs far less than processing it.
 //!
 //! **One block ahead.** The first worker to take block `n` also reads block `n + 1`
-//! before it walks `n`. Reading a block takes some 0.3–0.7 ms; had the next block been read
+//! before it walks `n`. Reading a block takes some 50–200 µs; had the next block been read
 //! only when first needed, workers running neck and neck (the usual case: the shards are
 //! even) would meet there on most blocks, one reading while the other waits for it, and
 //! the reading of the whole file would be serial. Read one ahead, it is ready before
 //! anyone needs it, and the workers take turns reading (S-100mb, 2 workers, blocks of
 //! 256 KiB: 150–225 waits of ~50 µs per run became 0–6).
 //!
-//! **Blocks of 1 MiB**, the size the one-worker reader reads in: with 256 KiB blocks, two
-//! workers spent 4 times as long as one in `copy_to_iter` (the kernel's copy out of the
-//! page cache), and S-100mb took 5 % longer in a slow stretch of the host (157 against
-//! 149 ms, median of 10 interleaved), the same in a quiet one.
-//!
-//! **Up to 8 blocks apart.** The workers are even on average but not at every moment: one
-//! is preempted, faults a page, meets a run of larger messages. The other may then go on
-//! for as many blocks as are held, and waits after that. With 4 blocks (some 7 ms of a
-//! worker's work) the waits came often enough on this shared 2-CPU host that two workers
-//! gained a median 1.41× over one (S-100mb, 20 interleaved rounds); with 8 they gained
-//! 1.74× (16 blocks: 1.68×, no better), for 8 MiB more memory (4 blocks more held, 4 more
-//! kept to read into).
+//! **Blocks of 256 KiB, up to 32 apart.** The workers are even on average but not at every
+//! moment: one is preempted, faults a page, meets a run of larger messages. The other may
+//! then go on for as many blocks as are held, and waits after that. So what matters for
+//! the waits is the bytes held: with 4 MiB (some 7 ms of a worker's work) they came often
+//! enough on this shared 2-CPU host that two workers gained a median 1.41× over one
+//! (S-100mb, 20 interleaved rounds); with 8 MiB, 1.74× (16 MiB: 1.68×, no better). Within
+//! those 8 MiB, smaller blocks cost less CPU: a block is read into one of the buffers kept
+//! (below), and a smaller one is more likely still in a cache when it is read into and
+//! walked. 256 KiB × 32 against 1 MiB × 8, S-100mb, 2 workers, 16–20 interleaved rounds in
+//! three stretches of the host: CPU 337.5 → 308.6, 310.3 → 305.1 and (a CPU hog running
+//! 40 % of the time) 323.2 → 315.6 ms; one worker ÷ two 1.68 → 1.86×, 1.82 → 1.86×,
+//! 1.55 → 1.61×. 64 KiB × 128 and 128 KiB × 64 were no better, 512 KiB × 16 about the
+//! same; workloads H, A and M 1–5 % faster, three workers 1 %. (256 KiB × 8, a 2 MiB
+//! window, had been 5 % slower than 1 MiB × 4: the window, not the block, was too small.)
 //!
 //! Invariants:
 //! - **Every record goes to exactly one worker**, the one `shard_of` names, and each
@@ -55,11 +57,11 @@ use crate::time::Timestamp;
 
 /// The bytes read into one block (a block also takes the tail of a record the block
 /// before it cut, and grows for a record longer than this).
-const BLOCK_BYTES: usize = 1 << 20;
+const BLOCK_BYTES: usize = 256 << 10;
 /// The most blocks held for the workers: how far (in blocks) the fastest worker may be
-/// ahead of the slowest (see the module docs). With as many kept to read into, at most
-/// some 18 MiB.
-pub const MAX_BLOCKS: usize = 8;
+/// ahead of the slowest (see the module docs). With as many kept to read into, some
+/// 16 MiB, and more only for records longer than a block.
+pub const MAX_BLOCKS: usize = 32;
 /// The longest a worker spins, rather than sleeps, while another reads the block it
 /// needs: longer than a block's reading (see the module docs).
 const SPIN_LIMIT: Duration = Duration::from_millis(1);
