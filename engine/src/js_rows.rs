@@ -94,7 +94,7 @@ pub struct RowStrings {
 }
 
 /// A value [`RowStrings`] numbers.
-#[derive(Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Repeated {
     Connection(u64),
     Address(IpAddr),
@@ -106,15 +106,20 @@ impl RowStrings {
         self.seen.clear();
     }
 
-    /// The index of `v` when the batch has written it before; else `None`, and `v` takes
-    /// the next index (the caller writes it as a string now).
-    fn index(&mut self, v: Repeated) -> Option<u32> {
+    /// Writes `v`: as its index when the batch has written it before, else as its string
+    /// (and `v` takes the next index).
+    fn put(&mut self, c: &mut Cursor<'_>, v: Repeated) {
         let next = self.seen.len() as u32;
         match self.seen.entry(v) {
-            Entry::Occupied(e) => Some(*e.get()),
+            Entry::Occupied(e) => c.put_u64(u64::from(*e.get())),
             Entry::Vacant(e) => {
                 e.insert(next);
-                None
+                c.byte(b'"');
+                match v {
+                    Repeated::Connection(id) => c.put_hex16(id),
+                    Repeated::Address(ip) => c.put_ip(ip),
+                }
+                c.byte(b'"');
             }
         }
     }
@@ -147,14 +152,7 @@ impl HttpMessage {
             MessageKind::Request { .. } => c.put(b"[0,"),
             MessageKind::Response { .. } => c.put(b"[1,"),
         }
-        match strings.index(Repeated::Connection(self.connection_id)) {
-            Some(i) => c.put_u64(u64::from(i)),
-            None => {
-                c.byte(b'"');
-                c.put_hex16(self.connection_id);
-                c.byte(b'"');
-            }
-        }
+        strings.put(&mut c, Repeated::Connection(self.connection_id));
         c.byte(b',');
         c.put_u64(self.sequence);
         c.put(b",\"");
@@ -168,14 +166,7 @@ impl HttpMessage {
         }
         for e in [&self.source, &self.destination] {
             c.byte(b',');
-            match strings.index(Repeated::Address(e.ip)) {
-                Some(i) => c.put_u64(u64::from(i)),
-                None => {
-                    c.byte(b'"');
-                    c.put_ip(e.ip);
-                    c.byte(b'"');
-                }
-            }
+            strings.put(&mut c, Repeated::Address(e.ip));
             c.byte(b',');
             c.put_u64(u64::from(e.port));
         }
